@@ -1,0 +1,6 @@
+import type { Command } from 'commander';
+
+/** Adds every sub-command to the program; each component's command module registers itself here. */
+export function registerCommands(program: Command): void {
+  void program;
+}
