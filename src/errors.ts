@@ -11,6 +11,10 @@ export const ERROR_CODES = {
   HRV_ERR_FILE: 'a file could not be read or has no usable content',
   HRV_ERR_PARSE: 'a field in an input file could not be parsed',
   HRV_ERR_CONFIG: 'invalid configuration',
+  HRV_ERR_HANDSHAKE: 'the CSP–SP key exchange failed (malformed, wrong signer, or failed key confirmation)',
+  HRV_ERR_CHANNEL_INTEGRITY: 'a CSP–SP message failed its integrity check',
+  HRV_ERR_CHANNEL_REPLAY: 'a CSP–SP message was replayed, reordered or sent under an unknown key',
+  HRV_ERR_PAILLIER: 'a Paillier operation was given values outside its range',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
