@@ -15,6 +15,15 @@ export const ERROR_CODES = {
   HRV_ERR_CHANNEL_INTEGRITY: 'a CSP–SP message failed its integrity check',
   HRV_ERR_CHANNEL_REPLAY: 'a CSP–SP message was replayed, reordered or sent under an unknown key',
   HRV_ERR_PAILLIER: 'a Paillier operation was given values outside its range',
+  HRV_ERR_RECORD_INTEGRITY: 'a stored record failed its integrity check or its hash chain',
+  HRV_ERR_SP_REQUEST: 'the storage provider refused a request',
+  HRV_ERR_AUTH: 'authentication failed or the token is not valid',
+  HRV_ERR_FORBIDDEN: 'the caller may not do this',
+  HRV_ERR_NOT_FOUND: 'no such resource, or the caller may not see it',
+  HRV_ERR_THROTTLED: 'too many attempts; try again later',
+  HRV_ERR_VALIDATION: 'a request field is invalid',
+  HRV_ERR_CONFLICT: 'the request conflicts with stored state',
+  HRV_ERR_AUDIT: 'the audit log failed verification',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,0 +1,594 @@
+/**
+ * The cloud service provider (CSP): the only door to stored records. It registers and authenticates
+ * users (Protocol I, Phases II–III), enforces roles (policy.ts), seals records and user entries before
+ * they reach the SP (Protocol II, Phase I), verifies everything the SP returns (Phase II), decrypts Paillier
+ * aggregates, and writes every access and key event to the audit log.
+ */
+import { EventEmitter } from 'node:events';
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { PaillierEncryptor, SlotCodec, decryptPacked, exportPaillierPublicKey } from '../crypto/paillier.js';
+import { AuditLog, type AuditAnchor, type AuditVerification } from './audit.js';
+import { SpLink, SpRequestError } from './csp-link.js';
+import type { CspKeys } from './csp-keys.js';
+import { AuthError, ConflictError, ForbiddenError, NotFoundError, ThrottledError, ValidationError } from './errors.js';
+import { canSeePatient, decideAdmin, decideBreakGlass, decideWrite, RECORD_TYPES, type Principal, type RecordType } from './policy.js';
+import { blindIndex, chainLink, CHAIN_GENESIS, openRecord, RecordIntegrityError, sealRecord } from './record-crypto.js';
+import type { SpRecordRow, SpTransport } from './sp-protocol.js';
+import type { SqlDb } from './sql.js';
+import { ACCESS_TOKEN_TTL_S, RefreshTokenStore, signAccessToken, verifyAccessToken } from './tokens.js';
+import { hashPassword, passwordProblem, userRecordSchema, verifyPassword, type Role, type UserRecord } from './users.js';
+import type { KeyObject } from 'node:crypto';
+
+/** A stored clinical record as callers see it. */
+export interface ClinicalRecord {
+  id: string;
+  patient_id: string;
+  type: RecordType;
+  t_ms: number;
+  author: string;
+  created_ms: number;
+  data: Record<string, unknown>;
+}
+
+/** Records answer with the ones that failed verification listed, never silently dropped. */
+export interface RecordsAnswer {
+  records: ClinicalRecord[];
+  integrity_failures: Array<{ seq: number; reason: string }>;
+}
+
+/** A user as shown to callers (no verifier). */
+export type UserView = Omit<UserRecord, 'verifier'>;
+
+/** Metrics whose means the SP can compute under Paillier. */
+export const AGGREGATE_METRICS = ['sdnn_ms', 'rmssd_ms', 'mean_hr_bpm', 'mean_nn_ms'] as const;
+export type AggregateMetric = (typeof AGGREGATE_METRICS)[number];
+
+// Slot layout of the Paillier plaintext attached to each HRV record: a count and a sum (×1000) per metric,
+// so windows whose measure is null do not bias the mean.
+const SLOT = { sdnn_ms: 0, rmssd_ms: 2, mean_hr_bpm: 4, mean_nn_ms: 6 } as const;
+const SLOTS_USED = 8;
+const FIXED_POINT = 1000;
+
+export interface CspServiceOptions {
+  keys: CspKeys;
+  /** The CSP's own state: audit log, refresh tokens, chain heads. */
+  db: SqlDb;
+  sp: { id: string; publicKey: KeyObject; transport: SpTransport };
+  auditAnchor: AuditAnchor;
+  /** Failed-login throttling (defaults: 5 per account, 20 per address, per 15 min). */
+  throttle?: { perAccount: number; perAddress: number; windowMs: number };
+  renewalLimit?: { max: number; windowMs: number };
+}
+
+const CSP_SCHEMA = `CREATE TABLE IF NOT EXISTS csp_chain_heads (patient_ref TEXT PRIMARY KEY, seq INTEGER NOT NULL, chain TEXT NOT NULL)`;
+
+// A verifier for a password nobody has, so unknown usernames cost the same time as known ones.
+let dummyVerifier: Promise<string> | undefined;
+
+export class CspService {
+  readonly link: SpLink;
+  readonly audit: AuditLog;
+  readonly #keys: CspKeys;
+  readonly #db: SqlDb;
+  readonly #refresh: RefreshTokenStore;
+  readonly #users = new Map<string, UserRecord>();
+  readonly #byUsername = new Map<string, string>();
+  readonly #codec: SlotCodec;
+  readonly #paillier: PaillierEncryptor;
+  readonly #failures = new Map<string, number[]>();
+  readonly #throttle: { perAccount: number; perAddress: number; windowMs: number };
+  readonly #appendLocks = new Map<string, Promise<unknown>>();
+  /** Emits 'record' with {patient_id, record} after every append, for live updates. */
+  readonly events = new EventEmitter();
+
+  private constructor(opts: CspServiceOptions, audit: AuditLog, refresh: RefreshTokenStore) {
+    this.#keys = opts.keys;
+    this.#db = opts.db;
+    this.audit = audit;
+    this.#refresh = refresh;
+    this.#throttle = opts.throttle ?? { perAccount: 5, perAddress: 20, windowMs: 15 * 60_000 };
+    this.#codec = new SlotCodec(opts.keys.paillier.publicKey.bitLength);
+    this.#paillier = new PaillierEncryptor(opts.keys.paillier.publicKey, opts.keys.paillier.privateKey);
+    this.events.setMaxListeners(0);
+    this.link = new SpLink({
+      identity: opts.keys.identity,
+      sp: { id: opts.sp.id, publicKey: opts.sp.publicKey },
+      transport: opts.sp.transport,
+      renewalLimit: opts.renewalLimit,
+      onKeyEvent: async (e) => {
+        await this.audit.append({ actor: 'csp', action: e.action, outcome: e.action === 'key.renewal_refused' ? 'denied' : 'ok', detail: e.detail });
+      },
+    });
+  }
+
+  /** Starts the CSP: opens its state, runs the handshake, registers the Paillier public key, loads users. */
+  static async create(opts: CspServiceOptions): Promise<CspService> {
+    await opts.db.exec(CSP_SCHEMA);
+    const audit = await AuditLog.open(opts.db, opts.keys.auditKey, opts.auditAnchor);
+    const refresh = await RefreshTokenStore.open(opts.db);
+    const csp = new CspService(opts, audit, refresh);
+    await csp.link.connect();
+    await csp.link.call({ op: 'set_paillier_key', n: exportPaillierPublicKey(opts.keys.paillier.publicKey).n });
+    await csp.#loadUsers();
+    return csp;
+  }
+
+  #userRef(username: string): string {
+    return blindIndex(this.#keys.indexKey, 'user', username.toLowerCase());
+  }
+
+  #patientRef(patientId: string): string {
+    return blindIndex(this.#keys.indexKey, 'patient', patientId);
+  }
+
+  #typeTag(type: RecordType): string {
+    return blindIndex(this.#keys.indexKey, 'type', type);
+  }
+
+  #metricTag(): string {
+    return blindIndex(this.#keys.indexKey, 'metric', 'hrv-v1');
+  }
+
+  async #loadUsers(): Promise<void> {
+    const answer = await this.link.call<{ users: Array<{ user_ref: string; version: number; blob: string }> }>({ op: 'list_users' });
+    for (const u of answer.users) {
+      try {
+        const rec = this.#openUser(u.user_ref, Buffer.from(u.blob, 'base64url'));
+        this.#remember(rec);
+      } catch (err) {
+        await this.audit.append({ actor: 'csp', action: 'integrity.failure', target: `user:${u.user_ref}`, outcome: 'error', detail: { reason: String(err) } });
+      }
+    }
+  }
+
+  #openUser(userRef: string, blob: Buffer): UserRecord {
+    const plain = openRecord(this.#keys.kek, `user|${userRef}`, blob);
+    const parsed = userRecordSchema.safeParse(JSON.parse(plain.toString('utf8')));
+    if (!parsed.success) throw new RecordIntegrityError('stored user record does not match the schema');
+    if (this.#userRef(parsed.data.username) !== userRef) throw new RecordIntegrityError('stored user record is filed under another name');
+    return parsed.data;
+  }
+
+  #remember(u: UserRecord): void {
+    const known = this.#users.get(u.user_id);
+    if (known && known.version > u.version) return; // never roll back to an older version
+    this.#users.set(u.user_id, u);
+    this.#byUsername.set(u.username, u.user_id);
+  }
+
+  async #storeUser(u: UserRecord): Promise<void> {
+    const ref = this.#userRef(u.username);
+    const blob = sealRecord(this.#keys.kek, `user|${ref}`, Buffer.from(JSON.stringify(u)));
+    // SpLink renews K_st and retries if the SP reports an integrity failure; put_user is idempotent by version.
+    try {
+      await this.link.call({ op: 'put_user', user_ref: ref, version: u.version, blob: blob.toString('base64url') });
+    } catch (err) {
+      if (!(err instanceof SpRequestError && err.reason === 'conflict')) throw err;
+      const stored = await this.#fetchUser(u.username);
+      if (!stored || stored.version !== u.version || stored.user_id !== u.user_id) throw err;
+    }
+    this.#remember(u);
+  }
+
+  async #fetchUser(username: string): Promise<UserRecord | undefined> {
+    const ref = this.#userRef(username);
+    const challenge = randomBytes(24).toString('base64url');
+    let answer: { challenge: string; blob: string };
+    try {
+      answer = await this.link.call({ op: 'get_user', user_ref: ref, challenge });
+    } catch (err) {
+      if (err instanceof SpRequestError && err.reason === 'not_found') return undefined;
+      throw err;
+    }
+    const a = Buffer.from(answer.challenge);
+    const b = Buffer.from(challenge);
+    if (a.length !== b.length || !timingSafeEqual(a, b)) throw new RecordIntegrityError('SP answered another challenge');
+    try {
+      return this.#openUser(ref, Buffer.from(answer.blob, 'base64url'));
+    } catch (err) {
+      await this.audit.append({ actor: 'csp', action: 'integrity.failure', target: `user:${ref}`, outcome: 'error', detail: { reason: String(err) } });
+      await this.link.integrityFailure(`stored user entry failed verification`);
+      throw err;
+    }
+  }
+
+  // ---------- Phase II: registration ----------
+
+  /** Registers a user; `actor` must be an admin, or 'bootstrap' for the first admin and the demo set-up. */
+  async registerUser(
+    actor: Principal | 'bootstrap',
+    input: { username: string; password: string; role: Role; display_name?: string; patient_id?: string; patients?: string[] },
+  ): Promise<UserView> {
+    const actorName = actor === 'bootstrap' ? 'bootstrap' : principalName(actor);
+    if (actor !== 'bootstrap' && decideAdmin(actor) !== 'allow') {
+      await this.audit.append({ actor: actorName, action: 'user.register', target: input.username, outcome: 'denied' });
+      throw new ForbiddenError('only an admin registers users');
+    }
+    const problem = passwordProblem(input.password);
+    if (problem) throw new ValidationError('password', problem);
+    const username = input.username.toLowerCase();
+    if (this.#byUsername.has(username)) throw new ConflictError(`username ${username} is taken`);
+    if (input.role === 'patient' && !input.patient_id) throw new ValidationError('patient_id', 'a patient user needs a patient_id');
+    const draft = {
+      user_id: `u-${randomUUID()}`,
+      username,
+      role: input.role,
+      display_name: input.display_name ?? username,
+      patient_id: input.role === 'patient' ? input.patient_id : undefined,
+      patients: input.role === 'health_worker' || input.role === 'doctor' ? [...new Set(input.patients ?? [])] : [],
+      verifier: await hashPassword(input.password),
+      version: 1,
+      created_ms: Date.now(),
+      disabled: false,
+    };
+    const parsed = userRecordSchema.safeParse(draft);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new ValidationError(issue.path.join('.') || 'user', issue.message);
+    }
+    if (parsed.data.role === 'patient' && [...this.#users.values()].some((u) => u.role === 'patient' && u.patient_id === parsed.data.patient_id)) {
+      throw new ConflictError(`patient ${parsed.data.patient_id} already has a login`);
+    }
+    await this.#storeUser(parsed.data);
+    await this.audit.append({ actor: actorName, action: 'user.register', target: parsed.data.user_id, outcome: 'ok', detail: { role: parsed.data.role } });
+    return view(parsed.data);
+  }
+
+  /** Sets the patients a health worker or doctor is assigned to (admin only). */
+  async setAssignments(actor: Principal, userId: string, patients: string[]): Promise<UserView> {
+    if (decideAdmin(actor) !== 'allow') {
+      await this.audit.append({ actor: principalName(actor), action: 'user.assign', target: userId, outcome: 'denied' });
+      throw new ForbiddenError('only an admin changes assignments');
+    }
+    const u = this.#users.get(userId);
+    if (!u) throw new NotFoundError('no such user');
+    if (u.role !== 'doctor' && u.role !== 'health_worker') throw new ValidationError('user_id', 'only doctors and health workers have assignments');
+    const next = { ...u, patients: [...new Set(patients)], version: u.version + 1 };
+    await this.#storeUser(next);
+    await this.audit.append({ actor: principalName(actor), action: 'user.assign', target: userId, outcome: 'ok', detail: { patients: next.patients.length } });
+    return view(next);
+  }
+
+  // ---------- Phase III: authentication ----------
+
+  #throttled(key: string, limit: number): number | undefined {
+    const now = Date.now();
+    const recent = (this.#failures.get(key) ?? []).filter((t) => t > now - this.#throttle.windowMs);
+    this.#failures.set(key, recent);
+    if (recent.length < limit) return undefined;
+    return Math.ceil((recent[0]! + this.#throttle.windowMs - now) / 1000);
+  }
+
+  #fail(key: string): void {
+    const list = this.#failures.get(key) ?? [];
+    list.push(Date.now());
+    this.#failures.set(key, list);
+  }
+
+  /** Logs a user in: the SP returns the sealed user entry bound to a fresh challenge; the password is checked here. */
+  async login(usernameRaw: string, password: string, address = 'unknown'): Promise<{ access_token: string; refresh_token: string; expires_in: number }> {
+    const username = usernameRaw.toLowerCase();
+    const retry = this.#throttled(`acct:${username}`, this.#throttle.perAccount) ?? this.#throttled(`addr:${address}`, this.#throttle.perAddress);
+    if (retry !== undefined) {
+      await this.audit.append({ actor: username, action: 'auth.login', outcome: 'denied', detail: { reason: 'throttled', address } });
+      throw new ThrottledError('too many failed logins', retry);
+    }
+    let user: UserRecord | undefined;
+    try {
+      user = await this.#fetchUser(username);
+    } catch (err) {
+      if (!(err instanceof RecordIntegrityError)) throw err;
+      // Renewal happened in #fetchUser; one more try under the fresh keys.
+      user = await this.#fetchUser(username);
+    }
+    dummyVerifier ??= hashPassword(randomBytes(16).toString('hex'));
+    const ok = await verifyPassword(user?.verifier ?? (await dummyVerifier), password);
+    if (!user || !ok || user.disabled) {
+      this.#fail(`acct:${username}`);
+      this.#fail(`addr:${address}`);
+      await this.audit.append({ actor: username, action: 'auth.login', outcome: 'denied', detail: { reason: 'bad credentials', address } });
+      throw new AuthError('invalid username or password');
+    }
+    this.#remember(user);
+    this.#failures.delete(`acct:${username}`);
+    const tokens = {
+      access_token: await signAccessToken(this.#keys.token.privateKey, { sub: user.user_id, role: user.role }),
+      refresh_token: await this.#refresh.issue(user.user_id),
+      expires_in: ACCESS_TOKEN_TTL_S,
+    };
+    await this.audit.append({ actor: user.user_id, action: 'auth.login', outcome: 'ok', detail: { address } });
+    return tokens;
+  }
+
+  /** Trades a refresh token for a new pair; a reused token revokes its family. */
+  async refresh(token: string): Promise<{ access_token: string; refresh_token: string; expires_in: number }> {
+    const out = await this.#refresh.rotate(token);
+    if (out.kind === 'reused') {
+      await this.audit.append({ actor: out.userId, action: 'auth.refresh_reuse', outcome: 'denied', flagged: true, detail: { family: out.family } });
+      throw new AuthError('refresh token reuse detected: all sessions of this login are revoked');
+    }
+    if (out.kind === 'invalid') throw new AuthError('refresh token is not valid');
+    const user = this.#users.get(out.userId);
+    if (!user || user.disabled) throw new AuthError('user no longer active');
+    await this.audit.append({ actor: user.user_id, action: 'auth.refresh', outcome: 'ok' });
+    return {
+      access_token: await signAccessToken(this.#keys.token.privateKey, { sub: user.user_id, role: user.role }),
+      refresh_token: out.token,
+      expires_in: ACCESS_TOKEN_TTL_S,
+    };
+  }
+
+  /** Revokes the refresh family of `token`. */
+  async logout(token: string, actor?: Principal): Promise<void> {
+    const revoked = await this.#refresh.revokeFamilyOf(token);
+    await this.audit.append({ actor: actor ? principalName(actor) : 'anonymous', action: 'auth.logout', outcome: revoked ? 'ok' : 'error' });
+  }
+
+  /** Verifies an access token and returns the caller; 401 on any problem. */
+  async authenticate(accessToken: string): Promise<Principal> {
+    const claims = await verifyAccessToken(this.#keys.token.publicKey, accessToken);
+    const user = this.#users.get(claims.sub);
+    if (!user || user.disabled || user.role !== claims.role) throw new AuthError('token does not match an active user');
+    return { kind: 'user', user };
+  }
+
+  /** The public key that verifies access tokens (for other services). */
+  get tokenPublicKey(): KeyObject {
+    return this.#keys.token.publicKey;
+  }
+
+  /** The caller's own user view. */
+  me(p: Principal): UserView | { service: string } {
+    return p.kind === 'user' ? view(p.user) : { service: p.name };
+  }
+
+  /** Patients the caller may see (admins: all, as directory entries for managing assignments). */
+  listPatients(p: Principal): Array<{ patient_id: string; display_name: string }> {
+    const patients = [...this.#users.values()].filter((u) => u.role === 'patient' && u.patient_id);
+    const visible = p.kind === 'user' && p.user.role === 'admin' ? patients : patients.filter((u) => canSeePatient(p, u.patient_id!));
+    return visible.map((u) => ({ patient_id: u.patient_id!, display_name: u.display_name })).sort((a, b) => a.patient_id.localeCompare(b.patient_id));
+  }
+
+  /** All users (admin only). */
+  listUsers(p: Principal): UserView[] {
+    if (decideAdmin(p) !== 'allow') throw new ForbiddenError('only an admin lists users');
+    return [...this.#users.values()].map(view);
+  }
+
+  #patientExists(patientId: string): boolean {
+    for (const u of this.#users.values()) if (u.role === 'patient' && u.patient_id === patientId) return true;
+    return false;
+  }
+
+  // ---------- Protocol II, Phase I: storage ----------
+
+  /** Appends a record for a patient after the policy check; HRV records also get Paillier metadata. */
+  async appendRecord(p: Principal, patientId: string, input: { type: RecordType; t_ms?: number; data: Record<string, unknown> }): Promise<ClinicalRecord> {
+    if (!RECORD_TYPES.includes(input.type)) throw new ValidationError('type', `must be one of ${RECORD_TYPES.join(', ')}`);
+    const decision = this.#patientExists(patientId) ? decideWrite(p, patientId, input.type) : 'not_found';
+    if (decision !== 'allow') {
+      await this.audit.append({ actor: principalName(p), action: `record.write.${input.type}`, target: patientId, outcome: 'denied', detail: { decision } });
+      if (decision === 'not_found') throw new NotFoundError('no such patient');
+      throw new ForbiddenError(`a ${p.kind === 'user' ? p.user.role : p.name} may not write ${input.type} records`);
+    }
+    const record: ClinicalRecord = {
+      id: `r-${randomUUID()}`,
+      patient_id: patientId,
+      type: input.type,
+      t_ms: input.t_ms ?? Date.now(),
+      author: principalName(p),
+      created_ms: Date.now(),
+      data: input.data,
+    };
+    await this.#append(record);
+    await this.audit.append({ actor: record.author, action: `record.write.${record.type}`, target: patientId, outcome: 'ok', detail: { id: record.id } });
+    this.events.emit('record', record);
+    return record;
+  }
+
+  /** Stores the enclave's HRV result for a patient (service principal). */
+  ingestHrvResult(patientId: string, tMs: number, measures: Record<string, unknown>): Promise<ClinicalRecord> {
+    return this.appendRecord({ kind: 'service', name: 'enclave-ingest' }, patientId, { type: 'hrv', t_ms: tMs, data: measures });
+  }
+
+  #hrvMetadata(data: Record<string, unknown>): string | undefined {
+    const values = new Array<bigint>(SLOTS_USED).fill(0n);
+    let any = false;
+    for (const [metric, slot] of Object.entries(SLOT)) {
+      const v = data[metric];
+      if (typeof v === 'number' && Number.isFinite(v) && v >= 0 && v < 1e9) {
+        values[slot] = 1n;
+        values[slot + 1] = BigInt(Math.round(v * FIXED_POINT));
+        any = true;
+      }
+    }
+    if (!any) return undefined;
+    return this.#paillier.encrypt(this.#codec.pack(values)).toString(16);
+  }
+
+  async #append(record: ClinicalRecord): Promise<void> {
+    const ref = this.#patientRef(record.patient_id);
+    // Appends to one patient's chain are serialised; different patients proceed in parallel.
+    const prev = this.#appendLocks.get(ref) ?? Promise.resolve();
+    const run = prev.catch(() => undefined).then(() => this.#appendNow(ref, record));
+    this.#appendLocks.set(ref, run);
+    try {
+      await run;
+    } finally {
+      if (this.#appendLocks.get(ref) === run) this.#appendLocks.delete(ref);
+    }
+  }
+
+  async #appendNow(ref: string, record: ClinicalRecord): Promise<void> {
+    const head = await this.#head(ref);
+    const seq = head.seq + 1;
+    const typeTag = this.#typeTag(record.type);
+    const blob = sealRecord(this.#keys.kek, `record|${ref}|${seq}|${typeTag}`, Buffer.from(JSON.stringify(record)));
+    const chain = chainLink(head.chain, seq, blob);
+    const ct = record.type === 'hrv' ? this.#hrvMetadata(record.data) : undefined;
+    try {
+      await this.link.call({
+        op: 'append_record',
+        patient_ref: ref,
+        seq,
+        type_tag: typeTag,
+        t_ms: record.t_ms,
+        blob: blob.toString('base64url'),
+        chain: chain.toString('hex'),
+        ...(ct ? { meta: { metric_tag: this.#metricTag(), ct } } : {}),
+      });
+    } catch (err) {
+      // An answer lost to an integrity failure after the SP stored the record: the head shows it.
+      if (!(err instanceof SpRequestError && err.reason === 'conflict')) throw err;
+      const now = await this.link.call<{ seq: number; chain: string }>({ op: 'head', patient_ref: ref });
+      if (!(now.seq === seq && now.chain === chain.toString('hex'))) throw err;
+    }
+    await this.#db.query(
+      'INSERT INTO csp_chain_heads (patient_ref, seq, chain) VALUES ($1, $2, $3) ON CONFLICT (patient_ref) DO UPDATE SET seq = EXCLUDED.seq, chain = EXCLUDED.chain',
+      [ref, seq, chain.toString('hex')],
+    );
+  }
+
+  async #head(ref: string): Promise<{ seq: number; chain: Buffer }> {
+    const [row] = await this.#db.query<{ seq: number; chain: string }>('SELECT seq, chain FROM csp_chain_heads WHERE patient_ref = $1', [ref]);
+    return row ? { seq: row.seq, chain: Buffer.from(row.chain, 'hex') } : { seq: 0, chain: CHAIN_GENESIS };
+  }
+
+  // ---------- Protocol II, Phase II: retrieval ----------
+
+  async #authorizeRead(p: Principal, patientId: string, action: string, breakGlassReason?: string): Promise<boolean> {
+    if (this.#patientExists(patientId) && canSeePatient(p, patientId)) return false;
+    if (breakGlassReason !== undefined && this.#patientExists(patientId) && decideBreakGlass(p, breakGlassReason) === 'allow') {
+      await this.audit.append({ actor: principalName(p), action: `${action}.break_glass`, target: patientId, outcome: 'ok', flagged: true, detail: { reason: breakGlassReason } });
+      return true;
+    }
+    await this.audit.append({ actor: principalName(p), action, target: patientId, outcome: 'denied' });
+    if (breakGlassReason !== undefined && p.kind === 'user' && p.user.role === 'doctor') {
+      throw new ValidationError('reason', 'break-glass access needs a stated reason of at least 10 characters');
+    }
+    throw new NotFoundError('no such patient');
+  }
+
+  /** Reads a patient's records of `type` in [from_ms, to_ms); records failing verification are reported, not returned. */
+  async getRecords(
+    p: Principal,
+    patientId: string,
+    q: { type?: RecordType; from_ms?: number; to_ms?: number; limit?: number; break_glass_reason?: string } = {},
+  ): Promise<RecordsAnswer> {
+    if (q.type !== undefined && !RECORD_TYPES.includes(q.type)) throw new ValidationError('type', `must be one of ${RECORD_TYPES.join(', ')}`);
+    const brokeGlass = await this.#authorizeRead(p, patientId, 'record.read', q.break_glass_reason);
+    const ref = this.#patientRef(patientId);
+    const answer = await this.link.call<{ records: SpRecordRow[] }>({
+      op: 'query_records',
+      patient_ref: ref,
+      ...(q.type ? { type_tags: [this.#typeTag(q.type)] } : {}),
+      ...(q.from_ms !== undefined ? { from_ms: q.from_ms } : {}),
+      ...(q.to_ms !== undefined ? { to_ms: q.to_ms } : {}),
+      limit: Math.min(q.limit ?? 1000, 10_000),
+    });
+    const head = await this.#head(ref);
+    const out: RecordsAnswer = { records: [], integrity_failures: [] };
+    for (const row of answer.records) {
+      try {
+        if (row.seq > head.seq) throw new RecordIntegrityError(`record ${row.seq} is beyond the chain head ${head.seq}`);
+        const blob = Buffer.from(row.blob, 'base64url');
+        const rec = JSON.parse(openRecord(this.#keys.kek, `record|${ref}|${row.seq}|${row.type_tag}`, blob).toString('utf8')) as ClinicalRecord;
+        if (rec.patient_id !== patientId || rec.t_ms !== row.t_ms) throw new RecordIntegrityError(`record ${row.seq} metadata does not match its sealed content`);
+        out.records.push(rec);
+      } catch (err) {
+        if (!(err instanceof RecordIntegrityError || err instanceof SyntaxError)) throw err;
+        out.integrity_failures.push({ seq: row.seq, reason: err.message });
+      }
+    }
+    if (out.integrity_failures.length > 0) {
+      await this.audit.append({ actor: 'csp', action: 'integrity.failure', target: patientId, outcome: 'error', flagged: true, detail: { seqs: out.integrity_failures.map((f) => f.seq) } });
+      await this.link.integrityFailure(`${out.integrity_failures.length} stored record(s) failed verification`);
+    }
+    await this.audit.append({
+      actor: principalName(p),
+      action: brokeGlass ? 'record.read.break_glass' : 'record.read',
+      target: patientId,
+      outcome: 'ok',
+      flagged: brokeGlass,
+      detail: { type: q.type ?? 'all', count: out.records.length },
+    });
+    return out;
+  }
+
+  /** Re-reads a patient's whole chain and checks every link up to the CSP's recorded head. */
+  async verifyPatientChain(patientId: string): Promise<{ ok: boolean; records: number; problem?: string }> {
+    const ref = this.#patientRef(patientId);
+    const head = await this.#head(ref);
+    const { records } = await this.link.call<{ records: SpRecordRow[] }>({ op: 'query_records', patient_ref: ref, limit: 10_000 });
+    let prev: Buffer = CHAIN_GENESIS;
+    for (let i = 0; i < records.length; i++) {
+      const row = records[i]!;
+      if (row.seq !== i + 1) return { ok: false, records: records.length, problem: `record ${i + 1} is missing` };
+      const link = chainLink(prev, row.seq, Buffer.from(row.blob, 'base64url'));
+      if (link.toString('hex') !== row.chain) return { ok: false, records: records.length, problem: `record ${row.seq} breaks the chain` };
+      prev = link;
+    }
+    if (records.length !== head.seq || !prev.equals(head.chain)) {
+      return { ok: false, records: records.length, problem: `the SP holds ${records.length} records but the chain head is ${head.seq}` };
+    }
+    return { ok: true, records: records.length };
+  }
+
+  /**
+   * Mean of `metric` over HRV records in [from_ms, to_ms) for one patient or all the caller's patients,
+   * computed by the SP as a Paillier sum and decrypted here.
+   */
+  async aggregate(
+    p: Principal,
+    scope: { patient_id: string } | { mine: true },
+    metric: AggregateMetric,
+    fromMs: number,
+    toMs: number,
+  ): Promise<{ metric: AggregateMetric; mean: number | null; n: number; patients: number; from_ms: number; to_ms: number }> {
+    if (!AGGREGATE_METRICS.includes(metric)) throw new ValidationError('metric', `must be one of ${AGGREGATE_METRICS.join(', ')}`);
+    if (!(toMs > fromMs)) throw new ValidationError('to', 'must be after from');
+    let patients: string[];
+    if ('patient_id' in scope) {
+      await this.#authorizeRead(p, scope.patient_id, 'aggregate.read');
+      patients = [scope.patient_id];
+    } else {
+      if (p.kind !== 'user' || p.user.role === 'admin') throw new ForbiddenError('aggregates over patients need a clinical role');
+      patients = this.listPatients(p).map((x) => x.patient_id);
+    }
+    if (patients.length === 0) return { metric, mean: null, n: 0, patients: 0, from_ms: fromMs, to_ms: toMs };
+    const answer = await this.link.call<{ count: number; ct: string | null }>({
+      op: 'aggregate',
+      patient_refs: patients.map((id) => this.#patientRef(id)),
+      metric_tag: this.#metricTag(),
+      from_ms: fromMs,
+      to_ms: toMs,
+    });
+    let mean: number | null = null;
+    let n = 0;
+    if (answer.ct) {
+      if (!/^[0-9a-f]+$/.test(answer.ct)) throw new RecordIntegrityError('aggregate ciphertext is malformed');
+      const sums = decryptPacked(this.#keys.paillier.privateKey, BigInt(`0x${answer.ct}`), this.#codec, SLOTS_USED);
+      const slot = SLOT[metric];
+      n = Number(sums[slot]);
+      mean = n > 0 ? Number(sums[slot + 1]) / FIXED_POINT / n : null;
+    }
+    await this.audit.append({ actor: principalName(p), action: 'aggregate.read', target: 'patient_id' in scope ? scope.patient_id : 'mine', outcome: 'ok', detail: { metric, patients: patients.length } });
+    return { metric, mean, n, patients: patients.length, from_ms: fromMs, to_ms: toMs };
+  }
+
+  /** Verifies the audit chain. */
+  verifyAudit(): Promise<AuditVerification> {
+    return this.audit.verify();
+  }
+}
+
+/** The name an audit entry uses for a principal. */
+export function principalName(p: Principal): string {
+  return p.kind === 'user' ? p.user.user_id : `service:${p.name}`;
+}
+
+function view(u: UserRecord): UserView {
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- the verifier is removed on purpose
+  const { verifier, ...rest } = u;
+  return rest;
+}

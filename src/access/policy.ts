@@ -1,0 +1,59 @@
+/**
+ * Who may do what: deny by default, decided here and nowhere else. A caller who may not see a patient at
+ * all gets "not found" (existence is not revealed); one who may see the patient but not do this gets
+ * "forbidden".
+ */
+import type { UserRecord } from './users.js';
+
+export const RECORD_TYPES = ['hrv', 'vitals', 'note', 'rr_file', 'ecg_file', 'prescription'] as const;
+export type RecordType = (typeof RECORD_TYPES)[number];
+
+/** The authenticated caller: a user, or the enclave's result ingest (a service principal). */
+export type Principal = { kind: 'user'; user: UserRecord } | { kind: 'service'; name: 'enclave-ingest' };
+
+export type Decision = 'allow' | 'not_found' | 'forbidden';
+
+/** True when the caller is in a care or assignment relation with the patient (or is the patient). */
+export function canSeePatient(p: Principal, patientId: string): boolean {
+  if (p.kind === 'service') return false;
+  const u = p.user;
+  switch (u.role) {
+    case 'patient':
+      return u.patient_id === patientId;
+    case 'health_worker':
+    case 'doctor':
+      return u.patients.includes(patientId);
+    case 'admin':
+      return false;
+  }
+}
+
+/** May the caller read this patient's records? */
+export function decideRead(p: Principal): (patientId: string) => Decision {
+  return (patientId) => (canSeePatient(p, patientId) ? 'allow' : 'not_found');
+}
+
+const WRITABLE: Record<'health_worker' | 'doctor', readonly RecordType[]> = {
+  health_worker: ['vitals', 'note', 'rr_file', 'ecg_file'],
+  doctor: ['note', 'prescription'],
+};
+
+/** May the caller append a record of `type` for the patient? */
+export function decideWrite(p: Principal, patientId: string, type: RecordType): Decision {
+  if (p.kind === 'service') return type === 'hrv' ? 'allow' : 'forbidden';
+  if (!canSeePatient(p, patientId)) return 'not_found';
+  const role = p.user.role;
+  if (role === 'health_worker' || role === 'doctor') return WRITABLE[role].includes(type) ? 'allow' : 'forbidden';
+  return 'forbidden';
+}
+
+/** Break-glass: a doctor may read any patient with a stated reason; the access is flagged. */
+export function decideBreakGlass(p: Principal, reason: string | undefined): Decision {
+  if (p.kind !== 'user' || p.user.role !== 'doctor') return 'forbidden';
+  return reason !== undefined && reason.trim().length >= 10 ? 'allow' : 'forbidden';
+}
+
+/** Only admins manage users and assignments. */
+export function decideAdmin(p: Principal): Decision {
+  return p.kind === 'user' && p.user.role === 'admin' ? 'allow' : 'forbidden';
+}

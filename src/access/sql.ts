@@ -1,0 +1,96 @@
+/**
+ * One SQL dialect (PostgreSQL) on two engines: PGlite (PostgreSQL compiled to WASM, embedded, the
+ * default) and a real PostgreSQL server through pg. Callers see only `SqlDb`.
+ */
+import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
+import { ConfigError } from '../errors.js';
+
+/** A query runner; `transaction` runs `fn` atomically (all or nothing). */
+export interface SqlDb {
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  exec(sql: string): Promise<void>;
+  transaction<T>(fn: (tx: SqlTx) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+  /** 'pglite' or 'postgres', for reports. */
+  readonly engine: 'pglite' | 'postgres';
+}
+
+/** The query side of a transaction. */
+export interface SqlTx {
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+}
+
+class PgliteDb implements SqlDb {
+  readonly engine = 'pglite' as const;
+  constructor(private readonly db: PGlite) {}
+  async query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
+    return (await this.db.query<T>(sql, params)).rows;
+  }
+  async exec(sql: string): Promise<void> {
+    await this.db.exec(sql);
+  }
+  transaction<T>(fn: (tx: SqlTx) => Promise<T>): Promise<T> {
+    return this.db.transaction((tx) => fn({ query: async <R>(s: string, p: unknown[] = []) => (await tx.query<R>(s, p)).rows }));
+  }
+  close(): Promise<void> {
+    return this.db.close();
+  }
+}
+
+class PostgresDb implements SqlDb {
+  readonly engine = 'postgres' as const;
+  constructor(private readonly pool: pg.Pool) {}
+  async query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
+    return (await this.pool.query(sql, params)).rows as T[];
+  }
+  async exec(sql: string): Promise<void> {
+    await this.pool.query(sql);
+  }
+  async transaction<T>(fn: (tx: SqlTx) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const out = await fn({ query: async <R>(s: string, p: unknown[] = []) => (await client.query(s, p)).rows as R[] });
+      await client.query('COMMIT');
+      return out;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined); // the original error is the one worth reporting
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+  close(): Promise<void> {
+    return this.pool.end();
+  }
+}
+
+/**
+ * Opens a database: `postgres://…` or `postgresql://…` for a server, a directory path for an embedded
+ * PGlite store that survives restarts, or `memory:` for a throw-away embedded one.
+ */
+export async function openSqlDb(location: string): Promise<SqlDb> {
+  if (/^postgres(ql)?:\/\//.test(location)) {
+    let url: URL;
+    try {
+      url = new URL(location);
+    } catch (err) {
+      throw new ConfigError(`database URL is not a valid URL: ${location}`, { cause: err });
+    }
+    const pool = new pg.Pool({ connectionString: url.toString(), max: 8 });
+    pool.on('error', () => undefined); // idle-client errors surface on the next query instead
+    const db = new PostgresDb(pool);
+    await db.query('SELECT 1');
+    return db;
+  }
+  if (location === '') throw new ConfigError('database location is empty');
+  const db = location === 'memory:' ? await PGlite.create() : await PGlite.create(location);
+  return new PgliteDb(db);
+}
+
+/** Bytes from a BYTEA column (pg gives Buffer, PGlite Uint8Array). */
+export function bytes(value: unknown): Buffer {
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  throw new TypeError('expected a BYTEA value');
+}

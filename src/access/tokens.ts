@@ -1,0 +1,123 @@
+/**
+ * Access and refresh tokens. Access tokens are short-lived EdDSA JWTs (jose) with issuer, audience and
+ * type checked and only EdDSA accepted; refresh tokens are opaque random strings stored hashed, rotated on
+ * every use, and reuse of a spent one revokes its whole family (a stolen token is then worth nothing).
+ */
+import { createHash, randomBytes, type KeyObject } from 'node:crypto';
+import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+import { AuthError } from './errors.js';
+import type { Role } from './users.js';
+import type { SqlDb } from './sql.js';
+
+export const ACCESS_TOKEN_TTL_S = 600;
+export const REFRESH_TOKEN_TTL_S = 7 * 24 * 3600;
+const ISSUER = 'hrvault-csp';
+const AUDIENCE = 'hrvault-api';
+const TYP = 'at+jwt';
+
+/** What a verified access token says about its bearer. */
+export interface AccessClaims {
+  sub: string;
+  role: Role;
+}
+
+/** Signs an access token for `claims` (lifetime ACCESS_TOKEN_TTL_S seconds). */
+export function signAccessToken(key: KeyObject, claims: AccessClaims, nowS = Math.floor(Date.now() / 1000)): Promise<string> {
+  return new SignJWT({ role: claims.role })
+    .setProtectedHeader({ alg: 'EdDSA', typ: TYP })
+    .setSubject(claims.sub)
+    .setIssuer(ISSUER)
+    .setAudience(AUDIENCE)
+    .setIssuedAt(nowS)
+    .setExpirationTime(nowS + ACCESS_TOKEN_TTL_S)
+    .setJti(randomBytes(12).toString('base64url'))
+    .sign(key);
+}
+
+/** Verifies an access token; any failure is an AuthError with the reason. */
+export async function verifyAccessToken(publicKey: KeyObject, token: string): Promise<AccessClaims> {
+  if (token.length > 4096) throw new AuthError('token too long');
+  try {
+    const { payload } = await jwtVerify(token, publicKey, {
+      algorithms: ['EdDSA'],
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      typ: TYP,
+      requiredClaims: ['sub', 'exp', 'iat'],
+    });
+    const role = payload.role;
+    if (typeof payload.sub !== 'string' || (role !== 'patient' && role !== 'health_worker' && role !== 'doctor' && role !== 'admin')) {
+      throw new AuthError('token claims are malformed');
+    }
+    return { sub: payload.sub, role };
+  } catch (err) {
+    if (err instanceof AuthError) throw err;
+    if (err instanceof joseErrors.JWTExpired) throw new AuthError('token expired', { cause: err });
+    throw new AuthError(`token rejected: ${err instanceof Error ? err.message : 'invalid'}`, { cause: err });
+  }
+}
+
+const SCHEMA = `CREATE TABLE IF NOT EXISTS csp_refresh (
+  token_hash TEXT PRIMARY KEY, family TEXT NOT NULL, user_id TEXT NOT NULL, expires_ms BIGINT NOT NULL,
+  used BOOLEAN NOT NULL DEFAULT FALSE, revoked BOOLEAN NOT NULL DEFAULT FALSE);
+CREATE INDEX IF NOT EXISTS csp_refresh_family ON csp_refresh (family);`;
+
+function digest(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/** What happened to a presented refresh token. */
+export type RefreshOutcome =
+  | { kind: 'rotated'; userId: string; token: string }
+  | { kind: 'reused'; userId: string; family: string }
+  | { kind: 'invalid' };
+
+export class RefreshTokenStore {
+  private constructor(private readonly db: SqlDb) {}
+
+  static async open(db: SqlDb): Promise<RefreshTokenStore> {
+    await db.exec(SCHEMA);
+    return new RefreshTokenStore(db);
+  }
+
+  /** Starts a new family for a fresh login and returns its first token. */
+  async issue(userId: string, family = randomBytes(12).toString('base64url'), nowMs = Date.now()): Promise<string> {
+    const token = randomBytes(32).toString('base64url');
+    await this.db.query('INSERT INTO csp_refresh (token_hash, family, user_id, expires_ms) VALUES ($1, $2, $3, $4)', [
+      digest(token),
+      family,
+      userId,
+      nowMs + REFRESH_TOKEN_TTL_S * 1000,
+    ]);
+    return token;
+  }
+
+  /** Spends a token: a fresh one in the same family, or — if it was spent before — revokes the family. */
+  async rotate(token: string, nowMs = Date.now()): Promise<RefreshOutcome> {
+    if (!/^[A-Za-z0-9_-]{43}$/.test(token)) return { kind: 'invalid' };
+    const outcome = await this.db.transaction(async (tx) => {
+      const [row] = await tx.query<{ family: string; user_id: string; expires_ms: string | number; used: boolean; revoked: boolean }>(
+        'SELECT family, user_id, expires_ms, used, revoked FROM csp_refresh WHERE token_hash = $1 FOR UPDATE',
+        [digest(token)],
+      );
+      if (!row || row.revoked || Number(row.expires_ms) <= nowMs) return { kind: 'invalid' } as const;
+      if (row.used) {
+        await tx.query('UPDATE csp_refresh SET revoked = TRUE WHERE family = $1', [row.family]);
+        return { kind: 'reused', userId: row.user_id, family: row.family } as const;
+      }
+      await tx.query('UPDATE csp_refresh SET used = TRUE WHERE token_hash = $1', [digest(token)]);
+      return { kind: 'spent', userId: row.user_id, family: row.family } as const;
+    });
+    if (outcome.kind !== 'spent') return outcome;
+    return { kind: 'rotated', userId: outcome.userId, token: await this.issue(outcome.userId, outcome.family, nowMs) };
+  }
+
+  /** Revokes the family of a token (logout); unknown tokens are ignored. */
+  async revokeFamilyOf(token: string): Promise<boolean> {
+    const rows = await this.db.query<{ family: string }>('SELECT family FROM csp_refresh WHERE token_hash = $1', [digest(token)]);
+    const family = rows[0]?.family;
+    if (!family) return false;
+    await this.db.query('UPDATE csp_refresh SET revoked = TRUE WHERE family = $1', [family]);
+    return true;
+  }
+}
