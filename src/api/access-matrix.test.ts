@@ -1,0 +1,3 @@
+import { accessMatrixSuite } from './test-support/matrix-suite.js';
+
+accessMatrixSuite('embedded database', 'memory:');

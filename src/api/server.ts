@@ -1,0 +1,420 @@
+/**
+ * The HTTP API in front of the CSP: fastify with a JSON schema on every route (unknown fields refused),
+ * bearer access tokens, RFC 9457 problems, an OpenAPI document, and live record updates over server-sent
+ * events. Domain decisions stay in the CSP; this layer only translates.
+ */
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import swagger from '@fastify/swagger';
+import type { CspService, ClinicalRecord } from '../access/csp-service.js';
+import { AGGREGATE_METRICS, principalName, type AggregateMetric } from '../access/csp-service.js';
+import { AuthError, ForbiddenError, ValidationError } from '../access/errors.js';
+import { RECORD_TYPES, canSeePatient, type Principal, type RecordType } from '../access/policy.js';
+import { ROLES, type Role } from '../access/users.js';
+import { problemErrorHandler, sendProblem } from './problem.js';
+
+export interface ApiOptions {
+  csp: CspService;
+  /** Largest accepted request body, bytes (default 64 KiB). */
+  bodyLimit?: number;
+  logger?: boolean;
+}
+
+const problemSchema = {
+  type: 'object',
+  properties: {
+    type: { type: 'string' },
+    title: { type: 'string' },
+    status: { type: 'integer' },
+    detail: { type: 'string' },
+    code: { type: 'string' },
+    instance: { type: 'string' },
+    field: { type: 'string' },
+  },
+} as const;
+
+const tokensSchema = {
+  type: 'object',
+  required: ['access_token', 'refresh_token', 'expires_in'],
+  properties: { access_token: { type: 'string' }, refresh_token: { type: 'string' }, expires_in: { type: 'integer' }, token_type: { type: 'string' } },
+} as const;
+
+const patientParams = {
+  type: 'object',
+  required: ['id'],
+  additionalProperties: false,
+  properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' } },
+} as const;
+
+const recordSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    patient_id: { type: 'string' },
+    type: { type: 'string', enum: [...RECORD_TYPES] },
+    t_ms: { type: 'integer' },
+    author: { type: 'string' },
+    created_ms: { type: 'integer' },
+    data: { type: 'object', additionalProperties: true },
+  },
+} as const;
+
+const userSchema = {
+  type: 'object',
+  properties: {
+    user_id: { type: 'string' },
+    username: { type: 'string' },
+    role: { type: 'string', enum: [...ROLES] },
+    display_name: { type: 'string' },
+    patient_id: { type: 'string' },
+    patients: { type: 'array', items: { type: 'string' } },
+    version: { type: 'integer' },
+    created_ms: { type: 'integer' },
+    disabled: { type: 'boolean' },
+    service: { type: 'string' },
+  },
+} as const;
+
+const timeParam = { type: 'string', maxLength: 40, description: 'ISO 8601 date-time or milliseconds since the epoch' } as const;
+
+const errors = { 400: problemSchema, 401: problemSchema, 403: problemSchema, 404: problemSchema, 413: problemSchema, 429: problemSchema } as const;
+
+/** Parses a time query parameter (ISO 8601 or epoch ms) into epoch ms. */
+export function parseTime(field: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  if (/^\d{1,16}$/.test(value)) return Number(value);
+  const t = Date.parse(value);
+  if (!Number.isFinite(t) || !/^\d{4}-\d{2}-\d{2}/.test(value)) throw new ValidationError(field, 'must be an ISO 8601 date-time or epoch milliseconds');
+  return t;
+}
+
+/** Builds the API (not yet listening). */
+export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
+  const { csp } = opts;
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: opts.bodyLimit ?? 64 * 1024,
+    // Prototype-pollution payloads are refused outright rather than silently stripped.
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    // No type coercion: a number where a string belongs is an error, not silently converted.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'hrvault API', version: '1.0.0', description: 'Access to encrypted cardiac monitoring records through the CSP.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  app.setErrorHandler(problemErrorHandler);
+  app.setNotFoundHandler((request, reply) => sendProblem(reply, request, 404, 'HRV_ERR_NOT_FOUND', 'no such route'));
+
+  const principals = new WeakMap<FastifyRequest, Principal>();
+  const auth = async (request: FastifyRequest): Promise<void> => {
+    const header = request.headers.authorization;
+    const m = typeof header === 'string' ? /^Bearer ([A-Za-z0-9_.-]{10,4096})$/.exec(header) : null;
+    if (!m) throw new AuthError('missing or malformed bearer token');
+    principals.set(request, await csp.authenticate(m[1]!));
+  };
+  const who = (request: FastifyRequest): Principal => {
+    const p = principals.get(request);
+    if (!p) throw new AuthError('not authenticated');
+    return p;
+  };
+  const address = (request: FastifyRequest): string => request.ip;
+
+  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true, sp_key_id: csp.link.keyId ?? null }));
+
+  app.post(
+    '/api/v1/auth/login',
+    {
+      schema: {
+        tags: ['auth'],
+        security: [],
+        body: {
+          type: 'object',
+          required: ['username', 'password'],
+          additionalProperties: false,
+          properties: { username: { type: 'string', minLength: 1, maxLength: 64 }, password: { type: 'string', minLength: 1, maxLength: 256 } },
+        },
+        response: { 200: tokensSchema, ...errors },
+      },
+    },
+    async (request) => {
+      const { username, password } = request.body as { username: string; password: string };
+      return { ...(await csp.login(username, password, address(request))), token_type: 'Bearer' };
+    },
+  );
+
+  const refreshBody = {
+    type: 'object',
+    required: ['refresh_token'],
+    additionalProperties: false,
+    properties: { refresh_token: { type: 'string', minLength: 1, maxLength: 128 } },
+  } as const;
+
+  app.post('/api/v1/auth/refresh', { schema: { tags: ['auth'], security: [], body: refreshBody, response: { 200: tokensSchema, ...errors } } }, async (request) => {
+    const { refresh_token } = request.body as { refresh_token: string };
+    return { ...(await csp.refresh(refresh_token)), token_type: 'Bearer' };
+  });
+
+  app.post('/api/v1/auth/logout', { preHandler: auth, schema: { tags: ['auth'], body: refreshBody, response: { 204: { type: 'null' }, ...errors } } }, async (request, reply) => {
+    await csp.logout((request.body as { refresh_token: string }).refresh_token, who(request));
+    return reply.code(204).send();
+  });
+
+  app.get('/api/v1/me', { preHandler: auth, schema: { tags: ['users'], response: { 200: userSchema, ...errors } } }, async (request) => csp.me(who(request)));
+
+  app.get(
+    '/api/v1/patients',
+    {
+      preHandler: auth,
+      schema: {
+        tags: ['patients'],
+        response: {
+          200: {
+            type: 'object',
+            properties: { patients: { type: 'array', items: { type: 'object', properties: { patient_id: { type: 'string' }, display_name: { type: 'string' } } } } },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (request) => ({ patients: csp.listPatients(who(request)) }),
+  );
+
+  app.get(
+    '/api/v1/patients/:id/records',
+    {
+      preHandler: auth,
+      schema: {
+        tags: ['records'],
+        params: patientParams,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            type: { type: 'string', enum: [...RECORD_TYPES] },
+            from: timeParam,
+            to: timeParam,
+            limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$|^10000$' },
+            break_glass_reason: { type: 'string', minLength: 1, maxLength: 500 },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              records: { type: 'array', items: recordSchema },
+              integrity_failures: { type: 'array', items: { type: 'object', properties: { seq: { type: 'integer' }, reason: { type: 'string' } } } },
+            },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const { id } = request.params as { id: string };
+      const q = request.query as { type?: RecordType; from?: string; to?: string; limit?: string; break_glass_reason?: string };
+      return csp.getRecords(who(request), id, {
+        ...(q.type ? { type: q.type } : {}),
+        ...(q.from !== undefined ? { from_ms: parseTime('from', q.from, 0) } : {}),
+        ...(q.to !== undefined ? { to_ms: parseTime('to', q.to, 0) } : {}),
+        ...(q.limit !== undefined ? { limit: Number(q.limit) } : {}),
+        ...(q.break_glass_reason !== undefined ? { break_glass_reason: q.break_glass_reason } : {}),
+      });
+    },
+  );
+
+  app.post(
+    '/api/v1/patients/:id/records',
+    {
+      preHandler: auth,
+      schema: {
+        tags: ['records'],
+        params: patientParams,
+        body: {
+          type: 'object',
+          required: ['type', 'data'],
+          additionalProperties: false,
+          properties: {
+            type: { type: 'string', enum: RECORD_TYPES.filter((t) => t !== 'hrv' && t !== 'prescription') },
+            t_ms: { type: 'integer', minimum: 0, maximum: 8.64e15 },
+            data: { type: 'object', maxProperties: 64 },
+          },
+        },
+        response: { 201: recordSchema, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params as { id: string };
+      const body = request.body as { type: RecordType; t_ms?: number; data: Record<string, unknown> };
+      const rec = await csp.appendRecord(who(request), id, body);
+      return reply.code(201).send(rec);
+    },
+  );
+
+  app.post(
+    '/api/v1/patients/:id/prescriptions',
+    {
+      preHandler: auth,
+      schema: {
+        tags: ['records'],
+        params: patientParams,
+        body: {
+          type: 'object',
+          required: ['text'],
+          additionalProperties: false,
+          properties: {
+            text: { type: 'string', minLength: 1, maxLength: 4000 },
+            medication: { type: 'string', maxLength: 200 },
+            dose: { type: 'string', maxLength: 200 },
+            valid_until: { type: 'string', maxLength: 40 },
+          },
+        },
+        response: { 201: recordSchema, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params as { id: string };
+      const rec = await csp.appendRecord(who(request), id, { type: 'prescription', data: request.body as Record<string, unknown> });
+      return reply.code(201).send(rec);
+    },
+  );
+
+  const aggregateQuery = {
+    type: 'object',
+    required: ['metric'],
+    additionalProperties: false,
+    properties: { metric: { type: 'string', enum: [...AGGREGATE_METRICS] }, from: timeParam, to: timeParam },
+  } as const;
+  const aggregateResponse = {
+    type: 'object',
+    properties: {
+      metric: { type: 'string' },
+      mean: { type: ['number', 'null'] },
+      n: { type: 'integer' },
+      patients: { type: 'integer' },
+      from_ms: { type: 'integer' },
+      to_ms: { type: 'integer' },
+    },
+  } as const;
+  const window = (q: { from?: string; to?: string }): [number, number] => {
+    const to = parseTime('to', q.to, Date.now());
+    return [parseTime('from', q.from, to - 24 * 3600_000), to];
+  };
+
+  app.get(
+    '/api/v1/patients/:id/aggregates',
+    { preHandler: auth, schema: { tags: ['aggregates'], params: patientParams, querystring: aggregateQuery, response: { 200: aggregateResponse, ...errors } } },
+    async (request) => {
+      const { id } = request.params as { id: string };
+      const q = request.query as { metric: AggregateMetric; from?: string; to?: string };
+      const [from, to] = window(q);
+      return csp.aggregate(who(request), { patient_id: id }, q.metric, from, to);
+    },
+  );
+
+  app.get(
+    '/api/v1/aggregates',
+    { preHandler: auth, schema: { tags: ['aggregates'], querystring: aggregateQuery, response: { 200: aggregateResponse, ...errors } } },
+    async (request) => {
+      const q = request.query as { metric: AggregateMetric; from?: string; to?: string };
+      const [from, to] = window(q);
+      return csp.aggregate(who(request), { mine: true }, q.metric, from, to);
+    },
+  );
+
+  app.get(
+    '/api/v1/users',
+    { preHandler: auth, schema: { tags: ['users'], response: { 200: { type: 'object', properties: { users: { type: 'array', items: userSchema } } }, ...errors } } },
+    async (request) => ({ users: csp.listUsers(who(request)) }),
+  );
+
+  app.post(
+    '/api/v1/users',
+    {
+      preHandler: auth,
+      schema: {
+        tags: ['users'],
+        body: {
+          type: 'object',
+          required: ['username', 'password', 'role'],
+          additionalProperties: false,
+          properties: {
+            username: { type: 'string', minLength: 3, maxLength: 64 },
+            password: { type: 'string', minLength: 1, maxLength: 256 },
+            role: { type: 'string', enum: [...ROLES] },
+            display_name: { type: 'string', maxLength: 128 },
+            patient_id: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
+            patients: { type: 'array', maxItems: 10000, items: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' } },
+          },
+        },
+        response: { 201: userSchema, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body as { username: string; password: string; role: Role; display_name?: string; patient_id?: string; patients?: string[] };
+      return reply.code(201).send(await csp.registerUser(who(request), body));
+    },
+  );
+
+  app.put(
+    '/api/v1/users/:id/assignments',
+    {
+      preHandler: auth,
+      schema: {
+        tags: ['users'],
+        params: patientParams,
+        body: {
+          type: 'object',
+          required: ['patients'],
+          additionalProperties: false,
+          properties: { patients: { type: 'array', maxItems: 10000, items: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' } } },
+        },
+        response: { 200: userSchema, ...errors },
+      },
+    },
+    async (request) => {
+      const { id } = request.params as { id: string };
+      return csp.setAssignments(who(request), id, (request.body as { patients: string[] }).patients);
+    },
+  );
+
+  app.get('/api/v1/audit/verify', { preHandler: auth, schema: { tags: ['audit'], response: { 200: { type: 'object', properties: { ok: { type: 'boolean' }, entries: { type: 'integer' }, problem: { type: 'string' }, seq: { type: 'integer' } } }, ...errors } } }, async (request) => {
+    const p = who(request);
+    if (p.kind !== 'user' || p.user.role !== 'admin') {
+      await csp.audit.append({ actor: principalName(p), action: 'audit.verify', outcome: 'denied' });
+      throw new ForbiddenError('only an admin verifies the audit log');
+    }
+    return csp.verifyAudit();
+  });
+
+  // Live updates: server-sent events of new records of one patient the caller may see.
+  app.get('/api/v1/patients/:id/live', { preHandler: auth, schema: { tags: ['records'], params: patientParams } }, async (request, reply) => {
+    const { id } = request.params as { id: string };
+    const p = who(request);
+    if (!canSeePatient(p, id)) {
+      await csp.audit.append({ actor: principalName(p), action: 'record.live', target: id, outcome: 'denied' });
+      return sendProblem(reply, request, 404, 'HRV_ERR_NOT_FOUND', 'no such patient');
+    }
+    reply.hijack();
+    const raw = reply.raw;
+    raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+    raw.write(': connected\n\n');
+    const onRecord = (rec: ClinicalRecord): void => {
+      if (rec.patient_id === id) raw.write(`event: record\nid: ${rec.id}\ndata: ${JSON.stringify(rec)}\n\n`);
+    };
+    csp.events.on('record', onRecord);
+    const ping = setInterval(() => raw.write(': ping\n\n'), 15_000);
+    request.raw.on('close', () => {
+      clearInterval(ping);
+      csp.events.off('record', onRecord);
+    });
+    await csp.audit.append({ actor: principalName(p), action: 'record.live', target: id, outcome: 'ok' });
+  });
+
+  return app;
+}

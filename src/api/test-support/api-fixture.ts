@@ -1,0 +1,124 @@
+/** An API on a CSP/SP harness with one user of each role, for the access matrix and input tests. */
+import type { FastifyInstance } from 'fastify';
+import { makeHarness, type Harness } from '../../access/test-support/harness.js';
+import { buildApi } from '../server.js';
+
+export const PASSWORD = 'correct horse battery staple';
+
+export type Actor = 'anonymous' | 'patient' | 'health_worker' | 'doctor' | 'admin';
+
+export interface ApiFixture {
+  h: Harness;
+  app: FastifyInstance;
+  tokens: Record<Exclude<Actor, 'anonymous'>, string>;
+  userIds: Record<Exclude<Actor, 'anonymous'>, string>;
+  close(): Promise<void>;
+}
+
+/** Own patient is P-A (the patient's own record; assigned to the health worker; in the doctor's care); other is P-B. */
+export async function makeApiFixture(spLocation = 'memory:'): Promise<ApiFixture> {
+  const h = await makeHarness(spLocation);
+  const csp = h.csp;
+  const reg = (username: string, role: 'patient' | 'health_worker' | 'doctor' | 'admin', extra: { patient_id?: string; patients?: string[] } = {}) =>
+    csp.registerUser('bootstrap', { username, password: PASSWORD, role, ...extra });
+  const users = {
+    admin: await reg('admin', 'admin'),
+    patient: await reg('alice', 'patient', { patient_id: 'P-A' }),
+    doctor: await reg('dr.who', 'doctor', { patients: ['P-A'] }),
+    health_worker: await reg('nurse', 'health_worker', { patients: ['P-A'] }),
+  };
+  await reg('bob', 'patient', { patient_id: 'P-B' });
+  await csp.ingestHrvResult('P-A', 1_000, { sdnn_ms: 42, mean_hr_bpm: 70 });
+  await csp.ingestHrvResult('P-B', 1_000, { sdnn_ms: 55, mean_hr_bpm: 65 });
+  const app = await buildApi({ csp });
+  const login = async (username: string) => (await csp.login(username, PASSWORD)).access_token;
+  return {
+    h,
+    app,
+    tokens: { admin: await login('admin'), patient: await login('alice'), doctor: await login('dr.who'), health_worker: await login('nurse') },
+    userIds: { admin: users.admin.user_id, patient: users.patient.user_id, doctor: users.doctor.user_id, health_worker: users.health_worker.user_id },
+    async close() {
+      await app.close();
+      await h.close();
+    },
+  };
+}
+
+export interface MatrixRow {
+  endpoint: string;
+  method: 'GET' | 'POST' | 'PUT';
+  url: (patient: string, f: ApiFixture) => string;
+  body?: unknown;
+  /** Expected status per actor for [own patient, other patient]. */
+  expect: Record<Actor, [number, number]>;
+}
+
+const ALL_401: [number, number] = [401, 401];
+
+/** Every role × every endpoint × own/other patient. */
+export const ACCESS_MATRIX: MatrixRow[] = [
+  {
+    endpoint: 'read records',
+    method: 'GET',
+    url: (p) => `/api/v1/patients/${p}/records`,
+    expect: { anonymous: ALL_401, patient: [200, 404], health_worker: [200, 404], doctor: [200, 404], admin: [404, 404] },
+  },
+  {
+    endpoint: 'upload vitals',
+    method: 'POST',
+    url: (p) => `/api/v1/patients/${p}/records`,
+    body: { type: 'vitals', data: { heart_rate_bpm: 72 } },
+    expect: { anonymous: ALL_401, patient: [403, 404], health_worker: [201, 404], doctor: [403, 404], admin: [404, 404] },
+  },
+  {
+    endpoint: 'write note',
+    method: 'POST',
+    url: (p) => `/api/v1/patients/${p}/records`,
+    body: { type: 'note', data: { text: 'seen today' } },
+    expect: { anonymous: ALL_401, patient: [403, 404], health_worker: [201, 404], doctor: [201, 404], admin: [404, 404] },
+  },
+  {
+    endpoint: 'prescribe',
+    method: 'POST',
+    url: (p) => `/api/v1/patients/${p}/prescriptions`,
+    body: { text: 'beta blocker review in 2 weeks' },
+    expect: { anonymous: ALL_401, patient: [403, 404], health_worker: [403, 404], doctor: [201, 404], admin: [404, 404] },
+  },
+  {
+    endpoint: 'aggregate of a patient',
+    method: 'GET',
+    url: (p) => `/api/v1/patients/${p}/aggregates?metric=sdnn_ms&from=0&to=10000`,
+    expect: { anonymous: ALL_401, patient: [200, 404], health_worker: [200, 404], doctor: [200, 404], admin: [404, 404] },
+  },
+  {
+    endpoint: 'list patients',
+    method: 'GET',
+    url: () => '/api/v1/patients',
+    expect: { anonymous: ALL_401, patient: [200, 200], health_worker: [200, 200], doctor: [200, 200], admin: [200, 200] },
+  },
+  {
+    endpoint: 'me',
+    method: 'GET',
+    url: () => '/api/v1/me',
+    expect: { anonymous: ALL_401, patient: [200, 200], health_worker: [200, 200], doctor: [200, 200], admin: [200, 200] },
+  },
+  {
+    endpoint: 'list users',
+    method: 'GET',
+    url: () => '/api/v1/users',
+    expect: { anonymous: ALL_401, patient: [403, 403], health_worker: [403, 403], doctor: [403, 403], admin: [200, 200] },
+  },
+  {
+    endpoint: 'assign patients',
+    method: 'PUT',
+    url: (p, f) => `/api/v1/users/${f.userIds.health_worker}/assignments`,
+    body: { patients: ['P-A'] },
+    expect: { anonymous: ALL_401, patient: [403, 403], health_worker: [403, 403], doctor: [403, 403], admin: [200, 200] },
+  },
+  {
+    endpoint: 'verify audit',
+    method: 'GET',
+    url: () => '/api/v1/audit/verify',
+    expect: { anonymous: ALL_401, patient: [403, 403], health_worker: [403, 403], doctor: [403, 403], admin: [200, 200] },
+  },
+];
