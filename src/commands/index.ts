@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
+import { registerAccessCommands } from './access.js';
 
 /** Adds every sub-command to the program; each component's command module registers itself here. */
 export function registerCommands(program: Command): void {
-  void program;
+  registerAccessCommands(program);
 }

@@ -1,0 +1,40 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { generateIdentity } from '../crypto/handshake.js';
+import { memoryAnchor } from './audit.js';
+import { generateCspKeys } from './csp-keys.js';
+import { CspService } from './csp-service.js';
+import { SpService } from './sp-service.js';
+import { buildSpHttp, SP_WIRE_PATH } from './sp-http.js';
+import { openSqlDb, type SqlDb } from './sql.js';
+import { httpTransport } from './transport.js';
+
+const closers: Array<() => Promise<unknown>> = [];
+afterAll(async () => {
+  for (const c of closers.reverse()) await c();
+});
+
+describe('CSP and SP as separate services over HTTP', () => {
+  it('runs the handshake and the protocol across HTTP, and the SP refuses garbage with a named error', async () => {
+    const keys = await generateCspKeys('csp', 1024);
+    const spDb: SqlDb = await openSqlDb('memory:');
+    const cspDb: SqlDb = await openSqlDb('memory:');
+    closers.push(() => spDb.close(), () => cspDb.close());
+    const spId = generateIdentity('sp');
+    const sp = await SpService.create({ identity: spId, csp: { id: 'csp', publicKey: keys.identity.publicKey }, db: spDb, reorderWindow: 64 });
+    const server = await buildSpHttp(sp);
+    const address = await server.listen({ port: 0, host: '127.0.0.1' });
+    closers.push(() => server.close());
+    const csp = await CspService.create({
+      keys,
+      db: cspDb,
+      sp: { id: 'sp', publicKey: spId.publicKey, transport: httpTransport(`${address}${SP_WIRE_PATH}`) },
+      auditAnchor: memoryAnchor(),
+    });
+    await csp.registerUser('bootstrap', { username: 'pat', password: 'correct horse battery staple', role: 'patient', patient_id: 'P-9' });
+    await csp.ingestHrvResult('P-9', 10, { sdnn_ms: 33 });
+    const p = await csp.authenticate((await csp.login('pat', 'correct horse battery staple')).access_token);
+    expect((await csp.getRecords(p, 'P-9')).records[0]!.data).toEqual({ sdnn_ms: 33 });
+    const bad = await fetch(`${address}${SP_WIRE_PATH}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"kind":"sealed"}' });
+    expect(await bad.json()).toMatchObject({ kind: 'error', code: 'bad_request' });
+  });
+});

@@ -1,0 +1,150 @@
+/**
+ * `hrvault serve`, `hrvault sp`, `hrvault csp` and `hrvault audit verify`: the access side of the system,
+ * together in one process or as separate services.
+ */
+import { mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { exportIdentityPublicKey, importIdentityPublicKey } from '../crypto/handshake.js';
+import { loadOrCreateCspKeys, startCsp, startSp } from '../access/runtime.js';
+import { loadCspKeys } from '../access/csp-keys.js';
+import { AuditLog, fileAnchor } from '../access/audit.js';
+import { openSqlDb } from '../access/sql.js';
+import { buildSpHttp, SP_WIRE_PATH } from '../access/sp-http.js';
+import { buildApi } from '../api/server.js';
+import { ConfigError } from '../errors.js';
+import type { CspService } from '../access/csp-service.js';
+
+const portSchema = z.coerce.number().int().min(0).max(65_535);
+
+function parse<T>(schema: z.ZodType<T>, value: unknown, name: string): T {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new ConfigError(`${name}: ${r.error.issues[0]?.message ?? 'invalid'}`);
+  return r.data;
+}
+
+/** Registers the first admin when the store has no users and a password was given. */
+async function bootstrapAdmin(csp: CspService, password: string | undefined): Promise<void> {
+  if (!password) return;
+  try {
+    await csp.registerUser('bootstrap', { username: 'admin', password, role: 'admin' });
+    process.stderr.write('registered user "admin"\n');
+  } catch (err) {
+    if (!(err instanceof Error && /taken/.test(err.message))) throw err;
+  }
+}
+
+function waitForSignal(close: () => Promise<void>): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      close().then(resolve, (err: unknown) => {
+        process.stderr.write(`hrvault: error while stopping: ${String(err)}\n`);
+        resolve();
+      });
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+export function registerAccessCommands(program: Command): void {
+  program
+    .command('serve')
+    .description('run the CSP and the SP together with the HTTP API')
+    .option('--data-dir <dir>', 'where keys and the embedded databases live', process.env.HRVAULT_DATA_DIR ?? './hrvault-data')
+    .option('--sp-db <url>', 'SP storage: postgres://… (default: embedded database in the data dir)', process.env.HRVAULT_SP_DB)
+    .option('--port <n>', 'HTTP port', process.env.HRVAULT_PORT ?? '8080')
+    .option('--host <addr>', 'HTTP address', process.env.HRVAULT_HOST ?? '127.0.0.1')
+    .option('--paillier-bits <n>', 'Paillier modulus size at first start', process.env.HRVAULT_PAILLIER_BITS ?? '2048')
+    .action(async (o: { dataDir: string; spDb?: string; port: string; host: string; paillierBits: string }) => {
+      const port = parse(portSchema, o.port, '--port');
+      const bits = parse(z.coerce.number().int().min(1024).max(4096), o.paillierBits, '--paillier-bits');
+      await mkdir(join(o.dataDir, 'csp'), { recursive: true, mode: 0o700 });
+      const keys = await loadOrCreateCspKeys(join(o.dataDir, 'csp', 'keys.json'), bits);
+      const sp = await startSp({ dataDir: o.dataDir, ...(o.spDb ? { spDb: o.spDb } : {}), cspPublicKey: keys.identity.publicKey });
+      const csp = await startCsp({ dataDir: o.dataDir, keys, sp: { inProcess: sp.sp, publicKey: sp.identity.publicKey } });
+      await bootstrapAdmin(csp.csp, process.env.HRVAULT_ADMIN_PASSWORD);
+      const api = await buildApi({ csp: csp.csp });
+      const address = await api.listen({ port, host: o.host });
+      process.stderr.write(`hrvault serve: API at ${address}/api/v1 (OpenAPI: ${address}/api/v1/openapi.json)\n`);
+      await waitForSignal(async () => {
+        await api.close();
+        await csp.close();
+        await sp.close();
+      });
+    });
+
+  program
+    .command('sp')
+    .description('run the storage provider alone (untrusted; stores ciphertext only)')
+    .requiredOption('--csp-public-key <b64>', 'the CSP identity public key to pin (base64url)', process.env.HRVAULT_CSP_PUBLIC_KEY)
+    .option('--data-dir <dir>', 'where the SP identity and embedded database live', process.env.HRVAULT_DATA_DIR ?? './hrvault-sp')
+    .option('--sp-db <url>', 'postgres://… instead of the embedded database', process.env.HRVAULT_SP_DB)
+    .option('--port <n>', 'HTTP port', process.env.HRVAULT_SP_PORT ?? '8081')
+    .option('--host <addr>', 'HTTP address', process.env.HRVAULT_HOST ?? '127.0.0.1')
+    .action(async (o: { cspPublicKey: string; dataDir: string; spDb?: string; port: string; host: string }) => {
+      const port = parse(portSchema, o.port, '--port');
+      const sp = await startSp({ dataDir: o.dataDir, ...(o.spDb ? { spDb: o.spDb } : {}), cspPublicKey: importIdentityPublicKey(o.cspPublicKey) });
+      const app = await buildSpHttp(sp.sp);
+      const address = await app.listen({ port, host: o.host });
+      process.stderr.write(`hrvault sp: ${address}${SP_WIRE_PATH}; identity ${exportIdentityPublicKey(sp.identity.publicKey)}\n`);
+      await waitForSignal(async () => {
+        await app.close();
+        await sp.close();
+      });
+    });
+
+  program
+    .command('csp')
+    .description('run the CSP and the HTTP API against a separate SP')
+    .requiredOption('--sp-url <url>', 'the SP wire endpoint, e.g. http://127.0.0.1:8081/sp/v1/wire', process.env.HRVAULT_SP_URL)
+    .requiredOption('--sp-public-key <b64>', 'the SP identity public key to pin (base64url)', process.env.HRVAULT_SP_PUBLIC_KEY)
+    .option('--data-dir <dir>', 'where the CSP keys and state live', process.env.HRVAULT_DATA_DIR ?? './hrvault-csp')
+    .option('--port <n>', 'HTTP port', process.env.HRVAULT_PORT ?? '8080')
+    .option('--host <addr>', 'HTTP address', process.env.HRVAULT_HOST ?? '127.0.0.1')
+    .option('--paillier-bits <n>', 'Paillier modulus size at first start', process.env.HRVAULT_PAILLIER_BITS ?? '2048')
+    .action(async (o: { spUrl: string; spPublicKey: string; dataDir: string; port: string; host: string; paillierBits: string }) => {
+      const port = parse(portSchema, o.port, '--port');
+      parse(z.url(), o.spUrl, '--sp-url');
+      const csp = await startCsp({
+        dataDir: o.dataDir,
+        paillierBits: parse(z.coerce.number().int().min(1024).max(4096), o.paillierBits, '--paillier-bits'),
+        sp: { url: o.spUrl, publicKey: o.spPublicKey },
+      });
+      await bootstrapAdmin(csp.csp, process.env.HRVAULT_ADMIN_PASSWORD);
+      const api = await buildApi({ csp: csp.csp });
+      const address = await api.listen({ port, host: o.host });
+      process.stderr.write(`hrvault csp: API at ${address}/api/v1; identity ${exportIdentityPublicKey(csp.keys.identity.publicKey)}\n`);
+      await waitForSignal(async () => {
+        await api.close();
+        await csp.close();
+      });
+    });
+
+  program
+    .command('audit')
+    .description('audit log tools')
+    .command('verify')
+    .description("verify the CSP's hash-chained audit log; exit 1 if any entry was edited, removed or reordered")
+    .option('--data-dir <dir>', 'the CSP data directory', process.env.HRVAULT_DATA_DIR ?? './hrvault-data')
+    .option('--json', 'print the result as JSON')
+    .action(async (o: { dataDir: string; json?: boolean }) => {
+      const keysPath = join(o.dataDir, 'csp', 'keys.json');
+      if (!existsSync(keysPath)) throw new ConfigError(`no CSP key file at ${keysPath}`);
+      const keys = await loadCspKeys(keysPath);
+      const db = await openSqlDb(join(o.dataDir, 'csp', 'db'));
+      try {
+        const log = await AuditLog.open(db, keys.auditKey, fileAnchor(join(o.dataDir, 'csp', 'audit-anchor.json')));
+        const result = await log.verify();
+        if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+        else process.stdout.write(result.ok ? `audit log OK: ${result.entries} entries\n` : `audit log BROKEN at entry ${result.seq}: ${result.problem}\n`);
+        if (!result.ok) process.exitCode = 1;
+      } finally {
+        await db.close();
+      }
+    });
+}
