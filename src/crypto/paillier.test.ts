@@ -62,3 +62,32 @@ describe('Paillier metadata', () => {
     expect(() => importPaillierPublicKey({ n: 'zz' })).toThrow(/hex/);
   });
 });
+
+describe('modular exponentiation through OpenSSL', () => {
+  it('agrees with BigInt arithmetic, including small and edge cases', async () => {
+    const { modPow } = await import('bigint-crypto-utils');
+    const { opensslModPow } = await import('./paillier.js');
+    const m = keys.publicKey.n * keys.publicKey.n;
+    for (const [b, e] of [
+      [123456789n, keys.publicKey.n],
+      [m - 2n, 65537n],
+      [2n, 1n],
+      [1n, 5n],
+    ] as Array<[bigint, bigint]>) {
+      expect(opensslModPow(b, e, m)).toBe(modPow(b, e, m));
+    }
+  });
+});
+
+describe('CRT decryption', () => {
+  it('matches the library decryption on random plaintexts and sums', () => {
+    const codec = new SlotCodec(1024);
+    const enc = new PaillierEncryptor(keys.publicKey);
+    for (let i = 0; i < 5; i++) {
+      const values = [BigInt(i * 1000 + 7), 123456789n, BigInt(2 ** 40 + i)];
+      const c = enc.encrypt(codec.pack(values));
+      expect(decryptPacked(keys.privateKey, c, codec, 3)).toEqual(values);
+      expect(decryptPacked(keys.privateKey, c, codec, 3)).toEqual(codec.unpack(keys.privateKey.decrypt(c), 3));
+    }
+  });
+});

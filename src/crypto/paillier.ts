@@ -5,6 +5,7 @@
  * precomputed randomness r^n mod n² (computed with the CRT at the key owner), which turns an encryption
  * into one modular multiplication.
  */
+import { createDiffieHellman } from 'node:crypto';
 import { PrivateKey, PublicKey, generateRandomKeys } from 'paillier-bigint';
 import { modInv, modPow, randBetween, gcd } from 'bigint-crypto-utils';
 import { HrvaultError } from '../errors.js';
@@ -116,13 +117,13 @@ export class SlotCodec {
 
 /**
  * Encrypts under a public key with randomness drawn from a pool of precomputed r^n mod n². When the
- * private key is at hand (the CSP encrypts its own metadata) the pool is filled with the CRT, about four
- * times faster than without.
+ * private key is at hand (the CSP encrypts its own metadata) the pool is filled with the CRT over p² and
+ * q², two half-size exponentiations instead of one full-size one.
  */
 export class PaillierEncryptor {
   readonly publicKey: PublicKey;
   readonly #n2: bigint;
-  readonly #factors: Array<[bigint, number]> | undefined;
+  readonly #crt: { p2: bigint; q2: bigint; ep: bigint; eq: bigint; p2InvModQ2: bigint } | undefined;
   readonly #pool: bigint[] = [];
 
   constructor(publicKey: PublicKey, privateKey?: PrivateKey) {
@@ -130,7 +131,13 @@ export class PaillierEncryptor {
     this.#n2 = publicKey.n * publicKey.n;
     const p = privateKey ? (privateKey as unknown as { _p?: bigint })._p : undefined;
     const q = privateKey ? (privateKey as unknown as { _q?: bigint })._q : undefined;
-    this.#factors = p !== undefined && q !== undefined ? [[p, 2], [q, 2]] : undefined;
+    if (p !== undefined && q !== undefined) {
+      const p2 = p * p;
+      const q2 = q * q;
+      const n = publicKey.n;
+      // r^n mod p² needs only the exponent n mod φ(p²) = p(p−1); likewise for q².
+      this.#crt = { p2, q2, ep: n % (p * (p - 1n)), eq: n % (q * (q - 1n)), p2InvModQ2: modInv(p2, q2) };
+    }
   }
 
   /** Number of precomputed randomness values left. */
@@ -145,7 +152,15 @@ export class PaillierEncryptor {
       let r: bigint;
       do r = randBetween(n - 1n, 2n);
       while (gcd(r, n) !== 1n);
-      this.#pool.push(this.#factors ? modPow(r, n, this.#n2, this.#factors) : modPow(r, n, this.#n2));
+      const c = this.#crt;
+      if (c) {
+        const xp = opensslModPow(r % c.p2, c.ep, c.p2);
+        const xq = opensslModPow(r % c.q2, c.eq, c.q2);
+        const h = (((xq - xp) % c.q2) + c.q2) % c.q2;
+        this.#pool.push(xp + c.p2 * ((h * c.p2InvModQ2) % c.q2));
+      } else {
+        this.#pool.push(opensslModPow(r, n, this.#n2));
+      }
     }
   }
 
@@ -159,6 +174,23 @@ export class PaillierEncryptor {
   }
 }
 
+function toBytes(x: bigint): Buffer {
+  const hex = x.toString(16);
+  return Buffer.from(hex.length % 2 ? `0${hex}` : hex, 'hex');
+}
+
+/**
+ * base^exp mod m through OpenSSL's constant-time Montgomery exponentiation, reached via the
+ * Diffie–Hellman API (g^x mod p is exactly a modular exponentiation; p need not be prime for it). Node
+ * offers no other door to it, and it is about twice as fast as JavaScript BigInt here, and constant-time.
+ */
+export function opensslModPow(base: bigint, exp: bigint, m: bigint): bigint {
+  if (m % 2n === 0n || base <= 1n || exp <= 0n) return modPow(base, exp, m);
+  const dh = createDiffieHellman(toBytes(m), toBytes(base));
+  dh.setPrivateKey(toBytes(exp));
+  return BigInt(`0x${dh.generateKeys('hex') || '0'}`);
+}
+
 /** Homomorphic sum of ciphertexts, using only the public key (what the SP runs). */
 export function addCiphertexts(publicKey: PublicKey, ciphertexts: readonly bigint[]): bigint {
   const n2 = publicKey.n * publicKey.n;
@@ -170,9 +202,41 @@ export function addCiphertexts(publicKey: PublicKey, ciphertexts: readonly bigin
   return acc;
 }
 
+const crtDecryptors = new WeakMap<PrivateKey, (c: bigint) => bigint>();
+
+/**
+ * Decryption by the CRT with OpenSSL exponentiation (for g = n + 1): m_p = L_p(c^(p−1) mod p²)·h_p mod p
+ * with h_p = ((p−1)·q)⁻¹ mod p, likewise for q, then recombined mod n. Falls back to the library without
+ * the primes.
+ */
+function crtDecryptor(sk: PrivateKey): (c: bigint) => bigint {
+  const cached = crtDecryptors.get(sk);
+  if (cached) return cached;
+  const p = (sk as unknown as { _p?: bigint })._p;
+  const q = (sk as unknown as { _q?: bigint })._q;
+  let fn: (c: bigint) => bigint;
+  if (p === undefined || q === undefined || sk.publicKey.g !== sk.publicKey.n + 1n) {
+    fn = (c) => sk.decrypt(c);
+  } else {
+    const p2 = p * p;
+    const q2 = q * q;
+    const hp = modInv(((p - 1n) * q) % p, p);
+    const hq = modInv(((q - 1n) * p) % q, q);
+    const pInvQ = modInv(p, q);
+    fn = (c) => {
+      const mp = ((((opensslModPow(c % p2, p - 1n, p2) - 1n) / p) % p) * hp) % p;
+      const mq = ((((opensslModPow(c % q2, q - 1n, q2) - 1n) / q) % q) * hq) % q;
+      const h = ((((mq - mp) % q) + q) * pInvQ) % q;
+      return mp + p * h;
+    };
+  }
+  crtDecryptors.set(sk, fn);
+  return fn;
+}
+
 /** Decrypts (CRT when the primes are known) and unpacks `count` slots. */
 export function decryptPacked(privateKey: PrivateKey, ciphertext: bigint, codec: SlotCodec, count: number): bigint[] {
   const n2 = privateKey.publicKey.n * privateKey.publicKey.n;
   if (ciphertext <= 0n || ciphertext >= n2) throw new PaillierError('ciphertext outside (0, n²)');
-  return codec.unpack(privateKey.decrypt(ciphertext), count);
+  return codec.unpack(crtDecryptor(privateKey)(ciphertext), count);
 }

@@ -1,0 +1,136 @@
+/**
+ * Access-side benchmark: login latency, record append and aggregate throughput, and the cost of Paillier
+ * at 2048 bits, on the embedded database (and PostgreSQL when `--sp-db` is given). Prints a table and
+ * returns the figures for bench-results/access.json.
+ */
+import { performance } from 'node:perf_hooks';
+import { generateIdentity } from '../crypto/handshake.js';
+import { PaillierEncryptor, SlotCodec, addCiphertexts, decryptPacked } from '../crypto/paillier.js';
+import { memoryAnchor } from '../access/audit.js';
+import { generateCspKeys } from '../access/csp-keys.js';
+import { CspService } from '../access/csp-service.js';
+import { SpService } from '../access/sp-service.js';
+import { openSqlDb } from '../access/sql.js';
+import { inProcessTransport } from '../access/transport.js';
+
+export interface AccessBenchOptions {
+  spDb?: string;
+  paillierBits?: number;
+  logins?: number;
+  appends?: number;
+  patients?: number;
+  log?: (line: string) => void;
+}
+
+function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
+}
+
+/** Runs the access benchmark; figures in ms and operations per second. */
+export async function runAccessBench(o: AccessBenchOptions = {}): Promise<Record<string, number | string>> {
+  const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const bits = o.paillierBits ?? 2048;
+  const out: Record<string, number | string> = { paillier_bits: bits, sp_engine: o.spDb ? 'postgres' : 'pglite' };
+
+  log(`generating CSP keys (Paillier ${bits} bits)…`);
+  let t = performance.now();
+  const keys = await generateCspKeys('csp', bits);
+  out.paillier_keygen_ms = performance.now() - t;
+
+  // Paillier primitives.
+  const codec = new SlotCodec(bits);
+  const withCrt = new PaillierEncryptor(keys.paillier.publicKey, keys.paillier.privateKey);
+  const plain = new PaillierEncryptor(keys.paillier.publicKey);
+  const N = 40;
+  t = performance.now();
+  withCrt.refill(N);
+  out.paillier_randomness_crt_ms = (performance.now() - t) / N;
+  t = performance.now();
+  plain.refill(N / 4);
+  out.paillier_randomness_plain_ms = (performance.now() - t) / (N / 4);
+  const m = codec.pack([1n, 41_000n, 1n, 30_000n, 1n, 70_000n, 1n, 800_000n]);
+  t = performance.now();
+  const cts: bigint[] = [];
+  for (let i = 0; i < N; i++) cts.push(withCrt.encrypt(m));
+  out.paillier_encrypt_pooled_ms = (performance.now() - t) / N;
+  t = performance.now();
+  const sum = addCiphertexts(keys.paillier.publicKey, cts);
+  out.paillier_add_per_ct_ms = (performance.now() - t) / N;
+  t = performance.now();
+  for (let i = 0; i < 10; i++) decryptPacked(keys.paillier.privateKey, sum, codec, 8);
+  out.paillier_decrypt_crt_ms = (performance.now() - t) / 10;
+  // One HRV record per 5-minute window: 12 Paillier encryptions per patient-hour.
+  const perHourMs = 12 * ((out.paillier_randomness_crt_ms as number) + (out.paillier_encrypt_pooled_ms as number));
+  out.paillier_cpu_ms_per_patient_hour = perHourMs;
+  out.paillier_cores_for_10000_patients = (perHourMs * 10_000) / 3_600_000;
+
+  // The services.
+  const spDb = await openSqlDb(o.spDb ?? 'memory:');
+  const cspDb = await openSqlDb('memory:');
+  if (o.spDb) for (const tbl of ['sp_records', 'sp_metadata', 'sp_users', 'sp_config']) await spDb.exec(`DROP TABLE IF EXISTS ${tbl}`);
+  const spId = generateIdentity('sp');
+  const sp = await SpService.create({ identity: spId, csp: { id: 'csp', publicKey: keys.identity.publicKey }, db: spDb, reorderWindow: 64 });
+  const csp = await CspService.create({ keys, db: cspDb, sp: { id: 'sp', publicKey: spId.publicKey, transport: inProcessTransport(sp) }, auditAnchor: memoryAnchor() });
+  const pw = 'correct horse battery staple';
+  const patients = o.patients ?? 200;
+  log(`registering ${patients} patients and a doctor…`);
+  const ids = Array.from({ length: patients }, (_, i) => `P-${i}`);
+  for (const id of ids.slice(0, 5)) await csp.registerUser('bootstrap', { username: `pat-${id.toLowerCase()}`, password: pw, role: 'patient', patient_id: id });
+  await csp.registerUser('bootstrap', { username: 'doc', password: pw, role: 'doctor', patients: ids });
+  // Registration hashes a password (Argon2id); directory entries for the rest are enough for aggregates.
+  for (const id of ids.slice(5)) await csp.registerUser('bootstrap', { username: `pat-${id.toLowerCase()}`, password: pw, role: 'patient', patient_id: id });
+
+  const logins = o.logins ?? 30;
+  const lat: number[] = [];
+  for (let i = 0; i < logins; i++) {
+    t = performance.now();
+    await csp.login('doc', pw);
+    lat.push(performance.now() - t);
+  }
+  out.login_p50_ms = quantile(lat, 0.5);
+  out.login_p99_ms = quantile(lat, 0.99);
+
+  const appends = o.appends ?? 1000;
+  withCrt.refill(0);
+  log(`appending ${appends} HRV records…`);
+  t = performance.now();
+  const batch: Array<Promise<unknown>> = [];
+  for (let i = 0; i < appends; i++) {
+    batch.push(csp.ingestHrvResult(ids[i % ids.length]!, 1_000 + i, { sdnn_ms: 40 + (i % 20), rmssd_ms: 30, mean_hr_bpm: 70, mean_nn_ms: 850 }));
+    if (batch.length === 16) await Promise.all(batch.splice(0));
+  }
+  await Promise.all(batch);
+  out.append_hrv_per_s = appends / ((performance.now() - t) / 1000);
+
+  const doc = await csp.authenticate((await csp.login('doc', pw)).access_token);
+  const aggLat: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    t = performance.now();
+    await csp.aggregate(doc, { patient_id: ids[i % ids.length]! }, 'sdnn_ms', 0, 1e12);
+    aggLat.push(performance.now() - t);
+  }
+  out.aggregate_one_patient_p50_ms = quantile(aggLat, 0.5);
+  t = performance.now();
+  const all = await csp.aggregate(doc, { mine: true }, 'sdnn_ms', 0, 1e12);
+  out.aggregate_all_patients_ms = performance.now() - t;
+  out.aggregate_all_patients_records = all.n;
+  out.aggregate_per_s_one_patient = 1000 / (out.aggregate_one_patient_p50_ms as number);
+
+  await spDb.close();
+  await cspDb.close();
+  return out;
+}
+
+/** Formats the figures as a two-column table. */
+export function formatAccessTable(r: Record<string, number | string>): string {
+  const rows = Object.entries(r).map(([k, v]) => [k, typeof v === 'number' ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(3)) : v]);
+  const w = Math.max(...rows.map(([k]) => k!.length));
+  return rows.map(([k, v]) => `${k!.padEnd(w)}  ${v}`).join('\n');
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const spDb = process.argv.find((a) => a.startsWith('postgres'));
+  const r = await runAccessBench(spDb ? { spDb } : {});
+  process.stdout.write(`${formatAccessTable(r)}\n`);
+}
