@@ -2,13 +2,13 @@
  * `hrvault serve`, `hrvault sp`, `hrvault csp` and `hrvault audit verify`: the access side of the system,
  * together in one process or as separate services.
  */
-import { mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { exportIdentityPublicKey, importIdentityPublicKey } from '../crypto/handshake.js';
-import { loadOrCreateCspKeys, startCsp, startSp } from '../access/runtime.js';
+import { startCsp, startSp } from '../access/runtime.js';
+import { startAccessStack } from '../api/stack.js';
 import { loadCspKeys } from '../access/csp-keys.js';
 import { AuditLog, fileAnchor } from '../access/audit.js';
 import { openSqlDb } from '../access/sql.js';
@@ -61,21 +61,16 @@ export function registerAccessCommands(program: Command): void {
     .option('--host <addr>', 'HTTP address', process.env.HRVAULT_HOST ?? '127.0.0.1')
     .option('--paillier-bits <n>', 'Paillier modulus size at first start', process.env.HRVAULT_PAILLIER_BITS ?? '2048')
     .action(async (o: { dataDir: string; spDb?: string; port: string; host: string; paillierBits: string }) => {
-      const port = parse(portSchema, o.port, '--port');
-      const bits = parse(z.coerce.number().int().min(1024).max(4096), o.paillierBits, '--paillier-bits');
-      await mkdir(join(o.dataDir, 'csp'), { recursive: true, mode: 0o700 });
-      const keys = await loadOrCreateCspKeys(join(o.dataDir, 'csp', 'keys.json'), bits);
-      const sp = await startSp({ dataDir: o.dataDir, ...(o.spDb ? { spDb: o.spDb } : {}), cspPublicKey: keys.identity.publicKey });
-      const csp = await startCsp({ dataDir: o.dataDir, keys, sp: { inProcess: sp.sp, publicKey: sp.identity.publicKey } });
-      await bootstrapAdmin(csp.csp, process.env.HRVAULT_ADMIN_PASSWORD);
-      const api = await buildApi({ csp: csp.csp });
-      const address = await api.listen({ port, host: o.host });
-      process.stderr.write(`hrvault serve: API at ${address}/api/v1 (OpenAPI: ${address}/api/v1/openapi.json)\n`);
-      await waitForSignal(async () => {
-        await api.close();
-        await csp.close();
-        await sp.close();
+      const stack = await startAccessStack({
+        dataDir: o.dataDir,
+        ...(o.spDb ? { spDb: o.spDb } : {}),
+        port: parse(portSchema, o.port, '--port'),
+        host: o.host,
+        paillierBits: parse(z.coerce.number().int().min(1024).max(4096), o.paillierBits, '--paillier-bits'),
       });
+      await bootstrapAdmin(stack.csp, process.env.HRVAULT_ADMIN_PASSWORD);
+      process.stderr.write(`hrvault serve: API at ${stack.address}/api/v1 (OpenAPI: ${stack.address}/api/v1/openapi.json)\n`);
+      await waitForSignal(() => stack.close());
     });
 
   program
