@@ -38,11 +38,15 @@ const tokensSchema = {
   properties: { access_token: { type: 'string' }, refresh_token: { type: 'string' }, expires_in: { type: 'integer' }, token_type: { type: 'string' } },
 } as const;
 
+/** Patient and user ids: the same alphabet as the CSP's user records. */
+const idString = { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' } as const;
+const idList = { type: 'array', maxItems: 10000, items: idString } as const;
+
 const patientParams = {
   type: 'object',
   required: ['id'],
   additionalProperties: false,
-  properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' } },
+  properties: { id: idString },
 } as const;
 
 const recordSchema = {
@@ -348,8 +352,8 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
             password: { type: 'string', minLength: 1, maxLength: 256 },
             role: { type: 'string', enum: [...ROLES] },
             display_name: { type: 'string', maxLength: 128 },
-            patient_id: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
-            patients: { type: 'array', maxItems: 10000, items: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' } },
+            patient_id: idString,
+            patients: idList,
           },
         },
         response: { 201: userSchema, ...errors },
@@ -372,7 +376,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
           type: 'object',
           required: ['patients'],
           additionalProperties: false,
-          properties: { patients: { type: 'array', maxItems: 10000, items: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' } } },
+          properties: { patients: idList },
         },
         response: { 200: userSchema, ...errors },
       },
