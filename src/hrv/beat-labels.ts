@@ -1,0 +1,267 @@
+/**
+ * Beat labelling: normal (N: sinus and supraventricular) or ventricular ectopic (V), from morphology and
+ * timing. A ventricular beat looks unlike the patient's own normal beats (low correlation with the running
+ * template of normal beats, a wider QRS, a different amplitude) and comes early (prematurity) with a
+ * compensatory pause. Either sign alone is not enough: noise distorts the shape of normal beats, and
+ * atrial premature beats come early with a normal shape. PVCs of one patient usually share a shape, so
+ * the candidates are finally checked against their own template, which separates them from noise.
+ */
+import { HrvError } from './errors.js';
+import { ecgFeatures, type EcgFeatures } from './ecg-detect.js';
+import type { BeatLabel } from './types.js';
+
+/** Morphology and timing measured for each beat; exported for validation reports. */
+export interface BeatFeatures {
+  /** Correlation of the beat (−100…+300 ms around R) with the running template of normal beats. */
+  corrN: Float64Array;
+  /** QRS peak-to-peak amplitude relative to the local normal beats. */
+  ampRatio: Float64Array;
+  /** QRS duration estimate relative to the normal template's. */
+  widthRatio: Float64Array;
+  /** Preceding interval relative to the local cycle length. */
+  prematurity: Float64Array;
+  /** Following interval relative to the local cycle length. */
+  pause: Float64Array;
+  /**
+   * Noise around the beat: mean QRS-band energy between the complexes (the worse of the two intervals
+   * around the beat, QRS excluded) relative to the beat's own QRS energy; ≈ 0.005 on a clean record.
+   */
+  noise: Float64Array;
+}
+
+/** Per-beat evidence behind the labels; exported for validation reports. */
+export interface BeatClassification extends BeatFeatures {
+  labels: BeatLabel[];
+  /** Correlation with the template of the record's PVC candidates (NaN when there are fewer than 3). */
+  corrV: Float64Array;
+}
+
+interface Windows {
+  pre: number;
+  len: number;
+  data: Float64Array; // beats × len, row-major
+}
+
+function extractWindows(ecg: Float64Array, peaks: Int32Array, pre: number, post: number): Windows {
+  const len = pre + post + 1;
+  const data = new Float64Array(peaks.length * len);
+  const n = ecg.length;
+  for (let b = 0; b < peaks.length; b++) {
+    const r = peaks[b]!;
+    const off = b * len;
+    for (let k = 0; k < len; k++) {
+      const i = Math.min(n - 1, Math.max(0, r - pre + k));
+      data[off + k] = ecg[i]!;
+    }
+  }
+  return { pre, len, data };
+}
+
+function correlation(a: Float64Array, aOff: number, b: Float64Array, bOff: number, len: number): number {
+  let sa = 0;
+  let sb = 0;
+  let saa = 0;
+  let sbb = 0;
+  let sab = 0;
+  for (let k = 0; k < len; k++) {
+    const x = a[aOff + k]!;
+    const y = b[bOff + k]!;
+    sa += x;
+    sb += y;
+    saa += x * x;
+    sbb += y * y;
+    sab += x * y;
+  }
+  const va = saa - (sa * sa) / len;
+  const vb = sbb - (sb * sb) / len;
+  if (va <= 0 || vb <= 0) return 0;
+  return (sab - (sa * sb) / len) / Math.sqrt(va * vb);
+}
+
+/** Per-sample median of the selected windows (of at most 512 of them, evenly spread, which is plenty). */
+function medianTemplate(w: Windows, select: ArrayLike<number>): Float64Array {
+  const stride = Math.max(1, Math.ceil(select.length / 512));
+  const m = Math.ceil(select.length / stride);
+  const t = new Float64Array(w.len);
+  const col = new Float64Array(m);
+  for (let k = 0; k < w.len; k++) {
+    for (let s = 0; s < m; s++) col[s] = w.data[select[s * stride]! * w.len + k]!;
+    col.sort();
+    t[k] = col[m >> 1]!;
+  }
+  return t;
+}
+
+function medianOf(values: Float64Array): number {
+  const s = Float64Array.from(values).sort();
+  return s[s.length >> 1]!;
+}
+
+/** Peak-to-peak amplitude of window row b within [from, to) of the row. */
+function peakToPeak(w: Windows, b: number, from: number, to: number): number {
+  let mn = Infinity;
+  let mx = -Infinity;
+  for (let k = from; k < to; k++) {
+    const v = w.data[b * w.len + k]!;
+    if (v < mn) mn = v;
+    if (v > mx) mx = v;
+  }
+  return mx - mn;
+}
+
+/** QRS duration in samples: span between the first and last sample whose slope exceeds 20% of the steepest one. */
+function slopeWidth(x: Float64Array, off: number, from: number, to: number): number {
+  let mx = 0;
+  for (let k = from; k < to - 1; k++) mx = Math.max(mx, Math.abs(x[off + k + 1]! - x[off + k]!));
+  if (mx === 0) return 0;
+  let a = from;
+  let b = to - 2;
+  while (a < b && Math.abs(x[off + a + 1]! - x[off + a]!) < 0.2 * mx) a++;
+  while (b > a && Math.abs(x[off + b + 1]! - x[off + b]!) < 0.2 * mx) b--;
+  return b - a + 1;
+}
+
+function checkPeaks(peaks: Int32Array, n: number): void {
+  for (let i = 0; i < peaks.length; i++) {
+    const p = peaks[i]!;
+    if (p < 0 || p >= n)
+      throw new HrvError('HRV_ERR_INPUT', `beat ${i} at sample ${p} lies outside the signal (${n} samples)`);
+    if (i > 0 && p <= peaks[i - 1]!)
+      throw new HrvError('HRV_ERR_INPUT', `beat ${i} at sample ${p} does not follow beat ${i - 1}`);
+  }
+}
+
+/** Measures the morphology and timing features of each beat (see BeatFeatures). */
+export function beatFeatures(features: EcgFeatures, fsHz: number, peaks: Int32Array): BeatFeatures {
+  const { ecg } = features;
+  const nb = peaks.length;
+  checkPeaks(peaks, ecg.length);
+  const wide = extractWindows(ecg, peaks, Math.round(0.1 * fsHz), Math.round(0.3 * fsHz));
+  // QRS part of the wide window: −80…+100 ms around R.
+  const qFrom = wide.pre - Math.round(0.08 * fsHz);
+  const qTo = wide.pre + Math.round(0.1 * fsHz) + 1;
+
+  // Normal core: beats resembling the record's median beat; most beats of almost any record are normal.
+  const all = Int32Array.from({ length: nb }, (_, i) => i);
+  const global = medianTemplate(wide, all);
+  const core: number[] = [];
+  for (let b = 0; b < nb; b++)
+    if (correlation(wide.data, b * wide.len, global, 0, wide.len) > 0.9) core.push(b);
+  const seed = medianTemplate(wide, core.length >= 3 ? core : all);
+
+  // Running template of normal beats, so slow changes of the axis or the amplitude are followed.
+  const corrN = new Float64Array(nb);
+  const ampRatio = new Float64Array(nb);
+  const widthRatio = new Float64Array(nb);
+  const tpl = Float64Array.from(seed);
+  const alpha = 0.1;
+  let tplAmp = peakToPeak({ pre: wide.pre, len: wide.len, data: tpl }, 0, qFrom, qTo);
+  let tplWidth = Math.max(1, slopeWidth(tpl, 0, qFrom, qTo));
+  for (let b = 0; b < nb; b++) {
+    const off = b * wide.len;
+    const c = correlation(wide.data, off, tpl, 0, wide.len);
+    const amp = peakToPeak(wide, b, qFrom, qTo);
+    const width = slopeWidth(wide.data, off, qFrom, qTo);
+    corrN[b] = c;
+    ampRatio[b] = tplAmp > 0 ? amp / tplAmp : 1;
+    widthRatio[b] = width / tplWidth;
+    if (c > 0.9 && ampRatio[b]! > 0.75 && ampRatio[b]! < 1.33) {
+      for (let k = 0; k < wide.len; k++) tpl[k] = tpl[k]! + alpha * (wide.data[off + k]! - tpl[k]!);
+      tplAmp += alpha * (amp - tplAmp);
+      tplWidth = Math.max(1, tplWidth + alpha * (width - tplWidth));
+    }
+  }
+
+  // Local cycle length: median over neighbouring beats of the mean of the intervals around each beat,
+  // which is the sinus cycle both in sinus rhythm and in bigeminy (short + long pairs).
+  const cycle = new Float64Array(nb);
+  for (let b = 0; b < nb; b++) {
+    const prev = b > 0 ? peaks[b]! - peaks[b - 1]! : NaN;
+    const next = b < nb - 1 ? peaks[b + 1]! - peaks[b]! : NaN;
+    cycle[b] = Number.isNaN(prev) ? next : Number.isNaN(next) ? prev : (prev + next) / 2;
+  }
+  const prematurity = new Float64Array(nb).fill(1);
+  const pause = new Float64Array(nb).fill(1);
+  const half = 8;
+  const buf = new Float64Array(2 * half + 1);
+  for (let b = 0; b < nb; b++) {
+    const lo = Math.max(0, b - half);
+    const hi = Math.min(nb - 1, b + half);
+    const m = hi - lo + 1;
+    for (let k = 0; k < m; k++) buf[k] = cycle[lo + k]!;
+    const ref = medianOf(buf.subarray(0, m));
+    if (!(ref > 0)) continue;
+    if (b > 0) prematurity[b] = (peaks[b]! - peaks[b - 1]!) / ref;
+    if (b < nb - 1) pause[b] = (peaks[b + 1]! - peaks[b]!) / ref;
+  }
+  const noise = new Float64Array(nb);
+  const guard = Math.round(0.15 * fsHz);
+  const meanEnergy = (from: number, to: number): number => {
+    let sum = 0;
+    for (let i = from; i < to; i++) sum += features.energy[i]!;
+    return to > from ? sum / (to - from) : 0;
+  };
+  for (let b = 0; b < nb; b++) {
+    const before = b > 0 ? meanEnergy(peaks[b - 1]! + guard, peaks[b]! - guard) : 0;
+    const after = b < nb - 1 ? meanEnergy(peaks[b]! + guard, peaks[b + 1]! - guard) : 0;
+    const own = features.energy[peaks[b]!]!;
+    noise[b] = own > 0 ? Math.max(before, after) / own : Infinity;
+  }
+  return { corrN, ampRatio, widthRatio, prematurity, pause, noise };
+}
+
+/** How unlike a normal beat the shape is; ≥ 1 means clearly abnormal on at least one measure. */
+function abnormality(f: BeatFeatures, b: number): number {
+  return Math.max(
+    (1 - f.corrN[b]!) / 0.25,
+    Math.abs(Math.log(Math.max(f.ampRatio[b]!, 1e-3))) / Math.log(1.25),
+    (f.widthRatio[b]! - 1) / 0.5,
+  );
+}
+
+/** Above this noise index a beat's shape and timing are too unreliable to call it ventricular. */
+const MAX_NOISE = 0.1;
+
+/** Labels each beat (R-peak sample indices into signal at fsHz) N or V; pass `features` to reuse detection's filtering. */
+export function labelBeats(
+  signal: Float64Array,
+  fsHz: number,
+  peaks: Int32Array,
+  features: EcgFeatures = ecgFeatures(signal, fsHz),
+): BeatLabel[] {
+  return classifyBeats(features, fsHz, peaks).labels;
+}
+
+/** Labels with the evidence behind them (see labelBeats). */
+export function classifyBeats(features: EcgFeatures, fsHz: number, peaks: Int32Array): BeatClassification {
+  const nb = peaks.length;
+  const labels: BeatLabel[] = new Array<BeatLabel>(nb).fill('N');
+  const f = beatFeatures(features, fsHz, peaks);
+  const corrV = new Float64Array(nb).fill(NaN);
+  const result = { ...f, labels, corrV };
+  if (nb < 3) return result;
+
+  // Candidates: abnormal shape, early, followed by a longer interval, and not buried in noise.
+  const cand: number[] = [];
+  for (let b = 1; b < nb; b++) {
+    if (f.noise[b]! < MAX_NOISE && abnormality(f, b) >= 1 && f.prematurity[b]! < 0.88 && f.pause[b]! > 1.1) {
+      cand.push(b);
+    }
+  }
+  if (cand.length === 0) return result;
+  // Confirm against the candidates' own template: uniform PVCs match it, distorted normal beats do not.
+  const wide = extractWindows(features.ecg, peaks, Math.round(0.1 * fsHz), Math.round(0.3 * fsHz));
+  const vTpl = cand.length >= 3 ? medianTemplate(wide, cand) : null;
+  if (vTpl) for (let b = 0; b < nb; b++) corrV[b] = correlation(wide.data, b * wide.len, vTpl, 0, wide.len);
+  for (const b of cand) {
+    if (!vTpl || corrV[b]! > 0.8 || abnormality(f, b) >= 2) labels[b] = 'V';
+  }
+  if (!vTpl) return result;
+  // PVCs without the usual timing (interpolated, or next to a noisy interval) are found by shape alone,
+  // but only when they match the PVC template much better than the normal one.
+  for (let b = 0; b < nb; b++) {
+    if (labels[b] === 'V' || f.noise[b]! >= MAX_NOISE || abnormality(f, b) < 1) continue;
+    if (corrV[b]! > 0.9 && corrV[b]! - f.corrN[b]! > 0.2) labels[b] = 'V';
+  }
+  return result;
+}

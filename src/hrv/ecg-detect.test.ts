@@ -1,0 +1,166 @@
+import { describe, expect, it } from 'vitest';
+import { detectEcgBeats } from './ecg-detect.js';
+import { matchBeats, median } from './beat-matching.js';
+import { butterLowpass, filtfilt } from './filters.js';
+import { HrvError } from './errors.js';
+import { syntheticEcg } from '../test-support/synthetic-ecg.js';
+import { hasSharedData, readBeats, readEcg, SHARED_DATA_SKIP_REASON } from '../test-support/shared-data.js';
+
+describe('detectEcgBeats on synthetic ECG', () => {
+  for (const fsHz of [125, 250, 360, 500, 1000]) {
+    it(`finds every R peak within one sample at ${fsHz} Hz despite wander, hum and noise`, () => {
+      const ecg = syntheticEcg({ fsHz, durationS: 60, wanderMv: 0.8, humMv: 0.1, noiseMv: 0.03, seed: fsHz });
+      const peaks = detectEcgBeats(ecg.signal, fsHz);
+      const m = matchBeats(ecg.rPeaks, peaks, 0.05 * fsHz);
+      expect(m.fn).toBe(0);
+      expect(m.fp).toBe(0);
+      for (const o of m.offsets) expect(Math.abs(o)).toBeLessThanOrEqual(Math.max(1, 0.004 * fsHz));
+    });
+  }
+
+  it('finds large upright and inverted PVCs and the beats after them', () => {
+    for (const pvcPolarity of [1, -1]) {
+      const ecg = syntheticEcg({
+        fsHz: 360,
+        durationS: 60,
+        pvcEvery: 3,
+        pvcPolarity,
+        noiseMv: 0.02,
+        seed: 3,
+      });
+      const peaks = detectEcgBeats(ecg.signal, 360);
+      const m = matchBeats(ecg.rPeaks, peaks, 0.15 * 360);
+      expect(m.fn).toBe(0);
+      expect(m.fp).toBe(0);
+    }
+  });
+
+  it('is invariant to the signal scale, offset and polarity (thresholds adapt, R is the largest deflection)', () => {
+    const ecg = syntheticEcg({ fsHz: 250, durationS: 30, noiseMv: 0.02 });
+    const base = detectEcgBeats(ecg.signal, 250);
+    expect(
+      Array.from(
+        detectEcgBeats(
+          ecg.signal.map((v) => 1000 * v + 512),
+          250,
+        ),
+      ),
+    ).toEqual(Array.from(base));
+    const inverted = detectEcgBeats(
+      ecg.signal.map((v) => -v),
+      250,
+    );
+    expect(inverted.length).toBe(base.length);
+    inverted.forEach((p, i) => expect(Math.abs(p - base[i]!)).toBeLessThanOrEqual(1));
+  });
+
+  it('recovers within two beats when the amplitude suddenly drops fivefold (no threshold lock-out)', () => {
+    const fsHz = 250;
+    const ecg = syntheticEcg({ fsHz, durationS: 60, noiseMv: 0.01, seed: 9 });
+    for (let i = 30 * fsHz; i < ecg.signal.length; i++) ecg.signal[i]! *= 0.2;
+    const m = matchBeats(ecg.rPeaks, detectEcgBeats(ecg.signal, fsHz), 0.1 * fsHz);
+    expect(m.fp).toBe(0);
+    expect(m.fn).toBeLessThanOrEqual(2);
+    // Every beat after the first seconds at the new level is found.
+    ecg.rPeaks.forEach((p, i) => {
+      if (p > 33 * fsHz) expect(m.refToDet[i]).toBeGreaterThanOrEqual(0);
+    });
+  });
+
+  it('keeps every beat outside a 3 s noise burst and invents none there', () => {
+    const fsHz = 250;
+    const ecg = syntheticEcg({ fsHz, durationS: 60, noiseMv: 0.01, seed: 4 });
+    let s = 1;
+    for (let i = 20 * fsHz; i < 23 * fsHz; i++) {
+      s = (s * 16807) % 2147483647;
+      ecg.signal[i]! += 5 * (s / 2147483647 - 0.5);
+    }
+    const peaks = detectEcgBeats(ecg.signal, fsHz);
+    const m = matchBeats(ecg.rPeaks, peaks, 0.1 * fsHz);
+    const outside = (p: number) => p < 19.5 * fsHz || p > 23.5 * fsHz;
+    ecg.rPeaks.forEach((p, i) => {
+      if (outside(p)) expect(m.refToDet[i]).toBeGreaterThanOrEqual(0);
+    });
+    peaks.forEach((p, j) => {
+      if (outside(p)) expect(m.detToRef[j]).toBeGreaterThanOrEqual(0);
+    });
+  });
+
+  it('rejects unsupported sampling rates, short signals and non-finite samples', () => {
+    const ok = syntheticEcg({ fsHz: 250, durationS: 5 }).signal;
+    expect(() => detectEcgBeats(ok, 100)).toThrow(expect.objectContaining({ code: 'HRV_ERR_SAMPLING_RATE' }));
+    expect(() => detectEcgBeats(ok, 2000)).toThrow(/125–1000 Hz/);
+    expect(() => detectEcgBeats(ok.subarray(0, 400), 250)).toThrow(
+      expect.objectContaining({ code: 'HRV_ERR_TOO_SHORT' }),
+    );
+    const bad = Float64Array.from(ok);
+    bad[300] = NaN;
+    expect(() => detectEcgBeats(bad, 250)).toThrow(HrvError);
+    expect(() => detectEcgBeats(bad, 250)).toThrow(/sample 300/);
+  });
+
+  it('returns no beats for a flat line', () => {
+    expect(detectEcgBeats(new Float64Array(2500), 250).length).toBe(0);
+  });
+});
+
+// Acceptance on MIT-BIH: one-to-one matching within 150 ms against every annotated beat.
+const records = [
+  { record: '100', minSe: 0.998, minPpv: 0.998 },
+  { record: '105', minSe: 0.995, minPpv: 0.995 },
+  { record: '119', minSe: 0.998, minPpv: 0.998 },
+] as const;
+
+describe.skipIf(!hasSharedData())('detectEcgBeats on MIT-BIH records', () => {
+  if (!hasSharedData()) console.warn(SHARED_DATA_SKIP_REASON);
+  for (const { record, minSe, minPpv } of records) {
+    it(`record ${record}: sensitivity ≥ ${minSe}, positive predictivity ≥ ${minPpv}, median offset within ±10 ms`, () => {
+      const { fsHz, mv } = readEcg(record);
+      const ann = readBeats(record);
+      const peaks = detectEcgBeats(mv, fsHz);
+      const m = matchBeats(
+        ann.map((a) => a.sample),
+        peaks,
+        0.15 * fsHz,
+      );
+      console.log(
+        `record ${record}: Se ${m.sensitivity.toFixed(4)} (${m.fn} missed), PPV ${m.ppv.toFixed(4)} (${m.fp} false), ` +
+          `median offset ${((median(m.offsets) / fsHz) * 1000).toFixed(1)} ms`,
+      );
+      expect(m.sensitivity).toBeGreaterThanOrEqual(minSe);
+      expect(m.ppv).toBeGreaterThanOrEqual(minPpv);
+      expect(Math.abs((median(m.offsets) / fsHz) * 1000)).toBeLessThanOrEqual(10);
+    });
+  }
+});
+
+/** Resamples x from fsIn to fsOut by linear interpolation, low-passing first when decimating. */
+function resample(x: Float64Array, fsIn: number, fsOut: number): Float64Array {
+  const src = fsOut < fsIn ? filtfilt(butterLowpass(0.45 * fsOut, fsIn, 4), x) : x;
+  const n = Math.floor((x.length * fsOut) / fsIn);
+  const y = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const t = (i * fsIn) / fsOut;
+    const i0 = Math.floor(t);
+    const f = t - i0;
+    y[i] = src[i0]! * (1 - f) + src[Math.min(i0 + 1, src.length - 1)]! * f;
+  }
+  return y;
+}
+
+describe.skipIf(!hasSharedData())('detectEcgBeats across the supported sampling rates', () => {
+  for (const fsOut of [125, 1000]) {
+    it(`record 105 resampled to ${fsOut} Hz keeps sensitivity and positive predictivity ≥ 0.995`, () => {
+      const { fsHz, mv } = readEcg('105');
+      const peaks = detectEcgBeats(resample(mv, fsHz, fsOut), fsOut);
+      const m = matchBeats(
+        readBeats('105').map((a) => a.tS),
+        Array.from(peaks, (p) => p / fsOut),
+        0.15,
+      );
+      expect(m.sensitivity).toBeGreaterThanOrEqual(0.995);
+      expect(m.ppv).toBeGreaterThanOrEqual(0.995);
+      expect(Math.abs(median(m.offsets))).toBeLessThanOrEqual(0.01);
+    });
+  }
+});
