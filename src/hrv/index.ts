@@ -1,0 +1,18 @@
+/**
+ * hrvault's HRV core: beat detection (ECG, PPG), beat labels, RR cleaning, the standard HRV measure set,
+ * windows and a streaming window. Pure: no I/O, no dependency on the rest of hrvault.
+ */
+export * from './types.js';
+export { HrvError, HRV_ERROR_CODES, type HrvErrorCode } from './errors.js';
+export { followsGap, contiguousRuns, successiveDifferences, seriesFromIntervals, sliceSeries } from './segments.js';
+export { nnSeriesFromBeats, rrAllSeriesFromBeats, windowOf, type LabelledBeat } from './annotations.js';
+export { timeDomain, nnHistogram, tinn, sampleSd, HISTOGRAM_BIN_MS } from './time-domain.js';
+export { nonlinear, poincare, sampleEntropy, dfaAlpha, DFA_SCALES_ALPHA1, DFA_SCALES_ALPHA2 } from './nonlinear.js';
+export { frequencyDomain, welchPsd, lombPsd, bandPower, type Psd } from './frequency.js';
+export { analyze, analyzeWindows, type WindowOptions } from './windows.js';
+export { StreamingHrvWindow } from './streaming.js';
+export { originalBlockMeasures, blockLfHf, type OriginalBlockMeasures } from './original.js';
+export { butterBandpass, butterHighpass, butterLowpass, filtfilt, movingAverage, type Sos } from './filters.js';
+export { detectEcgBeats, ECG_MIN_FS_HZ, ECG_MAX_FS_HZ, type EcgDetectOptions } from './ecg-detect.js';
+export { labelBeats, classifyBeats } from './beat-labels.js';
+export { matchBeats, scoreLabel, median, type BeatMatch, type LabelScore } from './beat-matching.js';

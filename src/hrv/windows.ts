@@ -1,0 +1,66 @@
+/**
+ * Windowed analysis: window k covers [k·S, k·S + W) seconds of the input's time axis (aligned at 0), and
+ * an interval belongs to a window when both its beats lie in it. `windowS` 0 means one window over the
+ * whole input.
+ */
+import { HrvError } from './errors.js';
+import { frequencyDomain } from './frequency.js';
+import { nonlinear } from './nonlinear.js';
+import { timeDomain } from './time-domain.js';
+import type { HrvMeasures, PsdMethod, RrSeries, WindowResult } from './types.js';
+
+export interface WindowOptions {
+  /** Window length, s (0: the whole input as one window). */
+  windowS: number;
+  /** Step between window starts, s (default: the window length). */
+  stepS?: number;
+  psd?: PsdMethod;
+}
+
+/** The full measure set (time, frequency, nonlinear) of one NN series. */
+export function analyze(series: RrSeries, psd: PsdMethod = 'welch'): HrvMeasures {
+  return { ...timeDomain(series), ...frequencyDomain(series, psd), ...nonlinear(series) };
+}
+
+/** Indices [a, b) of the intervals whose start and end lie in [startMs, endMs); starts and ends both increase. */
+function intervalRange(series: RrSeries, startMs: number, endMs: number, from: number): [number, number] {
+  const n = series.tMs.length;
+  let a = from;
+  while (a < n && series.tMs[a]! - series.rrMs[a]! < startMs) a++;
+  let b = a;
+  while (b < n && series.tMs[b]! < endMs) b++;
+  return [a, b];
+}
+
+/** Measures of every window of the series (see the module comment for the alignment rule). */
+export function analyzeWindows(series: RrSeries, options: WindowOptions): WindowResult[] {
+  const { windowS } = options;
+  const stepS = options.stepS ?? windowS;
+  const psd = options.psd ?? 'welch';
+  if (!(windowS >= 0) || !Number.isFinite(windowS)) throw new HrvError('HRV_ERR_INPUT', `window length must be ≥ 0 s, got ${windowS}`);
+  const n = series.rrMs.length;
+  if (n === 0) throw new HrvError('HRV_ERR_TOO_SHORT', 'no intervals to analyse');
+  if (windowS === 0) {
+    return [
+      {
+        start_s: (series.tMs[0]! - series.rrMs[0]!) / 1000,
+        end_s: series.tMs[n - 1]! / 1000,
+        n_nn: n,
+        ...analyze(series, psd),
+      },
+    ];
+  }
+  if (!(stepS > 0) || !Number.isFinite(stepS)) throw new HrvError('HRV_ERR_INPUT', `window step must be > 0 s, got ${stepS}`);
+  const lastMs = series.tMs[n - 1]!;
+  const out: WindowResult[] = [];
+  let from = 0;
+  for (let k = 0; k * stepS * 1000 < lastMs; k++) {
+    const startMs = k * stepS * 1000;
+    const endMs = startMs + windowS * 1000;
+    const [a, b] = intervalRange(series, startMs, endMs, from);
+    from = a;
+    const sub = { tMs: series.tMs.subarray(a, b), rrMs: series.rrMs.subarray(a, b) };
+    out.push({ start_s: startMs / 1000, end_s: endMs / 1000, n_nn: b - a, ...analyze(sub, psd) });
+  }
+  return out;
+}
