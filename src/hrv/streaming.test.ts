@@ -92,3 +92,20 @@ describe('streaming window', () => {
     expect(close(inc.rmssd_ms, b.rmssd_ms)).toBe(true);
   });
 });
+
+describe('streaming window precision', () => {
+  it('stays exact when the heart rate jumps far from where the window started', () => {
+    const w = new StreamingHrvWindow();
+    let t = 0;
+    for (let i = 0; i < 100; i++) w.append((t += 400), 400);
+    for (let i = 0; i < 200; i++) {
+      const rr = 1500 + (i % 2 ? 0.001 : -0.001);
+      w.append((t += rr), rr);
+    }
+    w.evictBefore(t - 200 * 1500 + 10);
+    const b = timeDomain(w.series());
+    const inc = w.timeDomain({ geometric: false });
+    expect(close(inc.sdnn_ms, b.sdnn_ms)).toBe(true);
+    expect(inc.hti).toBeNull();
+  });
+});

@@ -107,7 +107,15 @@ export class StreamingHrvWindow {
   }
 
   #tick(): void {
-    if (++this.#updates % REBUILD_EVERY === 0) this.#rebuild();
+    if (++this.#updates % REBUILD_EVERY === 0) return this.#rebuild();
+    // When the level has moved far from the shift (relative to the spread), the shifted sums lose
+    // precision: re-centre. Rare in practice (a lasting change of heart rate), so still O(1) amortised.
+    const n = this.#size;
+    if (n >= 2) {
+      const m = this.#s1 / n;
+      const v = (this.#s2 - this.#s1 * m) / (n - 1);
+      if (m * m > 16 * Math.max(v, 0) + 1) this.#rebuild();
+    }
   }
 
   #rebuild(): void {
@@ -132,14 +140,17 @@ export class StreamingHrvWindow {
     return { tMs: t, rrMs: rr };
   }
 
-  /** Time-domain measures from the running sums (HTI and TINN from the contents when there are enough beats). */
-  timeDomain(): TimeDomainMeasures {
+  /**
+   * Time-domain measures from the running sums, O(1); with `geometric` (default) HTI and TINN come from a
+   * histogram of the contents, O(n).
+   */
+  timeDomain(options: { geometric?: boolean } = {}): TimeDomainMeasures {
     const n = this.#size;
     const nd = this.#nd;
     const meanNn = n > 0 ? this.#shift + this.#s1 / n : null;
     const sd = n >= 2 ? Math.sqrt(Math.max(0, (this.#s2 - (this.#s1 * this.#s1) / n) / (n - 1))) : null;
     const sdsd = nd >= 2 ? Math.sqrt(Math.max(0, (this.#d2 - (this.#d1 * this.#d1) / nd) / (nd - 1))) : null;
-    const geometric = n >= MIN_INTERVALS_GEOMETRIC ? timeDomain(this.series()) : null;
+    const geometric = (options.geometric ?? true) && n >= MIN_INTERVALS_GEOMETRIC ? timeDomain(this.series()) : null;
     return {
       mean_nn_ms: meanNn,
       sdnn_ms: sd,

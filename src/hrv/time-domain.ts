@@ -55,30 +55,31 @@ export function nnHistogram(rr: ArrayLike<number>): { counts: Int32Array; start:
 export function tinn(counts: Int32Array): number {
   const nb = counts.length;
   let peak = 0;
-  for (let i = 1; i < nb; i++) if (counts[i]! > counts[peak]!) peak = i;
+  let occupied = 0;
+  for (let i = 0; i < nb; i++) {
+    if (counts[i]! > counts[peak]!) peak = i;
+    if (counts[i]! > 0) occupied++;
+  }
+  // All intervals in one bin: no spread to fit a triangle to.
+  if (occupied <= 1) return 0;
   const y = counts[peak]!;
-  // Prefix sums of counts² so the error outside the triangle is O(1) per candidate.
+  // Prefix sums of counts² give the error outside the triangle in O(1).
   const sq = new Float64Array(nb + 1);
   for (let i = 0; i < nb; i++) sq[i + 1] = sq[i]! + counts[i]! * counts[i]!;
+  // The falling edge's error depends on M only, so it is computed once per M: O(bins²) in all.
+  const rightErr = new Float64Array(nb + 1);
+  for (let mIdx = peak + 1; mIdx <= nb; mIdx++) {
+    let right = 0;
+    for (let i = peak + 1; i < mIdx; i++) right += (counts[i]! - (y * (mIdx - i)) / (mIdx - peak)) ** 2;
+    rightErr[mIdx] = right + sq[nb]! - sq[mIdx]!;
+  }
   let best = Infinity;
   let bestWidth = 0;
   for (let nIdx = 0; nIdx <= peak; nIdx++) {
-    // Left side error for this N: bins in [N, peak) against the rising edge.
-    let left = 0;
-    for (let i = nIdx; i < peak; i++) {
-      const q = peak === nIdx ? y : (y * (i - nIdx)) / (peak - nIdx);
-      left += (counts[i]! - q) ** 2;
-    }
-    const outsideLeft = sq[nIdx]!;
+    let left = sq[nIdx]!;
+    for (let i = nIdx; i < peak; i++) left += (counts[i]! - (y * (i - nIdx)) / (peak - nIdx)) ** 2;
     for (let mIdx = peak + 1; mIdx <= nb; mIdx++) {
-      // Error of the falling edge over (peak, M).
-      let right = 0;
-      for (let i = peak + 1; i < mIdx; i++) {
-        const q = (y * (mIdx - i)) / (mIdx - peak);
-        right += (counts[i]! - q) ** 2;
-      }
-      const outsideRight = sq[nb]! - sq[mIdx]!;
-      const err = outsideLeft + left + (counts[peak]! - y) ** 2 + right + outsideRight;
+      const err = left + rightErr[mIdx]!;
       if (err < best) {
         best = err;
         bestWidth = mIdx - nIdx;
