@@ -149,6 +149,28 @@ describe('Protocol II: records, integrity, aggregates', () => {
   });
 });
 
+describe('an SP that withholds', () => {
+  it('a record missing from a filtered answer is reported, and so is a ciphertext left out of an aggregate', async () => {
+    // A harness of its own: the renewals this triggers must not use up the shared one's rate limit.
+    const h = await makeHarness('memory:');
+    await h.csp.registerUser('bootstrap', { username: 'wanda', password: PW, role: 'patient', patient_id: 'P-W' });
+    const wanda = await h.csp.authenticate((await h.csp.login('wanda', PW)).access_token);
+    for (let i = 0; i < 3; i++) await h.csp.ingestHrvResult('P-W', 100 + i, { sdnn_ms: 30 + i });
+    const before = await h.csp.aggregate(wanda, { patient_id: 'P-W' }, 'sdnn_ms', 0, 1000);
+    expect(before.n).toBe(3);
+    const [victim] = await h.spDb.query<{ patient_ref: string; seq: number }>(
+      'SELECT patient_ref, seq FROM sp_metadata WHERE t_ms = 101',
+    );
+    await h.spDb.query('DELETE FROM sp_metadata WHERE patient_ref = $1 AND seq = $2', [victim!.patient_ref, victim!.seq]);
+    await expect(h.csp.aggregate(wanda, { patient_id: 'P-W' }, 'sdnn_ms', 0, 1000)).rejects.toThrow(/covers 2 records, 3 were stored/);
+    await h.spDb.query('DELETE FROM sp_records WHERE patient_ref = $1 AND seq = $2', [victim!.patient_ref, victim!.seq]);
+    const r = await h.csp.getRecords(wanda, 'P-W', { type: 'hrv', from_ms: 50 });
+    expect(r.records.map((x) => x.t_ms)).toEqual([100, 102]);
+    expect(r.integrity_failures).toEqual([{ seq: victim!.seq, reason: `record ${victim!.seq} was withheld by the SP` }]);
+    await h.close();
+  });
+});
+
 describe('Protocol I, Phases I and IV on the wire', () => {
   it('a bit flipped in transit during registration renews K_st, retries, and stores the user exactly once', async () => {
     let flipped = false;

@@ -46,7 +46,9 @@ export type AggregateMetric = (typeof AGGREGATE_METRICS)[number];
 // Slot layout of the Paillier plaintext attached to each HRV record: a count and a sum (×1000) per metric,
 // so windows whose measure is null do not bias the mean.
 const SLOT = { sdnn_ms: 0, rmssd_ms: 2, mean_hr_bpm: 4, mean_nn_ms: 6 } as const;
-const SLOTS_USED = 8;
+/** Slot 8 counts records, so the CSP can tell whether the SP added up every record it should have. */
+const RECORD_COUNT_SLOT = 8;
+const SLOTS_USED = 9;
 const FIXED_POINT = 1000;
 
 export interface CspServiceOptions {
@@ -60,7 +62,12 @@ export interface CspServiceOptions {
   renewalLimit?: { max: number; windowMs: number };
 }
 
-const CSP_SCHEMA = `CREATE TABLE IF NOT EXISTS csp_chain_heads (patient_ref TEXT PRIMARY KEY, seq INTEGER NOT NULL, chain TEXT NOT NULL)`;
+// The CSP's own index of what it stored (sequence number, type, time): with it a filtered answer from the
+// SP can be checked for withheld or extra records, which the hash chain alone shows only on a full read.
+const CSP_SCHEMA = `CREATE TABLE IF NOT EXISTS csp_chain_heads (patient_ref TEXT PRIMARY KEY, seq INTEGER NOT NULL, chain TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS csp_record_index (patient_ref TEXT NOT NULL, seq INTEGER NOT NULL, type_tag TEXT NOT NULL,
+  t_ms BIGINT NOT NULL, has_meta BOOLEAN NOT NULL, PRIMARY KEY (patient_ref, seq));
+CREATE INDEX IF NOT EXISTS csp_record_index_time ON csp_record_index (patient_ref, t_ms);`;
 
 // A verifier for a password nobody has, so unknown usernames cost the same time as known ones.
 let dummyVerifier: Promise<string> | undefined;
@@ -391,18 +398,16 @@ export class CspService {
     return this.appendRecord({ kind: 'service', name: 'enclave-ingest' }, patientId, { type: 'hrv', t_ms: tMs, data: measures });
   }
 
-  #hrvMetadata(data: Record<string, unknown>): string | undefined {
+  #hrvMetadata(data: Record<string, unknown>): string {
     const values = new Array<bigint>(SLOTS_USED).fill(0n);
-    let any = false;
+    values[RECORD_COUNT_SLOT] = 1n;
     for (const [metric, slot] of Object.entries(SLOT)) {
       const v = data[metric];
       if (typeof v === 'number' && Number.isFinite(v) && v >= 0 && v < 1e9) {
         values[slot] = 1n;
         values[slot + 1] = BigInt(Math.round(v * FIXED_POINT));
-        any = true;
       }
     }
-    if (!any) return undefined;
     return this.#paillier.encrypt(this.#codec.pack(values)).toString(16);
   }
 
@@ -425,7 +430,7 @@ export class CspService {
     const typeTag = this.#typeTag(record.type);
     const blob = sealRecord(this.#keys.kek, `record|${ref}|${seq}|${typeTag}`, Buffer.from(JSON.stringify(record)));
     const chain = chainLink(head.chain, seq, blob);
-    const ct = record.type === 'hrv' ? this.#hrvMetadata(record.data) : undefined;
+    const ct: string | undefined = record.type === 'hrv' ? this.#hrvMetadata(record.data) : undefined;
     try {
       await this.link.call({
         op: 'append_record',
@@ -443,10 +448,19 @@ export class CspService {
       const now = await this.link.call<{ seq: number; chain: string }>({ op: 'head', patient_ref: ref });
       if (!(now.seq === seq && now.chain === chain.toString('hex'))) throw err;
     }
-    await this.#db.query(
-      'INSERT INTO csp_chain_heads (patient_ref, seq, chain) VALUES ($1, $2, $3) ON CONFLICT (patient_ref) DO UPDATE SET seq = EXCLUDED.seq, chain = EXCLUDED.chain',
-      [ref, seq, chain.toString('hex')],
-    );
+    await this.#db.transaction(async (tx) => {
+      await tx.query(
+        'INSERT INTO csp_chain_heads (patient_ref, seq, chain) VALUES ($1, $2, $3) ON CONFLICT (patient_ref) DO UPDATE SET seq = EXCLUDED.seq, chain = EXCLUDED.chain',
+        [ref, seq, chain.toString('hex')],
+      );
+      await tx.query('INSERT INTO csp_record_index (patient_ref, seq, type_tag, t_ms, has_meta) VALUES ($1, $2, $3, $4, $5)', [
+        ref,
+        seq,
+        typeTag,
+        record.t_ms,
+        ct !== undefined,
+      ]);
+    });
   }
 
   async #head(ref: string): Promise<{ seq: number; chain: Buffer }> {
@@ -486,11 +500,31 @@ export class CspService {
       ...(q.to_ms !== undefined ? { to_ms: q.to_ms } : {}),
       limit: Math.min(q.limit ?? 1000, 10_000),
     });
-    const head = await this.#head(ref);
     const out: RecordsAnswer = { records: [], integrity_failures: [] };
+    // What the answer must hold, from the CSP's own index: the same filter, the same order and limit.
+    const params: unknown[] = [ref];
+    let where = 'patient_ref = $1';
+    if (q.type) {
+      params.push(this.#typeTag(q.type));
+      where += ` AND type_tag = $${params.length}`;
+    }
+    if (q.from_ms !== undefined) {
+      params.push(q.from_ms);
+      where += ` AND t_ms >= $${params.length}`;
+    }
+    if (q.to_ms !== undefined) {
+      params.push(q.to_ms);
+      where += ` AND t_ms < $${params.length}`;
+    }
+    params.push(Math.min(q.limit ?? 1000, 10_000));
+    const expected = new Set(
+      (await this.#db.query<{ seq: number }>(`SELECT seq FROM csp_record_index WHERE ${where} ORDER BY seq LIMIT $${params.length}`, params)).map((r) => r.seq),
+    );
+    const answered = new Set(answer.records.map((r) => r.seq));
+    for (const seq of expected) if (!answered.has(seq)) out.integrity_failures.push({ seq, reason: `record ${seq} was withheld by the SP` });
     for (const row of answer.records) {
       try {
-        if (row.seq > head.seq) throw new RecordIntegrityError(`record ${row.seq} is beyond the chain head ${head.seq}`);
+        if (!expected.has(row.seq)) throw new RecordIntegrityError(`record ${row.seq} does not belong in this answer`);
         const blob = Buffer.from(row.blob, 'base64url');
         const rec = JSON.parse(openRecord(this.#keys.kek, `record|${ref}|${row.seq}|${row.type_tag}`, blob).toString('utf8')) as ClinicalRecord;
         if (rec.patient_id !== patientId || rec.t_ms !== row.t_ms) throw new RecordIntegrityError(`record ${row.seq} metadata does not match its sealed content`);
@@ -565,12 +599,23 @@ export class CspService {
     });
     let mean: number | null = null;
     let n = 0;
+    let counted = 0;
     if (answer.ct) {
       if (!/^[0-9a-f]+$/.test(answer.ct)) throw new RecordIntegrityError('aggregate ciphertext is malformed');
       const sums = decryptPacked(this.#keys.paillier.privateKey, BigInt(`0x${answer.ct}`), this.#codec, SLOTS_USED);
       const slot = SLOT[metric];
       n = Number(sums[slot]);
+      counted = Number(sums[RECORD_COUNT_SLOT]);
       mean = n > 0 ? Number(sums[slot + 1]) / FIXED_POINT / n : null;
+    }
+    const [{ c } = { c: 0 }] = await this.#db.query<{ c: number | string }>(
+      'SELECT count(*) AS c FROM csp_record_index WHERE has_meta AND patient_ref = ANY($1) AND t_ms >= $2 AND t_ms < $3',
+      [patients.map((id) => this.#patientRef(id)), fromMs, toMs],
+    );
+    if (counted !== Number(c)) {
+      await this.audit.append({ actor: 'csp', action: 'integrity.failure', target: 'aggregate', outcome: 'error', flagged: true, detail: { metric, expected: Number(c), counted } });
+      await this.link.integrityFailure('an aggregate did not add up every record');
+      throw new RecordIntegrityError(`the SP's aggregate covers ${counted} records, ${Number(c)} were stored`);
     }
     await this.audit.append({ actor: principalName(p), action: 'aggregate.read', target: 'patient_id' in scope ? scope.patient_id : 'mine', outcome: 'ok', detail: { metric, patients: patients.length } });
     return { metric, mean, n, patients: patients.length, from_ms: fromMs, to_ms: toMs };
