@@ -270,6 +270,11 @@ export class CspService {
     const list = this.#failures.get(key) ?? [];
     list.push(Date.now());
     this.#failures.set(key, list);
+    // Failures under random names must not grow memory without bound: drop keys with nothing recent.
+    if (this.#failures.size > 10_000) {
+      const cutoff = Date.now() - this.#throttle.windowMs;
+      for (const [k, v] of this.#failures) if ((v.at(-1) ?? 0) <= cutoff) this.#failures.delete(k);
+    }
   }
 
   /** Logs a user in: the SP returns the sealed user entry bound to a fresh challenge; the password is checked here. */

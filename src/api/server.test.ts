@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPairSync } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { makeApiFixture, PASSWORD, type ApiFixture } from './test-support/api-fixture.js';
+import { RECORD_BODY_LIMIT } from './server.js';
 
 let f: ApiFixture;
 beforeAll(async () => {
@@ -76,8 +77,12 @@ describe('HTTP API: bad input', () => {
   });
 
   it('oversized bodies → 413', async () => {
-    const res = await post('/api/v1/patients/P-A/records', { type: 'note', data: { text: 'x'.repeat(70_000) } }, bearer(f.tokens.health_worker));
+    const res = await post('/api/v1/patients/P-A/records', { type: 'rr_file', data: { text: 'x'.repeat(RECORD_BODY_LIMIT) } }, bearer(f.tokens.health_worker));
     expect(res.statusCode).toBe(413);
+    const login = await post('/api/v1/auth/login', { username: 'alice', password: 'x'.repeat(70_000) });
+    expect(login.statusCode).toBe(413);
+    const rrFile = await post('/api/v1/patients/P-A/records', { type: 'rr_file', data: { filename: 'day.csv', text: '800\n'.repeat(150_000) } }, bearer(f.tokens.health_worker));
+    expect(rrFile.statusCode).toBe(201);
     expect(res.headers['content-type']).toMatch(/problem\+json/);
   });
 

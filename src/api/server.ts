@@ -12,6 +12,9 @@ import { RECORD_TYPES, canSeePatient, type Principal, type RecordType } from '..
 import { ROLES, type Role } from '../access/users.js';
 import { problemErrorHandler, sendProblem } from './problem.js';
 
+/** Largest record body (uploaded files included), bytes. */
+export const RECORD_BODY_LIMIT = 2 * 1024 * 1024;
+
 export interface ApiOptions {
   csp: CspService;
   /** Largest accepted request body, bytes (default 64 KiB). */
@@ -236,6 +239,8 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     '/api/v1/patients/:id/records',
     {
       preHandler: auth,
+      // Uploaded RR and ECG files are larger than other bodies: a day of RR intervals is about 0.6 MB.
+      bodyLimit: RECORD_BODY_LIMIT,
       schema: {
         tags: ['records'],
         params: patientParams,
