@@ -1,0 +1,376 @@
+/**
+ * RR cleaning for sources that give only RR intervals (chest straps, the gateway's files): physiological
+ * limits, then ectopic beats and artefacts found against a local reference of the NORMAL rhythm.
+ *
+ * Why not Lipponen & Tarvainen (2019) as is: its thresholds scale with the quartile deviation of successive
+ * differences and its reference is the local median of all intervals. Under bigeminy half the intervals are
+ * premature and half are compensatory pauses, so the spread explodes, the thresholds follow it and almost
+ * nothing is flagged (NeuroKit2's implementation leaves MIT-BIH 119 at RMSSD 489.6 ms against 37.5 ms).
+ *
+ * Our reference is the running median of pair means (RR[i] + RR[i+1]) / 2. A premature beat followed by a
+ * compensatory pause spans two normal cycles, so the pair mean over short + long equals the normal interval;
+ * in sinus rhythm the pair mean is just a smoothed interval. Bigeminy, trigeminy and isolated ectopy all
+ * leave the median of pair means on the normal interval, where the median of intervals would sit on the
+ * premature or the compensatory value. Against that reference:
+ * - a short interval ends a premature beat: both intervals touching it are excluded (as the reference NN
+ *   definition drops every interval touching a non-N beat), and runs of premature beats are followed;
+ * - short fragments that add up to one normal interval are extra beats (false detections): merged, which
+ *   restores the true interval exactly;
+ * - a long interval close to k normal intervals (k = 2, 3) is a missed beat: split into k equal intervals;
+ * - any other long interval that stands out from both neighbours is an artefact and excluded.
+ * "Short" and "long" mean beyond a relative threshold (15%) that also demands an abrupt change from the
+ * neighbouring interval, so the slow waves of sinus arrhythmia are not taken for ectopy; a second pass
+ * widens the threshold (up to 30%) where the successive differences of the beats kept as normal show a
+ * highly variable sinus rhythm.
+ * Exclusion leaves a gap (the next kept interval does not start at the previous kept beat), so successive
+ * differences are never taken across it (see segments.ts).
+ */
+import { HrvError } from './errors.js';
+import { runningMedian } from './rr-clean-median.js';
+import { followsGap } from './segments.js';
+import type { RrSeries } from './types.js';
+
+/** What cleaning did, in input intervals. n_input = n_kept + n_excluded; n_excluded = n_out_of_range + n_ectopic + n_artefact; n_corrected ⊆ n_kept. */
+export interface RrCleaningReport {
+  n_input: number;
+  /** Input intervals that reach the output, unchanged or corrected. */
+  n_kept: number;
+  /** Input intervals dropped; each leaves a gap. */
+  n_excluded: number;
+  /** Input intervals replaced by reconstructed ones (extra beats merged, missed beats split). */
+  n_corrected: number;
+  n_out_of_range: number;
+  /** Intervals touching a premature (ectopic) beat. */
+  n_ectopic: number;
+  /** Long intervals that are not a whole number of normal intervals. */
+  n_artefact: number;
+  method: 'auto' | 'none';
+}
+
+export interface RrCleaningOptions {
+  /** 'auto' (default) cleans; 'none' returns the input unchanged. */
+  method?: 'auto' | 'none';
+  /**
+   * Shortest plausible interval, ms (default 250 = 240 bpm): above any sinus rate even in maximal exercise;
+   * shorter intervals are double detections (T waves, noise).
+   */
+  minRrMs?: number;
+  /**
+   * Longest plausible interval, ms (default 2000 = 30 bpm): below resting rates even of trained athletes;
+   * longer intervals are dropouts or pauses that HRV must not include.
+   */
+  maxRrMs?: number;
+  /** Relative deviation from the local normal interval that marks a beat as premature or an interval as long (default 0.15). */
+  threshold?: number;
+  /** Relative tolerance for a merged or split interval to count as one normal interval (default 0.15). */
+  tolerance?: number;
+  /** Half-width of the running median of pair means, intervals (default 20: about ±15 s at rest). */
+  referenceHalfWidth?: number;
+  /** Merge extra beats and split missed beats (default true); when false, short fragments are excluded as ectopic or out of range and long intervals as artefacts. */
+  correct?: boolean;
+}
+
+/** Largest number of normal intervals a long interval may be split into (more is a dropout, not a missed beat). */
+const MAX_SPLIT = 3;
+/** Most fragments merged back into one interval. */
+const MAX_MERGE = 4;
+/**
+ * Threshold = SPREAD_FACTOR × median |ΔRR| of the normal rhythm when that exceeds the fixed threshold. For
+ * Gaussian differences median |Δ| ≈ 0.67 σ, so 5 × ≈ 3.4 σ: sinus beats rarely cross it.
+ */
+const SPREAD_FACTOR = 5;
+/** Never wider than this: premature beats typically come 20–45% early, and a wider threshold would miss them. */
+const MAX_THRESHOLD = 0.3;
+
+const KEEP = 0;
+const OUT_OF_RANGE = 1;
+const ECTOPIC = 2;
+const ARTEFACT = 3;
+const MERGED = 4;
+const SPLIT = 5;
+
+function positiveOption(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new HrvError(
+      'HRV_ERR_INPUT',
+      `RR cleaning option ${name} must be a positive number, got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+function validateSeries(series: RrSeries): void {
+  const { tMs, rrMs } = series;
+  if (tMs.length !== rrMs.length) {
+    throw new HrvError(
+      'HRV_ERR_INPUT',
+      `RR series has ${tMs.length} beat times but ${rrMs.length} intervals`,
+    );
+  }
+  for (let i = 0; i < rrMs.length; i++) {
+    const rr = rrMs[i]!;
+    if (!Number.isFinite(rr) || rr <= 0) {
+      throw new HrvError('HRV_ERR_INPUT', `RR interval ${i} is ${String(rr)} ms; intervals must be positive`);
+    }
+    if (!Number.isFinite(tMs[i]!))
+      throw new HrvError('HRV_ERR_INPUT', `beat time ${i} is not a finite number`);
+    if (i > 0 && tMs[i]! <= tMs[i - 1]!) {
+      throw new HrvError(
+        'HRV_ERR_INPUT',
+        `beat times go backwards at interval ${i} (${tMs[i - 1]} → ${tMs[i]} ms)`,
+      );
+    }
+  }
+}
+
+/**
+ * Local normal interval (ms) for every input interval: running median of pair means over the in-range
+ * intervals; out-of-range intervals take the reference of the nearest preceding in-range one.
+ */
+function normalReference(rr: Float64Array, inRange: Uint8Array, halfWidth: number): Float64Array {
+  const n = rr.length;
+  const idx: number[] = [];
+  for (let i = 0; i < n; i++) if (inRange[i]) idx.push(i);
+  const ref = new Float64Array(n);
+  const m = idx.length;
+  if (m === 0) return ref.fill(NaN);
+  const pairs = new Float64Array(m);
+  for (let k = 0; k < m; k++) {
+    const a = rr[idx[k]!]!;
+    pairs[k] = k + 1 < m ? (a + rr[idx[k + 1]!]!) / 2 : m > 1 ? (a + rr[idx[k - 1]!]!) / 2 : a;
+  }
+  const med = runningMedian(pairs, halfWidth);
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    while (k + 1 < m && idx[k + 1]! <= i) k++;
+    ref[i] = med[k]!;
+  }
+  return ref;
+}
+
+interface Context {
+  n: number;
+  rr: Float64Array;
+  ref: Float64Array;
+  inRange: Uint8Array;
+  contiguous: Uint8Array;
+  minRr: number;
+  maxRr: number;
+  tol: number;
+  correct: boolean;
+}
+
+/** Mean of the intervals just before a and just after b (ms), or the reference when neither is contiguous. */
+function neighbourMean(c: Context, a: number, b: number): number {
+  let sum = 0;
+  let count = 0;
+  if (a > 0 && c.contiguous[a]) {
+    sum += c.rr[a - 1]!;
+    count++;
+  }
+  if (b + 1 < c.n && c.contiguous[b + 1]) {
+    sum += c.rr[b + 1]!;
+    count++;
+  }
+  return count > 0 ? sum / count : c.ref[a]!;
+}
+
+/** Per-interval status and the extent of merges and splits, for thresholds thr (relative to the reference). */
+function classify(c: Context, thr: Float64Array): { status: Uint8Array; extent: Uint8Array } {
+  const { n, rr, ref, inRange, contiguous, minRr, maxRr, tol, correct } = c;
+  const status = new Uint8Array(n);
+  // For a merge, the number of fragments (at its first interval); for a split, the number of parts.
+  const extent = new Uint8Array(n);
+  const rel = (i: number): number => rr[i]! / ref[i]!;
+  const usable = (j: number): boolean => j < n && contiguous[j] === 1 && status[j] === KEEP;
+
+  let i = 0;
+  while (i < n) {
+    const r = rel(i);
+    if (Number.isNaN(r)) {
+      status[i++] = OUT_OF_RANGE;
+      continue;
+    }
+    // Extra beats: a short fragment (or an implausibly short one) that adds up with its neighbours to one
+    // normal interval. Both directions are tried, since a false beat late in a cycle leaves the long fragment first.
+    if (correct && (r < 1 - thr[i]! || rr[i]! < minRr)) {
+      const limit = ref[i]! * (1 + tol);
+      let j = i;
+      let fwd = rr[i]!;
+      while (j - i + 1 < MAX_MERGE && usable(j + 1) && fwd + rr[j + 1]! <= limit) fwd += rr[++j]!;
+      // After a false beat the rhythm goes on; a pause after the group means premature beats instead.
+      const pauseAfter = usable(j + 1) && rel(j + 1) > 1 + thr[j + 1]!;
+      const fwdOk = j > i && !pauseAfter && Math.abs(fwd / ref[i]! - 1) <= tol;
+      const back = i > 0 && contiguous[i] && status[i - 1] === KEEP ? rr[i - 1]! + rr[i]! : NaN;
+      const backOk = Math.abs(back / ref[i]! - 1) <= tol;
+      // When both directions add up to about one cycle, the one that fits its neighbouring intervals wins.
+      const fwdErr = fwdOk ? Math.abs(fwd - neighbourMean(c, i, j)) : Infinity;
+      const backErr = backOk ? Math.abs(back - neighbourMean(c, i - 1, i)) : Infinity;
+      if (backOk && backErr < fwdErr && back <= maxRr) {
+        status[i - 1] = MERGED;
+        status[i] = MERGED;
+        extent[i - 1] = 2;
+        i++;
+        continue;
+      }
+      if (fwdOk && fwd >= minRr && fwd <= maxRr) {
+        for (let k = i; k <= j; k++) status[k] = MERGED;
+        extent[i] = j - i + 1;
+        i = j + 1;
+        continue;
+      }
+    }
+    if (!inRange[i]) {
+      status[i++] = OUT_OF_RANGE;
+      continue;
+    }
+    // A premature beat shortens the interval abruptly, or is followed by an abrupt pause (when it falls in a
+    // trough of sinus arrhythmia); a gradual shortening (heart rate rising) is sinus.
+    const prevDrop = i > 0 && contiguous[i] ? (rr[i - 1]! - rr[i]!) / ref[i]! : Infinity;
+    const nextRise = usable(i + 1) ? (rr[i + 1]! - rr[i]!) / ref[i]! : -Infinity;
+    if (r < 1 - thr[i]! && (prevDrop > thr[i]! || nextRise > 2 * thr[i]!)) {
+      // Premature beat at the end of interval i; a run of premature beats continues while intervals stay short.
+      status[i] = ECTOPIC;
+      let j = i + 1;
+      while (usable(j) && inRange[j] && rel(j) < 1 - thr[j]!) status[j++] = ECTOPIC;
+      // The interval after the last premature beat starts at an ectopic beat, whatever its length.
+      if (usable(j) && inRange[j]) status[j++] = ECTOPIC;
+      i = j;
+      continue;
+    }
+    // An artefactual long interval stands out from both neighbours; a slow wave of sinus arrhythmia does not.
+    const riseFromPrev = i > 0 && contiguous[i] ? (rr[i]! - rr[i - 1]!) / ref[i]! : Infinity;
+    const riseOverNext = usable(i + 1) ? (rr[i]! - rr[i + 1]!) / ref[i]! : Infinity;
+    if (r > 1 + thr[i]! && Math.min(riseFromPrev, riseOverNext) > thr[i]!) {
+      const k = Math.round(r);
+      if (correct && k >= 2 && k <= MAX_SPLIT && Math.abs(r / k - 1) <= tol) {
+        status[i] = SPLIT;
+        extent[i] = k;
+      } else {
+        status[i] = ARTEFACT;
+      }
+      i++;
+      continue;
+    }
+    i++;
+  }
+
+  return { status, extent };
+}
+
+/**
+ * Local spread of the normal rhythm: running median of |ΔRR| / reference over successive pairs that
+ * the first pass kept, so premature beats and pauses do not widen it (Lipponen & Tarvainen's thresholds
+ * follow all differences and are blown open by bigeminy). Values are relative; NaN where none is known.
+ */
+function normalSpread(c: Context, status: Uint8Array, halfWidth: number): Float64Array {
+  const { n, rr, ref, contiguous } = c;
+  const idx: number[] = [];
+  const diffs: number[] = [];
+  for (let i = 1; i < n; i++) {
+    if (contiguous[i] && status[i] === KEEP && status[i - 1] === KEEP) {
+      idx.push(i);
+      diffs.push(Math.abs(rr[i]! - rr[i - 1]!) / ref[i]!);
+    }
+  }
+  const out = new Float64Array(n).fill(NaN);
+  if (idx.length === 0) return out;
+  const med = runningMedian(Float64Array.from(diffs), halfWidth);
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    while (k + 1 < idx.length && idx[k + 1]! <= i) k++;
+    out[i] = med[k]!;
+  }
+  return out;
+}
+
+/** Cleans an RR series (ms): excludes out-of-range intervals, ectopic beats and artefacts (gaps), corrects missed and extra beats. */
+export function cleanRr(
+  series: RrSeries,
+  options: RrCleaningOptions = {},
+): { series: RrSeries; report: RrCleaningReport } {
+  const method = options.method ?? 'auto';
+  if (method !== 'auto' && method !== 'none') {
+    throw new HrvError('HRV_ERR_INPUT', `RR cleaning method must be 'auto' or 'none', got ${String(method)}`);
+  }
+  const minRr = positiveOption('minRrMs', options.minRrMs, 250);
+  const maxRr = positiveOption('maxRrMs', options.maxRrMs, 2000);
+  if (minRr >= maxRr) {
+    throw new HrvError('HRV_ERR_INPUT', `RR cleaning limits are empty: minRrMs ${minRr} ≥ maxRrMs ${maxRr}`);
+  }
+  const theta = positiveOption('threshold', options.threshold, 0.15);
+  const tol = positiveOption('tolerance', options.tolerance, 0.15);
+  if (theta >= 1 || tol >= 1)
+    throw new HrvError('HRV_ERR_INPUT', 'RR cleaning threshold and tolerance must be below 1');
+  const halfWidth = Math.round(positiveOption('referenceHalfWidth', options.referenceHalfWidth, 20));
+  const correct = options.correct ?? true;
+  validateSeries(series);
+
+  const n = series.rrMs.length;
+  const report: RrCleaningReport = {
+    n_input: n,
+    n_kept: n,
+    n_excluded: 0,
+    n_corrected: 0,
+    n_out_of_range: 0,
+    n_ectopic: 0,
+    n_artefact: 0,
+    method,
+  };
+  if (method === 'none') return { series, report };
+
+  const { tMs: t, rrMs: rr } = series;
+  const inRange = new Uint8Array(n);
+  for (let i = 0; i < n; i++) inRange[i] = rr[i]! >= minRr && rr[i]! <= maxRr ? 1 : 0;
+  const ref = normalReference(rr, inRange, halfWidth);
+  // contiguous[i]: interval i starts at beat i − 1 (no gap in the input before it).
+  const contiguous = new Uint8Array(n);
+  for (let i = 1; i < n; i++) contiguous[i] = followsGap(series, i) ? 0 : 1;
+
+  const c: Context = { n, rr, ref, inRange, contiguous, minRr, maxRr, tol, correct };
+  // First pass at the fixed threshold finds the normal beats; the second widens the threshold where the
+  // normal rhythm itself varies a lot (strong sinus arrhythmia), so its beats are not taken for ectopy.
+  const thr = new Float64Array(n).fill(theta);
+  const first = classify(c, thr);
+  const spread = normalSpread(c, first.status, halfWidth);
+  for (let i = 0; i < n; i++) {
+    const widened = Math.min(MAX_THRESHOLD, spread[i]! * SPREAD_FACTOR);
+    if (widened > theta) thr[i] = widened;
+  }
+  const { status, extent } = classify(c, thr);
+
+  const outT: number[] = [];
+  const outRr: number[] = [];
+  for (let k = 0; k < n;) {
+    const s = status[k]!;
+    if (s === KEEP) {
+      outT.push(t[k]!);
+      outRr.push(rr[k]!);
+    } else if (s === MERGED) {
+      const len = extent[k]!;
+      let sum = 0;
+      for (let q = k; q < k + len; q++) sum += rr[q]!;
+      outT.push(t[k + len - 1]!);
+      outRr.push(sum);
+      report.n_corrected += len;
+      k += len;
+      continue;
+    } else if (s === SPLIT) {
+      const parts = extent[k]!;
+      const part = rr[k]! / parts;
+      const start = t[k]! - rr[k]!;
+      for (let q = 1; q <= parts; q++) {
+        outT.push(q === parts ? t[k]! : start + q * part);
+        outRr.push(part);
+      }
+      report.n_corrected++;
+    } else if (s === OUT_OF_RANGE) report.n_out_of_range++;
+    else if (s === ECTOPIC) report.n_ectopic++;
+    else report.n_artefact++;
+    k++;
+  }
+  report.n_excluded = report.n_out_of_range + report.n_ectopic + report.n_artefact;
+  report.n_kept = n - report.n_excluded;
+  return { series: { tMs: Float64Array.from(outT), rrMs: Float64Array.from(outRr) }, report };
+}
