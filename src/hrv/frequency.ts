@@ -3,16 +3,19 @@
  * series or by Lomb–Scargle on the uneven one. What exactly is computed, and why it differs from other
  * tools, is in docs/frequency-domain.md.
  *
- * Welch: each contiguous run (no gap inside) is resampled at 4 Hz by a natural cubic spline — never
- * across a gap — and cut into Hann-windowed segments of L seconds with 50% overlap, each linearly
- * detrended; the one-sided PSD of all segments is averaged and scaled to ms²/Hz. L is as long as possible
- * (at most 600 s) while the runs at least L long still hold half the recorded time. Lomb–Scargle: the same segmentation on the uneven beat times (gaps need no bridging),
- * linearly detrended, PSD scaled so that its integral is the variance, up to half the mean beat rate.
+ * Welch: the NN series is split at gaps; runs separated by a short gap (≤ 3 s missing, e.g. one excluded
+ * ectopic beat) are joined while bridged time stays ≤ 10% of the joined stretch — longer gaps and frequent
+ * ectopy are never interpolated over. Each stretch is resampled at 4 Hz by a natural cubic spline and cut
+ * into Hann-windowed segments of L seconds with 50% overlap, each linearly detrended; the one-sided PSD of
+ * all segments is averaged and scaled to ms²/Hz. L is as long as possible (at most 600 s) while the
+ * stretches at least L long still hold half the recorded time. Lomb–Scargle: segments of the uneven beat
+ * times (gaps need no bridging), linearly detrended, PSD scaled so that its integral is the variance, up
+ * to half the mean beat rate.
  *
  * A band is reported only when a segment spans at least one period of the band's lowest frequency
  * (VLF ≥ 303 s, LF ≥ 25 s, HF ≥ 6.7 s); otherwise it is null, never a guess.
  */
-import { fft, nextPowerOfTwo } from './fft.js';
+import { nextPowerOfTwo, realFft } from './fft.js';
 import { contiguousRuns } from './segments.js';
 import { splineResample } from './spline.js';
 import { BANDS_HZ, type FrequencyDomainMeasures, type PsdMethod, type RrSeries } from './types.js';
@@ -35,6 +38,8 @@ export interface Psd {
   /** Highest frequency the spectrum covers, Hz (Lomb: half the mean beat rate, at most 0.4 Hz). */
   maxHz: number;
   segments: number;
+  /** Gap time (s) bridged by interpolation inside the stretches that were used (Welch only; Lomb needs none). */
+  bridgedS: number;
 }
 
 /**
@@ -52,10 +57,54 @@ export function segmentLengthS(durationsS: readonly number[]): number {
   return 0;
 }
 
-/** Welch PSD of the NN series (ms²/Hz), runs resampled at 4 Hz separately; null if no run is long enough. */
+/**
+ * Longest gap, s of missing time (start of the interval after the gap minus the beat before it), that the
+ * Welch resampling bridges: one excluded ectopic beat removes two intervals, about 2 s at 60 bpm.
+ */
+export const MAX_BRIDGED_GAP_S = 3;
+/** Largest share of a joined run's time that may be bridged gaps; beyond it the run is split there. */
+export const MAX_BRIDGED_FRACTION = 0.1;
+
+/** A stretch of intervals [a, b) resampled as one, with the gap time (s) inside it that was bridged. */
+export interface JoinedRun {
+  a: number;
+  b: number;
+  bridgedS: number;
+}
+
+/**
+ * Joins contiguous runs across short gaps (≤ MAX_BRIDGED_GAP_S each) while bridged time stays at most
+ * MAX_BRIDGED_FRACTION of the joined stretch, so a few excluded beats do not cut a long recording into
+ * pieces too short for LF and VLF, yet frequent ectopy (e.g. trigeminy, where most of the time is gaps)
+ * is never papered over by interpolation.
+ */
+export function joinShortGaps(series: RrSeries): JoinedRun[] {
+  const out: JoinedRun[] = [];
+  let cur: JoinedRun | null = null;
+  for (const [a, b] of contiguousRuns(series)) {
+    if (cur) {
+      const gapS: number = (series.tMs[a]! - series.rrMs[a]! - series.tMs[cur.b - 1]!) / 1000;
+      const spanS: number = (series.tMs[b - 1]! - series.tMs[cur.a]! + series.rrMs[cur.a]!) / 1000;
+      if (gapS <= MAX_BRIDGED_GAP_S && cur.bridgedS + gapS <= MAX_BRIDGED_FRACTION * spanS) {
+        cur = { a: cur.a, b, bridgedS: cur.bridgedS + gapS };
+        continue;
+      }
+      out.push(cur);
+    }
+    cur = { a, b, bridgedS: 0 };
+  }
+  if (cur) out.push(cur);
+  return out;
+}
+
+/** Welch PSD of the NN series (ms²/Hz), joined runs resampled at 4 Hz separately; null if none is long enough. */
 export function welchPsd(series: RrSeries, minSegmentS = 1 / BANDS_HZ.hf[0]): Psd | null {
-  const runs = contiguousRuns(series).filter(([a, b]) => b - a >= 4);
-  const segmentS = Math.min(segmentLengthS(runs.map(([a, b]) => (series.tMs[b - 1]! - series.tMs[a]!) / 1000)), MAX_SEGMENT_S);
+  const joined = joinShortGaps(series).filter((r) => r.b - r.a >= 4);
+  const runs = joined.map((r): [number, number] => [r.a, r.b]);
+  const segmentS = Math.min(
+    segmentLengthS(runs.map(([a, b]) => (series.tMs[b - 1]! - series.tMs[a]!) / 1000)),
+    MAX_SEGMENT_S,
+  );
   if (segmentS < minSegmentS) return null;
   const segLen = Math.floor(segmentS * RESAMPLE_HZ);
   const nfft = nextPowerOfTwo(segLen);
@@ -67,22 +116,25 @@ export function welchPsd(series: RrSeries, minSegmentS = 1 / BANDS_HZ.hf[0]): Ps
   }
   const nBins = Math.floor(F_MAX * (nfft / RESAMPLE_HZ)) + 2;
   const acc = new Float64Array(nBins);
-  const re = new Float64Array(nfft);
-  const im = new Float64Array(nfft);
+  // Zero-padded frame: only its first segLen samples are ever written.
+  const frame = new Float64Array(nfft);
+  const re = new Float64Array(nfft / 2 + 1);
+  const im = new Float64Array(nfft / 2 + 1);
   let segments = 0;
+  let bridgedS = 0;
   const step = Math.max(1, Math.floor(segLen / 2));
-  for (const [a, b] of runs) {
+  for (const { a, b, bridgedS: runBridgedS } of joined) {
     const x = series.tMs.subarray(a, b);
     const y = series.rrMs.subarray(a, b);
     const t0 = x[0]!;
+    if ((x[x.length - 1]! - t0) / 1000 < (segLen - 1) / RESAMPLE_HZ) continue;
+    bridgedS += runBridgedS;
     const xs = Float64Array.from(x, (v) => (v - t0) / 1000);
     const even = splineResample(xs, y, 0, 1 / RESAMPLE_HZ);
     for (let start = 0; start + segLen <= even.length; start += step) {
       const { a: icept, b: slope } = lineFit(even, start, segLen);
-      re.fill(0);
-      im.fill(0);
-      for (let i = 0; i < segLen; i++) re[i] = (even[start + i]! - icept - slope * i) * win[i]!;
-      fft(re, im);
+      for (let i = 0; i < segLen; i++) frame[i] = (even[start + i]! - icept - slope * i) * win[i]!;
+      realFft(frame, re, im);
       for (let k = 0; k < nBins; k++) acc[k] = acc[k]! + re[k]! * re[k]! + im[k]! * im[k]!;
       segments++;
     }
@@ -97,7 +149,7 @@ export function welchPsd(series: RrSeries, minSegmentS = 1 / BANDS_HZ.hf[0]): Ps
     freqHz[k] = k * df;
     density[k] = acc[k]! * scale * (k === 0 ? 0.5 : 1);
   }
-  return { freqHz, density, dfHz: df, segmentS, segments, maxHz: F_MAX };
+  return { freqHz, density, dfHz: df, segmentS, segments, maxHz: F_MAX, bridgedS };
 }
 
 /** Intercept a and slope b (per sample) of the least-squares line through v[start … start + len). */
@@ -115,8 +167,10 @@ function lineFit(v: Float64Array, start: number, len: number): { a: number; b: n
 }
 
 /**
- * Lomb–Scargle PSD (ms²/Hz) on the uneven NN series, averaged over segments of at most 600 s with 50%
- * overlap; frequencies on a grid of 1/(4·L) Hz up to 0.4 Hz, computed with trigonometric recurrences.
+ * Lomb–Scargle PSD (ms²/Hz) on the uneven NN series, averaged over Hann-tapered, linearly detrended
+ * segments of at most 600 s with 50% overlap; frequencies on a grid of 1/(4·L) Hz up to 0.4 Hz (or half
+ * the mean beat rate), O(N·F) per segment with trigonometric recurrences — ~8 ms for 30 minutes, so the
+ * Press–Rybicki extirpolation is not needed at these sizes.
  */
 export function lombPsd(series: RrSeries, minSegmentS = 1 / BANDS_HZ.hf[0]): Psd | null {
   const n = series.rrMs.length;
@@ -158,13 +212,18 @@ export function lombPsd(series: RrSeries, minSegmentS = 1 / BANDS_HZ.hf[0]): Psd
     const det = m * stt - st * st;
     const slope = det > 0 ? (m * sty - st * sy) / det : 0;
     const icept = (sy - slope * st) / m;
+    let w2 = 0;
     yc.fill(0);
     ys.fill(0);
     c2.fill(0);
     s2.fill(0);
     for (let i = a; i < b; i++) {
       const t = series.tMs[i]! / 1000 - start;
-      const y = series.rrMs[i]! - icept - slope * t;
+      // Hann taper over the segment, as in Welch: without it a strong band leaks ~2% into its neighbours.
+      const w = 0.5 - 0.5 * Math.cos((2 * Math.PI * t) / segmentS);
+      const ww = w * w;
+      w2 += ww;
+      const y = (series.rrMs[i]! - icept - slope * t) * w;
       const dc = Math.cos(2 * Math.PI * df * t);
       const ds = Math.sin(2 * Math.PI * df * t);
       let c = 1;
@@ -172,8 +231,8 @@ export function lombPsd(series: RrSeries, minSegmentS = 1 / BANDS_HZ.hf[0]): Psd
       for (let k = 0; k < nBins; k++) {
         yc[k] = yc[k]! + y * c;
         ys[k] = ys[k]! + y * s;
-        c2[k] = c2[k]! + c * c - s * s;
-        s2[k] = s2[k]! + 2 * c * s;
+        c2[k] = c2[k]! + ww * (c * c - s * s);
+        s2[k] = s2[k]! + ww * 2 * c * s;
         const cn = c * dc - s * ds;
         s = s * dc + c * ds;
         c = cn;
@@ -183,12 +242,13 @@ export function lombPsd(series: RrSeries, minSegmentS = 1 / BANDS_HZ.hf[0]): Psd
       const tau2 = Math.atan2(s2[k]!, c2[k]!);
       const ct = Math.cos(tau2 / 2);
       const st = Math.sin(tau2 / 2);
-      const cc = m / 2 + 0.5 * (c2[k]! * Math.cos(tau2) + s2[k]! * Math.sin(tau2));
-      const ss = m - cc;
+      // Σw²cos²(ω(t−τ)) and Σw²sin²: the taper enters the normalisation as in a modified periodogram.
+      const cc = w2 / 2 + 0.5 * (c2[k]! * Math.cos(tau2) + s2[k]! * Math.sin(tau2));
+      const ss = w2 - cc;
       const yct = yc[k]! * ct + ys[k]! * st;
       const yst = ys[k]! * ct - yc[k]! * st;
       const p = 0.5 * ((cc > 1e-12 ? (yct * yct) / cc : 0) + (ss > 1e-12 ? (yst * yst) / ss : 0));
-      // Density scaled so that the one-sided integral equals the variance: 2·P·T/N.
+      // One-sided density 2·P·T/N: with P = |Σw·y·e^(−iωt)|²/Σw² its integral is the variance.
       acc[k] = acc[k]! + (2 * p * segmentS) / m;
     }
     segments++;
@@ -200,7 +260,7 @@ export function lombPsd(series: RrSeries, minSegmentS = 1 / BANDS_HZ.hf[0]): Psd
     freqHz[k] = k * df;
     density[k] = acc[k]! / segments;
   }
-  return { freqHz, density, dfHz: df, segmentS, segments, maxHz: nyquist };
+  return { freqHz, density, dfHz: df, segmentS, segments, maxHz: nyquist, bridgedS: 0 };
 }
 
 /** Power in [lo, hi) Hz (ms²): rectangle rule over the PSD bins whose frequency lies in the band. */
@@ -227,6 +287,13 @@ export function peakFrequency(psd: Psd, lo: number, hi: number): number | null {
   return at;
 }
 
+/**
+ * Band powers below this (ms²) are floating-point rounding of a series without variability, not signal:
+ * RR values are known to ~1 ms, whose quantisation alone carries ~0.08 ms². They are reported as 0, so a
+ * constant series gives 0 power and no LF/HF ratio or peak instead of ratios of rounding noise.
+ */
+export const POWER_FLOOR_MS2 = 1e-9;
+
 const NULL_MEASURES: FrequencyDomainMeasures = {
   vlf_ms2: null,
   lf_ms2: null,
@@ -244,9 +311,14 @@ export function frequencyDomain(series: RrSeries, method: PsdMethod = 'welch'): 
   const psd = method === 'welch' ? welchPsd(series) : lombPsd(series);
   if (!psd) return { ...NULL_MEASURES };
   const resolves = (lo: number) => psd.segmentS >= 1 / lo - 1e-9 && psd.maxHz > lo;
-  const vlf = resolves(BANDS_HZ.vlf[0]) ? bandPower(psd, BANDS_HZ.vlf[0], BANDS_HZ.vlf[1]) : null;
-  const lf = resolves(BANDS_HZ.lf[0]) ? bandPower(psd, BANDS_HZ.lf[0], BANDS_HZ.lf[1]) : null;
-  const hf = resolves(BANDS_HZ.hf[0]) ? bandPower(psd, BANDS_HZ.hf[0], BANDS_HZ.hf[1]) : null;
+  const power = (band: readonly [number, number]): number | null => {
+    if (!resolves(band[0])) return null;
+    const p = bandPower(psd, band[0], band[1]);
+    return p < POWER_FLOOR_MS2 ? 0 : p;
+  };
+  const vlf = power(BANDS_HZ.vlf);
+  const lf = power(BANDS_HZ.lf);
+  const hf = power(BANDS_HZ.hf);
   const lfhf = lf !== null && hf !== null;
   return {
     vlf_ms2: vlf,

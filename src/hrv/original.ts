@@ -4,6 +4,7 @@
  * interval apart). Not clinical: 10 s holds one or two LF cycles at most, and the DFT of a dozen beats
  * has a frequency resolution of about 0.1 Hz, so LF/HF of a block says little.
  */
+import { HrvError } from './errors.js';
 import { sampleSd } from './time-domain.js';
 import { BANDS_HZ, type RrSeries } from './types.js';
 
@@ -27,6 +28,7 @@ export function blockLfHf(rr: ArrayLike<number>): number | null {
   const fs = 1000 / mean;
   let lf = 0;
   let hf = 0;
+  let total = 0;
   for (let k = 1; k <= Math.floor(n / 2); k++) {
     const f = (k * fs) / n;
     let re = 0;
@@ -37,14 +39,20 @@ export function blockLfHf(rr: ArrayLike<number>): number | null {
       im += (rr[j]! - mean) * Math.sin(a);
     }
     const p = re * re + im * im;
+    total += p;
     if (f >= BANDS_HZ.lf[0] && f < BANDS_HZ.lf[1]) lf += p;
     else if (f >= BANDS_HZ.hf[0] && f < BANDS_HZ.hf[1]) hf += p;
   }
-  return hf > 0 ? lf / hf : null;
+  // Below 1e-12 of the block's power a band holds only the rounding of the DFT sums, not signal.
+  const floor = 1e-12 * total;
+  if (hf <= floor) return null;
+  return lf <= floor ? 0 : lf / hf;
 }
 
 /** SDNN and LF/HF of each block [k·blockS, (k+1)·blockS) s; an interval belongs to a block if both beats do. */
 export function originalBlockMeasures(series: RrSeries, blockS = 10): OriginalBlockMeasures[] {
+  if (!(blockS > 0) || !Number.isFinite(blockS))
+    throw new HrvError('HRV_ERR_INPUT', `block length must be > 0 s, got ${blockS}`);
   const n = series.rrMs.length;
   if (n === 0) return [];
   const out: OriginalBlockMeasures[] = [];
@@ -60,7 +68,14 @@ export function originalBlockMeasures(series: RrSeries, blockS = 10): OriginalBl
       if (series.tMs[i]! - series.rrMs[i]! >= lo) rr.push(series.rrMs[i]!);
       i++;
     }
-    out.push({ start_s: lo / 1000, end_s: hi / 1000, n: rr.length, sdnn_ms: sampleSd(rr), lf_hf: blockLfHf(rr), clinical: false });
+    out.push({
+      start_s: lo / 1000,
+      end_s: hi / 1000,
+      n: rr.length,
+      sdnn_ms: sampleSd(rr),
+      lf_hf: blockLfHf(rr),
+      clinical: false,
+    });
   }
   return out;
 }
