@@ -1,7 +1,11 @@
 import type { Command } from 'commander';
 import { registerAccessCommands } from './access.js';
+import { registerDetectCommand } from './detect.js';
+import { registerHrvCommand } from './hrv.js';
 
 /** Adds every sub-command to the program; each component's command module registers itself here. */
 export function registerCommands(program: Command): void {
+  registerHrvCommand(program);
+  registerDetectCommand(program);
   registerAccessCommands(program);
 }

@@ -16,3 +16,17 @@ export class HrvError extends Error {
     this.code = code;
   }
 }
+
+/** Bad content in an input text (RR or signal file): names the source, the 1-based line where known, and the problem. */
+export class HrvInputError extends HrvError {
+  readonly source: string;
+  readonly line: number | undefined;
+  readonly problem: string;
+  constructor(source: string, line: number | undefined, problem: string) {
+    super('HRV_ERR_INPUT', `${source}${line === undefined ? '' : `:${line}`}: ${problem}`);
+    this.name = 'HrvInputError';
+    this.source = source;
+    this.line = line;
+    this.problem = problem;
+  }
+}

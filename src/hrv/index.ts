@@ -3,7 +3,7 @@
  * windows and a streaming window. Pure: no I/O, no dependency on the rest of hrvault.
  */
 export * from './types.js';
-export { HrvError, HRV_ERROR_CODES, type HrvErrorCode } from './errors.js';
+export { HrvError, HrvInputError, HRV_ERROR_CODES, type HrvErrorCode } from './errors.js';
 export { followsGap, contiguousRuns, successiveDifferences, seriesFromIntervals, sliceSeries } from './segments.js';
 export { nnSeriesFromBeats, rrAllSeriesFromBeats, windowOf, type LabelledBeat } from './annotations.js';
 export { timeDomain, nnHistogram, tinn, sampleSd, HISTOGRAM_BIN_MS } from './time-domain.js';
@@ -14,5 +14,24 @@ export { StreamingHrvWindow } from './streaming.js';
 export { originalBlockMeasures, blockLfHf, type OriginalBlockMeasures } from './original.js';
 export { butterBandpass, butterHighpass, butterLowpass, filtfilt, movingAverage, type Sos } from './filters.js';
 export { detectEcgBeats, ECG_MIN_FS_HZ, ECG_MAX_FS_HZ, type EcgDetectOptions } from './ecg-detect.js';
+export {
+  detectPpgBeats,
+  detectPpg,
+  ppgIntervals,
+  rrSummary,
+  ppgAgreement,
+  rankPpgChannels,
+  PPG_RESAMPLE_HZ,
+  type PpgDetectOptions,
+  type PpgDetection,
+  type PpgPolarity,
+  type PpgIntervals,
+  type RrSummary,
+  type PpgAgreement,
+  type PpgChannelScore,
+} from './ppg-detect.js';
 export { labelBeats, classifyBeats } from './beat-labels.js';
 export { matchBeats, scoreLabel, median, type BeatMatch, type LabelScore } from './beat-matching.js';
+export { parseRrText, formatRrCsv } from './rr-text.js';
+export { parseSignalText, type SignalText } from './signal-text.js';
+export { cleanRr, type RrCleaningReport, type RrCleaningOptions } from './rr-clean.js';

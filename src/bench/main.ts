@@ -1,0 +1,44 @@
+/**
+ * `npm run bench`: runs one benchmark suite (`--suite hrv`, the default, or `--suite access`), prints its
+ * table and writes bench-results/<suite>.json. Suites live in their own modules; this file only dispatches.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, Option } from 'commander';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+interface Suite {
+  run(log: (line: string) => void): Promise<{ json: unknown; table: string }>;
+}
+
+const SUITES: Record<string, Suite> = {
+  hrv: {
+    async run(log) {
+      const { runHrvBench, formatHrvBench } = await import('./hrv-bench.js');
+      const r = runHrvBench(log);
+      return { json: r, table: formatHrvBench(r) };
+    },
+  },
+  access: {
+    async run() {
+      const { runAccessBench, formatAccessTable } = await import('./access-bench.js');
+      const r = await runAccessBench({ log: (l) => process.stderr.write(l + '\n') });
+      return { json: r, table: formatAccessTable(r) };
+    },
+  },
+};
+
+const program = new Command('bench')
+  .addOption(new Option('--suite <name>', 'benchmark suite').choices(Object.keys(SUITES)).default('hrv'))
+  .parse(process.argv);
+const { suite } = program.opts<{ suite: string }>();
+
+const { json, table } = await SUITES[suite]!.run((line) => process.stderr.write(`${line}\n`));
+process.stdout.write(table);
+const dir = join(ROOT, 'bench-results');
+mkdirSync(dir, { recursive: true });
+const out = join(dir, `${suite}.json`);
+writeFileSync(out, JSON.stringify(json, null, 2) + '\n');
+process.stderr.write(`wrote ${out}\n`);

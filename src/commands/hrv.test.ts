@@ -1,0 +1,125 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { SHARED_DATA_DIR, SHARED_DATA_SKIP_REASON, hasSharedData } from '../test-support/shared-data.js';
+import { runInProcess } from './cli-harness.js';
+import type { HrvReport } from './hrv.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'hrvault-hrv-'));
+function file(name: string, text: string | Buffer): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+/** A regular 5-minute series with a respiratory sinus arrhythmia, in the gateway format. */
+function sineSeries(durationS = 300): string {
+  const lines = ['time_ms,rr_ms'];
+  let t = 0;
+  while (t + 1000 < durationS * 1000) {
+    const rr = Math.round(800 + 40 * Math.sin((2 * Math.PI * 0.25 * t) / 1000));
+    t += rr;
+    lines.push(`${t},${rr}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+describe('hrvault hrv: bad input is one line naming file, line and problem, exit 2', () => {
+  const cases: Array<[string, () => string, RegExp]> = [
+    ['missing file', () => join(dir, 'nope.csv'), /nope\.csv: no such file$/],
+    ['empty file', () => file('empty.csv', ''), /empty\.csv: is empty$/],
+    ['comments only', () => file('comments.csv', '# x\ntime_ms,rr_ms\n'), /comments\.csv: no RR intervals \(empty file\)$/],
+    ['non-numeric field', () => file('nan.csv', 'time_ms,rr_ms\n800,800\n1600,abc\n'), /nan\.csv:3: RR interval "abc" is not a number$/],
+    ['zero interval', () => file('zero.csv', '800\n0\n'), /zero\.csv:2: RR interval must be > 0, got 0$/],
+    ['negative interval', () => file('neg.csv', '1000,800\n1800,-800\n'), /neg\.csv:2: RR interval must be > 0, got -800$/],
+    ['times backwards', () => file('back.csv', '1000,800\n1800,800\n1750,700\n'), /back\.csv:3: beat time 1750 goes backwards/],
+    ['too few beats', () => file('few.csv', '800\n'), /few\.csv: too few beats: window 0–300 s has 1 NN interval/],
+  ];
+  for (const [name, path, message] of cases) {
+    it(name, async () => {
+      const r = await runInProcess(['hrv', path(), '--json']);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(r.stderr.trimEnd()).toMatch(new RegExp(`^hrvault: \\S*${message.source}`));
+    });
+  }
+
+  it('rejects bad option values with a usage error', async () => {
+    const p = file('ok.csv', sineSeries());
+    for (const args of [['--window-s', '-1'], ['--window-s', 'x'], ['--step-s', '0'], ['--psd', 'fft'], ['--correction', 'kubios']]) {
+      const r = await runInProcess(['hrv', p, ...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/error: option/);
+    }
+  });
+});
+
+describe('hrvault hrv: good runs', () => {
+  it('computes every measure per window, aligned at time 0, with the cleaning report', async () => {
+    const p = file('sine.csv.gz', gzipSync(sineSeries(600)));
+    const r = await runInProcess(['hrv', p, '--json', '--window-s', '300', '--step-s', '150']);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as HrvReport;
+    expect(report.windows.map((w) => [w.start_s, w.end_s])).toEqual([
+      [0, 300],
+      [150, 450],
+      [300, 600],
+      [450, 750],
+    ]);
+    const w = report.windows[0]!;
+    expect(Math.abs(w.mean_nn_ms! - 800)).toBeLessThan(2);
+    expect(w.hf_ms2).toBeGreaterThan(10 * (w.lf_ms2 ?? 0));
+    expect(w.peak_hf_hz).toBeCloseTo(0.25, 1);
+    for (const k of ['sdnn_ms', 'rmssd_ms', 'pnn50_pct', 'hti', 'tinn_ms', 'sd1_ms', 'sampen', 'dfa_alpha1'] as const) {
+      expect(w[k], k).not.toBeNull();
+    }
+    // The last window holds the file's tail only: fewer intervals than the full ones.
+    expect(report.windows[3]!.n_nn).toBeLessThan(w.n_nn);
+    expect(report.correction.n_input).toBeGreaterThan(700);
+    expect(report.correction.n_excluded).toBe(0);
+  });
+
+  it('prints readable tables under 100 columns', async () => {
+    const r = await runInProcess(['hrv', file('sine2.csv', sineSeries()), '--psd', 'lomb']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Time domain/);
+    expect(r.stdout).toMatch(/Frequency domain/);
+    expect(r.stdout).toMatch(/Nonlinear/);
+    for (const line of r.stdout.split('\n')) expect(line.length).toBeLessThanOrEqual(100);
+  });
+
+  it.skipIf(!hasSharedData())('analyses the Polar RR list of Welltory subject 1', async () => {
+    if (!hasSharedData()) console.log(SHARED_DATA_SKIP_REASON);
+    const r = await runInProcess(['hrv', join(SHARED_DATA_DIR, 'rr_welltory_s01.csv'), '--json', '--window-s', '0', '--correction', 'none']);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as HrvReport;
+    expect(report.windows).toHaveLength(1);
+    // NeuroKit2 on the same Polar list: mean 1101.73 ms, RMSSD 127.0 ms (ppg_reference.json).
+    expect(report.windows[0]!.n_nn).toBe(100);
+    expect(report.windows[0]!.mean_nn_ms).toBeCloseTo(1101.73, 1);
+    expect(report.windows[0]!.rmssd_ms).toBeCloseTo(127.0, 0);
+  });
+});
+
+describe('hrvault hrv: the real binary', () => {
+  beforeAll(() => undefined);
+  it('exits 2 with one line and no stack trace on bad input, 0 on good input', async () => {
+    const run = promisify(execFile);
+    const bad = file('bad.csv', 'rr_ms\n800\nabc\n');
+    const err = await run('node', ['--import', 'tsx', 'src/cli.ts', 'hrv', bad], { cwd: ROOT }).then(
+      () => undefined,
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(err?.code).toBe(2);
+    expect(err?.stderr).toBe(`hrvault: ${bad}:3: RR interval "abc" is not a number\n`);
+    const ok = await run('node', ['--import', 'tsx', 'src/cli.ts', 'hrv', file('good.csv', sineSeries()), '--json'], { cwd: ROOT });
+    expect((JSON.parse(ok.stdout) as HrvReport).windows).toHaveLength(1);
+  });
+});

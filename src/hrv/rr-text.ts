@@ -1,0 +1,185 @@
+/**
+ * RR text formats: the gateway's batch format (`time_ms,rr_ms`), a single column of RR intervals, and
+ * the plain-text RR exports of Polar and Kubios. Pure: text in, series out.
+ *
+ * Accepted layouts (fields separated by commas, semicolons, tabs or spaces; `#` lines and blank lines
+ * are ignored; any number of header lines before the first data line):
+ * - two columns, beat time and interval (`time_ms,rr_ms`, the gateway's batch format; Kubios' "time, RR"
+ *   text export);
+ * - one column of intervals (`rr_ms`, a Polar H10 `.txt` export, a Kubios RR `.txt`); beat times are the
+ *   cumulative sum, the first beat at the end of the first interval;
+ * - more columns with a header naming the interval column (e.g. Polar Sensor Logger's
+ *   `Phone timestamp;RR-interval [ms]`): only the named columns are read.
+ *
+ * Units: a header that names a unit (`_ms`, `[ms]`, `(s)`, `_s`, …) decides; otherwise intervals whose
+ * median is below 10 are taken as seconds (no heart has a 10 ms interval, none a 10 s one), and beat
+ * times are in whichever unit makes their differences agree with the intervals.
+ */
+import { HrvInputError } from './errors.js';
+import { GAP_TOLERANCE_MS, type RrSeries } from './types.js';
+
+const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+/** Interval medians below this are in seconds, above it in ms. */
+const SECONDS_BELOW = 10;
+
+type Unit = 'ms' | 's' | undefined;
+
+interface Column {
+  index: number;
+  unit: Unit;
+}
+
+function splitFields(line: string): string[] {
+  const t = line.trim();
+  if (/[,;\t]/.test(t)) return t.split(/\s*[,;\t]\s*/);
+  return t.split(/\s+/);
+}
+
+function unitOf(name: string): Unit {
+  const n = name.toLowerCase();
+  if (/(^|[_\s([-])ms\b|\bmsec|millisec/.test(n)) return 'ms';
+  if (/(^|[_\s([-])(s|sec|secs|seconds?)\b/.test(n)) return 's';
+  return undefined;
+}
+
+function isRrName(name: string): boolean {
+  return /\b(rr|rri|ibi|nn|r-r)\b|rr[_\s-]|^rr|interval/i.test(name);
+}
+
+function isTimeName(name: string): boolean {
+  return /^(t|time|t_ms|t_s|time_ms|time_s|beat_time)\b|^time\s*[([]/i.test(name.trim());
+}
+
+function medianOf(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Columns from a header line; undefined when the header does not name an interval column. */
+function columnsFromHeader(fields: string[]): { rr: Column; time: Column | undefined } | undefined {
+  let rr: Column | undefined;
+  let time: Column | undefined;
+  fields.forEach((f, index) => {
+    if (time === undefined && isTimeName(f)) time = { index, unit: unitOf(f) };
+    else if (rr === undefined && isRrName(f)) rr = { index, unit: unitOf(f) };
+  });
+  return rr === undefined ? undefined : { rr, time };
+}
+
+/** Parses an RR text file (see the module comment for the formats) into a series in ms; `sourceName` names it in errors. */
+export function parseRrText(text: string, sourceName: string): RrSeries {
+  const lines = text.split(/\r\n|\n|\r/);
+  let header: string[] | undefined;
+  let headerLine = 0;
+  let cols: { rr: Column; time: Column | undefined } | undefined;
+  let width = 0;
+  const rrRaw: number[] = [];
+  const tRaw: number[] = [];
+  const lineOf: number[] = [];
+  for (let li = 0; li < lines.length; li++) {
+    const raw = lines[li]!.trim();
+    if (raw === '' || raw.startsWith('#')) continue;
+    const lineNo = li + 1;
+    const fields = splitFields(raw);
+    if (cols === undefined) {
+      if (rrRaw.length === 0 && fields.every((f) => !NUMBER.test(f))) {
+        // Header (or one of several Kubios/Polar preamble lines): the last one before the data names the columns.
+        // "Time (s)  RR (s)" split on spaces: a bare bracketed unit belongs to the name before it.
+        header = fields.reduce<string[]>((acc, tok) => {
+          if (acc.length > 0 && /^[([].*[)\]]$/.test(tok)) acc[acc.length - 1] += ` ${tok}`;
+          else acc.push(tok);
+          return acc;
+        }, []);
+        headerLine = lineNo;
+        continue;
+      }
+      cols = header ? columnsFromHeader(header) : undefined;
+      if (cols === undefined) {
+        if (header && header.length === fields.length && fields.length >= 2) {
+          throw new HrvInputError(sourceName, headerLine, `header does not name an RR interval column (${header.join(', ')})`);
+        }
+        if (fields.length === 1) cols = { rr: { index: 0, unit: header ? unitOf(header[0]!) : undefined }, time: undefined };
+        else if (fields.length === 2) {
+          cols = {
+            time: { index: 0, unit: header ? unitOf(header[0]!) : undefined },
+            rr: { index: 1, unit: header ? unitOf(header[1]!) : undefined },
+          };
+        } else {
+          throw new HrvInputError(
+            sourceName,
+            lineNo,
+            `${fields.length} columns but no header naming the RR column; expected time_ms,rr_ms or one column of RR`,
+          );
+        }
+      }
+      width = fields.length;
+    }
+    if (fields.length !== width) {
+      throw new HrvInputError(sourceName, lineNo, `expected ${width} field${width === 1 ? '' : 's'}, found ${fields.length}`);
+    }
+    const rrField = fields[cols.rr.index]!;
+    if (!NUMBER.test(rrField)) throw new HrvInputError(sourceName, lineNo, `RR interval "${rrField}" is not a number`);
+    const rr = Number(rrField);
+    if (!(rr > 0)) throw new HrvInputError(sourceName, lineNo, `RR interval must be > 0, got ${rrField}`);
+    rrRaw.push(rr);
+    if (cols.time !== undefined) {
+      const tField = fields[cols.time.index]!;
+      if (!NUMBER.test(tField)) throw new HrvInputError(sourceName, lineNo, `beat time "${tField}" is not a number`);
+      const t = Number(tField);
+      const prev = tRaw[tRaw.length - 1];
+      if (prev !== undefined && !(t > prev)) {
+        throw new HrvInputError(sourceName, lineNo, `beat time ${tField} goes backwards (previous beat at ${prev})`);
+      }
+      tRaw.push(t);
+    }
+    lineOf.push(lineNo);
+  }
+  if (rrRaw.length === 0) throw new HrvInputError(sourceName, undefined, 'no RR intervals (empty file)');
+
+  const rrUnit = cols!.rr.unit ?? (medianOf(rrRaw) < SECONDS_BELOW ? 's' : 'ms');
+  const rrScale = rrUnit === 's' ? 1000 : 1;
+  const n = rrRaw.length;
+  const rrMs = new Float64Array(n);
+  for (let i = 0; i < n; i++) rrMs[i] = rrRaw[i]! * rrScale;
+  if (cols!.time === undefined) {
+    const tMs = new Float64Array(n);
+    let acc = 0;
+    for (let i = 0; i < n; i++) tMs[i] = acc += rrMs[i]!;
+    return { tMs, rrMs };
+  }
+  let tScale: number;
+  if (cols!.time.unit !== undefined) tScale = cols!.time.unit === 's' ? 1000 : 1;
+  else if (n < 2) tScale = rrScale;
+  else {
+    // Beat-time differences are at least the intervals (more across a gap): pick the unit that makes them agree.
+    const diffs: number[] = [];
+    for (let i = 1; i < n; i++) diffs.push(tRaw[i]! - tRaw[i - 1]!);
+    const ratio = medianOf(diffs) / medianOf(Array.from(rrMs));
+    tScale = Math.abs(Math.log(ratio * 1000)) < Math.abs(Math.log(ratio)) ? 1000 : 1;
+  }
+  const tMs = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    tMs[i] = tRaw[i]! * tScale;
+    if (i > 0 && tMs[i]! - rrMs[i]! < tMs[i - 1]! - GAP_TOLERANCE_MS) {
+      throw new HrvInputError(
+        sourceName,
+        lineOf[i],
+        `interval of ${rrMs[i]} ms ending at ${tMs[i]} ms starts before the previous beat at ${tMs[i - 1]} ms`,
+      );
+    }
+  }
+  return { tMs, rrMs };
+}
+
+/** Shortest decimal form of a value in ms (at most 3 decimals, i.e. µs). */
+function fmtMs(v: number): string {
+  return String(Math.round(v * 1000) / 1000);
+}
+
+/** Writes a series in the gateway's batch format: header `time_ms,rr_ms`, one beat per line, ms. */
+export function formatRrCsv(series: RrSeries): string {
+  const parts: string[] = ['time_ms,rr_ms\n'];
+  for (let i = 0; i < series.rrMs.length; i++) parts.push(`${fmtMs(series.tMs[i]!)},${fmtMs(series.rrMs[i]!)}\n`);
+  return parts.join('');
+}
