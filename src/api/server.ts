@@ -5,6 +5,7 @@
  */
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
+import fastifyStatic from '@fastify/static';
 import type { CspService, ClinicalRecord } from '../access/csp-service.js';
 import { AGGREGATE_METRICS, principalName, type AggregateMetric } from '../access/csp-service.js';
 import { AuthError, ForbiddenError, ValidationError } from '../access/errors.js';
@@ -20,6 +21,8 @@ export interface ApiOptions {
   /** Largest accepted request body, bytes (default 64 KiB). */
   bodyLimit?: number;
   logger?: boolean;
+  /** Directory of the built dashboard (dist/web), served at `/` when given. */
+  webRoot?: string;
 }
 
 const problemSchema = {
@@ -130,6 +133,11 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     return p;
   };
   const address = (request: FastifyRequest): string => request.ip;
+
+  if (opts.webRoot !== undefined) {
+    // Only the files present at start are routed (no wildcard), so unknown paths still get a problem+json 404.
+    await app.register(fastifyStatic, { root: opts.webRoot, prefix: '/', wildcard: false, index: 'index.html' });
+  }
 
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true, sp_key_id: csp.link.keyId ?? null }));

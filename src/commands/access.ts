@@ -4,6 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { exportIdentityPublicKey, importIdentityPublicKey } from '../crypto/handshake.js';
@@ -18,6 +19,14 @@ import { ConfigError } from '../errors.js';
 import type { CspService } from '../access/csp-service.js';
 
 const portSchema = z.coerce.number().int().min(0).max(65_535);
+
+/** The built dashboard (`npm run build:web`), the same path from src/commands and dist/commands. */
+export const DASHBOARD_ROOT = fileURLToPath(new URL('../../dist/web/', import.meta.url));
+
+/** True when the dashboard has been built; without it the API runs alone. */
+export function dashboardBuilt(): boolean {
+  return existsSync(join(DASHBOARD_ROOT, 'index.html'));
+}
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, name: string): T {
   const r = schema.safeParse(value);
@@ -62,6 +71,7 @@ export function registerAccessCommands(program: Command): void {
     .option('--paillier-bits <n>', 'Paillier modulus size at first start', process.env.HRVAULT_PAILLIER_BITS ?? '2048')
     .action(async (o: { dataDir: string; spDb?: string; port: string; host: string; paillierBits: string }) => {
       const stack = await startAccessStack({
+        ...(dashboardBuilt() ? { webRoot: DASHBOARD_ROOT } : {}),
         dataDir: o.dataDir,
         ...(o.spDb ? { spDb: o.spDb } : {}),
         port: parse(portSchema, o.port, '--port'),
@@ -69,7 +79,7 @@ export function registerAccessCommands(program: Command): void {
         paillierBits: parse(z.coerce.number().int().min(1024).max(4096), o.paillierBits, '--paillier-bits'),
       });
       await bootstrapAdmin(stack.csp, process.env.HRVAULT_ADMIN_PASSWORD);
-      process.stderr.write(`hrvault serve: API at ${stack.address}/api/v1 (OpenAPI: ${stack.address}/api/v1/openapi.json)\n`);
+      process.stderr.write(`hrvault serve: dashboard at ${stack.address}/, API at ${stack.address}/api/v1 (OpenAPI: ${stack.address}/api/v1/openapi.json)\n`);
       await waitForSignal(() => stack.close());
     });
 
