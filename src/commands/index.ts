@@ -2,10 +2,18 @@ import type { Command } from 'commander';
 import { registerAccessCommands } from './access.js';
 import { registerDetectCommand } from './detect.js';
 import { registerHrvCommand } from './hrv.js';
+import { registerSensorCommand } from './sensor.js';
+import { registerGatewayCommand } from './gateway.js';
+import { registerDemoCommand } from './demo.js';
+import { registerCloudCommands } from './cloud.js';
 
 /** Adds every sub-command to the program; each component's command module registers itself here. */
 export function registerCommands(program: Command): void {
   registerHrvCommand(program);
   registerDetectCommand(program);
   registerAccessCommands(program);
+  registerSensorCommand(program);
+  registerGatewayCommand(program);
+  registerDemoCommand(program);
+  registerCloudCommands(program);
 }

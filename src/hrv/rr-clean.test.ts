@@ -549,3 +549,13 @@ describe.skipIf(!hasSharedData())('cleanRr on annotated records (RR_all = every 
     expect(Math.abs(relErr(whole.rmssd, nnPlausible.rmssd))).toBeLessThan(0.05);
   });
 });
+
+describe('cleanRr regression', () => {
+  it('never splits a long interval into parts shorter than the physiological minimum', () => {
+    // Found by the property test: 425 ms beside two 250 ms intervals looked like a missed beat.
+    const rr = [425.00000000000006, 250, 250];
+    let acc = 0;
+    const { series } = cleanRr({ tMs: Float64Array.from(rr, (r) => (acc += r)), rrMs: Float64Array.from(rr) });
+    for (const v of series.rrMs) expect(v).toBeGreaterThanOrEqual(250);
+  });
+});

@@ -244,7 +244,9 @@ function classify(c: Context, thr: Float64Array): { status: Uint8Array; extent: 
     const riseOverNext = usable(i + 1) ? (rr[i]! - rr[i + 1]!) / ref[i]! : Infinity;
     if (r > 1 + thr[i]! && Math.min(riseFromPrev, riseOverNext) > thr[i]!) {
       const k = Math.round(r);
-      if (correct && k >= 2 && k <= MAX_SPLIT && Math.abs(r / k - 1) <= tol) {
+      // The parts must themselves be physiological intervals, or the split would invent impossible beats.
+      const part = rr[i]! / k;
+      if (correct && k >= 2 && k <= MAX_SPLIT && Math.abs(r / k - 1) <= tol && part >= minRr && part <= maxRr) {
         status[i] = SPLIT;
         extent[i] = k;
       } else {

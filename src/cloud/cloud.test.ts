@@ -1,0 +1,260 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import ssh2 from 'ssh2';
+import SftpClient from 'ssh2-sftp-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodePlainFile, encodePlainFile, openEnvelope, verifyQuoteDetails, type VerifiedQuote } from '../crypto/index.js';
+import { computeMeasurement, ensurePlatformKey, spawnEnclave, type EnclaveClient, type HrvResult } from '../enclave/index.js';
+import { makeGateway, rrCsv, sealedBatch } from '../enclave/test-helpers.js';
+import { startCloud, type CloudHandle } from './index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'cloud-'));
+const sshKey = ssh2.utils.generateKeyPairSync('ed25519');
+const otherKey = ssh2.utils.generateKeyPairSync('ed25519');
+const gw = makeGateway('gw-1');
+let enclave: EnclaveClient;
+let cloud: CloudHandle;
+let verified: VerifiedQuote;
+const uploadedValues: string[] = [];
+
+async function connect(username = 'gw-1', privateKey = sshKey.private): Promise<SftpClient> {
+  const c = new SftpClient();
+  await c.connect({ host: '127.0.0.1', port: cloud.port, username, privateKey, readyTimeout: 5000 });
+  return c;
+}
+
+async function upload(c: SftpClient, name: string, bytes: Uint8Array): Promise<void> {
+  await c.put(Buffer.from(bytes), `inbox/${name}.part`);
+  await c.rename(`inbox/${name}.part`, `inbox/${name}`);
+}
+
+function walk(d: string): string[] {
+  return readdirSync(d).flatMap((n) => {
+    const p = join(d, n);
+    return statSync(p).isDirectory() ? walk(p) : [p];
+  });
+}
+
+beforeAll(async () => {
+  enclave = await spawnEnclave({
+    dataDir: join(dir, 'enclave'),
+    platformKeyFile: join(dir, 'platform.key'),
+    enrolledGateways: [{ id: gw.id, signingPublicKey: gw.signing.publicKey, hpkePublicKey: gw.hpke.publicKey }],
+  });
+  cloud = await startCloud({
+    dataDir: join(dir, 'cloud'),
+    gateways: [{ id: 'gw-1', sshPublicKey: sshKey.public }],
+    batchIntervalMs: 60_000,
+    mode: 'secure',
+    enclave,
+    maxUploadBytes: 64 * 1024,
+  });
+});
+
+afterAll(async () => {
+  await cloud?.stop();
+  await enclave?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('cloud host (secure mode)', () => {
+  it('relays attestation through the SFTP inbox/outbox', async () => {
+    const c = await connect();
+    try {
+      const nonce = randomBytes(32);
+      await upload(c, `attest-${nonce.toString('hex')}.req`, new Uint8Array(0));
+      let quote: Buffer | undefined;
+      for (let i = 0; i < 100 && !quote; i++) {
+        const names = (await c.list('outbox')).map((e) => e.name);
+        if (names.includes(`attest-${nonce.toString('hex')}.quote`)) quote = (await c.get(`outbox/attest-${nonce.toString('hex')}.quote`)) as Buffer;
+        else await new Promise((r) => setTimeout(r, 20));
+      }
+      verified = verifyQuoteDetails(JSON.parse(quote!.toString()), {
+        platformPublicKey: ensurePlatformKey(join(dir, 'platform.key')),
+        allowedMeasurements: [computeMeasurement()],
+        nonce,
+        allowSoftwareQuotes: true,
+      });
+      expect(verified.enclavePublicKey).toEqual(enclave.publicKey);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('processes a micro-batch, quarantines tampered, truncated, replayed and reordered files, and keeps the rest', async () => {
+    const c = await connect();
+    try {
+      const pk = verified.enclavePublicKey;
+      const good = [0, 1].map((s) => sealedBatch(gw, pk, 'p1', s, s * 10_000, (s + 1) * 10_000));
+      const p2 = [0, 1, 2, 3].map((s) => sealedBatch(gw, pk, 'p2', s, s * 10_000, (s + 1) * 10_000, 90));
+      for (const f of [...good, ...p2]) uploadedValues.push(...f.values);
+      for (const f of [...good, p2[0]!, p2[1]!, p2[3]!]) await upload(c, f.name, f.bytes);
+      const flipped = good[0]!.bytes.slice();
+      flipped[200]! ^= 0x10;
+      await upload(c, 'p1-flipped.rrb', flipped);
+      await upload(c, 'p1-trunc.rrb', good[1]!.bytes.subarray(0, 300));
+      const first = await cloud.flush();
+      expect(first).toMatchObject({ files: 7, accepted: 5, rejected: 2 });
+      // Next micro-batch: a replay of p1-0 and the late p2-2 (after p2-3 was accepted).
+      await upload(c, 'p1-0-again.rrb', good[0]!.bytes);
+      await upload(c, p2[2]!.name, p2[2]!.bytes);
+      const p1next = sealedBatch(gw, pk, 'p1', 2, 20_000, 30_000);
+      uploadedValues.push(...p1next.values);
+      await upload(c, p1next.name, p1next.bytes);
+      const second = await cloud.flush();
+      expect(second).toMatchObject({ files: 3, accepted: 1, rejected: 2 });
+      const s = cloud.stats();
+      expect(s.rejected_files.map((r) => [r.name, r.code]).sort()).toEqual(
+        [
+          ['p1-0-again.rrb', 'HRV_ERR_SEQUENCE_REPLAY'],
+          ['p1-flipped.rrb', 'HRV_ERR_ENVELOPE_SIGNATURE'],
+          ['p1-trunc.rrb', 'HRV_ERR_ENVELOPE_TRUNCATED'],
+          ['p2-2.rrb', 'HRV_ERR_SEQUENCE_REPLAY'],
+        ].sort(),
+      );
+      expect(s.beats_analysed).toBe([...good, p2[0]!, p2[1]!, p2[3]!, p1next].reduce((a, f) => a + f.beats, 0));
+      expect(s.gaps).toBe(1);
+      const q = readdirSync(join(dir, 'cloud', 'quarantine', 'gw-1'));
+      expect(q.filter((n) => n.endsWith('.reason.json'))).toHaveLength(4);
+      const results = (await c.list('outbox')).map((e) => e.name).filter((n) => n.endsWith('.result')).sort();
+      expect(results).toEqual(['p1-0.result', 'p1-1.result', 'p1-2.result', 'p2-0.result', 'p2-1.result', 'p2-3.result']);
+      const r = openEnvelope(gw.hpke.privateKey, (await c.get('outbox/p2-3.result')) as Buffer, { expectedKind: 'hrv-result', senderKey: () => verified.enclaveSigningKey });
+      const body = JSON.parse(new TextDecoder().decode(r.plaintext)) as HrvResult;
+      expect(body.gap).toBe(1);
+      expect(body.window.measures?.mean_hr_bpm).toBeGreaterThan(85);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('leaves no plaintext RR values or CSV text anywhere under cloud/', () => {
+    expect(uploadedValues.length).toBeGreaterThan(50);
+    const files = walk(join(dir, 'cloud'));
+    expect(files.length).toBeGreaterThan(10);
+    for (const f of files) {
+      const text = readFileSync(f).toString('latin1');
+      expect(text, f).not.toContain('time_ms');
+      expect(text, f).not.toContain('rr_ms');
+      for (const v of uploadedValues) expect(text.includes(v), `${v} in ${f}`).toBe(false);
+    }
+  });
+
+  it('confines each gateway: no .., absolute or nested paths, no writes to outbox, no oversized uploads', async () => {
+    const c = await connect();
+    try {
+      await expect(c.put(Buffer.from('x'), '../escape')).rejects.toThrow(/contains '\.\.'/);
+      await expect(c.put(Buffer.from('x'), 'inbox/../../gw-2/inbox/x')).rejects.toThrow(/contains '\.\.'/);
+      await expect(c.get('/etc/passwd')).rejects.toThrow(/outside \/inbox and \/outbox/);
+      await expect(c.put(Buffer.from('x'), '/gateways/gw-1/inbox/x')).rejects.toThrow(/outside \/inbox and \/outbox/);
+      await expect(c.put(Buffer.from('x'), 'inbox/sub/x')).rejects.toThrow(/nested/);
+      await expect(c.put(Buffer.from('x'), 'inbox/.hidden')).rejects.toThrow(/not allowed/);
+      await expect(c.put(Buffer.from('x'), 'outbox/forged.result')).rejects.toThrow(/read-only/);
+      await expect(c.rename('outbox/p1-0.result', 'inbox/p1-0.rrb')).rejects.toThrow(/only within \/inbox/);
+      await expect(c.put(Buffer.alloc(100 * 1024), 'inbox/big.rrb')).rejects.toThrow(/upload exceed/);
+      expect(readdirSync(join(dir, 'cloud', 'gateways', 'gw-1', 'inbox'))).not.toContain('big.rrb');
+      const codes = cloud.stats().rejected_files.map((r) => r.code);
+      expect(codes).toContain('HRV_ERR_SFTP_PATH');
+      expect(codes).toContain('HRV_ERR_SFTP_SIZE');
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('refuses unknown gateways and keys that are not enrolled', async () => {
+    await expect(connect('gw-unknown')).rejects.toThrow();
+    await expect(connect('gw-1', otherKey.private)).rejects.toThrow();
+    expect(cloud.stats().rejected_files.filter((r) => r.code === 'HRV_ERR_SFTP_AUTH').length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('cloud host (plain mode)', () => {
+  it('analyses plain files in the host with the same results and sequence checks', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'cloud-plain-'));
+    const plain = await startCloud({ dataDir: d, gateways: [{ id: 'gw-1', sshPublicKey: sshKey.public }], batchIntervalMs: 60_000, mode: 'plain' });
+    const c = new SftpClient();
+    try {
+      await c.connect({ host: '127.0.0.1', port: plain.port, username: 'gw-1', privateKey: sshKey.private });
+      const files = [0, 1].map((s) => {
+        const { csv, beats } = rrCsv(s * 10_000, (s + 1) * 10_000, 70);
+        return { beats, bytes: encodePlainFile({ v: 1, kind: 'rr-batch', gateway: 'gw-1', patient: 'p1', seq: s, t_start_ms: s * 10_000, t_end_ms: (s + 1) * 10_000, key_id: 'plain' }, Buffer.from(csv)) };
+      });
+      for (const [i, f] of files.entries()) await upload(c, `p1-${i}.csv`, f.bytes);
+      await upload(c, 'p1-replay.csv', files[0]!.bytes);
+      const rec = await plain.flush();
+      expect(rec).toMatchObject({ files: 3, accepted: 2, rejected: 1, beats: files[0]!.beats + files[1]!.beats });
+      const res = decodePlainFile((await c.get('outbox/p1-1.result')) as Buffer);
+      expect((JSON.parse(Buffer.from(res.body).toString()) as HrvResult).window.n).toBe(rec.beats);
+    } finally {
+      await c.end();
+      await plain.stop();
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('micro-batch scheduler', () => {
+  it('takes the files that arrived on each interval tick by itself, and records processing time', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'cloud-tick-'));
+    const plain = await startCloud({ dataDir: d, gateways: [{ id: 'gw-1', sshPublicKey: sshKey.public }], batchIntervalMs: 150, mode: 'plain' });
+    const c = new SftpClient();
+    try {
+      await c.connect({ host: '127.0.0.1', port: plain.port, username: 'gw-1', privateKey: sshKey.private });
+      const { csv } = rrCsv(0, 10_000, 70);
+      await upload(c, 'p9-0.csv', encodePlainFile({ v: 1, kind: 'rr-batch', gateway: 'gw-1', patient: 'p9', seq: 0, t_start_ms: 0, t_end_ms: 10_000, key_id: 'plain' }, Buffer.from(csv)));
+      for (let i = 0; i < 100 && plain.stats().batches === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      const s = plain.stats();
+      expect(s.batches).toBe(1);
+      expect(s.files).toBe(1);
+      expect(s.batch_ms[0]).toBeGreaterThan(0);
+      expect(readdirSync(join(d, 'gateways', 'gw-1', 'inbox'))).toEqual([]);
+    } finally {
+      await c.end();
+      await plain.stop();
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('enclave loss', () => {
+  it('restarts a killed enclave process, which resumes from its sealed state: nothing lost, nothing accepted twice', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'cloud-respawn-'));
+    const enclaveOpts = {
+      dataDir: join(d, 'enclave'),
+      platformKeyFile: join(d, 'platform.key'),
+      enrolledGateways: [{ id: gw.id, signingPublicKey: gw.signing.publicKey, hpkePublicKey: gw.hpke.publicKey }],
+    };
+    let current = await spawnEnclave(enclaveOpts);
+    const first = current;
+    const host = await startCloud({
+      dataDir: join(d, 'cloud'),
+      gateways: [{ id: 'gw-1', sshPublicKey: sshKey.public }],
+      batchIntervalMs: 60_000,
+      mode: 'secure',
+      enclave: current,
+      respawnEnclave: async () => (current = await spawnEnclave(enclaveOpts)),
+    });
+    const c = new SftpClient();
+    try {
+      await c.connect({ host: '127.0.0.1', port: host.port, username: 'gw-1', privateKey: sshKey.private });
+      const f = [0, 1].map((s) => sealedBatch(gw, first.publicKey, 'p1', s, s * 10_000, (s + 1) * 10_000));
+      await upload(c, f[0]!.name, f[0]!.bytes);
+      expect(await host.flush()).toMatchObject({ accepted: 1 });
+      process.kill(first.pid, 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 100));
+      await upload(c, f[1]!.name, f[1]!.bytes);
+      await upload(c, 'p1-0-replayed.rrb', f[0]!.bytes);
+      expect(await host.flush()).toMatchObject({ files: 2, accepted: 1, rejected: 1 });
+      expect(host.stats().enclave_restarts).toBe(1);
+      expect(current.pid).not.toBe(first.pid);
+      expect(current.publicKey).toEqual(first.publicKey);
+      expect(host.stats().rejected_files.map((r) => r.code)).toEqual(['HRV_ERR_SEQUENCE_REPLAY']);
+    } finally {
+      await c.end();
+      await host.stop();
+      await current.close();
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+});

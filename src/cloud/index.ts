@@ -1,0 +1,383 @@
+/**
+ * The untrusted cloud host: SFTP ingress, the encrypted file store, and the micro-batch scheduler that
+ * hands each interval's arrivals to the enclave (secure mode) or analyses them in-host (plain mode, the
+ * evaluation baseline). In secure mode it holds no key that opens patient data; what it writes under
+ * cloud/ is ciphertext, quotes, and rejection reasons that quote no values.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { open, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { decodePlainFile, encodePlainFile, readEnvelopeHeader, type EnvelopeHeader } from '../crypto/index.js';
+import type { EnclaveClient } from '../enclave/index.js';
+import { HrvAnalyser } from '../enclave/index.js';
+import { ConfigError, HrvaultError, type ErrorCode } from '../errors.js';
+import { isTempName } from './paths.js';
+import { areaDir, startSftpServer, type SftpGateway } from './sftp-server.js';
+
+export { resolveVirtualPath, isTempName, FILE_NAME, SftpPathError } from './paths.js';
+export { loadHostKey, SftpSizeError, type SftpGateway } from './sftp-server.js';
+
+const ATTEST_REQ = /^attest-((?:[0-9a-f]{2}){16,64})\.req$/;
+/** A micro-batch goes to the enclave in at most this many chunks of at least MIN_CHUNK_FILES files. */
+const ENCLAVE_CHUNKS = 4;
+const MIN_CHUNK_FILES = 16;
+
+function hashRoute(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+export interface CloudOptions {
+  /** The host's directory (the demo's `cloud/`): gateways/, store/, quarantine/, host key. */
+  dataDir: string;
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  /** Default `<dataDir>/host_key` (generated on first start). */
+  hostKeyFile?: string;
+  gateways: SftpGateway[];
+  batchIntervalMs: number;
+  mode: 'secure' | 'plain';
+  /** Required in secure mode. */
+  enclave?: EnclaveClient;
+  /**
+   * Starts a fresh enclave process (same data dir: it unseals the same keys and state) when the current one has
+   * exited; without it a dead enclave leaves files waiting in the inboxes.
+   */
+  respawnEnclave?: () => Promise<EnclaveClient>;
+  /** Largest accepted upload (bytes); default 1 MiB. */
+  maxUploadBytes?: number;
+  /** Structured log sink (pino-style levels); receives names, codes and counts only. */
+  log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+}
+
+/** One micro-batch as the host saw it. */
+export interface BatchRecord {
+  batch: number;
+  started_ms: number;
+  files: number;
+  accepted: number;
+  rejected: number;
+  beats: number;
+  /** Processing time (ms): read, analyse (or hand to the enclave), write results, file away inputs. */
+  ms: number;
+  /** Files waiting in inboxes when the batch started. */
+  backlog: number;
+}
+
+export interface RejectedFile {
+  gateway: string | undefined;
+  name: string;
+  code: ErrorCode;
+  reason: string;
+}
+
+export interface CloudStats {
+  mode: 'secure' | 'plain';
+  files: number;
+  batches: number;
+  batch_ms: number[];
+  beats_analysed: number;
+  results_written: number;
+  alerts: number;
+  gaps: number;
+  rejected_files: RejectedFile[];
+  quotes_served: number;
+  skipped_ticks: number;
+  enclave_restarts: number;
+  max_backlog: number;
+  records: BatchRecord[];
+}
+
+export interface CloudHandle {
+  port: number;
+  hostKeyFingerprint: string;
+  stats(): CloudStats;
+  /** Runs one micro-batch now (or waits for the running one, then runs) and returns its record. */
+  flush(): Promise<BatchRecord>;
+  stop(): Promise<void>;
+}
+
+async function writeAtomic(file: string, data: Uint8Array): Promise<void> {
+  const tmp = `${file}.tmp`;
+  const fh = await open(tmp, 'w', 0o600);
+  try {
+    await fh.write(data, 0, data.length, 0);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
+}
+
+/** Starts the SFTP server and the micro-batch scheduler. */
+export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
+  if (opts.mode === 'secure' && !opts.enclave) throw new ConfigError('secure mode needs an enclave');
+  if (!(opts.batchIntervalMs > 0)) throw new ConfigError(`batch interval must be positive (got ${opts.batchIntervalMs} ms)`);
+  const root = opts.dataDir;
+  const log = opts.log ?? (() => undefined);
+  for (const d of ['gateways', 'store', 'quarantine']) mkdirSync(join(root, d), { recursive: true });
+  const stats: CloudStats = {
+    mode: opts.mode,
+    files: 0,
+    batches: 0,
+    batch_ms: [],
+    beats_analysed: 0,
+    results_written: 0,
+    alerts: 0,
+    gaps: 0,
+    rejected_files: [],
+    quotes_served: 0,
+    skipped_ticks: 0,
+    enclave_restarts: 0,
+    max_backlog: 0,
+    records: [],
+  };
+  const recordReject = (r: RejectedFile): void => {
+    stats.rejected_files.push(r);
+    log('warn', 'file rejected', { gateway: r.gateway, name: r.name, code: r.code, reason: r.reason });
+  };
+  const plain = opts.mode === 'plain' ? new HrvAnalyser() : undefined;
+  let enclave = opts.enclave;
+  let respawning: Promise<EnclaveClient> | undefined;
+  /** Hands files to the enclave; if its process has exited, respawns it once and retries (its state is sealed on disk). */
+  const toEnclave = async (files: { name: string; bytes: Uint8Array }[]): Promise<Awaited<ReturnType<EnclaveClient['processBatch']>>> => {
+    const used = enclave!;
+    try {
+      return await used.processBatch(files);
+    } catch (err) {
+      if (!opts.respawnEnclave || !(err instanceof HrvaultError) || err.code !== 'HRV_ERR_ENCLAVE') throw err;
+      if (enclave === used) {
+        // Several chunks in flight fail together; only the first starts the new process.
+        respawning ??= (async () => {
+          log('error', 'enclave process lost; restarting it', { error: err.message });
+          await used.close().catch(() => undefined);
+          const fresh = await opts.respawnEnclave!();
+          stats.enclave_restarts++;
+          enclave = fresh;
+          return fresh;
+        })().finally(() => {
+          respawning = undefined;
+        });
+        await respawning;
+      }
+      return enclave!.processBatch(files);
+    }
+  };
+
+  const quoting = new Set<string>();
+  const serveQuote = async (gateway: string, name: string): Promise<void> => {
+    const m = ATTEST_REQ.exec(name);
+    if (!m || quoting.has(`${gateway}/${name}`)) return;
+    quoting.add(`${gateway}/${name}`);
+    const reqFile = join(areaDir(root, gateway, 'inbox'), name);
+    try {
+      if (!enclave) throw new HrvaultError('HRV_ERR_ENCLAVE', 'plain mode has no enclave to attest');
+      const quote = await enclave.quote(new Uint8Array(Buffer.from(m[1]!, 'hex')));
+      await writeAtomic(join(areaDir(root, gateway, 'outbox'), `attest-${m[1]}.quote`), Buffer.from(JSON.stringify(quote)));
+      stats.quotes_served++;
+      log('info', 'quote served', { gateway });
+    } catch (err) {
+      log('error', 'quote failed', { gateway, error: err instanceof Error ? err.message : String(err) });
+    } finally {
+      await unlink(reqFile).catch(() => undefined);
+      quoting.delete(`${gateway}/${name}`);
+    }
+  };
+
+  const writing = new Set<string>();
+  const sftp = await startSftpServer({
+    root,
+    writing,
+    host: opts.host ?? '127.0.0.1',
+    port: opts.port ?? 0,
+    hostKeyFile: opts.hostKeyFile ?? join(root, 'host_key'),
+    gateways: opts.gateways,
+    maxUploadBytes: opts.maxUploadBytes ?? 1024 * 1024,
+    onUpload: (gateway, name) => {
+      if (ATTEST_REQ.test(name)) void serveQuote(gateway, name);
+    },
+    onReject: (gateway, name, err) => recordReject({ gateway, name, code: err.code, reason: err.message }),
+  });
+
+  const quarantine = async (gateway: string, name: string, code: ErrorCode, reason: string): Promise<void> => {
+    const dir = join(root, 'quarantine', gateway);
+    mkdirSync(dir, { recursive: true });
+    const base = `${Date.now()}-${name}`;
+    await rename(join(areaDir(root, gateway, 'inbox'), name), join(dir, base)).catch(() => undefined);
+    await writeFile(join(dir, `${base}.reason.json`), JSON.stringify({ gateway, name, code, reason, at: new Date().toISOString() }) + '\n');
+    recordReject({ gateway, name, code, reason });
+  };
+
+  const pending = async (): Promise<{ gateway: string; name: string }[]> => {
+    const out: { gateway: string; name: string }[] = [];
+    for (const g of opts.gateways) {
+      for (const name of (await readdir(areaDir(root, g.id, 'inbox'))).sort()) {
+        if (isTempName(name) || writing.has(`${g.id}/${name}`)) continue;
+        if (ATTEST_REQ.test(name)) {
+          void serveQuote(g.id, name);
+          continue;
+        }
+        out.push({ gateway: g.id, name });
+      }
+    }
+    return out;
+  };
+
+  let batchNo = 0;
+  const runBatch = async (): Promise<BatchRecord> => {
+    const started = performance.now();
+    const startedMs = Date.now();
+    const items = await pending();
+    // A file that vanished since the listing (removed by its gateway) is simply not part of this batch.
+    const read = await Promise.all(
+      items.map(async (it) => {
+        const bytes = await readFile(join(areaDir(root, it.gateway, 'inbox'), it.name)).catch(() => undefined);
+        return bytes ? { ...it, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) } : undefined;
+      }),
+    );
+    const files = read.filter((f) => f !== undefined);
+    const key = (gw: string, name: string): string => `${gw}/${name}`;
+    let accepted = 0;
+    let beats = 0;
+    let rejectedCount = 0;
+    let resultsCount = 0;
+    type File = (typeof files)[number];
+    /** Writes a chunk's results, quarantines its rejects and files its accepted inputs in the store. */
+    const finalize = async (chunk: File[], results: { gateway: string; name: string; bytes: Uint8Array }[], rejected: { key: string; code: ErrorCode; reason: string }[]): Promise<void> => {
+      await Promise.all(results.map((r) => writeAtomic(join(areaDir(root, r.gateway, 'outbox'), r.name), r.bytes)));
+      resultsCount += results.length;
+      rejectedCount += rejected.length;
+      const byKey = new Map(chunk.map((f) => [key(f.gateway, f.name), f]));
+      for (const r of rejected) {
+        const f = byKey.get(r.key);
+        if (f) await quarantine(f.gateway, f.name, r.code, r.reason);
+      }
+      const rejectedKeys = new Set(rejected.map((r) => r.key));
+      await Promise.all(
+        chunk
+          .filter((f) => !rejectedKeys.has(key(f.gateway, f.name)))
+          .map(async (f) => {
+            const dir = join(root, 'store', f.gateway);
+            mkdirSync(dir, { recursive: true });
+            await rename(join(areaDir(root, f.gateway, 'inbox'), f.name), join(dir, f.name));
+          }),
+      );
+    };
+    if (files.length > 0 && plain) {
+      const results: { gateway: string; name: string; bytes: Uint8Array }[] = [];
+      const rejected: { key: string; code: ErrorCode; reason: string }[] = [];
+      for (const f of files) {
+        try {
+          const { header, body } = decodePlainFile(f.bytes);
+          if (header.kind !== 'rr-batch') throw new HrvaultError('HRV_ERR_ENVELOPE_CONTENT', `expected an rr-batch file, got ${header.kind}`);
+          if (header.gateway !== f.gateway) throw new HrvaultError('HRV_ERR_ENVELOPE_SIGNATURE', `file in ${f.gateway}'s inbox claims gateway '${header.gateway}'`);
+          const a = plain.analyse(header, Buffer.from(body.buffer, body.byteOffset, body.length).toString('utf8'), f.name);
+          const rh: EnvelopeHeader = { ...header, kind: 'hrv-result', key_id: 'plain' };
+          results.push({ gateway: f.gateway, name: `${header.patient}-${header.seq}.result`, bytes: encodePlainFile(rh, Buffer.from(JSON.stringify(a.result))) });
+          accepted++;
+          beats += a.beats;
+          stats.alerts += a.alerts;
+          if (a.gap > 0) stats.gaps++;
+        } catch (err) {
+          rejected.push({ key: key(f.gateway, f.name), code: err instanceof HrvaultError ? err.code : 'HRV_ERR_ENVELOPE_CONTENT', reason: err instanceof Error ? err.message : String(err) });
+        }
+      }
+      await finalize(files, results, rejected);
+    } else if (files.length > 0) {
+      // Chunks by (gateway, patient) keep each patient's files together and in order; all chunks are sent at once,
+      // so the host writes one chunk's results while the enclave process works on the next (two cores).
+      const nChunks = Math.min(ENCLAVE_CHUNKS, Math.ceil(files.length / MIN_CHUNK_FILES));
+      const chunks: File[][] = Array.from({ length: nChunks }, () => []);
+      for (const f of files) {
+        let route = f.name;
+        try {
+          const h = readEnvelopeHeader(f.bytes);
+          route = `${h.gateway}/${h.patient}`;
+        } catch {
+          // Unreadable header: the enclave will reject it with the precise reason; any chunk will do.
+        }
+        chunks[hashRoute(route) % nChunks]!.push(f);
+      }
+      const inFlight = chunks.map((chunk) => toEnclave(chunk.map((f) => ({ name: key(f.gateway, f.name), bytes: f.bytes }))));
+      let failure: unknown;
+      for (const [i, p] of inFlight.entries()) {
+        try {
+          const out = await p;
+          accepted += out.stats.accepted;
+          beats += out.stats.beats;
+          stats.alerts += out.stats.alerts;
+          stats.gaps += out.stats.gaps;
+          await finalize(chunks[i]!, out.results, out.rejected.map((r) => ({ key: r.name, code: r.code, reason: r.reason })));
+        } catch (err) {
+          // The chunk's files stay in the inbox and are retried next interval.
+          failure ??= err;
+        }
+      }
+      if (failure) log('error', 'enclave could not process part of a micro-batch; those files wait for the next one', { error: failure instanceof Error ? failure.message : String(failure) });
+    }
+    const rec: BatchRecord = { batch: ++batchNo, started_ms: startedMs, files: files.length, accepted, rejected: rejectedCount, beats, ms: performance.now() - started, backlog: files.length };
+    stats.files += files.length;
+    stats.beats_analysed += beats;
+    stats.results_written += resultsCount;
+    if (files.length > 0) {
+      stats.batches++;
+      stats.batch_ms.push(rec.ms);
+      stats.records.push(rec);
+      stats.max_backlog = Math.max(stats.max_backlog, files.length);
+      log('info', 'micro-batch', { batch: rec.batch, files: rec.files, accepted, rejected: rec.rejected, ms: Math.round(rec.ms * 10) / 10 });
+    }
+    return rec;
+  };
+
+  let running: Promise<BatchRecord> | undefined;
+  const schedule = (): Promise<BatchRecord> => {
+    const p = (running ?? Promise.resolve(undefined)).catch(() => undefined).then(runBatch);
+    const mine = p.finally(() => {
+      if (running === mine) running = undefined;
+    });
+    running = mine;
+    return mine;
+  };
+  const timer = setInterval(() => {
+    if (running) {
+      stats.skipped_ticks++;
+      return;
+    }
+    schedule().catch((err: unknown) => log('error', 'micro-batch failed', { error: err instanceof Error ? err.message : String(err) }));
+  }, opts.batchIntervalMs);
+
+  return {
+    port: sftp.port,
+    hostKeyFingerprint: sftp.hostKeyFingerprint,
+    stats: () => ({ ...stats, batch_ms: [...stats.batch_ms], rejected_files: [...stats.rejected_files], records: [...stats.records] }),
+    flush: schedule,
+    stop: async () => {
+      clearInterval(timer);
+      await running?.catch(() => undefined);
+      await sftp.close();
+    },
+  };
+}
+
+const gatewaysSchema = z
+  .array(z.strictObject({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'gateway id must be 1–64 of [A-Za-z0-9_-]'), sshPublicKey: z.string().min(1) }))
+  .min(1, 'at least one gateway is needed');
+
+/** Reads the cloud's gateway list ([{id, sshPublicKey}]); throws ConfigError naming the bad entry. */
+export function loadCloudGateways(file: string): SftpGateway[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`gateways file ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  const r = gatewaysSchema.safeParse(doc);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new ConfigError(`gateways file ${file}: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'}`);
+  }
+  return r.data;
+}

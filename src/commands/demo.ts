@@ -1,0 +1,475 @@
+/**
+ * `hrvault demo`: the whole pipeline on embedded defaults — in-process MQTT broker (or `--mqtt-url`),
+ * synthetic sensors, the gateway, the cloud host's SFTP server and micro-batch scheduler on loopback, and
+ * (secure mode) the enclave as a child process. Prints one status line per batch interval to stderr and a
+ * summary at the end (`--json`: one JSON object on stdout).
+ *
+ * Time: `--duration` and the sensors' clock are simulated seconds (`--speed` of them per real second);
+ * `--batch-interval` is real seconds, the cadence at which the gateway cuts files and the host runs
+ * micro-batches.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { pino, type Logger } from 'pino';
+import { startCloud, type CloudHandle } from '../cloud/index.js';
+import { computeMeasurement, ensurePlatformKey, spawnEnclave, type EnclaveClient } from '../enclave/index.js';
+import { ConfigError } from '../errors.js';
+import {
+  ensureGatewayKeys,
+  startEmbeddedBroker,
+  startGateway,
+  type EmbeddedBroker,
+  type GatewayHandle,
+  type GatewayResult,
+} from '../gateway/index.js';
+import {
+  devicePassword,
+  patientId,
+  recordedBeatTimesMs,
+  ReplayPatient,
+  startSensorFleet,
+  syntheticPatients,
+  type SensorFleet,
+} from '../sensor/index.js';
+import { asFileError } from './hrv.js';
+import { startAccessStack } from '../api/stack.js';
+import { createDemoUsers } from '../access/demo-users.js';
+import { readInputText } from './read-input.js';
+import { deviceRegistry } from './gateway.js';
+import { processIo, type CommandIo } from './io.js';
+import { num, untilSignal } from './sensor.js';
+
+export interface DemoOptions {
+  patients: number;
+  /** Simulated seconds; null = until Ctrl-C (or `stopSignal`). */
+  durationS: number | null;
+  /** Real seconds between batch cuts / micro-batches. */
+  batchIntervalS: number;
+  mode: 'secure' | 'plain';
+  dataDir?: string;
+  mqttUrl?: string;
+  /** Start the access stack (API on this port, 0 = ephemeral) and ingest every verified result as a record. */
+  access?: { port: number; credentialsFile?: string; paillierBits?: number };
+  /** Recorded files replayed as further patients (RR text, or `ecg_*` / `ppg_*` signals through the detectors). */
+  replay?: string[];
+  speed: number;
+  seed?: number;
+  json?: boolean;
+  /** Log level of the components' pino logs (written to <data-dir>/demo.log). */
+  logLevel?: string;
+  /** Resolves to end a run without a fixed duration. */
+  stopSignal?: Promise<unknown>;
+  /** Called with each verified result at the gateway. */
+  onResult?: (r: GatewayResult) => void;
+  /** Called once everything runs (tests use it to inject faults). */
+  onStarted?: (ctx: DemoContext) => void | Promise<void>;
+  /** Called after the drain, before the summary is taken (tests tamper with uploads here). */
+  beforeSummary?: (ctx: DemoContext) => void | Promise<void>;
+  /** Epoch ms of simulated time zero (default: now). */
+  startMs?: number;
+}
+
+/** The running pieces, for tests that tamper with them. */
+export interface DemoContext {
+  dataDir: string;
+  cloud: CloudHandle;
+  gateway: GatewayHandle;
+  fleet: SensorFleet;
+  enclave: EnclaveClient | undefined;
+}
+
+/** The summary a run ends with (`--json` keys). */
+export interface DemoSummary {
+  mode: 'secure' | 'plain';
+  patients: number;
+  simulated_s: number;
+  wall_s: number;
+  beats_published: number;
+  beats_accepted: number;
+  beats_analysed: number;
+  duplicates: number;
+  redeliveries_dropped: number;
+  lost: number;
+  files: number;
+  batches: number;
+  batch_ms_mean: number | null;
+  batch_ms_p50: number | null;
+  batch_ms_p99: number | null;
+  batch_ms_max: number | null;
+  results_verified: number;
+  results_rejected: number;
+  alerts: number;
+  rejected_files: number;
+  /** Results stored as clinical records through the access stack (null when it was not started). */
+  records_ingested: number | null;
+  rejected_reasons: Record<string, number>;
+  bad_beats: { malformed: number; impossible: number; unknown_device: number };
+  data_dir: string;
+}
+
+function quantile(sorted: number[], q: number): number | null {
+  if (sorted.length === 0) return null;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+const round = (x: number | null): number | null => (x === null ? null : Math.round(x * 100) / 100);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Runs the demo to its end and returns the summary. */
+export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Promise<DemoSummary> {
+  const started = performance.now();
+  const dataDir = resolve(opts.dataDir ?? mkdtempSync(join(tmpdir(), 'hrvault-demo-')));
+  for (const d of ['gateway', 'cloud', 'enclave']) mkdirSync(join(dataDir, d), { recursive: true });
+  const logger: Logger = pino(
+    { level: opts.logLevel ?? 'info' },
+    pino.destination({ dest: join(dataDir, 'demo.log'), sync: false }),
+  );
+  const runId = randomBytes(4).toString('hex');
+  const gatewayId = 'gw1';
+  const topicPrefix = `hrvault/v1/${runId}`;
+  const batchIntervalMs = Math.round(opts.batchIntervalS * 1000);
+  const patients = syntheticPatients(opts.patients, opts.seed ?? 1);
+  const replays: ReplayPatient[] = [];
+  for (const [i, file] of (opts.replay ?? []).entries()) {
+    const text = await readInputText(file);
+    let beats: Float64Array;
+    try {
+      beats = recordedBeatTimesMs(text, file);
+    } catch (err) {
+      throw asFileError(file, err);
+    }
+    replays.push(new ReplayPatient(patientId(opts.patients + 1 + i), beats));
+  }
+  const totalPatients = opts.patients + replays.length;
+  const deviceSecret = randomBytes(16).toString('hex');
+  const gatewayPassword = randomBytes(16).toString('hex');
+  const keys = ensureGatewayKeys(join(dataDir, 'gateway', 'keys'));
+
+  const closers: (() => Promise<void>)[] = [];
+  const closeAll = async (): Promise<void> => {
+    for (const c of closers.splice(0).reverse())
+      await c().catch((err: unknown) => logger.warn({ err: String(err) }, 'shutdown step failed'));
+  };
+  try {
+    let broker: EmbeddedBroker | undefined;
+    let mqttUrl = opts.mqttUrl;
+    if (mqttUrl === undefined) {
+      broker = await startEmbeddedBroker({
+        credentials: (u) =>
+          u === gatewayId
+            ? gatewayPassword
+            : u.startsWith('dev-')
+              ? devicePassword(deviceSecret, u)
+              : undefined,
+        gatewayUsernames: [gatewayId],
+        topicPrefix,
+      });
+      mqttUrl = broker.url;
+      closers.push(() => broker!.close());
+    }
+
+    let ingest: ((r: GatewayResult) => void) | undefined;
+    let ingestQueue: Promise<void> = Promise.resolve();
+    let ingested = 0;
+    if (opts.access !== undefined) {
+      const stack = await startAccessStack({
+        dataDir: join(dataDir, 'access'),
+        port: opts.access.port,
+        ...(opts.access.paillierBits === undefined ? {} : { paillierBits: opts.access.paillierBits }),
+      });
+      closers.push(() => stack.close());
+      const ids = Array.from({ length: totalPatients }, (_, i) => patientId(i + 1));
+      const creds = await createDemoUsers(stack.csp, ids);
+      if (opts.access.credentialsFile !== undefined)
+        writeFileSync(opts.access.credentialsFile, `${JSON.stringify(creds, null, 2)}\n`, { mode: 0o600 });
+      io.err(`API and dashboard: ${stack.address}\n`);
+      for (const c of creds.filter((c) => c.role !== 'patient'))
+        io.err(`  ${c.role.padEnd(13)} ${c.username} / ${c.password}\n`);
+      io.err(
+        `  (${creds.filter((c) => c.role === 'patient').length} patient logins${opts.access.credentialsFile === undefined ? '' : `; all logins in ${opts.access.credentialsFile}`})\n`,
+      );
+      // Records are stored one after another, off the gateway's result path.
+      ingest = (r) => {
+        const measures = {
+          seq: r.seq,
+          t_start_ms: r.tStartMs,
+          t_end_ms: r.tEndMs,
+          original: r.body.original,
+          window: r.body.window,
+          alerts: r.body.alerts,
+        };
+        ingestQueue = ingestQueue
+          .then(() => stack.csp.ingestHrvResult(r.patient, r.tEndMs, measures))
+          .then(
+            () => void ingested++,
+            (err: unknown) =>
+              logger.warn(
+                { patient: r.patient, seq: r.seq, err: err instanceof Error ? err.message : String(err) },
+                'result not stored',
+              ),
+          );
+      };
+    }
+
+    let enclave: EnclaveClient | undefined;
+    let attestation:
+      | { platformPublicKey: Uint8Array; allowedMeasurements: string[]; allowSoftwareQuotes: boolean }
+      | undefined;
+    if (opts.mode === 'secure') {
+      const platformKeyFile = join(dataDir, 'enclave', 'platform.key');
+      const platformPublicKey = ensurePlatformKey(platformKeyFile);
+      writeFileSync(join(dataDir, 'enclave', 'platform.pub'), Buffer.from(platformPublicKey).toString('hex'));
+      enclave = await spawnEnclave({
+        dataDir: join(dataDir, 'enclave'),
+        platformKeyFile,
+        enrolledGateways: [
+          { id: gatewayId, signingPublicKey: keys.signingPublicKey, hpkePublicKey: keys.hpkePublicKey },
+        ],
+      });
+      closers.push(() => enclave!.close());
+      // The gateway pins what it computed itself, not what the host reports.
+      attestation = {
+        platformPublicKey,
+        allowedMeasurements: [computeMeasurement()],
+        allowSoftwareQuotes: true,
+      };
+    }
+
+    const cloudLog = logger.child({ component: 'cloud' });
+    const cloud = await startCloud({
+      dataDir: join(dataDir, 'cloud'),
+      host: '127.0.0.1',
+      port: 0,
+      hostKeyFile: join(dataDir, 'cloud', 'host.key'),
+      gateways: [{ id: gatewayId, sshPublicKey: keys.sshPublicKey }],
+      batchIntervalMs,
+      mode: opts.mode,
+      ...(enclave === undefined ? {} : { enclave }),
+      maxUploadBytes: 4 * 1024 * 1024,
+      log: (level, msg, fields) => cloudLog[level](fields ?? {}, msg),
+    });
+    closers.push(() => cloud.stop());
+
+    const gateway = await startGateway({
+      id: gatewayId,
+      dataDir: join(dataDir, 'gateway', 'spool'),
+      mqtt: {
+        url: mqttUrl,
+        topicPrefix,
+        username: gatewayId,
+        password: gatewayPassword,
+        clientId: `hrvault-gateway-${gatewayId}-${runId}`,
+      },
+      devices: deviceRegistry(totalPatients, 1),
+      batchIntervalMs,
+      mode: opts.mode,
+      sftp: {
+        host: '127.0.0.1',
+        port: cloud.port,
+        privateKey: keys.sshPrivateKey,
+        hostFingerprint: cloud.hostKeyFingerprint,
+      },
+      ...(attestation === undefined ? {} : { attestation }),
+      keys,
+      bucketBytes: [1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 262144, 524288, 1048576],
+      retryMaxMs: 5000,
+      logger: logger.child({ component: 'gateway' }),
+      onResult: (r) => {
+        opts.onResult?.(r);
+        ingest?.(r);
+      },
+    });
+    closers.push(() => gateway.stop());
+
+    const fleet = await startSensorFleet({
+      url: mqttUrl,
+      topicPrefix,
+      patients,
+      replays,
+      speed: opts.speed,
+      durationS: opts.durationS,
+      password: (d) => devicePassword(deviceSecret, d),
+      maxInflight: 1000,
+      logger: logger.child({ component: 'sensor' }),
+      ...(opts.startMs === undefined ? {} : { startMs: opts.startMs }),
+    });
+    closers.push(() => fleet.stop());
+    const ctx: DemoContext = { dataDir, cloud, gateway, fleet, enclave };
+    await opts.onStarted?.(ctx);
+
+    const status = setInterval(() => {
+      const f = fleet.stats();
+      const g = gateway.stats();
+      const c = cloud.stats();
+      const ms = c.batch_ms.at(-1);
+      io.err(
+        `[${f.simulatedS.toFixed(0)} s] published ${f.published}, gateway ${g.accepted}, uploaded ${g.files_uploaded} files, ` +
+          `analysed ${c.beats_analysed} beats in ${c.batches} micro-batches${ms === undefined ? '' : ` (last ${ms.toFixed(1)} ms)`}, ` +
+          `results ${g.results_verified}, alerts ${g.alerts}, rejected ${c.rejected_files.length}\n`,
+      );
+    }, batchIntervalMs);
+    closers.push(async () => clearInterval(status));
+
+    const stop =
+      opts.stopSignal ?? (opts.durationS === null ? untilSignal() : new Promise<never>(() => undefined));
+    await Promise.race([fleet.done, stop]);
+    await fleet.stop();
+    const published = fleet.stats().published;
+    // Drain: every acknowledged beat reaches the gateway, is cut, uploaded, analysed and answered.
+    const drainDeadline = Date.now() + 30_000 + 5 * batchIntervalMs;
+    while (gateway.stats().received < published && Date.now() < drainDeadline) await sleep(20);
+    await gateway.flush(Math.max(0, drainDeadline - Date.now()));
+    const uploaded = gateway.stats().files_uploaded;
+    while (Date.now() < drainDeadline) {
+      const c = cloud.stats();
+      if (c.files >= uploaded) break;
+      await sleep(50);
+    }
+    await gateway.waitForResults(cloud.stats().results_written, Math.max(0, drainDeadline - Date.now()));
+    await opts.beforeSummary?.(ctx);
+    if (ingest !== undefined) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        ingestQueue,
+        new Promise<void>((r) => (timer = setTimeout(r, Math.max(5000, drainDeadline - Date.now())))),
+      ]);
+      clearTimeout(timer);
+    }
+
+    const g = gateway.stats();
+    const c = cloud.stats();
+    const sorted = [...c.batch_ms].sort((a, b) => a - b);
+    const mean = sorted.length === 0 ? null : sorted.reduce((a, b) => a + b, 0) / sorted.length;
+    const reasons: Record<string, number> = {};
+    for (const r of c.rejected_files) reasons[r.code] = (reasons[r.code] ?? 0) + 1;
+    const summary: DemoSummary = {
+      mode: opts.mode,
+      patients: totalPatients,
+      simulated_s: Math.round(fleet.stats().simulatedS * 10) / 10,
+      wall_s: Math.round((performance.now() - started) / 100) / 10,
+      beats_published: published,
+      beats_accepted: g.accepted,
+      beats_analysed: c.beats_analysed,
+      duplicates: Math.max(0, c.beats_analysed - g.accepted),
+      redeliveries_dropped: g.duplicates,
+      lost: Math.max(0, published - c.beats_analysed),
+      files: c.files,
+      batches: c.batches,
+      batch_ms_mean: round(mean),
+      batch_ms_p50: round(quantile(sorted, 0.5)),
+      batch_ms_p99: round(quantile(sorted, 0.99)),
+      batch_ms_max: round(sorted.at(-1) ?? null),
+      results_verified: g.results_verified,
+      results_rejected: g.results_rejected,
+      alerts: g.alerts,
+      rejected_files: c.rejected_files.length,
+      records_ingested: ingest === undefined ? null : ingested,
+      rejected_reasons: reasons,
+      bad_beats: { malformed: g.malformed, impossible: g.impossible, unknown_device: g.unknown_device },
+      data_dir: dataDir,
+    };
+    return summary;
+  } finally {
+    await closeAll();
+    logger.flush();
+  }
+}
+
+/** The human-readable summary. */
+export function formatSummary(s: DemoSummary): string {
+  const ms = (x: number | null): string => (x === null ? '–' : `${x.toFixed(1)} ms`);
+  return [
+    `hrvault demo (${s.mode}): ${s.patients} patients, ${s.simulated_s} s simulated in ${s.wall_s} s`,
+    `  beats published     ${s.beats_published}`,
+    `  beats analysed      ${s.beats_analysed}${s.mode === 'secure' ? ' (in the enclave)' : ' (in the host)'}`,
+    `  duplicates          ${s.duplicates} (redeliveries dropped at the gateway: ${s.redeliveries_dropped})`,
+    `  lost                ${s.lost}`,
+    `  files               ${s.files} in ${s.batches} micro-batches`,
+    `  processing time     mean ${ms(s.batch_ms_mean)}, p50 ${ms(s.batch_ms_p50)}, p99 ${ms(s.batch_ms_p99)}, max ${ms(s.batch_ms_max)}`,
+    `  results verified    ${s.results_verified} (rejected ${s.results_rejected})`,
+    `  alerts              ${s.alerts}`,
+    `  records stored      ${s.records_ingested ?? '– (no access stack)'}`,
+    `  rejected files      ${s.rejected_files}${Object.keys(s.rejected_reasons).length ? ` ${JSON.stringify(s.rejected_reasons)}` : ''}`,
+    `  bad beats           malformed ${s.bad_beats.malformed}, impossible ${s.bad_beats.impossible}, unknown device ${s.bad_beats.unknown_device}`,
+    `  data                ${s.data_dir}`,
+    '',
+  ].join('\n');
+}
+
+export function registerDemoCommand(program: Command): void {
+  program
+    .command('demo')
+    .description('run the whole pipeline on embedded defaults with synthetic patients')
+    .option('--patients <n>', 'synthetic patients (default 10, or 0 with --replay)', num)
+    .option(
+      '--replay <file...>',
+      'also replay recorded files as patients (RR text; ecg_*/ppg_* signals through the detectors)',
+    )
+    .option('--duration <s>', 'simulated seconds to run (default: until Ctrl-C)', num)
+    .option('--batch-interval <s>', 'real seconds between batch cuts and micro-batches', num, 10)
+    .option('--mode <mode>', 'secure | plain', 'secure')
+    .option('--speed <x>', 'simulated seconds per real second', num, 1)
+    .option('--seed <n>', 'random seed of the patients', num, 1)
+    .option('--data-dir <dir>', 'where gateway/, cloud/ and enclave/ go (default: a fresh temp dir)')
+    .option('--mqtt-url <url>', 'use this broker instead of the in-process one')
+    .option('--json', 'print the summary as one JSON object on stdout')
+    .option('--port <n>', 'port of the API and dashboard (0 = any free port)', num, 8080)
+    .option('--no-access', 'do not start the access stack (API, records)')
+    .option('--credentials-file <file>', "write the demo users' logins here (JSON)")
+    .action(
+      async (o: {
+        port: number;
+        access: boolean;
+        credentialsFile?: string;
+        patients?: number;
+        replay?: string[];
+        duration?: number;
+        batchInterval: number;
+        mode: string;
+        speed: number;
+        seed: number;
+        dataDir?: string;
+        mqttUrl?: string;
+        json?: boolean;
+      }) => {
+        if (o.mode !== 'secure' && o.mode !== 'plain')
+          throw new ConfigError(`--mode must be secure or plain, not "${o.mode}"`);
+        const patients = o.patients ?? (o.replay === undefined ? 10 : 0);
+        if (!Number.isInteger(patients) || patients < 0)
+          throw new ConfigError('--patients must be a whole number ≥ 0');
+        if (patients + (o.replay?.length ?? 0) === 0)
+          throw new ConfigError('nothing to run: --patients 0 and no --replay');
+        if (o.batchInterval < 0.1) throw new ConfigError('--batch-interval must be at least 0.1 s');
+        if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535)
+          throw new ConfigError('--port must be 0–65535');
+        if (o.speed <= 0) throw new ConfigError('--speed must be > 0');
+        if (o.duration !== undefined && o.duration <= 0) throw new ConfigError('--duration must be > 0');
+        const summary = await runDemo({
+          patients,
+          ...(o.replay === undefined ? {} : { replay: o.replay }),
+          durationS: o.duration ?? null,
+          batchIntervalS: o.batchInterval,
+          mode: o.mode,
+          speed: o.speed,
+          seed: o.seed,
+          ...(o.dataDir === undefined ? {} : { dataDir: o.dataDir }),
+          ...(o.mqttUrl === undefined ? {} : { mqttUrl: o.mqttUrl }),
+          json: o.json === true,
+          ...(o.access
+            ? {
+                access: {
+                  port: o.port,
+                  ...(o.credentialsFile === undefined ? {} : { credentialsFile: o.credentialsFile }),
+                },
+              }
+            : {}),
+        });
+        if (o.json === true) processIo.out(`${JSON.stringify(summary)}\n`);
+        else processIo.err(formatSummary(summary));
+      },
+    );
+}

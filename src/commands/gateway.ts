@@ -1,0 +1,148 @@
+/**
+ * `hrvault gateway`: the edge gateway for a real deployment. Keys are created on first start in
+ * `<data-dir>/keys/keys.json`; `--print-keys` prints the public halves an operator enrols at the cloud
+ * (SSH) and the enclave (signing, HPKE). Runs until SIGINT/SIGTERM, then cuts, uploads what is pending and
+ * prints its counters as JSON.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import { loadConfig, type ConfigOverrides, type HrvaultConfig } from '../config.js';
+import { ConfigError } from '../errors.js';
+import { ensureGatewayKeys, startGateway, type GatewayHandle, type GatewayResult } from '../gateway/index.js';
+import { deviceOfPatient, patientId } from '../sensor/index.js';
+import { num, untilSignal } from './sensor.js';
+import type { Logger } from 'pino';
+
+/** The devices a gateway accepts: dev-P<first> … for `patients` patients. */
+export function deviceRegistry(patients: number, first: number): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < patients; i++) out[deviceOfPatient(patientId(first + i))] = patientId(first + i);
+  return out;
+}
+
+/** Starts a gateway from a validated config. */
+export async function gatewayFromConfig(
+  cfg: HrvaultConfig,
+  logger: Logger,
+  onResult?: (r: GatewayResult) => void,
+): Promise<GatewayHandle> {
+  const g = cfg.gateway;
+  const keys = ensureGatewayKeys(join(g.dataDir, 'keys'));
+  let attestation;
+  if (cfg.pipeline.mode === 'secure') {
+    if (g.platformPublicKeyFile === '')
+      throw new ConfigError('secure mode needs gateway.platformPublicKeyFile (the pinned platform key, hex)');
+    if (g.allowedMeasurements.length === 0)
+      throw new ConfigError('secure mode needs gateway.allowedMeasurements (enclave measurements to trust)');
+    let pk: Buffer;
+    try {
+      pk = Buffer.from(readFileSync(g.platformPublicKeyFile, 'utf8').trim(), 'hex');
+    } catch (err) {
+      throw new ConfigError(`gateway.platformPublicKeyFile ${g.platformPublicKeyFile}: cannot read`, {
+        cause: err,
+      });
+    }
+    if (pk.length !== 32)
+      throw new ConfigError(
+        `gateway.platformPublicKeyFile ${g.platformPublicKeyFile}: expected 32 bytes of hex`,
+      );
+    attestation = {
+      platformPublicKey: new Uint8Array(pk),
+      allowedMeasurements: g.allowedMeasurements,
+      allowSoftwareQuotes: g.allowSoftwareQuotes,
+    };
+  }
+  return startGateway({
+    id: g.id,
+    dataDir: join(g.dataDir, 'spool'),
+    mqtt: {
+      url: cfg.mqtt.url,
+      topicPrefix: cfg.mqtt.topicPrefix,
+      username: g.mqttUsername,
+      password: g.mqttPassword,
+    },
+    devices: deviceRegistry(cfg.sensor.patients, cfg.sensor.firstPatient),
+    batchIntervalMs: g.batchIntervalMs,
+    mode: cfg.pipeline.mode,
+    sftp: {
+      host: g.sftpHost,
+      port: g.sftpPort,
+      privateKey: keys.sshPrivateKey,
+      ...(g.sftpHostFingerprint === '' ? {} : { hostFingerprint: g.sftpHostFingerprint }),
+    },
+    ...(attestation === undefined ? {} : { attestation }),
+    keys,
+    bucketBytes: g.bucketBytes,
+    retryMaxMs: g.retryMaxMs,
+    logger,
+    ...(onResult === undefined ? {} : { onResult }),
+  });
+}
+
+export function registerGatewayCommand(program: Command): void {
+  program
+    .command('gateway')
+    .description('run the edge gateway: MQTT intake, durable spool, sealed SFTP upload, result intake')
+    .option('--config <file>', 'JSON config file')
+    .option('--id <id>', 'gateway id = SFTP user (HRVAULT_GATEWAY_ID)')
+    .option('--data-dir <dir>', 'keys and spool (HRVAULT_GATEWAY_DATA_DIR)')
+    .option('--mode <mode>', 'secure | plain (HRVAULT_PIPELINE_MODE)')
+    .option('--mqtt-url <url>', 'broker URL (HRVAULT_MQTT_URL)')
+    .option('--topic-prefix <prefix>', 'topic prefix (HRVAULT_MQTT_TOPIC_PREFIX)')
+    .option('--mqtt-username <u>', 'broker user (HRVAULT_GATEWAY_MQTT_USERNAME)')
+    .option('--mqtt-password <p>', 'broker password (HRVAULT_GATEWAY_MQTT_PASSWORD)')
+    .option('--patients <n>', 'register devices dev-P<first>… for this many patients', num)
+    .option('--first-patient <n>', 'number of the first registered patient', num)
+    .option('--batch-interval <s>', 'seconds between batch cuts', num)
+    .option('--sftp-host <host>', 'cloud SFTP host')
+    .option('--sftp-port <port>', 'cloud SFTP port', num)
+    .option('--sftp-host-fingerprint <sha256hex>', 'pin the cloud host key')
+    .option('--platform-public-key-file <file>', 'pinned attestation platform key (hex)')
+    .option('--allowed-measurement <hex...>', 'enclave measurements to trust')
+    .option('--allow-software-quotes', 'accept software-backend quotes (development only)')
+    .option('--print-keys', 'print the public keys to enrol and exit')
+    .action(async (o: Record<string, unknown>) => {
+      const flags: ConfigOverrides = {
+        mqtt: { url: o.mqttUrl as string | undefined, topicPrefix: o.topicPrefix as string | undefined },
+        pipeline: { mode: o.mode as 'secure' | 'plain' | undefined },
+        sensor: {
+          patients: o.patients as number | undefined,
+          firstPatient: o.firstPatient as number | undefined,
+        },
+        gateway: {
+          id: o.id as string | undefined,
+          dataDir: o.dataDir as string | undefined,
+          mqttUsername: o.mqttUsername as string | undefined,
+          mqttPassword: o.mqttPassword as string | undefined,
+          batchIntervalMs:
+            o.batchInterval === undefined ? undefined : Math.round((o.batchInterval as number) * 1000),
+          sftpHost: o.sftpHost as string | undefined,
+          sftpPort: o.sftpPort as number | undefined,
+          sftpHostFingerprint: o.sftpHostFingerprint as string | undefined,
+          platformPublicKeyFile: o.platformPublicKeyFile as string | undefined,
+          allowedMeasurements: o.allowedMeasurement as string[] | undefined,
+          allowSoftwareQuotes: o.allowSoftwareQuotes === true ? true : undefined,
+        },
+      };
+      const cfg = loadConfig({ ...(o.config === undefined ? {} : { file: String(o.config) }), flags });
+      if (o.printKeys === true) {
+        const k = ensureGatewayKeys(join(cfg.gateway.dataDir, 'keys'));
+        const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
+        process.stdout.write(
+          `${JSON.stringify({ id: cfg.gateway.id, ssh_public_key: k.sshPublicKey, signing_public_key: hex(k.signingPublicKey), hpke_public_key: hex(k.hpkePublicKey) }, null, 2)}\n`,
+        );
+        return;
+      }
+      const logger = pino({ level: process.env.HRVAULT_LOG_LEVEL ?? 'info' }, pino.destination(2));
+      const gw = await gatewayFromConfig(cfg, logger, (r) =>
+        logger.info({ patient: r.patient, seq: r.seq, alerts: r.body.alerts }, 'result'),
+      );
+      logger.info({ id: cfg.gateway.id, mode: cfg.pipeline.mode }, 'gateway running');
+      await untilSignal();
+      await gw.flush(10_000);
+      await gw.stop();
+      process.stdout.write(`${JSON.stringify(gw.stats())}\n`);
+    });
+}

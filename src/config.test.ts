@@ -1,0 +1,56 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_CONFIG, envName, loadConfig, type ConfigOverrides } from './config.js';
+import { ConfigError } from './errors.js';
+
+describe('loadConfig', () => {
+  it('returns the defaults when nothing overrides them', () => {
+    expect(loadConfig({ env: {} })).toEqual(DEFAULT_CONFIG);
+  });
+
+  it('layers file < env < flags', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hrv-cfg-'));
+    const file = join(dir, 'c.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ gateway: { batchIntervalMs: 2000, id: 'fromfile' }, sensor: { patients: 3 } }),
+    );
+    const cfg = loadConfig({
+      file,
+      env: {
+        [envName('gateway', 'batchIntervalMs')]: '5000',
+        HRVAULT_GATEWAY_ALLOW_SOFTWARE_QUOTES: 'true',
+        HRVAULT_GATEWAY_BUCKET_BYTES: '100,200',
+      },
+      flags: { sensor: { patients: 7 } },
+    });
+    expect(cfg.gateway.batchIntervalMs).toBe(5000);
+    expect(cfg.gateway.id).toBe('fromfile');
+    expect(cfg.gateway.allowSoftwareQuotes).toBe(true);
+    expect(cfg.gateway.bucketBytes).toEqual([100, 200]);
+    expect(cfg.sensor.patients).toBe(7);
+  });
+
+  it('names the environment variable holding a bad value', () => {
+    expect(() => loadConfig({ env: { HRVAULT_GATEWAY_BATCH_INTERVAL_MS: 'soon' } })).toThrow(
+      /gateway\.batchIntervalMs \(from environment HRVAULT_GATEWAY_BATCH_INTERVAL_MS\)/,
+    );
+  });
+
+  it('names a bad flag and an unknown key', () => {
+    expect(() => loadConfig({ env: {}, flags: { sensor: { patients: 0 } } })).toThrow(
+      /sensor\.patients \(from flag\)/,
+    );
+    const bad = { sensor: { patiens: 3 } } as unknown as ConfigOverrides;
+    expect(() => loadConfig({ env: {}, flags: bad })).toThrow(ConfigError);
+    expect(() => loadConfig({ env: {}, flags: bad })).toThrow(/sensor\.patiens/);
+  });
+
+  it('rejects an unreadable config file with its name', () => {
+    expect(() => loadConfig({ env: {}, file: '/nonexistent/hrvault.json' })).toThrow(
+      /\/nonexistent\/hrvault\.json/,
+    );
+  });
+});

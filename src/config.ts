@@ -1,0 +1,258 @@
+/**
+ * The one configuration loader of the pipeline commands. Layers, later wins: built-in defaults → a JSON
+ * config file (optional) → environment variables `HRVAULT_<SECTION>_<KEY>` (e.g.
+ * `HRVAULT_GATEWAY_BATCH_INTERVAL_MS=5000`) → command-line flags. The result is validated once, at start-up,
+ * with zod; a bad value becomes a ConfigError that names the key and where it came from.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+const id = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'letters, digits, _ or -, at most 64 characters');
+
+const mqttSchema = z
+  .object({
+    /** Broker URL, e.g. mqtt://127.0.0.1:1883; empty = the demo's in-process broker. */
+    url: z.string(),
+    topicPrefix: z.string().regex(/^[A-Za-z0-9_/-]+$/),
+    /** Bound on unacknowledged QoS 1 publishes per client (mqtt.js has 65,535 packet ids). */
+    maxInflight: z.number().int().min(1).max(60000),
+  })
+  .strict();
+
+const sensorSchema = z
+  .object({
+    patients: z.number().int().min(1).max(100000),
+    /** Simulated seconds per real second. */
+    speed: z.number().positive().max(10000),
+    /** Simulated seconds to run; null = until stopped. */
+    durationS: z.number().positive().nullable(),
+    seed: z.number().int(),
+    /** First patient number (patients are P0001, P0002, …). */
+    firstPatient: z.number().int().min(1),
+    /** One device's own password (used when the sensor runs a single patient). */
+    password: z.string(),
+    /** Demo convenience: every device's password derived from this secret (see devicePassword). */
+    deviceSecret: z.string(),
+  })
+  .strict();
+
+const gatewaySchema = z
+  .object({
+    id,
+    dataDir: z.string(),
+    batchIntervalMs: z.number().int().min(100).max(3_600_000),
+    /** Plaintext batch sizes are padded up to the next of these (bytes), so upload size hides the heart rate. */
+    bucketBytes: z.array(z.number().int().positive()).min(1),
+    sftpHost: z.string(),
+    sftpPort: z.number().int().min(0).max(65535),
+    sftpPrivateKeyFile: z.string(),
+    /** Cloud SSH host key fingerprint to pin (OpenSSH form SHA256:…); empty = accept any (demo only). */
+    sftpHostFingerprint: z.string(),
+    platformPublicKeyFile: z.string(),
+    allowedMeasurements: z.array(z.string().regex(/^[0-9a-f]{64}$/)),
+    allowSoftwareQuotes: z.boolean(),
+    mqttUsername: z.string(),
+    mqttPassword: z.string(),
+    retryMaxMs: z.number().int().min(10),
+  })
+  .strict();
+
+const pipelineSchema = z
+  .object({
+    mode: z.enum(['secure', 'plain']),
+  })
+  .strict();
+
+const cloudSchema = z
+  .object({
+    /** The host's directory (inboxes, outboxes, encrypted store, quarantine, host key). */
+    dataDir: z.string(),
+    host: z.string(),
+    sftpPort: z.number().int().min(0).max(65535),
+    /** SSH host key (OpenSSH private key); empty = <dataDir>/host_key, generated on first start. */
+    hostKeyFile: z.string(),
+    batchIntervalMs: z.number().int().min(100).max(3_600_000),
+    maxUploadBytes: z.number().int().min(1024).max(16 * 1024 * 1024),
+    /** JSON file: [{"id": "gw1", "sshPublicKey": "ssh-ed25519 AAAA…"}], the gateways allowed to log in. */
+    gatewaysFile: z.string(),
+  })
+  .strict();
+
+const enclaveSchema = z
+  .object({
+    /** Sealed keys and state. */
+    dataDir: z.string(),
+    /** Software backend's platform attestation key (32-byte Ed25519 seed); created if missing. */
+    platformKeyFile: z.string(),
+    /** JSON file from the operator: [{"id", "signingPublicKey": hex, "hpkePublicKey": hex}]. */
+    enrolmentFile: z.string(),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    mqtt: mqttSchema,
+    sensor: sensorSchema,
+    gateway: gatewaySchema,
+    pipeline: pipelineSchema,
+    cloud: cloudSchema,
+    enclave: enclaveSchema,
+  })
+  .strict();
+
+export type HrvaultConfig = z.infer<typeof configSchema>;
+
+/** Built-in defaults: everything on loopback, 10 patients, 10 s batches. */
+export const DEFAULT_CONFIG: HrvaultConfig = {
+  mqtt: { url: 'mqtt://127.0.0.1:1883', topicPrefix: 'hrvault/v1', maxInflight: 1000 },
+  sensor: {
+    patients: 10,
+    speed: 1,
+    durationS: null,
+    seed: 1,
+    firstPatient: 1,
+    password: '',
+    deviceSecret: '',
+  },
+  gateway: {
+    id: 'gw1',
+    dataDir: 'hrvault-data/gateway',
+    batchIntervalMs: 10_000,
+    bucketBytes: [1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 262144, 524288, 1048576],
+    sftpHost: '127.0.0.1',
+    sftpPort: 2222,
+    sftpPrivateKeyFile: '',
+    sftpHostFingerprint: '',
+    platformPublicKeyFile: '',
+    allowedMeasurements: [],
+    allowSoftwareQuotes: false,
+    mqttUsername: 'gw1',
+    mqttPassword: '',
+    retryMaxMs: 30_000,
+  },
+  pipeline: { mode: 'secure' },
+  cloud: {
+    dataDir: 'hrvault-data/cloud',
+    host: '127.0.0.1',
+    sftpPort: 2222,
+    hostKeyFile: '',
+    batchIntervalMs: 10_000,
+    maxUploadBytes: 1024 * 1024,
+    gatewaysFile: '',
+  },
+  enclave: { dataDir: 'hrvault-data/enclave', platformKeyFile: 'hrvault-data/platform.key', enrolmentFile: '' },
+};
+
+/** A partial config: what a config file or the flags may set. */
+export type ConfigOverrides = { [S in keyof HrvaultConfig]?: Partial<HrvaultConfig[S]> };
+
+type Source = 'default' | 'file' | 'env' | 'flag';
+
+function snake(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
+}
+
+/** The environment variable that sets `section.key`. */
+export function envName(section: string, key: string): string {
+  return `HRVAULT_${snake(section)}_${snake(key)}`;
+}
+
+/** Environment text → value of the type the default has (numbers, booleans, lists as comma-separated or JSON). */
+function fromEnv(text: string, example: unknown): unknown {
+  if (typeof example === 'number' || example === null) {
+    if (text === 'null' || text === '') return null;
+    const n = Number(text);
+    return Number.isNaN(n) ? text : n;
+  }
+  if (typeof example === 'boolean') {
+    if (/^(1|true|yes)$/i.test(text)) return true;
+    if (/^(0|false|no)$/i.test(text)) return false;
+    return text;
+  }
+  if (Array.isArray(example)) {
+    if (text.trim().startsWith('[')) {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        return text;
+      }
+    }
+    const items = text
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0);
+    return typeof example[0] === 'number' ? items.map(Number) : items;
+  }
+  return text;
+}
+
+export interface LoadConfigOptions {
+  env?: NodeJS.ProcessEnv;
+  /** JSON file with a partial config (sections as in HrvaultConfig). */
+  file?: string;
+  flags?: ConfigOverrides;
+}
+
+/** Builds and validates the config; throws ConfigError naming the offending key and its source. */
+export function loadConfig(options: LoadConfigOptions = {}): HrvaultConfig {
+  const env = options.env ?? process.env;
+  const merged = structuredClone(DEFAULT_CONFIG) as unknown as Record<string, Record<string, unknown>>;
+  const sources = new Map<string, Source>();
+  const apply = (over: unknown, source: Source): void => {
+    if (over === undefined) return;
+    if (typeof over !== 'object' || over === null || Array.isArray(over))
+      throw new ConfigError(`${source} config must be an object of sections`);
+    for (const [section, values] of Object.entries(over)) {
+      const target = merged[section];
+      if (target === undefined) throw new ConfigError(`unknown config section "${section}" (from ${source})`);
+      if (typeof values !== 'object' || values === null)
+        throw new ConfigError(`config section "${section}" (from ${source}) must be an object`);
+      for (const [key, value] of Object.entries(values as Record<string, unknown>)) {
+        if (value === undefined) continue;
+        if (!(key in target))
+          throw new ConfigError(`unknown config key "${section}.${key}" (from ${source})`);
+        target[key] = value;
+        sources.set(`${section}.${key}`, source);
+      }
+    }
+  };
+  if (options.file !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(options.file, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(
+        `config file ${options.file}: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
+    }
+    apply(parsed, 'file');
+  }
+  for (const [section, values] of Object.entries(merged)) {
+    for (const [key, example] of Object.entries(values)) {
+      const text = env[envName(section, key)];
+      if (text === undefined) continue;
+      values[key] = fromEnv(text, example);
+      sources.set(`${section}.${key}`, 'env');
+    }
+  }
+  apply(options.flags, 'flag');
+  const result = configSchema.safeParse(merged);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const [section, key] = issue.path.map(String);
+    const path = issue.path.map(String).join('.');
+    const source = sources.get(`${section}.${key}`) ?? 'default';
+    const where =
+      source === 'env' && section !== undefined && key !== undefined
+        ? `environment ${envName(section, key)}`
+        : source;
+    throw new ConfigError(`invalid config ${path} (from ${where}): ${issue.message}`, {
+      cause: result.error,
+    });
+  }
+  return result.data;
+}

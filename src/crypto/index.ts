@@ -1,0 +1,51 @@
+/**
+ * hrvault's sealing and attestation primitives for the pipeline: HPKE (RFC 9180), the sealed-file
+ * envelope, Ed25519 sender signatures, attestation quotes and patient pseudonyms. The access-protocol
+ * modules (handshake, aead-channel, paillier) are imported from their own files.
+ */
+import { createHmac } from 'node:crypto';
+import { HrvaultError } from '../errors.js';
+
+export {
+  generateHpkeKeyPair,
+  hpkeSeal,
+  hpkeOpen,
+  hpkePublicKeyOf,
+  deriveHpkeKeyPair,
+  HpkeError,
+  type HpkeKeyPair,
+  type HpkeAead,
+} from './hpke.js';
+export {
+  sealEnvelope,
+  openEnvelope,
+  readEnvelopeHeader,
+  keyIdOf,
+  defaultPadBucket,
+  encodePlainFile,
+  decodePlainFile,
+  EnvelopeError,
+  MAX_ENVELOPE_BYTES,
+  type EnvelopeHeader,
+  type EnvelopeKind,
+  type OpenEnvelopeOptions,
+  type SealEnvelopeOptions,
+} from './envelope.js';
+export { generateSigningKeyPair, signingPublicKeyOf, signBytes, verifyBytes, type SigningKeyPair } from './signing.js';
+export {
+  createQuote,
+  verifyQuote,
+  verifyQuoteDetails,
+  AttestationError,
+  type Quote,
+  type QuoteBackend,
+  type VerifiedQuote,
+  type VerifyQuoteOptions,
+} from './attestation.js';
+
+/** Keyed pseudonym of a patient id: HMAC-SHA256 under the gateway's key, first 16 bytes in hex (32 chars). */
+export function pseudonymise(patientId: string, key: Uint8Array): string {
+  if (!(key instanceof Uint8Array) || key.length < 16) throw new HrvaultError('HRV_ERR_CONFIG', 'pseudonym key must be at least 16 bytes');
+  if (typeof patientId !== 'string' || patientId.length === 0) throw new HrvaultError('HRV_ERR_VALIDATION', 'patient id must be a non-empty string');
+  return createHmac('sha256', key).update('hrvault/v1/patient\0').update(patientId).digest('hex').slice(0, 32);
+}

@@ -1,0 +1,51 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openEnvelope, verifyQuoteDetails } from '../crypto/index.js';
+import { computeMeasurement, ensurePlatformKey, spawnEnclave, type HrvResult } from './index.js';
+import { makeGateway, sealedBatch } from './test-helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'enclave-proc-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const gw = makeGateway('gw-1');
+const opts = {
+  dataDir: join(dir, 'enclave'),
+  platformKeyFile: join(dir, 'platform.key'),
+  enrolledGateways: [{ id: gw.id, signingPublicKey: gw.signing.publicKey, hpkePublicKey: gw.hpke.publicKey }],
+};
+
+describe('enclave process', () => {
+  it('runs in its own process, attests, analyses, and resumes after SIGKILL', async () => {
+    const enclave = await spawnEnclave(opts);
+    try {
+      expect(enclave.pid).not.toBe(process.pid);
+      const nonce = new Uint8Array(randomBytes(32));
+      const verified = verifyQuoteDetails(await enclave.quote(nonce), {
+        platformPublicKey: ensurePlatformKey(opts.platformKeyFile),
+        allowedMeasurements: [computeMeasurement()],
+        nonce,
+        allowSoftwareQuotes: true,
+      });
+      expect(verified.enclavePublicKey).toEqual(enclave.publicKey);
+      const out = await enclave.processBatch([sealedBatch(gw, verified.enclavePublicKey, 'p1', 0, 0, 10_000)]);
+      expect(out.rejected).toEqual([]);
+      const opened = openEnvelope(gw.hpke.privateKey, out.results[0]!.bytes, { senderKey: () => verified.enclaveSigningKey });
+      expect((JSON.parse(new TextDecoder().decode(opened.plaintext)) as HrvResult).seq).toBe(0);
+      process.kill(enclave.pid, 'SIGKILL');
+      await expect(enclave.processBatch([])).rejects.toThrow(/exited|reach/);
+    } finally {
+      await enclave.close();
+    }
+    const again = await spawnEnclave(opts);
+    try {
+      expect(again.publicKey).toEqual(enclave.publicKey);
+      const out = await again.processBatch([sealedBatch(gw, again.publicKey, 'p1', 0, 0, 10_000), sealedBatch(gw, again.publicKey, 'p1', 1, 10_000, 20_000)]);
+      expect(out.rejected.map((r) => r.code)).toEqual(['HRV_ERR_SEQUENCE_REPLAY']);
+      expect(out.results).toHaveLength(1);
+    } finally {
+      await again.close();
+    }
+  });
+});

@@ -1,0 +1,20 @@
+/**
+ * The enclave: a separate OS process that alone holds the pipeline's private keys, opens rr-batch files,
+ * enforces sequence numbers, computes HRV and alerts, and seals results to the gateway.
+ */
+export { spawnEnclave, ensurePlatformKey, EnclaveError, type EnclaveClient, type SpawnEnclaveOptions } from './client.js';
+export { EnclaveCore, type BatchFile, type BatchOutcome, type BatchStats, type EnrolledGateway } from './core.js';
+export {
+  HrvAnalyser,
+  SequenceError,
+  ALERT_RULES,
+  WINDOW_MS,
+  parseBatchCsv,
+  type Analysis,
+  type AlertType,
+  type BatchMeta,
+  type HrvResult,
+} from './analysis.js';
+export { computeMeasurement } from './measurement.js';
+export { loadEnrolment, parseEnrolment } from './enrolment.js';
+export { SealingError } from './sealing.js';

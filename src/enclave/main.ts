@@ -1,0 +1,64 @@
+/**
+ * Entry point of the enclave process. The host forks it and talks to it over the IPC pipe; what crosses
+ * is only ciphertexts, batch descriptors, quotes and aggregate counts. The same file is what Gramine-SGX
+ * would load (docs/gramine/).
+ */
+import { readFileSync } from 'node:fs';
+import { HrvaultError } from '../errors.js';
+import { EnclaveCore, type BatchFile, type EnrolledGateway } from './core.js';
+import { computeMeasurement } from './measurement.js';
+
+type Request =
+  | { id: number; op: 'init'; dataDir: string; platformKeyFile: string; enrolledGateways: EnrolledGateway[] }
+  | { id: number; op: 'quote'; nonce: Uint8Array }
+  | { id: number; op: 'batch'; files: BatchFile[] }
+  | { id: number; op: 'close' };
+
+let core: EnclaveCore | undefined;
+
+function reply(id: number, body: Record<string, unknown>): void {
+  process.send?.({ id, ...body });
+}
+
+function handle(msg: Request): void {
+  try {
+    switch (msg.op) {
+      case 'init': {
+        const seed = readFileSync(msg.platformKeyFile);
+        if (seed.length !== 32) throw new HrvaultError('HRV_ERR_CONFIG', `platform key ${msg.platformKeyFile} must be a 32-byte Ed25519 seed`);
+        core = new EnclaveCore({
+          dataDir: msg.dataDir,
+          platformPrivateKey: new Uint8Array(seed),
+          measurement: computeMeasurement(),
+          enrolledGateways: msg.enrolledGateways.map((g) => ({ id: g.id, signingPublicKey: new Uint8Array(g.signingPublicKey), hpkePublicKey: new Uint8Array(g.hpkePublicKey) })),
+        });
+        reply(msg.id, { ok: true, value: { publicKey: core.publicKey, signingPublicKey: core.signingPublicKey, keyId: core.keyId, measurement: core.measurement } });
+        return;
+      }
+      case 'quote':
+        if (!core) throw new HrvaultError('HRV_ERR_ENCLAVE', 'enclave not initialised');
+        reply(msg.id, { ok: true, value: core.quote(new Uint8Array(msg.nonce)) });
+        return;
+      case 'batch':
+        if (!core) throw new HrvaultError('HRV_ERR_ENCLAVE', 'enclave not initialised');
+        reply(msg.id, { ok: true, value: core.processBatch(msg.files) });
+        return;
+      case 'close':
+        reply(msg.id, { ok: true, value: null });
+        process.disconnect?.();
+        return;
+    }
+  } catch (err) {
+    // Only the code and message cross to the host; they never contain plaintext.
+    reply(msg.id, { ok: false, error: { code: err instanceof HrvaultError ? err.code : 'HRV_ERR_ENCLAVE', message: err instanceof Error ? err.message : String(err) } });
+  }
+}
+
+if (!process.send) {
+  process.stderr.write('hrvault enclave: must be started by the host over an IPC channel (hrvault cloud / hrvault demo)\n');
+  process.exit(2);
+}
+process.on('message', (m) => handle(m as Request));
+process.on('disconnect', () => process.exit(0));
+// Ctrl-C at a terminal reaches the whole process group; the host drains and then closes us (disconnect).
+process.on('SIGINT', () => undefined);

@@ -1,0 +1,546 @@
+/**
+ * The gateway: MQTT intake with a persistent session, the durable spool, the timer-driven batcher, sealed
+ * SFTP upload to the attested enclave, and result intake. See docs/pipeline.md for the data flow.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import mqtt, { type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import SftpClient from 'ssh2-sftp-client';
+import {
+  decodePlainFile,
+  encodePlainFile,
+  keyIdOf,
+  openEnvelope,
+  pseudonymise,
+  sealEnvelope,
+  verifyQuoteDetails,
+  type EnvelopeHeader,
+  type VerifiedQuote,
+} from '../crypto/index.js';
+import { HrvaultError } from '../errors.js';
+import { formatRrCsv } from '../hrv/index.js';
+import { beatMessageSchema, deviceOfTopic, RR_MAX_MS, RR_MIN_MS } from '../sensor/index.js';
+import { Spool, type PendingBatch } from './spool.js';
+
+export interface GatewayOptions {
+  id: string;
+  dataDir: string;
+  mqtt: {
+    url: string;
+    topicPrefix: string;
+    username: string;
+    password: string;
+    /** default hrvault-gateway-<id> */ clientId?: string;
+  };
+  /** Registered devices: device id → patient id. Beats from anything else are refused. */
+  devices: Record<string, string>;
+  batchIntervalMs: number;
+  mode: 'secure' | 'plain';
+  sftp: {
+    host: string;
+    port: number;
+    privateKey: string;
+    /** OpenSSH fingerprint (SHA256:…) of the cloud's host key; undefined = accept any */ hostFingerprint?: string;
+  };
+  /** Required in secure mode. */
+  attestation?: {
+    platformPublicKey: Uint8Array;
+    allowedMeasurements: string[];
+    allowSoftwareQuotes: boolean;
+  };
+  /** Gateway's own keys: Ed25519 signing seed, X25519 HPKE private key (results are sealed to its public half), pseudonym key. */
+  keys: { signingPrivateKey: Uint8Array; hpkePrivateKey: Uint8Array; pseudonymKey: Uint8Array };
+  /** Plaintext batch sizes (bytes) are padded up to the next bucket. */
+  bucketBytes: number[];
+  retryMaxMs: number;
+  /** How often the outbox is polled for results, ms (default: a fifth of the batch interval). */
+  resultPollMs?: number;
+  logger: Logger;
+  /** Called with each opened and verified result (patient is the real id). */
+  onResult?: (result: GatewayResult) => void | Promise<void>;
+}
+
+/** A verified result, as handed to `onResult`. */
+export interface GatewayResult {
+  patient: string;
+  seq: number;
+  tStartMs: number;
+  tEndMs: number;
+  /** The result document the enclave (or the plain-mode host) produced. */
+  body: Record<string, unknown>;
+}
+
+export interface GatewayStats {
+  received: number;
+  accepted: number;
+  duplicates: number;
+  malformed: number;
+  impossible: number;
+  unknown_device: number;
+  recovered: number;
+  files_cut: number;
+  files_uploaded: number;
+  bytes_uploaded: number;
+  upload_failures: number;
+  pending_files: number;
+  buffered_beats: number;
+  attestations: number;
+  attestation_failures: number;
+  results_verified: number;
+  results_rejected: number;
+  beats_in_results: number;
+  alerts: number;
+}
+
+export interface GatewayHandle {
+  stats(): GatewayStats;
+  /** Cuts the current interval now and waits until everything pending is uploaded (used at shutdown). */
+  flush(timeoutMs?: number): Promise<void>;
+  /** Waits until `n` results have been verified (or the timeout passes); resolves to whether they were. */
+  waitForResults(n: number, timeoutMs: number): Promise<boolean>;
+  stop(): Promise<void>;
+}
+
+/** OpenSSH-style fingerprint of a raw SSH public key blob. */
+export function sshFingerprint(key: Buffer): string {
+  return `SHA256:${createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Result names the gateway accepts from its outbox (anything else there is left alone and logged once). */
+const RESULT_NAME = /^[A-Za-z0-9_-]{1,64}-\d{1,15}\.(result|json)$/;
+
+/** Batch file name in the inbox: pseudonym and sequence number; `.hrve` sealed, `.hrvp` plain-mode file. */
+export function batchFileName(pseudonym: string, seq: number, mode: 'secure' | 'plain'): string {
+  return `${pseudonym}-${String(seq).padStart(10, '0')}.${mode === 'secure' ? 'hrve' : 'hrvp'}`;
+}
+
+/** Starts the gateway: opens (and recovers) the spool, subscribes, and runs the batch timer. */
+export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle> {
+  const log = opts.logger;
+  if (opts.mode === 'secure' && opts.attestation === undefined)
+    throw new HrvaultError(
+      'HRV_ERR_CONFIG',
+      'secure mode needs the pinned platform key and measurement allow-list',
+    );
+  const spool = new Spool(opts.dataDir);
+  const st: GatewayStats = {
+    received: 0,
+    accepted: 0,
+    duplicates: 0,
+    malformed: 0,
+    impossible: 0,
+    unknown_device: 0,
+    recovered: spool.recovered,
+    files_cut: 0,
+    files_uploaded: 0,
+    bytes_uploaded: 0,
+    upload_failures: 0,
+    pending_files: 0,
+    buffered_beats: 0,
+    attestations: 0,
+    attestation_failures: 0,
+    results_verified: 0,
+    results_rejected: 0,
+    beats_in_results: 0,
+    alerts: 0,
+  };
+  if (spool.recovered > 0) log.info({ beats: spool.recovered }, 'recovered spooled beats after restart');
+  const pseudonyms = new Map<string, string>();
+  const realOf = new Map<string, string>();
+  const pseudonymOf = (patient: string): string => {
+    let p = pseudonyms.get(patient);
+    if (p === undefined) {
+      p = pseudonymise(patient, opts.keys.pseudonymKey);
+      pseudonyms.set(patient, p);
+      realOf.set(p, patient);
+    }
+    return p;
+  };
+  for (const patient of Object.values(opts.devices)) pseudonymOf(patient);
+
+  // --- intake -------------------------------------------------------------------------------------------
+  const refuse = (
+    kind: 'malformed' | 'impossible' | 'unknown_device',
+    code: string,
+    topic: string,
+    problem: string,
+  ): void => {
+    st[kind]++;
+    log.warn({ code, topic }, `beat refused: ${problem}`);
+  };
+  /** Validates and spools one message; resolves when it may be acknowledged (refused messages are acked too, so the broker does not redeliver them forever). */
+  const intake = async (topic: string, payload: Buffer): Promise<void> => {
+    st.received++;
+    const device = deviceOfTopic(opts.mqtt.topicPrefix, topic);
+    const patient = device === undefined ? undefined : opts.devices[device];
+    if (device === undefined || patient === undefined)
+      return refuse('unknown_device', 'HRV_ERR_UNKNOWN_DEVICE', topic, `unknown device on topic ${topic}`);
+    let json: unknown;
+    try {
+      json = JSON.parse(payload.toString('utf8'));
+    } catch {
+      return refuse('malformed', 'HRV_ERR_BEAT_PAYLOAD', topic, `payload from ${device} is not JSON`);
+    }
+    const parsed = beatMessageSchema.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const field = issue.path.join('.');
+      const impossible =
+        ['rr_ms', 't_ms', 'seq'].includes(field) &&
+        typeof (json as Record<string, unknown>)[field] === 'number';
+      return refuse(
+        impossible ? 'impossible' : 'malformed',
+        impossible ? 'HRV_ERR_BEAT_VALUE' : 'HRV_ERR_BEAT_PAYLOAD',
+        topic,
+        impossible
+          ? `impossible ${field} from ${device}: ${String((json as Record<string, unknown>)[field])} (rr_ms must be ${RR_MIN_MS}–${RR_MAX_MS})`
+          : `malformed payload from ${device}: ${field || '(root)'}: ${issue.message}`,
+      );
+    }
+    const b = parsed.data;
+    if (b.patient !== patient)
+      return refuse(
+        'unknown_device',
+        'HRV_ERR_UNKNOWN_DEVICE',
+        topic,
+        `device ${device} is registered for another patient than ${b.patient}`,
+      );
+    const outcome = await spool.append({ p: b.patient, s: b.seq, t: b.t_ms, r: b.rr_ms });
+    if (outcome === 'duplicate') st.duplicates++;
+    else st.accepted++;
+  };
+
+  const client: MqttClient = mqtt.connect(opts.mqtt.url, {
+    clientId: opts.mqtt.clientId ?? `hrvault-gateway-${opts.id}`,
+    username: opts.mqtt.username,
+    password: opts.mqtt.password,
+    clean: false,
+    reconnectPeriod: 500,
+  });
+  // mqtt.js sends the PUBACK only after handleMessage calls back (MQTT 3.1.1 and 5 alike), so the beat is
+  // fsync'd (or refused) before the broker may forget it. Set before the session's queued messages arrive.
+  client.handleMessage = (packet, callback) => {
+    if (packet.cmd !== 'publish') {
+      callback();
+      return;
+    }
+    intake(packet.topic, packet.payload as Buffer).then(
+      () => callback(),
+      (err: unknown) => {
+        log.error(
+          { err: err instanceof Error ? err.message : String(err), topic: packet.topic },
+          'spool failed; beat not acknowledged',
+        );
+        // No PUBACK: the broker keeps the message and redelivers it to the persistent session.
+        client.end(true);
+      },
+    );
+  };
+  await new Promise<void>((resolve, reject) => {
+    client.once('connect', () => resolve());
+    client.once('error', reject);
+  });
+  client.on('error', (err) => log.warn({ err: err.message }, 'gateway MQTT error'));
+  await client.subscribeAsync(`${opts.mqtt.topicPrefix}/+/beats`, { qos: 1 });
+
+  // --- SFTP ---------------------------------------------------------------------------------------------
+  let sftp: SftpClient | undefined;
+  const connectSftp = async (): Promise<SftpClient> => {
+    if (sftp) return sftp;
+    // The library's default callbacks print to the console; route them to the log and forget the connection.
+    const c = new SftpClient(`gateway-${opts.id}`, {
+      error: (err: unknown) => {
+        log.debug({ err: err instanceof Error ? err.message : String(err) }, 'SFTP connection error');
+        if (sftp === c) sftp = undefined;
+      },
+      end: () => {
+        if (sftp === c) sftp = undefined;
+      },
+      close: () => {
+        if (sftp === c) sftp = undefined;
+      },
+    });
+    await c.connect({
+      host: opts.sftp.host,
+      port: opts.sftp.port,
+      username: opts.id,
+      privateKey: opts.sftp.privateKey,
+      readyTimeout: 10_000,
+      // The raw host key; pinned by its OpenSSH fingerprint (SHA256:base64, as `ssh-keygen -l` prints it).
+      hostVerifier: (key: Buffer) =>
+        opts.sftp.hostFingerprint === undefined || sshFingerprint(key) === opts.sftp.hostFingerprint,
+    } as Parameters<SftpClient['connect']>[0]);
+    sftp = c;
+    return c;
+  };
+  const dropSftp = async (): Promise<void> => {
+    const c = sftp;
+    sftp = undefined;
+    if (c) await c.end().catch(() => undefined);
+  };
+
+  let verified: VerifiedQuote | undefined;
+  const attest = async (c: SftpClient): Promise<VerifiedQuote> => {
+    const nonce = randomBytes(32);
+    const hex = nonce.toString('hex');
+    await c.put(Buffer.from(hex), `inbox/attest-${hex}.req`);
+    const deadline = Date.now() + Math.max(10_000, 3 * opts.batchIntervalMs);
+    while (Date.now() < deadline) {
+      if ((await c.exists(`outbox/attest-${hex}.quote`)) === '-') {
+        const body = (await c.get(`outbox/attest-${hex}.quote`)) as Buffer;
+        await c.delete(`outbox/attest-${hex}.quote`).catch(() => undefined);
+        try {
+          const v = verifyQuoteDetails(JSON.parse(body.toString('utf8')), { ...opts.attestation!, nonce });
+          st.attestations++;
+          log.info(
+            { measurement: v.measurement, backend: v.backend, key_id: keyIdOf(v.enclavePublicKey) },
+            'enclave attested',
+          );
+          return v;
+        } catch (err) {
+          st.attestation_failures++;
+          throw err;
+        }
+      }
+      await sleep(50);
+    }
+    st.attestation_failures++;
+    throw new HrvaultError('HRV_ERR_UPLOAD', 'no attestation quote arrived in the outbox');
+  };
+
+  const bucket = (n: number): number => opts.bucketBytes.find((b) => b >= n) ?? n;
+  const encodeBatch = (b: PendingBatch): { name: string; bytes: Uint8Array } => {
+    const series = {
+      tMs: Float64Array.from(b.beats, (x) => x.t),
+      rrMs: Float64Array.from(b.beats, (x) => x.r),
+    };
+    const csv = Buffer.from(formatRrCsv(series));
+    const pseud = pseudonymOf(b.patient);
+    const name = batchFileName(pseud, b.seq, opts.mode);
+    const keyId = opts.mode === 'plain' ? 'plain' : keyIdOf(verified!.enclavePublicKey);
+    const header: EnvelopeHeader = {
+      v: 1,
+      kind: 'rr-batch',
+      gateway: opts.id,
+      patient: pseud,
+      seq: b.seq,
+      t_start_ms: b.tStartMs,
+      t_end_ms: b.tEndMs,
+      key_id: keyId,
+    };
+    if (opts.mode === 'plain') return { name, bytes: encodePlainFile(header, csv) };
+    const key = verified!.enclavePublicKey;
+    return { name, bytes: sealEnvelope(key, header, csv, opts.keys.signingPrivateKey, { padTo: bucket }) };
+  };
+
+  // posix-rename@openssh.com where the server offers it (OpenSSH); the cloud's ssh2 server cannot advertise
+  // the extension, and its plain RENAME is an atomic rename(2). Either way a final name never shows a partial file.
+  let posixRename = true;
+  const publish = async (c: SftpClient, from: string, to: string): Promise<void> => {
+    if (posixRename) {
+      try {
+        await c.posixRename(from, to);
+        return;
+      } catch (err) {
+        if (!(err instanceof Error && /does not support/.test(err.message))) throw err;
+        posixRename = false;
+      }
+    }
+    await c.rename(from, to);
+  };
+
+  let stopped = false;
+  let wake: () => void = () => undefined;
+  const stoppedSignal = new Promise<void>((r) => (wake = r));
+  /** A backoff pause that stop() cuts short. */
+  const pause = async (ms: number): Promise<void> => {
+    let t: NodeJS.Timeout | undefined;
+    await Promise.race([new Promise<void>((r) => (t = setTimeout(r, ms))), stoppedSignal]);
+    clearTimeout(t);
+  };
+  let uploading: Promise<void> | undefined;
+  let backoffMs = 0;
+  const uploadPending = async (): Promise<void> => {
+    const batches = spool.pending();
+    st.pending_files = batches.length;
+    if (batches.length === 0) return;
+    const c = await connectSftp();
+    if (opts.mode === 'secure' && verified === undefined) verified = await attest(c);
+    for (const b of batches) {
+      const { name, bytes } = encodeBatch(b);
+      const tmp = `inbox/${name}.part`;
+      await c.put(Buffer.from(bytes), tmp);
+      await publish(c, tmp, `inbox/${name}`);
+      spool.confirmUploaded(b.patient, b.seq);
+      st.files_uploaded++;
+      st.bytes_uploaded += bytes.length;
+      st.pending_files--;
+    }
+  };
+  const kickUpload = (): Promise<void> => {
+    uploading ??= (async () => {
+      try {
+        await uploadPending();
+        backoffMs = 0;
+      } catch (err) {
+        st.upload_failures++;
+        backoffMs = Math.min(opts.retryMaxMs, backoffMs === 0 ? 200 : backoffMs * 2);
+        log.warn(
+          { err: err instanceof Error ? err.message : String(err), retry_ms: backoffMs },
+          'upload failed; will retry',
+        );
+        await dropSftp();
+        if (err instanceof HrvaultError && err.code.startsWith('HRV_ERR_ATTESTATION')) verified = undefined;
+        await pause(backoffMs);
+        if (!stopped) setImmediate(() => void kickUpload());
+      } finally {
+        uploading = undefined;
+      }
+    })();
+    return uploading;
+  };
+
+  // --- results ------------------------------------------------------------------------------------------
+  const seenResults = new Set<string>();
+  const fetchResults = async (): Promise<void> => {
+    if (opts.mode === 'secure' && verified === undefined) return;
+    const c = await connectSftp();
+    const names = (await c.list('outbox'))
+      .map((f) => f.name)
+      .filter((n) => RESULT_NAME.test(n) && !seenResults.has(n))
+      .sort();
+    for (const name of names) {
+      const bytes = (await c.get(`outbox/${name}`)) as Buffer;
+      try {
+        let header: { patient: string; seq: number; t_start_ms: number; t_end_ms: number };
+        let text: string;
+        if (opts.mode === 'secure') {
+          const signer = verified!.enclaveSigningKey;
+          const opened = openEnvelope(opts.keys.hpkePrivateKey, bytes, {
+            expectedKind: 'hrv-result',
+            senderKey: () => signer,
+          });
+          if (opened.header.gateway !== opts.id)
+            throw new HrvaultError('HRV_ERR_RESULT', `result addressed to gateway ${opened.header.gateway}`);
+          header = opened.header;
+          text = Buffer.from(opened.plaintext).toString('utf8');
+        } else {
+          const decoded = decodePlainFile(bytes);
+          if (decoded.header.kind !== 'hrv-result' || decoded.header.gateway !== opts.id)
+            throw new HrvaultError(
+              'HRV_ERR_RESULT',
+              `plain result file is a ${decoded.header.kind} for ${decoded.header.gateway}`,
+            );
+          header = decoded.header;
+          text = Buffer.from(decoded.body).toString('utf8');
+        }
+        const patient = realOf.get(header.patient);
+        if (patient === undefined)
+          throw new HrvaultError('HRV_ERR_RESULT', `result for unknown pseudonym ${header.patient}`);
+        const body = JSON.parse(text) as Record<string, unknown>;
+        st.results_verified++;
+        const alerts = body.alerts;
+        if (Array.isArray(alerts)) st.alerts += alerts.length;
+        const nBeats = body.beats;
+        if (typeof nBeats === 'number') st.beats_in_results += nBeats;
+        await opts.onResult?.({
+          patient,
+          seq: header.seq,
+          tStartMs: header.t_start_ms,
+          tEndMs: header.t_end_ms,
+          body,
+        });
+      } catch (err) {
+        st.results_rejected++;
+        log.warn(
+          {
+            file: name,
+            code: err instanceof HrvaultError ? err.code : undefined,
+            err: err instanceof Error ? err.message : String(err),
+          },
+          'result rejected',
+        );
+      }
+      seenResults.add(name);
+      await c
+        .delete(`outbox/${name}`)
+        .catch((err: unknown) =>
+          log.warn({ file: name, err: String(err) }, 'could not delete fetched result'),
+        );
+    }
+  };
+  let fetching: Promise<void> | undefined;
+  const kickFetch = (): Promise<void> =>
+    (fetching ??= fetchResults()
+      .catch(async (err: unknown) => {
+        log.warn(
+          { err: err instanceof Error ? err.message : String(err) },
+          'result fetch failed; will retry',
+        );
+        await dropSftp();
+      })
+      .finally(() => {
+        fetching = undefined;
+      }));
+
+  // --- timers -------------------------------------------------------------------------------------------
+  let cutting: Promise<void> | undefined;
+  const cutNow = (): Promise<void> =>
+    (cutting ??= spool
+      .cut()
+      .then((batches) => {
+        st.files_cut += batches.length;
+        return kickUpload();
+      })
+      .catch((err: unknown) =>
+        log.error({ err: err instanceof Error ? err.message : String(err) }, 'batch cut failed'),
+      )
+      .finally(() => {
+        cutting = undefined;
+      }));
+  const cutTimer = setInterval(() => void cutNow(), opts.batchIntervalMs);
+  const pollTimer = setInterval(
+    () => void kickFetch(),
+    opts.resultPollMs ?? Math.max(100, opts.batchIntervalMs / 5),
+  );
+  // Anything left pending from before a restart goes out at once.
+  void kickUpload();
+
+  const waiters: { n: number; resolve: (ok: boolean) => void }[] = [];
+  return {
+    stats: () => ({ ...st, buffered_beats: spool.bufferedBeats(), pending_files: spool.pending().length }),
+    async flush(timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      // A cut already running took its snapshot before the caller's last beats: cut once more after it.
+      await cutting;
+      await cutNow();
+      while (spool.pending().length > 0 && Date.now() < deadline) {
+        await kickUpload();
+        if (spool.pending().length > 0) await sleep(50);
+      }
+    },
+    async waitForResults(n, timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      while (st.results_verified + st.results_rejected < n && Date.now() < deadline) {
+        await kickFetch();
+        await sleep(50);
+      }
+      void waiters;
+      return st.results_verified + st.results_rejected >= n;
+    },
+    async stop() {
+      stopped = true;
+      wake();
+      clearInterval(cutTimer);
+      clearInterval(pollTimer);
+      await cutting;
+      await uploading;
+      await fetching;
+      await client.endAsync();
+      await dropSftp();
+      spool.close();
+    },
+  };
+}

@@ -1,0 +1,12 @@
+/** The gateway: MQTT intake, durable spool, timer-cut sealed batches over SFTP, result intake; and the demo broker. */
+export {
+  startGateway,
+  batchFileName,
+  type GatewayOptions,
+  type GatewayHandle,
+  type GatewayStats,
+  type GatewayResult,
+} from './gateway.js';
+export { Spool, type PendingBatch, type SpooledBeat } from './spool.js';
+export { startEmbeddedBroker, type EmbeddedBroker } from './broker.js';
+export { ensureGatewayKeys, type GatewayKeys } from './keys.js';

@@ -1,0 +1,175 @@
+/**
+ * The beat publisher: one MQTT connection per device (its own credentials), each beat published QoS 1 as a
+ * version-1 message on the device's topic, paced by simulated time (`speed` simulated seconds per real
+ * second). A beat counts as published only when the broker has acknowledged it (PUBACK).
+ */
+import { createHmac } from 'node:crypto';
+import mqtt, { type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import { beatTopic, deviceOfPatient, type BeatMessage } from './message.js';
+import { SyntheticPatient, type PatientParams, type SyntheticBeat } from './synthetic.js';
+import type { BeatSource } from './replay.js';
+
+/** A device's MQTT password derived from a shared demo secret (real deployments provision one per device). */
+export function devicePassword(secret: string, device: string): string {
+  return createHmac('sha256', secret).update(`device:${device}`).digest('hex').slice(0, 32);
+}
+
+export interface SensorFleetOptions {
+  url: string;
+  topicPrefix: string;
+  patients: PatientParams[];
+  /** Further patients replayed from recordings (they stop when their record ends). */
+  replays?: BeatSource[];
+  /** Simulated seconds per real second. */
+  speed: number;
+  /** Simulated seconds to publish; null = until stop(). */
+  durationS: number | null;
+  /** Password of a device. */
+  password(device: string): string;
+  /** Unacknowledged publishes allowed per device. */
+  maxInflight: number;
+  /** Epoch ms of simulated time zero (default: now). */
+  startMs?: number;
+  logger?: Logger;
+}
+
+export interface SensorFleetStats {
+  /** Beats acknowledged by the broker. */
+  published: number;
+  /** Beats handed to the client and not yet acknowledged. */
+  inflight: number;
+  /** Simulated seconds elapsed. */
+  simulatedS: number;
+  /** Beats acknowledged per patient. */
+  perPatient: Record<string, number>;
+}
+
+export interface SensorFleet {
+  stats(): SensorFleetStats;
+  /** Resolves when every beat of the configured duration is acknowledged. */
+  readonly done: Promise<void>;
+  /** Stops publishing, waits for the acknowledgements of what was sent, disconnects. */
+  stop(): Promise<void>;
+}
+
+interface Device {
+  device: string;
+  gen: BeatSource;
+  client: MqttClient;
+  next: SyntheticBeat | null;
+  inflight: number;
+  published: number;
+  pending: Set<Promise<void>>;
+}
+
+const TICK_MS = 20;
+
+/** Connects one client per patient's device and starts publishing. */
+export async function startSensorFleet(opts: SensorFleetOptions): Promise<SensorFleet> {
+  const startMs = opts.startMs ?? Date.now();
+  const sources: BeatSource[] = [
+    ...opts.patients.map((p) => {
+      const gen = new SyntheticPatient(p);
+      return { patient: p.patient, next: () => gen.next() };
+    }),
+    ...(opts.replays ?? []),
+  ];
+  const devices: Device[] = await Promise.all(
+    sources.map(async (gen) => {
+      const device = deviceOfPatient(gen.patient);
+      const client = await mqtt.connectAsync(opts.url, {
+        clientId: device,
+        username: device,
+        password: opts.password(device),
+        clean: true,
+        reconnectPeriod: 500,
+        connectTimeout: 10_000,
+      });
+      client.on('error', (err) => opts.logger?.warn({ device, err: err.message }, 'sensor MQTT error'));
+      return {
+        device,
+        gen,
+        client,
+        next: gen.next(),
+        inflight: 0,
+        published: 0,
+        pending: new Set<Promise<void>>(),
+      };
+    }),
+  );
+  const realStart = performance.now();
+  const durationMs = opts.durationS === null ? Infinity : opts.durationS * 1000;
+  let stopped = false;
+  let finishedPublishing = false;
+  const simulatedMs = (): number => Math.min(durationMs, (performance.now() - realStart) * opts.speed);
+
+  const publishOne = (d: Device, b: SyntheticBeat): void => {
+    const msg: BeatMessage = {
+      v: 1,
+      patient: d.gen.patient,
+      seq: b.seq,
+      t_ms: startMs + b.tMs,
+      rr_ms: b.rrMs,
+    };
+    d.inflight++;
+    const p = d.client
+      .publishAsync(beatTopic(opts.topicPrefix, d.device), JSON.stringify(msg), { qos: 1 })
+      .then(
+        () => {
+          d.published++;
+        },
+        (err: unknown) => {
+          // mqtt.js keeps QoS 1 packets in its outgoing store across reconnects; a rejection here means the
+          // client was ended, so the beat was not acknowledged and is not counted.
+          opts.logger?.warn(
+            { device: d.device, seq: b.seq, err: err instanceof Error ? err.message : String(err) },
+            'beat not acknowledged',
+          );
+        },
+      )
+      .finally(() => {
+        d.inflight--;
+        d.pending.delete(p);
+      });
+    d.pending.add(p);
+    d.next = d.gen.next();
+  };
+
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  const timer = setInterval(() => {
+    if (stopped) return;
+    const now = simulatedMs();
+    let remaining = false;
+    for (const d of devices) {
+      while (d.next !== null && d.next.tMs <= now && d.inflight < opts.maxInflight) publishOne(d, d.next);
+      if (d.next !== null && d.next.tMs <= durationMs) remaining = true;
+    }
+    if (!remaining && !finishedPublishing) {
+      finishedPublishing = true;
+      clearInterval(timer);
+      void Promise.all(devices.flatMap((d) => [...d.pending])).then(() => resolveDone());
+    }
+  }, TICK_MS);
+
+  return {
+    stats() {
+      const perPatient: Record<string, number> = {};
+      for (const d of devices) perPatient[d.gen.patient] = d.published;
+      return {
+        published: devices.reduce((s, d) => s + d.published, 0),
+        inflight: devices.reduce((s, d) => s + d.inflight, 0),
+        simulatedS: simulatedMs() / 1000,
+        perPatient,
+      };
+    },
+    done,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await Promise.all(devices.flatMap((d) => [...d.pending]));
+      await Promise.all(devices.map((d) => d.client.endAsync()));
+    },
+  };
+}
