@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { exportIdentityPublicKey, importIdentityPublicKey } from '../crypto/handshake.js';
-import { startCsp, startSp } from '../access/runtime.js';
+import { loadOrCreateCspKeys, loadOrCreateIdentity, startCsp, startSp } from '../access/runtime.js';
+import { mkdir } from 'node:fs/promises';
 import { startAccessStack } from '../api/stack.js';
 import { loadCspKeys } from '../access/csp-keys.js';
 import { AuditLog, fileAnchor } from '../access/audit.js';
@@ -86,12 +87,20 @@ export function registerAccessCommands(program: Command): void {
   program
     .command('sp')
     .description('run the storage provider alone (untrusted; stores ciphertext only)')
-    .requiredOption('--csp-public-key <b64>', 'the CSP identity public key to pin (base64url)', process.env.HRVAULT_CSP_PUBLIC_KEY)
+    .option('--csp-public-key <b64>', 'the CSP identity public key to pin (base64url)', process.env.HRVAULT_CSP_PUBLIC_KEY)
+    .option('--init', 'create the SP identity if needed, print its public key and exit')
     .option('--data-dir <dir>', 'where the SP identity and embedded database live', process.env.HRVAULT_DATA_DIR ?? './hrvault-sp')
     .option('--sp-db <url>', 'postgres://… instead of the embedded database', process.env.HRVAULT_SP_DB)
     .option('--port <n>', 'HTTP port', process.env.HRVAULT_SP_PORT ?? '8081')
     .option('--host <addr>', 'HTTP address', process.env.HRVAULT_HOST ?? '127.0.0.1')
-    .action(async (o: { cspPublicKey: string; dataDir: string; spDb?: string; port: string; host: string }) => {
+    .action(async (o: { cspPublicKey?: string; init?: boolean; dataDir: string; spDb?: string; port: string; host: string }) => {
+      if (o.init) {
+        await mkdir(join(o.dataDir, 'sp'), { recursive: true, mode: 0o700 });
+        const id = await loadOrCreateIdentity(join(o.dataDir, 'sp', 'identity.json'), 'sp');
+        process.stdout.write(`${exportIdentityPublicKey(id.publicKey)}\n`);
+        return;
+      }
+      if (!o.cspPublicKey) throw new ConfigError('--csp-public-key (or HRVAULT_CSP_PUBLIC_KEY) is required');
       const port = parse(portSchema, o.port, '--port');
       const sp = await startSp({ dataDir: o.dataDir, ...(o.spDb ? { spDb: o.spDb } : {}), cspPublicKey: importIdentityPublicKey(o.cspPublicKey) });
       const app = await buildSpHttp(sp.sp);
@@ -106,18 +115,27 @@ export function registerAccessCommands(program: Command): void {
   program
     .command('csp')
     .description('run the CSP and the HTTP API against a separate SP')
-    .requiredOption('--sp-url <url>', 'the SP wire endpoint, e.g. http://127.0.0.1:8081/sp/v1/wire', process.env.HRVAULT_SP_URL)
-    .requiredOption('--sp-public-key <b64>', 'the SP identity public key to pin (base64url)', process.env.HRVAULT_SP_PUBLIC_KEY)
+    .option('--sp-url <url>', 'the SP wire endpoint, e.g. http://127.0.0.1:8081/sp/v1/wire', process.env.HRVAULT_SP_URL)
+    .option('--sp-public-key <b64>', 'the SP identity public key to pin (base64url)', process.env.HRVAULT_SP_PUBLIC_KEY)
+    .option('--init', 'create the CSP keys if needed, print the identity public key and exit')
     .option('--data-dir <dir>', 'where the CSP keys and state live', process.env.HRVAULT_DATA_DIR ?? './hrvault-csp')
     .option('--port <n>', 'HTTP port', process.env.HRVAULT_PORT ?? '8080')
     .option('--host <addr>', 'HTTP address', process.env.HRVAULT_HOST ?? '127.0.0.1')
     .option('--paillier-bits <n>', 'Paillier modulus size at first start', process.env.HRVAULT_PAILLIER_BITS ?? '2048')
-    .action(async (o: { spUrl: string; spPublicKey: string; dataDir: string; port: string; host: string; paillierBits: string }) => {
+    .action(async (o: { spUrl?: string; spPublicKey?: string; init?: boolean; dataDir: string; port: string; host: string; paillierBits: string }) => {
+      const bits = parse(z.coerce.number().int().min(1024).max(4096), o.paillierBits, '--paillier-bits');
+      if (o.init) {
+        await mkdir(join(o.dataDir, 'csp'), { recursive: true, mode: 0o700 });
+        const keys = await loadOrCreateCspKeys(join(o.dataDir, 'csp', 'keys.json'), bits);
+        process.stdout.write(`${exportIdentityPublicKey(keys.identity.publicKey)}\n`);
+        return;
+      }
+      if (!o.spUrl || !o.spPublicKey) throw new ConfigError('--sp-url and --sp-public-key (or HRVAULT_SP_URL, HRVAULT_SP_PUBLIC_KEY) are required');
       const port = parse(portSchema, o.port, '--port');
       parse(z.url(), o.spUrl, '--sp-url');
       const csp = await startCsp({
         dataDir: o.dataDir,
-        paillierBits: parse(z.coerce.number().int().min(1024).max(4096), o.paillierBits, '--paillier-bits'),
+        paillierBits: bits,
         sp: { url: o.spUrl, publicKey: o.spPublicKey },
       });
       await bootstrapAdmin(csp.csp, process.env.HRVAULT_ADMIN_PASSWORD);

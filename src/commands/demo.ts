@@ -36,6 +36,7 @@ import {
 } from '../sensor/index.js';
 import { asFileError } from './hrv.js';
 import { startAccessStack } from '../api/stack.js';
+import { DASHBOARD_ROOT, dashboardBuilt } from './access.js';
 import { createDemoUsers } from '../access/demo-users.js';
 import { readInputText } from './read-input.js';
 import { deviceRegistry } from './gateway.js';
@@ -177,6 +178,7 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
     let ingested = 0;
     if (opts.access !== undefined) {
       const stack = await startAccessStack({
+        ...(dashboardBuilt() ? { webRoot: DASHBOARD_ROOT } : {}),
         dataDir: join(dataDir, 'access'),
         port: opts.access.port,
         ...(opts.access.paillierBits === undefined ? {} : { paillierBits: opts.access.paillierBits }),
@@ -186,7 +188,7 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
       const creds = await createDemoUsers(stack.csp, ids);
       if (opts.access.credentialsFile !== undefined)
         writeFileSync(opts.access.credentialsFile, `${JSON.stringify(creds, null, 2)}\n`, { mode: 0o600 });
-      io.err(`API and dashboard: ${stack.address}\n`);
+      io.err(dashboardBuilt() ? `dashboard: ${stack.address}/  API: ${stack.address}/api/v1\n` : `API: ${stack.address}/api/v1 (dashboard not built: npm run build:web)\n`);
       for (const c of creds.filter((c) => c.role !== 'patient'))
         io.err(`  ${c.role.padEnd(13)} ${c.username} / ${c.password}\n`);
       io.err(
