@@ -35,3 +35,4 @@ export { matchBeats, scoreLabel, median, type BeatMatch, type LabelScore } from 
 export { parseRrText, formatRrCsv } from './rr-text.js';
 export { parseSignalText, type SignalText } from './signal-text.js';
 export { cleanRr, type RrCleaningReport, type RrCleaningOptions } from './rr-clean.js';
+export { prng } from './prng.js';

@@ -16,18 +16,7 @@ import {
   readSharedText,
   SHARED_DATA_SKIP_REASON,
 } from '../test-support/shared-data.js';
-
-/** Small seeded PRNG (mulberry32) so synthetic signals are the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from './prng.js';
 
 const gauss = (rand: () => number): number =>
   Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
@@ -59,7 +48,7 @@ function syntheticPpg(opts: {
   weakEvery?: number;
   weakHeight?: number;
 }): Synthetic {
-  const rand = rng(opts.seed);
+  const rand = prng(opts.seed);
   const onsets: number[] = [];
   for (let t = 0.4; t < opts.durationS + 2;) {
     onsets.push(t);
@@ -201,7 +190,7 @@ describe('detectPpgBeats on synthetic pulses', () => {
     });
     const good = detectPpg(s.tS, s.values).quality;
     expect(Math.min(...good)).toBeGreaterThan(0.6);
-    const rand = rng(12);
+    const rand = prng(12);
     const noise = detectPpg(
       s.tS,
       s.values.map(() => gauss(rand)),
@@ -347,7 +336,7 @@ describe('rankPpgChannels', () => {
       intensity: true,
       noise: 0.02,
     });
-    const rand = rng(11);
+    const rand = prng(11);
     const channels = {
       R: s.values,
       G: s.values.map(() => 40 + 3 * gauss(rand)),

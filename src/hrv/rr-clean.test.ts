@@ -6,24 +6,13 @@ import {
   readReferenceHrv,
   SHARED_DATA_SKIP_REASON,
 } from '../test-support/shared-data.js';
+import { prng } from './prng.js';
 import { nnSeriesFromBeats, rrAllSeriesFromBeats, windowOf } from './annotations.js';
 import { HrvError } from './errors.js';
 import { cleanRr, type RrCleaningReport } from './rr-clean.js';
 import { followsGap } from './segments.js';
 import { timeDomain } from './time-domain.js';
 import type { RrSeries } from './types.js';
-
-/** Deterministic PRNG (mulberry32) so synthetic series are reproducible from a seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Beat times (ms) of a sinus rhythm around 850 ms with respiratory (0.25 Hz, ±35 ms) and Mayer-wave
@@ -555,7 +544,10 @@ describe('cleanRr regression', () => {
     // Found by the property test: 425 ms beside two 250 ms intervals looked like a missed beat.
     const rr = [425.00000000000006, 250, 250];
     let acc = 0;
-    const { series } = cleanRr({ tMs: Float64Array.from(rr, (r) => (acc += r)), rrMs: Float64Array.from(rr) });
+    const { series } = cleanRr({
+      tMs: Float64Array.from(rr, (r) => (acc += r)),
+      rrMs: Float64Array.from(rr),
+    });
     for (const v of series.rrMs) expect(v).toBeGreaterThanOrEqual(250);
   });
 });

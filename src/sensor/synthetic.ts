@@ -8,6 +8,8 @@
  * irregularity. Deterministic for a given seed.
  */
 
+import { prng } from '../hrv/index.js';
+
 /** An episode during which the rhythm changes; times in simulated seconds from the patient's start. */
 export interface Episode {
   kind: 'tachycardia' | 'bradycardia' | 'af';
@@ -36,17 +38,7 @@ export interface PatientParams {
   seed: number;
 }
 
-/** Deterministic PRNG (mulberry32), uniform in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng };
 
 function gaussian(rand: () => number): number {
   const u = Math.max(rand(), 1e-12);
