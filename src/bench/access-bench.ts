@@ -66,9 +66,20 @@ export async function runAccessBench(o: AccessBenchOptions = {}): Promise<Record
   out.paillier_cores_for_10000_patients = (perHourMs * 10_000) / 3_600_000;
 
   // The services.
-  const spDb = await openSqlDb(o.spDb ?? 'memory:');
+  // On PostgreSQL the benchmark works in a schema of its own and drops it afterwards: nothing else is touched.
+  let schema: string | undefined;
+  let spLocation = o.spDb ?? 'memory:';
+  if (o.spDb) {
+    schema = `hrvault_bench_${Date.now()}`;
+    const admin = await openSqlDb(o.spDb);
+    await admin.exec(`CREATE SCHEMA ${schema}`);
+    await admin.close();
+    const url = new URL(o.spDb);
+    url.searchParams.set('options', `-c search_path=${schema}`);
+    spLocation = url.toString();
+  }
+  const spDb = await openSqlDb(spLocation);
   const cspDb = await openSqlDb('memory:');
-  if (o.spDb) for (const tbl of ['sp_records', 'sp_metadata', 'sp_users', 'sp_config']) await spDb.exec(`DROP TABLE IF EXISTS ${tbl}`);
   const spId = generateIdentity('sp');
   const sp = await SpService.create({ identity: spId, csp: { id: 'csp', publicKey: keys.identity.publicKey }, db: spDb, reorderWindow: 64 });
   const csp = await CspService.create({ keys, db: cspDb, sp: { id: 'sp', publicKey: spId.publicKey, transport: inProcessTransport(sp) }, auditAnchor: memoryAnchor() });
@@ -117,6 +128,7 @@ export async function runAccessBench(o: AccessBenchOptions = {}): Promise<Record
   out.aggregate_all_patients_records = all.n;
   out.aggregate_per_s_one_patient = 1000 / (out.aggregate_one_patient_p50_ms as number);
 
+  if (schema) await spDb.exec(`DROP SCHEMA ${schema} CASCADE`);
   await spDb.close();
   await cspDb.close();
   return out;

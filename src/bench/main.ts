@@ -10,7 +10,7 @@ import { Command, Option } from 'commander';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 interface Suite {
-  run(log: (line: string) => void): Promise<{ json: unknown; table: string }>;
+  run(log: (line: string) => void, opts: { spDb?: string }): Promise<{ json: unknown; table: string }>;
 }
 
 const SUITES: Record<string, Suite> = {
@@ -22,9 +22,9 @@ const SUITES: Record<string, Suite> = {
     },
   },
   access: {
-    async run() {
+    async run(log, opts) {
       const { runAccessBench, formatAccessTable } = await import('./access-bench.js');
-      const r = await runAccessBench({ log: (l) => process.stderr.write(l + '\n') });
+      const r = await runAccessBench({ log, ...(opts.spDb ? { spDb: opts.spDb } : {}) });
       return { json: r, table: formatAccessTable(r) };
     },
   },
@@ -32,11 +32,12 @@ const SUITES: Record<string, Suite> = {
 
 const program = new Command('bench')
   .addOption(new Option('--suite <name>', 'benchmark suite').choices(Object.keys(SUITES)).default('hrv'))
+  .option('--sp-db <url>', 'access suite: run the SP on this PostgreSQL (in a schema of its own) instead of PGlite')
   .parse(process.argv);
-const { suite } = program.opts<{ suite: string }>();
+const { suite, spDb } = program.opts<{ suite: string; spDb?: string }>();
 
-const { json, table } = await SUITES[suite]!.run((line) => process.stderr.write(`${line}\n`));
-process.stdout.write(table);
+const { json, table } = await SUITES[suite]!.run((line) => process.stderr.write(`${line}\n`), spDb ? { spDb } : {});
+process.stdout.write(table.endsWith('\n') ? table : `${table}\n`);
 const dir = join(ROOT, 'bench-results');
 mkdirSync(dir, { recursive: true });
 const out = join(dir, `${suite}.json`);
