@@ -9,6 +9,7 @@
 import { HrvError } from './errors.js';
 import { ecgFeatures, type EcgFeatures } from './ecg-detect.js';
 import type { BeatLabel } from './types.js';
+import { pearson } from './correlation.js';
 
 /** Morphology and timing measured for each beat; exported for validation reports. */
 export interface BeatFeatures {
@@ -55,27 +56,6 @@ function extractWindows(ecg: Float64Array, peaks: Int32Array, pre: number, post:
     }
   }
   return { pre, len, data };
-}
-
-function correlation(a: Float64Array, aOff: number, b: Float64Array, bOff: number, len: number): number {
-  let sa = 0;
-  let sb = 0;
-  let saa = 0;
-  let sbb = 0;
-  let sab = 0;
-  for (let k = 0; k < len; k++) {
-    const x = a[aOff + k]!;
-    const y = b[bOff + k]!;
-    sa += x;
-    sb += y;
-    saa += x * x;
-    sbb += y * y;
-    sab += x * y;
-  }
-  const va = saa - (sa * sa) / len;
-  const vb = sbb - (sb * sb) / len;
-  if (va <= 0 || vb <= 0) return 0;
-  return (sab - (sa * sb) / len) / Math.sqrt(va * vb);
 }
 
 /** Per-sample median of the selected windows (of at most 512 of them, evenly spread, which is plenty). */
@@ -145,8 +125,7 @@ export function beatFeatures(features: EcgFeatures, fsHz: number, peaks: Int32Ar
   const all = Int32Array.from({ length: nb }, (_, i) => i);
   const global = medianTemplate(wide, all);
   const core: number[] = [];
-  for (let b = 0; b < nb; b++)
-    if (correlation(wide.data, b * wide.len, global, 0, wide.len) > 0.9) core.push(b);
+  for (let b = 0; b < nb; b++) if (pearson(wide.data, b * wide.len, global, 0, wide.len) > 0.9) core.push(b);
   const seed = medianTemplate(wide, core.length >= 3 ? core : all);
 
   // Running template of normal beats, so slow changes of the axis or the amplitude are followed.
@@ -159,7 +138,7 @@ export function beatFeatures(features: EcgFeatures, fsHz: number, peaks: Int32Ar
   let tplWidth = Math.max(1, slopeWidth(tpl, 0, qFrom, qTo));
   for (let b = 0; b < nb; b++) {
     const off = b * wide.len;
-    const c = correlation(wide.data, off, tpl, 0, wide.len);
+    const c = pearson(wide.data, off, tpl, 0, wide.len);
     const amp = peakToPeak(wide, b, qFrom, qTo);
     const width = slopeWidth(wide.data, off, qFrom, qTo);
     corrN[b] = c;
@@ -252,7 +231,7 @@ export function classifyBeats(features: EcgFeatures, fsHz: number, peaks: Int32A
   // Confirm against the candidates' own template: uniform PVCs match it, distorted normal beats do not.
   const wide = extractWindows(features.ecg, peaks, Math.round(0.1 * fsHz), Math.round(0.3 * fsHz));
   const vTpl = cand.length >= 3 ? medianTemplate(wide, cand) : null;
-  if (vTpl) for (let b = 0; b < nb; b++) corrV[b] = correlation(wide.data, b * wide.len, vTpl, 0, wide.len);
+  if (vTpl) for (let b = 0; b < nb; b++) corrV[b] = pearson(wide.data, b * wide.len, vTpl, 0, wide.len);
   for (const b of cand) {
     if (!vTpl || corrV[b]! > 0.8 || abnormality(f, b) >= 2) labels[b] = 'V';
   }

@@ -15,6 +15,7 @@
  */
 import { HrvError } from './errors.js';
 import { butterBandpass, filtfilt, movingAverage } from './filters.js';
+import { pearson } from './correlation.js';
 
 /** Supported sampling rates, Hz. */
 export const ECG_MIN_FS_HZ = 125;
@@ -275,26 +276,9 @@ export function detectFromFeatures(
 
 /** Normalised cross-correlation of x[at − half … at + half] with the template (length 2·half + 1). */
 function ncc(x: Float64Array, at: number, tpl: Float64Array, half: number): number {
-  const len = tpl.length;
   const from = at - half;
-  if (from < 0 || from + len > x.length) return 0;
-  let sx = 0;
-  let sy = 0;
-  let sxx = 0;
-  let syy = 0;
-  let sxy = 0;
-  for (let k = 0; k < len; k++) {
-    const a = x[from + k]!;
-    const b = tpl[k]!;
-    sx += a;
-    sy += b;
-    sxx += a * a;
-    syy += b * b;
-    sxy += a * b;
-  }
-  const va = sxx - (sx * sx) / len;
-  const vb = syy - (sy * sy) / len;
-  return va > 0 && vb > 0 ? (sxy - (sx * sy) / len) / Math.sqrt(va * vb) : 0;
+  if (from < 0 || from + tpl.length > x.length) return 0;
+  return pearson(x, from, tpl, 0, tpl.length);
 }
 
 /** Median of a[0..m) by insertion sort, which is fastest for the few dozen values used here (reorders a). */
