@@ -3,19 +3,11 @@
  * printed reason where no server answers.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openSqlDb } from './sql.js';
+import { PG_URL, postgresReachable } from './test-support/postgres.js';
 import { makeHarness, type Harness } from './test-support/harness.js';
 import { NotFoundError } from './errors.js';
 
-const PG_URL = process.env.HRVAULT_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-let reachable = false;
-try {
-  const db = await openSqlDb(PG_URL);
-  await db.close();
-  reachable = true;
-} catch (err) {
-  console.log(`skipped: PostgreSQL not reachable at ${PG_URL} (${err instanceof Error ? err.message : String(err)})`);
-}
+const reachable = await postgresReachable();
 
 describe.skipIf(!reachable)('CSP and SP on PostgreSQL', () => {
   let h: Harness;
@@ -29,15 +21,23 @@ describe.skipIf(!reachable)('CSP and SP on PostgreSQL', () => {
 
   it('registers, logs in, appends, reads, aggregates and detects a tampered record', async () => {
     const csp = h.csp;
-    await csp.registerUser('bootstrap', { username: 'pat', password: PW, role: 'patient', patient_id: 'P-1' });
+    await csp.registerUser('bootstrap', {
+      username: 'pat',
+      password: PW,
+      role: 'patient',
+      patient_id: 'P-1',
+    });
     await csp.registerUser('bootstrap', { username: 'doc', password: PW, role: 'doctor', patients: ['P-1'] });
     const doc = await csp.authenticate((await csp.login('doc', PW)).access_token);
     const pat = await csp.authenticate((await csp.login('pat', PW)).access_token);
-    for (const sdnn of [30, 50]) await csp.ingestHrvResult('P-1', 1000 + sdnn, { sdnn_ms: sdnn, mean_hr_bpm: 60 });
+    for (const sdnn of [30, 50])
+      await csp.ingestHrvResult('P-1', 1000 + sdnn, { sdnn_ms: sdnn, mean_hr_bpm: 60 });
     await csp.appendRecord(doc, 'P-1', { type: 'prescription', t_ms: 5000, data: { text: 'rest' } });
     expect((await csp.getRecords(pat, 'P-1')).records).toHaveLength(3);
     expect((await csp.aggregate(doc, { patient_id: 'P-1' }, 'sdnn_ms', 0, 10_000)).mean).toBeCloseTo(40, 6);
-    await h.spDb.query("UPDATE sp_records SET blob = set_byte(blob, 90, get_byte(blob, 90) # 1) WHERE seq = 2");
+    await h.spDb.query(
+      'UPDATE sp_records SET blob = set_byte(blob, 90, get_byte(blob, 90) # 1) WHERE seq = 2',
+    );
     const r = await csp.getRecords(doc, 'P-1');
     expect(r.integrity_failures.map((f) => f.seq)).toEqual([2]);
     expect(r.records).toHaveLength(2);

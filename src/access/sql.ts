@@ -31,7 +31,9 @@ class PgliteDb implements SqlDb {
     await this.db.exec(sql);
   }
   transaction<T>(fn: (tx: SqlTx) => Promise<T>): Promise<T> {
-    return this.db.transaction((tx) => fn({ query: async <R>(s: string, p: unknown[] = []) => (await tx.query<R>(s, p)).rows }));
+    return this.db.transaction((tx) =>
+      fn({ query: async <R>(s: string, p: unknown[] = []) => (await tx.query<R>(s, p)).rows }),
+    );
   }
   close(): Promise<void> {
     return this.db.close();
@@ -51,7 +53,9 @@ class PostgresDb implements SqlDb {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
-      const out = await fn({ query: async <R>(s: string, p: unknown[] = []) => (await client.query(s, p)).rows as R[] });
+      const out = await fn({
+        query: async <R>(s: string, p: unknown[] = []) => (await client.query(s, p)).rows as R[],
+      });
       await client.query('COMMIT');
       return out;
     } catch (err) {
@@ -93,4 +97,38 @@ export async function openSqlDb(location: string): Promise<SqlDb> {
 export function bytes(value: unknown): Buffer {
   if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
   throw new TypeError('expected a BYTEA value');
+}
+
+/** A database opened in a schema of its own; `drop()` removes the schema and closes the connection. */
+export interface ScratchDb {
+  db: SqlDb;
+  drop(): Promise<void>;
+}
+
+/**
+ * Opens `location` for tests and benchmarks: on PostgreSQL inside a fresh schema (named `prefix_…`), so
+ * nothing else in that database is touched; otherwise the database itself, closed by `drop()`.
+ */
+export async function openScratchDb(location: string, prefix = 'hrvault_scratch'): Promise<ScratchDb> {
+  if (!/^postgres(ql)?:\/\//.test(location)) {
+    const db = await openSqlDb(location);
+    return { db, drop: () => db.close() };
+  }
+  const schema = `${prefix}_${Date.now()}_${Math.floor(Math.random() * 1e6)}`;
+  const admin = await openSqlDb(location);
+  try {
+    await admin.exec(`CREATE SCHEMA ${schema}`);
+  } finally {
+    await admin.close();
+  }
+  const url = new URL(location);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  const db = await openSqlDb(url.toString());
+  return {
+    db,
+    async drop() {
+      await db.exec(`DROP SCHEMA ${schema} CASCADE`);
+      await db.close();
+    },
+  };
 }

@@ -10,7 +10,7 @@ import { memoryAnchor } from '../access/audit.js';
 import { generateCspKeys } from '../access/csp-keys.js';
 import { CspService } from '../access/csp-service.js';
 import { SpService } from '../access/sp-service.js';
-import { openSqlDb } from '../access/sql.js';
+import { openScratchDb, openSqlDb } from '../access/sql.js';
 import { inProcessTransport } from '../access/transport.js';
 
 export interface AccessBenchOptions {
@@ -31,7 +31,10 @@ function quantile(xs: number[], q: number): number {
 export async function runAccessBench(o: AccessBenchOptions = {}): Promise<Record<string, number | string>> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const bits = o.paillierBits ?? 2048;
-  const out: Record<string, number | string> = { paillier_bits: bits, sp_engine: o.spDb ? 'postgres' : 'pglite' };
+  const out: Record<string, number | string> = {
+    paillier_bits: bits,
+    sp_engine: o.spDb ? 'postgres' : 'pglite',
+  };
 
   log(`generating CSP keys (Paillier ${bits} bits)…`);
   let t = performance.now();
@@ -61,36 +64,49 @@ export async function runAccessBench(o: AccessBenchOptions = {}): Promise<Record
   for (let i = 0; i < 10; i++) decryptPacked(keys.paillier.privateKey, sum, codec, 8);
   out.paillier_decrypt_crt_ms = (performance.now() - t) / 10;
   // One HRV record per 5-minute window: 12 Paillier encryptions per patient-hour.
-  const perHourMs = 12 * ((out.paillier_randomness_crt_ms as number) + (out.paillier_encrypt_pooled_ms as number));
+  const perHourMs =
+    12 * ((out.paillier_randomness_crt_ms as number) + (out.paillier_encrypt_pooled_ms as number));
   out.paillier_cpu_ms_per_patient_hour = perHourMs;
   out.paillier_cores_for_10000_patients = (perHourMs * 10_000) / 3_600_000;
 
   // The services.
   // On PostgreSQL the benchmark works in a schema of its own and drops it afterwards: nothing else is touched.
-  let schema: string | undefined;
-  let spLocation = o.spDb ?? 'memory:';
-  if (o.spDb) {
-    schema = `hrvault_bench_${Date.now()}`;
-    const admin = await openSqlDb(o.spDb);
-    await admin.exec(`CREATE SCHEMA ${schema}`);
-    await admin.close();
-    const url = new URL(o.spDb);
-    url.searchParams.set('options', `-c search_path=${schema}`);
-    spLocation = url.toString();
-  }
-  const spDb = await openSqlDb(spLocation);
+  const scratch = await openScratchDb(o.spDb ?? 'memory:', 'hrvault_bench');
+  const spDb = scratch.db;
   const cspDb = await openSqlDb('memory:');
   const spId = generateIdentity('sp');
-  const sp = await SpService.create({ identity: spId, csp: { id: 'csp', publicKey: keys.identity.publicKey }, db: spDb, reorderWindow: 64 });
-  const csp = await CspService.create({ keys, db: cspDb, sp: { id: 'sp', publicKey: spId.publicKey, transport: inProcessTransport(sp) }, auditAnchor: memoryAnchor() });
+  const sp = await SpService.create({
+    identity: spId,
+    csp: { id: 'csp', publicKey: keys.identity.publicKey },
+    db: spDb,
+    reorderWindow: 64,
+  });
+  const csp = await CspService.create({
+    keys,
+    db: cspDb,
+    sp: { id: 'sp', publicKey: spId.publicKey, transport: inProcessTransport(sp) },
+    auditAnchor: memoryAnchor(),
+  });
   const pw = 'correct horse battery staple';
   const patients = o.patients ?? 200;
   log(`registering ${patients} patients and a doctor…`);
   const ids = Array.from({ length: patients }, (_, i) => `P-${i}`);
-  for (const id of ids.slice(0, 5)) await csp.registerUser('bootstrap', { username: `pat-${id.toLowerCase()}`, password: pw, role: 'patient', patient_id: id });
+  for (const id of ids.slice(0, 5))
+    await csp.registerUser('bootstrap', {
+      username: `pat-${id.toLowerCase()}`,
+      password: pw,
+      role: 'patient',
+      patient_id: id,
+    });
   await csp.registerUser('bootstrap', { username: 'doc', password: pw, role: 'doctor', patients: ids });
   // Registration hashes a password (Argon2id); directory entries for the rest are enough for aggregates.
-  for (const id of ids.slice(5)) await csp.registerUser('bootstrap', { username: `pat-${id.toLowerCase()}`, password: pw, role: 'patient', patient_id: id });
+  for (const id of ids.slice(5))
+    await csp.registerUser('bootstrap', {
+      username: `pat-${id.toLowerCase()}`,
+      password: pw,
+      role: 'patient',
+      patient_id: id,
+    });
 
   const logins = o.logins ?? 30;
   const lat: number[] = [];
@@ -108,7 +124,14 @@ export async function runAccessBench(o: AccessBenchOptions = {}): Promise<Record
   t = performance.now();
   const batch: Array<Promise<unknown>> = [];
   for (let i = 0; i < appends; i++) {
-    batch.push(csp.ingestHrvResult(ids[i % ids.length]!, 1_000 + i, { sdnn_ms: 40 + (i % 20), rmssd_ms: 30, mean_hr_bpm: 70, mean_nn_ms: 850 }));
+    batch.push(
+      csp.ingestHrvResult(ids[i % ids.length]!, 1_000 + i, {
+        sdnn_ms: 40 + (i % 20),
+        rmssd_ms: 30,
+        mean_hr_bpm: 70,
+        mean_nn_ms: 850,
+      }),
+    );
     if (batch.length === 16) await Promise.all(batch.splice(0));
   }
   await Promise.all(batch);
@@ -128,15 +151,17 @@ export async function runAccessBench(o: AccessBenchOptions = {}): Promise<Record
   out.aggregate_all_patients_records = all.n;
   out.aggregate_per_s_one_patient = 1000 / (out.aggregate_one_patient_p50_ms as number);
 
-  if (schema) await spDb.exec(`DROP SCHEMA ${schema} CASCADE`);
-  await spDb.close();
+  await scratch.drop();
   await cspDb.close();
   return out;
 }
 
 /** Formats the figures as a two-column table. */
 export function formatAccessTable(r: Record<string, number | string>): string {
-  const rows = Object.entries(r).map(([k, v]) => [k, typeof v === 'number' ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(3)) : v]);
+  const rows = Object.entries(r).map(([k, v]) => [
+    k,
+    typeof v === 'number' ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(3)) : v,
+  ]);
   const w = Math.max(...rows.map(([k]) => k!.length));
   return rows.map(([k, v]) => `${k!.padEnd(w)}  ${v}`).join('\n');
 }

@@ -4,7 +4,7 @@ import { memoryAnchor } from '../audit.js';
 import { generateCspKeys, type CspKeys } from '../csp-keys.js';
 import { CspService } from '../csp-service.js';
 import { SpService } from '../sp-service.js';
-import { openSqlDb, type SqlDb } from '../sql.js';
+import { openScratchDb, openSqlDb, type SqlDb } from '../sql.js';
 import { inProcessTransport } from '../transport.js';
 import type { SpTransport, SpWireRequest } from '../sp-protocol.js';
 
@@ -26,22 +26,16 @@ export async function makeHarness(spLocation = 'memory:'): Promise<Harness> {
   // 1024-bit Paillier keeps tests fast; key generation happens once per test file.
   sharedKeys ??= generateCspKeys('csp', 1024);
   const keys = await sharedKeys;
-  let spDb: SqlDb;
-  let schema: string | undefined;
-  if (spLocation.startsWith('postgres')) {
-    const admin = await openSqlDb(spLocation);
-    schema = `t_${Date.now()}_${Math.floor(Math.random() * 1e6)}`;
-    await admin.exec(`CREATE SCHEMA ${schema}`);
-    await admin.close();
-    const url = new URL(spLocation);
-    url.searchParams.set('options', `-c search_path=${schema}`);
-    spDb = await openSqlDb(url.toString());
-  } else {
-    spDb = await openSqlDb(spLocation);
-  }
+  const scratch = await openScratchDb(spLocation, 't');
+  const spDb = scratch.db;
   const cspDb = await openSqlDb('memory:');
   const spIdentity = generateIdentity('sp');
-  const sp = await SpService.create({ identity: spIdentity, csp: { id: keys.identity.id, publicKey: keys.identity.publicKey }, db: spDb, reorderWindow: 64 });
+  const sp = await SpService.create({
+    identity: spIdentity,
+    csp: { id: keys.identity.id, publicKey: keys.identity.publicKey },
+    db: spDb,
+    reorderWindow: 64,
+  });
   const tamper: Harness['tamper'] = {};
   const inner = inProcessTransport(sp);
   const transport: SpTransport = {
@@ -65,8 +59,7 @@ export async function makeHarness(spLocation = 'memory:'): Promise<Harness> {
     keys,
     tamper,
     async close() {
-      if (schema) await spDb.exec(`DROP SCHEMA ${schema} CASCADE`);
-      await spDb.close();
+      await scratch.drop();
       await cspDb.close();
     },
   };
