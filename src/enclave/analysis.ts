@@ -60,7 +60,9 @@ const MAX_RR_MS = 5000;
 
 /**
  * Parses `time_ms,rr_ms` CSV (header, blank and `#` lines allowed); throws EnvelopeError(CONTENT) naming the
- * line. Messages never quote values: they cross to the untrusted host.
+ * line. Messages never quote values: they cross to the untrusted host. That is why this is not
+ * hrv's parseRrText, whose messages quote the offending field and which accepts other export formats
+ * the gateway never writes (the gateway writes with formatRrCsv).
  */
 export function parseBatchCsv(text: string, name: string): { t: Float64Array; rr: Float64Array } {
   const lines = text.split('\n');
