@@ -15,20 +15,12 @@ import { canSeePatient, decideAdmin, decideBreakGlass, decideWrite, RECORD_TYPES
 import { blindIndex, chainLink, CHAIN_GENESIS, openRecord, RecordIntegrityError, sealRecord } from './record-crypto.js';
 import type { SpRecordRow, SpTransport } from './sp-protocol.js';
 import type { SqlDb } from './sql.js';
+import { AGGREGATE_METRICS, type AggregateMetric, type ClinicalRecord } from './vocabulary.js';
 import { ACCESS_TOKEN_TTL_S, RefreshTokenStore, signAccessToken, verifyAccessToken } from './tokens.js';
 import { hashPassword, passwordProblem, userRecordSchema, verifyPassword, type Role, type UserRecord } from './users.js';
 import type { KeyObject } from 'node:crypto';
 
-/** A stored clinical record as callers see it. */
-export interface ClinicalRecord {
-  id: string;
-  patient_id: string;
-  type: RecordType;
-  t_ms: number;
-  author: string;
-  created_ms: number;
-  data: Record<string, unknown>;
-}
+export type { ClinicalRecord } from './vocabulary.js';
 
 /** Records answer with the ones that failed verification listed, never silently dropped. */
 export interface RecordsAnswer {
@@ -39,9 +31,7 @@ export interface RecordsAnswer {
 /** A user as shown to callers (no verifier). */
 export type UserView = Omit<UserRecord, 'verifier'>;
 
-/** Metrics whose means the SP can compute under Paillier. */
-export const AGGREGATE_METRICS = ['sdnn_ms', 'rmssd_ms', 'mean_hr_bpm', 'mean_nn_ms'] as const;
-export type AggregateMetric = (typeof AGGREGATE_METRICS)[number];
+export { AGGREGATE_METRICS, type AggregateMetric } from './vocabulary.js';
 
 // Slot layout of the Paillier plaintext attached to each HRV record: a count and a sum (×1000) per metric,
 // so windows whose measure is null do not bias the mean.

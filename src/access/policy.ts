@@ -5,8 +5,9 @@
  */
 import type { UserRecord } from './users.js';
 
-export const RECORD_TYPES = ['hrv', 'vitals', 'note', 'rr_file', 'ecg_file', 'prescription'] as const;
-export type RecordType = (typeof RECORD_TYPES)[number];
+import type { RecordType } from './vocabulary.js';
+
+export { RECORD_TYPES, type RecordType } from './vocabulary.js';
 
 /** The authenticated caller: a user, or the enclave's result ingest (a service principal). */
 export type Principal = { kind: 'user'; user: UserRecord } | { kind: 'service'; name: 'enclave-ingest' };
@@ -43,7 +44,8 @@ export function decideWrite(p: Principal, patientId: string, type: RecordType): 
   if (p.kind === 'service') return type === 'hrv' ? 'allow' : 'forbidden';
   if (!canSeePatient(p, patientId)) return 'not_found';
   const role = p.user.role;
-  if (role === 'health_worker' || role === 'doctor') return WRITABLE[role].includes(type) ? 'allow' : 'forbidden';
+  if (role === 'health_worker' || role === 'doctor')
+    return WRITABLE[role].includes(type) ? 'allow' : 'forbidden';
   return 'forbidden';
 }
 

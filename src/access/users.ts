@@ -5,8 +5,9 @@
 import { hash, verify } from '@node-rs/argon2';
 import { z } from 'zod';
 
-export const ROLES = ['patient', 'health_worker', 'doctor', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
+import { ROLES } from './vocabulary.js';
+
+export { ROLES, type Role } from './vocabulary.js';
 
 const id = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (1–64)');
 

@@ -3,20 +3,16 @@
  * summaries. Plain TypeScript without the DOM so it runs (and is tested) in Node.
  */
 
-export const RECORD_TYPES = ['hrv', 'vitals', 'note', 'rr_file', 'ecg_file', 'prescription'] as const;
-export type RecordType = (typeof RECORD_TYPES)[number];
-export type Role = 'patient' | 'health_worker' | 'doctor' | 'admin';
+// The same definitions the server enforces (src/access/vocabulary.ts has no dependencies, so it bundles).
+import type { ClinicalRecord, RecordType, Role } from '../access/vocabulary.js';
 
-/** A clinical record as the API returns it (times in ms since the epoch). */
-export interface ClinicalRecord {
-  id: string;
-  patient_id: string;
-  type: RecordType;
-  t_ms: number;
-  author: string;
-  created_ms: number;
-  data: Record<string, unknown>;
-}
+export {
+  AGGREGATE_METRICS,
+  RECORD_TYPES,
+  type ClinicalRecord,
+  type RecordType,
+  type Role,
+} from '../access/vocabulary.js';
 
 export interface UserView {
   user_id: string;
@@ -43,9 +39,6 @@ export interface AggregateAnswer {
   from_ms: number;
   to_ms: number;
 }
-
-/** Metrics the storage provider can average under Paillier encryption. */
-export const AGGREGATE_METRICS = ['sdnn_ms', 'rmssd_ms', 'mean_hr_bpm', 'mean_nn_ms'] as const;
 
 /** Largest record upload the API accepts (its RECORD_BODY_LIMIT), bytes. */
 export const RECORD_UPLOAD_LIMIT = 2 * 1024 * 1024;
