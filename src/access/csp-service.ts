@@ -13,7 +13,7 @@ import type { CspKeys } from './csp-keys.js';
 import { AuthError, ConflictError, ForbiddenError, NotFoundError, ThrottledError, ValidationError } from './errors.js';
 import { canSeePatient, decideAdmin, decideBreakGlass, decideWrite, RECORD_TYPES, type Principal, type RecordType } from './policy.js';
 import { blindIndex, chainLink, CHAIN_GENESIS, openRecord, RecordIntegrityError, sealRecord } from './record-crypto.js';
-import type { SpRecordRow, SpTransport } from './sp-protocol.js';
+import { recordFilterSql, type RecordFilter, type SpRecordRow, type SpTransport } from './sp-protocol.js';
 import type { SqlDb } from './sql.js';
 import { AGGREGATE_METRICS, type AggregateMetric, type ClinicalRecord } from './vocabulary.js';
 import { ACCESS_TOKEN_TTL_S, RefreshTokenStore, signAccessToken, verifyAccessToken } from './tokens.js';
@@ -487,33 +487,19 @@ export class CspService {
     if (q.type !== undefined && !RECORD_TYPES.includes(q.type)) throw new ValidationError('type', `must be one of ${RECORD_TYPES.join(', ')}`);
     const brokeGlass = await this.#authorizeRead(p, patientId, 'record.read', q.break_glass_reason);
     const ref = this.#patientRef(patientId);
-    const answer = await this.link.call<{ records: SpRecordRow[] }>({
-      op: 'query_records',
+    const filter: RecordFilter = {
       patient_ref: ref,
       ...(q.type ? { type_tags: [this.#typeTag(q.type)] } : {}),
       ...(q.from_ms !== undefined ? { from_ms: q.from_ms } : {}),
       ...(q.to_ms !== undefined ? { to_ms: q.to_ms } : {}),
       limit: Math.min(q.limit ?? 1000, 10_000),
-    });
+    };
+    const answer = await this.link.call<{ records: SpRecordRow[] }>({ op: 'query_records', ...filter });
     const out: RecordsAnswer = { records: [], integrity_failures: [] };
     // What the answer must hold, from the CSP's own index: the same filter, the same order and limit.
-    const params: unknown[] = [ref];
-    let where = 'patient_ref = $1';
-    if (q.type) {
-      params.push(this.#typeTag(q.type));
-      where += ` AND type_tag = $${params.length}`;
-    }
-    if (q.from_ms !== undefined) {
-      params.push(q.from_ms);
-      where += ` AND t_ms >= $${params.length}`;
-    }
-    if (q.to_ms !== undefined) {
-      params.push(q.to_ms);
-      where += ` AND t_ms < $${params.length}`;
-    }
-    params.push(Math.min(q.limit ?? 1000, 10_000));
+    const { sql, params } = recordFilterSql(filter);
     const expected = new Set(
-      (await this.#db.query<{ seq: number }>(`SELECT seq FROM csp_record_index WHERE ${where} ORDER BY seq LIMIT $${params.length}`, params)).map((r) => r.seq),
+      (await this.#db.query<{ seq: number }>(`SELECT seq FROM csp_record_index ${sql}`, params)).map((r) => r.seq),
     );
     const answered = new Set(answer.records.map((r) => r.seq));
     for (const seq of expected) if (!answered.has(seq)) out.integrity_failures.push({ seq, reason: `record ${seq} was withheld by the SP` });

@@ -91,3 +91,30 @@ export type SpWireResponse =
 export interface SpTransport {
   send(request: SpWireRequest): Promise<SpWireResponse>;
 }
+
+/** The record filter of a `query_records` operation. */
+export type RecordFilter = Omit<Extract<SpOperation, { op: 'query_records' }>, 'op'>;
+
+/**
+ * The SQL tail (`WHERE … ORDER BY seq LIMIT …`) and parameters that select a filter's records from a
+ * table with columns patient_ref, type_tag, t_ms, seq. The SP answers with it and the CSP checks the
+ * answer against its own index with it, so both select by exactly the same rule.
+ */
+export function recordFilterSql(f: RecordFilter): { sql: string; params: unknown[] } {
+  const params: unknown[] = [f.patient_ref];
+  let where = 'patient_ref = $1';
+  if (f.type_tags?.length) {
+    params.push(f.type_tags);
+    where += ` AND type_tag = ANY($${params.length})`;
+  }
+  if (f.from_ms !== undefined) {
+    params.push(f.from_ms);
+    where += ` AND t_ms >= $${params.length}`;
+  }
+  if (f.to_ms !== undefined) {
+    params.push(f.to_ms);
+    where += ` AND t_ms < $${params.length}`;
+  }
+  params.push(f.limit);
+  return { sql: `WHERE ${where} ORDER BY seq LIMIT $${params.length}`, params };
+}

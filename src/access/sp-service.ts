@@ -13,6 +13,7 @@ import { chainLink, CHAIN_GENESIS } from './record-crypto.js';
 import { bytes, type SqlDb } from './sql.js';
 import {
   directionOf,
+  recordFilterSql,
   spOperationSchema,
   spWireRequestSchema,
   type SpOperation,
@@ -177,23 +178,9 @@ export class SpService {
         return { ok: true, seq: row?.seq ?? 0, chain: row ? bytes(row.chain).toString('hex') : CHAIN_GENESIS.toString('hex') };
       }
       case 'query_records': {
-        const params: unknown[] = [op.patient_ref];
-        let where = 'patient_ref = $1';
-        if (op.type_tags?.length) {
-          params.push(op.type_tags);
-          where += ` AND type_tag = ANY($${params.length})`;
-        }
-        if (op.from_ms !== undefined) {
-          params.push(op.from_ms);
-          where += ` AND t_ms >= $${params.length}`;
-        }
-        if (op.to_ms !== undefined) {
-          params.push(op.to_ms);
-          where += ` AND t_ms < $${params.length}`;
-        }
-        params.push(op.limit);
+        const { sql, params } = recordFilterSql(op);
         const rows = await db.query<{ seq: number; type_tag: string; t_ms: string | number; blob: unknown; chain: unknown }>(
-          `SELECT seq, type_tag, t_ms, blob, chain FROM sp_records WHERE ${where} ORDER BY seq LIMIT $${params.length}`,
+          `SELECT seq, type_tag, t_ms, blob, chain FROM sp_records ${sql}`,
           params,
         );
         const records: SpRecordRow[] = rows.map((r) => ({
