@@ -306,8 +306,6 @@ const cleaningSection: Section = {
   },
 };
 
-const scales = (a: number, b: number): number[] => Array.from({ length: b - a + 1 }, (_, i) => a + i);
-
 // NeuroKit2's hrv_nonlinear (0.2.12) computes DFA_alpha1 over 4–11 beats and DFA_alpha2 over 12 to
 // (N + 1)/10 beats by default, and the reference values were made that way, although the data README
 // says 4–16 / 16–64. Our reported α1/α2 follow the Task Force's 4–16 / 16–64; the NeuroKit2 comparison
@@ -336,7 +334,7 @@ const MEASURES: Array<{
     nk: ['nonlinear', 'DFA_alpha1'],
     tol: 0.05,
     label: 'DFA α1 on NeuroKit2 scales (4–11)',
-    compute: (s) => hrv.dfaAlpha(s.rrMs, scales(4, 11)),
+    compute: (s) => hrv.dfaAlpha(s.rrMs, hrv.dfaScales(4, 11)),
   },
   { ours: 'dfa_alpha2', nk: ['nonlinear', 'DFA_alpha2'], tol: Infinity, label: 'DFA α2 (16–64, reported)' },
   {
@@ -344,7 +342,7 @@ const MEASURES: Array<{
     nk: ['nonlinear', 'DFA_alpha2'],
     tol: 0.05,
     label: 'DFA α2 on NeuroKit2 scales (12–N/10)',
-    compute: (s) => hrv.dfaAlpha(s.rrMs, scales(12, Math.floor((s.rrMs.length + 1) / 10))),
+    compute: (s) => hrv.dfaAlpha(s.rrMs, hrv.dfaScales(12, Math.floor((s.rrMs.length + 1) / 10))),
   },
 ];
 

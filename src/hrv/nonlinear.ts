@@ -138,10 +138,11 @@ export function dfaAlpha(x: ArrayLike<number>, scales: readonly number[]): numbe
   return num / den;
 }
 
-const range = (a: number, b: number): number[] => Array.from({ length: b - a + 1 }, (_, i) => a + i);
+/** Every window size from a to b beats, inclusive: the scales of a DFA exponent. */
+export const dfaScales = (a: number, b: number): number[] => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 /** Window sizes of DFA α1 (4–16 beats) and α2 (16–64 beats). */
-export const DFA_SCALES_ALPHA1 = range(4, 16);
-export const DFA_SCALES_ALPHA2 = range(16, 64);
+export const DFA_SCALES_ALPHA1 = dfaScales(4, 16);
+export const DFA_SCALES_ALPHA2 = dfaScales(16, 64);
 
 /** The nonlinear measures of an NN series; null where the series is too short for a measure. */
 export function nonlinear(series: RrSeries): NonlinearMeasures {
