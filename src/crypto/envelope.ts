@@ -11,7 +11,7 @@
  * says little about the number of beats inside.
  */
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import { envelopeHeaderSchema as headerSchema, type EnvelopeHeader, type EnvelopeKind } from '../contracts/index.js';
 import { HrvaultError, type ErrorCode } from '../errors.js';
 import { hpkeOpen, hpkeSeal } from './hpke.js';
 import { signBytes, verifyBytes } from './signing.js';
@@ -28,32 +28,7 @@ export class EnvelopeError extends HrvaultError {
   }
 }
 
-/** What a sealed file carries. */
-export type EnvelopeKind = 'rr-batch' | 'hrv-result';
-
-/** The readable, authenticated header of a sealed file (times in ms since the epoch or run start). */
-export interface EnvelopeHeader {
-  v: 1;
-  kind: EnvelopeKind;
-  gateway: string;
-  patient: string;
-  seq: number;
-  t_start_ms: number;
-  t_end_ms: number;
-  key_id: string;
-}
-
-const ID = /^[A-Za-z0-9_-]{1,64}$/;
-const headerSchema = z.strictObject({
-  v: z.literal(1),
-  kind: z.enum(['rr-batch', 'hrv-result']),
-  gateway: z.string().regex(ID, 'gateway id must be 1–64 of [A-Za-z0-9_-]'),
-  patient: z.string().regex(ID, 'patient pseudonym must be 1–64 of [A-Za-z0-9_-]'),
-  seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
-  t_start_ms: z.number().finite(),
-  t_end_ms: z.number().finite(),
-  key_id: z.string().regex(ID, 'key id must be 1–64 of [A-Za-z0-9_-]'),
-});
+export type { EnvelopeHeader, EnvelopeKind };
 
 const MAGIC = Buffer.from('HRVE');
 const VERSION = 1;

@@ -1,13 +1,8 @@
 /** The operator's enrolment file for the enclave: which gateways may send batches and receive results. */
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import { enrolmentFileSchema as enrolmentSchema } from '../contracts/index.js';
 import { ConfigError } from '../errors.js';
 import type { EnrolledGateway } from './core.js';
-
-const key = z.string().regex(/^[0-9a-f]{64}$/, 'must be 32 bytes of lowercase hex');
-const enrolmentSchema = z
-  .array(z.strictObject({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'gateway id must be 1–64 of [A-Za-z0-9_-]'), signingPublicKey: key, hpkePublicKey: key }))
-  .min(1, 'at least one gateway must be enrolled');
 
 /** Parses an enrolment document ([{id, signingPublicKey, hpkePublicKey}] with hex keys); throws ConfigError naming the entry. */
 export function parseEnrolment(doc: unknown, source = 'enrolment'): EnrolledGateway[] {

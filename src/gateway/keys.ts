@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
-import { z } from 'zod';
+import { gatewayKeysFileSchema } from '../contracts/index.js';
 import { generateHpkeKeyPair, generateSigningKeyPair } from '../crypto/index.js';
 import { HrvaultError } from '../errors.js';
 
@@ -20,17 +20,6 @@ export interface GatewayKeys {
   sshPublicKey: string;
   pseudonymKey: Uint8Array;
 }
-
-const hex = z.string().regex(/^[0-9a-f]+$/);
-const fileSchema = z.object({
-  hpke_private: hex,
-  hpke_public: hex,
-  signing_private: hex,
-  signing_public: hex,
-  ssh_private: z.string(),
-  ssh_public: z.string(),
-  pseudonym_key: hex,
-});
 
 const b = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, 'hex'));
 const h = (u: Uint8Array): string => Buffer.from(u).toString('hex');
@@ -55,7 +44,7 @@ export function ensureGatewayKeys(dir: string): GatewayKeys {
     writeFileSync(`${path}.tmp`, JSON.stringify(doc, null, 2), { mode: 0o600 });
     renameSync(`${path}.tmp`, path);
   }
-  const parsed = fileSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
+  const parsed = gatewayKeysFileSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
   if (!parsed.success)
     throw new HrvaultError(
       'HRV_ERR_CONFIG',

@@ -1,0 +1,62 @@
+/**
+ * The shapes that cross a component or trust boundary, each a zod schema and its inferred type, declared
+ * once. Producers build these types; consumers validate at the boundary with `parseContract`. Pure: also
+ * bundled into the dashboard.
+ */
+export { ContractError, parseContract } from './errors.js';
+export { WIRE_ID, PERSON_ID, wireIdSchema, personIdSchema, epochMsSchema } from './ids.js';
+export * from './vocabulary.js';
+export { hrvMeasuresSchema, MEASURE_NAMES, type HrvMeasures } from './measures.js';
+export { beatMessageSchema, deviceIdSchema, RR_MIN_MS, RR_MAX_MS, type BeatMessage } from './beat.js';
+export { envelopeHeaderSchema, ENVELOPE_KINDS, type EnvelopeHeader, type EnvelopeKind } from './envelope-header.js';
+export { enrolmentFileSchema, gatewayKeysFileSchema, type EnrolmentFile, type GatewayKeysFile } from './enrolment.js';
+export {
+  ALERT_TYPES,
+  alertOnsetSchema,
+  cleaningSummarySchema,
+  rrBeatsSchema,
+  resultWindowSchema,
+  originalBlockSchema,
+  hrvResultSchema,
+  type AlertType,
+  type AlertOnset,
+  type CleaningSummary,
+  type RrBeats,
+  type ResultWindow,
+  type HrvResult,
+} from './hrv-result.js';
+export {
+  recordSourceSchema,
+  hrvRecordDataSchema,
+  rrBatchDataSchema,
+  vitalsDataSchema,
+  VITALS_LIMITS,
+  noteDataSchema,
+  prescriptionDataSchema,
+  rrFileDataSchema,
+  ecgFileDataSchema,
+  alertAckDataSchema,
+  MAX_UPLOAD_TEXT,
+  RECORD_DATA_SCHEMAS,
+  parseRecordData,
+  recordsFromResult,
+  type RecordSource,
+  type HrvRecordData,
+  type RrBatchData,
+  type VitalsData,
+  type NoteData,
+  type PrescriptionData,
+  type RrFileData,
+  type EcgFileData,
+  type AlertAckData,
+  type RecordDataOf,
+} from './records.js';
+export {
+  ingestItemSchema,
+  ingestRequestSchema,
+  ingestAnswerSchema,
+  MAX_INGEST_ITEMS,
+  type IngestItem,
+  type IngestRequest,
+  type IngestAnswer,
+} from './ingest.js';
