@@ -5,7 +5,7 @@ import { WIRE_ID } from './ids.js';
 const key32 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 32 bytes of lowercase hex');
 
 export const enrolmentFileSchema = z
-  .array(z.strictObject({ id: wireIdSchema, signingPublicKey: key32, hpkePublicKey: key32 }))
+  .array(z.strictObject({ id: z.string().regex(WIRE_ID, 'gateway id must be 1–64 of [A-Za-z0-9_-]'), signingPublicKey: key32, hpkePublicKey: key32 }))
   .min(1, 'at least one gateway must be enrolled');
 export type EnrolmentFile = z.infer<typeof enrolmentFileSchema>;
 
