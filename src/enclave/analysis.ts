@@ -5,7 +5,10 @@
  */
 import { EnvelopeError } from '../crypto/index.js';
 import { HrvaultError } from '../errors.js';
-import { originalBlockMeasures, StreamingHrvWindow, type HrvMeasures, type OriginalBlockMeasures } from '../hrv/index.js';
+import { ALERT_TYPES, type AlertOnset, type AlertType, type HrvResult } from '../contracts/index.js';
+import { analyze, cleanRr, followsGap, originalBlockMeasures, StreamingHrvWindow, type RrSeries } from '../hrv/index.js';
+
+export type { AlertType, HrvResult };
 
 /** A batch file was authentic but out of sequence (replayed, or older than one already accepted). */
 export class SequenceError extends HrvaultError {
@@ -21,31 +24,22 @@ export const ALERT_RULES = {
   bradycardiaBpm: 40,
   rateSpanMs: 60_000,
   rateMinCoverageMs: 30_000,
-  afSpanMs: 120_000,
-  afMinIntervals: 60,
-  afMinRmssdRatio: 0.1,
-  afMaxLag1Autocorr: 0.3,
+  irregularSpanMs: 120_000,
+  irregularMinIntervals: 60,
+  irregularMinRmssdRatio: 0.1,
+  /** Largest |autocorrelation| of successive differences at lags 2–4 for a rhythm to count as irregular: bigeminy (lag 2) and trigeminy (lag 3) are periodic, AF is not. */
+  irregularMaxAutocorr: 0.3,
+  /** RMSSD / mean of the NN intervals left after ectopic removal above which no regular rhythm remains. */
+  irregularMinNnRatio: 0.06,
+  /** When fewer than 10 NN differences remain: the share of intervals removal must have excluded. */
+  irregularMinExcludedShare: 0.7,
 } as const;
+
+/** A window shorter than this share of WINDOW_MS is reported as partial. */
+const FULL_WINDOW_SHARE = 0.95;
 
 /** Sliding-window length for the standard measures (ms). */
 export const WINDOW_MS = 300_000;
-
-export type AlertType = 'tachycardia' | 'bradycardia' | 'af_like';
-
-/** The plaintext of an hrv-result file (JSON). */
-export interface HrvResult {
-  v: 1;
-  patient: string;
-  seq: number;
-  gap: number;
-  t_start_ms: number;
-  t_end_ms: number;
-  beats: number;
-  original: OriginalBlockMeasures[];
-  window: { span_ms: number; n: number; measures: HrvMeasures | null };
-  active_alerts: AlertType[];
-  alerts: { type: AlertType; onset_ms: number; value: number }[];
-}
 
 export interface PatientState {
   gateway: string;
@@ -83,37 +77,101 @@ export function parseBatchCsv(text: string, name: string): { t: Float64Array; rr
   return { t: Float64Array.from(t), rr: Float64Array.from(rr) };
 }
 
-function rateAndIrregularity(s: { tMs: Float64Array; rrMs: Float64Array }, endT: number): { bpm: number | null; coverage: number; rmssdRatio: number | null; lag1: number | null; nAf: number } {
-  const n = s.rrMs.length;
+/** Mean heart rate over the trailing `rateSpanMs` before `endT` (bpm) and how many ms of intervals it rests on. */
+function trailingRate(s: RrSeries, endT: number): { bpm: number | null; coverageMs: number } {
   let sum = 0;
   let cnt = 0;
-  for (let i = n - 1; i >= 0 && s.tMs[i]! > endT - ALERT_RULES.rateSpanMs; i--) {
+  for (let i = s.rrMs.length - 1; i >= 0 && s.tMs[i]! > endT - ALERT_RULES.rateSpanMs; i--) {
     sum += s.rrMs[i]!;
     cnt++;
   }
-  const bpm = cnt > 0 ? 60_000 / (sum / cnt) : null;
+  return { bpm: cnt > 0 ? 60_000 / (sum / cnt) : null, coverageMs: sum };
+}
+
+/**
+ * Irregularity of the trailing `irregularSpanMs` of RR intervals: RMSSD / mean RR, and the largest |autocorrelation|
+ * of the successive differences at lags 2–4. Atrial fibrillation is irregular without a period (for independent
+ * intervals those autocorrelations are 0); bigeminy and trigeminy are irregular but repeat every 2 or 3 beats
+ * (|r| near 1 at lag 2 or 3), and sinus rhythm is not irregular enough. Differences, not intervals, so a change of
+ * rate inside the span does not look like a period. Null figures when there are too few intervals to say.
+ */
+export function rhythmIrregularity(s: RrSeries, endT: number, nn: RrSeries): { rmssdRatio: number | null; maxAutocorr: number | null; excludedShare: number | null; irregular: boolean | null } {
+  const n = s.rrMs.length;
   let lo = n;
-  while (lo > 0 && s.tMs[lo - 1]! > endT - ALERT_RULES.afSpanMs) lo--;
+  while (lo > 0 && s.tMs[lo - 1]! > endT - ALERT_RULES.irregularSpanMs) lo--;
   const m = n - lo;
-  if (m < ALERT_RULES.afMinIntervals) return { bpm, coverage: sum, rmssdRatio: null, lag1: null, nAf: m };
+  if (m < ALERT_RULES.irregularMinIntervals) return { rmssdRatio: null, maxAutocorr: null, excludedShare: null, irregular: null };
   let mean = 0;
   for (let i = lo; i < n; i++) mean += s.rrMs[i]!;
   mean /= m;
-  let d2 = 0;
+  const d = new Float64Array(m - 1);
+  let dMean = 0;
+  for (let i = 1; i < m; i++) dMean += d[i - 1] = s.rrMs[lo + i]! - s.rrMs[lo + i - 1]!;
+  dMean /= d.length;
+  let ss = 0;
   let v = 0;
-  let c1 = 0;
-  for (let i = lo; i < n; i++) {
-    const x = s.rrMs[i]! - mean;
-    v += x * x;
-    if (i > lo) {
-      const d = s.rrMs[i]! - s.rrMs[i - 1]!;
-      d2 += d * d;
-      c1 += x * (s.rrMs[i - 1]! - mean);
+  for (const x of d) {
+    ss += x * x;
+    v += (x - dMean) ** 2;
+  }
+  const rmssdRatio = Math.sqrt(ss / d.length) / mean;
+  let maxAutocorr = 0;
+  for (let lag = 2; lag <= 4 && v > 0; lag++) {
+    let c = 0;
+    for (let i = lag; i < d.length; i++) c += (d[i]! - dMean) * (d[i - lag]! - dMean);
+    maxAutocorr = Math.max(maxAutocorr, Math.abs(c / v));
+  }
+  // Isolated or multiform ectopic beats in sinus rhythm also make aperiodic spikes in the differences; what sets
+  // AF apart is that ectopic removal leaves no regular rhythm: the NN differences stay large (or, when removal
+  // kept too few consecutive NN intervals to judge, most intervals were excluded).
+  let kept = 0;
+  let nd = 0;
+  let nd2 = 0;
+  for (let i = nn.tMs.length - 1; i >= 0 && nn.tMs[i]! > endT - ALERT_RULES.irregularSpanMs; i--) {
+    kept++;
+    if (i > 0 && !followsGap(nn, i)) {
+      nd++;
+      nd2 += (nn.rrMs[i]! - nn.rrMs[i - 1]!) ** 2;
     }
   }
-  return { bpm, coverage: sum, rmssdRatio: Math.sqrt(d2 / (m - 1)) / mean, lag1: v > 0 ? c1 / v : null, nAf: m };
+  const excludedShare = Math.max(0, 1 - kept / m);
+  const nnRatio = nd >= 10 ? Math.sqrt(nd2 / nd) / mean : null;
+  const irregular =
+    rmssdRatio > ALERT_RULES.irregularMinRmssdRatio &&
+    maxAutocorr < ALERT_RULES.irregularMaxAutocorr &&
+    (nnRatio === null ? excludedShare > ALERT_RULES.irregularMinExcludedShare : nnRatio > ALERT_RULES.irregularMinNnRatio);
+  return { rmssdRatio, maxAutocorr, excludedShare, irregular };
 }
 
+/**
+ * The window's cleaned measures: ectopic beats and artefacts are excluded before HRV (an NN series), except
+ * when the rhythm is irregular, where "correcting" would trim real irregularity away: then the intervals are
+ * only range-checked and the result says af_suspected.
+ */
+function windowSummary(series: RrSeries, irregular: boolean | null, cleanedNormally: ReturnType<typeof cleanRr> | null): HrvResult['window'] {
+  const n = series.tMs.length;
+  const start = n > 0 ? series.tMs[0]! - series.rrMs[0]! : 0;
+  const end = n > 0 ? series.tMs[n - 1]! : 0;
+  const span = end - start;
+  // Under an irregular rhythm every beat deviates from its neighbours: a threshold of 99% keeps
+  // them all, so only the physiological range check remains.
+  const cleaned = irregular === true && n >= 2 ? cleanRr(series, { correct: false, threshold: 0.99 }) : cleanedNormally;
+  const nn = cleaned?.series;
+  const r = cleaned?.report;
+  return {
+    start_ms: start,
+    end_ms: end,
+    span_ms: span,
+    n,
+    partial: span < WINDOW_MS * FULL_WINDOW_SHARE,
+    length_ms: WINDOW_MS,
+    measures: nn && nn.tMs.length >= 2 ? analyze(nn, 'welch') : null,
+    cleaning: r
+      ? { n_input: r.n_input, n_kept: r.n_kept, n_excluded: r.n_excluded, n_corrected: r.n_corrected, n_out_of_range: r.n_out_of_range, n_ectopic: r.n_ectopic, n_artefact: r.n_artefact }
+      : null,
+    af_suspected: irregular,
+  };
+}
 
 /** What one accepted batch produced. */
 export interface Analysis {
@@ -177,32 +235,32 @@ export class HrvAnalyser {
     }
     this.#patients.set(key, state);
     const series = state.window.series();
-    const first = series.tMs.length > 0 ? series.tMs[0]! - series.rrMs[0]! : 0;
-    const span = series.tMs.length > 0 ? series.tMs[series.tMs.length - 1]! - first : 0;
-    const onsets: HrvResult['alerts'] = [];
+    const onsets: AlertOnset[] = [];
+    const cleaned = series.tMs.length >= 2 ? cleanRr(series) : null;
+    const rhythm = rhythmIrregularity(series, state.lastT, cleaned?.series ?? series);
     if (n > 0) {
-      const m = rateAndIrregularity(series, state.lastT);
+      const rate = trailingRate(series, state.lastT);
       const update = (type: AlertType, on: boolean, value: number): void => {
         if (on && !state.active.has(type)) onsets.push({ type, onset_ms: state.lastT, value });
         if (on) state.active.add(type);
         else state.active.delete(type);
       };
-      const rateKnown = m.bpm !== null && m.coverage >= ALERT_RULES.rateMinCoverageMs;
-      update('tachycardia', rateKnown && m.bpm! > ALERT_RULES.tachycardiaBpm, m.bpm ?? 0);
-      update('bradycardia', rateKnown && m.bpm! < ALERT_RULES.bradycardiaBpm, m.bpm ?? 0);
-      update('af_like', m.rmssdRatio !== null && m.lag1 !== null && m.rmssdRatio > ALERT_RULES.afMinRmssdRatio && m.lag1 < ALERT_RULES.afMaxLag1Autocorr, m.rmssdRatio ?? 0);
+      const rateKnown = rate.bpm !== null && rate.coverageMs >= ALERT_RULES.rateMinCoverageMs;
+      update('tachycardia', rateKnown && rate.bpm! > ALERT_RULES.tachycardiaBpm, rate.bpm ?? 0);
+      update('bradycardia', rateKnown && rate.bpm! < ALERT_RULES.bradycardiaBpm, rate.bpm ?? 0);
+      update('irregular_rhythm', rhythm.irregular === true, rhythm.rmssdRatio ?? 0);
     }
     const result: HrvResult = {
-      v: 1,
+      v: 2,
       patient: h.patient,
       seq: h.seq,
       gap,
       t_start_ms: h.t_start_ms,
       t_end_ms: h.t_end_ms,
-      beats: n,
+      rr: { t_ms: Array.from(t), rr_ms: Array.from(rr) },
       original: n > 0 ? originalBlockMeasures({ tMs: t, rrMs: rr }, 10) : [],
-      window: { span_ms: span, n: series.tMs.length, measures: series.tMs.length >= 2 ? state.window.measures('welch') : null },
-      active_alerts: [...state.active].sort(),
+      window: windowSummary(series, rhythm.irregular, cleaned),
+      active_alerts: ALERT_TYPES.filter((a) => state.active.has(a)),
       alerts: onsets,
     };
     return { result, beats: n, alerts: onsets.length, gap };

@@ -17,6 +17,7 @@ import {
   type EnvelopeHeader,
   type VerifiedQuote,
 } from '../crypto/index.js';
+import { hrvResultSchema, parseContract, type HrvResult } from '../contracts/index.js';
 import { HrvaultError } from '../errors.js';
 import { formatRrCsv } from '../hrv/index.js';
 import { beatMessageSchema, deviceOfTopic, RR_MAX_MS, RR_MIN_MS } from '../sensor/index.js';
@@ -66,8 +67,27 @@ export interface GatewayResult {
   seq: number;
   tStartMs: number;
   tEndMs: number;
-  /** The result document the enclave (or the plain-mode host) produced. */
-  body: Record<string, unknown>;
+  /** The result document the enclave (or the plain-mode host) produced, validated against its contract. */
+  body: HrvResult;
+}
+
+/** Parses an opened result's JSON against the HrvResult contract and its authenticated header; throws HRV_ERR_RESULT naming the problem. */
+export function parseResultBody(text: string, header: { patient: string; seq: number }): HrvResult {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new HrvaultError('HRV_ERR_RESULT', 'result body is not JSON', { cause: err });
+  }
+  let body: HrvResult;
+  try {
+    body = parseContract('hrv-result', hrvResultSchema, json);
+  } catch (err) {
+    throw new HrvaultError('HRV_ERR_RESULT', err instanceof Error ? err.message : String(err), { cause: err });
+  }
+  if (body.patient !== header.patient || body.seq !== header.seq)
+    throw new HrvaultError('HRV_ERR_RESULT', `result body names ${body.patient}#${body.seq}, its header ${header.patient}#${header.seq}`);
+  return body;
 }
 
 export interface GatewayStats {
@@ -439,12 +459,10 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
         const patient = realOf.get(header.patient);
         if (patient === undefined)
           throw new HrvaultError('HRV_ERR_RESULT', `result for unknown pseudonym ${header.patient}`);
-        const body = JSON.parse(text) as Record<string, unknown>;
+        const body = parseResultBody(text, header);
         st.results_verified++;
-        const alerts = body.alerts;
-        if (Array.isArray(alerts)) st.alerts += alerts.length;
-        const nBeats = body.beats;
-        if (typeof nBeats === 'number') st.beats_in_results += nBeats;
+        st.alerts += body.alerts.length;
+        st.beats_in_results += body.rr.t_ms.length;
         await opts.onResult?.({
           patient,
           seq: header.seq,
