@@ -1,6 +1,6 @@
 /**
  * Device credentials and the result ingest at the CSP: the path every verified pipeline result takes.
- * Results come from the enclave's analysis of a shared record (test-support/results.ts), never by hand.
+ * Results come from the enclave's analysis of a shared record (src/test-support/pipeline-fixtures.ts), never by hand.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -12,7 +12,7 @@ import { DeviceAuthError, signDeviceToken } from './devices.js';
 import { ConflictError, ForbiddenError, NotFoundError, ThrottledError, ValidationError } from './errors.js';
 import { decideIngest, decideRead, decideWrite, RECORD_TYPES, type Principal } from './policy.js';
 import { makeHarness, type Harness } from './test-support/harness.js';
-import { pipelineResults } from './test-support/results.js';
+import { pipelineResults } from '../test-support/pipeline-fixtures.js';
 import { hasSharedData, SHARED_DATA_SKIP_REASON } from '../test-support/shared-data.js';
 
 const PW = 'correct horse battery staple';

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSigningKeyPair } from '../crypto/signing.js';
 import type { HrvResult } from '../contracts/index.js';
 import { signDeviceToken } from '../access/devices.js';
-import { pipelineResults } from '../access/test-support/results.js';
+import { pipelineResults } from '../test-support/pipeline-fixtures.js';
 import { hasSharedData } from '../test-support/shared-data.js';
 import { makeApiFixture, type ApiFixture } from './test-support/api-fixture.js';
 
