@@ -36,3 +36,5 @@ export { parseRrText, formatRrCsv } from './rr-text.js';
 export { parseSignalText, type SignalText } from './signal-text.js';
 export { cleanRr, type RrCleaningReport, type RrCleaningOptions } from './rr-clean.js';
 export { prng } from './prng.js';
+export { mixNoise, qrsAmplitude, NOISE_TYPES, type NoiseType, type NoiseOptions, type NoisyEcg } from './noise-stress.js';
+export { evaluateRecord, ec57Class, type RecordScore } from './detector-eval.js';
