@@ -34,5 +34,8 @@ export { labelBeats, classifyBeats } from './beat-labels.js';
 export { matchBeats, scoreLabel, median, type BeatMatch, type LabelScore } from './beat-matching.js';
 export { parseRrText, formatRrCsv } from './rr-text.js';
 export { parseSignalText, type SignalText } from './signal-text.js';
+export { MAX_ABS_SIGNAL, FS_MISMATCH, rateFromTimes } from './signal-text.js';
+export { MAX_FILE_RR_MS } from './rr-text.js';
+export { MAX_WINDOWS } from './windows.js';
 export { cleanRr, type RrCleaningReport, type RrCleaningOptions } from './rr-clean.js';
 export { prng } from './prng.js';
