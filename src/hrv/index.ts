@@ -39,3 +39,13 @@ export { MAX_FILE_RR_MS } from './rr-text.js';
 export { MAX_WINDOWS } from './windows.js';
 export { cleanRr, type RrCleaningReport, type RrCleaningOptions } from './rr-clean.js';
 export { prng } from './prng.js';
+export {
+  assessRhythm,
+  judgeRhythm,
+  AF_IRREGULARITY_THRESHOLD,
+  AF_MIN_PAIRS,
+  AF_MAX_ECTOPIC_FRACTION,
+  AF_MAX_DELTA_AUTOCORR,
+  type RhythmAssessment,
+} from './rhythm.js';
+export { type MissedBeatRun } from './rr-clean.js';
