@@ -229,7 +229,9 @@ export function Spectrum({ a, height = 220 }: { a: WindowAnalysis; height?: numb
                 ctx.fillStyle = b.color;
                 ctx.fillRect(x0, u.bbox.top, x1 - x0, u.bbox.height);
                 ctx.fillStyle = '#334155';
-                ctx.fillText(b.label, x0 + 4 * devicePixelRatio, u.bbox.top + 14 * devicePixelRatio);
+                // VLF is narrow on a 0–0.5 Hz axis: its label goes below the others rather than over LF's.
+                const row = x1 - x0 < ctx.measureText(b.label).width + 8 * devicePixelRatio ? 2 : 1;
+                ctx.fillText(b.label, x0 + 4 * devicePixelRatio, u.bbox.top + 14 * row * devicePixelRatio);
               }
               ctx.restore();
             },
