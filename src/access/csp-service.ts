@@ -10,8 +10,19 @@ import { PaillierEncryptor, SlotCodec, decryptPacked, exportPaillierPublicKey } 
 import { AuditLog, type AuditAnchor, type AuditVerification } from './audit.js';
 import { SpLink, SpRequestError } from './csp-link.js';
 import type { CspKeys } from './csp-keys.js';
-import { AuthError, ConflictError, ForbiddenError, NotFoundError, ThrottledError, ValidationError } from './errors.js';
-import { canSeePatient, decideAdmin, decideBreakGlass, decideWrite, RECORD_TYPES, type Principal, type RecordType } from './policy.js';
+import { AuthError, ConflictError, ForbiddenError, NotFoundError, ThrottledError, UnknownReferenceError, ValidationError } from './errors.js';
+import { canSeePatient, decideAdmin, decideBreakGlass, decideIngest, decideWrite, RECORD_TYPES, type Principal, type RecordType } from './policy.js';
+import {
+  DeviceRateLimiter,
+  deviceRecordSchema,
+  deviceRegistrationSchema,
+  JtiStore,
+  verifyDeviceToken,
+  type DeviceRecord,
+} from './devices.js';
+import { parseContract } from '../contracts/errors.js';
+import { ingestRequestSchema, type IngestAnswer } from '../contracts/ingest.js';
+import { recordsFromResult } from '../contracts/records.js';
 import { blindIndex, chainLink, CHAIN_GENESIS, openRecord, RecordIntegrityError, sealRecord } from './record-crypto.js';
 import { recordFilterSql, type RecordFilter, type SpRecordRow, type SpTransport } from './sp-protocol.js';
 import type { SqlDb } from './sql.js';
@@ -50,6 +61,8 @@ export interface CspServiceOptions {
   /** Failed-login throttling (defaults: 5 per account, 20 per address, per 15 min). */
   throttle?: { perAccount: number; perAddress: number; windowMs: number };
   renewalLimit?: { max: number; windowMs: number };
+  /** Requests per device (gateway) credential (default 120 per minute, bursts of 30). */
+  deviceRateLimit?: { perMinute: number; burst: number };
 }
 
 // The CSP's own index of what it stored (sequence number, type, time): with it a filtered answer from the
@@ -75,11 +88,16 @@ export class CspService {
   readonly #failures = new Map<string, number[]>();
   readonly #throttle: { perAccount: number; perAddress: number; windowMs: number };
   readonly #appendLocks = new Map<string, Promise<unknown>>();
+  readonly #devices = new Map<string, DeviceRecord>();
+  readonly #jtis: JtiStore;
+  readonly #deviceLimiter: DeviceRateLimiter;
   /** Emits 'record' with {patient_id, record} after every append, for live updates. */
   readonly events = new EventEmitter();
 
-  private constructor(opts: CspServiceOptions, audit: AuditLog, refresh: RefreshTokenStore) {
+  private constructor(opts: CspServiceOptions, audit: AuditLog, refresh: RefreshTokenStore, jtis: JtiStore) {
     this.#keys = opts.keys;
+    this.#jtis = jtis;
+    this.#deviceLimiter = new DeviceRateLimiter(opts.deviceRateLimit ?? { perMinute: 120, burst: 30 });
     this.#db = opts.db;
     this.audit = audit;
     this.#refresh = refresh;
@@ -103,11 +121,161 @@ export class CspService {
     await opts.db.exec(CSP_SCHEMA);
     const audit = await AuditLog.open(opts.db, opts.keys.auditKey, opts.auditAnchor);
     const refresh = await RefreshTokenStore.open(opts.db);
-    const csp = new CspService(opts, audit, refresh);
+    const jtis = await JtiStore.open(opts.db);
+    const csp = new CspService(opts, audit, refresh, jtis);
     await csp.link.connect();
     await csp.link.call({ op: 'set_paillier_key', n: exportPaillierPublicKey(opts.keys.paillier.publicKey).n });
     await csp.#loadUsers();
+    await csp.#loadDevices();
     return csp;
+  }
+
+  #deviceRef(deviceId: string): string {
+    return blindIndex(this.#keys.indexKey, 'device', deviceId);
+  }
+
+  async #loadDevices(): Promise<void> {
+    const answer = await this.link.call<{ devices: Array<{ device_ref: string; version: number; blob: string }> }>({ op: 'list_devices' });
+    for (const d of answer.devices) {
+      try {
+        const plain = openRecord(this.#keys.kek, `device|${d.device_ref}`, Buffer.from(d.blob, 'base64url'));
+        const parsed = deviceRecordSchema.safeParse(JSON.parse(plain.toString('utf8')));
+        if (!parsed.success || this.#deviceRef(parsed.data.device_id) !== d.device_ref) throw new RecordIntegrityError('stored device entry does not match');
+        const known = this.#devices.get(parsed.data.device_id);
+        if (!known || known.version < parsed.data.version) this.#devices.set(parsed.data.device_id, parsed.data);
+      } catch (err) {
+        await this.audit.append({ actor: 'csp', action: 'integrity.failure', target: `device:${d.device_ref}`, outcome: 'error', detail: { reason: String(err) } });
+      }
+    }
+  }
+
+  async #storeDevice(d: DeviceRecord): Promise<void> {
+    const ref = this.#deviceRef(d.device_id);
+    const blob = sealRecord(this.#keys.kek, `device|${ref}`, Buffer.from(JSON.stringify(d)));
+    try {
+      await this.link.call({ op: 'put_device', device_ref: ref, version: d.version, blob: blob.toString('base64url') });
+    } catch (err) {
+      // A lost answer to a stored write: the same version is already there.
+      if (!(err instanceof SpRequestError && err.reason === 'conflict')) throw err;
+    }
+    this.#devices.set(d.device_id, d);
+  }
+
+  // ---------- devices (gateways) ----------
+
+  /**
+   * Registers a gateway: its raw Ed25519 public key (64 hex) and the patients it serves (all must exist).
+   * `actor` must be an admin, or 'bootstrap' for the demo's in-process set-up.
+   */
+  async registerDevice(actor: Principal | 'bootstrap', input: unknown): Promise<DeviceRecord> {
+    const actorName = actor === 'bootstrap' ? 'bootstrap' : principalName(actor);
+    if (actor !== 'bootstrap' && decideAdmin(actor) !== 'allow') {
+      await this.audit.append({ actor: actorName, action: 'device.register', outcome: 'denied' });
+      throw new ForbiddenError('only an admin registers devices');
+    }
+    const r = deviceRegistrationSchema.safeParse(input);
+    if (!r.success) {
+      const issue = r.error.issues[0]!;
+      throw new ValidationError(issue.path.join('.') || 'device', issue.message);
+    }
+    const unknown = r.data.patients.filter((id) => !this.#patientExists(id));
+    if (unknown.length > 0) throw new UnknownReferenceError('patients', 'patient ids', unknown);
+    if (this.#devices.has(r.data.id)) throw new ConflictError(`device ${r.data.id} is already registered`);
+    const device: DeviceRecord = {
+      device_id: r.data.id,
+      signing_public_key: r.data.signing_public_key.toLowerCase(),
+      patients: [...new Set(r.data.patients)],
+      version: 1,
+      created_ms: Date.now(),
+      revoked: false,
+    };
+    await this.#storeDevice(device);
+    await this.audit.append({ actor: actorName, action: 'device.register', target: `device:${device.device_id}`, outcome: 'ok', detail: { patients: device.patients.length } });
+    return device;
+  }
+
+  /** Revokes a gateway's credential (admin only); its tokens are refused from now on. */
+  async revokeDevice(actor: Principal, deviceId: string): Promise<DeviceRecord> {
+    if (decideAdmin(actor) !== 'allow') {
+      await this.audit.append({ actor: principalName(actor), action: 'device.revoke', target: `device:${deviceId}`, outcome: 'denied' });
+      throw new ForbiddenError('only an admin revokes devices');
+    }
+    const d = this.#devices.get(deviceId);
+    if (!d) throw new NotFoundError('no such device');
+    const next = { ...d, revoked: true, version: d.version + 1 };
+    if (!d.revoked) await this.#storeDevice(next);
+    await this.audit.append({ actor: principalName(actor), action: 'device.revoke', target: `device:${deviceId}`, outcome: 'ok' });
+    return d.revoked ? d : next;
+  }
+
+  /** Registered devices (admin only). */
+  listDevices(actor: Principal): DeviceRecord[] {
+    if (decideAdmin(actor) !== 'allow') throw new ForbiddenError('only an admin lists devices');
+    return [...this.#devices.values()].sort((a, b) => a.device_id.localeCompare(b.device_id));
+  }
+
+  /** Verifies a device token (compact JWS signed by the gateway) and takes one request from its rate limit. */
+  async authenticateDevice(token: string): Promise<Principal> {
+    let device: DeviceRecord;
+    try {
+      device = await verifyDeviceToken(token, (id) => this.#devices.get(id), this.#jtis);
+    } catch (err) {
+      await this.audit.append({ actor: 'device', action: 'device.auth', outcome: 'denied', detail: { reason: err instanceof Error ? err.message : String(err) } });
+      throw err;
+    }
+    const wait = this.#deviceLimiter.take(device.device_id);
+    if (wait !== undefined) {
+      await this.audit.append({ actor: `device:${device.device_id}`, action: 'device.auth', outcome: 'denied', detail: { reason: 'rate limited' } });
+      throw new ThrottledError(`device ${device.device_id} is over its request rate`, wait);
+    }
+    return { kind: 'device', device };
+  }
+
+  /**
+   * Stores verified pipeline results sent by a gateway: each item becomes an `hrv` and an `rr_batch`
+   * record, written together in one SP transaction under a dedupe key of (gateway, patient, seq), so a
+   * retried or replayed result is answered `duplicate` and stores nothing. All items are checked before
+   * any is stored.
+   */
+  async ingestResults(p: Principal, body: unknown): Promise<IngestAnswer> {
+    const req = parseContract('ingest request', ingestRequestSchema, body);
+    const actor = principalName(p);
+    if (decideIngest(p, req.gateway) !== 'allow') {
+      await this.audit.append({ actor, action: 'ingest.results', target: `gateway:${req.gateway}`, outcome: 'denied' });
+      throw new ForbiddenError(`only gateway ${req.gateway} itself forwards its results`);
+    }
+    for (const [i, item] of req.items.entries()) {
+      for (const type of ['hrv', 'rr_batch'] as const) {
+        const decision = this.#patientExists(item.patient) ? decideWrite(p, item.patient, type) : 'not_found';
+        if (decision !== 'allow') {
+          await this.audit.append({ actor, action: `record.write.${type}`, target: item.patient, outcome: 'denied', detail: { decision, item: i } });
+          throw new ForbiddenError(`items.${i}.patient: ${item.patient} is not a patient of gateway ${req.gateway}`);
+        }
+      }
+    }
+    const outcomes: IngestAnswer['outcomes'] = [];
+    for (const item of req.items) {
+      const now = Date.now();
+      const records: ClinicalRecord[] = recordsFromResult(req.gateway, item.result).map((r) => ({
+        id: `r-${randomUUID()}`,
+        patient_id: item.patient,
+        type: r.type,
+        t_ms: r.t_ms,
+        author: actor,
+        created_ms: now,
+        data: r.data as unknown as Record<string, unknown>,
+      }));
+      const dedupe = blindIndex(this.#keys.indexKey, 'ingest', `${req.gateway}\0${item.patient}\0${item.result.seq}`);
+      const stored = await this.#append(records, dedupe);
+      outcomes.push({ patient: item.patient, seq: item.result.seq, outcome: stored ? 'stored' : 'duplicate' });
+      if (stored) {
+        await this.audit.append({ actor, action: 'ingest.result', target: item.patient, outcome: 'ok', detail: { seq: item.result.seq, ids: records.map((r) => r.id) } });
+        for (const rec of records) this.events.emit('record', rec);
+      } else {
+        await this.audit.append({ actor, action: 'ingest.result', target: item.patient, outcome: 'ok', detail: { seq: item.result.seq, duplicate: true } });
+      }
+    }
+    return { outcomes };
   }
 
   #userRef(username: string): string {
@@ -341,7 +509,7 @@ export class CspService {
 
   /** The caller's own user view. */
   me(p: Principal): UserView | { service: string } {
-    return p.kind === 'user' ? view(p.user) : { service: p.name };
+    return p.kind === 'user' ? view(p.user) : { service: principalName(p) };
   }
 
   /** Patients the caller may see (admins: all, as directory entries for managing assignments). */
@@ -371,7 +539,7 @@ export class CspService {
     if (decision !== 'allow') {
       await this.audit.append({ actor: principalName(p), action: `record.write.${input.type}`, target: patientId, outcome: 'denied', detail: { decision } });
       if (decision === 'not_found') throw new NotFoundError('no such patient');
-      throw new ForbiddenError(`a ${p.kind === 'user' ? p.user.role : p.name} may not write ${input.type} records`);
+      throw new ForbiddenError(`a ${p.kind === 'user' ? p.user.role : p.kind} may not write ${input.type} records`);
     }
     const record: ClinicalRecord = {
       id: `r-${randomUUID()}`,
@@ -382,7 +550,7 @@ export class CspService {
       created_ms: Date.now(),
       data: input.data,
     };
-    await this.#append(record);
+    await this.#append([record]);
     await this.audit.append({ actor: record.author, action: `record.write.${record.type}`, target: patientId, outcome: 'ok', detail: { id: record.id } });
     this.events.emit('record', record);
     return record;
@@ -406,56 +574,118 @@ export class CspService {
     return this.#paillier.encrypt(this.#codec.pack(values)).toString(16);
   }
 
-  async #append(record: ClinicalRecord): Promise<void> {
-    const ref = this.#patientRef(record.patient_id);
+  /**
+   * Appends records of one patient in order; with `dedupe`, all of them in one SP transaction filed under
+   * that key. Resolves true when stored, false when the key was stored before (nothing added).
+   */
+  async #append(records: ClinicalRecord[], dedupe?: string): Promise<boolean> {
+    const ref = this.#patientRef(records[0]!.patient_id);
     // Appends to one patient's chain are serialised; different patients proceed in parallel.
     const prev = this.#appendLocks.get(ref) ?? Promise.resolve();
-    const run = prev.catch(() => undefined).then(() => this.#appendNow(ref, record));
+    const run = prev.catch(() => undefined).then(() => this.#appendNow(ref, records, dedupe));
     this.#appendLocks.set(ref, run);
     try {
-      await run;
+      return await run;
     } finally {
       if (this.#appendLocks.get(ref) === run) this.#appendLocks.delete(ref);
     }
   }
 
-  async #appendNow(ref: string, record: ClinicalRecord): Promise<void> {
+  async #appendNow(ref: string, records: ClinicalRecord[], dedupe: string | undefined, retried = false): Promise<boolean> {
     const head = await this.#head(ref);
-    const seq = head.seq + 1;
-    const typeTag = this.#typeTag(record.type);
-    const blob = sealRecord(this.#keys.kek, `record|${ref}|${seq}|${typeTag}`, Buffer.from(JSON.stringify(record)));
-    const chain = chainLink(head.chain, seq, blob);
-    const ct: string | undefined = record.type === 'hrv' ? this.#hrvMetadata(record.data) : undefined;
+    let seq = head.seq;
+    let chain = head.chain;
+    const rows: Array<{ seq: number; type_tag: string; t_ms: number; blob: string; chain: string; meta?: { metric_tag: string; ct: string } }> = [];
+    for (const record of records) {
+      seq += 1;
+      const typeTag = this.#typeTag(record.type);
+      const blob = sealRecord(this.#keys.kek, `record|${ref}|${seq}|${typeTag}`, Buffer.from(JSON.stringify(record)));
+      chain = chainLink(chain, seq, blob);
+      const ct: string | undefined = record.type === 'hrv' ? this.#hrvMetadata(record.data) : undefined;
+      rows.push({ seq, type_tag: typeTag, t_ms: record.t_ms, blob: blob.toString('base64url'), chain: chain.toString('hex'), ...(ct ? { meta: { metric_tag: this.#metricTag(), ct } } : {}) });
+    }
     try {
-      await this.link.call({
-        op: 'append_record',
-        patient_ref: ref,
-        seq,
-        type_tag: typeTag,
-        t_ms: record.t_ms,
-        blob: blob.toString('base64url'),
-        chain: chain.toString('hex'),
-        ...(ct ? { meta: { metric_tag: this.#metricTag(), ct } } : {}),
-      });
+      if (dedupe !== undefined) {
+        const answer = await this.link.call<{ duplicate: boolean }>({ op: 'append_batch', patient_ref: ref, dedupe_ref: dedupe, records: rows });
+        if (answer.duplicate) {
+          // Stored before — possibly by a CSP that stopped before it indexed it: bring the index up to the SP.
+          await this.#catchUp(ref);
+          return false;
+        }
+      } else {
+        const [row] = rows;
+        await this.link.call({ op: 'append_record', patient_ref: ref, ...row! });
+      }
     } catch (err) {
-      // An answer lost to an integrity failure after the SP stored the record: the head shows it.
       if (!(err instanceof SpRequestError && err.reason === 'conflict')) throw err;
-      const now = await this.link.call<{ seq: number; chain: string }>({ op: 'head', patient_ref: ref });
-      if (!(now.seq === seq && now.chain === chain.toString('hex'))) throw err;
+      // Either an answer lost after the SP stored the records, or a head the CSP had not indexed (it
+      // stopped between the SP's commit and its own): catch up from the SP, then decide.
+      const caught = await this.#catchUp(ref);
+      const now = await this.#head(ref);
+      if (now.seq === seq && now.chain.toString('hex') === chain.toString('hex')) return true;
+      if (caught && !retried) return this.#appendNow(ref, records, dedupe, true);
+      throw err;
     }
     await this.#db.transaction(async (tx) => {
       await tx.query(
         'INSERT INTO csp_chain_heads (patient_ref, seq, chain) VALUES ($1, $2, $3) ON CONFLICT (patient_ref) DO UPDATE SET seq = EXCLUDED.seq, chain = EXCLUDED.chain',
         [ref, seq, chain.toString('hex')],
       );
-      await tx.query('INSERT INTO csp_record_index (patient_ref, seq, type_tag, t_ms, has_meta) VALUES ($1, $2, $3, $4, $5)', [
-        ref,
-        seq,
-        typeTag,
-        record.t_ms,
-        ct !== undefined,
-      ]);
+      for (const row of rows) {
+        await tx.query('INSERT INTO csp_record_index (patient_ref, seq, type_tag, t_ms, has_meta) VALUES ($1, $2, $3, $4, $5)', [
+          ref,
+          row.seq,
+          row.type_tag,
+          row.t_ms,
+          row.meta !== undefined,
+        ]);
+      }
     });
+    return true;
+  }
+
+  /**
+   * Indexes records the SP holds beyond the CSP's head (written by a CSP that stopped before indexing
+   * them): each must extend the chain and open under the CSP's keys, so the SP cannot slip in its own.
+   * True when anything was added.
+   */
+  async #catchUp(ref: string): Promise<boolean> {
+    const head = await this.#head(ref);
+    const sp = await this.link.call<{ seq: number; chain: string }>({ op: 'head', patient_ref: ref });
+    if (sp.seq <= head.seq) return false;
+    const { records } = await this.link.call<{ records: SpRecordRow[] }>({ op: 'query_records', patient_ref: ref, after_seq: head.seq, limit: 10_000 });
+    let prev = head.chain;
+    let seq = head.seq;
+    const index: Array<{ seq: number; type_tag: string; t_ms: number; has_meta: boolean }> = [];
+    for (const row of records) {
+      const blob = Buffer.from(row.blob, 'base64url');
+      if (row.seq !== seq + 1) throw new RecordIntegrityError(`catch-up: record ${seq + 1} is missing at the SP`);
+      const link = chainLink(prev, row.seq, blob);
+      if (link.toString('hex') !== row.chain) throw new RecordIntegrityError(`catch-up: record ${row.seq} breaks the chain`);
+      const rec = JSON.parse(openRecord(this.#keys.kek, `record|${ref}|${row.seq}|${row.type_tag}`, blob).toString('utf8')) as ClinicalRecord;
+      if (rec.t_ms !== row.t_ms || this.#typeTag(rec.type) !== row.type_tag) throw new RecordIntegrityError(`catch-up: record ${row.seq} metadata does not match`);
+      index.push({ seq: row.seq, type_tag: row.type_tag, t_ms: row.t_ms, has_meta: rec.type === 'hrv' });
+      prev = link;
+      seq = row.seq;
+    }
+    if (index.length === 0) return false;
+    await this.#db.transaction(async (tx) => {
+      await tx.query(
+        'INSERT INTO csp_chain_heads (patient_ref, seq, chain) VALUES ($1, $2, $3) ON CONFLICT (patient_ref) DO UPDATE SET seq = EXCLUDED.seq, chain = EXCLUDED.chain',
+        [ref, seq, prev.toString('hex')],
+      );
+      for (const r of index) {
+        await tx.query('INSERT INTO csp_record_index (patient_ref, seq, type_tag, t_ms, has_meta) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', [
+          ref,
+          r.seq,
+          r.type_tag,
+          r.t_ms,
+          r.has_meta,
+        ]);
+      }
+    });
+    await this.audit.append({ actor: 'csp', action: 'index.catch_up', target: ref, outcome: 'ok', detail: { records: index.length } });
+    return true;
   }
 
   async #head(ref: string): Promise<{ seq: number; chain: Buffer }> {
@@ -610,7 +840,9 @@ export class CspService {
 
 /** The name an audit entry uses for a principal. */
 export function principalName(p: Principal): string {
-  return p.kind === 'user' ? p.user.user_id : `service:${p.name}`;
+  if (p.kind === 'user') return p.user.user_id;
+  if (p.kind === 'device') return `device:${p.device.device_id}`;
+  return `service:${p.name}`;
 }
 
 function view(u: UserRecord): UserView {

@@ -52,3 +52,15 @@ export class ConflictError extends HrvaultError {
     this.name = 'ConflictError';
   }
 }
+
+/** 422: a well-formed request names ids that do not exist; `field` says where, `ids` which. */
+export class UnknownReferenceError extends HrvaultError {
+  readonly field: string;
+  readonly ids: string[];
+  constructor(field: string, what: string, ids: string[]) {
+    super('HRV_ERR_UNKNOWN_REFERENCE', `${field}: unknown ${what}: ${ids.join(', ')}`);
+    this.name = 'UnknownReferenceError';
+    this.field = field;
+    this.ids = ids;
+  }
+}

@@ -3,20 +3,28 @@
  * all gets "not found" (existence is not revealed); one who may see the patient but not do this gets
  * "forbidden".
  */
+import type { DeviceRecord } from './devices.js';
 import type { UserRecord } from './users.js';
 
 import type { RecordType } from './vocabulary.js';
 
 export { RECORD_TYPES, type RecordType } from './vocabulary.js';
 
-/** The authenticated caller: a user, or the enclave's result ingest (a service principal). */
-export type Principal = { kind: 'user'; user: UserRecord } | { kind: 'service'; name: 'enclave-ingest' };
+/**
+ * The authenticated caller: a user; a device (a gateway, with its own signing key, that forwards verified
+ * results); or the in-process result ingest of older callers (a service principal).
+ */
+export type Principal =
+  | { kind: 'user'; user: UserRecord }
+  | { kind: 'device'; device: DeviceRecord }
+  | { kind: 'service'; name: 'enclave-ingest' };
 
 export type Decision = 'allow' | 'not_found' | 'forbidden';
 
 /** True when the caller is in a care or assignment relation with the patient (or is the patient). */
 export function canSeePatient(p: Principal, patientId: string): boolean {
-  if (p.kind === 'service') return false;
+  // Devices and services write only; they never read.
+  if (p.kind !== 'user') return false;
   const u = p.user;
   switch (u.role) {
     case 'patient':
@@ -39,9 +47,17 @@ const WRITABLE: Record<'health_worker' | 'doctor', readonly RecordType[]> = {
   doctor: ['note', 'prescription'],
 };
 
+/** What a gateway may append: the records a verified pipeline result becomes. */
+const DEVICE_WRITABLE: readonly RecordType[] = ['hrv', 'rr_batch'];
+
 /** May the caller append a record of `type` for the patient? */
 export function decideWrite(p: Principal, patientId: string, type: RecordType): Decision {
   if (p.kind === 'service') return type === 'hrv' ? 'allow' : 'forbidden';
+  if (p.kind === 'device') {
+    // A device is not told whether a patient it does not serve exists.
+    if (p.device.revoked || !p.device.patients.includes(patientId)) return 'not_found';
+    return DEVICE_WRITABLE.includes(type) ? 'allow' : 'forbidden';
+  }
   if (!canSeePatient(p, patientId)) return 'not_found';
   const role = p.user.role;
   if (role === 'health_worker' || role === 'doctor')
@@ -58,4 +74,10 @@ export function decideBreakGlass(p: Principal, reason: string | undefined): Deci
 /** Only admins manage users and assignments. */
 export function decideAdmin(p: Principal): Decision {
   return p.kind === 'user' && p.user.role === 'admin' ? 'allow' : 'forbidden';
+}
+
+/** May the caller forward results as `gateway`? Only that gateway itself, with a live credential. */
+export function decideIngest(p: Principal, gateway: string): Decision {
+  if (p.kind !== 'device' || p.device.revoked) return 'forbidden';
+  return p.device.device_id === gateway ? 'allow' : 'forbidden';
 }

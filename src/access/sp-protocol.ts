@@ -25,6 +25,28 @@ export const spOperationSchema = z.discriminatedUnion('op', [
     chain: z.string().regex(/^[0-9a-f]{64}$/),
     meta: z.strictObject({ metric_tag: ref, ct: hexBig }).optional(),
   }),
+  // Several records of one patient in one SP transaction, filed under a dedupe key (a blind index the
+  // SP cannot open) that the SP keeps unique: a second batch under the same key stores nothing.
+  z.strictObject({
+    op: z.literal('append_batch'),
+    patient_ref: ref,
+    dedupe_ref: ref,
+    records: z
+      .array(
+        z.strictObject({
+          seq: z.number().int().min(1),
+          type_tag: ref,
+          t_ms: ms,
+          blob: b64,
+          chain: z.string().regex(/^[0-9a-f]{64}$/),
+          meta: z.strictObject({ metric_tag: ref, ct: hexBig }).optional(),
+        }),
+      )
+      .min(1)
+      .max(16),
+  }),
+  z.strictObject({ op: z.literal('put_device'), device_ref: ref, version: z.number().int().min(1), blob: b64 }),
+  z.strictObject({ op: z.literal('list_devices') }),
   z.strictObject({ op: z.literal('head'), patient_ref: ref }),
   z.strictObject({
     op: z.literal('query_records'),
@@ -32,6 +54,8 @@ export const spOperationSchema = z.discriminatedUnion('op', [
     type_tags: z.array(ref).max(16).optional(),
     from_ms: ms.optional(),
     to_ms: ms.optional(),
+    /** Only records after this sequence number (catching up after a crash). */
+    after_seq: z.number().int().min(0).optional(),
     limit: z.number().int().min(1).max(10_000),
   }),
   z.strictObject({
@@ -56,7 +80,9 @@ export interface SpRecordRow {
 
 /** Which channel direction an operation travels on: writes under K_st, reads under K_rt. */
 export function directionOf(op: SpOperation['op']): 'storage' | 'query' {
-  return op === 'set_paillier_key' || op === 'put_user' || op === 'append_record' ? 'storage' : 'query';
+  return op === 'set_paillier_key' || op === 'put_user' || op === 'append_record' || op === 'append_batch' || op === 'put_device'
+    ? 'storage'
+    : 'query';
 }
 
 export const sealedMessageSchema = z.strictObject({
@@ -114,6 +140,10 @@ export function recordFilterSql(f: RecordFilter): { sql: string; params: unknown
   if (f.to_ms !== undefined) {
     params.push(f.to_ms);
     where += ` AND t_ms < $${params.length}`;
+  }
+  if (f.after_seq !== undefined) {
+    params.push(f.after_seq);
+    where += ` AND seq > $${params.length}`;
   }
   params.push(f.limit);
   return { sql: `WHERE ${where} ORDER BY seq LIMIT $${params.length}`, params };

@@ -10,7 +10,7 @@ import { HandshakeError, HandshakeResponder, type IdentityKeyPair } from '../cry
 import { addCiphertexts, importPaillierPublicKey } from '../crypto/paillier.js';
 import type { PublicKey } from 'paillier-bigint';
 import { chainLink, CHAIN_GENESIS } from './record-crypto.js';
-import { bytes, type SqlDb } from './sql.js';
+import { bytes, type SqlDb, type SqlTx } from './sql.js';
 import {
   directionOf,
   recordFilterSql,
@@ -32,6 +32,8 @@ CREATE TABLE IF NOT EXISTS sp_metadata (
   patient_ref TEXT NOT NULL, seq INTEGER NOT NULL, metric_tag TEXT NOT NULL, t_ms BIGINT NOT NULL, ct TEXT NOT NULL,
   PRIMARY KEY (patient_ref, seq, metric_tag));
 CREATE INDEX IF NOT EXISTS sp_metadata_time ON sp_metadata (metric_tag, t_ms);
+CREATE TABLE IF NOT EXISTS sp_devices (device_ref TEXT PRIMARY KEY, version INTEGER NOT NULL, blob BYTEA NOT NULL);
+CREATE TABLE IF NOT EXISTS sp_dedupe (dedupe_ref TEXT PRIMARY KEY, patient_ref TEXT NOT NULL, first_seq INTEGER NOT NULL);
 `;
 
 interface Session {
@@ -170,6 +172,21 @@ export class SpService {
       }
       case 'append_record':
         return this.#append(op);
+      case 'append_batch':
+        return this.#appendBatch(op);
+      case 'put_device': {
+        const rows = await db.query<{ version: number }>(
+          `INSERT INTO sp_devices (device_ref, version, blob) VALUES ($1, $2, $3)
+           ON CONFLICT (device_ref) DO UPDATE SET version = EXCLUDED.version, blob = EXCLUDED.blob
+           WHERE sp_devices.version < EXCLUDED.version RETURNING version`,
+          [op.device_ref, op.version, Buffer.from(op.blob, 'base64url')],
+        );
+        return rows.length === 1 ? { ok: true } : { ok: false, code: 'conflict', message: 'a newer version of this device is stored' };
+      }
+      case 'list_devices': {
+        const rows = await db.query<{ device_ref: string; version: number; blob: unknown }>('SELECT device_ref, version, blob FROM sp_devices');
+        return { ok: true, devices: rows.map((r) => ({ device_ref: r.device_ref, version: r.version, blob: bytes(r.blob).toString('base64url') })) };
+      }
       case 'head': {
         const [row] = await db.query<{ seq: number; chain: unknown }>(
           'SELECT seq, chain FROM sp_records WHERE patient_ref = $1 ORDER BY seq DESC LIMIT 1',
@@ -207,39 +224,81 @@ export class SpService {
   }
 
   async #append(op: Extract<SpOperation, { op: 'append_record' }>): Promise<OpAnswer> {
-    const blob = Buffer.from(op.blob, 'base64url');
-    const chain = Buffer.from(op.chain, 'hex');
     return this.#opts.db.transaction(async (tx) => {
-      const [head] = await tx.query<{ seq: number; chain: unknown }>(
-        'SELECT seq, chain FROM sp_records WHERE patient_ref = $1 ORDER BY seq DESC LIMIT 1 FOR UPDATE',
-        [op.patient_ref],
-      );
-      const expectedSeq = (head?.seq ?? 0) + 1;
-      if (op.seq !== expectedSeq) return { ok: false, code: 'conflict', message: `append-only: next sequence number is ${expectedSeq}` } as const;
-      const previous = head ? bytes(head.chain) : CHAIN_GENESIS;
-      if (!chainLink(previous, op.seq, blob).equals(chain)) {
-        return { ok: false, code: 'conflict', message: 'hash chain does not extend the stored head' } as const;
-      }
-      await tx.query('INSERT INTO sp_records (patient_ref, seq, type_tag, t_ms, blob, chain) VALUES ($1, $2, $3, $4, $5, $6)', [
-        op.patient_ref,
-        op.seq,
-        op.type_tag,
-        op.t_ms,
-        blob,
-        chain,
-      ]);
-      if (op.meta) {
-        await tx.query('INSERT INTO sp_metadata (patient_ref, seq, metric_tag, t_ms, ct) VALUES ($1, $2, $3, $4, $5)', [
-          op.patient_ref,
-          op.seq,
-          op.meta.metric_tag,
-          op.t_ms,
-          op.meta.ct,
-        ]);
-      }
-      return { ok: true } as const;
+      const head = await lockedHead(tx, op.patient_ref);
+      const r = await insertRecord(tx, op, head.seq + 1, head.chain);
+      return 'refused' in r ? ({ ok: false, code: 'conflict', message: r.refused } as const) : ({ ok: true } as const);
     });
   }
+
+  // All records of the batch, and its dedupe key, commit together or not at all. A key already stored
+  // answers `duplicate` (with the first sequence number it was stored at) and changes nothing.
+  async #appendBatch(op: Extract<SpOperation, { op: 'append_batch' }>): Promise<OpAnswer> {
+    const [known] = await this.#opts.db.query<{ first_seq: number }>('SELECT first_seq FROM sp_dedupe WHERE dedupe_ref = $1', [op.dedupe_ref]);
+    if (known) return { ok: true, duplicate: true, first_seq: known.first_seq };
+    try {
+      return await this.#opts.db.transaction(async (tx) => {
+        const head = await lockedHead(tx, op.patient_ref);
+        const inserted = await tx.query('INSERT INTO sp_dedupe (dedupe_ref, patient_ref, first_seq) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING dedupe_ref', [
+          op.dedupe_ref,
+          op.patient_ref,
+          op.records[0]!.seq,
+        ]);
+        if (inserted.length === 0) return { ok: true, duplicate: true } as const;
+        let seq = head.seq;
+        let previous = head.chain;
+        for (const rec of op.records) {
+          const r = await insertRecord(tx, { ...rec, patient_ref: op.patient_ref }, seq + 1, previous);
+          if ('refused' in r) throw new BatchRefused(r.refused);
+          seq = rec.seq;
+          previous = r.chain;
+        }
+        return { ok: true, duplicate: false } as const;
+      });
+    } catch (err) {
+      if (err instanceof BatchRefused) return { ok: false, code: 'conflict', message: err.message };
+      throw err;
+    }
+  }
+}
+
+/** Rolls a batch back from inside its transaction. */
+class BatchRefused extends Error {}
+
+async function lockedHead(tx: SqlTx, patientRef: string): Promise<{ seq: number; chain: Buffer }> {
+  const [head] = await tx.query<{ seq: number; chain: unknown }>(
+    'SELECT seq, chain FROM sp_records WHERE patient_ref = $1 ORDER BY seq DESC LIMIT 1 FOR UPDATE',
+    [patientRef],
+  );
+  return head ? { seq: head.seq, chain: bytes(head.chain) } : { seq: 0, chain: CHAIN_GENESIS };
+}
+
+type RecordInsert = { patient_ref: string; seq: number; type_tag: string; t_ms: number; blob: string; chain: string; meta?: { metric_tag: string; ct: string } | undefined };
+
+/** Checks that `op` extends the stored chain at `previous`/`expectedSeq` and inserts it; a reason on refusal. */
+async function insertRecord(tx: SqlTx, op: RecordInsert, expectedSeq: number, previous: Buffer): Promise<{ chain: Buffer } | { refused: string }> {
+  const blob = Buffer.from(op.blob, 'base64url');
+  const chain = Buffer.from(op.chain, 'hex');
+  if (op.seq !== expectedSeq) return { refused: `append-only: next sequence number is ${expectedSeq}` };
+  if (!chainLink(previous, op.seq, blob).equals(chain)) return { refused: 'hash chain does not extend the stored head' };
+  await tx.query('INSERT INTO sp_records (patient_ref, seq, type_tag, t_ms, blob, chain) VALUES ($1, $2, $3, $4, $5, $6)', [
+    op.patient_ref,
+    op.seq,
+    op.type_tag,
+    op.t_ms,
+    blob,
+    chain,
+  ]);
+  if (op.meta) {
+    await tx.query('INSERT INTO sp_metadata (patient_ref, seq, metric_tag, t_ms, ct) VALUES ($1, $2, $3, $4, $5)', [
+      op.patient_ref,
+      op.seq,
+      op.meta.metric_tag,
+      op.t_ms,
+      op.meta.ct,
+    ]);
+  }
+  return { chain };
 }
 
 function describe(error: { issues: Array<{ path: PropertyKey[]; message: string }> }): string {

@@ -3,7 +3,8 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { HrvaultError, type ErrorCode } from '../errors.js';
-import { ThrottledError, ValidationError } from '../access/errors.js';
+import { ThrottledError, UnknownReferenceError, ValidationError } from '../access/errors.js';
+import { ContractError } from '../contracts/errors.js';
 
 export interface Problem {
   type: string;
@@ -24,6 +25,11 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   HRV_ERR_VALIDATION: 400,
   HRV_ERR_SP_REQUEST: 503,
   HRV_ERR_RECORD_INTEGRITY: 502,
+  HRV_ERR_DEVICE: 401,
+  HRV_ERR_UNKNOWN_REFERENCE: 422,
+  HRV_ERR_CONTRACT: 422,
+  HRV_ERR_PARSE: 422,
+  HRV_ERR_FILE: 422,
 };
 
 const TITLES: Record<number, string> = {
@@ -34,6 +40,7 @@ const TITLES: Record<number, string> = {
   409: 'Conflict',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
   502: 'Bad Gateway',
@@ -61,7 +68,7 @@ export function problemErrorHandler(error: FastifyError | Error, request: Fastif
     const status = STATUS[error.code] ?? 500;
     if (error instanceof ThrottledError) reply.header('retry-after', String(error.retryAfterS));
     if (status >= 500) request.log.error({ err: error }, 'request failed');
-    const field = error instanceof ValidationError ? error.field : undefined;
+    const field = error instanceof ValidationError || error instanceof ContractError || error instanceof UnknownReferenceError ? error.field || undefined : undefined;
     return sendProblem(reply, request, status, error.code, status >= 500 && status !== 503 ? 'internal error' : error.message, field);
   }
   const fe = error as FastifyError;

@@ -16,6 +16,9 @@ import { problemErrorHandler, sendProblem } from './problem.js';
 /** Largest record body (uploaded files included), bytes. */
 export const RECORD_BODY_LIMIT = 2 * 1024 * 1024;
 
+/** Largest ingest body, bytes: up to MAX_INGEST_ITEMS results with their beats. */
+export const INGEST_BODY_LIMIT = 16 * 1024 * 1024;
+
 export interface ApiOptions {
   csp: CspService;
   /** Largest accepted request body, bytes (default 64 KiB). */
@@ -179,6 +182,89 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     await csp.logout((request.body as { refresh_token: string }).refresh_token, who(request));
     return reply.code(204).send();
   });
+
+  // ---------- devices (gateways) and the result ingest ----------
+
+  const deviceSchema = {
+    type: 'object',
+    properties: {
+      device_id: { type: 'string' },
+      signing_public_key: { type: 'string' },
+      patients: { type: 'array', items: { type: 'string' } },
+      version: { type: 'integer' },
+      created_ms: { type: 'integer' },
+      revoked: { type: 'boolean' },
+    },
+  } as const;
+  const deviceParams = { type: 'object', required: ['id'], additionalProperties: false, properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } } } as const;
+
+  app.post(
+    '/api/v1/devices',
+    {
+      preHandler: auth,
+      schema: {
+        tags: ['devices'],
+        body: {
+          type: 'object',
+          required: ['id', 'signing_public_key', 'patients'],
+          additionalProperties: false,
+          properties: {
+            id: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
+            signing_public_key: { type: 'string', pattern: '^[0-9a-fA-F]{64}$', description: 'raw Ed25519 public key, 64 hex digits' },
+            patients: { ...idList, minItems: 1 },
+          },
+        },
+        response: { 201: deviceSchema, ...errors },
+      },
+    },
+    async (request, reply) => reply.code(201).send(await csp.registerDevice(who(request), request.body)),
+  );
+
+  app.get(
+    '/api/v1/devices',
+    { preHandler: auth, schema: { tags: ['devices'], response: { 200: { type: 'object', properties: { devices: { type: 'array', items: deviceSchema } } }, ...errors } } },
+    async (request) => ({ devices: csp.listDevices(who(request)) }),
+  );
+
+  app.delete(
+    '/api/v1/devices/:id',
+    { preHandler: auth, schema: { tags: ['devices'], params: deviceParams, response: { 200: deviceSchema, ...errors } } },
+    async (request) => csp.revokeDevice(who(request), (request.params as { id: string }).id),
+  );
+
+  const deviceAuth = async (request: FastifyRequest): Promise<void> => {
+    const header = request.headers.authorization;
+    const m = typeof header === 'string' ? /^Bearer ([A-Za-z0-9_.-]{10,4096})$/.exec(header) : null;
+    if (!m) throw new AuthError('missing or malformed bearer token');
+    principals.set(request, await csp.authenticateDevice(m[1]!));
+  };
+
+  app.post(
+    '/api/v1/ingest/results',
+    {
+      preHandler: deviceAuth,
+      bodyLimit: INGEST_BODY_LIMIT,
+      schema: {
+        tags: ['ingest'],
+        description: 'Verified HRV results from a gateway (device credential: a compact JWS, see docs/protocol.md). Body: IngestRequest (src/contracts/ingest.ts).',
+        body: { type: 'object' },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              outcomes: {
+                type: 'array',
+                items: { type: 'object', properties: { patient: { type: 'string' }, seq: { type: 'integer' }, outcome: { type: 'string', enum: ['stored', 'duplicate'] } } },
+              },
+            },
+          },
+          ...errors,
+          422: problemSchema,
+        },
+      },
+    },
+    async (request) => csp.ingestResults(who(request), request.body),
+  );
 
   app.get('/api/v1/me', { preHandler: auth, schema: { tags: ['users'], response: { 200: userSchema, ...errors } } }, async (request) => csp.me(who(request)));
 

@@ -60,3 +60,4 @@ export {
   type IngestRequest,
   type IngestAnswer,
 } from './ingest.js';
+export { configSchema, type HrvaultConfig } from './config.js';

@@ -31,7 +31,7 @@ export {
   type OpenEnvelopeOptions,
   type SealEnvelopeOptions,
 } from './envelope.js';
-export { generateSigningKeyPair, signingPublicKeyOf, signBytes, verifyBytes, type SigningKeyPair } from './signing.js';
+export { generateSigningKeyPair, signingKeyObject, signingPublicKeyOf, signBytes, verifyBytes, type SigningKeyPair } from './signing.js';
 export {
   createQuote,
   verifyQuote,

@@ -73,6 +73,9 @@ describe('gateway crash', () => {
       enclave,
     });
     const args = [
+      // No CSP runs here (port 9 refuses connections): results wait in the gateway's outbox, the CSP-down case.
+      '--csp-url',
+      'http://127.0.0.1:9',
       '--id',
       'gw1',
       '--data-dir',

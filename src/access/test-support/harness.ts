@@ -2,7 +2,7 @@
 import { generateIdentity } from '../../crypto/handshake.js';
 import { memoryAnchor } from '../audit.js';
 import { generateCspKeys, type CspKeys } from '../csp-keys.js';
-import { CspService } from '../csp-service.js';
+import { CspService, type CspServiceOptions } from '../csp-service.js';
 import { SpService } from '../sp-service.js';
 import { openScratchDb, openSqlDb, type SqlDb } from '../sql.js';
 import { inProcessTransport } from '../transport.js';
@@ -16,13 +16,15 @@ export interface Harness {
   keys: CspKeys;
   /** Lets a test rewrite the next requests on the wire (a man in the middle). */
   tamper: { next?: (r: SpWireRequest) => SpWireRequest };
+  /** Stops nothing but starts a new CSP on the same CSP database and SP (a restart); `csp` then points at it. */
+  restartCsp(options?: Partial<CspServiceOptions>): Promise<CspService>;
   close(): Promise<void>;
 }
 
 let sharedKeys: Promise<CspKeys> | undefined;
 
 /** `spDb`: 'memory:' or a postgres URL; a fresh schema per harness on postgres. */
-export async function makeHarness(spLocation = 'memory:'): Promise<Harness> {
+export async function makeHarness(spLocation = 'memory:', options: Partial<CspServiceOptions> = {}): Promise<Harness> {
   // 1024-bit Paillier keeps tests fast; key generation happens once per test file.
   sharedKeys ??= generateCspKeys('csp', 1024);
   const keys = await sharedKeys;
@@ -44,23 +46,33 @@ export async function makeHarness(spLocation = 'memory:'): Promise<Harness> {
       return inner.send(t ? t(req) : req);
     },
   };
-  const csp = await CspService.create({
-    keys,
-    db: cspDb,
-    sp: { id: 'sp', publicKey: spIdentity.publicKey, transport },
-    auditAnchor: memoryAnchor(),
-    renewalLimit: { max: 3, windowMs: 60_000 },
-  });
-  return {
+  const anchor = memoryAnchor();
+  const start = (extra: Partial<CspServiceOptions>) =>
+    CspService.create({
+      keys,
+      db: cspDb,
+      sp: { id: 'sp', publicKey: spIdentity.publicKey, transport },
+      auditAnchor: anchor,
+      renewalLimit: { max: 3, windowMs: 60_000 },
+      ...options,
+      ...extra,
+    });
+  const csp = await start({});
+  const h: Harness = {
     csp,
     sp,
     spDb,
     cspDb,
     keys,
     tamper,
+    async restartCsp(extra = {}) {
+      h.csp = await start(extra);
+      return h.csp;
+    },
     async close() {
       await scratch.drop();
       await cspDb.close();
     },
   };
+  return h;
 }

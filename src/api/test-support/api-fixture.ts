@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { makeHarness, type Harness } from '../../access/test-support/harness.js';
 import { buildApi } from '../server.js';
+import type { CspServiceOptions } from '../../access/csp-service.js';
 
 export const PASSWORD = 'correct horse battery staple';
 
@@ -16,8 +17,8 @@ export interface ApiFixture {
 }
 
 /** Own patient is P-A (the patient's own record; assigned to the health worker; in the doctor's care); other is P-B. */
-export async function makeApiFixture(spLocation = 'memory:'): Promise<ApiFixture> {
-  const h = await makeHarness(spLocation);
+export async function makeApiFixture(spLocation = 'memory:', options: Partial<CspServiceOptions> = {}): Promise<ApiFixture> {
+  const h = await makeHarness(spLocation, options);
   const csp = h.csp;
   const reg = (username: string, role: 'patient' | 'health_worker' | 'doctor' | 'admin', extra: { patient_id?: string; patients?: string[] } = {}) =>
     csp.registerUser('bootstrap', { username, password: PASSWORD, role, ...extra });
