@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { startAccessStack, type AccessStack } from '../api/stack.js';
 import { buildApi } from '../api/server.js';
 import { createDemoUsers, type DemoCredential } from '../access/demo-users.js';
-import { ApiClient, ApiError } from './api.js';
-import type { ClinicalRecord } from './model.js';
+import { ApiClient, ApiError, type XhrLike } from './api.js';
+import type { ApiRecord as ClinicalRecord } from './model.js';
 
 let stack: AccessStack;
 let creds: DemoCredential[];
@@ -27,11 +27,11 @@ describe('ApiClient against the real API', () => {
     const c = new ApiClient({ base: stack.address, now: () => clock });
     await c.login('doctor1', cred('doctor1').password);
     const first = c.refreshToken;
-    expect((await c.patients()).map((p) => p.patient_id)).toEqual(['P-001']);
+    expect((await c.patients()).items.map((p) => p.patient_id)).toEqual(['P-001']);
     clock += 11 * 60_000; // past the 600 s access-token lifetime
     const [a, b] = await Promise.all([c.me(), c.records('P-001', { type: 'hrv' })]);
     expect(a.username).toBe('doctor1');
-    expect(b.records[0]!.data.sdnn_ms).toBe(50);
+    expect(b.items.length).toBe(1);
     expect(c.refreshToken).not.toBe(first);
     // The rotated-out refresh token is dead.
     const replay = await fetch(`${stack.address}/api/v1/auth/refresh`, {
@@ -81,6 +81,78 @@ describe('ApiClient against the real API', () => {
     await expect(c.live('P-002', () => undefined, new AbortController().signal)).rejects.toMatchObject({
       status: 404,
     });
+  });
+});
+
+/** A fake XMLHttpRequest that answers after two progress events. */
+function fakeXhr(status: number, body: string, seen: { headers: Record<string, string>; sent?: string }): () => XhrLike {
+  return () => {
+    const x: XhrLike = {
+      status: 0,
+      responseText: '',
+      withCredentials: false,
+      upload: { onprogress: null },
+      onload: null,
+      onerror: null,
+      onabort: null,
+      open: () => undefined,
+      setRequestHeader: (k, v) => void (seen.headers[k] = v),
+      abort: () => x.onabort?.(),
+      send: (b) => {
+        seen.sent = b;
+        setTimeout(() => {
+          x.upload.onprogress?.({ loaded: b.length / 2, total: b.length, lengthComputable: true });
+          x.upload.onprogress?.({ loaded: b.length, total: b.length, lengthComputable: true });
+          Object.assign(x, { status, responseText: body });
+          x.onload?.();
+        }, 1);
+      },
+    };
+    return x;
+  };
+}
+
+/** A fetch that answers login and a cookie refresh (no body), as the new auth endpoints do. */
+function cookieFetch(log: string[]): (input: string, init?: RequestInit) => Promise<Response> {
+  return async (url, init) => {
+    log.push(`${init?.method ?? 'GET'} ${url} ${init?.body === undefined ? 'no-body' : 'body'} ${init?.credentials ?? ''}`);
+    const json = (o: unknown, status = 200) => new Response(JSON.stringify(o), { status, headers: { 'content-type': 'application/json' } });
+    if (url.endsWith('/auth/login')) return json({ access_token: 'a1', expires_in: 600, token_type: 'Bearer' });
+    if (url.endsWith('/auth/refresh')) return json({ access_token: 'a2', expires_in: 600, token_type: 'Bearer' });
+    return json({ total: 0, items: [] });
+  };
+}
+
+describe('ApiClient session and upload (unit)', () => {
+  it('restores a session on load from the refresh cookie, with no body and no stored token', async () => {
+    const log: string[] = [];
+    const c = new ApiClient({ fetch: cookieFetch(log) });
+    expect(await c.restore()).toBe(true);
+    expect(c.loggedIn).toBe(true);
+    expect(c.refreshToken).toBeUndefined();
+    expect(log[0]).toBe('POST /api/v1/auth/refresh no-body same-origin');
+  });
+
+  it('upload: progress events, then the record; a 422 keeps the parser detail unchanged', async () => {
+    const log: string[] = [];
+    const seen: { headers: Record<string, string>; sent?: string } = { headers: {} };
+    const ok = new ApiClient({ fetch: cookieFetch(log), xhr: fakeXhr(201, JSON.stringify({ id: 'r1', type: 'rr_file' }), seen) });
+    await ok.login('hw', 'pw');
+    const progress: number[] = [];
+    const rec = await ok.uploadRecord('P-001', { type: 'rr_file', data: { filename: 'data.csv', text: '1,2' } }, (f) => progress.push(f));
+    expect(rec.id).toBe('r1');
+    expect(progress).toEqual([0, 0.5, 1, 1]);
+    expect(seen.headers.authorization).toBe('Bearer a1');
+    const detail = 'data.csv:12: rr_ms "abc" is not a number';
+    const bad = new ApiClient({
+      fetch: cookieFetch(log),
+      xhr: fakeXhr(422, JSON.stringify({ type: 'about:blank', title: 'Unprocessable', status: 422, detail }), { headers: {} }),
+    });
+    await bad.login('hw', 'pw');
+    const err = await bad.uploadRecord('P-001', { type: 'rr_file', data: { filename: 'data.csv', text: 'x' } }, () => undefined).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).status).toBe(422);
+    expect((err as ApiError).detail).toBe(detail);
   });
 });
 
