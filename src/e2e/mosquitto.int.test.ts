@@ -46,5 +46,5 @@ describe.skipIf(!up)('secure pipeline end to end over Mosquitto', () => {
     expect(s.rejected_files).toBe(0);
     expect(s.results_verified).toBe(s.files);
     rmSync(s.data_dir, { recursive: true, force: true });
-  }, 60_000);
+  });
 });
