@@ -54,7 +54,9 @@ const tail = (s: string): string => (s.length > 3000 ? `…${s.slice(-3000)}` : 
 export function spawnCli(args: string[], opts: SpawnCliOptions = {}): CliProcess {
   const child = spawn(process.execPath, [...CLI_ARGS, ...args], {
     cwd: opts.cwd ?? ROOT,
-    env: { ...process.env, ...opts.env },
+    // 1024-bit Paillier keys unless the test says otherwise: generating the default 2048-bit ones takes
+    // tens of seconds of CPU on a loaded machine, and no CLI test is about the modulus size.
+    env: { HRVAULT_PAILLIER_BITS: '1024', ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
