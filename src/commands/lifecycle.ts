@@ -18,7 +18,12 @@ export interface StopSignal {
  * not kill the process: without a handler Node would end it at once with 130 and no summary. A third one
  * ends the process at once (exit 130), so a stop that hangs can still be cut short from the keyboard.
  */
-export function stopOnSignal(write: (text: string) => void = (t) => void process.stderr.write(t)): StopSignal {
+export function stopOnSignal(
+  write: (text: string) => void = (t) => void process.stderr.write(t),
+  // Where the signals come from: the process, or a stand-in in the unit test (emitting a real SIGTERM in
+  // a test worker would also reach the runner's own handlers).
+  signals: Pick<NodeJS.EventEmitter, 'on' | 'off'> = process,
+): StopSignal {
   let count = 0;
   let resolve!: (s: NodeJS.Signals) => void;
   const stopped = new Promise<NodeJS.Signals>((r) => (resolve = r));
@@ -31,13 +36,13 @@ export function stopOnSignal(write: (text: string) => void = (t) => void process
     } else if (count === 2) write(`hrvault: ${s}: stopping, please wait (once more to quit at once)\n`);
     else process.exit(130);
   };
-  process.on('SIGINT', on);
-  process.on('SIGTERM', on);
+  signals.on('SIGINT', on);
+  signals.on('SIGTERM', on);
   return {
     stopped,
     dispose: () => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
+      signals.off('SIGINT', on);
+      signals.off('SIGTERM', on);
     },
   };
 }
