@@ -4,7 +4,7 @@
  */
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { runDemo, type DemoSummary } from '../commands/demo.js';
+import { runDemo, type DemoSummary } from '../commands/index.js';
 import { patientId } from '../sensor/index.js';
 import { plaintextFindings, runCsvLines } from './helpers.js';
 import { join } from 'node:path';

@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startAccessStack, type AccessStack } from '../api/stack.js';
-import { buildApi } from '../api/server.js';
-import { createDemoUsers, type DemoCredential } from '../access/demo-users.js';
+import { startAccessStack, type AccessStack } from '../api/index.js';
+import { buildApi } from '../api/index.js';
+import { createDemoUsers, type DemoCredential } from '../access/index.js';
 import { ApiClient, ApiError, type XhrLike } from './api.js';
 import type { ApiRecord as ClinicalRecord } from './model.js';
 

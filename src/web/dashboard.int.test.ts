@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
-import { startAccessStack, type AccessStack } from '../api/stack.js';
-import { createDemoUsers, type DemoCredential } from '../access/demo-users.js';
+import { startAccessStack, type AccessStack } from '../api/index.js';
+import { createDemoUsers, type DemoCredential } from '../access/index.js';
 import { pipelineResults } from '../test-support/pipeline-fixtures.js';
 import { recordsFromResult, type HrvResult } from '../contracts/index.js';
-import { signDeviceToken } from '../access/devices.js';
+import { signDeviceToken } from '../access/index.js';
 import { generateSigningKeyPair } from '../crypto/index.js';
 
 const CHROMIUM = '/usr/bin/chromium';
