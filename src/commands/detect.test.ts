@@ -115,6 +115,17 @@ describe.skipIf(!hasSharedData())('hrvault detect --signal ppg: Welltory camera 
   });
 });
 
+describe.skipIf(!hasSharedData())('hrvault detect: rhythm', () => {
+  it('reports suspected AF with its irregularity on record 203 (AF) and not on 119 (bigeminy)', async () => {
+    const af = JSON.parse((await runInProcess(['detect', join(SHARED_DATA_DIR, 'ecg_203.csv.gz'), '--json'])).stdout) as DetectReport;
+    expect(af.rhythm.af_suspected).toBe(true);
+    expect(af.rhythm.irregularity!).toBeGreaterThan(af.rhythm.irregularity_threshold);
+    const big = JSON.parse((await runInProcess(['detect', join(SHARED_DATA_DIR, 'ecg_119.csv.gz'), '--json'])).stdout) as DetectReport;
+    expect(big.rhythm.af_suspected).toBe(false);
+    expect(big.rhythm.irregularity!).toBeLessThan(big.rhythm.irregularity_threshold);
+  }, 60_000);
+});
+
 describe('hrvault detect: the real binary', () => {
   it('prints beats of a synthetic ECG given --fs and exits 2 on a bad sample', async () => {
     const fs = 250;

@@ -338,11 +338,15 @@ function normalSpread(c: Context, status: Uint8Array, halfWidth: number): Float6
   return out;
 }
 
-/** Cleans an RR series (ms): excludes out-of-range intervals, ectopic beats and artefacts (gaps), corrects missed and extra beats. */
+/**
+ * Cleans an RR series (ms): excludes out-of-range intervals, ectopic beats and artefacts (gaps), corrects
+ * missed and extra beats, leaves suspected-AF blocks uncorrected; `excludedTMs` are the end times (ms) of the
+ * excluded input intervals.
+ */
 export function cleanRr(
   series: RrSeries,
   options: RrCleaningOptions = {},
-): { series: RrSeries; report: RrCleaningReport } {
+): { series: RrSeries; report: RrCleaningReport; excludedTMs: Float64Array } {
   const method = options.method ?? 'auto';
   if (method !== 'auto' && method !== 'none') {
     throw new HrvError('HRV_ERR_INPUT', `RR cleaning method must be 'auto' or 'none', got ${String(method)}`);
@@ -375,7 +379,7 @@ export function cleanRr(
     n_af_uncorrected: 0,
     missed_beat_runs: [],
   };
-  if (method === 'none') return { series, report };
+  if (method === 'none') return { series, report, excludedTMs: new Float64Array(0) };
 
   const { tMs: t, rrMs: rr } = series;
   const inRange = new Uint8Array(n);
@@ -441,6 +445,7 @@ export function cleanRr(
 
   const outT: number[] = [];
   const outRr: number[] = [];
+  const excludedT: number[] = [];
   for (let k = 0; k < n;) {
     const s = status[k]!;
     if (s === KEEP) {
@@ -471,12 +476,15 @@ export function cleanRr(
         last.n_intervals++;
         last.n_missed += parts - 1;
       } else report.missed_beat_runs.push({ start_s: startS, end_s: t[k]! / 1000, n_intervals: 1, n_missed: parts - 1 });
-    } else if (s === OUT_OF_RANGE) report.n_out_of_range++;
-    else if (s === ECTOPIC) report.n_ectopic++;
-    else report.n_artefact++;
+    } else {
+      excludedT.push(t[k]!);
+      if (s === OUT_OF_RANGE) report.n_out_of_range++;
+      else if (s === ECTOPIC) report.n_ectopic++;
+      else report.n_artefact++;
+    }
     k++;
   }
   report.n_excluded = report.n_out_of_range + report.n_ectopic + report.n_artefact;
   report.n_kept = n - report.n_excluded;
-  return { series: { tMs: Float64Array.from(outT), rrMs: Float64Array.from(outRr) }, report };
+  return { series: { tMs: Float64Array.from(outT), rrMs: Float64Array.from(outRr) }, report, excludedTMs: Float64Array.from(excludedT) };
 }
