@@ -118,3 +118,10 @@ describe('a sampling rate that contradicts the time column', () => {
     expect(s.fsFromTimeHz).toBeCloseTo(360, 0);
   });
 });
+
+describe('found by the input fuzz test', () => {
+  it('a one-name header over two-column rows (1e309x / 0,200;0,200) is read without crashing on the missing name', () => {
+    const s = parseRrText('1e309x\n0,200;0,200\n0,400;0,200\n', 'fz.csv');
+    expect(Array.from(s.rrMs).map(Math.round)).toEqual([200, 200]);
+  });
+});

@@ -148,11 +148,13 @@ export function parseRrText(text: string, sourceName: string): RrSeries {
         if (header && header.length === fields.length && fields.length >= 2) {
           throw new HrvInputError(sourceName, headerLine, `header does not name an RR interval column (${header.join(', ')})`);
         }
-        if (fields.length === 1) cols = { rr: { index: 0, unit: header ? unitOf(header[0]!) : undefined }, time: undefined };
+        // A header's names give units only when it has one name per column.
+        const named = (i: number): Unit => (header?.length === fields.length ? unitOf(header[i]!) : undefined);
+        if (fields.length === 1) cols = { rr: { index: 0, unit: named(0) }, time: undefined };
         else if (fields.length === 2) {
           cols = {
-            time: { index: 0, unit: header ? unitOf(header[0]!) : undefined },
-            rr: { index: 1, unit: header ? unitOf(header[1]!) : undefined },
+            time: { index: 0, unit: named(0) },
+            rr: { index: 1, unit: named(1) },
           };
         } else {
           throw new HrvInputError(
