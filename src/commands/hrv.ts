@@ -31,6 +31,8 @@ export interface HrvCommandOptions {
   /** Physiological limits of an interval, ms (cleaning excludes intervals outside them). */
   minRrMs?: number;
   maxRrMs?: number;
+  /** Keep long intervals that are no whole number of cycles (pauses) instead of excluding them. */
+  keepPauses?: boolean;
   json?: boolean;
 }
 
@@ -90,6 +92,7 @@ export async function hrvReport(file: string, options: HrvCommandOptions): Promi
     const limits = {
       ...(options.minRrMs === undefined ? {} : { minRrMs: options.minRrMs }),
       ...(options.maxRrMs === undefined ? {} : { maxRrMs: options.maxRrMs }),
+      keepPauses: options.keepPauses === true,
     };
     const { series, report, excludedTMs } = cleanRr(parsed, { method: options.correction, ...limits });
     if (series.rrMs.length === 0) {
@@ -237,6 +240,7 @@ export function registerHrvCommand(program: Command, io: CommandIo = processIo):
     .addOption(new Option('--correction <method>', 'RR cleaning of ectopic beats and artefacts: auto or none').argParser(choice('--correction', ['auto', 'none'] as const)).default('auto'))
     .option('--min-rr-ms <ms>', 'shortest plausible interval, ms (default 250)', boundedNumber('--min-rr-ms', { min: 100, max: 10000, unit: ' ms' }))
     .option('--max-rr-ms <ms>', 'longest plausible interval, ms (default 3000 = 20 bpm)', boundedNumber('--max-rr-ms', { min: 300, max: 60000, unit: ' ms' }))
+    .option('--keep-pauses', 'keep long intervals that are no whole number of cycles (sinus pauses) instead of excluding them')
     .option('--json', 'print JSON: {"windows": [...], "correction": {...}}')
     .action(async (file: string, options: HrvCommandOptions) => {
       const report = await hrvReport(file, options);

@@ -96,6 +96,13 @@ export interface RrCleaningOptions {
    * corrected — only out-of-range intervals go — and the report says so.
    */
   rhythmCheck?: boolean;
+  /**
+   * Keep long intervals that stand out but are no whole number of normal cycles (sinus pauses, non-conducted
+   * beats) instead of excluding them as artefacts (default false). From intervals alone a real pause and a
+   * detection artefact look alike; on MIT-BIH 105, 118 and 231 keeping them brings RMSSD closer to the NN
+   * value, on records with unrecognised ectopy (200, 208, 223, 228) further away (docs/validation.md).
+   */
+  keepPauses?: boolean;
   /** Length of the blocks the rhythm is judged on, s (default 300, the standard HRV window; aligned at time 0). */
   rhythmBlockS?: number;
 }
@@ -109,6 +116,13 @@ const MAX_SPLIT = 4;
  * longer (a real 2:1 block) moves it and is then taken as the rhythm, not split.
  */
 const COARSE_FACTOR = 3;
+/**
+ * Relative tolerance for a long interval to count as a whole multiple of the normal one (missed beats). A
+ * missed detection leaves the rhythm running, so the interval is k cycles within beat-to-beat variability;
+ * genuine pauses (sinus pause, a non-conducted beat) fall short: MIT-BIH 118's are 1.7–1.9 × and were split
+ * into invented beats at the former 15%.
+ */
+const MULTIPLE_TOL = 0.08;
 /** Smallest ratio to the reference from which an interval can be a whole multiple (2×) without standing out from its neighbours. */
 const MULTIPLE_MIN = 1.7;
 /** Most fragments merged back into one interval. */
@@ -198,6 +212,7 @@ interface Context {
   maxRr: number;
   tol: number;
   correct: boolean;
+  keepPauses: boolean;
 }
 
 /** Mean of the intervals just before a and just after b (ms), or the reference when neither is contiguous. */
@@ -265,7 +280,7 @@ function classify(c: Context, thr: Float64Array): { status: Uint8Array; extent: 
       // 80 bpm make 3 s): missed beats, split like any other; anything else is out of range.
       const k = Math.round(r);
       const part = rr[i]! / k;
-      const multiple = correct && rr[i]! > maxRr && k >= 2 && k <= MAX_SPLIT && Math.abs(r / k - 1) <= tol && part >= minRr && part <= maxRr;
+      const multiple = correct && rr[i]! > maxRr && k >= 2 && k <= MAX_SPLIT && Math.abs(r / k - 1) <= MULTIPLE_TOL && part >= minRr && part <= maxRr;
       if (multiple) {
         status[i] = SPLIT;
         extent[i++] = k;
@@ -292,14 +307,17 @@ function classify(c: Context, thr: Float64Array): { status: Uint8Array; extent: 
     // A whole multiple of the normal interval is a missed beat even inside a run of them, where its
     // neighbours are just as long and it does not stand out (two or more missed beats in a row).
     const kRun = Math.round(r);
-    const inRun = correct && r >= MULTIPLE_MIN && kRun <= MAX_SPLIT && Math.abs(r / kRun - 1) <= tol;
+    const inRun = correct && r >= MULTIPLE_MIN && kRun <= MAX_SPLIT && Math.abs(r / kRun - 1) <= MULTIPLE_TOL;
     if (inRun || (r > 1 + thr[i]! && Math.min(riseFromPrev, riseOverNext) > thr[i]!)) {
       const k = Math.round(r);
       // The parts must themselves be physiological intervals, or the split would invent impossible beats.
       const part = rr[i]! / k;
-      if (correct && k >= 2 && k <= MAX_SPLIT && Math.abs(r / k - 1) <= tol && part >= minRr && part <= maxRr) {
+      if (correct && k >= 2 && k <= MAX_SPLIT && Math.abs(r / k - 1) <= MULTIPLE_TOL && part >= minRr && part <= maxRr) {
         status[i] = SPLIT;
         extent[i] = k;
+      } else if (c.keepPauses && rr[i]! <= maxRr) {
+        // A pause that is no whole number of cycles: a sinus pause or a non-conducted beat, kept as recorded.
+        status[i] = KEEP;
       } else {
         status[i] = ARTEFACT;
       }
@@ -389,14 +407,14 @@ export function cleanRr(
   const coarse = normalReference(rr, inRange, COARSE_FACTOR * halfWidth);
   const folded = Float64Array.from(rr, (v, i) => {
     const k = Math.round(v / coarse[i]!);
-    return k >= 2 && k <= MAX_SPLIT && Math.abs(v / (k * coarse[i]!) - 1) <= tol && v / k >= minRr ? v / k : v;
+    return k >= 2 && k <= MAX_SPLIT && Math.abs(v / (k * coarse[i]!) - 1) <= MULTIPLE_TOL && v / k >= minRr ? v / k : v;
   });
   const ref = normalReference(folded, inRange, halfWidth);
   // contiguous[i]: interval i starts at beat i − 1 (no gap in the input before it).
   const contiguous = new Uint8Array(n);
   for (let i = 1; i < n; i++) contiguous[i] = followsGap(series, i) ? 0 : 1;
 
-  const c: Context = { n, rr, ref, inRange, contiguous, minRr, maxRr, tol, correct };
+  const c: Context = { n, rr, ref, inRange, contiguous, minRr, maxRr, tol, correct, keepPauses: options.keepPauses ?? false };
   // First pass at the fixed threshold finds the normal beats; the second widens the threshold where the
   // normal rhythm itself varies a lot (strong sinus arrhythmia), so its beats are not taken for ectopy.
   const thr = new Float64Array(n).fill(theta);
