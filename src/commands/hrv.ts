@@ -5,6 +5,11 @@
  *
  * A window with too few intervals for a measure reports null for it; only when no window can be analysed
  * at all (not even SDNN, which needs two intervals) is the input rejected, with the window named.
+ *
+ * Besides the measures, every window carries `af_suspected` and `irregularity` (assessRhythm on the
+ * window's uncleaned intervals), `excluded_fraction` and `excluded_over_limit` (> 20% excluded by
+ * cleaning), `partial` and `covered_s`; the correction summary names the suspected-AF blocks left
+ * uncorrected (`af_spans_s`, `n_af_uncorrected`) and the runs of missed beats restored (`missed_beat_runs`).
  */
 import { Option, type Command } from 'commander';
 import {
