@@ -712,8 +712,8 @@ const sineBandsSection: Section = {
       '1200 ms / 0.35 Hz and −36.8% at 1700 ms / 0.25 Hz.\n\n' +
       table(['mean RR (ms)', 'f (Hz)', 'beat Nyquist (Hz)', 'Lomb (default)', 'Δ', 'Welch (corrected)', 'Δ', ''], rows) +
       `\n\nBelow the beat Nyquist frequency: worst Lomb error ${(100 * worstLomb).toFixed(1)}%, worst Welch error ${(100 * worstWelch).toFixed(1)}% ` +
-      `(target 2%: Lomb ${yes(worstLomb <= 0.02)}, Welch ${yes(worstWelch <= 0.02)} — Welch's correction assumes evenly spaced beats and ` +
-      'overshoots within ~15% of the Nyquist frequency at mean RR ≥ 1400 ms). A sine above the beat Nyquist frequency cannot be estimated from ' +
+      `(target 2%: Lomb ${yes(worstLomb <= 0.02)}, Welch ${yes(worstWelch <= 0.02)}; Welch also drops the interpolation's images above the beat ` +
+      'Nyquist frequency, which near it fall inside HF). A sine above the beat Nyquist frequency cannot be estimated from ' +
       'one sample per beat: its power appears at the alias frequency.'
     );
   },

@@ -155,7 +155,9 @@ export function welchPsd(series: RrSeries, minSegmentS = 1 / BANDS_HZ.hf[0]): Ps
   const nyquist = 0.5 / meanBeatS;
   for (let k = 0; k < nBins; k++) {
     freqHz[k] = k * df;
-    const g = freqHz[k]! <= nyquist ? splineGain(freqHz[k]! * meanBeatS) : 1;
+    // Above the beat Nyquist frequency the spectrum holds only images of lower components made by the
+    // interpolation: it is set to 0 rather than counted into HF.
+    const g = freqHz[k]! <= nyquist ? splineGain(freqHz[k]! * meanBeatS) : Infinity;
     density[k] = (acc[k]! * scale * (k === 0 ? 0.5 : 1)) / (g * g);
   }
   return { freqHz, density, dfHz: df, segmentS, segments, maxHz: Math.min(F_MAX, nyquist), bridgedS };
