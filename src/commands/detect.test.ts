@@ -55,6 +55,14 @@ describe('hrvault detect: bad input', () => {
     expect(r.stderr.trimEnd()).toMatch(/^hrvault: \S*fs250\.csv: --fs 360 Hz contradicts the time column \(250 Hz\)/);
   });
 
+  it("refuses --fs that contradicts the file's stated sampling rate", async () => {
+    const rows = Array.from({ length: 100 }, (_, i) => Math.sin(i / 5).toFixed(4));
+    const p = file('stated.csv', '# sampling_rate_hz: 360\n' + rows.join('\n') + '\n');
+    const r = await runInProcess(['detect', p, '--fs', '250']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trimEnd()).toMatch(/^hrvault: \S*stated\.csv: --fs 250 Hz contradicts the file's stated sampling rate \(360 Hz\)/);
+  });
+
   it('refuses a sample of 1e200 naming the line instead of reporting 0 beats', async () => {
     const rows = Array.from({ length: 2000 }, (_, i) => `${(i / 360).toFixed(5)},${i === 1000 ? '1e200' : Math.sin(i / 5).toFixed(4)}`);
     const p = file('huge.csv', 't_s,mV\n' + rows.join('\n') + '\n');

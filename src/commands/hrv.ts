@@ -66,14 +66,14 @@ export interface HrvReport {
   correction: RrCleaningReport;
 }
 
-/** Count of values of sorted `xs` in [lo, hi). */
+/** How many of the times `xs` (ms) lie in [lo, hi). */
 function countIn(xs: Float64Array, lo: number, hi: number): number {
   let c = 0;
   for (const x of xs) if (x >= lo && x < hi) c++;
   return c;
 }
 
-/** Intervals of `s` whose both beats lie in [lo, hi) ms. */
+/** The intervals of `s` whose two beats both lie in [lo, hi) ms (a view, no copy). */
 function slice(s: RrSeries, lo: number, hi: number): RrSeries {
   let a = 0;
   while (a < s.tMs.length && s.tMs[a]! - s.rrMs[a]! < lo) a++;
