@@ -51,3 +51,5 @@ export {
   type RhythmAssessment,
 } from './rhythm.js';
 export { type MissedBeatRun } from './rr-clean.js';
+export { type AnalysedWindow, PARTIAL_COVERAGE } from './windows.js';
+export { DEFAULT_PSD, MIN_BAND_SEGMENT_S, splineGain } from './frequency.js';
