@@ -72,7 +72,8 @@ describe('hrvault demo', () => {
   });
 
   it('SIGTERM (kill PID) with --json, and a second signal while it drains: the JSON summary, exit 0', async () => {
-    const demo = startDemo('sigterm', ['--json']);
+    // Without the access stack (not under test here): its two embedded databases are most of a start.
+    const demo = startDemo('sigterm', ['--json', '--no-access']);
     try {
       await demo.waitFor(RUNNING);
       demo.signal('SIGTERM');
