@@ -26,7 +26,7 @@ import {
 } from './hrv-model.js';
 import type { HrvMeasures } from '../contracts/index.js';
 import { Tachogram } from './HrvPlots.js';
-import { activePrescriptions, recordSummary, type ApiRecord, type UserView } from './model.js';
+import { activePrescriptions, authorName, knownNames, recordSummary, type ApiRecord, type UserView } from './model.js';
 import { RecordsPanel } from './RecordsPanel.js';
 import { ErrorBanner, Field, Time } from './ui.js';
 import { usePatientData } from './usePatientData.js';
@@ -115,7 +115,8 @@ export function PatientView({
   }, []);
 
   const latest = useMemo(() => latestHrv(d.hrv), [d.hrv]);
-  const alerts = useMemo(() => alertHistory(d.hrv, d.acks), [d.hrv, d.acks]);
+  const names = useMemo(() => knownNames(me), [me]);
+  const alerts = useMemo(() => alertHistory(d.hrv, d.acks, names), [d.hrv, d.acks, names]);
   const clinician = me.role === 'doctor' || me.role === 'health_worker';
 
   // The tachogram: the last tachoMs of beats up to the newest, cleaned by src/hrv.
@@ -258,14 +259,14 @@ export function PatientView({
                   <span className="muted small">
                     {' '}
                     — prescribed <Time ms={r.t_ms} />
-                    {r.author_name ? ` by ${r.author_name}` : ''}
+                    {` by ${authorName(r, names)}`}
                   </span>
                 </li>
               ))}
             </ul>
           )}
         </section>
-        <RecordsPanel client={client} patientId={patientId} title="My records and prescriptions" refreshKey={recordsKey} />
+        <RecordsPanel client={client} patientId={patientId} title="My records and prescriptions" refreshKey={recordsKey} names={names} />
       </div>
     );
   }
@@ -341,6 +342,7 @@ export function PatientView({
         patientId={patientId}
         title="Records"
         refreshKey={recordsKey}
+        names={names}
         onAnalyse={(fromMs, toMs) => {
           setSelected({ fromMs, toMs });
           document.getElementById('window-title')?.scrollIntoView({ behavior: 'smooth' });
