@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PG_URL, postgresReachable } from './test-support/postgres.js';
 import { makeHarness, type Harness } from './test-support/harness.js';
 import { NotFoundError } from './errors.js';
+import { seedResults } from './test-support/seed.js';
 
 const reachable = await postgresReachable();
 
@@ -30,11 +31,12 @@ describe.skipIf(!reachable)('CSP and SP on PostgreSQL', () => {
     await csp.registerUser('bootstrap', { username: 'doc', password: PW, role: 'doctor', patients: ['P-1'] });
     const doc = await csp.authenticate((await csp.login('doc', PW)).access_token);
     const pat = await csp.authenticate((await csp.login('pat', PW)).access_token);
-    for (const sdnn of [30, 50])
-      await csp.ingestHrvResult('P-1', 1000 + sdnn, { sdnn_ms: sdnn, mean_hr_bpm: 60 });
-    await csp.appendRecord(doc, 'P-1', { type: 'prescription', t_ms: 5000, data: { text: 'rest' } });
+    const T0 = Date.UTC(2026, 0, 1);
+    // One real result (the enclave's analysis of 10 s of record 119): an hrv and an rr_batch record.
+    const [result] = await seedResults(csp, 'P-1', { startMs: T0, durationS: 10 });
+    await csp.appendRecord(doc, 'P-1', { type: 'prescription', t_ms: T0 + 50_000, data: { text: 'rest' } });
     expect((await csp.getRecords(pat, 'P-1')).records).toHaveLength(3);
-    expect((await csp.aggregate(doc, { patient_id: 'P-1' }, 'sdnn_ms', 0, 10_000)).mean).toBeCloseTo(40, 6);
+    expect((await csp.aggregate(doc, { patient_id: 'P-1' }, 'sdnn_ms', T0, T0 + 100_000)).mean).toBeCloseTo(result!.window.measures!.sdnn_ms!, 3);
     await h.spDb.query(
       'UPDATE sp_records SET blob = set_byte(blob, 90, get_byte(blob, 90) # 1) WHERE seq = 2',
     );

@@ -5,6 +5,7 @@ import { SignJWT } from 'jose';
 import { exportPaillierPrivateKey } from '../crypto/paillier.js';
 import { AuthError, ForbiddenError, NotFoundError, ThrottledError, ValidationError } from './errors.js';
 import { makeHarness, type Harness } from './test-support/harness.js';
+import { seedResults } from './test-support/seed.js';
 import type { Principal } from './policy.js';
 
 let h: Harness;
@@ -84,7 +85,7 @@ describe('Protocol I, Phases II–III: registration and authentication', () => {
 
 describe('Protocol II: records, integrity, aggregates', () => {
   it('a health worker uploads, the doctor and the patient read, the admin and other patients cannot', async () => {
-    await h.csp.appendRecord(nurse, 'P-A', { type: 'vitals', t_ms: 1_000, data: { heart_rate_bpm: 71 } });
+    await h.csp.appendRecord(nurse, 'P-A', { type: 'vitals', t_ms: 1_000, data: { hr_bpm: 71 } });
     await h.csp.appendRecord(doctor, 'P-A', { type: 'prescription', t_ms: 2_000, data: { text: 'walk 30 min daily' } });
     const asDoctor = await h.csp.getRecords(doctor, 'P-A');
     expect(asDoctor.records.map((r) => r.type)).toEqual(['vitals', 'prescription']);
@@ -108,19 +109,21 @@ describe('Protocol II: records, integrity, aggregates', () => {
   });
 
   it('the SP computes means of HRV metadata under Paillier; the CSP decrypts the right answer', async () => {
-    const sdnn = [40, 50, 60];
-    for (let i = 0; i < sdnn.length; i++) {
-      await h.csp.ingestHrvResult('P-A', 10_000 + i * 300_000, { sdnn_ms: sdnn[i], rmssd_ms: 30 + i, mean_hr_bpm: 70 + i, mean_nn_ms: null });
-    }
-    const mean = await h.csp.aggregate(doctor, { patient_id: 'P-A' }, 'sdnn_ms', 0, 10_000_000);
-    expect(mean.mean).toBeCloseTo(50, 6);
-    expect(mean.n).toBe(3);
-    const hr = await h.csp.aggregate(doctor, { mine: true }, 'mean_hr_bpm', 0, 10_000_000);
-    expect(hr.mean).toBeCloseTo(71, 6);
-    const nn = await h.csp.aggregate(doctor, { patient_id: 'P-A' }, 'mean_nn_ms', 0, 10_000_000);
-    expect(nn.mean).toBeNull();
-    const early = await h.csp.aggregate(doctor, { patient_id: 'P-A' }, 'sdnn_ms', 0, 20_000);
-    expect(early.mean).toBeCloseTo(40, 6);
+    // Real results (the enclave's analysis of record 100), 10-s batches starting at T0.
+    const T0 = Date.UTC(2026, 0, 1);
+    const results = await seedResults(h.csp, 'P-A', { source: '100', startMs: T0, durationS: 60 });
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const of = (m: 'sdnn_ms' | 'mean_hr_bpm', rs = results) => rs.map((r) => r.window.measures?.[m]).filter((v): v is number => typeof v === 'number');
+    const all = await h.csp.aggregate(doctor, { patient_id: 'P-A' }, 'sdnn_ms', T0, T0 + 10_000_000);
+    expect(all.n).toBe(of('sdnn_ms').length);
+    expect(all.mean!).toBeCloseTo(mean(of('sdnn_ms')), 3);
+    const hr = await h.csp.aggregate(doctor, { mine: true }, 'mean_hr_bpm', T0, T0 + 10_000_000);
+    expect(hr.mean!).toBeCloseTo(mean(of('mean_hr_bpm')), 3);
+    // Records are filed at the batch end; the first three batches end by T0 + 30 s.
+    const early = await h.csp.aggregate(doctor, { patient_id: 'P-A' }, 'sdnn_ms', T0, T0 + 30_001);
+    expect(early.mean!).toBeCloseTo(mean(of('sdnn_ms', results.slice(0, 3))), 3);
+    const none = await h.csp.aggregate(doctor, { patient_id: 'P-A' }, 'sdnn_ms', 0, T0);
+    expect(none).toMatchObject({ mean: null, n: 0 });
     await expect(h.csp.aggregate(patientA, { patient_id: 'P-B' }, 'sdnn_ms', 0, 1)).rejects.toBeInstanceOf(NotFoundError);
   });
 
@@ -155,17 +158,21 @@ describe('an SP that withholds', () => {
     const h = await makeHarness('memory:');
     await h.csp.registerUser('bootstrap', { username: 'wanda', password: PW, role: 'patient', patient_id: 'P-W' });
     const wanda = await h.csp.authenticate((await h.csp.login('wanda', PW)).access_token);
-    for (let i = 0; i < 3; i++) await h.csp.ingestHrvResult('P-W', 100 + i, { sdnn_ms: 30 + i });
-    const before = await h.csp.aggregate(wanda, { patient_id: 'P-W' }, 'sdnn_ms', 0, 1000);
-    expect(before.n).toBe(3);
+    const T0 = Date.UTC(2026, 0, 1);
+    const results = await seedResults(h.csp, 'P-W', { source: '100', startMs: T0, durationS: 30 });
+    const times = results.map((r) => r.t_end_ms);
+    expect(times).toHaveLength(3);
+    const before = await h.csp.aggregate(wanda, { patient_id: 'P-W' }, 'sdnn_ms', T0, T0 + 1_000_000);
+    expect(before.n).toBe(results.filter((r) => r.window.measures?.sdnn_ms != null).length);
     const [victim] = await h.spDb.query<{ patient_ref: string; seq: number }>(
-      'SELECT patient_ref, seq FROM sp_metadata WHERE t_ms = 101',
+      'SELECT patient_ref, seq FROM sp_metadata WHERE t_ms = $1',
+      [times[1]],
     );
     await h.spDb.query('DELETE FROM sp_metadata WHERE patient_ref = $1 AND seq = $2', [victim!.patient_ref, victim!.seq]);
-    await expect(h.csp.aggregate(wanda, { patient_id: 'P-W' }, 'sdnn_ms', 0, 1000)).rejects.toThrow(/covers 2 records, 3 were stored/);
+    await expect(h.csp.aggregate(wanda, { patient_id: 'P-W' }, 'sdnn_ms', T0, T0 + 1_000_000)).rejects.toThrow(/covers 2 records, 3 were stored/);
     await h.spDb.query('DELETE FROM sp_records WHERE patient_ref = $1 AND seq = $2', [victim!.patient_ref, victim!.seq]);
-    const r = await h.csp.getRecords(wanda, 'P-W', { type: 'hrv', from_ms: 50 });
-    expect(r.records.map((x) => x.t_ms)).toEqual([100, 102]);
+    const r = await h.csp.getRecords(wanda, 'P-W', { type: 'hrv', from_ms: T0 });
+    expect(r.records.map((x) => x.t_ms)).toEqual([times[0], times[2]]);
     expect(r.integrity_failures).toEqual([{ seq: victim!.seq, reason: `record ${victim!.seq} was withheld by the SP` }]);
     await h.close();
   });
@@ -244,7 +251,7 @@ describe('Protocol I, Phases I and IV on the wire', () => {
 
 describe('what the SP can see', () => {
   it("the SP's database holds no plaintext clinical value or user field, and never the Paillier private key", async () => {
-    const tables = ['sp_users', 'sp_records', 'sp_metadata', 'sp_config'];
+    const tables = ['sp_users', 'sp_records', 'sp_metadata', 'sp_config', 'sp_devices', 'sp_dedupe'];
     let dump = '';
     for (const t of tables) {
       const rows = await h.spDb.query<Record<string, unknown>>(`SELECT * FROM ${t}`);
@@ -253,7 +260,7 @@ describe('what the SP can see', () => {
         dump += '\n';
       }
     }
-    for (const secret of ['alice', 'Alice Example', 'dr.house', 'P-A', 'P-B', 'heart_rate_bpm', 'walk 30 min', 'note 0', 'argon2', 'sdnn', 'patient', 'doctor']) {
+    for (const secret of ['alice', 'Alice Example', 'dr.house', 'P-A', 'P-B', 'hr_bpm', 'gw-', 'pipeline', 'walk 30 min', 'note 0', 'argon2', 'sdnn', 'patient', 'doctor']) {
       expect(dump.includes(secret), `SP database contains ${secret}`).toBe(false);
     }
     const { p, q } = exportPaillierPrivateKey(h.keys.paillier.privateKey);

@@ -20,9 +20,9 @@ import {
   verifyDeviceToken,
   type DeviceRecord,
 } from './devices.js';
-import { parseContract } from '../contracts/errors.js';
+import { ContractError, parseContract } from '../contracts/errors.js';
 import { ingestRequestSchema, type IngestAnswer } from '../contracts/ingest.js';
-import { recordsFromResult } from '../contracts/records.js';
+import { parseRecordData, recordsFromResult, type HrvRecordData } from '../contracts/records.js';
 import { blindIndex, chainLink, CHAIN_GENESIS, openRecord, RecordIntegrityError, sealRecord } from './record-crypto.js';
 import { recordFilterSql, type RecordFilter, type SpRecordRow, type SpTransport } from './sp-protocol.js';
 import type { SqlDb } from './sql.js';
@@ -263,7 +263,8 @@ export class CspService {
         t_ms: r.t_ms,
         author: actor,
         created_ms: now,
-        data: r.data as unknown as Record<string, unknown>,
+        // Built by recordsFromResult from a validated result, and checked again like every record.
+        data: recordData(r.type, r.data),
       }));
       const dedupe = blindIndex(this.#keys.indexKey, 'ingest', `${req.gateway}\0${item.patient}\0${item.result.seq}`);
       const stored = await this.#append(records, dedupe);
@@ -541,6 +542,7 @@ export class CspService {
       if (decision === 'not_found') throw new NotFoundError('no such patient');
       throw new ForbiddenError(`a ${p.kind === 'user' ? p.user.role : p.kind} may not write ${input.type} records`);
     }
+    const data = recordData(input.type, input.data);
     const record: ClinicalRecord = {
       id: `r-${randomUUID()}`,
       patient_id: patientId,
@@ -548,7 +550,7 @@ export class CspService {
       t_ms: input.t_ms ?? Date.now(),
       author: principalName(p),
       created_ms: Date.now(),
-      data: input.data,
+      data,
     };
     await this.#append([record]);
     await this.audit.append({ actor: record.author, action: `record.write.${record.type}`, target: patientId, outcome: 'ok', detail: { id: record.id } });
@@ -556,16 +558,22 @@ export class CspService {
     return record;
   }
 
-  /** Stores the enclave's HRV result for a patient (service principal). */
+  /**
+   * @deprecated Flat measure objects are what hid the trial's results; `hrv` data must now be an
+   * HrvRecordData (the contract), which only `ingestResults` builds. Kept so older callers compile; they
+   * get a ContractError naming the missing field.
+   */
   ingestHrvResult(patientId: string, tMs: number, measures: Record<string, unknown>): Promise<ClinicalRecord> {
     return this.appendRecord({ kind: 'service', name: 'enclave-ingest' }, patientId, { type: 'hrv', t_ms: tMs, data: measures });
   }
 
+  // The measures of a validated `hrv` record sit under data.measures (null when the window was too short).
   #hrvMetadata(data: Record<string, unknown>): string {
+    const measures = (data as unknown as HrvRecordData).measures;
     const values = new Array<bigint>(SLOTS_USED).fill(0n);
     values[RECORD_COUNT_SLOT] = 1n;
     for (const [metric, slot] of Object.entries(SLOT)) {
-      const v = data[metric];
+      const v = measures?.[metric as keyof typeof SLOT];
       if (typeof v === 'number' && Number.isFinite(v) && v >= 0 && v < 1e9) {
         values[slot] = 1n;
         values[slot + 1] = BigInt(Math.round(v * FIXED_POINT));
@@ -835,6 +843,17 @@ export class CspService {
   /** Verifies the audit chain. */
   verifyAudit(): Promise<AuditVerification> {
     return this.audit.verify();
+  }
+}
+
+/** A record's data checked against its type's contract; a failure names the field under `data`. */
+function recordData(type: RecordType, data: unknown): Record<string, unknown> {
+  try {
+    return parseRecordData(type, data) as Record<string, unknown>;
+  } catch (err) {
+    if (!(err instanceof ContractError)) throw err;
+    const problem = err.message.slice(err.message.indexOf(': ', err.contract.length + 2) + 2);
+    throw new ContractError(err.contract, err.field ? `data.${err.field}` : 'data', problem, { cause: err });
   }
 }
 

@@ -7,6 +7,7 @@ import { SpService } from './sp-service.js';
 import { buildSpHttp, SP_WIRE_PATH } from './sp-http.js';
 import { openSqlDb, type SqlDb } from './sql.js';
 import { httpTransport } from './transport.js';
+import { seedResults } from './test-support/seed.js';
 
 const closers: Array<() => Promise<unknown>> = [];
 afterAll(async () => {
@@ -31,9 +32,9 @@ describe('CSP and SP as separate services over HTTP', () => {
       auditAnchor: memoryAnchor(),
     });
     await csp.registerUser('bootstrap', { username: 'pat', password: 'correct horse battery staple', role: 'patient', patient_id: 'P-9' });
-    await csp.ingestHrvResult('P-9', 10, { sdnn_ms: 33 });
+    const [result] = await seedResults(csp, 'P-9', { durationS: 10 });
     const p = await csp.authenticate((await csp.login('pat', 'correct horse battery staple')).access_token);
-    expect((await csp.getRecords(p, 'P-9')).records[0]!.data).toEqual({ sdnn_ms: 33 });
+    expect((await csp.getRecords(p, 'P-9', { type: 'hrv' })).records[0]!.data).toMatchObject({ measures: result!.window.measures });
     const bad = await fetch(`${address}${SP_WIRE_PATH}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"kind":"sealed"}' });
     expect(await bad.json()).toMatchObject({ kind: 'error', code: 'bad_request' });
   });

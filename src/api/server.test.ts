@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPairSync } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { makeApiFixture, PASSWORD, type ApiFixture } from './test-support/api-fixture.js';
+import { FIXTURE_T0, makeApiFixture, PASSWORD, type ApiFixture } from './test-support/api-fixture.js';
 import { RECORD_BODY_LIMIT } from './server.js';
 
 let f: ApiFixture;
@@ -35,9 +35,14 @@ describe('HTTP API: login flow', () => {
   it('a doctor sees the HRV the enclave stored and the aggregate of own patients', async () => {
     const recs = await f.app.inject({ method: 'GET', url: '/api/v1/patients/P-A/records?type=hrv', headers: bearer(f.tokens.doctor) });
     expect(recs.statusCode).toBe(200);
-    expect(recs.json<{ records: Array<{ data: { sdnn_ms: number } }> }>().records[0]!.data.sdnn_ms).toBe(42);
-    const agg = await f.app.inject({ method: 'GET', url: '/api/v1/aggregates?metric=mean_hr_bpm&from=0&to=1970-01-02T00:00:00Z', headers: bearer(f.tokens.doctor) });
-    expect(agg.json()).toMatchObject({ metric: 'mean_hr_bpm', mean: 70, n: 1, patients: 1 });
+    const stored = f.results['P-A'];
+    expect(recs.json<{ records: Array<{ data: { measures: { sdnn_ms: number } } }> }>().records.map((r) => r.data.measures.sdnn_ms)).toEqual(
+      stored.map((r) => r.window.measures!.sdnn_ms),
+    );
+    const agg = await f.app.inject({ method: 'GET', url: `/api/v1/aggregates?metric=mean_hr_bpm&from=${FIXTURE_T0}&to=2026-01-02T00:00:00Z`, headers: bearer(f.tokens.doctor) });
+    const hr = stored.map((r) => r.window.measures!.mean_hr_bpm!);
+    expect(agg.json()).toMatchObject({ metric: 'mean_hr_bpm', n: hr.length, patients: 1 });
+    expect(agg.json<{ mean: number }>().mean).toBeCloseTo(hr.reduce((a, b) => a + b, 0) / hr.length, 3);
   });
 
   it('serves an OpenAPI document listing the routes', async () => {
@@ -139,10 +144,10 @@ describe('HTTP API: live updates', () => {
     expect(res.headers.get('content-type')).toContain('text/event-stream');
     const reader = res.body!.getReader();
     await reader.read(); // ": connected"
-    await f.h.csp.ingestHrvResult('P-A', 2_000, { sdnn_ms: 47 });
+    await f.h.csp.appendRecord(await f.h.csp.authenticate(f.tokens.health_worker), 'P-A', { type: 'vitals', data: { hr_bpm: 47 } });
     let text = '';
     while (!text.includes('event: record')) text += new TextDecoder().decode((await reader.read()).value);
-    expect(text).toContain('"sdnn_ms":47');
+    expect(text).toContain('"hr_bpm":47');
     ac.abort();
     const denied = await fetch(`${address}/api/v1/patients/P-B/live`, { headers: bearer(f.tokens.doctor) });
     expect(denied.status).toBe(404);

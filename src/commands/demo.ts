@@ -16,7 +16,7 @@ import type { Command } from 'commander';
 import { pino, type Logger } from 'pino';
 import { startCloud, type CloudHandle } from '../cloud/index.js';
 import { computeMeasurement, ensurePlatformKey, spawnEnclave, type EnclaveClient } from '../enclave/index.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, HrvaultError } from '../errors.js';
 import {
   ensureGatewayKeys,
   startEmbeddedBroker,
@@ -38,6 +38,7 @@ import { asFileError } from './hrv.js';
 import { startAccessStack } from '../api/stack.js';
 import { DASHBOARD_ROOT, dashboardBuilt } from './access.js';
 import { createDemoUsers } from '../access/demo-users.js';
+import type { CspService } from '../access/csp-service.js';
 import { readInputText } from './read-input.js';
 import { deviceRegistry } from './gateway.js';
 import { processIo, type CommandIo } from './io.js';
@@ -80,6 +81,8 @@ export interface DemoContext {
   gateway: GatewayHandle;
   fleet: SensorFleet;
   enclave: EnclaveClient | undefined;
+  /** The access stack's base URL (API under /api/v1), when it runs. */
+  apiUrl: string | undefined;
 }
 
 /** The summary a run ends with (`--json` keys). */
@@ -104,7 +107,7 @@ export interface DemoSummary {
   results_rejected: number;
   alerts: number;
   rejected_files: number;
-  /** Results stored as clinical records through the access stack (null when it was not started). */
+  /** Results the CSP acknowledged from the gateway, each stored as an HRV and an RR record (null without the access stack). */
   records_ingested: number | null;
   rejected_reasons: Record<string, number>;
   bad_beats: { malformed: number; impossible: number; unknown_device: number };
@@ -119,6 +122,16 @@ function quantile(sorted: number[], q: number): number | null {
 
 const round = (x: number | null): number | null => (x === null ? null : Math.round(x * 100) / 100);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Registers the demo gateway as a device at the CSP (idempotent across runs that reuse --data-dir). */
+async function registerGatewayDevice(csp: CspService, id: string, signingPublicKey: Uint8Array, patients: string[]): Promise<void> {
+  const key = Buffer.from(signingPublicKey).toString('hex');
+  try {
+    await csp.registerDevice('bootstrap', { id, signing_public_key: key, patients });
+  } catch (err) {
+    if (!(err instanceof HrvaultError && err.code === 'HRV_ERR_CONFLICT')) throw err;
+  }
+}
 
 /** Runs the demo to its end and returns the summary. */
 export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Promise<DemoSummary> {
@@ -173,9 +186,7 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
       closers.push(() => broker!.close());
     }
 
-    let ingest: ((r: GatewayResult) => void) | undefined;
-    let ingestQueue: Promise<void> = Promise.resolve();
-    let ingested = 0;
+    let cspUrl: string | undefined;
     if (opts.access !== undefined) {
       const stack = await startAccessStack({
         ...(dashboardBuilt() ? { webRoot: DASHBOARD_ROOT } : {}),
@@ -194,27 +205,10 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
       io.err(
         `  (${creds.filter((c) => c.role === 'patient').length} patient logins${opts.access.credentialsFile === undefined ? '' : `; all logins in ${opts.access.credentialsFile}`})\n`,
       );
-      // Records are stored one after another, off the gateway's result path.
-      ingest = (r) => {
-        const measures = {
-          seq: r.seq,
-          t_start_ms: r.tStartMs,
-          t_end_ms: r.tEndMs,
-          original: r.body.original,
-          window: r.body.window,
-          alerts: r.body.alerts,
-        };
-        ingestQueue = ingestQueue
-          .then(() => stack.csp.ingestHrvResult(r.patient, r.tEndMs, measures))
-          .then(
-            () => void ingested++,
-            (err: unknown) =>
-              logger.warn(
-                { patient: r.patient, seq: r.seq, err: err instanceof Error ? err.message : String(err) },
-                'result not stored',
-              ),
-          );
-      };
+      // The gateway is a device at the CSP, exactly as in a deployment: its signing key's public half is registered
+      // for its patients, and it delivers every verified result over HTTP with its own credential.
+      await registerGatewayDevice(stack.csp, gatewayId, keys.signingPublicKey, ids);
+      cspUrl = stack.address;
     }
 
     let enclave: EnclaveClient | undefined;
@@ -280,10 +274,8 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
       bucketBytes: [1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 262144, 524288, 1048576],
       retryMaxMs: 5000,
       logger: logger.child({ component: 'gateway' }),
-      onResult: (r) => {
-        opts.onResult?.(r);
-        ingest?.(r);
-      },
+      ...(opts.onResult === undefined ? {} : { onResult: opts.onResult }),
+      ...(cspUrl === undefined ? {} : { csp: { url: cspUrl } }),
     });
     closers.push(() => gateway.stop());
 
@@ -300,7 +292,7 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
       ...(opts.startMs === undefined ? {} : { startMs: opts.startMs }),
     });
     closers.push(() => fleet.stop());
-    const ctx: DemoContext = { dataDir, cloud, gateway, fleet, enclave };
+    const ctx: DemoContext = { dataDir, cloud, gateway, fleet, enclave, apiUrl: cspUrl };
     await opts.onStarted?.(ctx);
 
     const status = setInterval(() => {
@@ -332,15 +324,8 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
       await sleep(50);
     }
     await gateway.waitForResults(cloud.stats().results_written, Math.max(0, drainDeadline - Date.now()));
+    if (cspUrl !== undefined) await gateway.deliverResults(Math.max(5000, drainDeadline - Date.now()));
     await opts.beforeSummary?.(ctx);
-    if (ingest !== undefined) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        ingestQueue,
-        new Promise<void>((r) => (timer = setTimeout(r, Math.max(5000, drainDeadline - Date.now())))),
-      ]);
-      clearTimeout(timer);
-    }
 
     const g = gateway.stats();
     const c = cloud.stats();
@@ -369,7 +354,7 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
       results_rejected: g.results_rejected,
       alerts: g.alerts,
       rejected_files: c.rejected_files.length,
-      records_ingested: ingest === undefined ? null : ingested,
+      records_ingested: cspUrl === undefined ? null : g.results_delivered,
       rejected_reasons: reasons,
       bad_beats: { malformed: g.malformed, impossible: g.impossible, unknown_device: g.unknown_device },
       data_dir: dataDir,

@@ -36,13 +36,30 @@ describe('hrvault detect: bad input', () => {
     });
   }
 
-  it('rejects bad option values with a usage error', async () => {
+  it('rejects bad option values with one hrvault: line naming the option', async () => {
     const p = file('ok.csv', '0.1\n0.2\n');
-    for (const args of [['--fs', '0'], ['--fs', 'abc'], ['--fs', '360', '--signal', 'eeg']]) {
-      const r = await runInProcess(['detect', p, ...args]);
+    for (const args of [['--fs', '0'], ['--fs', 'abc'], ['--fs', '1e999'], ['--signal', 'eeg']]) {
+      const r = await runInProcess(['detect', p, '--fs', '360', ...args]);
       expect(r.code, args.join(' ')).toBe(2);
-      expect(r.stderr).toMatch(/error: option/);
+      expect(r.stderr.trimEnd().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr, args.join(' ')).toMatch(new RegExp(`^hrvault: ${args[0]}: `));
     }
+  });
+
+  it('refuses --fs that contradicts the t_s column', async () => {
+    const rows = Array.from({ length: 100 }, (_, i) => `${(i / 250).toFixed(4)},${Math.sin(i / 5).toFixed(4)}`);
+    const p = file('fs250.csv', 't_s,mV\n' + rows.join('\n') + '\n');
+    const r = await runInProcess(['detect', p, '--fs', '360']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trimEnd()).toMatch(/^hrvault: \S*fs250\.csv: --fs 360 Hz contradicts the time column \(250 Hz\)/);
+  });
+
+  it('refuses a sample of 1e200 naming the line instead of reporting 0 beats', async () => {
+    const rows = Array.from({ length: 2000 }, (_, i) => `${(i / 360).toFixed(5)},${i === 1000 ? '1e200' : Math.sin(i / 5).toFixed(4)}`);
+    const p = file('huge.csv', 't_s,mV\n' + rows.join('\n') + '\n');
+    const r = await runInProcess(['detect', p, '--json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trimEnd()).toMatch(/^hrvault: \S*huge\.csv:1002: signal value 1e200 is absurd/);
   });
 });
 

@@ -10,7 +10,7 @@ import { Option, type Command } from 'commander';
 import * as hrv from '../hrv/index.js';
 import { InputFileError } from '../errors.js';
 import { asFileError } from './hrv.js';
-import { nonNegativeNumber, processIo, type CommandIo } from './io.js';
+import { boundedNumber, choice, processIo, type CommandIo } from './io.js';
 import { readInputText } from './read-input.js';
 
 export interface DetectCommandOptions {
@@ -61,6 +61,13 @@ export async function detectReport(file: string, options: DetectCommandOptions):
       throw new InputFileError('HRV_ERR_FILE', file, undefined, '--column auto chooses among PPG colour channels; use it with --signal ppg');
     }
     const parsed = hrv.parseSignalText(text, file, column === undefined ? {} : { column });
+    // A rate given on the command line that the file's own time column contradicts: one of them is wrong.
+    if (options.fs !== undefined && parsed.fsFromTimeHz !== undefined && Math.abs(options.fs / parsed.fsFromTimeHz - 1) > hrv.FS_MISMATCH) {
+      throw new InputFileError('HRV_ERR_FILE', file, undefined, `--fs ${options.fs} Hz contradicts the time column (${Number(parsed.fsFromTimeHz.toPrecision(6))} Hz)`);
+    }
+    if (options.fs !== undefined && parsed.fsHz !== undefined && parsed.tS === undefined && Math.abs(options.fs / parsed.fsHz - 1) > hrv.FS_MISMATCH) {
+      throw new InputFileError('HRV_ERR_FILE', file, undefined, `--fs ${options.fs} Hz contradicts the file's stated sampling rate (${parsed.fsHz} Hz)`);
+    }
     const fs = options.fs ?? parsed.fsHz;
     if (fs === undefined) {
       throw new InputFileError('HRV_ERR_FILE', file, undefined, 'no sampling rate: give --fs HZ (the file has no t_s column and no "# sampling_rate_hz:" line)');
@@ -106,8 +113,8 @@ export function registerDetectCommand(program: Command, io: CommandIo = processI
     .command('detect')
     .description('beat times from a raw ECG or PPG signal (CSV; the last numeric column is the signal)')
     .argument('<file>', 'signal CSV; # lines are comments; .gz is read transparently')
-    .option('--fs <hz>', 'sampling rate, Hz (optional when a t_s column or "# sampling_rate_hz:" gives it)', nonNegativeNumber(true))
-    .addOption(new Option('--signal <kind>', 'signal type').choices(['ecg', 'ppg']).default('ecg'))
+    .option('--fs <hz>', 'sampling rate, Hz (optional when a t_s column or "# sampling_rate_hz:" gives it)', boundedNumber('--fs', { min: 0, strict: true, unit: ' Hz' }))
+    .addOption(new Option('--signal <kind>', 'signal type: ecg or ppg').argParser(choice('--signal', ['ecg', 'ppg'] as const)).default('ecg'))
     .option('--column <name>', 'header name of the signal column (default: the last column; "auto" with --signal ppg: the most regular colour channel)')
     .option('--json', 'print JSON: {"fs", "beats_s", "labels", "rr_ms"}')
     .action(async (file: string, options: DetectCommandOptions) => {

@@ -51,13 +51,70 @@ describe('hrvault hrv: bad input is one line naming file, line and problem, exit
     });
   }
 
-  it('rejects bad option values with a usage error', async () => {
+  it('rejects bad option values with one hrvault: line naming the option', async () => {
     const p = file('ok.csv', sineSeries());
-    for (const args of [['--window-s', '-1'], ['--window-s', 'x'], ['--step-s', '0'], ['--psd', 'fft'], ['--correction', 'kubios']]) {
+    const bad = [
+      ['--window-s', '-1'],
+      ['--window-s', 'x'],
+      ['--window-s', '1e-9'],
+      ['--window-s', 'Infinity'],
+      ['--step-s', '0'],
+      ['--step-s', '1e400'],
+      ['--psd', 'fft'],
+      ['--correction', 'kubios'],
+    ];
+    for (const args of bad) {
       const r = await runInProcess(['hrv', p, ...args]);
       expect(r.code, args.join(' ')).toBe(2);
-      expect(r.stderr).toMatch(/error: option/);
+      expect(r.stderr.trimEnd().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr, args.join(' ')).toMatch(new RegExp(`^hrvault: ${args[0]}: `));
     }
+  });
+});
+
+describe('hrvault hrv: inputs that used to pass garbage, crash or hang', () => {
+  it('refuses a gzip bomb by its decompressed size, exit 2, one line', async () => {
+    // 300 gzip members of 1 MiB of zeros each: ~300 kB that decompress to 300 MiB.
+    const member = gzipSync(Buffer.alloc(1 << 20, 0x30));
+    const p = file('bomb.csv.gz', Buffer.concat(Array.from({ length: 300 }, () => member)));
+    const r = await runInProcess(['hrv', p, '--json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trimEnd()).toMatch(/^hrvault: \S*bomb\.csv\.gz: decompresses to more than \d+ MiB/);
+  });
+
+  it('refuses an interval of 1e12 ms quickly, naming the line', async () => {
+    const p = file('huge.txt', '800\n810\n1e12\n790\n');
+    const t0 = Date.now();
+    const r = await runInProcess(['hrv', p, '--json']);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trimEnd()).toMatch(/^hrvault: \S*huge\.txt:3: RR interval/);
+  });
+
+  it('refuses 1e309 with the file and line, not a 0-based interval index', async () => {
+    const p = file('inf.txt', '800\n810\n1e309\n790\n');
+    const r = await runInProcess(['hrv', p, '--json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trimEnd()).toMatch(/^hrvault: \S*inf\.txt:3: RR interval 1e309 is not a finite number/);
+  });
+
+  it('refuses a window count that would never end (beat times far from 0 with a short step)', async () => {
+    const p = file('far.csv', 'time_ms,rr_ms\n1e11,800\n100000000800,800\n100000001600,800\n');
+    const t0 = Date.now();
+    const r = await runInProcess(['hrv', p, '--json', '--window-s', '10']);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trimEnd()).toMatch(/^hrvault: \S*far\.csv: .*windows/);
+  });
+
+  it('reads a headerless index,rr file as intervals without gaps (RMSSD defined)', async () => {
+    const rr = Array.from({ length: 400 }, (_, i) => Math.round(800 + 30 * Math.sin(i / 2)));
+    const p = file('index.csv', rr.map((v, i) => `${i + 1},${v}`).join('\n') + '\n');
+    const r = await runInProcess(['hrv', p, '--json', '--window-s', '0', '--correction', 'none']);
+    expect(r.code).toBe(0);
+    const w = (JSON.parse(r.stdout) as HrvReport).windows[0]!;
+    expect(w.n_nn).toBe(400);
+    expect(w.rmssd_ms).not.toBeNull();
   });
 });
 

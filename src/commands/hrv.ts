@@ -18,7 +18,7 @@ import {
   type WindowResult,
 } from '../hrv/index.js';
 import { InputFileError } from '../errors.js';
-import { nonNegativeNumber, processIo, type CommandIo } from './io.js';
+import { boundedNumber, choice, processIo, type CommandIo } from './io.js';
 import { readInputText } from './read-input.js';
 
 export interface HrvCommandOptions {
@@ -157,10 +157,10 @@ export function registerHrvCommand(program: Command, io: CommandIo = processIo):
     .command('hrv')
     .description('HRV measures of an RR file (time_ms,rr_ms CSV, one column of RR in ms, or a Polar/Kubios RR export), per window')
     .argument('<file>', 'RR file; .gz is read transparently')
-    .option('--window-s <s>', 'window length, s (0: one window over the whole file)', nonNegativeNumber(false), 300)
-    .option('--step-s <s>', 'step between window starts, s (default: the window length)', nonNegativeNumber(true))
-    .addOption(new Option('--psd <method>', 'spectrum: Welch on a 4 Hz resampled series, or Lomb–Scargle').choices(['welch', 'lomb']).default('welch'))
-    .addOption(new Option('--correction <method>', 'RR cleaning of ectopic beats and artefacts').choices(['auto', 'none']).default('auto'))
+    .option('--window-s <s>', 'window length, s (0: one window over the whole file; else ≥ 1)', boundedNumber('--window-s', { min: 1, zeroOk: true, unit: ' s' }), 300)
+    .option('--step-s <s>', 'step between window starts, s (default: the window length; ≥ 0.1)', boundedNumber('--step-s', { min: 0.1, unit: ' s' }))
+    .addOption(new Option('--psd <method>', 'spectrum: welch (4 Hz spline) or lomb (Lomb–Scargle)').argParser(choice('--psd', ['welch', 'lomb'] as const)).default('welch'))
+    .addOption(new Option('--correction <method>', 'RR cleaning of ectopic beats and artefacts: auto or none').argParser(choice('--correction', ['auto', 'none'] as const)).default('auto'))
     .option('--json', 'print JSON: {"windows": [...], "correction": {...}}')
     .action(async (file: string, options: HrvCommandOptions) => {
       const report = await hrvReport(file, options);

@@ -34,5 +34,20 @@ export { labelBeats, classifyBeats } from './beat-labels.js';
 export { matchBeats, scoreLabel, median, type BeatMatch, type LabelScore } from './beat-matching.js';
 export { parseRrText, formatRrCsv } from './rr-text.js';
 export { parseSignalText, type SignalText } from './signal-text.js';
+export { MAX_ABS_SIGNAL, FS_MISMATCH, rateFromTimes } from './signal-text.js';
+export { MAX_FILE_RR_MS } from './rr-text.js';
+export { MAX_WINDOWS } from './windows.js';
 export { cleanRr, type RrCleaningReport, type RrCleaningOptions } from './rr-clean.js';
 export { prng } from './prng.js';
+export { mixNoise, qrsAmplitude, NOISE_TYPES, type NoiseType, type NoiseOptions, type NoisyEcg } from './noise-stress.js';
+export { evaluateRecord, ec57Class, type RecordScore } from './detector-eval.js';
+export {
+  assessRhythm,
+  judgeRhythm,
+  AF_IRREGULARITY_THRESHOLD,
+  AF_MIN_PAIRS,
+  AF_MAX_ECTOPIC_FRACTION,
+  AF_MAX_DELTA_AUTOCORR,
+  type RhythmAssessment,
+} from './rhythm.js';
+export { type MissedBeatRun } from './rr-clean.js';

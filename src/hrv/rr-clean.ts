@@ -27,6 +27,7 @@
  */
 import { HrvError } from './errors.js';
 import { runningMedian } from './rr-clean-median.js';
+import { judgeRhythm } from './rhythm.js';
 import { followsGap } from './segments.js';
 import type { RrSeries } from './types.js';
 
@@ -45,6 +46,26 @@ export interface RrCleaningReport {
   /** Long intervals that are not a whole number of normal intervals. */
   n_artefact: number;
   method: 'auto' | 'none';
+  /** True when some stretch of the input was judged an irregular rhythm (suspected AF) and left uncorrected. */
+  af_suspected: boolean;
+  /** Stretches [start_s, end_s) judged irregular (suspected AF), where no ectopic exclusion or correction was done. */
+  af_spans_s: Array<[number, number]>;
+  /** Input intervals inside those stretches, passed through uncorrected (out-of-range ones still excluded). */
+  n_af_uncorrected: number;
+  /** Runs of consecutive intervals with missed beats (each a whole multiple of the normal interval), split. */
+  missed_beat_runs: MissedBeatRun[];
+}
+
+/** A run of consecutive long intervals that each hide one or more missed beats. */
+export interface MissedBeatRun {
+  /** Start of the first interval of the run, s. */
+  start_s: number;
+  /** End of the last interval of the run, s. */
+  end_s: number;
+  /** Input intervals in the run. */
+  n_intervals: number;
+  /** Beats restored by splitting (Σ (k − 1)). */
+  n_missed: number;
 }
 
 export interface RrCleaningOptions {
@@ -56,8 +77,9 @@ export interface RrCleaningOptions {
    */
   minRrMs?: number;
   /**
-   * Longest plausible interval, ms (default 2000 = 30 bpm): below resting rates even of trained athletes;
-   * longer intervals are dropouts or pauses that HRV must not include.
+   * Longest plausible interval, ms (default 3000 = 20 bpm): sinus bradycardia below 30 bpm in trained athletes
+   * and sleep is real and must not be refused wholesale; longer intervals are dropouts or pauses that HRV
+   * must not include. Raise it for recordings with slower rhythms.
    */
   maxRrMs?: number;
   /** Relative deviation from the local normal interval that marks a beat as premature or an interval as long (default 0.15). */
@@ -68,10 +90,27 @@ export interface RrCleaningOptions {
   referenceHalfWidth?: number;
   /** Merge extra beats and split missed beats (default true); when false, short fragments are excluded as ectopic or out of range and long intervals as artefacts. */
   correct?: boolean;
+  /**
+   * Judge the rhythm of every block of `rhythmBlockS` seconds (default true): where it is irregular (suspected
+   * AF, see rhythm.ts) the irregularity is the signal, not ectopy, so nothing there is excluded as ectopic or
+   * corrected — only out-of-range intervals go — and the report says so.
+   */
+  rhythmCheck?: boolean;
+  /** Length of the blocks the rhythm is judged on, s (default 300, the standard HRV window; aligned at time 0). */
+  rhythmBlockS?: number;
 }
 
 /** Largest number of normal intervals a long interval may be split into (more is a dropout, not a missed beat). */
-const MAX_SPLIT = 3;
+const MAX_SPLIT = 4;
+/**
+ * Half-width multiplier of the coarse reference used to recognise runs of missed beats: a run of doubled
+ * intervals shorter than this many intervals (3 × 20 = 60, about 45 s) cannot move the coarse median, so its
+ * intervals are folded back onto the normal cycle before the fine reference is taken. A 2:1 rhythm lasting
+ * longer (a real 2:1 block) moves it and is then taken as the rhythm, not split.
+ */
+const COARSE_FACTOR = 3;
+/** Smallest ratio to the reference from which an interval can be a whole multiple (2×) without standing out from its neighbours. */
+const MULTIPLE_MIN = 1.7;
 /** Most fragments merged back into one interval. */
 const MAX_MERGE = 4;
 /**
@@ -222,7 +261,15 @@ function classify(c: Context, thr: Float64Array): { status: Uint8Array; extent: 
       }
     }
     if (!inRange[i]) {
-      status[i++] = OUT_OF_RANGE;
+      // Beyond the longest plausible interval, yet a whole number of normal cycles (three missed beats at
+      // 80 bpm make 3 s): missed beats, split like any other; anything else is out of range.
+      const k = Math.round(r);
+      const part = rr[i]! / k;
+      const multiple = correct && rr[i]! > maxRr && k >= 2 && k <= MAX_SPLIT && Math.abs(r / k - 1) <= tol && part >= minRr && part <= maxRr;
+      if (multiple) {
+        status[i] = SPLIT;
+        extent[i++] = k;
+      } else status[i++] = OUT_OF_RANGE;
       continue;
     }
     // A premature beat shortens the interval abruptly, or is followed by an abrupt pause (when it falls in a
@@ -242,7 +289,11 @@ function classify(c: Context, thr: Float64Array): { status: Uint8Array; extent: 
     // An artefactual long interval stands out from both neighbours; a slow wave of sinus arrhythmia does not.
     const riseFromPrev = i > 0 && contiguous[i] ? (rr[i]! - rr[i - 1]!) / ref[i]! : Infinity;
     const riseOverNext = usable(i + 1) ? (rr[i]! - rr[i + 1]!) / ref[i]! : Infinity;
-    if (r > 1 + thr[i]! && Math.min(riseFromPrev, riseOverNext) > thr[i]!) {
+    // A whole multiple of the normal interval is a missed beat even inside a run of them, where its
+    // neighbours are just as long and it does not stand out (two or more missed beats in a row).
+    const kRun = Math.round(r);
+    const inRun = correct && r >= MULTIPLE_MIN && kRun <= MAX_SPLIT && Math.abs(r / kRun - 1) <= tol;
+    if (inRun || (r > 1 + thr[i]! && Math.min(riseFromPrev, riseOverNext) > thr[i]!)) {
       const k = Math.round(r);
       // The parts must themselves be physiological intervals, or the split would invent impossible beats.
       const part = rr[i]! / k;
@@ -297,7 +348,7 @@ export function cleanRr(
     throw new HrvError('HRV_ERR_INPUT', `RR cleaning method must be 'auto' or 'none', got ${String(method)}`);
   }
   const minRr = positiveOption('minRrMs', options.minRrMs, 250);
-  const maxRr = positiveOption('maxRrMs', options.maxRrMs, 2000);
+  const maxRr = positiveOption('maxRrMs', options.maxRrMs, 3000);
   if (minRr >= maxRr) {
     throw new HrvError('HRV_ERR_INPUT', `RR cleaning limits are empty: minRrMs ${minRr} ≥ maxRrMs ${maxRr}`);
   }
@@ -319,13 +370,24 @@ export function cleanRr(
     n_ectopic: 0,
     n_artefact: 0,
     method,
+    af_suspected: false,
+    af_spans_s: [],
+    n_af_uncorrected: 0,
+    missed_beat_runs: [],
   };
   if (method === 'none') return { series, report };
 
   const { tMs: t, rrMs: rr } = series;
   const inRange = new Uint8Array(n);
   for (let i = 0; i < n; i++) inRange[i] = rr[i]! >= minRr && rr[i]! <= maxRr ? 1 : 0;
-  const ref = normalReference(rr, inRange, halfWidth);
+  // Intervals that are whole multiples of a coarse (long-window) reference are folded onto one cycle before
+  // the fine reference is taken, so a run of missed beats does not drag the reference up to its own length.
+  const coarse = normalReference(rr, inRange, COARSE_FACTOR * halfWidth);
+  const folded = Float64Array.from(rr, (v, i) => {
+    const k = Math.round(v / coarse[i]!);
+    return k >= 2 && k <= MAX_SPLIT && Math.abs(v / (k * coarse[i]!) - 1) <= tol && v / k >= minRr ? v / k : v;
+  });
+  const ref = normalReference(folded, inRange, halfWidth);
   // contiguous[i]: interval i starts at beat i − 1 (no gap in the input before it).
   const contiguous = new Uint8Array(n);
   for (let i = 1; i < n; i++) contiguous[i] = followsGap(series, i) ? 0 : 1;
@@ -341,6 +403,41 @@ export function cleanRr(
     if (widened > theta) thr[i] = widened;
   }
   const { status, extent } = classify(c, thr);
+
+  // Irregular rhythm: in blocks judged AF-suspected, undo every ectopic exclusion and correction (a merge
+  // or split reaching into the block is undone as a whole) and keep the in-range intervals as they are.
+  const rhythmCheck = options.rhythmCheck ?? true;
+  const blockS = positiveOption('rhythmBlockS', options.rhythmBlockS, 300);
+  if (rhythmCheck) {
+    const af = new Uint8Array(n);
+    let a = 0;
+    while (a < n) {
+      const k = Math.floor(t[a]! / (blockS * 1000));
+      let b = a;
+      while (b < n && Math.floor(t[b]! / (blockS * 1000)) === k) b++;
+      const judged = judgeRhythm(rr, ref, contiguous, a, b);
+      if (judged.af_suspected) {
+        af.fill(1, a, b);
+        report.af_spans_s.push([k * blockS, (k + 1) * blockS]);
+      }
+      a = b;
+    }
+    if (report.af_spans_s.length > 0) {
+      report.af_suspected = true;
+      for (let k = 0; k < n; k++) {
+        if (status[k] !== MERGED || extent[k] === 0) continue;
+        let touches = false;
+        for (let q = k; q < k + extent[k]!; q++) if (af[q]) touches = true;
+        if (touches) for (let q = k; q < k + extent[k]!; q++) af[q] = 1;
+      }
+      for (let k = 0; k < n; k++) {
+        if (!af[k]) continue;
+        status[k] = inRange[k] ? KEEP : OUT_OF_RANGE;
+        extent[k] = 0;
+        if (inRange[k]) report.n_af_uncorrected++;
+      }
+    }
+  }
 
   const outT: number[] = [];
   const outRr: number[] = [];
@@ -367,6 +464,13 @@ export function cleanRr(
         outRr.push(part);
       }
       report.n_corrected++;
+      const last = report.missed_beat_runs[report.missed_beat_runs.length - 1];
+      const startS = start / 1000;
+      if (last && k > 0 && status[k - 1] === SPLIT && contiguous[k]) {
+        last.end_s = t[k]! / 1000;
+        last.n_intervals++;
+        last.n_missed += parts - 1;
+      } else report.missed_beat_runs.push({ start_s: startS, end_s: t[k]! / 1000, n_intervals: 1, n_missed: parts - 1 });
     } else if (s === OUT_OF_RANGE) report.n_out_of_range++;
     else if (s === ECTOPIC) report.n_ectopic++;
     else report.n_artefact++;

@@ -14,6 +14,27 @@ export interface SignalText {
   values: Float64Array;
   /** From a `# sampling_rate_hz:` comment, else 1 / median time step. */
   fsHz?: number;
+  /** 1 / median time step, Hz, when the file has a time column (whatever a comment says). */
+  fsFromTimeHz?: number;
+}
+
+/**
+ * Largest signal magnitude accepted: beyond the counts of any 32-bit ADC. Larger values are corrupt, and
+ * their squares (filters, energies) overflow to Infinity and silently wipe out every beat.
+ */
+export const MAX_ABS_SIGNAL = 1e10;
+/** Relative disagreement between a stated sampling rate and the time column's that is refused. */
+export const FS_MISMATCH = 0.02;
+
+/** 1 / median step of increasing times, Hz. */
+export function rateFromTimes(tS: Float64Array): number {
+  const n = tS.length;
+  const d = new Float64Array(n - 1);
+  for (let i = 1; i < n; i++) d[i - 1] = tS[i]! - tS[i - 1]!;
+  d.sort();
+  const m = d.length >> 1;
+  const med = d.length % 2 === 1 ? d[m]! : (d[m - 1]! + d[m]!) / 2;
+  return 1 / med;
 }
 
 function splitFields(line: string): string[] {
@@ -26,6 +47,7 @@ function splitFields(line: string): string[] {
 export function parseSignalText(text: string, sourceName: string, options: { column?: string } = {}): SignalText {
   const lines = text.split(/\r\n|\n|\r/);
   let fsFromComment: number | undefined;
+  let fsLine = 0;
   let header: string[] | undefined;
   let width = 0;
   let timeCol = -1;
@@ -44,6 +66,7 @@ export function parseSignalText(text: string, sourceName: string, options: { col
         const fs = Number(m[1]);
         if (!NUMBER.test(m[1]!) || !(fs > 0)) throw new HrvInputError(sourceName, lineNo, `sampling rate "${m[1]}" is not a positive number`);
         fsFromComment = fs;
+        fsLine = lineNo;
       }
       continue;
     }
@@ -85,11 +108,17 @@ export function parseSignalText(text: string, sourceName: string, options: { col
         times = gt;
       }
     }
-    values[n] = Number(v);
+    const value = Number(v);
+    if (!Number.isFinite(value)) throw new HrvInputError(sourceName, lineNo, `signal value ${v} is not a finite number (overflows)`);
+    if (Math.abs(value) > MAX_ABS_SIGNAL) {
+      throw new HrvInputError(sourceName, lineNo, `signal value ${v} is absurd (beyond ±${MAX_ABS_SIGNAL}, more than any ADC gives)`);
+    }
+    values[n] = value;
     if (times) {
       const f = fields[timeCol]!;
       if (!NUMBER.test(f)) throw new HrvInputError(sourceName, lineNo, `sample time "${f}" is not a number`);
       const t = Number(f) * timeScale;
+      if (!Number.isFinite(t)) throw new HrvInputError(sourceName, lineNo, `sample time ${f} is not a finite number (overflows)`);
       if (n > 0 && !(t > times[n - 1]!)) {
         throw new HrvInputError(sourceName, lineNo, `sample time ${f} goes backwards (previous ${times[n - 1]! / timeScale})`);
       }
@@ -100,14 +129,17 @@ export function parseSignalText(text: string, sourceName: string, options: { col
   if (n === 0) throw new HrvInputError(sourceName, undefined, 'no signal samples (empty file)');
   const out: SignalText = { values: values.slice(0, n) };
   if (times) out.tS = times.slice(0, n);
-  if (fsFromComment !== undefined) out.fsHz = fsFromComment;
-  else if (out.tS && n >= 2) {
-    const d = new Float64Array(n - 1);
-    for (let i = 1; i < n; i++) d[i - 1] = out.tS[i]! - out.tS[i - 1]!;
-    d.sort();
-    const m = d.length >> 1;
-    const med = d.length % 2 === 1 ? d[m]! : (d[m - 1]! + d[m]!) / 2;
-    out.fsHz = 1 / med;
-  }
+  if (out.tS && n >= 2) out.fsFromTimeHz = rateFromTimes(out.tS);
+  if (fsFromComment !== undefined) {
+    // A stated rate that the time column contradicts means one of them is wrong: refuse rather than guess.
+    if (out.fsFromTimeHz !== undefined && Math.abs(fsFromComment / out.fsFromTimeHz - 1) > FS_MISMATCH) {
+      throw new HrvInputError(
+        sourceName,
+        fsLine,
+        `sampling rate ${fsFromComment} Hz contradicts the time column (median step gives ${Number(out.fsFromTimeHz.toPrecision(6))} Hz)`,
+      );
+    }
+    out.fsHz = fsFromComment;
+  } else if (out.fsFromTimeHz !== undefined) out.fsHz = out.fsFromTimeHz;
   return out;
 }

@@ -9,6 +9,12 @@ import { nonlinear } from './nonlinear.js';
 import { timeDomain } from './time-domain.js';
 import type { HrvMeasures, PsdMethod, RrSeries, WindowResult } from './types.js';
 
+/**
+ * Most windows one analysis produces: a day at a 1-s step is 86 400. Beyond it the options or the time axis
+ * are wrong (a 1e-9 s window, beat times 3 years from 0) and the loop would run for hours.
+ */
+export const MAX_WINDOWS = 100_000;
+
 export interface WindowOptions {
   /** Window length, s (0: the whole input as one window). */
   windowS: number;
@@ -52,6 +58,13 @@ export function analyzeWindows(series: RrSeries, options: WindowOptions): Window
   }
   if (!(stepS > 0) || !Number.isFinite(stepS)) throw new HrvError('HRV_ERR_INPUT', `window step must be > 0 s, got ${stepS}`);
   const lastMs = series.tMs[n - 1]!;
+  const count = Math.ceil(lastMs / (stepS * 1000));
+  if (count > MAX_WINDOWS) {
+    throw new HrvError(
+      'HRV_ERR_INPUT',
+      `${count.toExponential(2)} windows of ${windowS} s every ${stepS} s up to the last beat at ${(lastMs / 1000).toFixed(0)} s: more than ${MAX_WINDOWS}; use a longer --step-s or --window-s 0`,
+    );
+  }
   const out: WindowResult[] = [];
   let from = 0;
   for (let k = 0; k * stepS * 1000 < lastMs; k++) {

@@ -2,9 +2,14 @@
 import type { FastifyInstance } from 'fastify';
 import { makeHarness, type Harness } from '../../access/test-support/harness.js';
 import { buildApi } from '../server.js';
+import { seedResults } from '../../access/test-support/seed.js';
+import type { HrvResult } from '../../contracts/index.js';
 import type { CspServiceOptions } from '../../access/csp-service.js';
 
 export const PASSWORD = 'correct horse battery staple';
+
+/** Start of the fixture's recordings (epoch ms). */
+export const FIXTURE_T0 = Date.UTC(2026, 0, 1);
 
 export type Actor = 'anonymous' | 'patient' | 'health_worker' | 'doctor' | 'admin';
 
@@ -12,6 +17,8 @@ export interface ApiFixture {
   h: Harness;
   app: FastifyInstance;
   tokens: Record<Exclude<Actor, 'anonymous'>, string>;
+  /** The pipeline results stored for P-A and P-B. */
+  results: Record<'P-A' | 'P-B', HrvResult[]>;
   userIds: Record<Exclude<Actor, 'anonymous'>, string>;
   close(): Promise<void>;
 }
@@ -29,13 +36,17 @@ export async function makeApiFixture(spLocation = 'memory:', options: Partial<Cs
     health_worker: await reg('nurse', 'health_worker', { patients: ['P-A'] }),
   };
   await reg('bob', 'patient', { patient_id: 'P-B' });
-  await csp.ingestHrvResult('P-A', 1_000, { sdnn_ms: 42, mean_hr_bpm: 70 });
-  await csp.ingestHrvResult('P-B', 1_000, { sdnn_ms: 55, mean_hr_bpm: 65 });
+  // Real results (the enclave's analysis of shared records) through the device path, 20 s per patient.
+  const results = {
+    'P-A': await seedResults(csp, 'P-A', { source: '100', startMs: FIXTURE_T0, durationS: 20 }),
+    'P-B': await seedResults(csp, 'P-B', { source: '119', startMs: FIXTURE_T0, durationS: 20 }),
+  };
   const app = await buildApi({ csp });
   const login = async (username: string) => (await csp.login(username, PASSWORD)).access_token;
   return {
     h,
     app,
+    results,
     tokens: { admin: await login('admin'), patient: await login('alice'), doctor: await login('dr.who'), health_worker: await login('nurse') },
     userIds: { admin: users.admin.user_id, patient: users.patient.user_id, doctor: users.doctor.user_id, health_worker: users.health_worker.user_id },
     async close() {
@@ -68,7 +79,7 @@ export const ACCESS_MATRIX: MatrixRow[] = [
     endpoint: 'upload vitals',
     method: 'POST',
     url: (p) => `/api/v1/patients/${p}/records`,
-    body: { type: 'vitals', data: { heart_rate_bpm: 72 } },
+    body: { type: 'vitals', data: { hr_bpm: 72 } },
     expect: { anonymous: ALL_401, patient: [403, 404], health_worker: [201, 404], doctor: [403, 404], admin: [404, 404] },
   },
   {
@@ -88,7 +99,7 @@ export const ACCESS_MATRIX: MatrixRow[] = [
   {
     endpoint: 'aggregate of a patient',
     method: 'GET',
-    url: (p) => `/api/v1/patients/${p}/aggregates?metric=sdnn_ms&from=0&to=10000`,
+    url: (p) => `/api/v1/patients/${p}/aggregates?metric=sdnn_ms&from=${FIXTURE_T0}&to=${FIXTURE_T0 + 100_000}`,
     expect: { anonymous: ALL_401, patient: [200, 404], health_worker: [200, 404], doctor: [200, 404], admin: [404, 404] },
   },
   {
