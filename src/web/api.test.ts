@@ -6,16 +6,19 @@ import { startAccessStack, type AccessStack } from '../api/stack.js';
 import { buildApi } from '../api/server.js';
 import { createDemoUsers, type DemoCredential } from '../access/demo-users.js';
 import { ApiClient, ApiError, type XhrLike } from './api.js';
+import { seedResults } from '../access/test-support/seed.js';
+import type { HrvResult } from '../contracts/index.js';
 import type { ApiRecord as ClinicalRecord } from './model.js';
 
 let stack: AccessStack;
 let creds: DemoCredential[];
+let seeded: HrvResult[];
 const cred = (u: string) => creds.find((c) => c.username === u)!;
 
 beforeAll(async () => {
   stack = await startAccessStack({ port: 0, paillierBits: 1024 });
   creds = await createDemoUsers(stack.csp, ['P-001', 'P-002']);
-  await stack.csp.ingestHrvResult('P-001', Date.now() - 60_000, { sdnn_ms: 50, mean_hr_bpm: 70 });
+  seeded = await seedResults(stack.csp, 'P-001', { source: '100', durationS: 10, startMs: Date.now() - 60_000 });
 });
 afterAll(async () => {
   await stack?.close();
@@ -31,7 +34,7 @@ describe('ApiClient against the real API', () => {
     clock += 11 * 60_000; // past the 600 s access-token lifetime
     const [a, b] = await Promise.all([c.me(), c.records('P-001', { type: 'hrv' })]);
     expect(a.username).toBe('doctor1');
-    expect(b.items.length).toBe(1);
+    expect((b.items[0]!.data.measures as { sdnn_ms: number | null }).sdnn_ms).toBe(seeded[0]!.window.measures?.sdnn_ms ?? null);
     expect(c.refreshToken).not.toBe(first);
     // The rotated-out refresh token is dead.
     const replay = await fetch(`${stack.address}/api/v1/auth/refresh`, {
@@ -63,6 +66,7 @@ describe('ApiClient against the real API', () => {
     await c.login('doctor1', cred('doctor1').password);
     const ac = new AbortController();
     const got: ClinicalRecord[] = [];
+    let live: HrvResult[] = [];
     const arrived = new Promise<void>((resolve, reject) => {
       c.live(
         'P-001',
@@ -71,13 +75,15 @@ describe('ApiClient against the real API', () => {
           resolve();
         },
         ac.signal,
-        () => void stack.csp.ingestHrvResult('P-001', Date.now(), { sdnn_ms: 61 }).catch(reject),
+        () => void seedResults(stack.csp, 'P-001', { source: '100', durationS: 10, startMs: Date.now() }).then((r) => (live = r), reject),
       ).catch((e: unknown) => (ac.signal.aborted ? undefined : reject(e)));
     });
     await arrived;
+    expect(['hrv', 'rr_batch']).toContain(got[0]!.type);
+    await expect.poll(() => got.length >= 2 && live.length > 0).toBe(true);
     ac.abort();
-    expect(got[0]!.type).toBe('hrv');
-    expect(got[0]!.data.sdnn_ms).toBe(61);
+    const hrv = got.find((r) => r.type === 'hrv')!;
+    expect((hrv.data.measures as { rmssd_ms: number | null } | null)?.rmssd_ms ?? null).toBe(live[0]!.window.measures?.rmssd_ms ?? null);
     await expect(c.live('P-002', () => undefined, new AbortController().signal)).rejects.toMatchObject({
       status: 404,
     });

@@ -68,16 +68,8 @@ export function cleanBeats(input: RrSeries): CleanedBeats {
   const n = input.tMs.length;
   const status = new Uint8Array(n);
   if (n === 0) {
-    const report: RrCleaningReport = {
-      n_input: 0,
-      n_kept: 0,
-      n_excluded: 0,
-      n_corrected: 0,
-      n_out_of_range: 0,
-      n_ectopic: 0,
-      n_artefact: 0,
-      method: 'auto',
-    };
+    // Nothing to clean: the 'none' method returns the (empty) input with a complete report.
+    const { report } = cleanRr(input, { method: 'none' });
     return { input, status, nn: input, report };
   }
   const { series: nn, report } = cleanRr(input);
