@@ -9,6 +9,7 @@ import type { ApiClient } from './api.js';
 import { alertHistory, openAlerts } from './alerts.js';
 import { analyzeWindow, cleanBeats, joinBatches, sliceBeats, tachogramData } from './beats.js';
 import { AlertsPanel } from './AlertsPanel.js';
+import { Aggregates } from './Aggregates.js';
 import { Chart, type ChartLine } from './Chart.js';
 import { measuresCsv } from './csv.js';
 import { downloadText } from './download.js';
@@ -337,6 +338,7 @@ export function PatientView({
         {me.role === 'health_worker' && <UploadForm client={client} patientId={patientId} onAdded={added} />}
         <NoteForm client={client} patientId={patientId} onAdded={added} />
       </div>
+      <Aggregates client={client} patientId={patientId} role={me.role} />
       <RecordsPanel
         client={client}
         patientId={patientId}
