@@ -143,7 +143,9 @@ export function PatientView({
     if (!needsFetch || !win) return;
     let stop = false;
     client
-      .allRecords(patientId, { type: 'rr_batch', from_ms: win.fromMs - 60_000, to_ms: win.toMs + 120_000 }, 2000)
+      // Batches are stored at their last beat: the first ones ending after the window's start hold it
+      // (an uploaded file's single batch may end hours later).
+      .allRecords(patientId, { type: 'rr_batch', from_ms: win.fromMs, order: 'asc' }, 100)
       .then((r) => !stop && setExtraBeats({ key: winKey, records: r.items }))
       .catch(() => undefined);
     return () => {
