@@ -12,6 +12,7 @@ export function tachogramOptions(
   height: number,
   onSelect?: (fromMs: number, toMs: number) => void,
   window?: { fromMs: number; toMs: number } | null,
+  irregular: ReadonlyArray<readonly [number, number]> = [],
 ): uPlot.Options {
   return {
     width,
@@ -45,6 +46,16 @@ export function tachogramOptions(
     hooks: {
       drawClear: [
         (u) => {
+          // Stretches cleaning judged an irregular rhythm (left uncorrected).
+          const ctx0 = u.ctx;
+          ctx0.save();
+          ctx0.fillStyle = 'rgba(147, 51, 234, 0.12)';
+          for (const [a, b] of irregular) {
+            const x0 = u.valToPos(a, 'x', true);
+            const x1 = u.valToPos(b, 'x', true);
+            ctx0.fillRect(x0, u.bbox.top, Math.max(1, x1 - x0), u.bbox.height);
+          }
+          ctx0.restore();
           if (!window) return;
           const a = u.valToPos(window.fromMs / 1000, 'x', true);
           const b = u.valToPos(window.toMs / 1000, 'x', true);
@@ -72,7 +83,10 @@ export function Tachogram({
   height = 260,
   onSelect,
   window,
+  irregular = [],
 }: {
+  /** Irregular-rhythm stretches, epoch seconds. */
+  irregular?: ReadonlyArray<readonly [number, number]>;
   data: TachogramData;
   height?: number;
   onSelect?: (fromMs: number, toMs: number) => void;
@@ -83,8 +97,8 @@ export function Tachogram({
   const corrected = data[4].reduce<number>((n, v) => n + (v === null ? 0 : 1), 0);
   return (
     <Plot
-      make={(w, h) => tachogramOptions(w, h, onSelect, window)}
-      optsKey={`tacho:${window?.fromMs ?? ''}:${window?.toMs ?? ''}`}
+      make={(w, h) => tachogramOptions(w, h, onSelect, window, irregular)}
+      optsKey={`tacho:${window?.fromMs ?? ''}:${window?.toMs ?? ''}:${irregular.map((s) => s.join('-')).join(',')}`}
       data={data as unknown as uPlot.AlignedData}
       height={height}
       testId="tachogram"

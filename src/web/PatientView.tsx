@@ -126,7 +126,9 @@ export function PatientView({
     if (n === 0) return null;
     const end = d.beats.tMs[n - 1]!;
     const s = sliceBeats(d.beats, end - tachoMs, end);
-    return tachogramData(cleanBeats({ tMs: Float64Array.from(s.tMs), rrMs: Float64Array.from(s.rrMs) }));
+    const cleaned = cleanBeats({ tMs: Float64Array.from(s.tMs), rrMs: Float64Array.from(s.rrMs) });
+    // cleanRr reports irregular stretches in seconds on the input's time axis (epoch ms here → epoch s).
+    return { data: tachogramData(cleaned), irregular: cleaned.report.af_spans_s ?? [] };
   }, [d.beats, tachoMs]);
 
   // The analysed window: a selection, else the latest HRV window (follows live results).
@@ -310,9 +312,14 @@ export function PatientView({
           </div>
           {tacho ? (
             <>
-              <Tachogram data={tacho} window={win} onSelect={(fromMs, toMs) => setSelected({ fromMs, toMs })} />
+              <Tachogram
+                data={tacho.data}
+                irregular={tacho.irregular}
+                window={win}
+                onSelect={(fromMs, toMs) => setSelected({ fromMs, toMs })}
+              />
               <p className="muted small">
-                Red: excluded beats; orange: corrected (missed or extra beats). Drag to zoom and analyse a stretch; double-click to zoom out.
+                Red: excluded beats; orange: corrected (missed or extra beats); purple band: irregular rhythm suspected (left uncorrected); yellow: the analysed window. Drag to zoom and analyse a stretch; double-click to zoom out.
                 {selected && (
                   <>
                     {' '}
