@@ -7,7 +7,8 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import type { ApiClient } from './api.js';
 import { alertHistory, openAlerts } from './alerts.js';
-import { analyzeWindow, cleanBeats, joinBatches, sliceBeats, tachogramData } from './beats.js';
+import { analyzeWindow, joinBatches } from './beats.js';
+import { useTachogram } from './useTachogram.js';
 import { AlertsPanel } from './AlertsPanel.js';
 import { Aggregates } from './Aggregates.js';
 import { Chart, type ChartLine } from './Chart.js';
@@ -120,16 +121,8 @@ export function PatientView({
   const alerts = useMemo(() => alertHistory(d.hrv, d.acks, names), [d.hrv, d.acks, names]);
   const clinician = me.role === 'doctor' || me.role === 'health_worker';
 
-  // The tachogram: the last tachoMs of beats up to the newest, cleaned by src/hrv.
-  const tacho = useMemo(() => {
-    const n = d.beats.tMs.length;
-    if (n === 0) return null;
-    const end = d.beats.tMs[n - 1]!;
-    const s = sliceBeats(d.beats, end - tachoMs, end);
-    const cleaned = cleanBeats({ tMs: Float64Array.from(s.tMs), rrMs: Float64Array.from(s.rrMs) });
-    // cleanRr reports irregular stretches in seconds on the input's time axis (epoch ms here → epoch s).
-    return { data: tachogramData(cleaned), irregular: cleaned.report.af_spans_s ?? [] };
-  }, [d.beats, tachoMs]);
+  // The tachogram: the last tachoMs of beats up to the newest, cleaned by src/hrv (in a worker when long).
+  const tacho = useTachogram(d.beats, tachoMs);
 
   // The analysed window: a selection, else the latest HRV window (follows live results).
   const win = selected ?? (latest ? { fromMs: latest.data.t_start_ms, toMs: latest.data.t_end_ms } : null);
@@ -331,7 +324,9 @@ export function PatientView({
               </p>
             </>
           ) : (
-            <p className="muted">{d.loading ? 'Loading…' : 'No beats stored in this period.'}</p>
+            <p className="muted">
+              {d.loading ? 'Loading…' : d.beats.tMs.length > 0 ? 'Cleaning the beats…' : 'No beats stored in this period.'}
+            </p>
           )}
         </section>
       </div>
