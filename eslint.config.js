@@ -15,6 +15,22 @@ export default tseslint.config(
     },
   },
   {
+    // Type-aware rules, only where they are needed: a promise nobody awaits or catches loses its error (an
+    // unhandled rejection ends the process) and its ordering. Type information costs lint time, so only the
+    // rules that need it are on, for the TypeScript sources; each file is typed by its nearest tsconfig
+    // (src/web has its own), and scripts/*.ts, which no tsconfig includes, by the root one.
+    files: ['src/**/*.ts', 'src/**/*.tsx', 'scripts/**/*.ts'],
+    languageOptions: {
+      parserOptions: {
+        projectService: { allowDefaultProject: ['scripts/*.ts'], defaultProject: 'tsconfig.json' },
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+    },
+  },
+  {
     // src/hrv is published on its own: no I/O and no imports from other components.
     files: ['src/hrv/**/*.ts'],
     ignores: ['src/hrv/**/*.test.ts'],

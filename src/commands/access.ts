@@ -18,6 +18,7 @@ import { buildSpHttp, SP_WIRE_PATH } from '../access/sp-http.js';
 import { buildApi } from '../api/server.js';
 import { ConfigError } from '../errors.js';
 import type { CspService } from '../access/csp-service.js';
+import { ensurePortFree, isAddressInUse, portInUseError, stopOnSignal } from './lifecycle.js';
 
 const portSchema = z.coerce.number().int().min(0).max(65_535);
 
@@ -46,19 +47,27 @@ async function bootstrapAdmin(csp: CspService, password: string | undefined): Pr
   }
 }
 
-function waitForSignal(close: () => Promise<void>): Promise<void> {
-  return new Promise((resolve) => {
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      close().then(resolve, (err: unknown) => {
-        process.stderr.write(`hrvault: error while stopping: ${String(err)}\n`);
-        resolve();
-      });
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+/**
+ * Runs until SIGINT or SIGTERM, then closes. Signals that come while it closes do not cut the close short
+ * (see stopOnSignal); a failed close is reported and the process still exits.
+ */
+async function waitForSignal(close: () => Promise<void>): Promise<void> {
+  const signals = stopOnSignal();
+  try {
+    await signals.stopped;
+    await close().catch((err: unknown) => {
+      process.stderr.write(`hrvault: error while stopping: ${String(err)}\n`);
+    });
+  } finally {
+    signals.dispose();
+  }
+}
+
+/** Maps EADDRINUSE from a listen to the one-line error (exit 2); anything else passes through. */
+function portError(port: number, host: string): (err: unknown) => never {
+  return (err) => {
+    throw isAddressInUse(err) ? portInUseError('--port', port, host, err) : err;
+  };
 }
 
 export function registerAccessCommands(program: Command): void {
@@ -71,14 +80,17 @@ export function registerAccessCommands(program: Command): void {
     .option('--host <addr>', 'HTTP address', process.env.HRVAULT_HOST ?? '127.0.0.1')
     .option('--paillier-bits <n>', 'Paillier modulus size at first start', process.env.HRVAULT_PAILLIER_BITS ?? '2048')
     .action(async (o: { dataDir: string; spDb?: string; port: string; host: string; paillierBits: string }) => {
+      const port = parse(portSchema, o.port, '--port');
+      const paillierBits = parse(z.coerce.number().int().min(1024).max(4096), o.paillierBits, '--paillier-bits');
+      await ensurePortFree('--port', port, o.host);
       const stack = await startAccessStack({
         ...(dashboardBuilt() ? { webRoot: DASHBOARD_ROOT } : {}),
         dataDir: o.dataDir,
         ...(o.spDb ? { spDb: o.spDb } : {}),
-        port: parse(portSchema, o.port, '--port'),
+        port,
         host: o.host,
-        paillierBits: parse(z.coerce.number().int().min(1024).max(4096), o.paillierBits, '--paillier-bits'),
-      });
+        paillierBits,
+      }).catch(portError(port, o.host));
       await bootstrapAdmin(stack.csp, process.env.HRVAULT_ADMIN_PASSWORD);
       process.stderr.write(`hrvault serve: dashboard at ${stack.address}/, API at ${stack.address}/api/v1 (OpenAPI: ${stack.address}/api/v1/openapi.json)\n`);
       await waitForSignal(() => stack.close());
@@ -102,9 +114,13 @@ export function registerAccessCommands(program: Command): void {
       }
       if (!o.cspPublicKey) throw new ConfigError('--csp-public-key (or HRVAULT_CSP_PUBLIC_KEY) is required');
       const port = parse(portSchema, o.port, '--port');
+      await ensurePortFree('--port', port, o.host);
       const sp = await startSp({ dataDir: o.dataDir, ...(o.spDb ? { spDb: o.spDb } : {}), cspPublicKey: importIdentityPublicKey(o.cspPublicKey) });
       const app = await buildSpHttp(sp.sp);
-      const address = await app.listen({ port, host: o.host });
+      const address = await app.listen({ port, host: o.host }).catch(async (err: unknown) => {
+        await sp.close();
+        return portError(port, o.host)(err);
+      });
       process.stderr.write(`hrvault sp: ${address}${SP_WIRE_PATH}; identity ${exportIdentityPublicKey(sp.identity.publicKey)}\n`);
       await waitForSignal(async () => {
         await app.close();
@@ -133,6 +149,7 @@ export function registerAccessCommands(program: Command): void {
       if (!o.spUrl || !o.spPublicKey) throw new ConfigError('--sp-url and --sp-public-key (or HRVAULT_SP_URL, HRVAULT_SP_PUBLIC_KEY) are required');
       const port = parse(portSchema, o.port, '--port');
       parse(z.url(), o.spUrl, '--sp-url');
+      await ensurePortFree('--port', port, o.host);
       const csp = await startCsp({
         dataDir: o.dataDir,
         paillierBits: bits,
@@ -140,7 +157,10 @@ export function registerAccessCommands(program: Command): void {
       });
       await bootstrapAdmin(csp.csp, process.env.HRVAULT_ADMIN_PASSWORD);
       const api = await buildApi({ csp: csp.csp });
-      const address = await api.listen({ port, host: o.host });
+      const address = await api.listen({ port, host: o.host }).catch(async (err: unknown) => {
+        await csp.close();
+        return portError(port, o.host)(err);
+      });
       process.stderr.write(`hrvault csp: API at ${address}/api/v1; identity ${exportIdentityPublicKey(csp.keys.identity.publicKey)}\n`);
       await waitForSignal(async () => {
         await api.close();

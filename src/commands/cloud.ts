@@ -12,7 +12,8 @@ import { z } from 'zod';
 import { startCloud } from '../cloud/index.js';
 import { computeMeasurement, ensurePlatformKey, spawnEnclave, type EnclaveClient } from '../enclave/index.js';
 import { ConfigError } from '../errors.js';
-import { num, untilSignal } from './sensor.js';
+import { num } from './sensor.js';
+import { ensurePortFree, isAddressInUse, portInUseError, stopOnSignal } from './lifecycle.js';
 
 const hex32 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 32 bytes of lowercase hex');
 const gatewayKeysSchema = z.object({
@@ -74,6 +75,8 @@ export function registerCloudCommands(program: Command): void {
           throw new ConfigError(`--mode must be secure or plain, not "${o.mode}"`);
         if (!(o.batchInterval >= 0.1)) throw new ConfigError('--batch-interval must be at least 0.1 s');
         const gws = readGatewayKeys(o.gatewayKeys);
+        // Before the enclave is spawned, so a taken port fails fast and leaves no child behind.
+        await ensurePortFree('--port', o.port, o.host);
         const logger = pino({ level: process.env.HRVAULT_LOG_LEVEL ?? 'info' }, pino.destination(2));
         let enclave: EnclaveClient | undefined;
         if (o.mode === 'secure') {
@@ -97,11 +100,20 @@ export function registerCloudCommands(program: Command): void {
           ...(enclave === undefined ? {} : { enclave }),
           maxUploadBytes: o.maxUploadBytes,
           log: (level, msg, fields) => logger[level](fields ?? {}, msg),
+        }).catch(async (err: unknown) => {
+          // The enclave child would keep the process alive: stop it before reporting.
+          await enclave?.close();
+          throw isAddressInUse(err) ? portInUseError('--port', o.port, o.host, err) : err;
         });
+        const signals = stopOnSignal();
         logger.info({ port: cloud.port, host_key: cloud.hostKeyFingerprint, mode: o.mode }, 'cloud running');
-        await untilSignal();
-        await cloud.stop();
-        await enclave?.close();
+        try {
+          await signals.stopped;
+          await cloud.stop();
+          await enclave?.close();
+        } finally {
+          signals.dispose();
+        }
         const s = cloud.stats();
         process.stdout.write(
           `${JSON.stringify({ files: s.files, batches: s.batches, beats_analysed: s.beats_analysed, rejected_files: s.rejected_files.length })}\n`,

@@ -43,6 +43,7 @@ import { readInputText } from './read-input.js';
 import { deviceRegistry } from './gateway.js';
 import { processIo, type CommandIo } from './io.js';
 import { num, untilSignal } from './sensor.js';
+import { ensurePortFree, isAddressInUse, portInUseError, stopOnSignal } from './lifecycle.js';
 
 export interface DemoOptions {
   patients: number;
@@ -197,13 +198,14 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
       closers.push(() => stack.close());
       const ids = Array.from({ length: totalPatients }, (_, i) => patientId(i + 1));
       const creds = await createDemoUsers(stack.csp, ids);
-      if (opts.access.credentialsFile !== undefined)
-        writeFileSync(opts.access.credentialsFile, `${JSON.stringify(creds, null, 2)}\n`, { mode: 0o600 });
+      // Every login is written where the user is told: the given file, or logins.json in the data dir.
+      const credentialsFile = resolve(opts.access.credentialsFile ?? join(dataDir, 'logins.json'));
+      writeFileSync(credentialsFile, `${JSON.stringify(creds, null, 2)}\n`, { mode: 0o600 });
       io.err(dashboardBuilt() ? `dashboard: ${stack.address}/  API: ${stack.address}/api/v1\n` : `API: ${stack.address}/api/v1 (dashboard not built: npm run build:web)\n`);
       for (const c of creds.filter((c) => c.role !== 'patient'))
         io.err(`  ${c.role.padEnd(13)} ${c.username} / ${c.password}\n`);
       io.err(
-        `  (${creds.filter((c) => c.role === 'patient').length} patient logins${opts.access.credentialsFile === undefined ? '' : `; all logins in ${opts.access.credentialsFile}`})\n`,
+        `  (${creds.filter((c) => c.role === 'patient').length} patient logins; all logins in ${credentialsFile})\n`,
       );
       // The gateway is a device at the CSP, exactly as in a deployment: its signing key's public half is registered
       // for its patients, and it delivers every verified result over HTTP with its own credential.
@@ -435,7 +437,17 @@ export function registerDemoCommand(program: Command): void {
           throw new ConfigError('--port must be 0–65535');
         if (o.speed <= 0) throw new ConfigError('--speed must be > 0');
         if (o.duration !== undefined && o.duration <= 0) throw new ConfigError('--duration must be > 0');
+        // As for `serve` and `csp`: the Paillier modulus size of the demo's fresh CSP keys (the tests use
+        // 1024 bits, whose key generation is seconds faster on a loaded machine than the default 2048).
+        const bitsEnv = process.env.HRVAULT_PAILLIER_BITS;
+        const paillierBits = bitsEnv === undefined || bitsEnv === '' ? undefined : Number(bitsEnv);
+        if (paillierBits !== undefined && !(Number.isInteger(paillierBits) && paillierBits >= 1024 && paillierBits <= 4096))
+          throw new ConfigError(`HRVAULT_PAILLIER_BITS must be a whole number 1024–4096, not "${bitsEnv}"`);
+        if (o.access) await ensurePortFree('--port', o.port, '127.0.0.1');
+        // Ctrl-C or SIGTERM, from here on (start-up included), ends the run in order: drain, summary, exit 0.
+        const signals = stopOnSignal();
         const summary = await runDemo({
+          stopSignal: signals.stopped,
           patients,
           ...(o.replay === undefined ? {} : { replay: o.replay }),
           durationS: o.duration ?? null,
@@ -451,10 +463,16 @@ export function registerDemoCommand(program: Command): void {
                 access: {
                   port: o.port,
                   ...(o.credentialsFile === undefined ? {} : { credentialsFile: o.credentialsFile }),
+                  ...(paillierBits === undefined ? {} : { paillierBits }),
                 },
               }
             : {}),
-        });
+        })
+          .finally(() => signals.dispose())
+          .catch((err: unknown) => {
+            // Another process took the port after the check above: still one line, exit 2.
+            throw o.access && isAddressInUse(err) ? portInUseError('--port', o.port, '127.0.0.1', err) : err;
+          });
         if (o.json === true) processIo.out(`${JSON.stringify(summary)}\n`);
         else processIo.err(formatSummary(summary));
       },

@@ -460,13 +460,12 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
   };
 
   // --- results ------------------------------------------------------------------------------------------
-  const seenResults = new Set<string>();
   const fetchResults = async (): Promise<void> => {
     if (opts.mode === 'secure' && verified === undefined) return;
     const c = await connectSftp();
     const names = (await c.list('outbox'))
       .map((f) => f.name)
-      .filter((n) => RESULT_NAME.test(n) && !seenResults.has(n))
+      .filter((n) => RESULT_NAME.test(n))
       .sort();
     for (const name of names) {
       const bytes = (await c.get(`outbox/${name}`)) as Buffer;
@@ -519,7 +518,6 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
           'result rejected',
         );
       }
-      seenResults.add(name);
       await c
         .delete(`outbox/${name}`)
         .catch((err: unknown) =>

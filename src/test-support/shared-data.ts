@@ -56,7 +56,7 @@ export interface AnnotatedBeat {
 }
 
 /** Loads `beats_<record>.csv[.gz]` (t_s,sample,symbol). */
-export function readBeats(record: '100' | '105' | '119' | 'nsr001'): AnnotatedBeat[] {
+export function readBeats(record: string): AnnotatedBeat[] {
   const name = record === 'nsr001' ? 'beats_nsr001.csv.gz' : `beats_${record}.csv`;
   return parseCsv(readSharedText(name)).rows.map((r) => ({
     tS: Number(r[0]),

@@ -153,6 +153,8 @@ export function App() {
       .then(async (ok) => {
         if (ok && !stop) await loadSession();
       })
+      // Nothing to restore (no cookie, expired, or the server unreachable): the login form shows.
+      .catch(() => undefined)
       .finally(() => !stop && setRestoring(false));
     return () => {
       stop = true;

@@ -67,11 +67,6 @@ const sameT = (a: number, b: number) => Math.abs(a - b) <= 1e-3;
 export function cleanBeats(input: RrSeries): CleanedBeats {
   const n = input.tMs.length;
   const status = new Uint8Array(n);
-  if (n === 0) {
-    // Nothing to clean: the 'none' method returns the (empty) input with a complete report.
-    const { report } = cleanRr(input, { method: 'none' });
-    return { input, status, nn: input, report };
-  }
   const { series: nn, report } = cleanRr(input);
   const ot = nn.tMs;
   const orr = nn.rrMs;

@@ -49,7 +49,7 @@ describe('secure pipeline end to end', () => {
     const sizes = new Set(readdirSync(store).map((n) => statSync(join(store, n)).size));
     expect(sizes.size).toBe(1);
     rmSync(s.data_dir, { recursive: true, force: true });
-  }, 60_000);
+  });
 
   it('plain mode: same counts, and the scan finds the CSV in the clear (so the scan can fail)', async () => {
     const startMs = Date.UTC(2026, 0, 2);
@@ -69,5 +69,5 @@ describe('secure pipeline end to end', () => {
     const findings = plaintextFindings(join(s.data_dir, 'cloud'), runCsvLines(5, 30, startMs), []);
     expect(findings.length).toBeGreaterThan(s.beats_published / 2);
     rmSync(s.data_dir, { recursive: true, force: true });
-  }, 60_000);
+  });
 });

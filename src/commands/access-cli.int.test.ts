@@ -3,53 +3,40 @@
  * CSP each pinning the other, a login over HTTP, and `hrvault audit verify` on the CSP's data.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { exitWithin, runCli, spawnCli, type CliProcess } from '../test-support/processes.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CLI = ['--import', 'tsx', join(ROOT, 'src/cli.ts')];
 const dir = mkdtempSync(join(tmpdir(), 'hrvault-access-cli-'));
-const children: ChildProcess[] = [];
+const children: CliProcess[] = [];
 
-afterAll(() => {
-  for (const c of children) c.kill('SIGTERM');
+afterAll(async () => {
+  for (const c of children) c.signalGroup('SIGKILL');
+  await Promise.all(children.map((c) => c.exited));
   rmSync(dir, { recursive: true, force: true });
 });
 
-function run(args: string[], env: Record<string, string> = {}) {
-  return spawnSync(process.execPath, [...CLI, ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000 });
-}
-
-/** Starts a long-running command and resolves once stderr shows `ready`. */
-function start(args: string[], ready: RegExp, env: Record<string, string> = {}): Promise<string> {
-  const child = spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+/** Starts a long-running command and resolves with the first group of `ready` once stderr shows it. */
+async function start(args: string[], ready: RegExp, env: Record<string, string> = {}): Promise<string> {
+  const child = spawnCli(args, { env });
   children.push(child);
-  return new Promise((resolve, reject) => {
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-      const m = ready.exec(err);
-      if (m) resolve(m[1] ?? err);
-    });
-    child.on('exit', (code) => reject(new Error(`exited ${code}: ${err}`)));
-  });
+  const m = await child.waitFor(ready);
+  return m[1] ?? m[0];
 }
 
 describe('hrvault sp and hrvault csp as separate processes', () => {
   it('pin each other, serve logins over HTTP, and keep a verifiable audit log', async () => {
     const cspDir = join(dir, 'csp');
     const spDir = join(dir, 'sp');
-    const cspKey = run(['csp', '--init', '--data-dir', cspDir, '--paillier-bits', '1024']);
-    expect(cspKey.status, cspKey.stderr).toBe(0);
-    const spKey = run(['sp', '--init', '--data-dir', spDir]);
-    expect(spKey.status, spKey.stderr).toBe(0);
+    const cspKey = await runCli(['csp', '--init', '--data-dir', cspDir, '--paillier-bits', '1024']);
+    expect(cspKey.code, cspKey.stderr).toBe(0);
+    const spKey = await runCli(['sp', '--init', '--data-dir', spDir]);
+    expect(spKey.code, spKey.stderr).toBe(0);
     expect(spKey.stdout.trim()).toMatch(/^[A-Za-z0-9_-]{43}$/);
     // Without the peer's key neither starts, and says why.
-    const missing = run(['csp', '--data-dir', cspDir]);
-    expect(missing.status).toBe(2);
+    const missing = await runCli(['csp', '--data-dir', cspDir]);
+    expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/--sp-url and --sp-public-key/);
 
     const spUrl = await start(['sp', '--csp-public-key', cspKey.stdout.trim(), '--data-dir', spDir, '--port', '0'], /hrvault sp: (http:\/\/\S+);/);
@@ -64,10 +51,12 @@ describe('hrvault sp and hrvault csp as separate processes', () => {
       body: JSON.stringify({ username: 'admin', password: 'correct horse battery staple' }),
     });
     expect(login.status).toBe(200);
-    for (const c of children) c.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 1500));
-    const audit = run(['audit', 'verify', '--data-dir', cspDir, '--json']);
-    expect(audit.status, audit.stderr).toBe(0);
+    // Stop both as an operator does and wait for them to end (the CSP closes its audit log on the way out);
+    // each stops cleanly, exit 0.
+    for (const c of children) c.signalGroup('SIGTERM');
+    for (const c of children) expect(await exitWithin(c, 60_000)).toEqual({ code: 0, signal: null });
+    const audit = await runCli(['audit', 'verify', '--data-dir', cspDir, '--json']);
+    expect(audit.code, audit.stderr).toBe(0);
     expect(JSON.parse(audit.stdout)).toMatchObject({ ok: true });
   });
 });

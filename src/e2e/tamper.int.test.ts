@@ -110,5 +110,5 @@ describe('tampered uploads', () => {
     expect(q.filter((n) => n.endsWith('.reason.json'))).toHaveLength(4);
     expect(q.filter((n) => !n.endsWith('.reason.json'))).toHaveLength(4);
     rmSync(s.data_dir, { recursive: true, force: true });
-  }, 60_000);
+  });
 });
