@@ -2,6 +2,7 @@
 import { useMemo } from 'react';
 import uPlot from 'uplot';
 import { Plot } from './Chart.js';
+import { fmtDateTime } from './format.js';
 import { SPECTRUM_BANDS, poincareEllipse, spectrumData, type TachogramData, type WindowAnalysis } from './beats.js';
 
 const ms = (_u: uPlot, v: number | null) => (v === null ? '—' : `${Math.round(v)} ms`);
@@ -18,7 +19,7 @@ export function tachogramOptions(
     width,
     height,
     series: [
-      {},
+      { value: (_u: uPlot, v: number | null) => (v === null ? '—' : fmtDateTime(v * 1000)) },
       { label: 'RR (as measured)', stroke: 'rgba(100, 116, 139, 0.55)', width: 1, spanGaps: true, points: { show: false }, value: ms },
       { label: 'NN (after cleaning)', stroke: '#1d4ed8', width: 1.25, spanGaps: false, points: { show: false }, value: ms },
       {
