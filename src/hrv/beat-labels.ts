@@ -273,6 +273,21 @@ export function classifyBeats(features: EcgFeatures, fsHz: number, peaks: Int32A
   for (const b of cand) {
     if (!vTpl || corrV[b]! > 0.8 || abnormality(f, b) >= 2) labels[b] = 'V';
   }
+  // Multiform PVCs: candidates left over form their own templates in turn (up to three more forms), each
+  // confirmed the same way; distorted normal beats rarely agree with each other well enough.
+  for (let form = 0; form < 3; form++) {
+    const rest = cand.filter((b) => labels[b] !== 'V');
+    if (rest.length < 3) break;
+    const tpl = medianTemplate(wide, rest);
+    let found = 0;
+    for (const b of rest) {
+      if (pearson(wide.data, b * wide.len, tpl, 0, wide.len) > 0.8) {
+        labels[b] = 'V';
+        found++;
+      }
+    }
+    if (found === 0) break;
+  }
   if (vTpl) {
     // PVCs without the usual timing (interpolated, or next to a noisy interval) are found by shape alone,
     // but only when they match the PVC template much better than the normal one.
@@ -291,8 +306,15 @@ export function classifyBeats(features: EcgFeatures, fsHz: number, peaks: Int32A
   // Beats whose surroundings are too noisy to judge shape or timing are unclassifiable, not normal: their
   // intervals must not enter the NN series.
   for (let b = 0; b < nb; b++) if (labels[b] !== 'V' && noisy(b)) labels[b] = 'Q';
+  // A clearly abnormal shape that is neither the record's PVC nor a premature beat (fusion beats, a
+  // second PVC form, aberrant conduction) is not called normal either: it is unclassifiable.
+  // Only the correlation counts here: amplitude and width drift with posture and electrode contact.
+  for (let b = 0; b < nb; b++) if (labels[b] === 'N' && f.corrN[b]! < UNCLASSIFIABLE_CORR) labels[b] = 'Q';
   return result;
 }
+
+/** Correlation with the normal template below which a beat that is not labelled V or S is not called N. */
+const UNCLASSIFIABLE_CORR = 0.7;
 
 /** A supraventricular premature beat comes at most at this fraction of the local cycle. */
 const S_PREMATURITY = 0.85;
