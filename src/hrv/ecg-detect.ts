@@ -330,7 +330,7 @@ export function detectFromFeatures(
       };
       // Shape verdict between c and the last beat: +1 when c is clearly the more QRS-like, −1 when clearly
       // the less, 0 when shape cannot tell (no templates yet, or similar scores).
-      const shape = !score || last < 0 ? 0 : score[c]! > score[last]! + 0.15 ? 1 : score[c]! < score[last]! - 0.15 ? -1 : 0;
+      const shape = !score || last < 0 ? 0 : score[c]! > score[last]! + SHAPE_MARGIN ? 1 : score[c]! < score[last]! - SHAPE_MARGIN ? -1 : 0;
       if (v > thr1 && sinceLast > refractory) {
         if (sinceLast < tWaveWindow && tLike(c)) {
           // Slow for a QRS this soon after a beat, so a T wave — unless the "beat" was a sharp artefact
@@ -560,6 +560,15 @@ function halfAmplitudeWidth(x: Float64Array): number {
   return w;
 }
 
+/**
+ * Difference of template correlation that settles which of two close complexes is the QRS. Small: a
+ * spike can correlate 0.8–0.9 with a narrow QRS template, a real QRS 0.95–1, and that gap is the signal.
+ */
+const SHAPE_MARGIN = 0.05;
+
+/** Template correlation below which (for both the normal and the PVC template) a detection is shaped like an artefact. */
+const ARTEFACT_SHAPE = 0.5;
+
 /** Template correlation above which a detection is a QRS beyond doubt. */
 const CLEAR_QRS = 0.95;
 
@@ -603,6 +612,11 @@ function removeRhythmOutliers(peaks: Int32Array, ecg: Float64Array, fsHz: number
     }
     return vQuality[b]! >= CLEAR_QRS;
   };
+  /** Best correlation of beat b with the PVC template (−1 without one). */
+  const vShape = (b: number): number => {
+    protectedBeat(b);
+    return vTpl ? vQuality[b]! : -1;
+  };
   const keep = new Uint8Array(nb).fill(1);
   const prevKept = (b: number): number => {
     let k = b - 1;
@@ -633,6 +647,19 @@ function removeRhythmOutliers(peaks: Int32Array, ecg: Float64Array, fsHz: number
     const costB = okB ? Math.abs(spanB - 1) + qualityOf(b) : Infinity;
     if (costA <= costB) keep[a] = 0;
     else keep[b] = 0;
+  }
+  // Detections shaped like neither the normal QRS nor the record's PVCs (a spike, a motion transient)
+  // whose removal leaves an interval the rhythm allows (at most 1.5 local cycles, or a PVC's compensatory
+  // pause) are artefacts, even when they are not close to a beat. A real beat of an unusual
+  // form is kept by its timing: removing it leaves a gap of about two cycles.
+  for (let b = 1; b < nb - 1; b++) {
+    if (!keep[b] || qualityOf(b) >= ARTEFACT_SHAPE || protectedBeat(b) || vShape(b) >= ARTEFACT_SHAPE) continue;
+    const a = prevKept(b);
+    const c = nextKept(b);
+    if (a < 0 || c >= nb) continue;
+    // After a PVC-shaped beat the interval that removal leaves is its compensatory pause (≈ 1.4–1.7 cycles).
+    const allowed = vShape(a) >= 0.9 ? 1.8 : 1.5;
+    if ((peaks[c]! - peaks[a]!) / cycle[b]! <= allowed) keep[b] = 0;
   }
   let k = 0;
   const out = new Int32Array(nb);
