@@ -110,7 +110,9 @@ export function ecgFeatures(signal: Float64Array, fsHz: number): EcgFeatures {
   // 40 ms (a zero near 25 Hz) and differenced over ±20 ms, a band-pass peaking near 8–10 Hz.
   const smooth = movingAverage(ecg, Math.max(1, Math.round(0.04 * fsHz)));
   const h = Math.max(1, Math.round(0.02 * fsHz));
-  const lowSq = new Float64Array(n);
+  // sq is free once the QRS energy is integrated: reuse it (allocation and GC cost more than the maths).
+  const lowSq = sq;
+  lowSq.fill(0);
   for (let i = h; i < n - h; i++) {
     const d = (smooth[i + h]! - smooth[i - h]!) / (2 * h);
     lowSq[i] = d * d;
@@ -119,7 +121,7 @@ export function ecgFeatures(signal: Float64Array, fsHz: number): EcgFeatures {
   const hiLevel = typicalSecondMax(energy, fsHz);
   const loLevel = typicalSecondMax(lowEnergy, fsHz);
   const k = loLevel > 0 ? (LOW_BAND_WEIGHT * hiLevel) / loLevel : 0;
-  const detEnergy = new Float64Array(n);
+  const detEnergy = lowEnergy; // computed in place
   // The low band can lift a complex towards the energy of a typical QRS but not above it (a smooth
   // saturation, so the peak stays where it is): a wide PVC then counts as an ordinary beat instead of
   // raising the signal level above the normal beats after it (MIT-BIH 228, 801).
@@ -210,7 +212,7 @@ export function detectFromFeatures(
    * choice between two complexes too close to both be beats goes to the one shaped like a QRS, not to
    * the one with more energy, so a sharp artefact next to a beat no longer replaces it.
    */
-  const thresholdPass = (score: Float64Array | null): number[] => {
+  const thresholdPass = (score: ((c: number) => number) | null): number[] => {
     // Learning phase over the first 8 s: the signal level starts at half the typical (median) per-second
     // maximum of the energy, which a single artefact cannot inflate; the noise level at half its mean.
     const sec = Math.round(fsHz);
@@ -262,7 +264,7 @@ export function detectFromFeatures(
      */
     const tLike = (c: number): boolean =>
       candSlope[c]! < 0.5 * lastSlope ||
-      (score !== null && score[c]! < 0.7 && candQrsEnergy[c]! < 0.1 * features.qrsLevel);
+      (score !== null && score(c) < 0.7 && candQrsEnergy[c]! < 0.1 * features.qrsLevel);
     /**
      * Recovery from a lock-out: after a sudden drop in amplitude (electrode, gain, posture) every QRS can
      * fall below even the search-back threshold. When nothing has been found for ≥ 3 s and 2.5 cycles, and
@@ -330,12 +332,12 @@ export function detectFromFeatures(
       };
       // Shape verdict between c and the last beat: +1 when c is clearly the more QRS-like, −1 when clearly
       // the less, 0 when shape cannot tell (no templates yet, or similar scores).
-      const shape = !score || last < 0 ? 0 : score[c]! > score[last]! + SHAPE_MARGIN ? 1 : score[c]! < score[last]! - SHAPE_MARGIN ? -1 : 0;
+      const shape = !score || last < 0 ? 0 : score(c) > score(last) + SHAPE_MARGIN ? 1 : score(c) < score(last) - SHAPE_MARGIN ? -1 : 0;
       if (v > thr1 && sinceLast > refractory) {
         if (sinceLast < tWaveWindow && tLike(c)) {
           // Slow for a QRS this soon after a beat, so a T wave — unless the "beat" was a sharp artefact
           // and this is a complex shaped like the record's QRS, which then takes its place.
-          if (score && shape > 0 && score[c]! >= 0.8 && score[last]! < 0.6) {
+          if (score && shape > 0 && score(c) >= 0.8 && score(last) < 0.6) {
             replaceLast();
             continue;
           }
@@ -442,11 +444,12 @@ function bestNcc(ecg: Float64Array, at: number, tpl: Float64Array, half: number)
 }
 
 /**
- * Each candidate's likeness to the record's QRS: its best correlation with the normal template or the
- * PVC template (see ectopicTemplate), both built from the beats of a first pass (candR: each candidate's
- * R sample, first: candidates taken as beats). Null when the first pass found too few beats.
+ * Each candidate's likeness to the record's QRS (a function of the candidate index): its best correlation
+ * with the normal template or the PVC template (see ectopicTemplate), both built from the beats of a first
+ * pass (candR: each candidate's R sample, first: candidates taken as beats). Null when the first pass found
+ * too few beats.
  */
-function candidateScores(candR: Int32Array, first: number[], ecg: Float64Array, fsHz: number): Float64Array | null {
+function candidateScores(candR: Int32Array, first: number[], ecg: Float64Array, fsHz: number): ((c: number) => number) | null {
   const list: number[] = [];
   for (const c of first) if (list.length === 0 || candR[c]! > list[list.length - 1]!) list.push(candR[c]!);
   if (list.length < 8) return null;
@@ -459,13 +462,18 @@ function candidateScores(candR: Int32Array, first: number[], ecg: Float64Array, 
     return qualityN[b]!;
   };
   const tplV = ectopicTemplate(peaks, ecg, half, qualityOf, localCycle(peaks));
-  const score = new Float64Array(candR.length);
-  for (let c = 0; c < candR.length; c++) {
-    const r = candR[c]!;
-    score[c] = bestNcc(ecg, r, tplN, half);
-    if (tplV && score[c]! < CLEAR_QRS) score[c] = Math.max(score[c]!, bestNcc(ecg, r, tplV, half));
-  }
-  return score;
+  // Computed on demand and cached: only close calls need a score, and correlating every candidate with
+  // two templates would cost more than the rest of the detection.
+  const score = new Float64Array(candR.length).fill(NaN);
+  return (c: number): number => {
+    if (Number.isNaN(score[c]!)) {
+      const r = candR[c]!;
+      let v = bestNcc(ecg, r, tplN, half);
+      if (tplV && v < CLEAR_QRS) v = Math.max(v, bestNcc(ecg, r, tplV, half));
+      score[c] = v;
+    }
+    return score[c]!;
+  };
 }
 
 /**
