@@ -22,7 +22,8 @@ import {
 } from './devices.js';
 import { ContractError, parseContract } from '../contracts/errors.js';
 import { ingestRequestSchema, type IngestAnswer } from '../contracts/ingest.js';
-import { parseRecordData, recordsFromResult, type HrvRecordData } from '../contracts/records.js';
+import { parseRecordData, recordsFromResult, type EcgFileData, type HrvRecordData, type RrFileData } from '../contracts/records.js';
+import { analyseEcgUpload, analyseRrUpload } from './uploads.js';
 import { blindIndex, chainLink, CHAIN_GENESIS, openRecord, RecordIntegrityError, sealRecord } from './record-crypto.js';
 import { recordFilterSql, type RecordFilter, type SpRecordRow, type SpTransport } from './sp-protocol.js';
 import type { SqlDb } from './sql.js';
@@ -542,7 +543,9 @@ export class CspService {
       if (decision === 'not_found') throw new NotFoundError('no such patient');
       throw new ForbiddenError(`a ${p.kind === 'user' ? p.user.role : p.kind} may not write ${input.type} records`);
     }
+    if (input.t_ms !== undefined && !(Number.isSafeInteger(input.t_ms) && input.t_ms >= 0)) throw new ValidationError('t_ms', 'must be whole ms since the epoch');
     const data = recordData(input.type, input.data);
+    if (input.type === 'rr_file' || input.type === 'ecg_file') return this.#appendUpload(p, patientId, input.type, data, input.t_ms);
     const record: ClinicalRecord = {
       id: `r-${randomUUID()}`,
       patient_id: patientId,
@@ -556,6 +559,42 @@ export class CspService {
     await this.audit.append({ actor: record.author, action: `record.write.${record.type}`, target: patientId, outcome: 'ok', detail: { id: record.id } });
     this.events.emit('record', record);
     return record;
+  }
+
+  /**
+   * An uploaded RR or ECG file: parsed and analysed first (a bad file is refused with the parser's
+   * FILE:LINE: reason and nothing is stored), then its file record, one `hrv` record per window and an
+   * `rr_batch` of its beats are written in one SP transaction. `startMs` is the recording's start; without
+   * it the recording is taken to end now.
+   */
+  async #appendUpload(p: Principal, patientId: string, type: 'rr_file' | 'ecg_file', data: Record<string, unknown>, startMs: number | undefined): Promise<ClinicalRecord> {
+    const fileId = `r-${randomUUID()}`;
+    const now = Date.now();
+    const start = startMs ?? ((durationMs: number) => now - Math.ceil(durationMs));
+    let analysis;
+    try {
+      analysis = type === 'rr_file' ? analyseRrUpload(data as RrFileData, fileId, start) : analyseEcgUpload(data as EcgFileData, fileId, start);
+    } catch (err) {
+      await this.audit.append({ actor: principalName(p), action: `record.write.${type}`, target: patientId, outcome: 'error', detail: { reason: err instanceof Error ? err.message : String(err) } });
+      throw err;
+    }
+    const author = principalName(p);
+    const make = (t: RecordType, t_ms: number, d: unknown, id = `r-${randomUUID()}`): ClinicalRecord => ({
+      id,
+      patient_id: patientId,
+      type: t,
+      t_ms,
+      author,
+      created_ms: now,
+      data: recordData(t, d),
+    });
+    const file = make(type, Math.round(analysis.start_ms), analysis.file, fileId);
+    const records = [file, ...analysis.hrv.map((w) => make('hrv', w.t_ms, w.data)), ...analysis.rrBatches.map((b) => make('rr_batch', b.t_ms, b.data))];
+    // All or nothing: the same one-transaction append as a pipeline result, under a key no retry can repeat.
+    await this.#append(records, blindIndex(this.#keys.indexKey, 'upload', fileId));
+    await this.audit.append({ actor: author, action: `record.write.${type}`, target: patientId, outcome: 'ok', detail: { id: fileId, windows: analysis.hrv.length } });
+    for (const rec of records) this.events.emit('record', rec);
+    return file;
   }
 
   /**

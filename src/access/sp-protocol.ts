@@ -43,7 +43,8 @@ export const spOperationSchema = z.discriminatedUnion('op', [
         }),
       )
       .min(1)
-      .max(16),
+      // An upload: its file, up to 576 windows and 48 hourly beat records.
+      .max(640),
   }),
   z.strictObject({ op: z.literal('put_device'), device_ref: ref, version: z.number().int().min(1), blob: b64 }),
   z.strictObject({ op: z.literal('list_devices') }),
