@@ -89,6 +89,40 @@ export class AuditLog {
     return rows.map((r) => ({ ...(JSON.parse(r.entry) as AuditEvent), seq: r.seq, t_ms: Number(r.t_ms), hash: r.hash }));
   }
 
+  /** Entries newest first matching the filter, one page, and how many match in all. */
+  async search(q: {
+    q?: string;
+    actor?: string;
+    action?: string;
+    outcome?: string;
+    from_ms?: number;
+    to_ms?: number;
+    offset?: number;
+    limit?: number;
+  }): Promise<{ total: number; items: AuditEntry[] }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: string, v: unknown) => {
+      params.push(v);
+      where.push(sql.replace('?', `$${params.length}`));
+    };
+    // LIKE patterns are built from the caller's text: its own wildcards are escaped.
+    const like = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+    if (q.q) add('entry ILIKE ?', `%${like(q.q)}%`);
+    if (q.actor) add("(entry::jsonb ->> 'actor') = ?", q.actor);
+    if (q.action) add("(entry::jsonb ->> 'action') LIKE ?", `${like(q.action)}%`);
+    if (q.outcome) add("(entry::jsonb ->> 'outcome') = ?", q.outcome);
+    if (q.from_ms !== undefined) add('t_ms >= ?', q.from_ms);
+    if (q.to_ms !== undefined) add('t_ms < ?', q.to_ms);
+    const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const [{ c } = { c: 0 }] = await this.#db.query<{ c: number | string }>(`SELECT count(*) AS c FROM csp_audit ${w}`, params);
+    const rows = await this.#db.query<{ seq: number; t_ms: string | number; entry: string; hash: string }>(
+      `SELECT seq, t_ms, entry, hash FROM csp_audit ${w} ORDER BY seq DESC OFFSET $${params.length + 1} LIMIT $${params.length + 2}`,
+      [...params, Math.max(0, q.offset ?? 0), Math.min(Math.max(1, q.limit ?? 100), 1000)],
+    );
+    return { total: Number(c), items: rows.map((r) => ({ ...(JSON.parse(r.entry) as AuditEvent), seq: r.seq, t_ms: Number(r.t_ms), hash: r.hash })) };
+  }
+
   /** Recomputes the whole chain; reports the first entry that was edited, removed or moved. */
   async verify(): Promise<AuditVerification> {
     const rows = await this.#db.query<{ seq: number; t_ms: string | number; entry: string; prev: string; hash: string }>(

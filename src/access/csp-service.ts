@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { PaillierEncryptor, SlotCodec, decryptPacked, exportPaillierPublicKey } from '../crypto/index.js';
-import { AuditLog, type AuditAnchor, type AuditVerification } from './audit.js';
+import { AuditLog, type AuditAnchor, type AuditEntry, type AuditVerification } from './audit.js';
 import { SpLink, SpRequestError } from './csp-link.js';
 import type { CspKeys } from './csp-keys.js';
 import { AuthError, ConflictError, ForbiddenError, NotFoundError, ThrottledError, UnknownReferenceError, ValidationError } from './errors.js';
@@ -22,9 +22,11 @@ import {
 } from './devices.js';
 import { ContractError, parseContract } from '../contracts/index.js';
 import { ingestRequestSchema, type IngestAnswer } from '../contracts/index.js';
-import { parseRecordData, recordsFromResult, type HrvRecordData } from '../contracts/index.js';
+import { parseRecordData, recordsFromResult, type AlertAckData, type EcgFileData, type HrvRecordData, type RrFileData } from '../contracts/index.js';
+import { analyseEcgUpload, analyseRrUpload } from './uploads.js';
+import { onsetKey, openAlerts, SummaryStore } from './summaries.js';
 import { blindIndex, chainLink, CHAIN_GENESIS, openRecord, RecordIntegrityError, sealRecord } from './record-crypto.js';
-import { recordFilterSql, type RecordFilter, type SpRecordRow, type SpTransport } from './sp-protocol.js';
+import { recordFilterSql, type SpRecordRow, type SpTransport } from './sp-protocol.js';
 import type { SqlDb } from './sql.js';
 import { AGGREGATE_METRICS, type AggregateMetric, type ClinicalRecord } from './vocabulary.js';
 import { ACCESS_TOKEN_TTL_S, RefreshTokenStore, signAccessToken, verifyAccessToken } from './tokens.js';
@@ -35,8 +37,26 @@ export type { ClinicalRecord } from './vocabulary.js';
 
 /** Records answer with the ones that failed verification listed, never silently dropped. */
 export interface RecordsAnswer {
-  records: ClinicalRecord[];
+  /** Records matching the filter (all pages). */
+  total: number;
+  records: RecordView[];
   integrity_failures: Array<{ seq: number; reason: string }>;
+}
+
+/** A record as readers get it: with its author's display name (not stored; looked up when read). */
+export type RecordView = ClinicalRecord & { author_name: string };
+
+/** Sort keys of the patient list. */
+export const PATIENT_SORTS = ['name', 'hr', 'sdnn', 'rmssd', 'last_data', 'alerts'] as const;
+export type PatientSort = (typeof PATIENT_SORTS)[number];
+
+/** One row of the patient list. */
+export interface PatientListItem {
+  patient_id: string;
+  display_name: string;
+  latest: { t_ms: number; mean_hr_bpm: number | null; sdnn_ms: number | null; rmssd_ms: number | null } | null;
+  last_data_ms: number | null;
+  open_alerts: number;
 }
 
 /** A user as shown to callers (no verifier). */
@@ -90,13 +110,15 @@ export class CspService {
   readonly #appendLocks = new Map<string, Promise<unknown>>();
   readonly #devices = new Map<string, DeviceRecord>();
   readonly #jtis: JtiStore;
+  readonly #summaries: SummaryStore;
   readonly #deviceLimiter: DeviceRateLimiter;
   /** Emits 'record' with {patient_id, record} after every append, for live updates. */
   readonly events = new EventEmitter();
 
-  private constructor(opts: CspServiceOptions, audit: AuditLog, refresh: RefreshTokenStore, jtis: JtiStore) {
+  private constructor(opts: CspServiceOptions, audit: AuditLog, refresh: RefreshTokenStore, jtis: JtiStore, summaries: SummaryStore) {
     this.#keys = opts.keys;
     this.#jtis = jtis;
+    this.#summaries = summaries;
     this.#deviceLimiter = new DeviceRateLimiter(opts.deviceRateLimit ?? { perMinute: 120, burst: 30 });
     this.#db = opts.db;
     this.audit = audit;
@@ -122,7 +144,8 @@ export class CspService {
     const audit = await AuditLog.open(opts.db, opts.keys.auditKey, opts.auditAnchor);
     const refresh = await RefreshTokenStore.open(opts.db);
     const jtis = await JtiStore.open(opts.db);
-    const csp = new CspService(opts, audit, refresh, jtis);
+    const summaries = await SummaryStore.open(opts.db, opts.keys.kek);
+    const csp = new CspService(opts, audit, refresh, jtis, summaries);
     await csp.link.connect();
     await csp.link.call({ op: 'set_paillier_key', n: exportPaillierPublicKey(opts.keys.paillier.publicKey).n });
     await csp.#loadUsers();
@@ -283,8 +306,14 @@ export class CspService {
     return blindIndex(this.#keys.indexKey, 'user', username.toLowerCase());
   }
 
+  readonly #patientRefs = new Map<string, string>();
   #patientRef(patientId: string): string {
-    return blindIndex(this.#keys.indexKey, 'patient', patientId);
+    let ref = this.#patientRefs.get(patientId);
+    if (ref === undefined) {
+      ref = blindIndex(this.#keys.indexKey, 'patient', patientId);
+      if (this.#patientRefs.size < 1_000_000) this.#patientRefs.set(patientId, ref);
+    }
+    return ref;
   }
 
   #typeTag(type: RecordType): string {
@@ -409,6 +438,8 @@ export class CspService {
     const u = this.#users.get(userId);
     if (!u) throw new NotFoundError('no such user');
     if (u.role !== 'doctor' && u.role !== 'health_worker') throw new ValidationError('user_id', 'only doctors and health workers have assignments');
+    const unknown = [...new Set(patients)].filter((id) => !this.#patientExists(id));
+    if (unknown.length > 0) throw new UnknownReferenceError('patients', 'patient ids', unknown);
     const next = { ...u, patients: [...new Set(patients)], version: u.version + 1 };
     await this.#storeUser(next);
     await this.audit.append({ actor: principalName(actor), action: 'user.assign', target: userId, outcome: 'ok', detail: { patients: next.patients.length } });
@@ -520,10 +551,129 @@ export class CspService {
     return visible.map((u) => ({ patient_id: u.patient_id!, display_name: u.display_name })).sort((a, b) => a.patient_id.localeCompare(b.patient_id));
   }
 
+  /**
+   * The patient list: the patients the caller may see, each with the latest HRV window's headline
+   * measures, the time of the newest record and the count of unacknowledged alert onsets, filtered by
+   * `q` (id or name), sorted and paged. From the CSP's in-memory summaries: no SP round trip. Admins get
+   * the directory only (no clinical values).
+   */
+  listPatientSummaries(
+    p: Principal,
+    q: { q?: string; sort?: PatientSort; order?: 'asc' | 'desc'; offset?: number; limit?: number } = {},
+  ): { total: number; items: PatientListItem[] } {
+    const needle = q.q?.trim().toLowerCase();
+    const items: PatientListItem[] = [];
+    for (const d of this.listPatients(p)) {
+      if (needle && !d.patient_id.toLowerCase().includes(needle) && !d.display_name.toLowerCase().includes(needle)) continue;
+      const s = canSeePatient(p, d.patient_id) ? this.#summaries.get(this.#patientRef(d.patient_id)) : undefined;
+      items.push({
+        patient_id: d.patient_id,
+        display_name: d.display_name,
+        latest: s?.latest ?? null,
+        last_data_ms: s?.last_data_ms ?? null,
+        open_alerts: s ? openAlerts(s) : 0,
+      });
+    }
+    const key: Record<PatientSort, (i: PatientListItem) => string | number | null> = {
+      name: (i) => i.display_name.toLowerCase(),
+      hr: (i) => i.latest?.mean_hr_bpm ?? null,
+      sdnn: (i) => i.latest?.sdnn_ms ?? null,
+      rmssd: (i) => i.latest?.rmssd_ms ?? null,
+      last_data: (i) => i.last_data_ms,
+      alerts: (i) => i.open_alerts,
+    };
+    const k = key[q.sort ?? 'name'];
+    const sign = q.order === 'desc' ? -1 : 1;
+    items.sort((a, b) => {
+      const x = k(a);
+      const y = k(b);
+      // Patients without a value sort last in either direction; ties fall back to the id.
+      if (x === null || y === null) return x === y ? a.patient_id.localeCompare(b.patient_id) : x === null ? 1 : -1;
+      const c = x < y ? -1 : x > y ? 1 : 0;
+      return c !== 0 ? sign * c : a.patient_id.localeCompare(b.patient_id);
+    });
+    const offset = Math.max(0, Math.floor(q.offset ?? 0));
+    const limit = Math.min(Math.max(1, Math.floor(q.limit ?? 50)), 1000);
+    return { total: items.length, items: items.slice(offset, offset + limit) };
+  }
+
+  /**
+   * A doctor acknowledges one alert onset of an `hrv` record: stored as an `alert_ack` record; the onset
+   * then no longer counts as open. An onset the patient does not have is refused.
+   */
+  async acknowledgeAlert(p: Principal, patientId: string, input: unknown): Promise<RecordView> {
+    const data = recordData('alert_ack', input) as unknown as AlertAckData;
+    const decision = this.#patientExists(patientId) ? decideWrite(p, patientId, 'alert_ack') : 'not_found';
+    if (decision === 'allow') {
+      const s = this.#summaries.get(this.#patientRef(patientId));
+      if (!s.onsets.some((o) => onsetKey(o) === onsetKey(data))) {
+        throw new UnknownReferenceError('hrv_record', 'alert onset', [`${data.hrv_record} ${data.alert_type} at ${data.onset_ms}`]);
+      }
+    }
+    const rec = await this.appendRecord(p, patientId, { type: 'alert_ack', data: data as unknown as Record<string, unknown> });
+    return { ...rec, author_name: this.#authorName(rec.author) };
+  }
+
+  async #adminChange(actor: Principal, userId: string, action: string, change: (u: UserRecord) => Promise<UserRecord> | UserRecord): Promise<UserView> {
+    if (decideAdmin(actor) !== 'allow') {
+      await this.audit.append({ actor: principalName(actor), action, target: userId, outcome: 'denied' });
+      throw new ForbiddenError('only an admin manages users');
+    }
+    const u = this.#users.get(userId);
+    if (!u) throw new NotFoundError('no such user');
+    const next = { ...(await change(u)), version: u.version + 1 };
+    await this.#storeUser(next);
+    await this.audit.append({ actor: principalName(actor), action, target: userId, outcome: 'ok' });
+    return view(next);
+  }
+
+  /** Disables or re-enables a user (admin only); a disabled user's tokens and refresh tokens stop working. */
+  async setUserDisabled(actor: Principal, userId: string, disabled: boolean): Promise<UserView> {
+    if (actor.kind === 'user' && actor.user.user_id === userId && disabled) throw new ValidationError('disabled', 'an admin cannot disable their own account');
+    const out = await this.#adminChange(actor, userId, disabled ? 'user.disable' : 'user.enable', (u) => ({ ...u, disabled }));
+    if (disabled) await this.#refresh.revokeUser(userId);
+    return out;
+  }
+
+  /** Sets a new password for a user (admin only); the user's refresh tokens are revoked. */
+  async resetPassword(actor: Principal, userId: string, password: string): Promise<UserView> {
+    const problem = passwordProblem(password);
+    if (problem) throw new ValidationError('password', problem);
+    const out = await this.#adminChange(actor, userId, 'user.password_reset', async (u) => ({ ...u, verifier: await hashPassword(password) }));
+    await this.#refresh.revokeUser(userId);
+    return out;
+  }
+
+  /**
+   * Audit entries, newest first, filtered by free text `q` (anywhere in the entry), actor, action
+   * (prefix), outcome and time; with the chain's verification (admin only).
+   */
+  async searchAudit(
+    actor: Principal,
+    q: { q?: string; actor?: string; action?: string; outcome?: 'ok' | 'denied' | 'error'; from_ms?: number; to_ms?: number; offset?: number; limit?: number },
+  ): Promise<{ total: number; items: AuditEntry[]; verification: AuditVerification }> {
+    if (decideAdmin(actor) !== 'allow') {
+      await this.audit.append({ actor: principalName(actor), action: 'audit.read', outcome: 'denied' });
+      throw new ForbiddenError('only an admin reads the audit log');
+    }
+    const out = await this.audit.search(q);
+    await this.audit.append({ actor: principalName(actor), action: 'audit.read', outcome: 'ok', detail: { total: out.total } });
+    return { ...out, verification: await this.audit.verify() };
+  }
+
   /** All users (admin only). */
   listUsers(p: Principal): UserView[] {
     if (decideAdmin(p) !== 'allow') throw new ForbiddenError('only an admin lists users');
     return [...this.#users.values()].map(view);
+  }
+
+  /** Who wrote a record, as people read it: a user's display name, or the gateway that forwarded it. */
+  #authorName(author: string): string {
+    const u = this.#users.get(author);
+    if (u) return u.display_name;
+    if (author.startsWith('device:')) return `gateway ${author.slice(7)}`;
+    if (author.startsWith('service:')) return 'HRV pipeline';
+    return author;
   }
 
   #patientExists(patientId: string): boolean {
@@ -542,7 +692,9 @@ export class CspService {
       if (decision === 'not_found') throw new NotFoundError('no such patient');
       throw new ForbiddenError(`a ${p.kind === 'user' ? p.user.role : p.kind} may not write ${input.type} records`);
     }
+    if (input.t_ms !== undefined && !(Number.isSafeInteger(input.t_ms) && input.t_ms >= 0)) throw new ValidationError('t_ms', 'must be whole ms since the epoch');
     const data = recordData(input.type, input.data);
+    if (input.type === 'rr_file' || input.type === 'ecg_file') return this.#appendUpload(p, patientId, input.type, data, input.t_ms);
     const record: ClinicalRecord = {
       id: `r-${randomUUID()}`,
       patient_id: patientId,
@@ -556,6 +708,42 @@ export class CspService {
     await this.audit.append({ actor: record.author, action: `record.write.${record.type}`, target: patientId, outcome: 'ok', detail: { id: record.id } });
     this.events.emit('record', record);
     return record;
+  }
+
+  /**
+   * An uploaded RR or ECG file: parsed and analysed first (a bad file is refused with the parser's
+   * FILE:LINE: reason and nothing is stored), then its file record, one `hrv` record per window and an
+   * `rr_batch` of its beats are written in one SP transaction. `startMs` is the recording's start; without
+   * it the recording is taken to end now.
+   */
+  async #appendUpload(p: Principal, patientId: string, type: 'rr_file' | 'ecg_file', data: Record<string, unknown>, startMs: number | undefined): Promise<ClinicalRecord> {
+    const fileId = `r-${randomUUID()}`;
+    const now = Date.now();
+    const start = startMs ?? ((durationMs: number) => now - Math.ceil(durationMs));
+    let analysis;
+    try {
+      analysis = type === 'rr_file' ? analyseRrUpload(data as RrFileData, fileId, start) : analyseEcgUpload(data as EcgFileData, fileId, start);
+    } catch (err) {
+      await this.audit.append({ actor: principalName(p), action: `record.write.${type}`, target: patientId, outcome: 'error', detail: { reason: err instanceof Error ? err.message : String(err) } });
+      throw err;
+    }
+    const author = principalName(p);
+    const make = (t: RecordType, t_ms: number, d: unknown, id = `r-${randomUUID()}`): ClinicalRecord => ({
+      id,
+      patient_id: patientId,
+      type: t,
+      t_ms,
+      author,
+      created_ms: now,
+      data: recordData(t, d),
+    });
+    const file = make(type, Math.round(analysis.start_ms), analysis.file, fileId);
+    const records = [file, ...analysis.hrv.map((w) => make('hrv', w.t_ms, w.data)), ...analysis.rrBatches.map((b) => make('rr_batch', b.t_ms, b.data))];
+    // All or nothing: the same one-transaction append as a pipeline result, under a key no retry can repeat.
+    await this.#append(records, blindIndex(this.#keys.indexKey, 'upload', fileId));
+    await this.audit.append({ actor: author, action: `record.write.${type}`, target: patientId, outcome: 'ok', detail: { id: fileId, windows: analysis.hrv.length } });
+    for (const rec of records) this.events.emit('record', rec);
+    return file;
   }
 
   /**
@@ -649,6 +837,7 @@ export class CspService {
         ]);
       }
     });
+    await this.#summaries.add(ref, records);
     return true;
   }
 
@@ -665,6 +854,7 @@ export class CspService {
     let prev = head.chain;
     let seq = head.seq;
     const index: Array<{ seq: number; type_tag: string; t_ms: number; has_meta: boolean }> = [];
+    const recovered: ClinicalRecord[] = [];
     for (const row of records) {
       const blob = Buffer.from(row.blob, 'base64url');
       if (row.seq !== seq + 1) throw new RecordIntegrityError(`catch-up: record ${seq + 1} is missing at the SP`);
@@ -673,6 +863,7 @@ export class CspService {
       const rec = JSON.parse(openRecord(this.#keys.kek, `record|${ref}|${row.seq}|${row.type_tag}`, blob).toString('utf8')) as ClinicalRecord;
       if (rec.t_ms !== row.t_ms || this.#typeTag(rec.type) !== row.type_tag) throw new RecordIntegrityError(`catch-up: record ${row.seq} metadata does not match`);
       index.push({ seq: row.seq, type_tag: row.type_tag, t_ms: row.t_ms, has_meta: rec.type === 'hrv' });
+      recovered.push(rec);
       prev = link;
       seq = row.seq;
     }
@@ -692,6 +883,7 @@ export class CspService {
         ]);
       }
     });
+    await this.#summaries.add(ref, recovered);
     await this.audit.append({ actor: 'csp', action: 'index.catch_up', target: ref, outcome: 'ok', detail: { records: index.length } });
     return true;
   }
@@ -720,38 +912,54 @@ export class CspService {
   async getRecords(
     p: Principal,
     patientId: string,
-    q: { type?: RecordType; from_ms?: number; to_ms?: number; limit?: number; break_glass_reason?: string } = {},
+    q: { type?: RecordType; from_ms?: number; to_ms?: number; limit?: number; offset?: number; order?: 'asc' | 'desc'; break_glass_reason?: string } = {},
   ): Promise<RecordsAnswer> {
     if (q.type !== undefined && !RECORD_TYPES.includes(q.type)) throw new ValidationError('type', `must be one of ${RECORD_TYPES.join(', ')}`);
     const brokeGlass = await this.#authorizeRead(p, patientId, 'record.read', q.break_glass_reason);
     const ref = this.#patientRef(patientId);
-    const filter: RecordFilter = {
+    const limit = Math.min(q.limit ?? 1000, 10_000);
+    const offset = Math.max(0, Math.floor(q.offset ?? 0));
+    const dir = q.order === 'desc' ? 'DESC' : 'ASC';
+    // The page is chosen from the CSP's own index (time order), then fetched by sequence number: the SP
+    // cannot choose what is in it, and anything it withholds or adds is seen against the index.
+    const where = recordFilterSql({
       patient_ref: ref,
       ...(q.type ? { type_tags: [this.#typeTag(q.type)] } : {}),
       ...(q.from_ms !== undefined ? { from_ms: q.from_ms } : {}),
       ...(q.to_ms !== undefined ? { to_ms: q.to_ms } : {}),
-      limit: Math.min(q.limit ?? 1000, 10_000),
-    };
-    const answer = await this.link.call<{ records: SpRecordRow[] }>({ op: 'query_records', ...filter });
-    const out: RecordsAnswer = { records: [], integrity_failures: [] };
-    // What the answer must hold, from the CSP's own index: the same filter, the same order and limit.
-    const { sql, params } = recordFilterSql(filter);
-    const expected = new Set(
-      (await this.#db.query<{ seq: number }>(`SELECT seq FROM csp_record_index ${sql}`, params)).map((r) => r.seq),
-    );
+      limit: 1,
+    });
+    const whereSql = where.sql.slice(0, where.sql.indexOf(' ORDER BY'));
+    const whereParams = where.params.slice(0, -1);
+    const [{ c: total } = { c: 0 }] = await this.#db.query<{ c: number | string }>(`SELECT count(*) AS c FROM csp_record_index ${whereSql}`, whereParams);
+    const page = (
+      await this.#db.query<{ seq: number }>(
+        `SELECT seq FROM csp_record_index ${whereSql} ORDER BY t_ms ${dir}, seq ${dir} OFFSET $${whereParams.length + 1} LIMIT $${whereParams.length + 2}`,
+        [...whereParams, offset, limit],
+      )
+    ).map((r) => r.seq);
+    const out: RecordsAnswer = { total: Number(total), records: [], integrity_failures: [] };
+    const answer =
+      page.length === 0 ? { records: [] as SpRecordRow[] } : await this.link.call<{ records: SpRecordRow[] }>({ op: 'query_records', patient_ref: ref, seqs: page, limit: page.length });
+    const expected = new Set(page);
     const answered = new Set(answer.records.map((r) => r.seq));
     for (const seq of expected) if (!answered.has(seq)) out.integrity_failures.push({ seq, reason: `record ${seq} was withheld by the SP` });
+    const bySeq = new Map<number, RecordView>();
     for (const row of answer.records) {
       try {
         if (!expected.has(row.seq)) throw new RecordIntegrityError(`record ${row.seq} does not belong in this answer`);
         const blob = Buffer.from(row.blob, 'base64url');
         const rec = JSON.parse(openRecord(this.#keys.kek, `record|${ref}|${row.seq}|${row.type_tag}`, blob).toString('utf8')) as ClinicalRecord;
         if (rec.patient_id !== patientId || rec.t_ms !== row.t_ms) throw new RecordIntegrityError(`record ${row.seq} metadata does not match its sealed content`);
-        out.records.push(rec);
+        bySeq.set(row.seq, { ...rec, author_name: this.#authorName(rec.author) });
       } catch (err) {
         if (!(err instanceof RecordIntegrityError || err instanceof SyntaxError)) throw err;
         out.integrity_failures.push({ seq: row.seq, reason: err.message });
       }
+    }
+    for (const seq of page) {
+      const rec = bySeq.get(seq);
+      if (rec) out.records.push(rec);
     }
     if (out.integrity_failures.length > 0) {
       await this.audit.append({ actor: 'csp', action: 'integrity.failure', target: patientId, outcome: 'error', flagged: true, detail: { seqs: out.integrity_failures.map((f) => f.seq) } });

@@ -13,5 +13,6 @@ export * from './runtime.js';
 export * from './sp-http.js';
 export * from './sp-service.js';
 export * from './sql.js';
+export * from './tokens.js';
 export * from './transport.js';
 export * from './users.js';

@@ -21,6 +21,17 @@ export type Principal =
 
 export type Decision = 'allow' | 'not_found' | 'forbidden';
 
+// Assignment lists are searched on every list and read: a set per (immutable) user record keeps that O(1).
+const assigned = new WeakMap<UserRecord, Set<string>>();
+function assignedTo(u: UserRecord): Set<string> {
+  let s = assigned.get(u);
+  if (!s) {
+    s = new Set(u.patients);
+    assigned.set(u, s);
+  }
+  return s;
+}
+
 /** True when the caller is in a care or assignment relation with the patient (or is the patient). */
 export function canSeePatient(p: Principal, patientId: string): boolean {
   // Devices and services write only; they never read.
@@ -31,7 +42,7 @@ export function canSeePatient(p: Principal, patientId: string): boolean {
       return u.patient_id === patientId;
     case 'health_worker':
     case 'doctor':
-      return u.patients.includes(patientId);
+      return assignedTo(u).has(patientId);
     case 'admin':
       return false;
   }
@@ -44,7 +55,7 @@ export function decideRead(p: Principal): (patientId: string) => Decision {
 
 const WRITABLE: Record<'health_worker' | 'doctor', readonly RecordType[]> = {
   health_worker: ['vitals', 'note', 'rr_file', 'ecg_file'],
-  doctor: ['note', 'prescription'],
+  doctor: ['note', 'prescription', 'alert_ack'],
 };
 
 /** What a gateway may append: the records a verified pipeline result becomes. */

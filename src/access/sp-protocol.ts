@@ -43,7 +43,8 @@ export const spOperationSchema = z.discriminatedUnion('op', [
         }),
       )
       .min(1)
-      .max(16),
+      // An upload: its file, up to 576 windows and 48 hourly beat records.
+      .max(640),
   }),
   z.strictObject({ op: z.literal('put_device'), device_ref: ref, version: z.number().int().min(1), blob: b64 }),
   z.strictObject({ op: z.literal('list_devices') }),
@@ -56,6 +57,8 @@ export const spOperationSchema = z.discriminatedUnion('op', [
     to_ms: ms.optional(),
     /** Only records after this sequence number (catching up after a crash). */
     after_seq: z.number().int().min(0).optional(),
+    /** Only these sequence numbers (one page, chosen from the CSP's own index). */
+    seqs: z.array(z.number().int().min(1)).max(10_000).optional(),
     limit: z.number().int().min(1).max(10_000),
   }),
   z.strictObject({
@@ -144,6 +147,10 @@ export function recordFilterSql(f: RecordFilter): { sql: string; params: unknown
   if (f.after_seq !== undefined) {
     params.push(f.after_seq);
     where += ` AND seq > $${params.length}`;
+  }
+  if (f.seqs !== undefined) {
+    params.push(f.seqs);
+    where += ` AND seq = ANY($${params.length})`;
   }
   params.push(f.limit);
   return { sql: `WHERE ${where} ORDER BY seq LIMIT $${params.length}`, params };

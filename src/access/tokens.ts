@@ -112,6 +112,11 @@ export class RefreshTokenStore {
     return { kind: 'rotated', userId: outcome.userId, token: await this.issue(outcome.userId, outcome.family, nowMs) };
   }
 
+  /** Revokes every refresh token of a user (disabled, or a new password). */
+  async revokeUser(userId: string): Promise<void> {
+    await this.db.query('UPDATE csp_refresh SET revoked = TRUE WHERE user_id = $1', [userId]);
+  }
+
   /** Revokes the family of a token (logout); unknown tokens are ignored. */
   async revokeFamilyOf(token: string): Promise<boolean> {
     const rows = await this.db.query<{ family: string }>('SELECT family FROM csp_refresh WHERE token_hash = $1', [digest(token)]);

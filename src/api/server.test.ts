@@ -153,3 +153,43 @@ describe('HTTP API: live updates', () => {
     expect(denied.status).toBe(404);
   });
 });
+
+describe('HTTP API: refresh token in an HttpOnly cookie', () => {
+  const cookieOf = (setCookie: string | string[] | undefined): string => {
+    const c = Array.isArray(setCookie) ? setCookie[0]! : setCookie!;
+    return c;
+  };
+
+  it('login sets hrvault_refresh (HttpOnly, SameSite=Strict, Path=/api/v1/auth; Secure only over https)', async () => {
+    const login = await f.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'alice', password: PASSWORD } });
+    const c = cookieOf(login.headers['set-cookie']);
+    const token = login.json<{ refresh_token: string }>().refresh_token;
+    expect(c).toMatch(new RegExp(`^hrvault_refresh=${token}; `));
+    expect(c).toContain('HttpOnly');
+    expect(c).toContain('SameSite=Strict');
+    expect(c).toContain('Path=/api/v1/auth');
+    expect(c).not.toContain('Secure');
+    const https = await f.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'alice', password: PASSWORD }, headers: { 'x-forwarded-proto': 'https' } });
+    // Behind no trusted proxy the forwarded header is ignored: only a real TLS connection makes it Secure.
+    expect(cookieOf(https.headers['set-cookie'])).not.toContain('Secure');
+  });
+
+  it('refresh and logout take the token from the cookie when the body has none; a rotated cookie replaces it', async () => {
+    const login = await f.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'alice', password: PASSWORD } });
+    const first = login.json<{ refresh_token: string }>().refresh_token;
+    const r = await f.app.inject({ method: 'POST', url: '/api/v1/auth/refresh', headers: { cookie: `other=1; hrvault_refresh=${first}` } });
+    expect(r.statusCode, r.body).toBe(200);
+    const second = r.json<{ refresh_token: string; access_token: string }>();
+    expect(cookieOf(r.headers['set-cookie'])).toContain(`hrvault_refresh=${second.refresh_token};`);
+    const out = await f.app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: { authorization: `Bearer ${second.access_token}`, cookie: `hrvault_refresh=${second.refresh_token}` } });
+    expect(out.statusCode).toBe(204);
+    expect(cookieOf(out.headers['set-cookie'])).toMatch(/^hrvault_refresh=; .*Max-Age=0/);
+    const again = await f.app.inject({ method: 'POST', url: '/api/v1/auth/refresh', headers: { cookie: `hrvault_refresh=${second.refresh_token}` } });
+    expect(again.statusCode).toBe(401);
+  });
+
+  it('no token in body or cookie → 401; a malformed cookie is ignored', async () => {
+    expect((await f.app.inject({ method: 'POST', url: '/api/v1/auth/refresh' })).statusCode).toBe(401);
+    expect((await f.app.inject({ method: 'POST', url: '/api/v1/auth/refresh', headers: { cookie: 'hrvault_refresh=<script>' } })).statusCode).toBe(401);
+  });
+});

@@ -3,13 +3,15 @@
  * bearer access tokens, RFC 9457 problems, an OpenAPI document, and live record updates over server-sent
  * events. Domain decisions stay in the CSP; this layer only translates.
  */
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { REFRESH_TOKEN_TTL_S } from '../access/index.js';
 import swagger from '@fastify/swagger';
 import fastifyStatic from '@fastify/static';
 import type { CspService, ClinicalRecord } from '../access/index.js';
-import { AGGREGATE_METRICS, principalName, type AggregateMetric } from '../access/index.js';
+import { AGGREGATE_METRICS, PATIENT_SORTS, principalName, type AggregateMetric, type PatientSort } from '../access/index.js';
+import { ALERT_TYPES } from '../contracts/index.js';
 import { AuthError, ForbiddenError, ValidationError } from '../access/index.js';
-import { RECORD_TYPES, canSeePatient, type Principal, type RecordType } from '../access/index.js';
+import { RECORD_TYPES, decideRead, type Principal, type RecordType } from '../access/index.js';
 import { ROLES, type Role } from '../access/index.js';
 import { problemErrorHandler, sendProblem } from './problem.js';
 
@@ -26,6 +28,8 @@ export interface ApiOptions {
   logger?: boolean;
   /** Directory of the built dashboard (dist/web), served at `/` when given. */
   webRoot?: string;
+  /** How often a live stream re-checks its caller's token and rights, ms (default 2000). */
+  liveRecheckMs?: number;
 }
 
 const problemSchema = {
@@ -66,6 +70,7 @@ const recordSchema = {
     type: { type: 'string', enum: [...RECORD_TYPES] },
     t_ms: { type: 'integer' },
     author: { type: 'string' },
+    author_name: { type: 'string' },
     created_ms: { type: 'integer' },
     data: { type: 'object', additionalProperties: true },
   },
@@ -90,6 +95,35 @@ const userSchema = {
 const timeParam = { type: 'string', maxLength: 40, description: 'ISO 8601 date-time or milliseconds since the epoch' } as const;
 
 const errors = { 400: problemSchema, 401: problemSchema, 403: problemSchema, 404: problemSchema, 413: problemSchema, 429: problemSchema } as const;
+
+/** Name of the refresh-token cookie (HttpOnly, SameSite=Strict, sent only to /api/v1/auth). */
+export const REFRESH_COOKIE = 'hrvault_refresh';
+const REFRESH_COOKIE_PATH = '/api/v1/auth';
+
+/** The value of cookie `name` in a Cookie header (RFC 6265 pairs; the first occurrence wins). */
+export function readCookie(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0 || part.slice(0, eq).trim() !== name) continue;
+    const value = part.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
+    // Refresh tokens are base64url; anything else is not one of ours.
+    return /^[A-Za-z0-9_-]{1,128}$/.test(value) ? value : undefined;
+  }
+  return undefined;
+}
+
+function cookieAttributes(request: FastifyRequest, maxAgeS: number): string {
+  return `Path=${REFRESH_COOKIE_PATH}; Max-Age=${maxAgeS}; HttpOnly; SameSite=Strict${request.protocol === 'https' ? '; Secure' : ''}`;
+}
+
+function setRefreshCookie(request: FastifyRequest, reply: FastifyReply, token: string): void {
+  reply.header('set-cookie', `${REFRESH_COOKIE}=${token}; ${cookieAttributes(request, REFRESH_TOKEN_TTL_S)}`);
+}
+
+function clearRefreshCookie(request: FastifyRequest, reply: FastifyReply): void {
+  reply.header('set-cookie', `${REFRESH_COOKIE}=; ${cookieAttributes(request, 0)}`);
+}
 
 /** Parses a time query parameter (ISO 8601 or epoch ms) into epoch ms. */
 export function parseTime(field: string, value: string | undefined, fallback: number): number {
@@ -124,11 +158,14 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler((request, reply) => sendProblem(reply, request, 404, 'HRV_ERR_NOT_FOUND', 'no such route'));
 
   const principals = new WeakMap<FastifyRequest, Principal>();
-  const auth = async (request: FastifyRequest): Promise<void> => {
+  const bearerToken = (request: FastifyRequest): string | undefined => {
     const header = request.headers.authorization;
-    const m = typeof header === 'string' ? /^Bearer ([A-Za-z0-9_.-]{10,4096})$/.exec(header) : null;
-    if (!m) throw new AuthError('missing or malformed bearer token');
-    principals.set(request, await csp.authenticate(m[1]!));
+    return (typeof header === 'string' ? /^Bearer ([A-Za-z0-9_.-]{10,4096})$/.exec(header) : null)?.[1];
+  };
+  const auth = async (request: FastifyRequest): Promise<void> => {
+    const token = bearerToken(request);
+    if (!token) throw new AuthError('missing or malformed bearer token');
+    principals.set(request, await csp.authenticate(token));
   };
   const who = (request: FastifyRequest): Principal => {
     const p = principals.get(request);
@@ -160,26 +197,37 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
         response: { 200: tokensSchema, ...errors },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { username, password } = request.body as { username: string; password: string };
-      return { ...(await csp.login(username, password, address(request))), token_type: 'Bearer' };
+      const tokens = await csp.login(username, password, address(request));
+      setRefreshCookie(request, reply, tokens.refresh_token);
+      return { ...tokens, token_type: 'Bearer' };
     },
   );
 
+  // The refresh token travels in the body (API clients) or in the HttpOnly cookie (the dashboard, which
+  // then keeps no token in JS-readable storage); the body wins when both are present.
   const refreshBody = {
-    type: 'object',
-    required: ['refresh_token'],
+    type: ['object', 'null'],
     additionalProperties: false,
     properties: { refresh_token: { type: 'string', minLength: 1, maxLength: 128 } },
   } as const;
+  const presentedRefresh = (request: FastifyRequest): string => {
+    const fromBody = (request.body as { refresh_token?: string } | null | undefined)?.refresh_token;
+    const token = fromBody ?? readCookie(request.headers.cookie, REFRESH_COOKIE);
+    if (!token) throw new AuthError('no refresh token (body refresh_token or the hrvault_refresh cookie)');
+    return token;
+  };
 
-  app.post('/api/v1/auth/refresh', { schema: { tags: ['auth'], security: [], body: refreshBody, response: { 200: tokensSchema, ...errors } } }, async (request) => {
-    const { refresh_token } = request.body as { refresh_token: string };
-    return { ...(await csp.refresh(refresh_token)), token_type: 'Bearer' };
+  app.post('/api/v1/auth/refresh', { schema: { tags: ['auth'], security: [], body: refreshBody, response: { 200: tokensSchema, ...errors } } }, async (request, reply) => {
+    const tokens = await csp.refresh(presentedRefresh(request));
+    setRefreshCookie(request, reply, tokens.refresh_token);
+    return { ...tokens, token_type: 'Bearer' };
   });
 
   app.post('/api/v1/auth/logout', { preHandler: auth, schema: { tags: ['auth'], body: refreshBody, response: { 204: { type: 'null' }, ...errors } } }, async (request, reply) => {
-    await csp.logout((request.body as { refresh_token: string }).refresh_token, who(request));
+    await csp.logout(presentedRefresh(request), who(request));
+    clearRefreshCookie(request, reply);
     return reply.code(204).send();
   });
 
@@ -268,22 +316,96 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
 
   app.get('/api/v1/me', { preHandler: auth, schema: { tags: ['users'], response: { 200: userSchema, ...errors } } }, async (request) => csp.me(who(request)));
 
+  const latestSchema = {
+    type: ['object', 'null'],
+    properties: { t_ms: { type: 'number' }, mean_hr_bpm: { type: ['number', 'null'] }, sdnn_ms: { type: ['number', 'null'] }, rmssd_ms: { type: ['number', 'null'] } },
+  } as const;
+  const pageParam = (max: number) => ({ type: 'string', pattern: `^(0|[1-9][0-9]{0,${String(max).length - 1}})$` }) as const;
+
   app.get(
     '/api/v1/patients',
     {
       preHandler: auth,
       schema: {
         tags: ['patients'],
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            q: { type: 'string', maxLength: 128 },
+            sort: { type: 'string', enum: [...PATIENT_SORTS] },
+            order: { type: 'string', enum: ['asc', 'desc'] },
+            offset: pageParam(1_000_000),
+            limit: { type: 'string', pattern: '^([1-9][0-9]{0,2}|1000)$' },
+          },
+        },
         response: {
           200: {
             type: 'object',
-            properties: { patients: { type: 'array', items: { type: 'object', properties: { patient_id: { type: 'string' }, display_name: { type: 'string' } } } } },
+            properties: {
+              total: { type: 'integer' },
+              items: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    patient_id: { type: 'string' },
+                    display_name: { type: 'string' },
+                    latest: latestSchema,
+                    last_data_ms: { type: ['number', 'null'] },
+                    open_alerts: { type: 'integer' },
+                  },
+                },
+              },
+              patients: {
+                type: 'array',
+                description: 'deprecated: every visible patient (id and name); use items',
+                items: { type: 'object', properties: { patient_id: { type: 'string' }, display_name: { type: 'string' } } },
+              },
+            },
           },
           ...errors,
         },
       },
     },
-    async (request) => ({ patients: csp.listPatients(who(request)) }),
+    async (request) => {
+      const q = request.query as { q?: string; sort?: PatientSort; order?: 'asc' | 'desc'; offset?: string; limit?: string };
+      const p = who(request);
+      return {
+        ...csp.listPatientSummaries(p, {
+          ...(q.q !== undefined ? { q: q.q } : {}),
+          ...(q.sort !== undefined ? { sort: q.sort } : {}),
+          ...(q.order !== undefined ? { order: q.order } : {}),
+          ...(q.offset !== undefined ? { offset: Number(q.offset) } : {}),
+          ...(q.limit !== undefined ? { limit: Number(q.limit) } : {}),
+        }),
+        patients: csp.listPatients(p),
+      };
+    },
+  );
+
+  app.post(
+    '/api/v1/patients/:id/alerts/ack',
+    {
+      preHandler: auth,
+      schema: {
+        tags: ['records'],
+        params: patientParams,
+        body: {
+          type: 'object',
+          required: ['hrv_record', 'alert_type', 'onset_ms'],
+          additionalProperties: false,
+          properties: {
+            hrv_record: { type: 'string', minLength: 1, maxLength: 64 },
+            alert_type: { type: 'string', enum: [...ALERT_TYPES] },
+            onset_ms: { type: 'number' },
+            comment: { type: 'string', maxLength: 1000 },
+          },
+        },
+        response: { 201: recordSchema, ...errors, 422: problemSchema },
+      },
+    },
+    async (request, reply) => reply.code(201).send(await csp.acknowledgeAlert(who(request), (request.params as { id: string }).id, request.body)),
   );
 
   app.get(
@@ -301,6 +423,8 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
             from: timeParam,
             to: timeParam,
             limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$|^10000$' },
+            offset: pageParam(10_000_000),
+            order: { type: 'string', enum: ['asc', 'desc'] },
             break_glass_reason: { type: 'string', minLength: 1, maxLength: 500 },
           },
         },
@@ -308,7 +432,9 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
           200: {
             type: 'object',
             properties: {
-              records: { type: 'array', items: recordSchema },
+              total: { type: 'integer' },
+              items: { type: 'array', items: recordSchema },
+              records: { type: 'array', items: recordSchema, description: 'deprecated: the same as items' },
               integrity_failures: { type: 'array', items: { type: 'object', properties: { seq: { type: 'integer' }, reason: { type: 'string' } } } },
             },
           },
@@ -318,14 +444,17 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     },
     async (request) => {
       const { id } = request.params as { id: string };
-      const q = request.query as { type?: RecordType; from?: string; to?: string; limit?: string; break_glass_reason?: string };
-      return csp.getRecords(who(request), id, {
+      const q = request.query as { type?: RecordType; from?: string; to?: string; limit?: string; offset?: string; order?: 'asc' | 'desc'; break_glass_reason?: string };
+      const answer = await csp.getRecords(who(request), id, {
         ...(q.type ? { type: q.type } : {}),
         ...(q.from !== undefined ? { from_ms: parseTime('from', q.from, 0) } : {}),
         ...(q.to !== undefined ? { to_ms: parseTime('to', q.to, 0) } : {}),
         ...(q.limit !== undefined ? { limit: Number(q.limit) } : {}),
+        ...(q.offset !== undefined ? { offset: Number(q.offset) } : {}),
+        ...(q.order !== undefined ? { order: q.order } : {}),
         ...(q.break_glass_reason !== undefined ? { break_glass_reason: q.break_glass_reason } : {}),
       });
+      return { total: answer.total, items: answer.records, records: answer.records, integrity_failures: answer.integrity_failures };
     },
   );
 
@@ -455,7 +584,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
             patients: idList,
           },
         },
-        response: { 201: userSchema, ...errors },
+        response: { 201: userSchema, ...errors, 422: problemSchema },
       },
     },
     async (request, reply) => {
@@ -486,6 +615,100 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     },
   );
 
+  const userParams = patientParams;
+
+  app.post(
+    '/api/v1/users/:id/disable',
+    {
+      preHandler: auth,
+      schema: {
+        tags: ['users'],
+        params: userParams,
+        body: { type: 'object', required: ['disabled'], additionalProperties: false, properties: { disabled: { type: 'boolean' } } },
+        response: { 200: userSchema, ...errors },
+      },
+    },
+    async (request) => csp.setUserDisabled(who(request), (request.params as { id: string }).id, (request.body as { disabled: boolean }).disabled),
+  );
+
+  app.post(
+    '/api/v1/users/:id/password',
+    {
+      preHandler: auth,
+      schema: {
+        tags: ['users'],
+        params: userParams,
+        body: { type: 'object', required: ['password'], additionalProperties: false, properties: { password: { type: 'string', minLength: 1, maxLength: 256 } } },
+        response: { 200: userSchema, ...errors },
+      },
+    },
+    async (request) => csp.resetPassword(who(request), (request.params as { id: string }).id, (request.body as { password: string }).password),
+  );
+
+  app.get(
+    '/api/v1/audit',
+    {
+      preHandler: auth,
+      schema: {
+        tags: ['audit'],
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            q: { type: 'string', maxLength: 200 },
+            actor: { type: 'string', maxLength: 200 },
+            action: { type: 'string', maxLength: 100 },
+            outcome: { type: 'string', enum: ['ok', 'denied', 'error'] },
+            from: timeParam,
+            to: timeParam,
+            offset: pageParam(100_000_000),
+            limit: { type: 'string', pattern: '^([1-9][0-9]{0,2}|1000)$' },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              total: { type: 'integer' },
+              items: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    seq: { type: 'integer' },
+                    t_ms: { type: 'integer' },
+                    actor: { type: 'string' },
+                    action: { type: 'string' },
+                    target: { type: 'string' },
+                    outcome: { type: 'string' },
+                    flagged: { type: 'boolean' },
+                    detail: { type: 'object', additionalProperties: true },
+                    hash: { type: 'string' },
+                  },
+                },
+              },
+              verification: { type: 'object', properties: { ok: { type: 'boolean' }, entries: { type: 'integer' }, problem: { type: 'string' }, seq: { type: 'integer' } } },
+            },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query as { q?: string; actor?: string; action?: string; outcome?: 'ok' | 'denied' | 'error'; from?: string; to?: string; offset?: string; limit?: string };
+      return csp.searchAudit(who(request), {
+        ...(q.q ? { q: q.q } : {}),
+        ...(q.actor ? { actor: q.actor } : {}),
+        ...(q.action ? { action: q.action } : {}),
+        ...(q.outcome ? { outcome: q.outcome } : {}),
+        ...(q.from !== undefined ? { from_ms: parseTime('from', q.from, 0) } : {}),
+        ...(q.to !== undefined ? { to_ms: parseTime('to', q.to, 0) } : {}),
+        ...(q.offset !== undefined ? { offset: Number(q.offset) } : {}),
+        ...(q.limit !== undefined ? { limit: Number(q.limit) } : {}),
+      });
+    },
+  );
+
   app.get('/api/v1/audit/verify', { preHandler: auth, schema: { tags: ['audit'], response: { 200: { type: 'object', properties: { ok: { type: 'boolean' }, entries: { type: 'integer' }, problem: { type: 'string' }, seq: { type: 'integer' } } }, ...errors } } }, async (request) => {
     const p = who(request);
     if (p.kind !== 'user' || p.user.role !== 'admin') {
@@ -495,11 +718,16 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     return csp.verifyAudit();
   });
 
-  // Live updates: server-sent events of new records of one patient the caller may see.
+  // Live updates: server-sent events of new records of one patient the caller may see. The decision is
+  // not made once at connect: before every event and every `liveRecheckMs` the bearer token is verified
+  // again and the policy asked again, so an expired token, a disabled user or a revoked assignment ends
+  // the stream within seconds.
+  const recheckMs = opts.liveRecheckMs ?? 2_000;
   app.get('/api/v1/patients/:id/live', { preHandler: auth, schema: { tags: ['records'], params: patientParams } }, async (request, reply) => {
     const { id } = request.params as { id: string };
     const p = who(request);
-    if (!canSeePatient(p, id)) {
+    const token = bearerToken(request)!;
+    if (decideRead(p)(id) !== 'allow') {
       await csp.audit.append({ actor: principalName(p), action: 'record.live', target: id, outcome: 'denied' });
       return sendProblem(reply, request, 404, 'HRV_ERR_NOT_FOUND', 'no such patient');
     }
@@ -507,14 +735,51 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     const raw = reply.raw;
     raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
     raw.write(': connected\n\n');
+    let open = true;
+    const stillAllowed = async (): Promise<string | undefined> => {
+      try {
+        const now = await csp.authenticate(token);
+        return decideRead(now)(id) === 'allow' ? undefined : 'access to this patient was withdrawn';
+      } catch (err) {
+        return err instanceof Error ? err.message : 'not authenticated';
+      }
+    };
+    const end = (reason: string): void => {
+      if (!open) return;
+      open = false;
+      cleanup();
+      raw.write(`event: end\ndata: ${JSON.stringify({ reason })}\n\n`);
+      raw.end();
+      void csp.audit.append({ actor: principalName(p), action: 'record.live.ended', target: id, outcome: 'denied', detail: { reason } }).catch(() => undefined);
+    };
+    // Events are written in order, each after its own check.
+    let queue: Promise<void> = Promise.resolve();
     const onRecord = (rec: ClinicalRecord): void => {
-      if (rec.patient_id === id) raw.write(`event: record\nid: ${rec.id}\ndata: ${JSON.stringify(rec)}\n\n`);
+      if (rec.patient_id !== id) return;
+      queue = queue.then(async () => {
+        if (!open) return;
+        const denied = await stillAllowed();
+        if (denied !== undefined) return end(denied);
+        raw.write(`event: record\nid: ${rec.id}\ndata: ${JSON.stringify(rec)}\n\n`);
+      });
+    };
+    const recheck = setInterval(() => {
+      queue = queue.then(async () => {
+        if (!open) return;
+        const denied = await stillAllowed();
+        if (denied !== undefined) end(denied);
+      });
+    }, recheckMs);
+    const ping = setInterval(() => raw.write(': ping\n\n'), 15_000);
+    const cleanup = (): void => {
+      clearInterval(ping);
+      clearInterval(recheck);
+      csp.events.off('record', onRecord);
     };
     csp.events.on('record', onRecord);
-    const ping = setInterval(() => raw.write(': ping\n\n'), 15_000);
     request.raw.on('close', () => {
-      clearInterval(ping);
-      csp.events.off('record', onRecord);
+      open = false;
+      cleanup();
     });
     await csp.audit.append({ actor: principalName(p), action: 'record.live', target: id, outcome: 'ok' });
   });
