@@ -265,7 +265,15 @@ describe.skipIf(!haveChromium)('the real demo in Chromium', () => {
     if (updateScreenshots) await mkdir(screenshotDir, { recursive: true });
     const shotDir = updateScreenshots ? screenshotDir : tmp;
     await page.evaluate(() => window.scrollTo(0, 0));
-    await page.screenshot({ path: join(shotDir, 'dashboard.png'), fullPage: true });
+    // The page from its top to the end of the selected window: latest measures, tachogram, trends, and the
+    // window's tables with the Poincaré plot, histogram and spectrum.
+    const panel = await page.locator('section.window-panel').boundingBox();
+    expect(panel).not.toBeNull();
+    await page.screenshot({
+      path: join(shotDir, 'dashboard.png'),
+      fullPage: true,
+      clip: { x: 0, y: 0, width: 1280, height: Math.ceil(panel!.y + panel!.height + 16) },
+    });
     // The selected window's panel: its measure tables and the Poincaré plot, histogram and spectrum.
     await page.locator('section.window-panel').screenshot({ path: join(shotDir, 'patient-plots.png') });
     log(`screenshots: ${join(shotDir, 'dashboard.png')}, ${join(shotDir, 'patient-plots.png')}`);
