@@ -14,7 +14,6 @@
  * screenshots to docs/img/ (dashboard.png, patient-plots.png); otherwise to a temp dir.
  */
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -56,6 +55,21 @@ function rrFileFromRecord100(): string {
   const rr: string[] = [];
   for (let i = 1; i < beats.length; i++) rr.push(String(Math.round((beats[i]!.tS - beats[i - 1]!.tS) * 1000)));
   return `# MIT-BIH Arrhythmia DB record 100, first 330 s, RR from the annotated beats\nrr_ms\n${rr.join('\n')}\n`;
+}
+
+/** `n` bytes of noise, the same every run (a 32-bit xorshift), so a failure reproduces. */
+function noise(n: number, seed = 0x9e3779b9): Buffer {
+  const out = Buffer.alloc(n);
+  let x = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = x & 0xff;
+  }
+  return out;
 }
 
 /** Size and drawn pixels of every canvas (or svg) inside `box`. */
@@ -296,6 +310,16 @@ describe.skipIf(!haveChromium)('the real demo in Chromium', () => {
     await expectDrawn(page, 'tachogram');
   });
 
+  it('the records list names the gateway as the author of the pipeline’s records', async () => {
+    await loginAs(DOCTOR);
+    if ((await page.locator('.patient-head').getByText(PATIENT, { exact: true }).count()) === 0) await openPatient(PATIENT);
+    const row = page.getByTestId('records').locator('tbody tr', { hasText: 'HRV window' }).first();
+    await row.waitFor();
+    const by = (await row.locator('td.author').textContent()) ?? '';
+    log(`author shown for a pipeline HRV record: "${by}"`);
+    expect(by, 'the By column of a pipeline record (author device:gw1)').toMatch(/gw1/);
+  });
+
   describe.skipIf(!hasSharedData())('a health worker’s uploads', () => {
     if (!hasSharedData()) log(SHARED_DATA_SKIP_REASON);
     const form = () => page.locator('form[aria-labelledby=upload-title]');
@@ -313,10 +337,10 @@ describe.skipIf(!haveChromium)('the real demo in Chromium', () => {
       await form().getByLabel('RR-interval file').check();
     };
 
-    it('random bytes: the parser’s error naming a line, and nothing stored', async () => {
+    it('4 KiB of noise: the parser’s error naming a line, and nothing stored', async () => {
       await onPatientAsWorker();
       const before = await total();
-      await form().locator('input[type=file]').setInputFiles({ name: 'garbage.csv', mimeType: 'text/csv', buffer: randomBytes(4096) });
+      await form().locator('input[type=file]').setInputFiles({ name: 'garbage.csv', mimeType: 'text/csv', buffer: noise(4096) });
       const response = uploadResponse();
       await form().getByRole('button', { name: 'Upload' }).click();
       const bad = await response;
