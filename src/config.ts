@@ -47,10 +47,14 @@ export const DEFAULT_CONFIG: HrvaultConfig = {
     sftpPort: 2222,
     hostKeyFile: '',
     batchIntervalMs: 10_000,
-    maxUploadBytes: 1024 * 1024,
-    gatewaysFile: '',
+    maxUploadBytes: 4 * 1024 * 1024,
+    gatewayKeysFiles: [],
   },
   enclave: { dataDir: 'hrvault-data/enclave', platformKeyFile: 'hrvault-data/platform.key', enrolmentFile: '' },
+  access: { dataDir: './hrvault-data', host: '127.0.0.1', port: 8080, paillierBits: 2048, spDb: '', adminPassword: '' },
+  csp: { dataDir: './hrvault-csp', host: '127.0.0.1', port: 8080, paillierBits: 2048, spUrl: '', spPublicKey: '', adminPassword: '' },
+  sp: { dataDir: './hrvault-sp', host: '127.0.0.1', port: 8081, db: '', cspPublicKey: '' },
+  log: { level: 'info' },
 };
 
 /** A partial config: what a config file or the flags may set. */

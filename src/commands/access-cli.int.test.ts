@@ -37,13 +37,13 @@ describe('hrvault sp and hrvault csp as separate processes', () => {
     // Without the peer's key neither starts, and says why.
     const missing = await runCli(['csp', '--data-dir', cspDir]);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/--sp-url and --sp-public-key/);
+    expect(missing.stderr).toMatch(/--sp-url, --sp-public-key/);
 
     const spUrl = await start(['sp', '--csp-public-key', cspKey.stdout.trim(), '--data-dir', spDir, '--port', '0'], /hrvault sp: (http:\/\/\S+);/);
     const api = await start(
       ['csp', '--sp-url', spUrl, '--sp-public-key', spKey.stdout.trim(), '--data-dir', cspDir, '--port', '0'],
       /API at (http:\/\/\S+)\/api\/v1/,
-      { HRVAULT_ADMIN_PASSWORD: 'correct horse battery staple' },
+      { HRVAULT_CSP_ADMIN_PASSWORD: 'correct horse battery staple' },
     );
     const login = await fetch(`${api}/api/v1/auth/login`, {
       method: 'POST',

@@ -16,6 +16,7 @@ import type { Command } from 'commander';
 import { pino, type Logger } from 'pino';
 import { startCloud, type CloudHandle } from '../cloud/index.js';
 import { computeMeasurement, ensurePlatformKey, spawnEnclave, type EnclaveClient } from '../enclave/index.js';
+import { loadConfig } from '../config.js';
 import { ConfigError, HrvaultError } from '../errors.js';
 import {
   ensureGatewayKeys,
@@ -405,6 +406,7 @@ export function registerDemoCommand(program: Command): void {
     .option('--seed <n>', 'random seed of the patients', num, 1)
     .option('--data-dir <dir>', 'where gateway/, cloud/ and enclave/ go (default: a fresh temp dir)')
     .option('--mqtt-url <url>', 'use this broker instead of the in-process one')
+    .option('--config <file>', 'JSON config file (sections access, log; HRVAULT_ACCESS_*, HRVAULT_LOG_LEVEL)')
     .option('--json', 'print the summary as one JSON object on stdout')
     .option('--port <n>', 'port of the API and dashboard (0 = any free port)', num, 8080)
     .option('--no-access', 'do not start the access stack (API, records)')
@@ -424,6 +426,7 @@ export function registerDemoCommand(program: Command): void {
         dataDir?: string;
         mqttUrl?: string;
         json?: boolean;
+        config?: string;
       }) => {
         if (o.mode !== 'secure' && o.mode !== 'plain')
           throw new ConfigError(`--mode must be secure or plain, not "${o.mode}"`);
@@ -437,12 +440,11 @@ export function registerDemoCommand(program: Command): void {
           throw new ConfigError('--port must be 0–65535');
         if (o.speed <= 0) throw new ConfigError('--speed must be > 0');
         if (o.duration !== undefined && o.duration <= 0) throw new ConfigError('--duration must be > 0');
-        // As for `serve` and `csp`: the Paillier modulus size of the demo's fresh CSP keys (the tests use
-        // 1024 bits, whose key generation is seconds faster on a loaded machine than the default 2048).
-        const bitsEnv = process.env.HRVAULT_PAILLIER_BITS;
-        const paillierBits = bitsEnv === undefined || bitsEnv === '' ? undefined : Number(bitsEnv);
-        if (paillierBits !== undefined && !(Number.isInteger(paillierBits) && paillierBits >= 1024 && paillierBits <= 4096))
-          throw new ConfigError(`HRVAULT_PAILLIER_BITS must be a whole number 1024–4096, not "${bitsEnv}"`);
+        // Settings the demo shares with the deployable components come from the one loader (defaults → file →
+        // HRVAULT_<SECTION>_<KEY> → flags): e.g. the access stack's Paillier size (HRVAULT_ACCESS_PAILLIER_BITS;
+        // the tests use 1024 bits, seconds faster to generate on a loaded machine) and the log level.
+        const cfg = loadConfig({ ...(o.config === undefined ? {} : { file: o.config }) });
+        const paillierBits = cfg.access.paillierBits;
         if (o.access) await ensurePortFree('--port', o.port, '127.0.0.1');
         // Ctrl-C or SIGTERM, from here on (start-up included), ends the run in order: drain, summary, exit 0.
         const signals = stopOnSignal();
@@ -458,12 +460,13 @@ export function registerDemoCommand(program: Command): void {
           ...(o.dataDir === undefined ? {} : { dataDir: o.dataDir }),
           ...(o.mqttUrl === undefined ? {} : { mqttUrl: o.mqttUrl }),
           json: o.json === true,
+          logLevel: cfg.log.level,
           ...(o.access
             ? {
                 access: {
                   port: o.port,
                   ...(o.credentialsFile === undefined ? {} : { credentialsFile: o.credentialsFile }),
-                  ...(paillierBits === undefined ? {} : { paillierBits }),
+                  paillierBits,
                 },
               }
             : {}),

@@ -142,7 +142,7 @@ export function registerGatewayCommand(program: Command): void {
         throw new ConfigError(
           'gateway.cspUrl is not set (--csp-url or HRVAULT_GATEWAY_CSP_URL): verified results would reach no one. Register this gateway at the CSP with the signing_public_key from --print-keys.',
         );
-      const logger = pino({ level: process.env.HRVAULT_LOG_LEVEL ?? 'info' }, pino.destination(2));
+      const logger = pino({ level: cfg.log.level }, pino.destination(2));
       const gw = await gatewayFromConfig(cfg, logger, (r) =>
         logger.info({ patient: r.patient, seq: r.seq, alerts: r.body.alerts.map((a) => a.type) }, 'result kept for the CSP'),
       );

@@ -74,8 +74,8 @@ const cloudSchema = z
     hostKeyFile: z.string(),
     batchIntervalMs: z.number().int().min(100).max(3_600_000),
     maxUploadBytes: z.number().int().min(1024).max(16 * 1024 * 1024),
-    /** JSON file: [{"id": "gw1", "sshPublicKey": "ssh-ed25519 AAAA…"}], the gateways allowed to log in. */
-    gatewaysFile: z.string(),
+    /** The gateways allowed to log in and enrolled at the enclave: each file is what `hrvault gateway --print-keys` printed. */
+    gatewayKeysFiles: z.array(z.string().min(1)),
   })
   .strict();
 
@@ -90,6 +90,56 @@ const enclaveSchema = z
   })
   .strict();
 
+const port = z.number().int().min(0).max(65535);
+const paillierBits = z.number().int().min(1024).max(4096);
+
+/** `hrvault serve` (CSP + SP + API together) and `hrvault audit verify`. */
+const accessSchema = z
+  .object({
+    /** Keys and the embedded databases. */
+    dataDir: z.string().min(1),
+    host: z.string().min(1),
+    port,
+    /** Paillier modulus size of fresh CSP keys, bits. */
+    paillierBits,
+    /** SP storage: postgres://… ; empty = the embedded database in dataDir. */
+    spDb: z.string(),
+    /** Registers the first admin on a store without users; empty = none. */
+    adminPassword: z.string(),
+  })
+  .strict();
+
+/** `hrvault csp` against a separate SP. */
+const cspSchema = z
+  .object({
+    dataDir: z.string().min(1),
+    host: z.string().min(1),
+    port,
+    paillierBits,
+    /** The SP's wire endpoint, e.g. http://127.0.0.1:8081/sp/v1/wire; empty = not set. */
+    spUrl: z.union([z.literal(''), z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })]),
+    /** The SP identity public key to pin (base64url). */
+    spPublicKey: z.string(),
+    adminPassword: z.string(),
+  })
+  .strict();
+
+/** `hrvault sp`, the untrusted storage provider. */
+const spSchema = z
+  .object({
+    dataDir: z.string().min(1),
+    host: z.string().min(1),
+    port,
+    /** postgres://… ; empty = the embedded database in dataDir. */
+    db: z.string(),
+    /** The CSP identity public key to pin (base64url). */
+    cspPublicKey: z.string(),
+  })
+  .strict();
+
+/** Components' logs (pino, on stderr or the demo's log file). */
+const logSchema = z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }).strict();
+
 export const configSchema = z
   .object({
     mqtt: mqttSchema,
@@ -98,6 +148,10 @@ export const configSchema = z
     pipeline: pipelineSchema,
     cloud: cloudSchema,
     enclave: enclaveSchema,
+    access: accessSchema,
+    csp: cspSchema,
+    sp: spSchema,
+    log: logSchema,
   })
   .strict();
 

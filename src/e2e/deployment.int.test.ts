@@ -77,7 +77,7 @@ describe('a deployment of separate components', () => {
     writeFileSync(join(dir, 'gw1.json'), gwKeys);
     const enclave = JSON.parse(run(['enclave', '--enclave-dir', join(dir, 'enclave')])) as { measurement: string; platform_public_key_file: string };
     // 3. the access services, with the first admin.
-    const serve = await start(['serve', '--data-dir', join(dir, 'access'), '--port', '0', '--paillier-bits', '1024'], /API at (http:\/\/[0-9.:]+)\/api\/v1/, { HRVAULT_ADMIN_PASSWORD: 'admin password for the test' });
+    const serve = await start(['serve', '--data-dir', join(dir, 'access'), '--port', '0', '--paillier-bits', '1024'], /API at (http:\/\/[0-9.:]+)\/api\/v1/, { HRVAULT_ACCESS_ADMIN_PASSWORD: 'admin password for the test' });
     const base = serve.match[1]!;
     const admin = (await api(base, 'POST', '/auth/login', undefined, { username: 'admin', password: 'admin password for the test' })).json as { access_token: string };
     const patients = ['P0001', 'P0002'];

@@ -56,7 +56,7 @@ export function spawnCli(args: string[], opts: SpawnCliOptions = {}): CliProcess
     cwd: opts.cwd ?? ROOT,
     // 1024-bit Paillier keys unless the test says otherwise: generating the default 2048-bit ones takes
     // tens of seconds of CPU on a loaded machine, and no CLI test is about the modulus size.
-    env: { HRVAULT_PAILLIER_BITS: '1024', ...process.env, ...opts.env },
+    env: { HRVAULT_ACCESS_PAILLIER_BITS: '1024', HRVAULT_CSP_PAILLIER_BITS: '1024', ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
