@@ -29,7 +29,8 @@ import { hasSharedData, readBeats, SHARED_DATA_SKIP_REASON } from '../test-suppo
 
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) console.log(`demo.int.test: skipped — ${CHROMIUM} is missing (apt-get install -y chromium)`);
+if (!haveChromium)
+  console.log(`demo.int.test: skipped — ${CHROMIUM} is missing (apt-get install -y chromium)`);
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const updateScreenshots = process.env.HRVAULT_UPDATE_SCREENSHOT === '1';
@@ -53,7 +54,8 @@ const log = (msg: string) => console.log(`demo.int.test: ${msg}`);
 function rrFileFromRecord100(): string {
   const beats = readBeats('100').filter((b) => b.tS <= 330);
   const rr: string[] = [];
-  for (let i = 1; i < beats.length; i++) rr.push(String(Math.round((beats[i]!.tS - beats[i - 1]!.tS) * 1000)));
+  for (let i = 1; i < beats.length; i++)
+    rr.push(String(Math.round((beats[i]!.tS - beats[i - 1]!.tS) * 1000)));
   return `# MIT-BIH Arrhythmia DB record 100, first 330 s, RR from the annotated beats\nrr_ms\n${rr.join('\n')}\n`;
 }
 
@@ -90,7 +92,12 @@ async function drawn(box: Locator): Promise<{ kind: string; w: number; h: number
     }
     for (const s of Array.from(el.querySelectorAll('svg'))) {
       const r = s.getBoundingClientRect();
-      out.push({ kind: 'svg', w: r.width, h: r.height, ink: s.querySelectorAll('path, circle, rect, line, polyline').length });
+      out.push({
+        kind: 'svg',
+        w: r.width,
+        h: r.height,
+        ink: s.querySelectorAll('path, circle, rect, line, polyline').length,
+      });
     }
     return out;
   });
@@ -106,7 +113,10 @@ async function expectDrawn(page: Page, testId: string): Promise<void> {
         const items = await drawn(box);
         return items.some((d) => d.w > 50 && d.h > 50 && d.ink > (d.kind === 'canvas' ? 500 : 3));
       },
-      { timeout: UI_TIMEOUT, message: `${testId}: no canvas/svg with drawn pixels (${JSON.stringify(await drawn(box).catch(() => []))})` },
+      {
+        timeout: UI_TIMEOUT,
+        message: `${testId}: no canvas/svg with drawn pixels (${JSON.stringify(await drawn(box).catch(() => []))})`,
+      },
     )
     .toBe(true);
 }
@@ -135,7 +145,8 @@ describe.skipIf(!haveChromium)('the real demo in Chromium', () => {
     if (!dashboardBuilt()) {
       const t0 = performance.now();
       const r = spawnSync('npm', ['run', 'build:web'], { cwd: repo, encoding: 'utf8', timeout: 150_000 });
-      if (r.status !== 0) throw new Error(`npm run build:web failed (${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
+      if (r.status !== 0)
+        throw new Error(`npm run build:web failed (${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
       log(`built the dashboard into ${DASHBOARD_ROOT} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
     expect(dashboardBuilt()).toBe(true);
@@ -177,25 +188,40 @@ describe.skipIf(!haveChromium)('the real demo in Chromium', () => {
     );
     // A start-up failure rejects `summary` before onStarted: fail with its error, not a timeout.
     summary.catch(() => undefined);
-    demo = await Promise.race([startedP, summary.then(() => Promise.reject(new Error('the demo ended before it started')))]);
+    demo = await Promise.race([
+      startedP,
+      summary.then(() => Promise.reject(new Error('the demo ended before it started'))),
+    ]);
     baseUrl = demo.apiUrl!;
     expect(baseUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     log(`demo up at ${baseUrl} after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     creds = JSON.parse(readFileSync(credentialsFile, 'utf8')) as DemoCredential[];
-    await Promise.race([drainedP, summary.then(() => Promise.reject(new Error('the demo ended without draining')))]);
+    await Promise.race([
+      drainedP,
+      summary.then(() => Promise.reject(new Error('the demo ended without draining'))),
+    ]);
     const mine = results.filter((r) => r.patient === PATIENT);
     log(
       `demo drained after ${((performance.now() - t0) / 1000).toFixed(1)} s: ${results.length} verified results, ` +
         `${mine.filter((r) => r.body.window.measures?.sdnn_ms != null && !r.body.window.partial).length} full windows with measures for ${PATIENT}`,
     );
     // The pipeline produced what the page is about to show: full 5-minute windows with measures.
-    expect(mine.some((r) => !r.body.window.partial && typeof r.body.window.measures?.sdnn_ms === 'number')).toBe(true);
+    expect(
+      mine.some((r) => !r.body.window.partial && typeof r.body.window.measures?.sdnn_ms === 'number'),
+    ).toBe(true);
 
     const { chromium } = await import('playwright-core');
     ctx = await chromium.launchPersistentContext(join(tmp, 'profile'), {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
       viewport: { width: 1280, height: 1000 },
     });
     page = ctx.pages()[0] ?? (await ctx.newPage());
@@ -212,7 +238,10 @@ describe.skipIf(!haveChromium)('the real demo in Chromium', () => {
         log(`the demo failed: ${String(err)}\n${stderr.join('')}`);
         return null;
       });
-      if (s) log(`summary: ${s.results_verified} results verified, ${s.records_ingested} stored, lost ${s.lost}, wall ${s.wall_s} s`);
+      if (s)
+        log(
+          `summary: ${s.results_verified} results verified, ${s.records_ingested} stored, lost ${s.lost}, wall ${s.wall_s} s`,
+        );
     }
     if (tmp) await rm(tmp, { recursive: true, force: true });
   }, 60_000);
@@ -264,11 +293,17 @@ describe.skipIf(!haveChromium)('the real demo in Chromium', () => {
     await openPatient(PATIENT);
     // The latest window's numbers are the enclave's, as the gateway verified and delivered them.
     const latest = latestWindow(PATIENT);
-    await expect.poll(() => page.getByTestId('latest-sdnn_ms').textContent(), { timeout: UI_TIMEOUT }).toBe(fmt(latest.measures?.sdnn_ms));
-    await expect.poll(() => page.getByTestId('latest-rmssd_ms').textContent(), { timeout: UI_TIMEOUT }).toBe(fmt(latest.measures?.rmssd_ms));
+    await expect
+      .poll(() => page.getByTestId('latest-sdnn_ms').textContent(), { timeout: UI_TIMEOUT })
+      .toBe(fmt(latest.measures?.sdnn_ms));
+    await expect
+      .poll(() => page.getByTestId('latest-rmssd_ms').textContent(), { timeout: UI_TIMEOUT })
+      .toBe(fmt(latest.measures?.rmssd_ms));
     // The selected window's tables (computed in the browser from the stored beats) are numeric too.
     for (const id of ['measure-sdnn_ms', 'measure-rmssd_ms'])
-      await expect.poll(() => page.getByTestId(id).first().textContent(), { timeout: UI_TIMEOUT, message: id }).toSatisfy(numeric);
+      await expect
+        .poll(() => page.getByTestId(id).first().textContent(), { timeout: UI_TIMEOUT, message: id })
+        .toSatisfy(numeric);
     log(
       `${PATIENT}: enclave SDNN ${fmt(latest.measures?.sdnn_ms)} ms, RMSSD ${fmt(latest.measures?.rmssd_ms)} ms; ` +
         `window panel SDNN ${await page.getByTestId('measure-sdnn_ms').first().textContent()} ms, ` +
@@ -304,15 +339,21 @@ describe.skipIf(!haveChromium)('the real demo in Chromium', () => {
     await head.or(loginForm).first().waitFor();
     const onLogin = await loginForm.isVisible();
     if (onLogin) signedIn = null;
-    expect(onLogin, 'after a reload the login form shows instead of the patient page (the session was not restored)').toBe(false);
+    expect(
+      onLogin,
+      'after a reload the login form shows instead of the patient page (the session was not restored)',
+    ).toBe(false);
     expect(new URL(page.url()).hash).toBe(`#/patient/${PATIENT}`);
-    await expect.poll(() => page.getByTestId('latest-sdnn_ms').textContent(), { timeout: UI_TIMEOUT }).toBe(fmt(latestWindow(PATIENT).measures?.sdnn_ms));
+    await expect
+      .poll(() => page.getByTestId('latest-sdnn_ms').textContent(), { timeout: UI_TIMEOUT })
+      .toBe(fmt(latestWindow(PATIENT).measures?.sdnn_ms));
     await expectDrawn(page, 'tachogram');
   });
 
   it('the records list names the gateway as the author of the pipeline’s records', async () => {
     await loginAs(DOCTOR);
-    if ((await page.locator('.patient-head').getByText(PATIENT, { exact: true }).count()) === 0) await openPatient(PATIENT);
+    if ((await page.locator('.patient-head').getByText(PATIENT, { exact: true }).count()) === 0)
+      await openPatient(PATIENT);
     const row = page.getByTestId('records').locator('tbody tr', { hasText: 'HRV window' }).first();
     await row.waitFor();
     const by = (await row.locator('td.author').textContent()) ?? '';
@@ -327,12 +368,16 @@ describe.skipIf(!haveChromium)('the real demo in Chromium', () => {
     /** The patient's record count, as the records list's pager shows it. */
     const total = async () => Number(/of (\d+)/.exec((await pager().textContent()) ?? '')?.[1] ?? NaN);
     const uploadResponse = () =>
-      page.waitForResponse((r) => r.url().endsWith(`/api/v1/patients/${PATIENT}/records`) && r.request().method() === 'POST', {
-        timeout: UI_TIMEOUT,
-      });
+      page.waitForResponse(
+        (r) => r.url().endsWith(`/api/v1/patients/${PATIENT}/records`) && r.request().method() === 'POST',
+        {
+          timeout: UI_TIMEOUT,
+        },
+      );
     const onPatientAsWorker = async () => {
       await loginAs(WORKER);
-      if ((await page.locator('.patient-head').getByText(PATIENT, { exact: true }).count()) === 0) await openPatient(PATIENT);
+      if ((await page.locator('.patient-head').getByText(PATIENT, { exact: true }).count()) === 0)
+        await openPatient(PATIENT);
       await expect.poll(() => pager().textContent(), { timeout: UI_TIMEOUT }).toMatch(/of \d+/);
       await form().getByLabel('RR-interval file').check();
     };
@@ -340,7 +385,9 @@ describe.skipIf(!haveChromium)('the real demo in Chromium', () => {
     it('4 KiB of noise: the parser’s error naming a line, and nothing stored', async () => {
       await onPatientAsWorker();
       const before = await total();
-      await form().locator('input[type=file]').setInputFiles({ name: 'garbage.csv', mimeType: 'text/csv', buffer: noise(4096) });
+      await form()
+        .locator('input[type=file]')
+        .setInputFiles({ name: 'garbage.csv', mimeType: 'text/csv', buffer: noise(4096) });
       const response = uploadResponse();
       await form().getByRole('button', { name: 'Upload' }).click();
       const bad = await response;
@@ -352,7 +399,10 @@ describe.skipIf(!haveChromium)('the real demo in Chromium', () => {
       log(`garbage upload error: ${text}`);
       expect(text).toMatch(/garbage\.csv:\d+|line \d+/i);
       // The records, reloaded from the server: as many as before, none of them the file.
-      await page.locator('section[aria-labelledby=records-title]').getByRole('button', { name: 'Apply' }).click();
+      await page
+        .locator('section[aria-labelledby=records-title]')
+        .getByRole('button', { name: 'Apply' })
+        .click();
       await expect.poll(total, { timeout: UI_TIMEOUT }).toBe(before);
       expect(await page.getByTestId('records').locator('tr', { hasText: 'garbage.csv' }).count()).toBe(0);
     });
@@ -360,24 +410,46 @@ describe.skipIf(!haveChromium)('the real demo in Chromium', () => {
     it('5½ minutes of record 100’s RR intervals: stored, parsed, and its HRV shown', async () => {
       await onPatientAsWorker();
       const before = await total();
-      await form().locator('input[type=file]').setInputFiles({ name: 'rr-100.csv', mimeType: 'text/csv', buffer: Buffer.from(rrFileFromRecord100()) });
+      await form()
+        .locator('input[type=file]')
+        .setInputFiles({
+          name: 'rr-100.csv',
+          mimeType: 'text/csv',
+          buffer: Buffer.from(rrFileFromRecord100()),
+        });
       const response = uploadResponse();
       await form().getByRole('button', { name: 'Upload' }).click();
       const good = await response;
       const body = (await good.json()) as { data?: { n_intervals?: number; windows?: number } };
-      log(`good upload: HTTP ${good.status()}, n_intervals ${body.data?.n_intervals}, windows ${body.data?.windows}`);
+      log(
+        `good upload: HTTP ${good.status()}, n_intervals ${body.data?.n_intervals}, windows ${body.data?.windows}`,
+      );
       expect(good.status()).toBeLessThan(300);
       await form().getByText('rr-100.csv uploaded.').waitFor();
       // What the parser found, in the records list.
       await page.getByTestId('records').locator('tr', { hasText: 'rr-100.csv' }).waitFor();
       await expect.poll(total, { timeout: UI_TIMEOUT }).toBeGreaterThan(before);
-      expect(body.data?.windows ?? 0, 'the stored file record has no `windows` (the upload was not analysed)').toBeGreaterThanOrEqual(1);
-      await page.getByTestId('records').locator('tr', { hasText: 'rr-100.csv' }).filter({ hasText: /\d+ intervals, \d+ windows/ }).waitFor();
+      expect(
+        body.data?.windows ?? 0,
+        'the stored file record has no `windows` (the upload was not analysed)',
+      ).toBeGreaterThanOrEqual(1);
+      await page
+        .getByTestId('records')
+        .locator('tr', { hasText: 'rr-100.csv' })
+        .filter({ hasText: /\d+ intervals, \d+ windows/ })
+        .waitFor();
       // The upload's window ends now: the newest, so the latest measures are the file's, and numeric.
-      await page.locator('section.latest').getByText(/from file rr-100\.csv/).waitFor();
+      await page
+        .locator('section.latest')
+        .getByText(/from file rr-100\.csv/)
+        .waitFor();
       for (const id of ['latest-sdnn_ms', 'latest-rmssd_ms'])
-        await expect.poll(() => page.getByTestId(id).textContent(), { timeout: UI_TIMEOUT, message: id }).toSatisfy(numeric);
-      log(`upload HRV on the page: SDNN ${await page.getByTestId('latest-sdnn_ms').textContent()} ms, RMSSD ${await page.getByTestId('latest-rmssd_ms').textContent()} ms`);
+        await expect
+          .poll(() => page.getByTestId(id).textContent(), { timeout: UI_TIMEOUT, message: id })
+          .toSatisfy(numeric);
+      log(
+        `upload HRV on the page: SDNN ${await page.getByTestId('latest-sdnn_ms').textContent()} ms, RMSSD ${await page.getByTestId('latest-rmssd_ms').textContent()} ms`,
+      );
       expect(errors).toEqual([]);
     });
   });
