@@ -74,51 +74,84 @@ function noise(n: number, seed = 0x9e3779b9): Buffer {
   return out;
 }
 
-/** Size and drawn pixels of every canvas (or svg) inside `box`. */
-async function drawn(box: Locator): Promise<{ kind: string; w: number; h: number; ink: number }[]> {
+interface Drawn {
+  kind: 'canvas' | 'svg';
+  /** CSS size. */
+  w: number;
+  h: number;
+  /** Canvas: painted, non-white pixels anywhere. Svg: drawn shapes. */
+  ink: number;
+  /**
+   * Canvas: pixels of data inside the plot area (uPlot's `.u-over`): opaque and coloured, or near-black
+   * (the spectrum's line). Axes and grid are grey and outside or faint; band and window shading is translucent.
+   */
+  dataInk: number;
+}
+
+/** Size and drawn pixels of every canvas (or svg) inside `box`, read back from the page. */
+async function drawn(box: Locator): Promise<Drawn[]> {
   return box.evaluate((el) => {
-    const out: { kind: string; w: number; h: number; ink: number }[] = [];
+    const out: Drawn[] = [];
+    const over = el.querySelector('.u-over')?.getBoundingClientRect();
     for (const c of Array.from(el.querySelectorAll('canvas'))) {
       const r = c.getBoundingClientRect();
       let ink = 0;
+      let dataInk = 0;
       const ctx = c.getContext('2d');
-      if (ctx && c.width > 0 && c.height > 0) {
+      if (ctx && c.width > 0 && c.height > 0 && r.width > 0) {
         const px = ctx.getImageData(0, 0, c.width, c.height).data;
-        // Not background: painted (alpha) and not white.
-        for (let i = 0; i < px.length; i += 4)
-          if (px[i + 3]! > 32 && !(px[i]! > 240 && px[i + 1]! > 240 && px[i + 2]! > 240)) ink++;
+        const k = c.width / r.width;
+        // The plot area in canvas pixels (the whole canvas when there is no overlay).
+        const x0 = over ? Math.max(0, Math.floor((over.left - r.left) * k)) : 0;
+        const y0 = over ? Math.max(0, Math.floor((over.top - r.top) * k)) : 0;
+        const x1 = over ? Math.min(c.width, Math.ceil((over.right - r.left) * k)) : c.width;
+        const y1 = over ? Math.min(c.height, Math.ceil((over.bottom - r.top) * k)) : c.height;
+        for (let y = 0; y < c.height; y++)
+          for (let x = 0; x < c.width; x++) {
+            const i = (y * c.width + x) * 4;
+            const [R, G, B, A] = [px[i]!, px[i + 1]!, px[i + 2]!, px[i + 3]!];
+            if (A > 32 && !(R > 240 && G > 240 && B > 240)) ink++;
+            if (x < x0 || x >= x1 || y < y0 || y >= y1 || A <= 150) continue;
+            const hi = Math.max(R, G, B);
+            if (hi - Math.min(R, G, B) > 60 || hi < 45) dataInk++;
+          }
       }
-      out.push({ kind: 'canvas', w: r.width, h: r.height, ink });
+      out.push({ kind: 'canvas', w: r.width, h: r.height, ink, dataInk });
     }
     for (const s of Array.from(el.querySelectorAll('svg'))) {
       const r = s.getBoundingClientRect();
-      out.push({
-        kind: 'svg',
-        w: r.width,
-        h: r.height,
-        ink: s.querySelectorAll('path, circle, rect, line, polyline').length,
-      });
+      const shapes = s.querySelectorAll('path, circle, rect, line, polyline').length;
+      out.push({ kind: 'svg', w: r.width, h: r.height, ink: shapes, dataInk: shapes });
     }
     return out;
   });
 }
 
-/** Waits until `testId` holds a canvas/svg of non-zero size with something drawn on it (the plot's own canvas: the largest). */
+/** Waits until `testId` holds a canvas/svg of non-zero size with data drawn on it; fails with what it last read. */
 async function expectDrawn(page: Page, testId: string): Promise<void> {
   const box = page.getByTestId(testId).first();
   await box.waitFor({ timeout: UI_TIMEOUT });
-  await expect
-    .poll(
-      async () => {
-        const items = await drawn(box);
-        return items.some((d) => d.w > 50 && d.h > 50 && d.ink > (d.kind === 'canvas' ? 500 : 3));
-      },
-      {
-        timeout: UI_TIMEOUT,
-        message: `${testId}: no canvas/svg with drawn pixels (${JSON.stringify(await drawn(box).catch(() => []))})`,
-      },
-    )
-    .toBe(true);
+  const ok = (d: Drawn) => d.w > 50 && d.h > 50 && d.dataInk > (d.kind === 'canvas' ? 150 : 3);
+  let last: Drawn[] = [];
+  try {
+    await expect
+      .poll(
+        async () => {
+          last = await drawn(box);
+          return last.some(ok);
+        },
+        { timeout: UI_TIMEOUT },
+      )
+      .toBe(true);
+  } catch (err) {
+    throw new Error(`${testId}: no canvas/svg with data drawn on it; read ${JSON.stringify(last)}`, {
+      cause: err,
+    });
+  }
+  const best = last.filter(ok).sort((a, b) => b.dataInk - a.dataInk)[0]!;
+  log(
+    `${testId}: ${best.kind} ${Math.round(best.w)}×${Math.round(best.h)}, ${best.ink} painted pixels, ${best.dataInk} of data`,
+  );
 }
 
 /** A number as the dashboard formats it (a dash for none). */
@@ -394,7 +427,7 @@ describe.skipIf(!haveChromium)('the real demo in Chromium', () => {
       log(`garbage upload: HTTP ${bad.status()}`);
       const message = page.getByTestId('upload-error');
       await message.or(form().getByText('garbage.csv uploaded.')).first().waitFor();
-      expect(bad.status(), 'the API accepted random bytes as an RR file').toBe(422);
+      expect(bad.status(), 'the API accepted 4 KiB of noise as an RR file').toBe(422);
       const text = (await message.textContent()) ?? '';
       log(`garbage upload error: ${text}`);
       expect(text).toMatch(/garbage\.csv:\d+|line \d+/i);
