@@ -1,4 +1,5 @@
 import { configDefaults, defineConfig } from 'vitest/config';
+import { INT_GLOBS, INT_PENDING_RENAME } from './scripts/test-projects.mjs';
 
 /**
  * Two projects, run one after the other (sequence.groupOrder):
@@ -7,8 +8,9 @@ import { configDefaults, defineConfig } from 'vitest/config';
  *   processes (the CLI, the enclave). They wait on readiness signals with their own deadlines, so they get
  *   one worker and the machine to themselves after the unit tests: on a 2-core machine with a core kept
  *   busy by something else, running them beside CPU-heavy unit files is what made them time out.
+ * The file lists are in scripts/test-projects.mjs (scripts/run-tests.mjs reports each project's time).
  */
-const INT = ['src/**/*.int.test.ts', 'scripts/**/*.int.test.ts'];
+const INT = [...INT_GLOBS, ...INT_PENDING_RENAME];
 
 export default defineConfig({
   test: {

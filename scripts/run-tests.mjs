@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
+import { isIntTest } from './test-projects.mjs';
 
 const out = '.vitest-results.json';
 rmSync(out, { force: true });
@@ -27,7 +28,7 @@ try {
   }));
   const span = (fs) =>
     fs.length === 0 ? 0 : (Math.max(...fs.map((f) => f.end)) - Math.min(...fs.map((f) => f.start))) / 1000;
-  const int = files.filter((f) => /\.int\.test\.[cm]?[jt]s$/.test(f.name));
+  const int = files.filter((f) => isIntTest(f.name));
   const unit = files.filter((f) => !int.includes(f));
   console.log(
     `\ntest wall time ${wallS.toFixed(0)} s (unit project ${span(unit).toFixed(0)} s, int project ${span(int).toFixed(0)} s)`,

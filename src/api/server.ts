@@ -6,11 +6,11 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import fastifyStatic from '@fastify/static';
-import type { CspService, ClinicalRecord } from '../access/csp-service.js';
-import { AGGREGATE_METRICS, principalName, type AggregateMetric } from '../access/csp-service.js';
-import { AuthError, ForbiddenError, ValidationError } from '../access/errors.js';
-import { RECORD_TYPES, canSeePatient, type Principal, type RecordType } from '../access/policy.js';
-import { ROLES, type Role } from '../access/users.js';
+import type { CspService, ClinicalRecord } from '../access/index.js';
+import { AGGREGATE_METRICS, principalName, type AggregateMetric } from '../access/index.js';
+import { AuthError, ForbiddenError, ValidationError } from '../access/index.js';
+import { RECORD_TYPES, canSeePatient, type Principal, type RecordType } from '../access/index.js';
+import { ROLES, type Role } from '../access/index.js';
 import { problemErrorHandler, sendProblem } from './problem.js';
 
 /** Largest record body (uploaded files included), bytes. */

@@ -16,6 +16,8 @@ import { ConfigError, HrvaultError, type ErrorCode } from '../errors.js';
 import { isTempName } from './paths.js';
 import { areaDir, startSftpServer, type SftpGateway } from './sftp-server.js';
 
+export { areaDir };
+
 export { resolveVirtualPath, isTempName, FILE_NAME, SftpPathError } from './paths.js';
 export { loadHostKey, SftpSizeError, type SftpGateway } from './sftp-server.js';
 

@@ -7,18 +7,18 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { exportIdentityPublicKey, importIdentityPublicKey } from '../crypto/handshake.js';
-import { loadOrCreateCspKeys, loadOrCreateIdentity, startCsp, startSp } from '../access/runtime.js';
+import { exportIdentityPublicKey, importIdentityPublicKey } from '../crypto/index.js';
+import { loadOrCreateCspKeys, loadOrCreateIdentity, startCsp, startSp } from '../access/index.js';
 import { mkdir } from 'node:fs/promises';
-import { startAccessStack } from '../api/stack.js';
-import { loadCspKeys } from '../access/csp-keys.js';
-import { AuditLog, fileAnchor } from '../access/audit.js';
-import { openSqlDb } from '../access/sql.js';
-import { buildSpHttp, SP_WIRE_PATH } from '../access/sp-http.js';
-import { buildApi } from '../api/server.js';
+import { startAccessStack } from '../api/index.js';
+import { loadCspKeys } from '../access/index.js';
+import { AuditLog, fileAnchor } from '../access/index.js';
+import { openSqlDb } from '../access/index.js';
+import { buildSpHttp, SP_WIRE_PATH } from '../access/index.js';
+import { buildApi } from '../api/index.js';
 import { loadConfig } from '../config.js';
 import { ConfigError } from '../errors.js';
-import type { CspService } from '../access/csp-service.js';
+import type { CspService } from '../access/index.js';
 import { ensurePortFree, isAddressInUse, portInUseError, stopOnSignal } from './lifecycle.js';
 
 

@@ -36,10 +36,10 @@ import {
   type SensorFleet,
 } from '../sensor/index.js';
 import { asFileError } from './hrv.js';
-import { startAccessStack } from '../api/stack.js';
+import { startAccessStack } from '../api/index.js';
 import { DASHBOARD_ROOT, dashboardBuilt } from './access.js';
-import { createDemoUsers } from '../access/demo-users.js';
-import type { CspService } from '../access/csp-service.js';
+import { createDemoUsers } from '../access/index.js';
+import type { CspService } from '../access/index.js';
 import { readInputText } from './read-input.js';
 import { deviceRegistry } from './gateway.js';
 import { processIo, type CommandIo } from './io.js';

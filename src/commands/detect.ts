@@ -29,6 +29,8 @@ export interface DetectReport {
   labels: hrv.BeatLabel[];
   /** Intervals between consecutive beats, ms (one fewer than beats). */
   rr_ms: number[];
+  /** Rhythm of the detected beats: suspected AF and the irregularity figure behind it (see hrv's assessRhythm). */
+  rhythm: hrv.RhythmAssessment;
 }
 
 /** Header names of the signal columns (all but a time column), from the first non-comment line. */
@@ -86,7 +88,8 @@ export async function detectReport(file: string, options: DetectCommandOptions):
     }
     const rr: number[] = [];
     for (let i = 1; i < beats.length; i++) rr.push((beats[i]! - beats[i - 1]!) * 1000);
-    return { fs, beats_s: Array.from(beats), labels, rr_ms: rr };
+    const rhythm = hrv.assessRhythm({ tMs: Float64Array.from(beats.subarray(1), (b) => b * 1000), rrMs: Float64Array.from(rr) });
+    return { fs, beats_s: Array.from(beats), labels, rr_ms: rr, rhythm };
   } catch (err) {
     throw asFileError(file, err);
   }
@@ -96,9 +99,12 @@ export async function detectReport(file: string, options: DetectCommandOptions):
 export function formatDetectTable(r: DetectReport): string {
   const nV = r.labels.filter((l) => l === 'V').length;
   const meanRr = r.rr_ms.length > 0 ? r.rr_ms.reduce((a, b) => a + b, 0) / r.rr_ms.length : NaN;
+  const irr = r.rhythm.irregularity;
   const lines = [
     `${r.beats_s.length} beats (${nV} V) at ${Number(r.fs.toFixed(3))} Hz` +
       (Number.isFinite(meanRr) ? `; mean RR ${meanRr.toFixed(1)} ms, mean HR ${(60000 / meanRr).toFixed(1)} bpm` : ''),
+    `rhythm: ${r.rhythm.af_suspected ? 'IRREGULAR — suspected atrial fibrillation' : 'no AF suspected'}` +
+      ` (irregularity ${irr === null ? '— (too few beats)' : irr.toFixed(3)}, threshold ${r.rhythm.irregularity_threshold})`,
     `${'t_s'.padStart(10)} ${'label'.padStart(5)} ${'rr_ms'.padStart(8)}`,
   ];
   r.beats_s.forEach((t, i) => {
@@ -116,7 +122,7 @@ export function registerDetectCommand(program: Command, io: CommandIo = processI
     .option('--fs <hz>', 'sampling rate, Hz (optional when a t_s column or "# sampling_rate_hz:" gives it)', boundedNumber('--fs', { min: 0, strict: true, unit: ' Hz' }))
     .addOption(new Option('--signal <kind>', 'signal type: ecg or ppg').argParser(choice('--signal', ['ecg', 'ppg'] as const)).default('ecg'))
     .option('--column <name>', 'header name of the signal column (default: the last column; "auto" with --signal ppg: the most regular colour channel)')
-    .option('--json', 'print JSON: {"fs", "beats_s", "labels", "rr_ms"}')
+    .option('--json', 'print JSON: {"fs", "beats_s", "labels", "rr_ms", "rhythm"}')
     .action(async (file: string, options: DetectCommandOptions) => {
       const report = await detectReport(file, options);
       io.out(options.json ? JSON.stringify(report) + '\n' : formatDetectTable(report));

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -115,6 +115,72 @@ describe('hrvault hrv: inputs that used to pass garbage, crash or hang', () => {
     const w = (JSON.parse(r.stdout) as HrvReport).windows[0]!;
     expect(w.n_nn).toBe(400);
     expect(w.rmssd_ms).not.toBeNull();
+  });
+});
+
+/** Every interval between annotated beats of an MIT-BIH record, as a `time_ms,rr_ms` file. */
+function recordFile(rec: string): string {
+  const rows = readFileSync(join(SHARED_DATA_DIR, `beats_${rec}.csv`), 'utf8')
+    .split(/\r?\n/)
+    .filter((l) => /^\d/.test(l))
+    .map((l) => l.split(','))
+    .filter((r) => /^[NLRBAaJSVrFejnE/fQ?]$/.test((r[2] ?? '').trim()))
+    .map((r) => Number(r[0]) * 1000);
+  const lines = ['time_ms,rr_ms'];
+  for (let i = 1; i < rows.length; i++) lines.push(`${rows[i]!.toFixed(1)},${(rows[i]! - rows[i - 1]!).toFixed(1)}`);
+  return file(`rec_${rec}.csv`, lines.join('\n') + '\n');
+}
+
+describe.skipIf(!hasSharedData())('hrvault hrv: irregular rhythm and ectopy on MIT-BIH records', () => {
+  it('flags AF per window on 203 and says cleaning was not applied there', async () => {
+    const r = await runInProcess(['hrv', recordFile('203'), '--json']);
+    expect(r.code).toBe(0);
+    const rep = JSON.parse(r.stdout) as HrvReport;
+    const full = rep.windows.filter((w) => !w.partial);
+    expect(full.every((w) => w.af_suspected)).toBe(true);
+    expect(rep.correction.af_suspected).toBe(true);
+    expect(rep.correction.n_af_uncorrected).toBeGreaterThan(2000);
+    const table = await runInProcess(['hrv', recordFile('203')]);
+    expect(table.stdout).toMatch(/suspected AF.*not corrected there/);
+  });
+
+  it('does not flag 119 (ventricular bigeminy/trigeminy) as AF, and flags windows where cleaning excluded > 20%', async () => {
+    const rep = JSON.parse((await runInProcess(['hrv', recordFile('119'), '--json'])).stdout) as HrvReport;
+    expect(rep.windows.some((w) => w.af_suspected)).toBe(false);
+    expect(rep.correction.af_suspected).toBe(false);
+    // 119 loses 45% of its intervals to its PVCs: most windows are over the limit, and say so.
+    expect(rep.windows.filter((w) => w.excluded_over_limit).length).toBeGreaterThan(2);
+    for (const w of rep.windows) expect(w.excluded_over_limit).toBe(w.excluded_fraction! > 0.2);
+  });
+});
+
+describe('hrvault hrv: missed beats, slow rhythms, partial windows', () => {
+  it('reports the runs of missed beats it restored', async () => {
+    const rr: number[] = [];
+    for (let i = 0; i < 400; i++) rr.push(Math.round(800 + 20 * Math.sin(i / 2)));
+    // Two beats missed in a row, then 6 doubled intervals in a row.
+    rr.splice(100, 3, rr[100]! + rr[101]! + rr[102]!);
+    for (let k = 0; k < 6; k++) rr.splice(200 + k, 2, rr[200 + k]! + rr[201 + k]!);
+    const rep = JSON.parse((await runInProcess(['hrv', file('missed.txt', rr.join('\n')), '--json'])).stdout) as HrvReport;
+    const runs = rep.correction.missed_beat_runs;
+    expect(runs.map((x) => [x.n_intervals, x.n_missed])).toEqual([
+      [1, 2],
+      [6, 6],
+    ]);
+  });
+
+  it('accepts a rhythm below 30 bpm (it used to exclude everything and refuse the file)', async () => {
+    const rr = Array.from({ length: 200 }, (_, i) => Math.round(2200 + 40 * Math.sin(i / 2)));
+    const r = await runInProcess(['hrv', file('slow.txt', rr.join('\n')), '--json', '--window-s', '0']);
+    expect(r.code).toBe(0);
+    const rep = JSON.parse(r.stdout) as HrvReport;
+    expect(rep.correction.n_excluded).toBe(0);
+    expect(rep.windows[0]!.mean_hr_bpm!).toBeLessThan(30);
+  });
+
+  it('marks a partial last window', async () => {
+    const rep = JSON.parse((await runInProcess(['hrv', file('p.csv', sineSeries(400)), '--json'])).stdout) as HrvReport;
+    expect(rep.windows.map((w) => w.partial)).toEqual([false, true]);
   });
 });
 

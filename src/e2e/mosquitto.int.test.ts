@@ -4,7 +4,7 @@
  */
 import { rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { runDemo } from '../commands/demo.js';
+import { runDemo } from '../commands/index.js';
 import { serviceOrSkip } from '../test-support/processes.js';
 
 const up = await serviceOrSkip('MQTT broker', 1883, 'start Mosquitto to run this test');

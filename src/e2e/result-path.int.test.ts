@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseRecordData } from '../contracts/index.js';
-import { runDemo, type DemoContext } from '../commands/demo.js';
-import { areaDir } from '../cloud/sftp-server.js';
+import { runDemo, type DemoContext } from '../commands/index.js';
+import { areaDir } from '../cloud/index.js';
 
 const silent = { out: () => undefined, err: () => undefined };
 

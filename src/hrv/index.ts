@@ -6,6 +6,7 @@ export * from './types.js';
 export { HrvError, HrvInputError, HRV_ERROR_CODES, type HrvErrorCode } from './errors.js';
 export { followsGap, contiguousRuns, successiveDifferences, seriesFromIntervals, sliceSeries } from './segments.js';
 export { nnSeriesFromBeats, rrAllSeriesFromBeats, windowOf, type LabelledBeat } from './annotations.js';
+export { nnFromLabelledBeats, type LabelledNn } from './annotations.js';
 export { timeDomain, nnHistogram, tinn, sampleSd, HISTOGRAM_BIN_MS } from './time-domain.js';
 export { nonlinear, poincare, sampleEntropy, dfaAlpha, dfaScales, DFA_SCALES_ALPHA1, DFA_SCALES_ALPHA2 } from './nonlinear.js';
 export { frequencyDomain, welchPsd, lombPsd, bandPower, type Psd } from './frequency.js';
@@ -51,3 +52,5 @@ export {
   type RhythmAssessment,
 } from './rhythm.js';
 export { type MissedBeatRun } from './rr-clean.js';
+export { type AnalysedWindow, PARTIAL_COVERAGE } from './windows.js';
+export { DEFAULT_PSD, MIN_BAND_SEGMENT_S, splineGain } from './frequency.js';

@@ -118,3 +118,43 @@ describe('a sampling rate that contradicts the time column', () => {
     expect(s.fsFromTimeHz).toBeCloseTo(360, 0);
   });
 });
+
+describe('found by the input fuzz test', () => {
+  it('a one-name header over two-column rows (1e309x / 0,200;0,200) is read without crashing on the missing name', () => {
+    const s = parseRrText('1e309x\n0,200;0,200\n0,400;0,200\n', 'fz.csv');
+    expect(Array.from(s.rrMs).map(Math.round)).toEqual([200, 200]);
+  });
+});
+
+describe('decimal commas in signal files', () => {
+  const rows = Array.from({ length: 20 }, (_, i) => [i / 360, Math.sin(i / 3)] as const);
+  it('reads t_s;mV with decimal commas as numbers, not their fractional digits as the signal', () => {
+    const text = 't_s;mV\n' + rows.map(([t, v]) => `${t.toFixed(6).replace('.', ',')};${v.toFixed(4).replace('.', ',')}`).join('\n');
+    const s = parseSignalText(text, 'ecg.csv');
+    expect(s.values.length).toBe(20);
+    rows.forEach(([t, v], i) => {
+      expect(s.values[i]).toBeCloseTo(v, 4);
+      expect(s.tS![i]).toBeCloseTo(t, 6);
+    });
+    expect(s.fsHz).toBeCloseTo(360, 0);
+  });
+  it('refuses comma-separated rows with twice the header columns, naming the line and decimal commas', () => {
+    const text = 't_s,mV\n' + rows.map(([t, v]) => `${t.toFixed(6).replace('.', ',')},${v.toFixed(4).replace('.', ',')}`).join('\n');
+    const e = inputError(() => parseSignalText(text, 'ecg2.csv'));
+    expect(e.line).toBe(2);
+    expect(e.problem).toMatch(/decimal comma/);
+  });
+});
+
+describe('a headerless one-column signal with decimal commas', () => {
+  it('is refused naming the line instead of taking the fractional digits as the signal', () => {
+    const text = Array.from({ length: 30 }, (_, i) => Math.sin(i / 4).toFixed(3).replace('.', ',')).join('\n');
+    const e = inputError(() => parseSignalText(text, 'one.csv'));
+    expect(e.line).toBeGreaterThan(1);
+    expect(e.problem).toMatch(/decimal comma/);
+  });
+  it('still reads a headerless index,value file', () => {
+    const s = parseSignalText(Array.from({ length: 10 }, (_, i) => `${i},${i * 2}`).join('\n'), 'iv.csv');
+    expect(Array.from(s.values)).toEqual(Array.from({ length: 10 }, (_, i) => i * 2));
+  });
+});

@@ -600,6 +600,32 @@ describe('cleanRr: runs of missed beats, slow rhythms and configurable limits', 
     expect(cleanRr(input, { maxRrMs: 2000 }).report.n_out_of_range).toBe(input.rrMs.length);
   });
 
+  it('does not split a genuine 1.8× pause into invented beats; keeps it as recorded with keepPauses', () => {
+    const beats = steadyBeats(400, 24);
+    // A pause of 1.8 cycles at beat 200 (a non-conducted beat, as in MIT-BIH 118): later beats shift.
+    const extra = 0.8 * (beats[200]! - beats[199]!);
+    for (let k = 200; k < beats.length; k++) beats[k]! += extra;
+    const input = seriesOfBeats(beats);
+    const { series, report } = cleanRr(input);
+    expect(report.missed_beat_runs).toEqual([]);
+    expect(series.rrMs.length).toBe(input.rrMs.length - 1);
+    const kept = cleanRr(input, { keepPauses: true });
+    expect(kept.report.n_excluded).toBe(0);
+    expect(Array.from(kept.series.rrMs)).toEqual(Array.from(input.rrMs));
+  });
+
+  it('excludes a PVC without compensatory pause (short + short ≈ 1.12 cycles) instead of merging it as an extra beat', () => {
+    const beats = steadyBeats(400, 25);
+    // As in MIT-BIH 805: N–V 0.47 cycle, V–N 0.65 cycle, then the rhythm goes on from the late N beat.
+    const cycle = beats[201]! - beats[200]!;
+    const shift = 1.12 * cycle - cycle;
+    for (let k = 201; k < beats.length; k++) beats[k]! += shift;
+    beats.splice(201, 0, beats[200]! + 0.47 * cycle);
+    const { report } = cleanRr(seriesOfBeats(beats));
+    expect(report.n_corrected).toBe(0);
+    expect(report.n_ectopic).toBeGreaterThanOrEqual(2);
+  });
+
   it('does not split a sustained 2:1 rhythm (longer than the coarse reference) into invented beats', () => {
     const beats = steadyBeats(400, 23);
     // From beat 100 on every other beat is gone for good (e.g. a 2:1 block): the rhythm is now the long one.

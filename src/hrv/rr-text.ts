@@ -16,6 +16,7 @@
  * times are in whichever unit makes their differences agree with the intervals.
  */
 import { HrvInputError } from './errors.js';
+import { DECIMAL_COMMA, splitFields } from './text-fields.js';
 import { GAP_TOLERANCE_MS, type RrSeries } from './types.js';
 
 const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
@@ -29,39 +30,12 @@ interface Column {
   unit: Unit;
 }
 
-/** A decimal number written with a comma as its decimal mark (European locales). */
-const DECIMAL_COMMA = /^[+-]?\d+,\d+(?:[eE][+-]?\d+)?$/;
 /**
  * Longest interval accepted from a file, ms. Sinus pauses and asystole of tens of seconds are real and are
  * kept for cleaning to judge; a minute without a beat is a recording artefact or a wrong unit, and values
  * like 1e12 would otherwise make every later step (windows, cumulative times) run for hours.
  */
 export const MAX_FILE_RR_MS = 60_000;
-
-interface SplitLine {
-  fields: string[];
-  /** The line was split on commas (so a decimal comma would have been taken for a separator). */
-  commaSeparated: boolean;
-}
-
-/**
- * Fields of a line. Semicolons and tabs take precedence as separators, so commas inside their fields are
- * decimal marks (`0,812;0,798`); whitespace-separated fields whose commas all sit between digits are
- * decimal too (`0,800  0,810`); otherwise commas separate fields. Decimal commas become points.
- */
-function splitFields(line: string): SplitLine {
-  const t = line.trim();
-  let fields: string[];
-  let commaSeparated = false;
-  if (/[;\t]/.test(t)) fields = t.split(/\s*[;\t]\s*/);
-  else if (t.includes(',') && /\s/.test(t) && t.split(/\s+/).every((f) => !f.includes(',') || DECIMAL_COMMA.test(f))) {
-    fields = t.split(/\s+/);
-  } else if (t.includes(',')) {
-    fields = t.split(/\s*,\s*/);
-    commaSeparated = true;
-  } else fields = t.split(/\s+/);
-  return { fields: fields.map((f) => (DECIMAL_COMMA.test(f) ? f.replace(',', '.') : f)), commaSeparated };
-}
 
 function unitOf(name: string): Unit {
   const n = name.toLowerCase();
@@ -148,11 +122,13 @@ export function parseRrText(text: string, sourceName: string): RrSeries {
         if (header && header.length === fields.length && fields.length >= 2) {
           throw new HrvInputError(sourceName, headerLine, `header does not name an RR interval column (${header.join(', ')})`);
         }
-        if (fields.length === 1) cols = { rr: { index: 0, unit: header ? unitOf(header[0]!) : undefined }, time: undefined };
+        // A header's names give units only when it has one name per column.
+        const named = (i: number): Unit => (header?.length === fields.length ? unitOf(header[i]!) : undefined);
+        if (fields.length === 1) cols = { rr: { index: 0, unit: named(0) }, time: undefined };
         else if (fields.length === 2) {
           cols = {
-            time: { index: 0, unit: header ? unitOf(header[0]!) : undefined },
-            rr: { index: 1, unit: header ? unitOf(header[1]!) : undefined },
+            time: { index: 0, unit: named(0) },
+            rr: { index: 1, unit: named(1) },
           };
         } else {
           throw new HrvInputError(

@@ -4,6 +4,7 @@
  * rate. A non-numeric first line is a header. Pure: text in, arrays out.
  */
 import { HrvInputError } from './errors.js';
+import { DECIMAL_COMMA, splitFields } from './text-fields.js';
 
 const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 
@@ -37,11 +38,6 @@ export function rateFromTimes(tS: Float64Array): number {
   return 1 / med;
 }
 
-function splitFields(line: string): string[] {
-  const t = line.trim();
-  if (/[,;\t]/.test(t)) return t.split(/\s*[,;\t]\s*/);
-  return t.split(/\s+/);
-}
 
 /** Parses a signal CSV (see the module comment); `column` picks the signal column by header name; `sourceName` names the text in errors. */
 export function parseSignalText(text: string, sourceName: string, options: { column?: string } = {}): SignalText {
@@ -56,6 +52,7 @@ export function parseSignalText(text: string, sourceName: string, options: { col
   let values = new Float64Array(1024);
   let times: Float64Array | undefined;
   let n = 0;
+  let prevFirst = -Infinity;
   for (let li = 0; li < lines.length; li++) {
     const raw = lines[li]!.trim();
     const lineNo = li + 1;
@@ -70,7 +67,7 @@ export function parseSignalText(text: string, sourceName: string, options: { col
       }
       continue;
     }
-    const fields = splitFields(raw);
+    const { fields, commaSeparated } = splitFields(raw);
     if (width === 0) {
       if (header === undefined && fields.some((f) => !NUMBER.test(f))) {
         header = fields;
@@ -79,7 +76,11 @@ export function parseSignalText(text: string, sourceName: string, options: { col
       width = fields.length;
       if (header !== undefined) {
         if (header.length !== width) {
-          throw new HrvInputError(sourceName, lineNo, `expected ${header.length} fields as in the header, found ${width}`);
+          const hint =
+            commaSeparated && width === 2 * header.length
+              ? ': decimal commas in a comma-separated file are ambiguous; write decimal points or separate fields with \';\''
+              : '';
+          throw new HrvInputError(sourceName, lineNo, `expected ${header.length} fields as in the header, found ${width}${hint}`);
         }
         timeCol = header.findIndex((h) => /^(t_s|time_s|time|t|t_ms|time_ms)$/i.test(h.trim()));
         if (timeCol >= 0 && /ms$/i.test(header[timeCol]!.trim())) timeScale = 1e-3;
@@ -96,6 +97,16 @@ export function parseSignalText(text: string, sourceName: string, options: { col
       if (timeCol >= 0) times = new Float64Array(values.length);
     }
     if (fields.length !== width) throw new HrvInputError(sourceName, lineNo, `expected ${width} fields, found ${fields.length}`);
+    // Headerless "0,115" lines: one column with decimal commas, or an index/time and a value? A first
+    // field that does not increase is no index or time, so the commas must be decimal marks: refuse rather
+    // than take the fractional digits for the signal.
+    if (header === undefined && commaSeparated && width === 2 && DECIMAL_COMMA.test(raw)) {
+      const first = Number(fields[0]);
+      if (!(first > prevFirst)) {
+        throw new HrvInputError(sourceName, lineNo, `"${raw}" looks like a number with a decimal comma (the first column does not increase); write decimal points or add a header`);
+      }
+      prevFirst = first;
+    }
     const v = fields[signalCol]!;
     if (!NUMBER.test(v)) throw new HrvInputError(sourceName, lineNo, `signal value "${v}" is not a number`);
     if (n === values.length) {

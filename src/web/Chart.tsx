@@ -2,6 +2,7 @@
 import { useEffect, useRef } from 'react';
 import uPlot from 'uplot';
 import type { ChartSeries } from './hrv-model.js';
+import { fmtDateTime } from './format.js';
 
 /**
  * One uPlot instance. `make` builds the options for a width (called again only when `optsKey` changes);
@@ -89,7 +90,7 @@ export function Chart({
     width,
     height: h,
     series: [
-      {},
+      { value: (_u: uPlot, v: number | null) => (v === null ? '—' : fmtDateTime(v * 1000)) },
       ...lines.map((l) => ({
         label: l.label,
         stroke: l.color,

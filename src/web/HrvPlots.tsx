@@ -2,6 +2,7 @@
 import { useMemo } from 'react';
 import uPlot from 'uplot';
 import { Plot } from './Chart.js';
+import { fmtDateTime } from './format.js';
 import { SPECTRUM_BANDS, poincareEllipse, spectrumData, type TachogramData, type WindowAnalysis } from './beats.js';
 
 const ms = (_u: uPlot, v: number | null) => (v === null ? '—' : `${Math.round(v)} ms`);
@@ -12,12 +13,13 @@ export function tachogramOptions(
   height: number,
   onSelect?: (fromMs: number, toMs: number) => void,
   window?: { fromMs: number; toMs: number } | null,
+  irregular: ReadonlyArray<readonly [number, number]> = [],
 ): uPlot.Options {
   return {
     width,
     height,
     series: [
-      {},
+      { value: (_u: uPlot, v: number | null) => (v === null ? '—' : fmtDateTime(v * 1000)) },
       { label: 'RR (as measured)', stroke: 'rgba(100, 116, 139, 0.55)', width: 1, spanGaps: true, points: { show: false }, value: ms },
       { label: 'NN (after cleaning)', stroke: '#1d4ed8', width: 1.25, spanGaps: false, points: { show: false }, value: ms },
       {
@@ -45,6 +47,16 @@ export function tachogramOptions(
     hooks: {
       drawClear: [
         (u) => {
+          // Stretches cleaning judged an irregular rhythm (left uncorrected).
+          const ctx0 = u.ctx;
+          ctx0.save();
+          ctx0.fillStyle = 'rgba(147, 51, 234, 0.12)';
+          for (const [a, b] of irregular) {
+            const x0 = u.valToPos(a, 'x', true);
+            const x1 = u.valToPos(b, 'x', true);
+            ctx0.fillRect(x0, u.bbox.top, Math.max(1, x1 - x0), u.bbox.height);
+          }
+          ctx0.restore();
           if (!window) return;
           const a = u.valToPos(window.fromMs / 1000, 'x', true);
           const b = u.valToPos(window.toMs / 1000, 'x', true);
@@ -72,7 +84,10 @@ export function Tachogram({
   height = 260,
   onSelect,
   window,
+  irregular = [],
 }: {
+  /** Irregular-rhythm stretches, epoch seconds. */
+  irregular?: ReadonlyArray<readonly [number, number]>;
   data: TachogramData;
   height?: number;
   onSelect?: (fromMs: number, toMs: number) => void;
@@ -83,8 +98,8 @@ export function Tachogram({
   const corrected = data[4].reduce<number>((n, v) => n + (v === null ? 0 : 1), 0);
   return (
     <Plot
-      make={(w, h) => tachogramOptions(w, h, onSelect, window)}
-      optsKey={`tacho:${window?.fromMs ?? ''}:${window?.toMs ?? ''}`}
+      make={(w, h) => tachogramOptions(w, h, onSelect, window, irregular)}
+      optsKey={`tacho:${window?.fromMs ?? ''}:${window?.toMs ?? ''}:${irregular.map((s) => s.join('-')).join(',')}`}
       data={data as unknown as uPlot.AlignedData}
       height={height}
       testId="tachogram"

@@ -28,6 +28,12 @@ export function PatientList({ client, onOpen }: { client: ApiClient; onOpen: (p:
   const [error, setError] = useState<string | null>(null);
   const [loading, setLoading] = useState(true);
   const [now, setNow] = useState(Date.now());
+  // The list refreshes itself: latest values, last data and open alerts stay current while it is open.
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    const t = setInterval(() => setTick((k) => k + 1), 30_000);
+    return () => clearInterval(t);
+  }, []);
 
   useEffect(() => {
     const t = setTimeout(() => setDebounced(q.trim()), 250);
@@ -39,7 +45,7 @@ export function PatientList({ client, onOpen }: { client: ApiClient; onOpen: (p:
   const eff = filterSort(filter, sort, order);
   useEffect(() => {
     let stop = false;
-    setLoading(true);
+    if (tick === 0) setLoading(true);
     client
       .patients({ q: debounced, sort: eff.sort, order: eff.order, offset, limit: PAGE })
       .then((p) => {
@@ -53,7 +59,7 @@ export function PatientList({ client, onOpen }: { client: ApiClient; onOpen: (p:
     return () => {
       stop = true;
     };
-  }, [client, debounced, eff.sort, eff.order, offset]);
+  }, [client, debounced, eff.sort, eff.order, offset, tick]);
 
   const shown = page.items.filter((p) => matchesPatientFilter(p, filter, now));
   const last = Math.min(offset + PAGE, page.total);

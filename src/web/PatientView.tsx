@@ -7,8 +7,10 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import type { ApiClient } from './api.js';
 import { alertHistory, openAlerts } from './alerts.js';
-import { analyzeWindow, cleanBeats, joinBatches, sliceBeats, tachogramData } from './beats.js';
+import { analyzeWindow, joinBatches } from './beats.js';
+import { useTachogram } from './useTachogram.js';
 import { AlertsPanel } from './AlertsPanel.js';
+import { Aggregates } from './Aggregates.js';
 import { Chart, type ChartLine } from './Chart.js';
 import { measuresCsv } from './csv.js';
 import { downloadText } from './download.js';
@@ -26,7 +28,7 @@ import {
 } from './hrv-model.js';
 import type { HrvMeasures } from '../contracts/index.js';
 import { Tachogram } from './HrvPlots.js';
-import { activePrescriptions, recordSummary, type ApiRecord, type UserView } from './model.js';
+import { activePrescriptions, authorName, knownNames, recordSummary, type ApiRecord, type UserView } from './model.js';
 import { RecordsPanel } from './RecordsPanel.js';
 import { ErrorBanner, Field, Time } from './ui.js';
 import { usePatientData } from './usePatientData.js';
@@ -115,17 +117,12 @@ export function PatientView({
   }, []);
 
   const latest = useMemo(() => latestHrv(d.hrv), [d.hrv]);
-  const alerts = useMemo(() => alertHistory(d.hrv, d.acks), [d.hrv, d.acks]);
+  const names = useMemo(() => knownNames(me), [me]);
+  const alerts = useMemo(() => alertHistory(d.hrv, d.acks, names), [d.hrv, d.acks, names]);
   const clinician = me.role === 'doctor' || me.role === 'health_worker';
 
-  // The tachogram: the last tachoMs of beats up to the newest, cleaned by src/hrv.
-  const tacho = useMemo(() => {
-    const n = d.beats.tMs.length;
-    if (n === 0) return null;
-    const end = d.beats.tMs[n - 1]!;
-    const s = sliceBeats(d.beats, end - tachoMs, end);
-    return tachogramData(cleanBeats({ tMs: Float64Array.from(s.tMs), rrMs: Float64Array.from(s.rrMs) }));
-  }, [d.beats, tachoMs]);
+  // The tachogram: the last tachoMs of beats up to the newest, cleaned by src/hrv (in a worker when long).
+  const tacho = useTachogram(d.beats, tachoMs);
 
   // The analysed window: a selection, else the latest HRV window (follows live results).
   const win = selected ?? (latest ? { fromMs: latest.data.t_start_ms, toMs: latest.data.t_end_ms } : null);
@@ -141,7 +138,9 @@ export function PatientView({
     if (!needsFetch || !win) return;
     let stop = false;
     client
-      .allRecords(patientId, { type: 'rr_batch', from_ms: win.fromMs - 60_000, to_ms: win.toMs + 120_000 }, 2000)
+      // Batches are stored at their last beat: the first ones ending after the window's start hold it
+      // (an uploaded file's single batch may end hours later).
+      .allRecords(patientId, { type: 'rr_batch', from_ms: win.fromMs, order: 'asc' }, 100)
       .then((r) => !stop && setExtraBeats({ key: winKey, records: r.items }))
       .catch(() => undefined);
     return () => {
@@ -258,14 +257,14 @@ export function PatientView({
                   <span className="muted small">
                     {' '}
                     — prescribed <Time ms={r.t_ms} />
-                    {r.author_name ? ` by ${r.author_name}` : ''}
+                    {` by ${authorName(r, names)}`}
                   </span>
                 </li>
               ))}
             </ul>
           )}
         </section>
-        <RecordsPanel client={client} patientId={patientId} title="My records and prescriptions" refreshKey={recordsKey} />
+        <RecordsPanel client={client} patientId={patientId} title="My records and prescriptions" refreshKey={recordsKey} names={names} />
       </div>
     );
   }
@@ -306,9 +305,14 @@ export function PatientView({
           </div>
           {tacho ? (
             <>
-              <Tachogram data={tacho} window={win} onSelect={(fromMs, toMs) => setSelected({ fromMs, toMs })} />
+              <Tachogram
+                data={tacho.data}
+                irregular={tacho.irregular}
+                window={win}
+                onSelect={(fromMs, toMs) => setSelected({ fromMs, toMs })}
+              />
               <p className="muted small">
-                Red: excluded beats; orange: corrected (missed or extra beats). Drag to zoom and analyse a stretch; double-click to zoom out.
+                Red: excluded beats; orange: corrected (missed or extra beats); purple band: irregular rhythm suspected (left uncorrected); yellow: the analysed window. Drag to zoom and analyse a stretch; double-click to zoom out.
                 {selected && (
                   <>
                     {' '}
@@ -320,7 +324,9 @@ export function PatientView({
               </p>
             </>
           ) : (
-            <p className="muted">{d.loading ? 'Loading…' : 'No beats stored in this period.'}</p>
+            <p className="muted">
+              {d.loading ? 'Loading…' : d.beats.tMs.length > 0 ? 'Cleaning the beats…' : 'No beats stored in this period.'}
+            </p>
           )}
         </section>
       </div>
@@ -336,11 +342,13 @@ export function PatientView({
         {me.role === 'health_worker' && <UploadForm client={client} patientId={patientId} onAdded={added} />}
         <NoteForm client={client} patientId={patientId} onAdded={added} />
       </div>
+      <Aggregates client={client} patientId={patientId} role={me.role} />
       <RecordsPanel
         client={client}
         patientId={patientId}
         title="Records"
         refreshKey={recordsKey}
+        names={names}
         onAnalyse={(fromMs, toMs) => {
           setSelected({ fromMs, toMs });
           document.getElementById('window-title')?.scrollIntoView({ behavior: 'smooth' });

@@ -77,10 +77,13 @@ export function RecordsPanel({
   title,
   refreshKey,
   onAnalyse,
+  names,
 }: {
   client: ApiClient;
   patientId: string;
   title: string;
+  /** Author names the page knows (until the API sends author_name). */
+  names?: ReadonlyMap<string, string>;
   /** Changes when a record was added, so the first page reloads. */
   refreshKey: number;
   onAnalyse?: (fromMs: number, toMs: number) => void;
@@ -179,6 +182,7 @@ export function RecordsPanel({
                 r={r}
                 open={openId === r.id}
                 onToggle={() => setOpenId(openId === r.id ? null : r.id)}
+                {...(names ? { names } : {})}
                 {...(onAnalyse ? { onAnalyse } : {})}
               />
             ))}
@@ -212,7 +216,9 @@ function RecordRow({
   open,
   onToggle,
   onAnalyse,
+  names,
 }: {
+  names?: ReadonlyMap<string, string>;
   r: ApiRecord;
   open: boolean;
   onToggle: () => void;
@@ -232,14 +238,14 @@ function RecordRow({
           <span className={`tag ${r.type}`}>{TYPE_LABEL[r.type] ?? r.type}</span>
         </td>
         <td>{recordSummary(r)}</td>
-        <td className="author">{authorName(r)}</td>
+        <td className="author">{authorName(r, names)}</td>
       </tr>
       {open && (
         <tr className="detail-row">
           <td colSpan={4}>
             <RecordDetail r={r} {...(onAnalyse ? { onAnalyse } : {})} />
             <p className="muted small">
-              Stored <Time ms={r.created_ms} /> by {authorName(r)}.
+              Stored <Time ms={r.created_ms} /> by {authorName(r, names)}.
             </p>
           </td>
         </tr>

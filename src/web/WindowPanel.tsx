@@ -3,7 +3,7 @@ import type { HrvMeasures } from '../contracts/index.js';
 import type { WindowAnalysis } from './beats.js';
 import { measureSetCsv } from './csv.js';
 import { fmtDateTime, fmtDuration } from './format.js';
-import { MEASURE_GROUPS, cleaningWords, measureRows, type HrvEntry } from './hrv-model.js';
+import { MEASURE_GROUPS, cleaningWords, irregularWords, measureRows, type HrvEntry } from './hrv-model.js';
 import { PoincarePlot, RrHistogram, Spectrum } from './HrvPlots.js';
 import { downloadText } from './download.js';
 
@@ -89,7 +89,8 @@ export function WindowPanel({
         <strong>Correction: </strong>
         {cleaning}
       </p>
-      {stored?.data.af_suspected && (
+      {r && irregularWords(r) && <p className="banner alert">{irregularWords(r)}</p>}
+      {!r && stored?.data.af_suspected && (
         <p className="banner alert">Irregular rhythm suspected after ectopic removal: interpret frequency measures with care.</p>
       )}
       <MeasureTables measures={measures} />

@@ -48,7 +48,11 @@ export const alertKey = (hrvRecordId: string, type: AlertType, onsetMs: number) 
   `${hrvRecordId}|${type}|${onsetMs}`;
 
 /** Alert onsets of the HRV entries, newest first, joined with their acknowledgements. */
-export function alertHistory(entries: readonly HrvEntry[], acks: readonly ApiRecord[]): AlertItem[] {
+export function alertHistory(
+  entries: readonly HrvEntry[],
+  acks: readonly ApiRecord[],
+  names?: ReadonlyMap<string, string>,
+): AlertItem[] {
   const ackBy = new Map<string, AlertItem['ack']>();
   for (const r of acks) {
     if (r.type !== 'alert_ack') continue;
@@ -57,7 +61,7 @@ export function alertHistory(entries: readonly HrvEntry[], acks: readonly ApiRec
     const k = alertKey(p.data.hrv_record, p.data.alert_type, p.data.onset_ms);
     if (!ackBy.has(k))
       ackBy.set(k, {
-        by: authorName(r),
+        by: authorName(r, names),
         atMs: r.created_ms,
         ...(p.data.comment ? { comment: p.data.comment } : {}),
       });

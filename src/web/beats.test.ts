@@ -16,6 +16,12 @@ describe('beats in the browser', () => {
     expect(joinBatches([...batches, batches[3]!]).tMs.length).toBe(n);
   });
 
+  it('an empty series cleans to an empty report', () => {
+    const c = cleanBeats({ tMs: new Float64Array(0), rrMs: new Float64Array(0) });
+    expect(c.report.n_input).toBe(0);
+    expect(tachogramData(c)[0]).toEqual([]);
+  });
+
   it('marks every input beat as cleanRr treated it (record 119: bigeminy, many excluded)', () => {
     const c = cleanBeats(beats);
     const direct = cleanRr(beats);

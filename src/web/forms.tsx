@@ -6,7 +6,7 @@
 import { useState, type FormEvent } from 'react';
 import { VITALS_LIMITS, type VitalsData } from '../contracts/index.js';
 import { ApiError, errorMessage, type ApiClient } from './api.js';
-import { RECORD_UPLOAD_LIMIT, checkVitals, uploadSizeProblem, type ApiRecord } from './model.js';
+import { RECORD_UPLOAD_LIMIT, checkVitals, parseLocalDateTime, uploadSizeProblem, type ApiRecord } from './model.js';
 import { ErrorBanner, Field, Notice, useDraft } from './ui.js';
 
 type Props = { client: ApiClient; patientId: string; onAdded: (r: ApiRecord) => void };
@@ -129,6 +129,7 @@ export function UploadForm({ client, patientId, onAdded }: Props) {
   const [fieldErrors, setFieldErrors] = useState<Partial<Record<keyof VitalsData | 'form', string>>>({});
   const [file, setFile] = useState<File | null>(null);
   const [fsHz, setFsHz] = useState('');
+  const [startAt, setStartAt] = useState('');
   const [progress, setProgress] = useState<number | null>(null);
   const [uploadError, setUploadError] = useState<string | null>(null);
   const s = useSubmit();
@@ -158,8 +159,11 @@ export function UploadForm({ client, patientId, onAdded }: Props) {
       const text = await file.text();
       const fs = fsHz.trim() === '' ? undefined : Number(fsHz);
       if (fs !== undefined && !(fs > 0 && fs <= 10_000)) throw new Error('Sampling rate: a number of Hz from 1 to 10000.');
+      // The recording's start (the server otherwise takes the recording to end now).
+      const start = parseLocalDateTime('Recording start', startAt);
       const body = {
         type: kind,
+        ...(start !== undefined ? { t_ms: start } : {}),
         data: { filename: file.name, text, ...(kind === 'ecg_file' && fs !== undefined ? { fs_hz: fs } : {}) },
       };
       const tooBig = uploadSizeProblem(body);
@@ -245,6 +249,9 @@ export function UploadForm({ client, patientId, onAdded }: Props) {
                 setUploadError(null);
               }}
             />
+          </Field>
+          <Field label="Recording start" hint="Local time; empty: the recording ended just now.">
+            <input type="datetime-local" step={1} value={startAt} onChange={(e) => setStartAt(e.target.value)} />
           </Field>
           {kind === 'ecg_file' && (
             <Field label="Sampling rate (Hz)" hint="Only if the file has no time column.">

@@ -6,6 +6,7 @@ import {
   cleaningWords,
   hasData,
   hrvEntries,
+  irregularWords,
   latestHrv,
   measureRows,
   plainSummary,
@@ -75,5 +76,9 @@ describe('HRV records from the real pipeline', () => {
     expect(plain).toContain(`${Math.round(latest.data.measures!.mean_hr_bpm!)} beats per minute`);
     expect(plain).toContain('no open alerts');
     expect(plainSummary(null, 0, String)[0]).toMatch(/No heart-rhythm/);
+    expect(irregularWords({ af_suspected: false })).toBe('');
+    expect(irregularWords({ af_suspected: true, af_spans_s: [[10, 70]], n_af_uncorrected: 80 })).toBe(
+      'Irregular rhythm suspected in 1 stretch (60 s): 80 intervals there were left uncorrected, as ectopic-beat correction does not apply.',
+    );
   });
 });

@@ -225,3 +225,11 @@ export function plainSummary(latest: HrvEntry | null, openAlerts: number, timeTe
   );
   return out;
 }
+
+/** What cleaning found about an irregular rhythm (src/hrv's report), in words; '' when nothing. */
+export function irregularWords(r: { af_suspected?: boolean; af_spans_s?: ReadonlyArray<readonly [number, number]>; n_af_uncorrected?: number }): string {
+  if (!r.af_suspected) return '';
+  const spans = r.af_spans_s?.length ?? 0;
+  const total = (r.af_spans_s ?? []).reduce((s, [a, b]) => s + (b - a), 0);
+  return `Irregular rhythm suspected in ${spans} stretch${spans === 1 ? '' : 'es'} (${Math.round(total)} s): ${r.n_af_uncorrected ?? 0} intervals there were left uncorrected, as ectopic-beat correction does not apply.`;
+}

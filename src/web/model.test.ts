@@ -4,6 +4,7 @@ import {
   assignmentChangeWords,
   authorName,
   checkVitals,
+  knownNames,
   matchesFilter,
   mergeRecord,
   parsePatientIds,
@@ -51,6 +52,9 @@ describe('records in words', () => {
     expect(authorName({ author: 'u-7', author_name: 'Dr Grace Hopper' })).toBe('Dr Grace Hopper');
     expect(authorName({ author: 'enclave-ingest' })).toBe('HRV analysis (enclave)');
     expect(authorName({ author: 'u-7' })).toBe('Unknown author');
+    expect(authorName({ author: 'device:gw-1' })).toBe('Gateway gw-1 (enclave analysis)');
+    expect(authorName({ author: 'service:enclave-ingest' })).toBe('HRV analysis (enclave)');
+    expect(authorName({ author: 'u-7' }, knownNames({ user_id: 'u-7', username: 'doc', display_name: 'Dr Who' }))).toBe('Dr Who (you)');
   });
 });
 

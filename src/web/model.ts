@@ -36,10 +36,26 @@ const SERVICE_NAMES: Record<string, string> = {
   'gateway-ingest': 'HRV analysis (enclave)',
 };
 
-/** Who wrote a record, by name: the API's author_name, a known service, else a neutral word (never a bare id). */
-export function authorName(r: Pick<ApiRecord, 'author' | 'author_name'>): string {
+/**
+ * Who wrote a record, by name: the API's author_name; else a name the page already knows (the signed-in
+ * user); else the kind of writer in words (a gateway, the analysis service) — never a bare user id.
+ */
+export function authorName(
+  r: Pick<ApiRecord, 'author' | 'author_name'>,
+  known?: ReadonlyMap<string, string>,
+): string {
   if (r.author_name && r.author_name.trim() !== '') return r.author_name;
-  return SERVICE_NAMES[r.author] ?? (r.author.startsWith('service:') ? 'Automatic analysis' : 'Unknown author');
+  const k = known?.get(r.author);
+  if (k) return k;
+  if (SERVICE_NAMES[r.author]) return SERVICE_NAMES[r.author]!;
+  if (r.author.startsWith('device:')) return `Gateway ${r.author.slice('device:'.length)} (enclave analysis)`;
+  if (r.author.startsWith('service:')) return SERVICE_NAMES[r.author.slice('service:'.length)] ?? 'Automatic analysis';
+  return 'Unknown author';
+}
+
+/** Names the page knows without asking: the signed-in user's. */
+export function knownNames(me: { user_id: string; username: string; display_name?: string } | null): Map<string, string> {
+  return new Map(me ? [[me.user_id, `${me.display_name || me.username} (you)`]] : []);
 }
 
 export interface UserView {

@@ -6,7 +6,7 @@
  */
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import { syntheticPatients, syntheticSeries } from '../../sensor/synthetic.js';
+import { syntheticPatients, syntheticSeries } from '../../sensor/index.js';
 import { cleanBeats, tachogramData } from '../beats.js';
 import { tachogramOptions } from '../HrvPlots.js';
 
