@@ -14,16 +14,15 @@
  * screenshots to docs/img/ (dashboard.png, patient-plots.png); otherwise to a temp dir.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
-import { runDemo, type DemoContext, type DemoSummary } from '../commands/demo.js';
-import { DASHBOARD_ROOT, dashboardBuilt } from '../commands/access.js';
-import type { DemoCredential } from '../access/demo-users.js';
+import { runDemo, type DemoContext, type DemoSummary } from '../commands/index.js';
+import type { DemoCredential } from '../access/index.js';
 import type { GatewayResult } from '../gateway/index.js';
 import { hasSharedData, readBeats, SHARED_DATA_SKIP_REASON } from '../test-support/shared-data.js';
 
@@ -33,6 +32,9 @@ if (!haveChromium)
   console.log(`demo.int.test: skipped — ${CHROMIUM} is missing (apt-get install -y chromium)`);
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
+/** Where `hrvault demo` serves the dashboard from: DASHBOARD_ROOT of src/commands/access.ts (repo/dist/web). */
+const DASHBOARD_ROOT = join(repo, 'dist/web');
+const dashboardBuilt = () => existsSync(join(DASHBOARD_ROOT, 'index.html'));
 const updateScreenshots = process.env.HRVAULT_UPDATE_SCREENSHOT === '1';
 
 /** Synthetic patients; doctor1 is assigned P0001 and P0003, worker1 P0001 (createDemoUsers spreads them). */
@@ -57,6 +59,17 @@ function rrFileFromRecord100(): string {
   for (let i = 1; i < beats.length; i++)
     rr.push(String(Math.round((beats[i]!.tS - beats[i - 1]!.tS) * 1000)));
   return `# MIT-BIH Arrhythmia DB record 100, first 330 s, RR from the annotated beats\nrr_ms\n${rr.join('\n')}\n`;
+}
+
+/** A source of the dashboard bundle modified after `builtMs`, or null. */
+function newerSource(builtMs: number): string | null {
+  for (const dir of ['src/web', 'src/hrv', 'src/contracts']) {
+    for (const f of readdirSync(join(repo, dir), { recursive: true, encoding: 'utf8' })) {
+      if (!/\.(tsx?|html|css)$/.test(f) || /\.test\.tsx?$/.test(f)) continue;
+      if (statSync(join(repo, dir, f)).mtimeMs > builtMs) return join(dir, f);
+    }
+  }
+  return null;
 }
 
 /** `n` bytes of noise, the same every run (a 32-bit xorshift), so a failure reproduces. */
@@ -174,8 +187,15 @@ describe.skipIf(!haveChromium)('the real demo in Chromium', () => {
 
   beforeAll(async () => {
     tmp = await mkdtemp(join(tmpdir(), 'hrvault-demo-web-'));
-    // The demo serves dist/web (DASHBOARD_ROOT) when it is built; build it once when it is not.
-    if (!dashboardBuilt()) {
+    // The demo serves dist/web (DASHBOARD_ROOT) when it is built; build it when it is not, or when a source the
+    // bundle is made of (src/web, src/hrv, src/contracts) changed after it was built.
+    const stale = dashboardBuilt()
+      ? newerSource(statSync(join(DASHBOARD_ROOT, 'index.html')).mtimeMs)
+      : 'missing';
+    if (stale !== null) {
+      log(
+        `building the dashboard (${stale === 'missing' ? 'dist/web is missing' : `${stale} is newer than dist/web`})`,
+      );
       const t0 = performance.now();
       const r = spawnSync('npm', ['run', 'build:web'], { cwd: repo, encoding: 'utf8', timeout: 150_000 });
       if (r.status !== 0)
