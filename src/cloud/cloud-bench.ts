@@ -6,15 +6,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
 import SftpClient from 'ssh2-sftp-client';
-import { encodePlainFile, generateHpkeKeyPair, generateSigningKeyPair, sealEnvelope } from '../crypto/index.js';
+import { encodePlainFile, generateHpkeKeyPair, generateSshKeyPair, generateSigningKeyPair, sealEnvelope } from '../crypto/index.js';
 import { spawnEnclave, type EnclaveClient } from '../enclave/index.js';
 import { startCloud } from './index.js';
 
 const patients = Number(process.argv[2] ?? 100);
 const batches = Number(process.argv[3] ?? 8);
-const ssh = ssh2.utils.generateKeyPairSync('ed25519');
+const ssh = generateSshKeyPair();
 const gwSign = generateSigningKeyPair();
 const gwHpke = generateHpkeKeyPair();
 

@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import ssh2 from 'ssh2';
+import { generateSshKeyPair } from '../crypto/index.js';
 import type { Attributes, Connection, FileEntry, ParsedKey, SFTPWrapper } from 'ssh2';
 import { HrvaultError } from '../errors.js';
 import { isTempName, resolveVirtualPath, SftpPathError, type Area } from './paths.js';
@@ -67,7 +68,7 @@ export function loadHostKey(file: string): { privateKey: string; fingerprint: st
   if (!existsSync(file)) {
     mkdirSync(dirname(file), { recursive: true });
     // Written once, readable only by the host's user.
-    writeFileSync(file, utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
+    writeFileSync(file, generateSshKeyPair().private, { mode: 0o600 });
   }
   const privateKey = readFileSync(file, 'utf8');
   const parsed = utils.parseKey(privateKey);

@@ -125,6 +125,22 @@ function quantile(sorted: number[], q: number): number | null {
 const round = (x: number | null): number | null => (x === null ? null : Math.round(x * 100) / 100);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Polls `done` until it holds, or until `progress` (a counter that grows while work moves) has not changed for `idleMs`. */
+async function untilIdle(done: () => boolean, progress: () => number, idleMs: number): Promise<boolean> {
+  let last = progress();
+  let lastChange = Date.now();
+  while (!done()) {
+    if (Date.now() - lastChange > idleMs) return false;
+    await sleep(25);
+    const now = progress();
+    if (now !== last) {
+      last = now;
+      lastChange = Date.now();
+    }
+  }
+  return true;
+}
+
 /** Registers the demo gateway as a device at the CSP (idempotent across runs that reuse --data-dir). */
 async function registerGatewayDevice(csp: CspService, id: string, signingPublicKey: Uint8Array, patients: string[]): Promise<void> {
   const key = Buffer.from(signingPublicKey).toString('hex');
@@ -316,18 +332,23 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
     await Promise.race([fleet.done, stop]);
     await fleet.stop();
     const published = fleet.stats().published;
-    // Drain: every acknowledged beat reaches the gateway, is cut, uploaded, analysed and answered.
-    const drainDeadline = Date.now() + 30_000 + 5 * batchIntervalMs;
-    while (gateway.stats().received < published && Date.now() < drainDeadline) await sleep(20);
-    await gateway.flush(Math.max(0, drainDeadline - Date.now()));
-    const uploaded = gateway.stats().files_uploaded;
-    while (Date.now() < drainDeadline) {
+    // Drain: every acknowledged beat reaches the gateway, is cut, uploaded, analysed, answered and delivered.
+    // The drain gives up only when nothing has moved for a while (a loaded machine is slow, not stuck).
+    const progress = (): number => {
+      const g = gateway.stats();
       const c = cloud.stats();
-      if (c.files >= uploaded) break;
-      await sleep(50);
-    }
-    await gateway.waitForResults(cloud.stats().results_written, Math.max(0, drainDeadline - Date.now()));
-    if (cspUrl !== undefined) await gateway.deliverResults(Math.max(5000, drainDeadline - Date.now()));
+      return g.received + g.files_uploaded + c.files + c.results_written + g.results_verified + g.results_delivered;
+    };
+    const idleMs = 30_000 + 5 * batchIntervalMs;
+    const drained = (done: () => boolean): Promise<boolean> => untilIdle(done, progress, idleMs);
+    await drained(() => gateway.stats().received >= published);
+    await gateway.flush(idleMs);
+    await drained(() => gateway.stats().pending_files === 0 && cloud.stats().files >= gateway.stats().files_uploaded);
+    await drained(() => {
+      const g = gateway.stats();
+      return g.results_verified + g.results_rejected + g.results_replayed >= cloud.stats().results_written;
+    });
+    if (cspUrl !== undefined) await drained(() => gateway.stats().results_waiting === 0);
     await opts.beforeSummary?.(ctx);
 
     const g = gateway.stats();

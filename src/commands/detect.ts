@@ -2,7 +2,8 @@
  * `hrvault detect FILE --fs HZ [--signal ecg|ppg]`: beat times from a raw signal. The last numeric column
  * of the CSV is the signal (or the one `--column` names; `--column auto` picks the PPG colour channel with
  * the most regular pulse); `--fs` may be left out when a `t_s` column or a
- * `# sampling_rate_hz:` comment gives the rate. ECG beats are labelled N or V from their shape and timing;
+ * `# sampling_rate_hz:` comment gives the rate. ECG beats are labelled from their shape and timing: N normal, S
+ * supraventricular premature (early, normal shape), V ventricular ectopic, Q unclassifiable (too noisy to judge);
  * PPG pulses carry no morphology that tells a ventricular beat, so every PPG beat is labelled N.
  * `rr_ms` holds the n − 1 intervals between consecutive beats.
  */
@@ -97,11 +98,11 @@ export async function detectReport(file: string, options: DetectCommandOptions):
 
 /** Summary line and one row per beat: time, label, interval to the previous beat. */
 export function formatDetectTable(r: DetectReport): string {
-  const nV = r.labels.filter((l) => l === 'V').length;
+  const count = (l: string): number => r.labels.filter((x) => x === l).length;
   const meanRr = r.rr_ms.length > 0 ? r.rr_ms.reduce((a, b) => a + b, 0) / r.rr_ms.length : NaN;
   const irr = r.rhythm.irregularity;
   const lines = [
-    `${r.beats_s.length} beats (${nV} V) at ${Number(r.fs.toFixed(3))} Hz` +
+    `${r.beats_s.length} beats (${count('S')} S, ${count('V')} V, ${count('Q')} Q unclassifiable) at ${Number(r.fs.toFixed(3))} Hz` +
       (Number.isFinite(meanRr) ? `; mean RR ${meanRr.toFixed(1)} ms, mean HR ${(60000 / meanRr).toFixed(1)} bpm` : ''),
     `rhythm: ${r.rhythm.af_suspected ? 'IRREGULAR — suspected atrial fibrillation' : 'no AF suspected'}` +
       ` (irregularity ${irr === null ? '— (too few beats)' : irr.toFixed(3)}, threshold ${r.rhythm.irregularity_threshold})`,
@@ -122,7 +123,7 @@ export function registerDetectCommand(program: Command, io: CommandIo = processI
     .option('--fs <hz>', 'sampling rate, Hz (optional when a t_s column or "# sampling_rate_hz:" gives it)', boundedNumber('--fs', { min: 0, strict: true, unit: ' Hz' }))
     .addOption(new Option('--signal <kind>', 'signal type: ecg or ppg').argParser(choice('--signal', ['ecg', 'ppg'] as const)).default('ecg'))
     .option('--column <name>', 'header name of the signal column (default: the last column; "auto" with --signal ppg: the most regular colour channel)')
-    .option('--json', 'print JSON: {"fs", "beats_s", "labels", "rr_ms", "rhythm"}')
+    .option('--json', 'print JSON: {"fs", "beats_s", "labels" (N, S, V, Q), "rr_ms", "rhythm"}')
     .action(async (file: string, options: DetectCommandOptions) => {
       const report = await detectReport(file, options);
       io.out(options.json ? JSON.stringify(report) + '\n' : formatDetectTable(report));

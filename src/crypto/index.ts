@@ -32,6 +32,7 @@ export {
   type SealEnvelopeOptions,
 } from './envelope.js';
 export { generateSigningKeyPair, signingKeyObject, signingPublicKeyOf, signBytes, verifyBytes, type SigningKeyPair } from './signing.js';
+export { generateSshKeyPair } from './ssh-keys.js';
 export * from './handshake.js';
 export * from './aead-channel.js';
 export * from './paillier.js';

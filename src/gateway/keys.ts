@@ -6,9 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
 import { gatewayKeysFileSchema } from '../contracts/index.js';
-import { generateHpkeKeyPair, generateSigningKeyPair } from '../crypto/index.js';
+import { generateHpkeKeyPair, generateSigningKeyPair, generateSshKeyPair } from '../crypto/index.js';
 import { HrvaultError } from '../errors.js';
 
 export interface GatewayKeys {
@@ -31,7 +30,7 @@ export function ensureGatewayKeys(dir: string): GatewayKeys {
   if (!existsSync(path)) {
     const hpke = generateHpkeKeyPair();
     const sig = generateSigningKeyPair();
-    const sshKeys = ssh2.utils.generateKeyPairSync('ed25519');
+    const sshKeys = generateSshKeyPair();
     const doc = {
       hpke_private: h(hpke.privateKey),
       hpke_public: h(hpke.publicKey),

@@ -381,16 +381,12 @@ describe('cleanRr on synthetic series', () => {
     bad(() => cleanRr(ok, { method: 'kubios' as 'auto' }), /'auto' or 'none', got kubios/);
   });
 
-  it('cleans a 24-hour series (100k intervals) in well under a second', () => {
+  it('cleans a 24-hour series (100k intervals) of sinus rhythm without touching it', () => {
+    // Its speed is a benchmark figure (`npm run bench`, "Cleaning 24 h"), not a timed test on a shared machine.
     const input = seriesOfBeats(sinusBeats(100_001, 9));
-    cleanRr(input);
-    const t0 = performance.now();
     const { report } = cleanRr(input);
-    const ms = performance.now() - t0;
-    console.log(`cleanRr: ${report.n_input} intervals in ${ms.toFixed(1)} ms`);
     expect(report.n_input).toBe(100_000);
-    // ~0.1–0.2 s on an idle core (rhythm check included); the bound leaves room for a shared machine at load 6 per core.
-    expect(ms).toBeLessThan(1000);
+    expect(report.n_kept).toBe(100_000);
   });
 });
 
