@@ -118,3 +118,12 @@ describe('parseSignalText', () => {
     expect(inputError(() => parseSignalText('# only\n', 's.csv')).problem).toMatch(/empty/);
   });
 });
+
+describe('files without one interval name the line that shows why', () => {
+  it('binary data and text without numbers are refused with a line number', () => {
+    const bytes = new Uint8Array(600).map((_, i) => (i * 131 + 7) % 256);
+    expect(() => parseRrText(new TextDecoder().decode(bytes), 'garbage.csv')).toThrow(/^garbage\.csv:\d+: not a text file \(binary data\)/);
+    expect(() => parseRrText('Dear doctor,\nplease find attached\nmy readings\n', 'letter.txt')).toThrow(/^letter\.txt:1: no line holds a number/);
+    expect(() => parseRrText('# only a comment\n\n', 'empty.csv')).toThrow(/^empty\.csv: no RR intervals \(empty file\)/);
+  });
+});

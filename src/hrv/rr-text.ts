@@ -85,6 +85,21 @@ function isIndexColumn(values: readonly number[]): boolean {
   return true;
 }
 
+/** Control characters (other than tab and line ends) or U+FFFD from undecodable bytes: the file is not text. */
+const BINARY = /[\u0000-\u0008\u000e-\u001f\ufffd]/;
+
+/** Why a file without a single interval is refused, naming the line that shows it (a person uploading garbage needs one). */
+function noIntervals(lines: readonly string[], sourceName: string): HrvInputError {
+  const content = (l: string): boolean => l.trim() !== '' && !l.trim().startsWith('#');
+  // A header naming the RR column and nothing after it is an empty recording, not garbage.
+  const names = (l: string): boolean => columnsFromHeader(splitFields(l.trim()).fields) !== undefined;
+  const first = lines.findIndex((l) => content(l) && !names(l));
+  if (first < 0) return new HrvInputError(sourceName, undefined, 'no RR intervals (empty file)');
+  const binary = lines.findIndex((l) => BINARY.test(l));
+  if (binary >= 0) return new HrvInputError(sourceName, binary + 1, 'not a text file (binary data); expected RR intervals (time_ms,rr_ms or one column of RR)');
+  return new HrvInputError(sourceName, first + 1, 'no line holds a number: expected RR intervals (time_ms,rr_ms or one column of RR) after at most a few header lines');
+}
+
 /** Parses an RR text file (see the module comment for the formats) into a series in ms; `sourceName` names it in errors. */
 export function parseRrText(text: string, sourceName: string): RrSeries {
   const lines = text.split(/\r\n|\n|\r/);
@@ -176,7 +191,7 @@ export function parseRrText(text: string, sourceName: string): RrSeries {
     }
     lineOf.push(lineNo);
   }
-  if (rrRaw.length === 0) throw new HrvInputError(sourceName, undefined, 'no RR intervals (empty file)');
+  if (rrRaw.length === 0) throw noIntervals(lines, sourceName);
 
   const rrUnit = cols!.rr.unit ?? (medianOf(rrRaw) < SECONDS_BELOW ? 's' : 'ms');
   const rrScale = rrUnit === 's' ? 1000 : 1;
