@@ -11,7 +11,58 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      'no-restricted-imports': 'off',
+    },
+  },
+  {
+    // Type-aware rules, only where they are needed: a promise nobody awaits or catches loses its error (an
+    // unhandled rejection ends the process) and its ordering. Type information costs lint time, so only the
+    // rules that need it are on, for the TypeScript sources; each file is typed by its nearest tsconfig
+    // (src/web has its own), and scripts/*.ts, which no tsconfig includes, by the root one.
+    files: ['src/**/*.ts', 'src/**/*.tsx', 'scripts/**/*.ts'],
+    languageOptions: {
+      parserOptions: {
+        projectService: { allowDefaultProject: ['scripts/*.ts'], defaultProject: 'tsconfig.json' },
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+    },
+  },
+  // One door per component: a folder directly under src/ is used by the others only through its index.ts, so
+  // what a component offers is declared in one place and its insides can change freely. Shared test code
+  // (src/test-support, a component's test-support/) is exempt: it is no part of a component's interface.
+  // One block per folder depth, because how many '../' lead out of the component depends on it.
+  ...[1, 2, 3].map((depth) => ({
+    files: [`src/${'*/'.repeat(depth)}*.ts`, `src/${'*/'.repeat(depth)}*.tsx`],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: `^(\\.\\./){${depth}}(?!test-support/)[^/]+/(?!index\\.js$)(?!test-support/)`,
+              message: 'Use the other component through its index.ts (one door per component).',
+            },
+          ],
+        },
+      ],
+    },
+  })),
+  {
+    // src/contracts is bundled into the dashboard: no I/O, and nothing but the pure HRV core and the error registry.
+    files: ['src/contracts/**/*.ts'],
+    ignores: ['src/contracts/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['node:*', 'fs', 'path', 'os', 'net', 'child_process'], message: 'src/contracts is pure: no I/O.' },
+            { regex: '^\\.\\./(?!hrv/index\\.js$|errors\\.js$)', message: 'src/contracts depends only on the HRV core and the error registry.' },
+          ],
+        },
+      ],
     },
   },
   {

@@ -1,10 +1,45 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+import { INT_GLOBS, INT_PENDING_RENAME } from './scripts/test-projects.mjs';
+
+/**
+ * Two projects, run one after the other (sequence.groupOrder):
+ * - `unit`: `x.test.ts` beside `x.ts`, in-process and CPU-bound; as many workers as the machine has.
+ * - `int`: `x.int.test.ts`, tests that need a real service (PostgreSQL, Mosquitto, Chromium) or spawn
+ *   processes (the CLI, the enclave). They wait on readiness signals with their own deadlines, so they get
+ *   one worker and the machine to themselves after the unit tests: on a 2-core machine with a core kept
+ *   busy by something else, running them beside CPU-heavy unit files is what made them time out.
+ * The file lists are in scripts/test-projects.mjs (scripts/run-tests.mjs reports each project's time).
+ */
+const INT = [...INT_GLOBS, ...INT_PENDING_RENAME];
 
 export default defineConfig({
   test: {
-    include: ['src/**/*.test.ts', 'scripts/**/*.test.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
     pool: 'forks',
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['src/**/*.test.ts', 'scripts/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, ...INT],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'int',
+          include: INT,
+          // A deadline, not an expected duration: each test waits on its own readiness signals and
+          // fails with its own message well before this when something is stuck.
+          testTimeout: 180_000,
+          hookTimeout: 120_000,
+          maxWorkers: 1,
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
   },
 });

@@ -5,105 +5,11 @@
  * with zod; a bad value becomes a ConfigError that names the key and where it came from.
  */
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import { configSchema, type HrvaultConfig } from './contracts/index.js';
 import { ConfigError } from './errors.js';
 
-const id = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'letters, digits, _ or -, at most 64 characters');
+export { configSchema, type HrvaultConfig };
 
-const mqttSchema = z
-  .object({
-    /** Broker URL, e.g. mqtt://127.0.0.1:1883; empty = the demo's in-process broker. */
-    url: z.string(),
-    topicPrefix: z.string().regex(/^[A-Za-z0-9_/-]+$/),
-    /** Bound on unacknowledged QoS 1 publishes per client (mqtt.js has 65,535 packet ids). */
-    maxInflight: z.number().int().min(1).max(60000),
-  })
-  .strict();
-
-const sensorSchema = z
-  .object({
-    patients: z.number().int().min(1).max(100000),
-    /** Simulated seconds per real second. */
-    speed: z.number().positive().max(10000),
-    /** Simulated seconds to run; null = until stopped. */
-    durationS: z.number().positive().nullable(),
-    seed: z.number().int(),
-    /** First patient number (patients are P0001, P0002, …). */
-    firstPatient: z.number().int().min(1),
-    /** One device's own password (used when the sensor runs a single patient). */
-    password: z.string(),
-    /** Demo convenience: every device's password derived from this secret (see devicePassword). */
-    deviceSecret: z.string(),
-  })
-  .strict();
-
-const gatewaySchema = z
-  .object({
-    id,
-    dataDir: z.string(),
-    batchIntervalMs: z.number().int().min(100).max(3_600_000),
-    /** Plaintext batch sizes are padded up to the next of these (bytes), so upload size hides the heart rate. */
-    bucketBytes: z.array(z.number().int().positive()).min(1),
-    sftpHost: z.string(),
-    sftpPort: z.number().int().min(0).max(65535),
-    sftpPrivateKeyFile: z.string(),
-    /** Cloud SSH host key fingerprint to pin (OpenSSH form SHA256:…); empty = accept any (demo only). */
-    sftpHostFingerprint: z.string(),
-    platformPublicKeyFile: z.string(),
-    allowedMeasurements: z.array(z.string().regex(/^[0-9a-f]{64}$/)),
-    allowSoftwareQuotes: z.boolean(),
-    mqttUsername: z.string(),
-    mqttPassword: z.string(),
-    retryMaxMs: z.number().int().min(10),
-  })
-  .strict();
-
-const pipelineSchema = z
-  .object({
-    mode: z.enum(['secure', 'plain']),
-  })
-  .strict();
-
-const cloudSchema = z
-  .object({
-    /** The host's directory (inboxes, outboxes, encrypted store, quarantine, host key). */
-    dataDir: z.string(),
-    host: z.string(),
-    sftpPort: z.number().int().min(0).max(65535),
-    /** SSH host key (OpenSSH private key); empty = <dataDir>/host_key, generated on first start. */
-    hostKeyFile: z.string(),
-    batchIntervalMs: z.number().int().min(100).max(3_600_000),
-    maxUploadBytes: z.number().int().min(1024).max(16 * 1024 * 1024),
-    /** JSON file: [{"id": "gw1", "sshPublicKey": "ssh-ed25519 AAAA…"}], the gateways allowed to log in. */
-    gatewaysFile: z.string(),
-  })
-  .strict();
-
-const enclaveSchema = z
-  .object({
-    /** Sealed keys and state. */
-    dataDir: z.string(),
-    /** Software backend's platform attestation key (32-byte Ed25519 seed); created if missing. */
-    platformKeyFile: z.string(),
-    /** JSON file from the operator: [{"id", "signingPublicKey": hex, "hpkePublicKey": hex}]. */
-    enrolmentFile: z.string(),
-  })
-  .strict();
-
-export const configSchema = z
-  .object({
-    mqtt: mqttSchema,
-    sensor: sensorSchema,
-    gateway: gatewaySchema,
-    pipeline: pipelineSchema,
-    cloud: cloudSchema,
-    enclave: enclaveSchema,
-  })
-  .strict();
-
-export type HrvaultConfig = z.infer<typeof configSchema>;
 
 /** Built-in defaults: everything on loopback, 10 patients, 10 s batches. */
 export const DEFAULT_CONFIG: HrvaultConfig = {
@@ -132,6 +38,7 @@ export const DEFAULT_CONFIG: HrvaultConfig = {
     mqttUsername: 'gw1',
     mqttPassword: '',
     retryMaxMs: 30_000,
+    cspUrl: '',
   },
   pipeline: { mode: 'secure' },
   cloud: {
@@ -140,10 +47,14 @@ export const DEFAULT_CONFIG: HrvaultConfig = {
     sftpPort: 2222,
     hostKeyFile: '',
     batchIntervalMs: 10_000,
-    maxUploadBytes: 1024 * 1024,
-    gatewaysFile: '',
+    maxUploadBytes: 4 * 1024 * 1024,
+    gatewayKeysFiles: [],
   },
   enclave: { dataDir: 'hrvault-data/enclave', platformKeyFile: 'hrvault-data/platform.key', enrolmentFile: '' },
+  access: { dataDir: './hrvault-data', host: '127.0.0.1', port: 8080, paillierBits: 2048, spDb: '', adminPassword: '' },
+  csp: { dataDir: './hrvault-csp', host: '127.0.0.1', port: 8080, paillierBits: 2048, spUrl: '', spPublicKey: '', adminPassword: '' },
+  sp: { dataDir: './hrvault-sp', host: '127.0.0.1', port: 8081, db: '', cspPublicKey: '' },
+  log: { level: 'info' },
 };
 
 /** A partial config: what a config file or the flags may set. */

@@ -6,13 +6,13 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { readFile, writeFile, rename } from 'node:fs/promises';
 import { z } from 'zod';
-import { generateIdentity, type IdentityKeyPair } from '../crypto/handshake.js';
+import { generateIdentity, type IdentityKeyPair } from '../crypto/index.js';
 import {
   exportPaillierPrivateKey,
   generatePaillierKeys,
   importPaillierPrivateKey,
   type PaillierKeyPair,
-} from '../crypto/paillier.js';
+} from '../crypto/index.js';
 import { ConfigError } from '../errors.js';
 import type { KekRing } from './record-crypto.js';
 

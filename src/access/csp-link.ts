@@ -5,8 +5,8 @@
  * denial of service.
  */
 import { randomBytes, type KeyObject } from 'node:crypto';
-import { ChannelIntegrityError, ChannelReceiver, ChannelSender } from '../crypto/aead-channel.js';
-import { HandshakeInitiator, type IdentityKeyPair, type SessionKeys } from '../crypto/handshake.js';
+import { ChannelIntegrityError, ChannelReceiver, ChannelSender } from '../crypto/index.js';
+import { HandshakeInitiator, type IdentityKeyPair, type SessionKeys } from '../crypto/index.js';
 import { HrvaultError } from '../errors.js';
 import { directionOf, type SpOperation, type SpTransport, type SpWireResponse } from './sp-protocol.js';
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { generateKeyPairSync } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { exportPaillierPrivateKey } from '../crypto/paillier.js';
+import { exportPaillierPrivateKey } from '../crypto/index.js';
 import { AuthError, ForbiddenError, NotFoundError, ThrottledError, ValidationError } from './errors.js';
 import { makeHarness, type Harness } from './test-support/harness.js';
 import { seedResults } from './test-support/seed.js';

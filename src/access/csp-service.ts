@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { PaillierEncryptor, SlotCodec, decryptPacked, exportPaillierPublicKey } from '../crypto/paillier.js';
+import { PaillierEncryptor, SlotCodec, decryptPacked, exportPaillierPublicKey } from '../crypto/index.js';
 import { AuditLog, type AuditAnchor, type AuditEntry, type AuditVerification } from './audit.js';
 import { SpLink, SpRequestError } from './csp-link.js';
 import type { CspKeys } from './csp-keys.js';
@@ -20,9 +20,18 @@ import {
   verifyDeviceToken,
   type DeviceRecord,
 } from './devices.js';
-import { ContractError, parseContract } from '../contracts/errors.js';
-import { ingestRequestSchema, type IngestAnswer } from '../contracts/ingest.js';
-import { parseRecordData, recordsFromResult, type AlertAckData, type EcgFileData, type HrvRecordData, type RrFileData } from '../contracts/records.js';
+import {
+  ContractError,
+  parseContract,
+  ingestRequestSchema,
+  parseRecordData,
+  recordsFromResult,
+  type AlertAckData,
+  type EcgFileData,
+  type HrvRecordData,
+  type IngestAnswer,
+  type RrFileData,
+} from '../contracts/index.js';
 import { analyseEcgUpload, analyseRrUpload } from './uploads.js';
 import { onsetKey, openAlerts, SummaryStore } from './summaries.js';
 import { blindIndex, chainLink, CHAIN_GENESIS, openRecord, RecordIntegrityError, sealRecord } from './record-crypto.js';

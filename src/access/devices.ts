@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, importJWK, jwtVerify, SignJWT, errors as joseErrors } from 'jose';
 import { z } from 'zod';
-import { WIRE_ID, PERSON_ID } from '../contracts/ids.js';
+import { WIRE_ID, PERSON_ID } from '../contracts/index.js';
 import { HrvaultError } from '../errors.js';
 import type { SqlDb } from './sql.js';
 

@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { SignJWT, importJWK } from 'jose';
-import { generateSigningKeyPair, type SigningKeyPair } from '../crypto/signing.js';
-import { ContractError } from '../contracts/errors.js';
+import { generateSigningKeyPair, type SigningKeyPair } from '../crypto/index.js';
+import { ContractError } from '../contracts/index.js';
 import type { HrvResult, IngestRequest } from '../contracts/index.js';
 import { DeviceAuthError, signDeviceToken } from './devices.js';
 import { ConflictError, ForbiddenError, NotFoundError, ThrottledError, ValidationError } from './errors.js';

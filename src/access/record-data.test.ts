@@ -4,8 +4,8 @@
  * stored pipeline results is the mean of their windows' SDNN — not null.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateSigningKeyPair } from '../crypto/signing.js';
-import { ContractError } from '../contracts/errors.js';
+import { generateSigningKeyPair } from '../crypto/index.js';
+import { ContractError } from '../contracts/index.js';
 import type { HrvResult } from '../contracts/index.js';
 import { signDeviceToken } from './devices.js';
 import type { Principal } from './policy.js';

@@ -13,7 +13,7 @@ import {
   importIdentity,
   importIdentityPublicKey,
   type IdentityKeyPair,
-} from '../crypto/handshake.js';
+} from '../crypto/index.js';
 import { fileAnchor, memoryAnchor } from './audit.js';
 import { generateCspKeys, loadCspKeys, saveCspKeys, type CspKeys } from './csp-keys.js';
 import { CspService } from './csp-service.js';

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateIdentity } from '../crypto/handshake.js';
+import { generateIdentity } from '../crypto/index.js';
 import { memoryAnchor } from './audit.js';
 import { generateCspKeys } from './csp-keys.js';
 import { CspService } from './csp-service.js';

@@ -5,9 +5,9 @@
  * keys that stay at the CSP.
  */
 import type { KeyObject } from 'node:crypto';
-import { ChannelIntegrityError, ChannelReceiver, ChannelReplayError, ChannelSender } from '../crypto/aead-channel.js';
-import { HandshakeError, HandshakeResponder, type IdentityKeyPair } from '../crypto/handshake.js';
-import { addCiphertexts, importPaillierPublicKey } from '../crypto/paillier.js';
+import { ChannelIntegrityError, ChannelReceiver, ChannelReplayError, ChannelSender } from '../crypto/index.js';
+import { HandshakeError, HandshakeResponder, type IdentityKeyPair } from '../crypto/index.js';
+import { addCiphertexts, importPaillierPublicKey } from '../crypto/index.js';
 import type { PublicKey } from 'paillier-bigint';
 import { chainLink, CHAIN_GENESIS } from './record-crypto.js';
 import { bytes, type SqlDb, type SqlTx } from './sql.js';

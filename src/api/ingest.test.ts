@@ -1,8 +1,8 @@
 /** The device endpoints over HTTP: registration, revocation, and POST /api/v1/ingest/results. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateSigningKeyPair } from '../crypto/signing.js';
+import { generateSigningKeyPair } from '../crypto/index.js';
 import type { HrvResult } from '../contracts/index.js';
-import { signDeviceToken } from '../access/devices.js';
+import { signDeviceToken } from '../access/index.js';
 import { pipelineResults } from '../test-support/pipeline-fixtures.js';
 import { hasSharedData } from '../test-support/shared-data.js';
 import { makeApiFixture, type ApiFixture } from './test-support/api-fixture.js';

@@ -4,8 +4,8 @@
  * so this is not part of the normal suite.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateSigningKeyPair } from '../crypto/signing.js';
-import { signDeviceToken } from '../access/devices.js';
+import { generateSigningKeyPair } from '../crypto/index.js';
+import { signDeviceToken } from '../access/index.js';
 import { makeHarness, type Harness } from '../access/test-support/harness.js';
 import { pipelineResults } from '../test-support/pipeline-fixtures.js';
 import { buildApi } from './server.js';

@@ -3,8 +3,8 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { HrvaultError, type ErrorCode } from '../errors.js';
-import { ThrottledError, UnknownReferenceError, ValidationError } from '../access/errors.js';
-import { ContractError } from '../contracts/errors.js';
+import { ThrottledError, UnknownReferenceError, ValidationError } from '../access/index.js';
+import { ContractError } from '../contracts/index.js';
 
 export interface Problem {
   type: string;

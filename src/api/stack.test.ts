@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { createDemoUsers } from '../access/demo-users.js';
+import { createDemoUsers } from '../access/index.js';
 import { startAccessStack, type AccessStack } from './stack.js';
 
 let stack: AccessStack | undefined;

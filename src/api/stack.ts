@@ -3,9 +3,9 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadOrCreateCspKeys, startCsp, startSp } from '../access/runtime.js';
-import { generateCspKeys } from '../access/csp-keys.js';
-import type { CspService } from '../access/csp-service.js';
+import { loadOrCreateCspKeys, startCsp, startSp } from '../access/index.js';
+import { generateCspKeys } from '../access/index.js';
+import type { CspService } from '../access/index.js';
 import { buildApi } from './server.js';
 
 export interface AccessStackOptions {

@@ -4,14 +4,14 @@
  * returns the figures for bench-results/access.json.
  */
 import { performance } from 'node:perf_hooks';
-import { generateIdentity } from '../crypto/handshake.js';
-import { PaillierEncryptor, SlotCodec, addCiphertexts, decryptPacked } from '../crypto/paillier.js';
-import { memoryAnchor } from '../access/audit.js';
-import { generateCspKeys } from '../access/csp-keys.js';
-import { CspService } from '../access/csp-service.js';
-import { SpService } from '../access/sp-service.js';
-import { openScratchDb, openSqlDb } from '../access/sql.js';
-import { inProcessTransport } from '../access/transport.js';
+import { generateIdentity } from '../crypto/index.js';
+import { PaillierEncryptor, SlotCodec, addCiphertexts, decryptPacked } from '../crypto/index.js';
+import { memoryAnchor } from '../access/index.js';
+import { generateCspKeys } from '../access/index.js';
+import { CspService } from '../access/index.js';
+import { SpService } from '../access/index.js';
+import { openScratchDb, openSqlDb } from '../access/index.js';
+import { inProcessTransport } from '../access/index.js';
 
 export interface AccessBenchOptions {
   spDb?: string;

@@ -7,7 +7,7 @@ import SftpClient from 'ssh2-sftp-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodePlainFile, encodePlainFile, openEnvelope, verifyQuoteDetails, type VerifiedQuote } from '../crypto/index.js';
 import { computeMeasurement, ensurePlatformKey, spawnEnclave, type EnclaveClient, type HrvResult } from '../enclave/index.js';
-import { makeGateway, rrCsv, sealedBatch } from '../enclave/test-helpers.js';
+import { makeGateway, rrCsv, sealedBatch } from '../test-support/sealed-batches.js';
 import { startCloud, type CloudHandle } from './index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cloud-'));

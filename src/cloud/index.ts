@@ -5,15 +5,18 @@
  * cloud/ is ciphertext, quotes, and rejection reasons that quote no values.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
-import { open, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { decodePlainFile, encodePlainFile, readEnvelopeHeader, type EnvelopeHeader } from '../crypto/index.js';
 import type { EnclaveClient } from '../enclave/index.js';
 import { HrvAnalyser } from '../enclave/index.js';
+import { fsyncDirAsync, writeFileDurableAsync } from '../durable-file.js';
 import { ConfigError, HrvaultError, type ErrorCode } from '../errors.js';
 import { isTempName } from './paths.js';
 import { areaDir, startSftpServer, type SftpGateway } from './sftp-server.js';
+
+export { areaDir };
 
 export { resolveVirtualPath, isTempName, FILE_NAME, SftpPathError } from './paths.js';
 export { loadHostKey, SftpSizeError, type SftpGateway } from './sftp-server.js';
@@ -100,18 +103,6 @@ export interface CloudHandle {
   stop(): Promise<void>;
 }
 
-async function writeAtomic(file: string, data: Uint8Array): Promise<void> {
-  const tmp = `${file}.tmp`;
-  const fh = await open(tmp, 'w', 0o600);
-  try {
-    await fh.write(data, 0, data.length, 0);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, file);
-}
-
 /** Starts the SFTP server and the micro-batch scheduler. */
 export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
   if (opts.mode === 'secure' && !opts.enclave) throw new ConfigError('secure mode needs an enclave');
@@ -176,7 +167,7 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
     try {
       if (!enclave) throw new HrvaultError('HRV_ERR_ENCLAVE', 'plain mode has no enclave to attest');
       const quote = await enclave.quote(new Uint8Array(Buffer.from(m[1]!, 'hex')));
-      await writeAtomic(join(areaDir(root, gateway, 'outbox'), `attest-${m[1]}.quote`), Buffer.from(JSON.stringify(quote)));
+      await writeFileDurableAsync(join(areaDir(root, gateway, 'outbox'), `attest-${m[1]}.quote`), Buffer.from(JSON.stringify(quote)));
       stats.quotes_served++;
       log('info', 'quote served', { gateway });
     } catch (err) {
@@ -247,7 +238,8 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
     type File = (typeof files)[number];
     /** Writes a chunk's results, quarantines its rejects and files its accepted inputs in the store. */
     const finalize = async (chunk: File[], results: { gateway: string; name: string; bytes: Uint8Array }[], rejected: { key: string; code: ErrorCode; reason: string }[]): Promise<void> => {
-      await Promise.all(results.map((r) => writeAtomic(join(areaDir(root, r.gateway, 'outbox'), r.name), r.bytes)));
+      await Promise.all(results.map((r) => writeFileDurableAsync(join(areaDir(root, r.gateway, 'outbox'), r.name), r.bytes, { syncDir: false })));
+      await Promise.all([...new Set(results.map((r) => r.gateway))].map((gw) => fsyncDirAsync(areaDir(root, gw, 'outbox'))));
       resultsCount += results.length;
       rejectedCount += rejected.length;
       const byKey = new Map(chunk.map((f) => [key(f.gateway, f.name), f]));

@@ -8,22 +8,16 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { pino } from 'pino';
-import { z } from 'zod';
+import { gatewayPublicKeysSchema, type GatewayPublicKeys } from '../contracts/index.js';
+import { loadConfig } from '../config.js';
 import { startCloud } from '../cloud/index.js';
 import { computeMeasurement, ensurePlatformKey, spawnEnclave, type EnclaveClient } from '../enclave/index.js';
 import { ConfigError } from '../errors.js';
-import { num, untilSignal } from './sensor.js';
-
-const hex32 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 32 bytes of lowercase hex');
-const gatewayKeysSchema = z.object({
-  id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
-  ssh_public_key: z.string().min(1),
-  signing_public_key: hex32,
-  hpke_public_key: hex32,
-});
+import { num } from './sensor.js';
+import { ensurePortFree, isAddressInUse, portInUseError, stopOnSignal } from './lifecycle.js';
 
 /** Reads the enrolment files an operator collected from `hrvault gateway --print-keys`. */
-export function readGatewayKeys(files: string[]): z.infer<typeof gatewayKeysSchema>[] {
+export function readGatewayKeys(files: string[]): GatewayPublicKeys[] {
   return files.map((f) => {
     let json: unknown;
     try {
@@ -33,7 +27,7 @@ export function readGatewayKeys(files: string[]): z.infer<typeof gatewayKeysSche
         cause: err,
       });
     }
-    const r = gatewayKeysSchema.safeParse(json);
+    const r = gatewayPublicKeysSchema.safeParse(json);
     if (!r.success)
       throw new ConfigError(
         `gateway keys ${f}: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`,
@@ -48,38 +42,56 @@ export function registerCloudCommands(program: Command): void {
     .description(
       'run the cloud host: SFTP ingress, micro-batch scheduler, enclave child process (secure mode)',
     )
-    .requiredOption(
-      '--gateway-keys <file...>',
-      'enrolment JSON of each gateway (from `hrvault gateway --print-keys`)',
-    )
-    .option('--data-dir <dir>', 'host directory (cloud/) ', 'hrvault-data/cloud')
-    .option('--enclave-dir <dir>', "enclave's sealed state and the platform key", 'hrvault-data/enclave')
-    .option('--host <addr>', 'SFTP listen address', '127.0.0.1')
-    .option('--port <n>', 'SFTP port', num, 2222)
-    .option('--batch-interval <s>', 'seconds between micro-batches', num, 10)
-    .option('--mode <mode>', 'secure | plain', 'secure')
-    .option('--max-upload-bytes <n>', 'largest upload accepted', num, 4 * 1024 * 1024)
+    .option('--config <file>', 'JSON config file (sections cloud, enclave, pipeline, log)')
+    .option('--gateway-keys <file...>', 'enrolment JSON of each gateway, from `hrvault gateway --print-keys` (HRVAULT_CLOUD_GATEWAY_KEYS_FILES)')
+    .option('--data-dir <dir>', 'host directory (HRVAULT_CLOUD_DATA_DIR)')
+    .option('--enclave-dir <dir>', "enclave's sealed state and the platform key (HRVAULT_ENCLAVE_DATA_DIR)")
+    .option('--host <addr>', 'SFTP listen address (HRVAULT_CLOUD_HOST)')
+    .option('--port <n>', 'SFTP port (HRVAULT_CLOUD_SFTP_PORT)', num)
+    .option('--batch-interval <s>', 'seconds between micro-batches (HRVAULT_CLOUD_BATCH_INTERVAL_MS in ms)', num)
+    .option('--mode <mode>', 'secure | plain (HRVAULT_PIPELINE_MODE)')
+    .option('--max-upload-bytes <n>', 'largest upload accepted (HRVAULT_CLOUD_MAX_UPLOAD_BYTES)', num)
     .action(
       async (o: {
-        gatewayKeys: string[];
-        dataDir: string;
-        enclaveDir: string;
-        host: string;
-        port: number;
-        batchInterval: number;
-        mode: string;
-        maxUploadBytes: number;
+        config?: string;
+        gatewayKeys?: string[];
+        dataDir?: string;
+        enclaveDir?: string;
+        host?: string;
+        port?: number;
+        batchInterval?: number;
+        mode?: 'secure' | 'plain';
+        maxUploadBytes?: number;
       }) => {
-        if (o.mode !== 'secure' && o.mode !== 'plain')
-          throw new ConfigError(`--mode must be secure or plain, not "${o.mode}"`);
-        if (!(o.batchInterval >= 0.1)) throw new ConfigError('--batch-interval must be at least 0.1 s');
-        const gws = readGatewayKeys(o.gatewayKeys);
-        const logger = pino({ level: process.env.HRVAULT_LOG_LEVEL ?? 'info' }, pino.destination(2));
+        const cfg = loadConfig({
+          ...(o.config === undefined ? {} : { file: o.config }),
+          flags: {
+            cloud: {
+              gatewayKeysFiles: o.gatewayKeys,
+              dataDir: o.dataDir,
+              host: o.host,
+              sftpPort: o.port,
+              batchIntervalMs: o.batchInterval === undefined ? undefined : Math.round(o.batchInterval * 1000),
+              maxUploadBytes: o.maxUploadBytes,
+            },
+            enclave: { dataDir: o.enclaveDir },
+            pipeline: { mode: o.mode },
+          },
+        });
+        const c = cfg.cloud;
+        const mode = cfg.pipeline.mode;
+        const enclaveDir = resolve(cfg.enclave.dataDir);
+        if (c.gatewayKeysFiles.length === 0)
+          throw new ConfigError('cloud.gatewayKeysFiles is empty (--gateway-keys FILE… or HRVAULT_CLOUD_GATEWAY_KEYS_FILES): no gateway could log in');
+        const gws = readGatewayKeys(c.gatewayKeysFiles);
+        // Before the enclave is spawned, so a taken port fails fast and leaves no child behind.
+        await ensurePortFree('--port', c.sftpPort, c.host);
+        const logger = pino({ level: cfg.log.level }, pino.destination(2));
         let enclave: EnclaveClient | undefined;
-        if (o.mode === 'secure') {
+        if (mode === 'secure') {
           enclave = await spawnEnclave({
-            dataDir: resolve(o.enclaveDir),
-            platformKeyFile: join(resolve(o.enclaveDir), 'platform.key'),
+            dataDir: enclaveDir,
+            platformKeyFile: join(enclaveDir, 'platform.key'),
             enrolledGateways: gws.map((g) => ({
               id: g.id,
               signingPublicKey: Buffer.from(g.signing_public_key, 'hex'),
@@ -88,20 +100,30 @@ export function registerCloudCommands(program: Command): void {
           });
         }
         const cloud = await startCloud({
-          dataDir: resolve(o.dataDir),
-          host: o.host,
-          port: o.port,
+          dataDir: resolve(c.dataDir),
+          host: c.host,
+          port: c.sftpPort,
+          ...(c.hostKeyFile === '' ? {} : { hostKeyFile: c.hostKeyFile }),
           gateways: gws.map((g) => ({ id: g.id, sshPublicKey: g.ssh_public_key })),
-          batchIntervalMs: Math.round(o.batchInterval * 1000),
-          mode: o.mode,
+          batchIntervalMs: c.batchIntervalMs,
+          mode,
           ...(enclave === undefined ? {} : { enclave }),
-          maxUploadBytes: o.maxUploadBytes,
+          maxUploadBytes: c.maxUploadBytes,
           log: (level, msg, fields) => logger[level](fields ?? {}, msg),
+        }).catch(async (err: unknown) => {
+          // The enclave child would keep the process alive: stop it before reporting.
+          await enclave?.close();
+          throw isAddressInUse(err) ? portInUseError('--port', c.sftpPort, c.host, err) : err;
         });
-        logger.info({ port: cloud.port, host_key: cloud.hostKeyFingerprint, mode: o.mode }, 'cloud running');
-        await untilSignal();
-        await cloud.stop();
-        await enclave?.close();
+        const signals = stopOnSignal();
+        logger.info({ port: cloud.port, host_key: cloud.hostKeyFingerprint, mode }, 'cloud running');
+        try {
+          await signals.stopped;
+          await cloud.stop();
+          await enclave?.close();
+        } finally {
+          signals.dispose();
+        }
         const s = cloud.stats();
         process.stdout.write(
           `${JSON.stringify({ files: s.files, batches: s.batches, beats_analysed: s.beats_analysed, rejected_files: s.rejected_files.length })}\n`,

@@ -16,7 +16,8 @@ import type { Command } from 'commander';
 import { pino, type Logger } from 'pino';
 import { startCloud, type CloudHandle } from '../cloud/index.js';
 import { computeMeasurement, ensurePlatformKey, spawnEnclave, type EnclaveClient } from '../enclave/index.js';
-import { ConfigError } from '../errors.js';
+import { loadConfig } from '../config.js';
+import { ConfigError, HrvaultError } from '../errors.js';
 import {
   ensureGatewayKeys,
   startEmbeddedBroker,
@@ -35,13 +36,15 @@ import {
   type SensorFleet,
 } from '../sensor/index.js';
 import { asFileError } from './hrv.js';
-import { startAccessStack } from '../api/stack.js';
+import { startAccessStack } from '../api/index.js';
 import { DASHBOARD_ROOT, dashboardBuilt } from './access.js';
-import { createDemoUsers } from '../access/demo-users.js';
+import { createDemoUsers } from '../access/index.js';
+import type { CspService } from '../access/index.js';
 import { readInputText } from './read-input.js';
 import { deviceRegistry } from './gateway.js';
 import { processIo, type CommandIo } from './io.js';
 import { num, untilSignal } from './sensor.js';
+import { ensurePortFree, isAddressInUse, portInUseError, stopOnSignal } from './lifecycle.js';
 
 export interface DemoOptions {
   patients: number;
@@ -80,6 +83,8 @@ export interface DemoContext {
   gateway: GatewayHandle;
   fleet: SensorFleet;
   enclave: EnclaveClient | undefined;
+  /** The access stack's base URL (API under /api/v1), when it runs. */
+  apiUrl: string | undefined;
 }
 
 /** The summary a run ends with (`--json` keys). */
@@ -104,7 +109,7 @@ export interface DemoSummary {
   results_rejected: number;
   alerts: number;
   rejected_files: number;
-  /** Results stored as clinical records through the access stack (null when it was not started). */
+  /** Results the CSP acknowledged from the gateway, each stored as an HRV and an RR record (null without the access stack). */
   records_ingested: number | null;
   rejected_reasons: Record<string, number>;
   bad_beats: { malformed: number; impossible: number; unknown_device: number };
@@ -119,6 +124,16 @@ function quantile(sorted: number[], q: number): number | null {
 
 const round = (x: number | null): number | null => (x === null ? null : Math.round(x * 100) / 100);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Registers the demo gateway as a device at the CSP (idempotent across runs that reuse --data-dir). */
+async function registerGatewayDevice(csp: CspService, id: string, signingPublicKey: Uint8Array, patients: string[]): Promise<void> {
+  const key = Buffer.from(signingPublicKey).toString('hex');
+  try {
+    await csp.registerDevice('bootstrap', { id, signing_public_key: key, patients });
+  } catch (err) {
+    if (!(err instanceof HrvaultError && err.code === 'HRV_ERR_CONFLICT')) throw err;
+  }
+}
 
 /** Runs the demo to its end and returns the summary. */
 export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Promise<DemoSummary> {
@@ -173,9 +188,7 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
       closers.push(() => broker!.close());
     }
 
-    let ingest: ((r: GatewayResult) => void) | undefined;
-    let ingestQueue: Promise<void> = Promise.resolve();
-    let ingested = 0;
+    let cspUrl: string | undefined;
     if (opts.access !== undefined) {
       const stack = await startAccessStack({
         ...(dashboardBuilt() ? { webRoot: DASHBOARD_ROOT } : {}),
@@ -186,35 +199,19 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
       closers.push(() => stack.close());
       const ids = Array.from({ length: totalPatients }, (_, i) => patientId(i + 1));
       const creds = await createDemoUsers(stack.csp, ids);
-      if (opts.access.credentialsFile !== undefined)
-        writeFileSync(opts.access.credentialsFile, `${JSON.stringify(creds, null, 2)}\n`, { mode: 0o600 });
+      // Every login is written where the user is told: the given file, or logins.json in the data dir.
+      const credentialsFile = resolve(opts.access.credentialsFile ?? join(dataDir, 'logins.json'));
+      writeFileSync(credentialsFile, `${JSON.stringify(creds, null, 2)}\n`, { mode: 0o600 });
       io.err(dashboardBuilt() ? `dashboard: ${stack.address}/  API: ${stack.address}/api/v1\n` : `API: ${stack.address}/api/v1 (dashboard not built: npm run build:web)\n`);
       for (const c of creds.filter((c) => c.role !== 'patient'))
         io.err(`  ${c.role.padEnd(13)} ${c.username} / ${c.password}\n`);
       io.err(
-        `  (${creds.filter((c) => c.role === 'patient').length} patient logins${opts.access.credentialsFile === undefined ? '' : `; all logins in ${opts.access.credentialsFile}`})\n`,
+        `  (${creds.filter((c) => c.role === 'patient').length} patient logins; all logins in ${credentialsFile})\n`,
       );
-      // Records are stored one after another, off the gateway's result path.
-      ingest = (r) => {
-        const measures = {
-          seq: r.seq,
-          t_start_ms: r.tStartMs,
-          t_end_ms: r.tEndMs,
-          original: r.body.original,
-          window: r.body.window,
-          alerts: r.body.alerts,
-        };
-        ingestQueue = ingestQueue
-          .then(() => stack.csp.ingestHrvResult(r.patient, r.tEndMs, measures))
-          .then(
-            () => void ingested++,
-            (err: unknown) =>
-              logger.warn(
-                { patient: r.patient, seq: r.seq, err: err instanceof Error ? err.message : String(err) },
-                'result not stored',
-              ),
-          );
-      };
+      // The gateway is a device at the CSP, exactly as in a deployment: its signing key's public half is registered
+      // for its patients, and it delivers every verified result over HTTP with its own credential.
+      await registerGatewayDevice(stack.csp, gatewayId, keys.signingPublicKey, ids);
+      cspUrl = stack.address;
     }
 
     let enclave: EnclaveClient | undefined;
@@ -280,10 +277,8 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
       bucketBytes: [1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 262144, 524288, 1048576],
       retryMaxMs: 5000,
       logger: logger.child({ component: 'gateway' }),
-      onResult: (r) => {
-        opts.onResult?.(r);
-        ingest?.(r);
-      },
+      ...(opts.onResult === undefined ? {} : { onResult: opts.onResult }),
+      ...(cspUrl === undefined ? {} : { csp: { url: cspUrl } }),
     });
     closers.push(() => gateway.stop());
 
@@ -300,7 +295,7 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
       ...(opts.startMs === undefined ? {} : { startMs: opts.startMs }),
     });
     closers.push(() => fleet.stop());
-    const ctx: DemoContext = { dataDir, cloud, gateway, fleet, enclave };
+    const ctx: DemoContext = { dataDir, cloud, gateway, fleet, enclave, apiUrl: cspUrl };
     await opts.onStarted?.(ctx);
 
     const status = setInterval(() => {
@@ -332,15 +327,8 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
       await sleep(50);
     }
     await gateway.waitForResults(cloud.stats().results_written, Math.max(0, drainDeadline - Date.now()));
+    if (cspUrl !== undefined) await gateway.deliverResults(Math.max(5000, drainDeadline - Date.now()));
     await opts.beforeSummary?.(ctx);
-    if (ingest !== undefined) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        ingestQueue,
-        new Promise<void>((r) => (timer = setTimeout(r, Math.max(5000, drainDeadline - Date.now())))),
-      ]);
-      clearTimeout(timer);
-    }
 
     const g = gateway.stats();
     const c = cloud.stats();
@@ -369,7 +357,7 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
       results_rejected: g.results_rejected,
       alerts: g.alerts,
       rejected_files: c.rejected_files.length,
-      records_ingested: ingest === undefined ? null : ingested,
+      records_ingested: cspUrl === undefined ? null : g.results_delivered,
       rejected_reasons: reasons,
       bad_beats: { malformed: g.malformed, impossible: g.impossible, unknown_device: g.unknown_device },
       data_dir: dataDir,
@@ -418,6 +406,7 @@ export function registerDemoCommand(program: Command): void {
     .option('--seed <n>', 'random seed of the patients', num, 1)
     .option('--data-dir <dir>', 'where gateway/, cloud/ and enclave/ go (default: a fresh temp dir)')
     .option('--mqtt-url <url>', 'use this broker instead of the in-process one')
+    .option('--config <file>', 'JSON config file (sections access, log; HRVAULT_ACCESS_*, HRVAULT_LOG_LEVEL)')
     .option('--json', 'print the summary as one JSON object on stdout')
     .option('--port <n>', 'port of the API and dashboard (0 = any free port)', num, 8080)
     .option('--no-access', 'do not start the access stack (API, records)')
@@ -437,6 +426,7 @@ export function registerDemoCommand(program: Command): void {
         dataDir?: string;
         mqttUrl?: string;
         json?: boolean;
+        config?: string;
       }) => {
         if (o.mode !== 'secure' && o.mode !== 'plain')
           throw new ConfigError(`--mode must be secure or plain, not "${o.mode}"`);
@@ -450,7 +440,16 @@ export function registerDemoCommand(program: Command): void {
           throw new ConfigError('--port must be 0–65535');
         if (o.speed <= 0) throw new ConfigError('--speed must be > 0');
         if (o.duration !== undefined && o.duration <= 0) throw new ConfigError('--duration must be > 0');
+        // Settings the demo shares with the deployable components come from the one loader (defaults → file →
+        // HRVAULT_<SECTION>_<KEY> → flags): e.g. the access stack's Paillier size (HRVAULT_ACCESS_PAILLIER_BITS;
+        // the tests use 1024 bits, seconds faster to generate on a loaded machine) and the log level.
+        const cfg = loadConfig({ ...(o.config === undefined ? {} : { file: o.config }) });
+        const paillierBits = cfg.access.paillierBits;
+        if (o.access) await ensurePortFree('--port', o.port, '127.0.0.1');
+        // Ctrl-C or SIGTERM, from here on (start-up included), ends the run in order: drain, summary, exit 0.
+        const signals = stopOnSignal();
         const summary = await runDemo({
+          stopSignal: signals.stopped,
           patients,
           ...(o.replay === undefined ? {} : { replay: o.replay }),
           durationS: o.duration ?? null,
@@ -461,15 +460,22 @@ export function registerDemoCommand(program: Command): void {
           ...(o.dataDir === undefined ? {} : { dataDir: o.dataDir }),
           ...(o.mqttUrl === undefined ? {} : { mqttUrl: o.mqttUrl }),
           json: o.json === true,
+          logLevel: cfg.log.level,
           ...(o.access
             ? {
                 access: {
                   port: o.port,
                   ...(o.credentialsFile === undefined ? {} : { credentialsFile: o.credentialsFile }),
+                  paillierBits,
                 },
               }
             : {}),
-        });
+        })
+          .finally(() => signals.dispose())
+          .catch((err: unknown) => {
+            // Another process took the port after the check above: still one line, exit 2.
+            throw o.access && isAddressInUse(err) ? portInUseError('--port', o.port, '127.0.0.1', err) : err;
+          });
         if (o.json === true) processIo.out(`${JSON.stringify(summary)}\n`);
         else processIo.err(formatSummary(summary));
       },

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,13 +37,38 @@ describe('hrvault detect: bad input', () => {
     });
   }
 
-  it('rejects bad option values with a usage error', async () => {
+  it('rejects bad option values with one hrvault: line naming the option', async () => {
     const p = file('ok.csv', '0.1\n0.2\n');
-    for (const args of [['--fs', '0'], ['--fs', 'abc'], ['--fs', '360', '--signal', 'eeg']]) {
-      const r = await runInProcess(['detect', p, ...args]);
+    for (const args of [['--fs', '0'], ['--fs', 'abc'], ['--fs', '1e999'], ['--signal', 'eeg']]) {
+      const r = await runInProcess(['detect', p, '--fs', '360', ...args]);
       expect(r.code, args.join(' ')).toBe(2);
-      expect(r.stderr).toMatch(/error: option/);
+      expect(r.stderr.trimEnd().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr, args.join(' ')).toMatch(new RegExp(`^hrvault: ${args[0]}: `));
     }
+  });
+
+  it('refuses --fs that contradicts the t_s column', async () => {
+    const rows = Array.from({ length: 100 }, (_, i) => `${(i / 250).toFixed(4)},${Math.sin(i / 5).toFixed(4)}`);
+    const p = file('fs250.csv', 't_s,mV\n' + rows.join('\n') + '\n');
+    const r = await runInProcess(['detect', p, '--fs', '360']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trimEnd()).toMatch(/^hrvault: \S*fs250\.csv: --fs 360 Hz contradicts the time column \(250 Hz\)/);
+  });
+
+  it("refuses --fs that contradicts the file's stated sampling rate", async () => {
+    const rows = Array.from({ length: 100 }, (_, i) => Math.sin(i / 5).toFixed(4));
+    const p = file('stated.csv', '# sampling_rate_hz: 360\n' + rows.join('\n') + '\n');
+    const r = await runInProcess(['detect', p, '--fs', '250']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trimEnd()).toMatch(/^hrvault: \S*stated\.csv: --fs 250 Hz contradicts the file's stated sampling rate \(360 Hz\)/);
+  });
+
+  it('refuses a sample of 1e200 naming the line instead of reporting 0 beats', async () => {
+    const rows = Array.from({ length: 2000 }, (_, i) => `${(i / 360).toFixed(5)},${i === 1000 ? '1e200' : Math.sin(i / 5).toFixed(4)}`);
+    const p = file('huge.csv', 't_s,mV\n' + rows.join('\n') + '\n');
+    const r = await runInProcess(['detect', p, '--json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trimEnd()).toMatch(/^hrvault: \S*huge\.csv:1002: signal value 1e200 is absurd/);
   });
 });
 
@@ -96,6 +122,34 @@ describe.skipIf(!hasSharedData())('hrvault detect --signal ppg: Welltory camera 
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/ppg_welltory_s01\.csv:\d+: no column named "IR" \(columns: t_s, R, G, B\)/);
   });
+});
+
+describe.skipIf(!hasSharedData())('hrvault detect: decimal commas', () => {
+  it('finds the same beats in the first minute of 119 written with semicolons and decimal commas', async () => {
+    const text = gunzipSync(readFileSync(join(SHARED_DATA_DIR, 'ecg_119.csv.gz'))).toString('utf8');
+    const lines = text.split('\n').filter((l) => l !== '');
+    const data = lines.filter((l) => /^\d/.test(l)).slice(0, 360 * 60);
+    const head = lines.filter((l) => !/^\d/.test(l));
+    const dot = file('e119.csv', [...head, ...data].join('\n') + '\n');
+    const semi = (l: string) => (l.startsWith('#') ? l : l.split(',').map((f) => f.replace('.', ',')).join(';'));
+    const comma = file('e119c.csv', [...head, ...data].map(semi).join('\n') + '\n');
+    const a = JSON.parse((await runInProcess(['detect', dot, '--json'])).stdout) as DetectReport;
+    const r = await runInProcess(['detect', comma, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const b = JSON.parse(r.stdout) as DetectReport;
+    expect(b.beats_s).toEqual(a.beats_s);
+  }, 60_000);
+});
+
+describe.skipIf(!hasSharedData())('hrvault detect: rhythm', () => {
+  it('reports suspected AF with its irregularity on record 203 (AF) and not on 119 (bigeminy)', async () => {
+    const af = JSON.parse((await runInProcess(['detect', join(SHARED_DATA_DIR, 'ecg_203.csv.gz'), '--json'])).stdout) as DetectReport;
+    expect(af.rhythm.af_suspected).toBe(true);
+    expect(af.rhythm.irregularity!).toBeGreaterThan(af.rhythm.irregularity_threshold);
+    const big = JSON.parse((await runInProcess(['detect', join(SHARED_DATA_DIR, 'ecg_119.csv.gz'), '--json'])).stdout) as DetectReport;
+    expect(big.rhythm.af_suspected).toBe(false);
+    expect(big.rhythm.irregularity!).toBeLessThan(big.rhythm.irregularity_threshold);
+  }, 60_000);
 });
 
 describe('hrvault detect: the real binary', () => {

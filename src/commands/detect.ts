@@ -10,7 +10,7 @@ import { Option, type Command } from 'commander';
 import * as hrv from '../hrv/index.js';
 import { InputFileError } from '../errors.js';
 import { asFileError } from './hrv.js';
-import { nonNegativeNumber, processIo, type CommandIo } from './io.js';
+import { boundedNumber, choice, processIo, type CommandIo } from './io.js';
 import { readInputText } from './read-input.js';
 
 export interface DetectCommandOptions {
@@ -29,6 +29,8 @@ export interface DetectReport {
   labels: hrv.BeatLabel[];
   /** Intervals between consecutive beats, ms (one fewer than beats). */
   rr_ms: number[];
+  /** Rhythm of the detected beats: suspected AF and the irregularity figure behind it (see hrv's assessRhythm). */
+  rhythm: hrv.RhythmAssessment;
 }
 
 /** Header names of the signal columns (all but a time column), from the first non-comment line. */
@@ -61,6 +63,13 @@ export async function detectReport(file: string, options: DetectCommandOptions):
       throw new InputFileError('HRV_ERR_FILE', file, undefined, '--column auto chooses among PPG colour channels; use it with --signal ppg');
     }
     const parsed = hrv.parseSignalText(text, file, column === undefined ? {} : { column });
+    // A rate given on the command line that the file's own time column contradicts: one of them is wrong.
+    if (options.fs !== undefined && parsed.fsFromTimeHz !== undefined && Math.abs(options.fs / parsed.fsFromTimeHz - 1) > hrv.FS_MISMATCH) {
+      throw new InputFileError('HRV_ERR_FILE', file, undefined, `--fs ${options.fs} Hz contradicts the time column (${Number(parsed.fsFromTimeHz.toPrecision(6))} Hz)`);
+    }
+    if (options.fs !== undefined && parsed.fsHz !== undefined && parsed.tS === undefined && Math.abs(options.fs / parsed.fsHz - 1) > hrv.FS_MISMATCH) {
+      throw new InputFileError('HRV_ERR_FILE', file, undefined, `--fs ${options.fs} Hz contradicts the file's stated sampling rate (${parsed.fsHz} Hz)`);
+    }
     const fs = options.fs ?? parsed.fsHz;
     if (fs === undefined) {
       throw new InputFileError('HRV_ERR_FILE', file, undefined, 'no sampling rate: give --fs HZ (the file has no t_s column and no "# sampling_rate_hz:" line)');
@@ -79,7 +88,8 @@ export async function detectReport(file: string, options: DetectCommandOptions):
     }
     const rr: number[] = [];
     for (let i = 1; i < beats.length; i++) rr.push((beats[i]! - beats[i - 1]!) * 1000);
-    return { fs, beats_s: Array.from(beats), labels, rr_ms: rr };
+    const rhythm = hrv.assessRhythm({ tMs: Float64Array.from(beats.subarray(1), (b) => b * 1000), rrMs: Float64Array.from(rr) });
+    return { fs, beats_s: Array.from(beats), labels, rr_ms: rr, rhythm };
   } catch (err) {
     throw asFileError(file, err);
   }
@@ -89,9 +99,12 @@ export async function detectReport(file: string, options: DetectCommandOptions):
 export function formatDetectTable(r: DetectReport): string {
   const nV = r.labels.filter((l) => l === 'V').length;
   const meanRr = r.rr_ms.length > 0 ? r.rr_ms.reduce((a, b) => a + b, 0) / r.rr_ms.length : NaN;
+  const irr = r.rhythm.irregularity;
   const lines = [
     `${r.beats_s.length} beats (${nV} V) at ${Number(r.fs.toFixed(3))} Hz` +
       (Number.isFinite(meanRr) ? `; mean RR ${meanRr.toFixed(1)} ms, mean HR ${(60000 / meanRr).toFixed(1)} bpm` : ''),
+    `rhythm: ${r.rhythm.af_suspected ? 'IRREGULAR — suspected atrial fibrillation' : 'no AF suspected'}` +
+      ` (irregularity ${irr === null ? '— (too few beats)' : irr.toFixed(3)}, threshold ${r.rhythm.irregularity_threshold})`,
     `${'t_s'.padStart(10)} ${'label'.padStart(5)} ${'rr_ms'.padStart(8)}`,
   ];
   r.beats_s.forEach((t, i) => {
@@ -106,10 +119,10 @@ export function registerDetectCommand(program: Command, io: CommandIo = processI
     .command('detect')
     .description('beat times from a raw ECG or PPG signal (CSV; the last numeric column is the signal)')
     .argument('<file>', 'signal CSV; # lines are comments; .gz is read transparently')
-    .option('--fs <hz>', 'sampling rate, Hz (optional when a t_s column or "# sampling_rate_hz:" gives it)', nonNegativeNumber(true))
-    .addOption(new Option('--signal <kind>', 'signal type').choices(['ecg', 'ppg']).default('ecg'))
+    .option('--fs <hz>', 'sampling rate, Hz (optional when a t_s column or "# sampling_rate_hz:" gives it)', boundedNumber('--fs', { min: 0, strict: true, unit: ' Hz' }))
+    .addOption(new Option('--signal <kind>', 'signal type: ecg or ppg').argParser(choice('--signal', ['ecg', 'ppg'] as const)).default('ecg'))
     .option('--column <name>', 'header name of the signal column (default: the last column; "auto" with --signal ppg: the most regular colour channel)')
-    .option('--json', 'print JSON: {"fs", "beats_s", "labels", "rr_ms"}')
+    .option('--json', 'print JSON: {"fs", "beats_s", "labels", "rr_ms", "rhythm"}')
     .action(async (file: string, options: DetectCommandOptions) => {
       const report = await detectReport(file, options);
       io.out(options.json ? JSON.stringify(report) + '\n' : formatDetectTable(report));

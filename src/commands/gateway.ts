@@ -1,8 +1,8 @@
 /**
  * `hrvault gateway`: the edge gateway for a real deployment. Keys are created on first start in
  * `<data-dir>/keys/keys.json`; `--print-keys` prints the public halves an operator enrols at the cloud
- * (SSH) and the enclave (signing, HPKE). Runs until SIGINT/SIGTERM, then cuts, uploads what is pending and
- * prints its counters as JSON.
+ * (SSH) and the enclave (signing, HPKE), and the admin registers at the CSP (signing). Verified results go to the
+ * CSP at gateway.cspUrl. Runs until SIGINT/SIGTERM, then cuts, uploads what is pending and prints its counters as JSON.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -78,6 +78,7 @@ export async function gatewayFromConfig(
     retryMaxMs: g.retryMaxMs,
     logger,
     ...(onResult === undefined ? {} : { onResult }),
+    ...(g.cspUrl === '' ? {} : { csp: { url: g.cspUrl } }),
   });
 }
 
@@ -102,6 +103,7 @@ export function registerGatewayCommand(program: Command): void {
     .option('--platform-public-key-file <file>', 'pinned attestation platform key (hex)')
     .option('--allowed-measurement <hex...>', 'enclave measurements to trust')
     .option('--allow-software-quotes', 'accept software-backend quotes (development only)')
+    .option('--csp-url <url>', 'CSP base URL that verified results are delivered to (HRVAULT_GATEWAY_CSP_URL)')
     .option('--print-keys', 'print the public keys to enrol and exit')
     .action(async (o: Record<string, unknown>) => {
       const flags: ConfigOverrides = {
@@ -124,6 +126,7 @@ export function registerGatewayCommand(program: Command): void {
           platformPublicKeyFile: o.platformPublicKeyFile as string | undefined,
           allowedMeasurements: o.allowedMeasurement as string[] | undefined,
           allowSoftwareQuotes: o.allowSoftwareQuotes === true ? true : undefined,
+          cspUrl: o.cspUrl as string | undefined,
         },
       };
       const cfg = loadConfig({ ...(o.config === undefined ? {} : { file: String(o.config) }), flags });
@@ -135,9 +138,13 @@ export function registerGatewayCommand(program: Command): void {
         );
         return;
       }
-      const logger = pino({ level: process.env.HRVAULT_LOG_LEVEL ?? 'info' }, pino.destination(2));
+      if (cfg.gateway.cspUrl === '')
+        throw new ConfigError(
+          'gateway.cspUrl is not set (--csp-url or HRVAULT_GATEWAY_CSP_URL): verified results would reach no one. Register this gateway at the CSP with the signing_public_key from --print-keys.',
+        );
+      const logger = pino({ level: cfg.log.level }, pino.destination(2));
       const gw = await gatewayFromConfig(cfg, logger, (r) =>
-        logger.info({ patient: r.patient, seq: r.seq, alerts: r.body.alerts }, 'result'),
+        logger.info({ patient: r.patient, seq: r.seq, alerts: r.body.alerts.map((a) => a.type) }, 'result kept for the CSP'),
       );
       logger.info({ id: cfg.gateway.id, mode: cfg.pipeline.mode }, 'gateway running');
       await untilSignal();

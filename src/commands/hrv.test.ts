@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,13 +51,136 @@ describe('hrvault hrv: bad input is one line naming file, line and problem, exit
     });
   }
 
-  it('rejects bad option values with a usage error', async () => {
+  it('rejects bad option values with one hrvault: line naming the option', async () => {
     const p = file('ok.csv', sineSeries());
-    for (const args of [['--window-s', '-1'], ['--window-s', 'x'], ['--step-s', '0'], ['--psd', 'fft'], ['--correction', 'kubios']]) {
+    const bad = [
+      ['--window-s', '-1'],
+      ['--window-s', 'x'],
+      ['--window-s', '1e-9'],
+      ['--window-s', 'Infinity'],
+      ['--step-s', '0'],
+      ['--step-s', '1e400'],
+      ['--psd', 'fft'],
+      ['--correction', 'kubios'],
+    ];
+    for (const args of bad) {
       const r = await runInProcess(['hrv', p, ...args]);
       expect(r.code, args.join(' ')).toBe(2);
-      expect(r.stderr).toMatch(/error: option/);
+      expect(r.stderr.trimEnd().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr, args.join(' ')).toMatch(new RegExp(`^hrvault: ${args[0]}: `));
     }
+  });
+});
+
+describe('hrvault hrv: inputs that used to pass garbage, crash or hang', () => {
+  it('refuses a gzip bomb by its decompressed size, exit 2, one line', async () => {
+    // 300 gzip members of 1 MiB of zeros each: ~300 kB that decompress to 300 MiB.
+    const member = gzipSync(Buffer.alloc(1 << 20, 0x30));
+    const p = file('bomb.csv.gz', Buffer.concat(Array.from({ length: 300 }, () => member)));
+    const r = await runInProcess(['hrv', p, '--json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trimEnd()).toMatch(/^hrvault: \S*bomb\.csv\.gz: decompresses to more than \d+ MiB/);
+  });
+
+  it('refuses an interval of 1e12 ms quickly, naming the line', async () => {
+    const p = file('huge.txt', '800\n810\n1e12\n790\n');
+    const t0 = Date.now();
+    const r = await runInProcess(['hrv', p, '--json']);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trimEnd()).toMatch(/^hrvault: \S*huge\.txt:3: RR interval/);
+  });
+
+  it('refuses 1e309 with the file and line, not a 0-based interval index', async () => {
+    const p = file('inf.txt', '800\n810\n1e309\n790\n');
+    const r = await runInProcess(['hrv', p, '--json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trimEnd()).toMatch(/^hrvault: \S*inf\.txt:3: RR interval 1e309 is not a finite number/);
+  });
+
+  it('refuses a window count that would never end (beat times far from 0 with a short step)', async () => {
+    const p = file('far.csv', 'time_ms,rr_ms\n1e11,800\n100000000800,800\n100000001600,800\n');
+    const t0 = Date.now();
+    const r = await runInProcess(['hrv', p, '--json', '--window-s', '10']);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trimEnd()).toMatch(/^hrvault: \S*far\.csv: .*windows/);
+  });
+
+  it('reads a headerless index,rr file as intervals without gaps (RMSSD defined)', async () => {
+    const rr = Array.from({ length: 400 }, (_, i) => Math.round(800 + 30 * Math.sin(i / 2)));
+    const p = file('index.csv', rr.map((v, i) => `${i + 1},${v}`).join('\n') + '\n');
+    const r = await runInProcess(['hrv', p, '--json', '--window-s', '0', '--correction', 'none']);
+    expect(r.code).toBe(0);
+    const w = (JSON.parse(r.stdout) as HrvReport).windows[0]!;
+    expect(w.n_nn).toBe(400);
+    expect(w.rmssd_ms).not.toBeNull();
+  });
+});
+
+/** Every interval between annotated beats of an MIT-BIH record, as a `time_ms,rr_ms` file. */
+function recordFile(rec: string): string {
+  const rows = readFileSync(join(SHARED_DATA_DIR, `beats_${rec}.csv`), 'utf8')
+    .split(/\r?\n/)
+    .filter((l) => /^\d/.test(l))
+    .map((l) => l.split(','))
+    .filter((r) => /^[NLRBAaJSVrFejnE/fQ?]$/.test((r[2] ?? '').trim()))
+    .map((r) => Number(r[0]) * 1000);
+  const lines = ['time_ms,rr_ms'];
+  for (let i = 1; i < rows.length; i++) lines.push(`${rows[i]!.toFixed(1)},${(rows[i]! - rows[i - 1]!).toFixed(1)}`);
+  return file(`rec_${rec}.csv`, lines.join('\n') + '\n');
+}
+
+describe.skipIf(!hasSharedData())('hrvault hrv: irregular rhythm and ectopy on MIT-BIH records', () => {
+  it('flags AF per window on 203 and says cleaning was not applied there', async () => {
+    const r = await runInProcess(['hrv', recordFile('203'), '--json']);
+    expect(r.code).toBe(0);
+    const rep = JSON.parse(r.stdout) as HrvReport;
+    const full = rep.windows.filter((w) => !w.partial);
+    expect(full.every((w) => w.af_suspected)).toBe(true);
+    expect(rep.correction.af_suspected).toBe(true);
+    expect(rep.correction.n_af_uncorrected).toBeGreaterThan(2000);
+    const table = await runInProcess(['hrv', recordFile('203')]);
+    expect(table.stdout).toMatch(/suspected AF.*not corrected there/);
+  });
+
+  it('does not flag 119 (ventricular bigeminy/trigeminy) as AF, and flags windows where cleaning excluded > 20%', async () => {
+    const rep = JSON.parse((await runInProcess(['hrv', recordFile('119'), '--json'])).stdout) as HrvReport;
+    expect(rep.windows.some((w) => w.af_suspected)).toBe(false);
+    expect(rep.correction.af_suspected).toBe(false);
+    // 119 loses 45% of its intervals to its PVCs: most windows are over the limit, and say so.
+    expect(rep.windows.filter((w) => w.excluded_over_limit).length).toBeGreaterThan(2);
+    for (const w of rep.windows) expect(w.excluded_over_limit).toBe(w.excluded_fraction! > 0.2);
+  });
+});
+
+describe('hrvault hrv: missed beats, slow rhythms, partial windows', () => {
+  it('reports the runs of missed beats it restored', async () => {
+    const rr: number[] = [];
+    for (let i = 0; i < 400; i++) rr.push(Math.round(800 + 20 * Math.sin(i / 2)));
+    // Two beats missed in a row, then 6 doubled intervals in a row.
+    rr.splice(100, 3, rr[100]! + rr[101]! + rr[102]!);
+    for (let k = 0; k < 6; k++) rr.splice(200 + k, 2, rr[200 + k]! + rr[201 + k]!);
+    const rep = JSON.parse((await runInProcess(['hrv', file('missed.txt', rr.join('\n')), '--json'])).stdout) as HrvReport;
+    const runs = rep.correction.missed_beat_runs;
+    expect(runs.map((x) => [x.n_intervals, x.n_missed])).toEqual([
+      [1, 2],
+      [6, 6],
+    ]);
+  });
+
+  it('accepts a rhythm below 30 bpm (it used to exclude everything and refuse the file)', async () => {
+    const rr = Array.from({ length: 200 }, (_, i) => Math.round(2200 + 40 * Math.sin(i / 2)));
+    const r = await runInProcess(['hrv', file('slow.txt', rr.join('\n')), '--json', '--window-s', '0']);
+    expect(r.code).toBe(0);
+    const rep = JSON.parse(r.stdout) as HrvReport;
+    expect(rep.correction.n_excluded).toBe(0);
+    expect(rep.windows[0]!.mean_hr_bpm!).toBeLessThan(30);
+  });
+
+  it('marks a partial last window', async () => {
+    const rep = JSON.parse((await runInProcess(['hrv', file('p.csv', sineSeries(400)), '--json'])).stdout) as HrvReport;
+    expect(rep.windows.map((w) => w.partial)).toEqual([false, true]);
   });
 });
 

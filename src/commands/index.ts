@@ -7,6 +7,8 @@ import { registerGatewayCommand } from './gateway.js';
 import { registerDemoCommand } from './demo.js';
 import { registerCloudCommands } from './cloud.js';
 
+export { runDemo, formatSummary, type DemoOptions, type DemoContext, type DemoSummary } from './demo.js';
+
 /** Adds every sub-command to the program; each component's command module registers itself here. */
 export function registerCommands(program: Command): void {
   registerHrvCommand(program);

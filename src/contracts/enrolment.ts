@@ -22,3 +22,12 @@ export const gatewayKeysFileSchema = z.object({
   pseudonym_key: hex,
 });
 export type GatewayKeysFile = z.infer<typeof gatewayKeysFileSchema>;
+
+/** What `hrvault gateway --print-keys` prints and an operator hands to the cloud host (SSH login, enclave enrolment) and the CSP (device). */
+export const gatewayPublicKeysSchema = z.object({
+  id: z.string().regex(WIRE_ID, 'gateway id must be 1–64 of [A-Za-z0-9_-]'),
+  ssh_public_key: z.string().min(1),
+  signing_public_key: key32,
+  hpke_public_key: key32,
+});
+export type GatewayPublicKeys = z.infer<typeof gatewayPublicKeysSchema>;

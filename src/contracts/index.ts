@@ -9,7 +9,14 @@ export * from './vocabulary.js';
 export { hrvMeasuresSchema, MEASURE_NAMES, type HrvMeasures } from './measures.js';
 export { beatMessageSchema, deviceIdSchema, RR_MIN_MS, RR_MAX_MS, type BeatMessage } from './beat.js';
 export { envelopeHeaderSchema, ENVELOPE_KINDS, type EnvelopeHeader, type EnvelopeKind } from './envelope-header.js';
-export { enrolmentFileSchema, gatewayKeysFileSchema, type EnrolmentFile, type GatewayKeysFile } from './enrolment.js';
+export {
+  enrolmentFileSchema,
+  gatewayKeysFileSchema,
+  gatewayPublicKeysSchema,
+  type EnrolmentFile,
+  type GatewayKeysFile,
+  type GatewayPublicKeys,
+} from './enrolment.js';
 export {
   ALERT_TYPES,
   alertOnsetSchema,
@@ -60,3 +67,4 @@ export {
   type IngestRequest,
   type IngestAnswer,
 } from './ingest.js';
+export { configSchema, type HrvaultConfig } from './config.js';

@@ -1,7 +1,7 @@
 /**
  * hrvault's sealing and attestation primitives for the pipeline: HPKE (RFC 9180), the sealed-file
- * envelope, Ed25519 sender signatures, attestation quotes and patient pseudonyms. The access-protocol
- * modules (handshake, aead-channel, paillier) are imported from their own files.
+ * envelope, Ed25519 sender signatures, attestation quotes and patient pseudonyms; and the access protocol's
+ * handshake, AEAD channel and Paillier. Other components use them only through this file.
  */
 import { createHmac } from 'node:crypto';
 import { HrvaultError } from '../errors.js';
@@ -31,7 +31,10 @@ export {
   type OpenEnvelopeOptions,
   type SealEnvelopeOptions,
 } from './envelope.js';
-export { generateSigningKeyPair, signingPublicKeyOf, signBytes, verifyBytes, type SigningKeyPair } from './signing.js';
+export { generateSigningKeyPair, signingKeyObject, signingPublicKeyOf, signBytes, verifyBytes, type SigningKeyPair } from './signing.js';
+export * from './handshake.js';
+export * from './aead-channel.js';
+export * from './paillier.js';
 export {
   createQuote,
   verifyQuote,

@@ -41,6 +41,11 @@ function pubObj(pk: Uint8Array): KeyObject {
   return k;
 }
 
+/** The node:crypto KeyObject of a raw Ed25519 seed, for libraries that sign with KeyObjects (jose). Cached. */
+export function signingKeyObject(seed: Uint8Array): KeyObject {
+  return privObj(seed);
+}
+
 /** A fresh Ed25519 key pair (raw bytes). */
 export function generateSigningKeyPair(): SigningKeyPair {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');

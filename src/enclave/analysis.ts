@@ -6,7 +6,7 @@
 import { EnvelopeError } from '../crypto/index.js';
 import { HrvaultError } from '../errors.js';
 import { ALERT_TYPES, type AlertOnset, type AlertType, type HrvResult } from '../contracts/index.js';
-import { analyze, cleanRr, followsGap, originalBlockMeasures, StreamingHrvWindow, type RrSeries } from '../hrv/index.js';
+import { analyze, assessRhythm, cleanRr, originalBlockMeasures, type RhythmAssessment, StreamingHrvWindow, type RrSeries } from '../hrv/index.js';
 
 export type { AlertType, HrvResult };
 
@@ -24,15 +24,9 @@ export const ALERT_RULES = {
   bradycardiaBpm: 40,
   rateSpanMs: 60_000,
   rateMinCoverageMs: 30_000,
+  /** Irregular rhythm: src/hrv's assessRhythm (irregularity after ectopic removal) over this trailing span. */
   irregularSpanMs: 120_000,
   irregularMinIntervals: 60,
-  irregularMinRmssdRatio: 0.1,
-  /** Largest |autocorrelation| of successive differences at lags 2–4 for a rhythm to count as irregular: bigeminy (lag 2) and trigeminy (lag 3) are periodic, AF is not. */
-  irregularMaxAutocorr: 0.3,
-  /** RMSSD / mean of the NN intervals left after ectopic removal above which no regular rhythm remains. */
-  irregularMinNnRatio: 0.06,
-  /** When fewer than 10 NN differences remain: the share of intervals removal must have excluded. */
-  irregularMinExcludedShare: 0.7,
 } as const;
 
 /** A window shorter than this share of WINDOW_MS is reported as partial. */
@@ -88,74 +82,25 @@ function trailingRate(s: RrSeries, endT: number): { bpm: number | null; coverage
   return { bpm: cnt > 0 ? 60_000 / (sum / cnt) : null, coverageMs: sum };
 }
 
-/**
- * Irregularity of the trailing `irregularSpanMs` of RR intervals: RMSSD / mean RR, and the largest |autocorrelation|
- * of the successive differences at lags 2–4. Atrial fibrillation is irregular without a period (for independent
- * intervals those autocorrelations are 0); bigeminy and trigeminy are irregular but repeat every 2 or 3 beats
- * (|r| near 1 at lag 2 or 3), and sinus rhythm is not irregular enough. Differences, not intervals, so a change of
- * rate inside the span does not look like a period. Null figures when there are too few intervals to say.
- */
-export function rhythmIrregularity(s: RrSeries, endT: number, nn: RrSeries): { rmssdRatio: number | null; maxAutocorr: number | null; excludedShare: number | null; irregular: boolean | null } {
-  const n = s.rrMs.length;
-  let lo = n;
+/** The HRV core's rhythm judgement over the trailing `irregularSpanMs` (null when it holds too few intervals to judge). */
+function trailingRhythm(s: RrSeries, endT: number): RhythmAssessment | null {
+  let lo = s.tMs.length;
   while (lo > 0 && s.tMs[lo - 1]! > endT - ALERT_RULES.irregularSpanMs) lo--;
-  const m = n - lo;
-  if (m < ALERT_RULES.irregularMinIntervals) return { rmssdRatio: null, maxAutocorr: null, excludedShare: null, irregular: null };
-  let mean = 0;
-  for (let i = lo; i < n; i++) mean += s.rrMs[i]!;
-  mean /= m;
-  const d = new Float64Array(m - 1);
-  let dMean = 0;
-  for (let i = 1; i < m; i++) dMean += d[i - 1] = s.rrMs[lo + i]! - s.rrMs[lo + i - 1]!;
-  dMean /= d.length;
-  let ss = 0;
-  let v = 0;
-  for (const x of d) {
-    ss += x * x;
-    v += (x - dMean) ** 2;
-  }
-  const rmssdRatio = Math.sqrt(ss / d.length) / mean;
-  let maxAutocorr = 0;
-  for (let lag = 2; lag <= 4 && v > 0; lag++) {
-    let c = 0;
-    for (let i = lag; i < d.length; i++) c += (d[i]! - dMean) * (d[i - lag]! - dMean);
-    maxAutocorr = Math.max(maxAutocorr, Math.abs(c / v));
-  }
-  // Isolated or multiform ectopic beats in sinus rhythm also make aperiodic spikes in the differences; what sets
-  // AF apart is that ectopic removal leaves no regular rhythm: the NN differences stay large (or, when removal
-  // kept too few consecutive NN intervals to judge, most intervals were excluded).
-  let kept = 0;
-  let nd = 0;
-  let nd2 = 0;
-  for (let i = nn.tMs.length - 1; i >= 0 && nn.tMs[i]! > endT - ALERT_RULES.irregularSpanMs; i--) {
-    kept++;
-    if (i > 0 && !followsGap(nn, i)) {
-      nd++;
-      nd2 += (nn.rrMs[i]! - nn.rrMs[i - 1]!) ** 2;
-    }
-  }
-  const excludedShare = Math.max(0, 1 - kept / m);
-  const nnRatio = nd >= 10 ? Math.sqrt(nd2 / nd) / mean : null;
-  const irregular =
-    rmssdRatio > ALERT_RULES.irregularMinRmssdRatio &&
-    maxAutocorr < ALERT_RULES.irregularMaxAutocorr &&
-    (nnRatio === null ? excludedShare > ALERT_RULES.irregularMinExcludedShare : nnRatio > ALERT_RULES.irregularMinNnRatio);
-  return { rmssdRatio, maxAutocorr, excludedShare, irregular };
+  if (s.tMs.length - lo < ALERT_RULES.irregularMinIntervals) return null;
+  return assessRhythm({ tMs: s.tMs.subarray(lo), rrMs: s.rrMs.subarray(lo) });
 }
 
 /**
- * The window's cleaned measures: ectopic beats and artefacts are excluded before HRV (an NN series), except
- * when the rhythm is irregular, where "correcting" would trim real irregularity away: then the intervals are
- * only range-checked and the result says af_suspected.
+ * The window's measures of its NN intervals: cleanRr excludes ectopic beats and artefacts and corrects missed and
+ * extra beats, except in stretches it judges irregular (suspected AF), where "correcting" would trim real
+ * irregularity away; its report says so.
  */
-function windowSummary(series: RrSeries, irregular: boolean | null, cleanedNormally: ReturnType<typeof cleanRr> | null): HrvResult['window'] {
+function windowSummary(series: RrSeries, afSuspected: boolean | null): HrvResult['window'] {
   const n = series.tMs.length;
   const start = n > 0 ? series.tMs[0]! - series.rrMs[0]! : 0;
   const end = n > 0 ? series.tMs[n - 1]! : 0;
   const span = end - start;
-  // Under an irregular rhythm every beat deviates from its neighbours: a threshold of 99% keeps
-  // them all, so only the physiological range check remains.
-  const cleaned = irregular === true && n >= 2 ? cleanRr(series, { correct: false, threshold: 0.99 }) : cleanedNormally;
+  const cleaned = n >= 2 ? cleanRr(series) : null;
   const nn = cleaned?.series;
   const r = cleaned?.report;
   return {
@@ -169,7 +114,7 @@ function windowSummary(series: RrSeries, irregular: boolean | null, cleanedNorma
     cleaning: r
       ? { n_input: r.n_input, n_kept: r.n_kept, n_excluded: r.n_excluded, n_corrected: r.n_corrected, n_out_of_range: r.n_out_of_range, n_ectopic: r.n_ectopic, n_artefact: r.n_artefact }
       : null,
-    af_suspected: irregular,
+    af_suspected: afSuspected,
   };
 }
 
@@ -236,8 +181,7 @@ export class HrvAnalyser {
     this.#patients.set(key, state);
     const series = state.window.series();
     const onsets: AlertOnset[] = [];
-    const cleaned = series.tMs.length >= 2 ? cleanRr(series) : null;
-    const rhythm = rhythmIrregularity(series, state.lastT, cleaned?.series ?? series);
+    const rhythm = trailingRhythm(series, state.lastT);
     if (n > 0) {
       const rate = trailingRate(series, state.lastT);
       const update = (type: AlertType, on: boolean, value: number): void => {
@@ -248,7 +192,7 @@ export class HrvAnalyser {
       const rateKnown = rate.bpm !== null && rate.coverageMs >= ALERT_RULES.rateMinCoverageMs;
       update('tachycardia', rateKnown && rate.bpm! > ALERT_RULES.tachycardiaBpm, rate.bpm ?? 0);
       update('bradycardia', rateKnown && rate.bpm! < ALERT_RULES.bradycardiaBpm, rate.bpm ?? 0);
-      update('irregular_rhythm', rhythm.irregular === true, rhythm.rmssdRatio ?? 0);
+      update('irregular_rhythm', rhythm?.af_suspected === true, rhythm?.irregularity ?? 0);
     }
     const result: HrvResult = {
       v: 2,
@@ -259,7 +203,7 @@ export class HrvAnalyser {
       t_end_ms: h.t_end_ms,
       rr: { t_ms: Array.from(t), rr_ms: Array.from(rr) },
       original: n > 0 ? originalBlockMeasures({ tMs: t, rrMs: rr }, 10) : [],
-      window: windowSummary(series, rhythm.irregular, cleaned),
+      window: windowSummary(series, rhythm === null ? null : rhythm.af_suspected),
       active_alerts: ALERT_TYPES.filter((a) => state.active.has(a)),
       alerts: onsets,
     };

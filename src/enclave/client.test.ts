@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openEnvelope, verifyQuoteDetails } from '../crypto/index.js';
 import { computeMeasurement, ensurePlatformKey, spawnEnclave, type HrvResult } from './index.js';
-import { makeGateway, sealedBatch } from './test-helpers.js';
+import { makeGateway, sealedBatch } from '../test-support/sealed-batches.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'enclave-proc-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

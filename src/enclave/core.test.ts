@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { generateSigningKeyPair, openEnvelope } from '../crypto/index.js';
 import { parseBatchCsv, type HrvResult } from './analysis.js';
 import { EnclaveCore } from './core.js';
-import { makeGateway, sealedBatch } from './test-helpers.js';
+import { makeGateway, sealedBatch } from '../test-support/sealed-batches.js';
 
 const platform = generateSigningKeyPair();
 const gw = makeGateway('gw-1');

@@ -10,7 +10,7 @@ import { Aes256Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke
 import { encodePlainFile, decodePlainFile, generateHpkeKeyPair, hpkeOpen, hpkeSeal, openEnvelope, sealEnvelope, keyIdOf } from '../crypto/index.js';
 import { HrvAnalyser } from './analysis.js';
 import { spawnEnclave } from './client.js';
-import { makeGateway, rrCsv } from './test-helpers.js';
+import { makeGateway, rrCsv } from '../test-support/sealed-batches.js';
 
 const patients = Number(process.argv[2] ?? 100);
 const batches = Number(process.argv[3] ?? 12);

@@ -6,7 +6,8 @@
  * exposes as /dev/attestation/keys/_sgx_mrenclave.
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileDurable } from '../durable-file.js';
 import { HrvaultError } from '../errors.js';
 
 /** Sealed state could not be read or written (missing key, tampered blob, I/O failure). */
@@ -19,19 +20,7 @@ export class SealingError extends HrvaultError {
 
 const MAGIC = Buffer.from('HRVS1');
 
-/** Writes `data` to `file` atomically and durably: temp file, fsync, rename. */
-export function writeFileDurable(file: string, data: Uint8Array, mode = 0o600): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w', mode);
-  try {
-    let off = 0;
-    while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-}
+export { writeFileDurable };
 
 /** Loads the software sealing secret from `file`, creating it (mode 0600) on first start. */
 export function loadSealingSecret(file: string): Uint8Array {

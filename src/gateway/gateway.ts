@@ -3,6 +3,7 @@
  * SFTP upload to the attested enclave, and result intake. See docs/pipeline.md for the data flow.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import SftpClient from 'ssh2-sftp-client';
@@ -21,6 +22,8 @@ import { hrvResultSchema, parseContract, type HrvResult } from '../contracts/ind
 import { HrvaultError } from '../errors.js';
 import { formatRrCsv } from '../hrv/index.js';
 import { beatMessageSchema, deviceOfTopic, RR_MAX_MS, RR_MIN_MS } from '../sensor/index.js';
+import { startCspForwarder } from './csp-forwarder.js';
+import { ResultOutbox } from './result-outbox.js';
 import { Spool, type PendingBatch } from './spool.js';
 
 export interface GatewayOptions {
@@ -57,8 +60,14 @@ export interface GatewayOptions {
   /** How often the outbox is polled for results, ms (default: a fifth of the batch interval). */
   resultPollMs?: number;
   logger: Logger;
-  /** Called with each opened and verified result (patient is the real id). */
+  /** Called once with each opened, verified and durably kept result (patient is the real id); replays are not passed on. */
   onResult?: (result: GatewayResult) => void | Promise<void>;
+  /**
+   * Where verified results go: the CSP's base URL. Results are kept in the gateway's durable outbox until the CSP
+   * acknowledges them. Undefined = nobody receives them (tests of the pipeline alone); they are dropped from the
+   * outbox once `onResult` returned.
+   */
+  csp?: { url: string; timeoutMs?: number };
 }
 
 /** A verified result, as handed to `onResult`. */
@@ -108,14 +117,24 @@ export interface GatewayStats {
   attestation_failures: number;
   results_verified: number;
   results_rejected: number;
+  /** Result files for a (patient, seq) already kept: a replay, not passed on. */
+  results_replayed: number;
   beats_in_results: number;
   alerts: number;
+  /** Results the CSP acknowledged (stored, or already stored). */
+  results_delivered: number;
+  /** Results the CSP refused as malformed (kept aside in results/rejected/). */
+  results_undeliverable: number;
+  /** Results in the outbox waiting for the CSP. */
+  results_waiting: number;
 }
 
 export interface GatewayHandle {
   stats(): GatewayStats;
   /** Cuts the current interval now and waits until everything pending is uploaded (used at shutdown). */
   flush(timeoutMs?: number): Promise<void>;
+  /** Waits until the CSP has acknowledged every kept result (or the timeout passes); resolves to whether it has. */
+  deliverResults(timeoutMs: number): Promise<boolean>;
   /** Waits until `n` results have been verified (or the timeout passes); resolves to whether they were. */
   waitForResults(n: number, timeoutMs: number): Promise<boolean>;
   stop(): Promise<void>;
@@ -163,9 +182,27 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     attestation_failures: 0,
     results_verified: 0,
     results_rejected: 0,
+    results_replayed: 0,
     beats_in_results: 0,
     alerts: 0,
+    results_delivered: 0,
+    results_undeliverable: 0,
+    results_waiting: 0,
   };
+  const outbox = ResultOutbox.open(join(opts.dataDir, 'results'));
+  const forwarder =
+    opts.csp === undefined
+      ? undefined
+      : startCspForwarder({
+          url: opts.csp.url,
+          timeoutMs: opts.csp.timeoutMs,
+          gatewayId: opts.id,
+          signingPrivateKey: opts.keys.signingPrivateKey,
+          outbox,
+          logger: log,
+          retryMaxMs: opts.retryMaxMs,
+        });
+  forwarder?.kick();
   if (spool.recovered > 0) log.info({ beats: spool.recovered }, 'recovered spooled beats after restart');
   const pseudonyms = new Map<string, string>();
   const realOf = new Map<string, string>();
@@ -423,13 +460,12 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
   };
 
   // --- results ------------------------------------------------------------------------------------------
-  const seenResults = new Set<string>();
   const fetchResults = async (): Promise<void> => {
     if (opts.mode === 'secure' && verified === undefined) return;
     const c = await connectSftp();
     const names = (await c.list('outbox'))
       .map((f) => f.name)
-      .filter((n) => RESULT_NAME.test(n) && !seenResults.has(n))
+      .filter((n) => RESULT_NAME.test(n))
       .sort();
     for (const name of names) {
       const bytes = (await c.get(`outbox/${name}`)) as Buffer;
@@ -460,16 +496,17 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
         if (patient === undefined)
           throw new HrvaultError('HRV_ERR_RESULT', `result for unknown pseudonym ${header.patient}`);
         const body = parseResultBody(text, header);
-        st.results_verified++;
-        st.alerts += body.alerts.length;
-        st.beats_in_results += body.rr.t_ms.length;
-        await opts.onResult?.({
-          patient,
-          seq: header.seq,
-          tStartMs: header.t_start_ms,
-          tEndMs: header.t_end_ms,
-          body,
-        });
+        if (outbox.accept(patient, body) === 'duplicate') {
+          st.results_replayed++;
+          log.warn({ file: name, patient_pseudonym: header.patient, seq: header.seq }, 'result replayed (already kept); not passed on');
+        } else {
+          st.results_verified++;
+          st.alerts += body.alerts.length;
+          st.beats_in_results += body.rr.t_ms.length;
+          await opts.onResult?.({ patient, seq: header.seq, tStartMs: header.t_start_ms, tEndMs: header.t_end_ms, body });
+          if (forwarder) forwarder.kick();
+          else outbox.delivered(outbox.pending());
+        }
       } catch (err) {
         st.results_rejected++;
         log.warn(
@@ -481,7 +518,6 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
           'result rejected',
         );
       }
-      seenResults.add(name);
       await c
         .delete(`outbox/${name}`)
         .catch((err: unknown) =>
@@ -528,7 +564,20 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
 
   const waiters: { n: number; resolve: (ok: boolean) => void }[] = [];
   return {
-    stats: () => ({ ...st, buffered_beats: spool.bufferedBeats(), pending_files: spool.pending().length }),
+    stats: () => {
+      const f = forwarder?.stats();
+      return {
+        ...st,
+        buffered_beats: spool.bufferedBeats(),
+        pending_files: spool.pending().length,
+        results_delivered: f ? f.delivered + f.duplicates : 0,
+        results_undeliverable: f?.rejected ?? 0,
+        results_waiting: outbox.size,
+      };
+    },
+    async deliverResults(timeoutMs) {
+      return forwarder ? forwarder.drain(timeoutMs) : true;
+    },
     async flush(timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
       // A cut already running took its snapshot before the caller's last beats: cut once more after it.
@@ -551,6 +600,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     async stop() {
       stopped = true;
       wake();
+      await forwarder?.stop();
       clearInterval(cutTimer);
       clearInterval(pollTimer);
       await cutting;

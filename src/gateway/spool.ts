@@ -9,12 +9,10 @@
 import {
   closeSync,
   fdatasyncSync,
-  fsyncSync,
   mkdirSync,
   openSync,
   readFileSync,
   readdirSync,
-  renameSync,
   unlinkSync,
   writeSync,
   existsSync,
@@ -22,6 +20,7 @@ import {
 import { fdatasync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { fsyncDir, writeFileDurable } from '../durable-file.js';
 import { HrvaultError } from '../errors.js';
 
 /** One spooled beat (compact field names: the spool is written once per beat). */
@@ -57,26 +56,6 @@ const pendingSchema = z.object({
   beats: z.array(z.object({ t: z.number(), r: z.number(), s: z.number() })),
 });
 
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function writeDurable(path: string, data: string): void {
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, data);
-    fdatasyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-}
 
 interface Segment {
   index: number;
@@ -229,11 +208,11 @@ export class Spool {
         tEndMs: beats[beats.length - 1]!.t,
         beats,
       };
-      writeDurable(join(this.pendingDir, pendingName(patient, seq)), JSON.stringify(batch));
+      writeFileDurable(join(this.pendingDir, pendingName(patient, seq)), JSON.stringify(batch));
       batches.push(batch);
     }
     fsyncDir(this.pendingDir);
-    writeDurable(join(this.dir, 'state.json'), JSON.stringify(nextState));
+    writeFileDurable(join(this.dir, 'state.json'), JSON.stringify(nextState));
     fsyncDir(this.dir);
     this.state = nextState;
     // Seen-sets are only needed for seqs above the new watermark.

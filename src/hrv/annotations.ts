@@ -3,7 +3,7 @@
  * series keeps an interval only when both its beats are normal, and a dropped interval leaves a gap;
  * RR_all keeps every interval.
  */
-import type { RrSeries } from './types.js';
+import type { BeatLabel, RrSeries } from './types.js';
 
 /** A beat with its time (s) and label (WFDB symbol, or N/V from our labeller). */
 export interface LabelledBeat {
@@ -49,4 +49,27 @@ export function windowOf(series: RrSeries, fromS: number, toS: number): RrSeries
     }
   }
   return { tMs: Float64Array.from(t), rrMs: Float64Array.from(rr) };
+}
+
+/** The NN series of our own detected beats and how many beats each label had. */
+export interface LabelledNn {
+  /** Intervals between two consecutive beats labelled N (ms; time from the first sample). */
+  series: RrSeries;
+  /** Beats per label: N normal, S supraventricular premature, V ventricular, Q unclassifiable (noisy). */
+  counts: Record<BeatLabel, number>;
+}
+
+/**
+ * NN series from detected beats (times s) and their labels: only N–N intervals are kept, so intervals next
+ * to an ectopic (S, V) or an unclassifiable (Q) beat leave gaps; the counts say how many beats were not N.
+ */
+export function nnFromLabelledBeats(beatsS: ArrayLike<number>, labels: ArrayLike<BeatLabel>): LabelledNn {
+  const counts: Record<BeatLabel, number> = { N: 0, S: 0, V: 0, Q: 0 };
+  const beats: LabelledBeat[] = [];
+  for (let i = 0; i < beatsS.length; i++) {
+    const l = labels[i]!;
+    counts[l]++;
+    beats.push({ tS: beatsS[i]!, symbol: l });
+  }
+  return { series: nnSeriesFromBeats(beats), counts };
 }

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { classifyBeats, labelBeats } from './beat-labels.js';
-import { detectFromFeatures, ecgFeatures } from './ecg-detect.js';
+import { detectEcgBeats, detectFromFeatures, ecgFeatures } from './ecg-detect.js';
 import { matchBeats, scoreLabel } from './beat-matching.js';
 import { successiveDifferences } from './segments.js';
 import type { BeatLabel, RrSeries } from './types.js';
 import { syntheticEcg } from '../test-support/synthetic-ecg.js';
+import { mixNoise } from './noise-stress.js';
 import {
   hasSharedData,
   readBeats,
@@ -12,6 +13,69 @@ import {
   readReferenceHrv,
   SHARED_DATA_SKIP_REASON,
 } from '../test-support/shared-data.js';
+
+/** Adds a Gaussian wave (centre s, width s, amplitude mV) to x. */
+function addGauss(x: Float64Array, fsHz: number, centreS: number, widthS: number, amp: number): void {
+  const c = centreS * fsHz;
+  const w = widthS * fsHz;
+  for (let i = Math.max(0, Math.floor(c - 5 * w)); i <= Math.min(x.length - 1, Math.ceil(c + 5 * w)); i++) {
+    const d = (i - c) / w;
+    x[i] = x[i]! + amp * Math.exp(-0.5 * d * d);
+  }
+}
+
+/**
+ * Sinus rhythm (800 ms with a slow ±5% respiratory swing) where every 7th beat is an atrial premature beat:
+ * the same QRS 25% early, with a non-compensatory pause after it.
+ */
+function withApcs(fsHz: number, durationS: number): { signal: Float64Array; peaks: Int32Array; labels: BeatLabel[] } {
+  const x = new Float64Array(Math.round(durationS * fsHz));
+  const peaks: number[] = [];
+  const labels: BeatLabel[] = [];
+  let t = 0.6;
+  for (let k = 0; t < durationS - 0.8; k++) {
+    const rr = 0.8 * (1 + 0.05 * Math.sin(2 * Math.PI * 0.25 * t));
+    const isS = k > 2 && k % 7 === 0;
+    t += isS ? 0.75 * rr : k === 0 ? 0 : rr;
+    addGauss(x, fsHz, t - 0.16, 0.025, 0.12);
+    addGauss(x, fsHz, t, 0.01, 1);
+    addGauss(x, fsHz, t + 0.03, 0.01, -0.2);
+    addGauss(x, fsHz, t + 0.28, 0.06, 0.3);
+    peaks.push(Math.round(t * fsHz));
+    labels.push(isS ? 'S' : 'N');
+    if (isS) t += 0.1 * rr; // the sinus node resets: the next interval is a little longer than a cycle
+  }
+  return { signal: x, peaks: Int32Array.from(peaks), labels };
+}
+
+describe('labelBeats: S and Q', () => {
+  it('labels premature beats of normal shape S, and only those', () => {
+    const h = withApcs(360, 120);
+    expect(labelBeats(h.signal, 360, h.peaks)).toEqual(h.labels);
+  });
+
+  it('labels the beats of a stretch buried in muscle noise Q, not N or V, and keeps the others', () => {
+    const fsHz = 360;
+    const ecg = syntheticEcg({ fsHz, durationS: 90, pvcEvery: 4, noiseMv: 0.01, seed: 21 });
+    const noisy = mixNoise(ecg.signal, fsHz, ecg.rPeaks, 'muscle', -6, { seed: 2 });
+    const from = 40 * fsHz;
+    const to = 55 * fsHz;
+    const x = Float64Array.from(ecg.signal);
+    for (let i = from; i < to; i++) x[i] = noisy.signal[i]!;
+    const labels = labelBeats(x, fsHz, ecg.rPeaks);
+    let q = 0;
+    ecg.rPeaks.forEach((p, i) => {
+      const inside = p > from + fsHz && p < to - fsHz;
+      const outside = p < from - 2 * fsHz || p > to + 2 * fsHz;
+      if (inside) {
+        expect(labels[i]).toBe('Q');
+        q++;
+      }
+      if (outside) expect(labels[i]).toBe(ecg.labels[i]);
+    });
+    expect(q).toBeGreaterThan(10);
+  });
+});
 
 describe('labelBeats on synthetic ECG', () => {
   it('labels premature wide beats with a compensatory pause V and the rest N', () => {
@@ -132,6 +196,27 @@ describe.skipIf(!hasSharedData())('labelBeats on MIT-BIH records', () => {
       expect(v.ppv).toBeGreaterThanOrEqual(0.95);
     });
   }
+
+  it('record 100: S sensitivity ≥ 0.9 on its 33 atrial premature beats, and few false S', () => {
+    const { fsHz, mv } = readEcg('100');
+    const peaks = detectEcgBeats(mv, fsHz);
+    const labels = labelBeats(mv, fsHz, peaks);
+    const ann = readBeats('100');
+    const m = matchBeats(
+      ann.map((a) => a.sample),
+      peaks,
+      0.15 * fsHz,
+    );
+    const s = scoreLabel(
+      m,
+      ann.map((a) => (a.symbol === 'A' ? 'S' : a.symbol)),
+      labels,
+      'S',
+    );
+    expect(s.tp + s.fn).toBe(33);
+    expect(s.sensitivity).toBeGreaterThanOrEqual(0.9);
+    expect(s.ppv).toBeGreaterThanOrEqual(0.9);
+  });
 
   for (const window of ['first_5min', 'whole'] as const) {
     it(`record 119 (${window}): SDNN and RMSSD of our own NN series within 5% of the annotated NN values`, () => {

@@ -1,6 +1,6 @@
 /**
- * Beat labelling: normal (N: sinus and supraventricular) or ventricular ectopic (V), from morphology and
- * timing. A ventricular beat looks unlike the patient's own normal beats (low correlation with the running
+ * Beat labelling: normal (N), supraventricular premature (S: early, normal shape, the sinus node reset),
+ * ventricular ectopic (V) or unclassifiable (Q: too noisy to judge), from morphology and timing. A ventricular beat looks unlike the patient's own normal beats (low correlation with the running
  * template of normal beats, a wider QRS, a different amplitude) and comes early (prematurity) with a
  * compensatory pause. Either sign alone is not enough: noise distorts the shape of normal beats, and
  * atrial premature beats come early with a normal shape. PVCs of one patient usually share a shape, so
@@ -10,6 +10,7 @@ import { HrvError } from './errors.js';
 import { ecgFeatures, type EcgFeatures } from './ecg-detect.js';
 import type { BeatLabel } from './types.js';
 import { pearson } from './correlation.js';
+import { filtfilt, movingAverage, notchFilter } from './filters.js';
 
 /** Morphology and timing measured for each beat; exported for validation reports. */
 export interface BeatFeatures {
@@ -28,6 +29,12 @@ export interface BeatFeatures {
    * around the beat, QRS excluded) relative to the beat's own QRS energy; ≈ 0.005 on a clean record.
    */
   noise: Float64Array;
+  /**
+   * Broadband noise around the beat: RMS of the ECG's fast residual (the mains-notched 0.5–40 Hz ECG minus
+   * its 25 ms moving average, where QRS-free stretches hold only muscle noise, spikes and hum) between the
+   * complexes (the worse side), relative to the record's median QRS amplitude; ≈ 0.01 on a clean record.
+   */
+  hfNoise: Float64Array;
 }
 
 /** Per-beat evidence behind the labels; exported for validation reports. */
@@ -186,7 +193,35 @@ export function beatFeatures(features: EcgFeatures, fsHz: number, peaks: Int32Ar
     const own = features.energy[peaks[b]!]!;
     noise[b] = own > 0 ? Math.max(before, after) / own : Infinity;
   }
-  return { corrN, ampRatio, widthRatio, prematurity, pause, noise };
+  const hfNoise = broadbandNoise(ecg, fsHz, peaks, wide);
+  return { corrN, ampRatio, widthRatio, prematurity, pause, noise, hfNoise };
+}
+
+/** See BeatFeatures.hfNoise. */
+function broadbandNoise(ecg: Float64Array, fsHz: number, peaks: Int32Array, wide: Windows): Float64Array {
+  const nb = peaks.length;
+  const out = new Float64Array(nb);
+  if (nb === 0) return out;
+  const smooth = movingAverage(ecg, Math.max(1, Math.round(0.025 * fsHz)));
+  const qFrom = wide.pre - Math.round(0.06 * fsHz);
+  const qTo = wide.pre + Math.round(0.06 * fsHz) + 1;
+  const amps = new Float64Array(nb);
+  for (let b = 0; b < nb; b++) amps[b] = peakToPeak(wide, b, qFrom, qTo);
+  const amp = medianOf(amps);
+  if (!(amp > 0)) return out;
+  const guard = Math.round(0.12 * fsHz);
+  const rms = (from: number, to: number): number => {
+    let s = 0;
+    for (let i = from; i < to; i++) {
+      const d = ecg[i]! - smooth[i]!;
+      s += d * d;
+    }
+    return to > from ? Math.sqrt(s / (to - from)) : 0;
+  };
+  const between = new Float64Array(nb + 1);
+  for (let b = 1; b < nb; b++) between[b] = rms(peaks[b - 1]! + guard, peaks[b]! - guard);
+  for (let b = 0; b < nb; b++) out[b] = Math.max(between[b]!, between[b + 1]!) / amp;
+  return out;
 }
 
 /** How unlike a normal beat the shape is; ≥ 1 means clearly abnormal on at least one measure. */
@@ -201,7 +236,7 @@ function abnormality(f: BeatFeatures, b: number): number {
 /** Above this noise index a beat's shape and timing are too unreliable to call it ventricular. */
 const MAX_NOISE = 0.1;
 
-/** Labels each beat (R-peak sample indices into signal at fsHz) N or V; pass `features` to reuse detection's filtering. */
+/** Labels each beat (R-peak sample indices into signal at fsHz) N, S, V or Q; pass `features` to reuse detection's filtering. */
 export function labelBeats(
   signal: Float64Array,
   fsHz: number,
@@ -215,32 +250,105 @@ export function labelBeats(
 export function classifyBeats(features: EcgFeatures, fsHz: number, peaks: Int32Array): BeatClassification {
   const nb = peaks.length;
   const labels: BeatLabel[] = new Array<BeatLabel>(nb).fill('N');
-  const f = beatFeatures(features, fsHz, peaks);
+  // Shapes are compared on the ECG with 50 and 60 Hz notched out (where the rate allows): strong mains
+  // hum left in the 0.5–40 Hz band would otherwise lower every beat's correlation with its template.
+  const own = { ...features, ecg: notchMains(features.ecg, fsHz) };
+  const f = beatFeatures(own, fsHz, peaks);
   const corrV = new Float64Array(nb).fill(NaN);
   const result = { ...f, labels, corrV };
   if (nb < 3) return result;
+  const noisy = (b: number): boolean => f.noise[b]! >= MAX_NOISE || f.hfNoise[b]! >= MAX_HF_NOISE;
 
   // Candidates: abnormal shape, early, followed by a longer interval, and not buried in noise.
   const cand: number[] = [];
   for (let b = 1; b < nb; b++) {
-    if (f.noise[b]! < MAX_NOISE && abnormality(f, b) >= 1 && f.prematurity[b]! < 0.88 && f.pause[b]! > 1.1) {
+    if (!noisy(b) && abnormality(f, b) >= 1 && f.prematurity[b]! < 0.88 && f.pause[b]! > 1.1) {
       cand.push(b);
     }
   }
-  if (cand.length === 0) return result;
   // Confirm against the candidates' own template: uniform PVCs match it, distorted normal beats do not.
-  const wide = extractWindows(features.ecg, peaks, Math.round(0.1 * fsHz), Math.round(0.3 * fsHz));
+  const wide = extractWindows(own.ecg, peaks, Math.round(0.1 * fsHz), Math.round(0.3 * fsHz));
   const vTpl = cand.length >= 3 ? medianTemplate(wide, cand) : null;
   if (vTpl) for (let b = 0; b < nb; b++) corrV[b] = pearson(wide.data, b * wide.len, vTpl, 0, wide.len);
   for (const b of cand) {
     if (!vTpl || corrV[b]! > 0.8 || abnormality(f, b) >= 2) labels[b] = 'V';
   }
-  if (!vTpl) return result;
-  // PVCs without the usual timing (interpolated, or next to a noisy interval) are found by shape alone,
-  // but only when they match the PVC template much better than the normal one.
-  for (let b = 0; b < nb; b++) {
-    if (labels[b] === 'V' || f.noise[b]! >= MAX_NOISE || abnormality(f, b) < 1) continue;
-    if (corrV[b]! > 0.9 && corrV[b]! - f.corrN[b]! > 0.2) labels[b] = 'V';
+  // Multiform PVCs: candidates left over form their own templates in turn (up to three more forms), each
+  // confirmed the same way; distorted normal beats rarely agree with each other well enough.
+  for (let form = 0; form < 3; form++) {
+    const rest = cand.filter((b) => labels[b] !== 'V');
+    if (rest.length < 3) break;
+    const tpl = medianTemplate(wide, rest);
+    let found = 0;
+    for (const b of rest) {
+      if (pearson(wide.data, b * wide.len, tpl, 0, wide.len) > 0.8) {
+        labels[b] = 'V';
+        found++;
+      }
+    }
+    if (found === 0) break;
   }
+  if (vTpl) {
+    // PVCs without the usual timing (interpolated, or next to a noisy interval) are found by shape alone,
+    // but only when they match the PVC template much better than the normal one.
+    for (let b = 0; b < nb; b++) {
+      if (labels[b] === 'V' || noisy(b) || abnormality(f, b) < 1) continue;
+      if (corrV[b]! > 0.9 && corrV[b]! - f.corrN[b]! > 0.2) labels[b] = 'V';
+    }
+  }
+  // Supraventricular premature beats: the normal shape, clearly early, and followed by a longer interval
+  // (the sinus node resets). Not in an irregular rhythm (atrial fibrillation), where "early" means nothing.
+  const irregular = rhythmIrregularity(peaks);
+  for (let b = 1; b < nb - 1; b++) {
+    if (labels[b] !== 'N' || noisy(b) || irregular[b]! > 0.1) continue;
+    if (f.prematurity[b]! < S_PREMATURITY && f.pause[b]! > 1 && f.corrN[b]! >= 0.8 && abnormality(f, b) < 1.5) labels[b] = 'S';
+  }
+  // Beats whose surroundings are too noisy to judge shape or timing are unclassifiable, not normal: their
+  // intervals must not enter the NN series.
+  for (let b = 0; b < nb; b++) if (labels[b] !== 'V' && noisy(b)) labels[b] = 'Q';
+  // A clearly abnormal shape that is neither the record's PVC nor a premature beat (fusion beats, a
+  // second PVC form, aberrant conduction) is not called normal either: it is unclassifiable.
+  // Only the correlation counts here: amplitude and width drift with posture and electrode contact.
+  for (let b = 0; b < nb; b++) if (labels[b] === 'N' && f.corrN[b]! < UNCLASSIFIABLE_CORR) labels[b] = 'Q';
   return result;
+}
+
+/** Correlation with the normal template below which a beat that is not labelled V or S is not called N. */
+const UNCLASSIFIABLE_CORR = 0.7;
+
+/** A supraventricular premature beat comes at most at this fraction of the local cycle. */
+const S_PREMATURITY = 0.85;
+
+/** Above this broadband noise index (BeatFeatures.hfNoise) a beat is unclassifiable: muscle noise near 3 dB SNR. */
+const MAX_HF_NOISE = 0.06;
+
+/** The ECG (sampled at fsHz) with 50 and 60 Hz notched out, each where it lies below 0.45 fsHz. */
+function notchMains(ecg: Float64Array, fsHz: number): Float64Array {
+  let out = ecg;
+  for (const hz of [50, 60]) if (hz < 0.45 * fsHz) out = filtfilt(notchFilter(hz, fsHz), out);
+  return out;
+}
+
+/**
+ * Local irregularity of the rhythm at each beat: median, over ±8 beats, of |successive interval change|
+ * relative to the interval; ≈ 0.02–0.05 in sinus rhythm with a few ectopic beats, > 0.1 in atrial fibrillation.
+ */
+function rhythmIrregularity(peaks: Int32Array): Float64Array {
+  const nb = peaks.length;
+  const d = new Float64Array(nb);
+  for (let b = 2; b < nb; b++) {
+    const r1 = peaks[b - 1]! - peaks[b - 2]!;
+    const r2 = peaks[b]! - peaks[b - 1]!;
+    d[b] = Math.abs(r2 - r1) / Math.max(1, Math.min(r1, r2));
+  }
+  const out = new Float64Array(nb);
+  const buf = new Float64Array(17);
+  for (let b = 0; b < nb; b++) {
+    const lo = Math.max(2, b - 8);
+    const hi = Math.min(nb - 1, b + 8);
+    let m = 0;
+    for (let k = lo; k <= hi; k++) buf[m++] = d[k]!;
+    out[b] = m > 0 ? medianOf(buf.subarray(0, m)) : 0;
+  }
+  return out;
 }

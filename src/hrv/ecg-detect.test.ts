@@ -3,6 +3,7 @@ import { detectEcgBeats } from './ecg-detect.js';
 import { matchBeats, median } from './beat-matching.js';
 import { butterLowpass, filtfilt } from './filters.js';
 import { HrvError } from './errors.js';
+import { prng } from './prng.js';
 import { syntheticEcg } from '../test-support/synthetic-ecg.js';
 import { hasSharedData, readBeats, readEcg, SHARED_DATA_SKIP_REASON } from '../test-support/shared-data.js';
 
@@ -163,4 +164,90 @@ describe.skipIf(!hasSharedData())('detectEcgBeats across the supported sampling 
       expect(Math.abs(median(m.offsets))).toBeLessThanOrEqual(0.01);
     });
   }
+});
+
+/** Adds a Gaussian wave (centre s, width s, amplitude mV) to x. */
+function addGauss(x: Float64Array, fsHz: number, centreS: number, widthS: number, amp: number): void {
+  const c = centreS * fsHz;
+  const w = widthS * fsHz;
+  for (let i = Math.max(0, Math.floor(c - 5 * w)); i <= Math.min(x.length - 1, Math.ceil(c + 5 * w)); i++) {
+    const d = (i - c) / w;
+    x[i] = x[i]! + amp * Math.exp(-0.5 * d * d);
+  }
+}
+
+/**
+ * Sinus rhythm at 800 ms with every 4th beat replaced by a wide, smooth PVC (QRS ≈ 160 ms: one Gaussian of
+ * σ 35 ms, discordant T), 60% of the cycle early with a compensatory pause. Its 10–25 Hz energy is a few
+ * percent of a normal QRS's, as in MIT-BIH 208 and 805.
+ */
+function wideHeartbeats(fsHz: number, durationS: number, pvcAmp: number): { signal: Float64Array; peaks: number[]; isV: boolean[] } {
+  const x = new Float64Array(Math.round(durationS * fsHz));
+  const peaks: number[] = [];
+  const isV: boolean[] = [];
+  let k = 0;
+  for (let t = 0.6; t < durationS - 0.6; t += 0.8, k++) {
+    if (k > 0 && k % 4 === 0) {
+      const tv = t - 0.32;
+      addGauss(x, fsHz, tv, 0.035, pvcAmp);
+      addGauss(x, fsHz, tv + 0.32, 0.08, -0.35 * pvcAmp);
+      peaks.push(Math.round(tv * fsHz));
+      isV.push(true);
+      continue;
+    }
+    addGauss(x, fsHz, t - 0.16, 0.025, 0.12);
+    addGauss(x, fsHz, t - 0.025, 0.008, -0.1);
+    addGauss(x, fsHz, t, 0.01, 1);
+    addGauss(x, fsHz, t + 0.03, 0.01, -0.2);
+    addGauss(x, fsHz, t + 0.28, 0.06, 0.3);
+    peaks.push(Math.round(t * fsHz));
+    isV.push(false);
+  }
+  return { signal: x, peaks, isV };
+}
+
+describe('detectEcgBeats: morphology beside energy', () => {
+  for (const fsHz of [128, 360]) {
+    it(`finds wide smooth PVCs (QRS ≈ 160 ms) at ${fsHz} Hz`, () => {
+      const h = wideHeartbeats(fsHz, 60, 1.2);
+      const m = matchBeats(h.peaks, detectEcgBeats(h.signal, fsHz), 0.15 * fsHz);
+      const missedV = h.isV.filter((v, i) => v && m.refToDet[i]! < 0).length;
+      expect(missedV).toBe(0);
+      expect(m.fn).toBe(0);
+      expect(m.fp).toBe(0);
+    });
+  }
+
+  it('keeps the QRS, not a sharper spike 160 ms after it inside the refractory period', () => {
+    const fsHz = 360;
+    const ecg = syntheticEcg({ fsHz, durationS: 60, noiseMv: 0.01, seed: 11 });
+    ecg.rPeaks.forEach((p, i) => {
+      if (i % 5 !== 2) return;
+      // A 12 ms biphasic spike of 1.5 × the R amplitude on the ST segment: more 10–25 Hz energy than the
+      // QRS itself, so an energy-only refractory decision swaps the beat for it.
+      const at = p + Math.round(0.16 * fsHz);
+      const len = Math.round(0.012 * fsHz);
+      for (let k = 0; k < len; k++) ecg.signal[at + k]! += 1.5 * Math.sin((2 * Math.PI * k) / len);
+    });
+    const m = matchBeats(ecg.rPeaks, detectEcgBeats(ecg.signal, fsHz), 0.05 * fsHz);
+    expect(m.fn).toBe(0);
+    expect(m.fp).toBe(0);
+  });
+
+  it('keeps a PVC when an artefact lands in its compensatory pause', () => {
+    const fsHz = 360;
+    const ecg = syntheticEcg({ fsHz, durationS: 90, pvcEvery: 3, noiseMv: 0.01, seed: 12 });
+    const rand = prng(12);
+    ecg.rPeaks.forEach((p, i) => {
+      if (ecg.labels[i] !== 'V' || i + 1 >= ecg.rPeaks.length || i % 2 === 0) return;
+      // A 12–30 ms spike 300–420 ms (about 0.45 cycles) into the pause after the PVC: dropping the PVC
+      // would leave an ordinary-looking interval behind, which is what the rhythm check looks for.
+      const at = p + Math.round((0.3 + 0.12 * rand()) * fsHz);
+      const len = Math.round((0.012 + 0.018 * rand()) * fsHz);
+      for (let k = 0; k < len; k++) ecg.signal[at + k]! += 1.2 * Math.sin((2 * Math.PI * k) / len);
+    });
+    const m = matchBeats(ecg.rPeaks, detectEcgBeats(ecg.signal, fsHz), 0.05 * fsHz);
+    const missedV = ecg.labels.filter((l, i) => l === 'V' && m.refToDet[i]! < 0).length;
+    expect(missedV).toBe(0);
+  });
 });

@@ -37,6 +37,14 @@ export interface EcgFeatures {
   energy: Float64Array;
   /** Slope of the 10–25 Hz band, per sample. */
   slope: Float64Array;
+  /**
+   * Detection energy: the larger of the 10–25 Hz QRS energy and the scaled energy of a low band (about
+   * 2–12 Hz), so that wide, smooth QRS complexes (ventricular beats of 130 ms and more, whose 10–25 Hz
+   * energy can be 5% of a normal beat's) still stand out. Same units as `energy`.
+   */
+  detEnergy: Float64Array;
+  /** Typical QRS-band energy of a beat: the median of the per-second maxima of `energy`. */
+  qrsLevel: number;
 }
 
 function validate(signal: Float64Array, fsHz: number): void {
@@ -60,6 +68,29 @@ function validate(signal: Float64Array, fsHz: number): void {
   }
 }
 
+/** Median of the per-second maxima of x (a robust "typical beat" level that single artefacts cannot move). */
+function typicalSecondMax(x: Float64Array, fsHz: number): number {
+  const sec = Math.max(1, Math.round(fsHz));
+  const m = Math.floor(x.length / sec);
+  if (m === 0) return 0;
+  const maxima = new Float64Array(m);
+  for (let s = 0; s < m; s++) {
+    let v = 0;
+    for (let i = s * sec; i < (s + 1) * sec; i++) if (x[i]! > v) v = x[i]!;
+    maxima[s] = v;
+  }
+  maxima.sort();
+  return maxima[m >> 1]!;
+}
+
+/**
+ * Weight of the low band in the detection energy, relative to a normal QRS: a normal complex reaches
+ * half its 10–25 Hz energy in the low band, so the QRS band still decides for narrow complexes (and keeps
+ * out most motion artefact), while a wide PVC, which has several times a normal beat's low-band energy,
+ * is carried by the low band (up to a typical QRS's energy).
+ */
+const LOW_BAND_WEIGHT = 0.5;
+
 /** Computes the filtered ECG, QRS slope and QRS energy of a signal sampled at fsHz. */
 export function ecgFeatures(signal: Float64Array, fsHz: number): EcgFeatures {
   validate(signal, fsHz);
@@ -73,8 +104,32 @@ export function ecgFeatures(signal: Float64Array, fsHz: number): EcgFeatures {
     slope[i] = d;
     sq[i] = d * d;
   }
-  const energy = movingAverage(sq, Math.max(1, Math.round(0.15 * fsHz)));
-  return { ecg, energy, slope };
+  const integ = Math.max(1, Math.round(0.15 * fsHz));
+  const energy = movingAverage(sq, integ);
+  // Low band without another recursive filter (detection time matters): the 0.5–40 Hz ECG smoothed over
+  // 40 ms (a zero near 25 Hz) and differenced over ±20 ms, a band-pass peaking near 8–10 Hz.
+  const smooth = movingAverage(ecg, Math.max(1, Math.round(0.04 * fsHz)));
+  const h = Math.max(1, Math.round(0.02 * fsHz));
+  // sq is free once the QRS energy is integrated: reuse it (allocation and GC cost more than the maths).
+  const lowSq = sq;
+  lowSq.fill(0);
+  for (let i = h; i < n - h; i++) {
+    const d = (smooth[i + h]! - smooth[i - h]!) / (2 * h);
+    lowSq[i] = d * d;
+  }
+  const lowEnergy = movingAverage(lowSq, integ);
+  const hiLevel = typicalSecondMax(energy, fsHz);
+  const loLevel = typicalSecondMax(lowEnergy, fsHz);
+  const k = loLevel > 0 ? (LOW_BAND_WEIGHT * hiLevel) / loLevel : 0;
+  const detEnergy = lowEnergy; // computed in place
+  // The low band can lift a complex towards the energy of a typical QRS but not above it (a smooth
+  // saturation, so the peak stays where it is): a wide PVC then counts as an ordinary beat instead of
+  // raising the signal level above the normal beats after it (MIT-BIH 228, 801).
+  for (let i = 0; i < n; i++) {
+    const low = k * lowEnergy[i]!;
+    detEnergy[i] = Math.max(energy[i]!, hiLevel > 0 ? (low * hiLevel) / (low + hiLevel) : 0);
+  }
+  return { ecg, energy, slope, detEnergy, qrsLevel: hiLevel };
 }
 
 /** Sample index of the largest deflection of the ECG within [from, to], up or down from the window's baseline. */
@@ -108,7 +163,9 @@ export function detectFromFeatures(
   fsHz: number,
   options: EcgDetectOptions = {},
 ): Int32Array {
-  const { ecg, energy, slope } = features;
+  // Thresholds run on the two-band energy; the T-wave test keeps the QRS band's slope, in which a T wave
+  // (however large in the low band) is slow.
+  const { ecg, detEnergy: energy, slope } = features;
   const n = energy.length;
   const refractory = Math.round(((options.refractoryMs ?? 200) / 1000) * fsHz);
   if (!(refractory > 0))
@@ -136,138 +193,189 @@ export function detectFromFeatures(
   }
   const nc = cand.length;
   const candSlope = new Float64Array(nc);
+  const candQrsEnergy = new Float64Array(nc);
   for (let c = 0; c < nc; c++) {
     const i = cand[c]!;
     let m = 0;
-    for (let j = Math.max(0, i - halfQrs); j <= Math.min(n - 1, i + halfQrs); j++)
+    let e = 0;
+    for (let j = Math.max(0, i - halfQrs); j <= Math.min(n - 1, i + halfQrs); j++) {
       m = Math.max(m, Math.abs(slope[j]!));
+      e = Math.max(e, features.energy[j]!);
+    }
     candSlope[c] = m;
+    candQrsEnergy[c] = e;
   }
 
-  // Learning phase over the first 8 s: the signal level starts at half the typical (median) per-second
-  // maximum of the energy, which a single artefact cannot inflate; the noise level at half its mean.
-  const sec = Math.round(fsHz);
-  const learn = Math.min(n, 8 * sec);
-  const seconds = Math.max(1, Math.floor(learn / sec));
-  const secMax = new Float64Array(seconds);
-  let mean = 0;
-  for (let i = 0; i < learn; i++) {
-    const v = energy[i]!;
-    mean += v;
-    const s = Math.min(seconds - 1, Math.floor(i / sec));
-    if (v > secMax[s]!) secMax[s] = v;
-  }
-  mean /= learn;
-  secMax.sort();
-  let spk = 0.5 * secMax[seconds >> 1]!;
-  let npk = 0.5 * mean;
-
-  const beats: number[] = []; // candidate indices accepted as QRS
-  let lastBeat = -Infinity; // sample of the last accepted QRS (energy peak)
-  let lastSlope = 0;
-  const rrHist: number[] = [];
-  let rrAvg = fsHz; // samples; 60 bpm until learned
-
-  /** Takes candidate c as a beat; the interval to the last beat joins the RR average unless it spans a lock-out. */
-  const accept = (c: number, searchBack: boolean, countInterval = true): void => {
-    const i = cand[c]!;
-    const v = energy[i]!;
-    // Clamp the update so one artefact cannot lift the threshold above every following beat.
-    const vc = Math.min(v, 4 * spk);
-    spk = searchBack ? 0.25 * vc + 0.75 * spk : 0.125 * vc + 0.875 * spk;
-    if (lastBeat > -Infinity && countInterval) {
-      rrHist.push(i - lastBeat);
-      if (rrHist.length > 8) rrHist.shift();
-      let s = 0;
-      for (const r of rrHist) s += r;
-      rrAvg = s / rrHist.length;
-    }
-    lastBeat = i;
-    lastSlope = candSlope[c]!;
-    beats.push(c);
-  };
-
-  let lastBeatCand = -1;
   /**
-   * Recovery from a lock-out: after a sudden drop in amplitude (electrode, gain, posture) every QRS can
-   * fall below even the search-back threshold. When nothing has been found for ≥ 3 s and 2.5 cycles, and
-   * the strongest candidate of the silent stretch stands well out of its background (a QRS does, noise
-   * does not), the levels are rescaled to it. Returns that candidate, or −1.
+   * One pass of adaptive thresholding over the candidates; returns the indices of those taken as beats.
+   * With `score` (each candidate's correlation with the record's own QRS templates, normal or PVC), the
+   * choice between two complexes too close to both be beats goes to the one shaped like a QRS, not to
+   * the one with more energy, so a sharp artefact next to a beat no longer replaces it.
    */
-  const relearn = (c: number, i: number): number => {
-    if (i - lastBeat < Math.max(3 * sec, 2.5 * rrAvg)) return -1;
-    let best = -1;
-    for (let k = lastBeatCand + 1; k < c; k++) {
-      const ik = cand[k]!;
-      if (ik - lastBeat < refractory || i - ik < refractory) continue;
-      if (best < 0 || energy[ik]! > energy[cand[best]!]!) best = k;
+  const thresholdPass = (score: ((c: number) => number) | null): number[] => {
+    // Learning phase over the first 8 s: the signal level starts at half the typical (median) per-second
+    // maximum of the energy, which a single artefact cannot inflate; the noise level at half its mean.
+    const sec = Math.round(fsHz);
+    const learn = Math.min(n, 8 * sec);
+    const seconds = Math.max(1, Math.floor(learn / sec));
+    const secMax = new Float64Array(seconds);
+    let mean = 0;
+    for (let i = 0; i < learn; i++) {
+      const v = energy[i]!;
+      mean += v;
+      const s = Math.min(seconds - 1, Math.floor(i / sec));
+      if (v > secMax[s]!) secMax[s] = v;
     }
-    if (best < 0) return -1;
-    const from = Math.max(0, lastBeat + refractory);
-    const bg = energy.slice(from, i - refractory).sort();
-    const background = bg[bg.length >> 1] ?? 0;
-    const peak = energy[cand[best]!]!;
-    if (!(peak > 8 * background)) return -1;
-    npk *= peak / spk;
-    spk = peak;
-    // Resume from the earliest beat of the stretch at the new level; search-back then finds the rest.
-    for (let k = lastBeatCand + 1; k < best; k++) {
-      const ik = cand[k]!;
-      if (ik - lastBeat >= refractory && energy[ik]! > 0.3 * peak) return k;
-    }
-    return best;
-  };
-  for (let c = 0; c < nc; c++) {
-    const i = cand[c]!;
-    const v = energy[i]!;
-    const thr1 = npk + 0.25 * (spk - npk);
-    // Search-back: too long since the last beat, so take the largest earlier candidate above the low threshold.
-    while (lastBeat > -Infinity && i - lastBeat > 1.66 * rrAvg) {
-      const thr2 = 0.5 * thr1;
+    mean /= learn;
+    secMax.sort();
+    let spk = 0.5 * secMax[seconds >> 1]!;
+    let npk = 0.5 * mean;
+
+    const beats: number[] = []; // candidate indices accepted as QRS
+    let lastBeat = -Infinity; // sample of the last accepted QRS (energy peak)
+    let lastSlope = 0;
+    const rrHist: number[] = [];
+    let rrAvg = fsHz; // samples; 60 bpm until learned
+
+    /** Takes candidate c as a beat; the interval to the last beat joins the RR average unless it spans a lock-out. */
+    const accept = (c: number, searchBack: boolean, countInterval = true): void => {
+      const i = cand[c]!;
+      const v = energy[i]!;
+      // Clamp the update so one artefact cannot lift the threshold above every following beat.
+      const vc = Math.min(v, 4 * spk);
+      spk = searchBack ? 0.25 * vc + 0.75 * spk : 0.125 * vc + 0.875 * spk;
+      if (lastBeat > -Infinity && countInterval) {
+        rrHist.push(i - lastBeat);
+        if (rrHist.length > 8) rrHist.shift();
+        let s = 0;
+        for (const r of rrHist) s += r;
+        rrAvg = s / rrHist.length;
+      }
+      lastBeat = i;
+      lastSlope = candSlope[c]!;
+      beats.push(c);
+    };
+
+    let lastBeatCand = -1;
+    /**
+     * Whether candidate c, soon after the last beat, is that beat's T wave: slower than the QRS in the QRS
+     * band, or, for a wide PVC's T wave (slow in both bands, strong in the low one), almost no QRS-band
+     * energy and no QRS shape, which a premature QRS, even a wide one, has.
+     */
+    const tLike = (c: number): boolean =>
+      candSlope[c]! < 0.5 * lastSlope ||
+      (score !== null && score(c) < 0.7 && candQrsEnergy[c]! < 0.1 * features.qrsLevel);
+    /**
+     * Recovery from a lock-out: after a sudden drop in amplitude (electrode, gain, posture) every QRS can
+     * fall below even the search-back threshold. When nothing has been found for ≥ 3 s and 2.5 cycles, and
+     * the strongest candidate of the silent stretch stands well out of its background (a QRS does, noise
+     * does not), the levels are rescaled to it. Returns that candidate, or −1.
+     */
+    const relearn = (c: number, i: number): number => {
+      if (i - lastBeat < Math.max(3 * sec, 2.5 * rrAvg)) return -1;
       let best = -1;
       for (let k = lastBeatCand + 1; k < c; k++) {
         const ik = cand[k]!;
         if (ik - lastBeat < refractory || i - ik < refractory) continue;
-        if (energy[ik]! > thr2 && (best < 0 || energy[ik]! > energy[cand[best]!]!)) best = k;
+        if (ik - lastBeat < tWaveWindow && tLike(k)) continue;
+        if (best < 0 || energy[ik]! > energy[cand[best]!]!) best = k;
       }
-      let relearned = false;
-      if (best < 0) {
-        best = relearn(c, i);
-        relearned = best >= 0;
+      if (best < 0) return -1;
+      const from = Math.max(0, lastBeat + refractory);
+      const bg = energy.slice(from, i - refractory).sort();
+      const background = bg[bg.length >> 1] ?? 0;
+      const peak = energy[cand[best]!]!;
+      if (!(peak > 8 * background)) return -1;
+      npk *= peak / spk;
+      spk = peak;
+      // Resume from the earliest beat of the stretch at the new level; search-back then finds the rest.
+      for (let k = lastBeatCand + 1; k < best; k++) {
+        const ik = cand[k]!;
+        if (ik - lastBeat < tWaveWindow && tLike(k)) continue;
+        if (ik - lastBeat >= refractory && energy[ik]! > 0.3 * peak) return k;
       }
-      if (best < 0) break;
-      accept(best, true, !relearned);
-      lastBeatCand = best;
-    }
-    const sinceLast = i - lastBeat;
-    if (v > thr1 && sinceLast > refractory) {
-      if (sinceLast < tWaveWindow && candSlope[c]! < 0.5 * lastSlope) {
+      return best;
+    };
+    for (let c = 0; c < nc; c++) {
+      const i = cand[c]!;
+      const v = energy[i]!;
+      const thr1 = npk + 0.25 * (spk - npk);
+      // Search-back: too long since the last beat, so take the largest earlier candidate above the low threshold.
+      while (lastBeat > -Infinity && i - lastBeat > 1.66 * rrAvg) {
+        const thr2 = 0.5 * thr1;
+        let best = -1;
+        for (let k = lastBeatCand + 1; k < c; k++) {
+          const ik = cand[k]!;
+          if (ik - lastBeat < refractory || i - ik < refractory) continue;
+          if (ik - lastBeat < tWaveWindow && tLike(k)) continue;
+          if (energy[ik]! > thr2 && (best < 0 || energy[ik]! > energy[cand[best]!]!)) best = k;
+        }
+        let relearned = false;
+        if (best < 0) {
+          best = relearn(c, i);
+          relearned = best >= 0;
+        }
+        if (best < 0) break;
+        accept(best, true, !relearned);
+        lastBeatCand = best;
+      }
+      const sinceLast = i - lastBeat;
+      const last = lastBeatCand;
+      /** Replaces the last beat by candidate c: the two cannot both be beats. */
+      const replaceLast = (): void => {
+        beats.pop();
+        rrHist.pop();
+        const prev = beats.length > 0 ? beats[beats.length - 1]! : -1;
+        lastBeat = prev >= 0 ? cand[prev]! : -Infinity;
+        accept(c, false);
+        lastBeatCand = c;
+      };
+      // Shape verdict between c and the last beat: +1 when c is clearly the more QRS-like, −1 when clearly
+      // the less, 0 when shape cannot tell (no templates yet, or similar scores).
+      const shape = !score || last < 0 ? 0 : score(c) > score(last) + SHAPE_MARGIN ? 1 : score(c) < score(last) - SHAPE_MARGIN ? -1 : 0;
+      if (v > thr1 && sinceLast > refractory) {
+        if (sinceLast < tWaveWindow && tLike(c)) {
+          // Slow for a QRS this soon after a beat, so a T wave — unless the "beat" was a sharp artefact
+          // and this is a complex shaped like the record's QRS, which then takes its place.
+          if (score && shape > 0 && score(c) >= 0.8 && score(last) < 0.6) {
+            replaceLast();
+            continue;
+          }
+          npk = 0.125 * v + 0.875 * npk;
+          continue;
+        }
+        accept(c, false);
+        lastBeatCand = c;
+      } else if (sinceLast <= refractory && last >= 0 && (shape > 0 ? v > 0.5 * thr1 : shape === 0 && v > energy[cand[last]!]!)) {
+        // Two complexes inside the refractory period cannot both be beats: the one shaped like a QRS
+        // stays; when shape cannot tell, the stronger (the first was most likely an artefact just before
+        // the QRS).
+        replaceLast();
+      } else if (sinceLast > refractory) {
         npk = 0.125 * v + 0.875 * npk;
-        continue;
       }
-      accept(c, false);
-      lastBeatCand = c;
-    } else if (sinceLast <= refractory && lastBeatCand >= 0 && v > energy[cand[lastBeatCand]!]!) {
-      // A stronger complex inside the refractory period: the beat just taken was most likely an artefact
-      // just before the QRS (the two cannot both be beats), so the stronger one replaces it.
-      beats.pop();
-      rrHist.pop();
-      const prev = beats.length > 0 ? beats[beats.length - 1]! : -1;
-      lastBeat = prev >= 0 ? cand[prev]! : -Infinity;
-      accept(c, false);
-      lastBeatCand = c;
-    } else if (sinceLast > refractory) {
-      npk = 0.125 * v + 0.875 * npk;
     }
+
+    return beats;
+  };
+
+  // First pass by energy alone; its beats give the record's QRS templates, and the second pass decides
+  // close calls by shape.
+  const first = thresholdPass(null);
+  const half = Math.round(0.09 * fsHz);
+  const candR = new Int32Array(nc);
+  for (let c = 0; c < nc; c++) {
+    const i = cand[c]!;
+    candR[c] = locateR(ecg, Math.max(0, i - half), Math.min(n - 1, i + half));
   }
+  const score = candidateScores(candR, first, ecg, fsHz);
+  const beats = score ? thresholdPass(score) : first;
 
   // R-wave localisation on the band-limited ECG around each energy peak.
-  const half = Math.round(0.09 * fsHz);
   const out = new Int32Array(beats.length);
   let k = 0;
   for (let b = 0; b < beats.length; b++) {
-    const i = cand[beats[b]!]!;
-    const r = locateR(ecg, Math.max(0, i - half), Math.min(n - 1, i + half));
+    const r = candR[beats[b]!]!;
     if (k > 0 && r - out[k - 1]! < refractory / 2) continue;
     out[k++] = r;
   }
@@ -311,6 +419,164 @@ function qrsTemplate(peaks: Int32Array, ecg: Float64Array, half: number): Float6
   return tpl;
 }
 
+/** Local cycle length of each beat, samples: median, within ±16 beats, of the mean of each two consecutive intervals. */
+function localCycle(peaks: Int32Array): Float64Array {
+  // Averaging pairs gives the sinus cycle in bigeminy too (short + long), where the median interval is either.
+  const nb = peaks.length;
+  const w = 16;
+  const cycle = new Float64Array(nb);
+  const buf = new Float64Array(2 * w + 1);
+  for (let b = 0; b < nb; b++) {
+    const lo = Math.max(2, b - w);
+    const hi = Math.min(nb - 1, b + w);
+    let m = 0;
+    for (let k = lo; k <= hi; k++) buf[m++] = (peaks[k]! - peaks[k - 2]!) / 2;
+    cycle[b] = m > 0 ? smallMedian(buf, m) : NaN;
+  }
+  return cycle;
+}
+
+/** Best correlation of the ECG around `at` (±2 samples) with a ±half template. */
+function bestNcc(ecg: Float64Array, at: number, tpl: Float64Array, half: number): number {
+  let best = -1;
+  for (let s = -2; s <= 2; s++) best = Math.max(best, ncc(ecg, at + s, tpl, half));
+  return best;
+}
+
+/**
+ * Each candidate's likeness to the record's QRS (a function of the candidate index): its best correlation
+ * with the normal template or the PVC template (see ectopicTemplate), both built from the beats of a first
+ * pass (candR: each candidate's R sample, first: candidates taken as beats). Null when the first pass found
+ * too few beats.
+ */
+function candidateScores(candR: Int32Array, first: number[], ecg: Float64Array, fsHz: number): ((c: number) => number) | null {
+  const list: number[] = [];
+  for (const c of first) if (list.length === 0 || candR[c]! > list[list.length - 1]!) list.push(candR[c]!);
+  if (list.length < 8) return null;
+  const peaks = Int32Array.from(list);
+  const half = Math.round(0.06 * fsHz);
+  const tplN = qrsTemplate(peaks, ecg, half);
+  const qualityN = new Float64Array(peaks.length).fill(NaN);
+  const qualityOf = (b: number): number => {
+    if (Number.isNaN(qualityN[b]!)) qualityN[b] = bestNcc(ecg, peaks[b]!, tplN, half);
+    return qualityN[b]!;
+  };
+  const tplV = ectopicTemplate(peaks, ecg, half, qualityOf, localCycle(peaks));
+  // Computed on demand and cached: only close calls need a score, and correlating every candidate with
+  // two templates would cost more than the rest of the detection.
+  const score = new Float64Array(candR.length).fill(NaN);
+  return (c: number): number => {
+    if (Number.isNaN(score[c]!)) {
+      const r = candR[c]!;
+      let v = bestNcc(ecg, r, tplN, half);
+      if (tplV && v < CLEAR_QRS) v = Math.max(v, bestNcc(ecg, r, tplV, half));
+      score[c] = v;
+    }
+    return score[c]!;
+  };
+}
+
+/**
+ * The record's own ectopic (usually PVC) template: among beats that do not resemble the normal template
+ * closely (best correlation < 0.9), the largest group of mutually similar complexes (correlation > 0.85 with one
+ * central member), kept only when it is a real rhythm feature rather than a run of similar artefacts:
+ * at least 3 members, and, taken over the group, the two intervals around a member add up to clearly more
+ * than one cycle (a premature beat keeps its compensatory or partial pause; an artefact merely splits an
+ * interval in two). Returns null when there is no such group.
+ */
+function ectopicTemplate(
+  peaks: Int32Array,
+  ecg: Float64Array,
+  half: number,
+  qualityOf: (b: number) => number,
+  cycle: Float64Array,
+): Float64Array | null {
+  const nb = peaks.length;
+  const len = 2 * half + 1;
+  const poor: number[] = [];
+  for (let b = 1; b < nb - 1; b++) {
+    const p = peaks[b]!;
+    if (p - half < 0 || p + half >= ecg.length) continue;
+    if (qualityOf(b) < 0.9) poor.push(b);
+  }
+  if (poor.length < 3) return null;
+  // At most 80 of them, evenly spread: enough to find a group that makes up a fair share of the record.
+  const stride = Math.max(1, Math.ceil(poor.length / 80));
+  const sample: number[] = [];
+  for (let i = 0; i < poor.length; i += stride) sample.push(poor[i]!);
+  const m = sample.length;
+  const near: number[][] = sample.map(() => []);
+  for (let i = 0; i < m; i++) {
+    for (let j = i + 1; j < m; j++) {
+      const c = pearson(ecg, peaks[sample[i]!]! - half, ecg, peaks[sample[j]!]! - half, len);
+      if (c > 0.85) {
+        near[i]!.push(j);
+        near[j]!.push(i);
+      }
+    }
+  }
+  // Groups in decreasing size (a central member and its close matches, taken out in turn); the first
+  // that is wide enough for a QRS and timed like a premature beat is the record's ectopic morphology.
+  const taken = new Uint8Array(m);
+  for (let round = 0; round < 3; round++) {
+    let best = -1;
+    let bestSize = 0;
+    for (let i = 0; i < m; i++) {
+      if (taken[i]) continue;
+      let size = 0;
+      for (const j of near[i]!) if (!taken[j]) size++;
+      if (best < 0 || size > bestSize) {
+        best = i;
+        bestSize = size;
+      }
+    }
+    if (best < 0 || bestSize + 1 < 3) return null;
+    const idx = [best, ...near[best]!.filter((j) => !taken[j])];
+    for (const i of idx) taken[i] = 1;
+    const members = idx.map((i) => sample[i]!);
+    const tpl = new Float64Array(len);
+    const col = new Float64Array(members.length);
+    for (let k = 0; k < len; k++) {
+      members.forEach((b, i) => (col[i] = ecg[peaks[b]! - half + k]!));
+      tpl[k] = smallMedian(col, members.length);
+    }
+    if (halfAmplitudeWidth(tpl) < 0.5 * half) continue; // main deflection under ~30 ms: a spike, not a PVC
+    // Timing of the group: premature beats come at a steady coupling interval (low spread of the
+    // preceding interval over the cycle) or leave a pause behind (the two intervals around them add up
+    // to more than a cycle); artefacts land anywhere in the cycle and only split an interval.
+    const coupling = new Float64Array(members.length);
+    let longSpans = 0;
+    members.forEach((b, k) => {
+      coupling[k] = (peaks[b]! - peaks[b - 1]!) / cycle[b]!;
+      if ((peaks[b + 1]! - peaks[b - 1]!) / cycle[b]! > 1.05) longSpans++;
+    });
+    coupling.sort();
+    const q = (f: number) => coupling[Math.min(members.length - 1, Math.floor(f * members.length))]!;
+    const steady = q(0.75) - q(0.25) < 0.15 && q(0.5) < 0.9;
+    if (steady || longSpans >= 0.5 * members.length) return tpl;
+  }
+  return null;
+}
+
+/** Number of samples where |x − median(x)| exceeds half its maximum (the width of the main deflection). */
+function halfAmplitudeWidth(x: Float64Array): number {
+  const med = smallMedian(Float64Array.from(x), x.length);
+  let mx = 0;
+  for (const v of x) mx = Math.max(mx, Math.abs(v - med));
+  let w = 0;
+  for (const v of x) if (Math.abs(v - med) > 0.5 * mx) w++;
+  return w;
+}
+
+/**
+ * Difference of template correlation that settles which of two close complexes is the QRS. Small: a
+ * spike can correlate 0.8–0.9 with a narrow QRS template, a real QRS 0.95–1, and that gap is the signal.
+ */
+const SHAPE_MARGIN = 0.05;
+
+/** Template correlation below which (for both the normal and the PVC template) a detection is shaped like an artefact. */
+const ARTEFACT_SHAPE = 0.5;
+
 /** Template correlation above which a detection is a QRS beyond doubt. */
 const CLEAR_QRS = 0.95;
 
@@ -338,18 +604,27 @@ function removeRhythmOutliers(peaks: Int32Array, ecg: Float64Array, fsHz: number
     }
     return quality[b]!;
   };
-  // Local cycle length: median, within ±16 beats, of the mean of each two consecutive intervals. Averaging
-  // pairs gives the sinus cycle in bigeminy too (short + long), where the median interval is either.
-  const w = 16;
-  const cycle = new Float64Array(nb);
-  const buf = new Float64Array(2 * w + 1);
-  for (let b = 0; b < nb; b++) {
-    const lo = Math.max(2, b - w);
-    const hi = Math.min(nb - 1, b + w);
-    let m = 0;
-    for (let k = lo; k <= hi; k++) buf[m++] = (peaks[k]! - peaks[k - 2]!) / 2;
-    cycle[b] = smallMedian(buf, m);
-  }
+  const cycle = localCycle(peaks);
+  // The record's PVCs (a second, consistent morphology with premature timing) are as much QRS complexes
+  // as its normal beats, so a close match to their template also protects a beat.
+  let vTpl: Float64Array | null | undefined;
+  const vQuality = new Float64Array(nb).fill(NaN);
+  const protectedBeat = (b: number): boolean => {
+    if (qualityOf(b) >= CLEAR_QRS) return true;
+    if (vTpl === undefined) vTpl = ectopicTemplate(peaks, ecg, half, qualityOf, cycle);
+    if (!vTpl) return false;
+    if (Number.isNaN(vQuality[b]!)) {
+      let best = -1;
+      for (let s = -3; s <= 3; s++) best = Math.max(best, ncc(ecg, peaks[b]! + s, vTpl, half));
+      vQuality[b] = best;
+    }
+    return vQuality[b]! >= CLEAR_QRS;
+  };
+  /** Best correlation of beat b with the PVC template (−1 without one). */
+  const vShape = (b: number): number => {
+    protectedBeat(b);
+    return vTpl ? vQuality[b]! : -1;
+  };
   const keep = new Uint8Array(nb).fill(1);
   const prevKept = (b: number): number => {
     let k = b - 1;
@@ -372,14 +647,27 @@ function removeRhythmOutliers(peaks: Int32Array, ecg: Float64Array, fsHz: number
     const bb = nextKept(b);
     const spanA = aa >= 0 ? (peaks[b]! - peaks[aa]!) / cyc : NaN;
     const spanB = bb < nb ? (peaks[bb]! - peaks[a]!) / cyc : NaN;
-    // A complex that matches the typical QRS closely is never taken for noise.
-    const okA = spanA <= 1.4 && qualityOf(a) < CLEAR_QRS;
-    const okB = spanB <= 1.4 && qualityOf(b) < CLEAR_QRS;
+    // A complex that matches the typical QRS, or the record's PVCs, closely is never taken for noise.
+    const okA = spanA <= 1.4 && !protectedBeat(a);
+    const okB = spanB <= 1.4 && !protectedBeat(b);
     if (!okA && !okB) continue;
     const costA = okA ? Math.abs(spanA - 1) + qualityOf(a) : Infinity;
     const costB = okB ? Math.abs(spanB - 1) + qualityOf(b) : Infinity;
     if (costA <= costB) keep[a] = 0;
     else keep[b] = 0;
+  }
+  // Detections shaped like neither the normal QRS nor the record's PVCs (a spike, a motion transient)
+  // whose removal leaves an interval the rhythm allows (at most 1.5 local cycles, or a PVC's compensatory
+  // pause) are artefacts, even when they are not close to a beat. A real beat of an unusual
+  // form is kept by its timing: removing it leaves a gap of about two cycles.
+  for (let b = 1; b < nb - 1; b++) {
+    if (!keep[b] || qualityOf(b) >= ARTEFACT_SHAPE || protectedBeat(b) || vShape(b) >= ARTEFACT_SHAPE) continue;
+    const a = prevKept(b);
+    const c = nextKept(b);
+    if (a < 0 || c >= nb) continue;
+    // After a PVC-shaped beat the interval that removal leaves is its compensatory pause (≈ 1.4–1.7 cycles).
+    const allowed = vShape(a) >= 0.9 ? 1.8 : 1.5;
+    if ((peaks[c]! - peaks[a]!) / cycle[b]! <= allowed) keep[b] = 0;
   }
   let k = 0;
   const out = new Int32Array(nb);

@@ -165,6 +165,20 @@ export function butterBandpass(lowHz: number, highHz: number, fsHz: number, orde
   return normalise(Float64Array.from(sos), omega0);
 }
 
+/**
+ * Second-order notch (band-stop) at centreHz with quality factor q (centre / −3 dB width; default 30,
+ * a 2 Hz wide notch at 60 Hz), for mains interference: gain 0 at the centre, 1 at DC and Nyquist.
+ */
+export function notchFilter(centreHz: number, fsHz: number, q = 30): Sos {
+  checkCutoff('notch centre', centreHz, fsHz);
+  if (!(q > 0)) throw new HrvError('HRV_ERR_INPUT', `notch quality factor must be positive, got ${q}`);
+  const w0 = (2 * Math.PI * centreHz) / fsHz;
+  const alpha = Math.sin(w0) / (2 * q);
+  const a0 = 1 + alpha;
+  const c = -2 * Math.cos(w0);
+  return Float64Array.from([1 / a0, c / a0, 1 / a0, 1, c / a0, (1 - alpha) / a0]);
+}
+
 /** Gain of the cascade at frequency hz for sampling rate fsHz (linear, not dB). */
 export function sosGain(sos: Sos, hz: number, fsHz: number): number {
   return sosMagnitude(sos, (2 * Math.PI * hz) / fsHz);

@@ -178,12 +178,21 @@ describe('bands a window cannot resolve are null', () => {
       expect(f.lf_ms2).not.toBeNull();
     }
   });
-  it('20 seconds: HF only (LF needs a 25-s segment)', () => {
+  it('20 seconds: neither LF nor HF (HF needs about a minute, LF two)', () => {
     for (const m of METHODS) {
       const f: FrequencyDomainMeasures = frequencyDomain(synth(20, mix), m);
       expect(f.lf_ms2).toBeNull();
       expect(f.lf_hf).toBeNull();
-      expect(f.hf_ms2).not.toBeNull();
+      expect(f.hf_ms2).toBeNull();
+    }
+  });
+  it('60 seconds: HF only; 2 minutes: LF and HF', () => {
+    for (const m of METHODS) {
+      const one = frequencyDomain(synth(60, mix), m);
+      expect(one.hf_ms2).not.toBeNull();
+      expect(one.lf_ms2).toBeNull();
+      const two = frequencyDomain(synth(120, mix), m);
+      expect(two.lf_ms2).not.toBeNull();
     }
   });
   it('10 minutes: VLF resolved, total power = VLF + LF + HF', () => {
@@ -234,8 +243,13 @@ describe.skipIf(!have)(
             `${rec} ${name.padEnd(10)} |${ours.map((o) => fmt(o.vlf_ms2) + fmt(o.lf_ms2) + fmt(o.hf_ms2)).join(' |')} |` +
               `${fmt(nk.VLF)}${fmt(nk.LF)}${fmt(nk.HF)} |${fmt(py[1])}${fmt(py[2])}${fmt(py[3])} |${fmt(ha.vlf)}${fmt(ha.lf)}${fmt(ha.hf)}`,
           );
-          // HF is resolved by both methods in every window, and within a factor 4 of NeuroKit2's figure.
-          for (const o of ours) {
+          // HF is resolved in every window by Lomb (which needs no gap-free stretch), and by Welch except on
+          // 119's bigeminy, whose gap-free stretches are all shorter than the 50 s HF needs; within a
+          // factor 4 of NeuroKit2's figure wherever it is reported.
+          for (const [mi, o] of ours.entries()) {
+            if (METHODS[mi] === 'welch' && rec === '119') {
+              if (o.hf_ms2 === null) continue;
+            }
             expect(o.hf_ms2, `${rec} ${name}`).not.toBeNull();
             const ratio = o.hf_ms2! / nk.HF!;
             expect(ratio, `${rec} ${name} HF vs NeuroKit2`).toBeGreaterThan(0.25);

@@ -122,6 +122,8 @@ export function welchPsd(series: RrSeries, minSegmentS = 1 / BANDS_HZ.hf[0]): Ps
   const im = new Float64Array(nfft / 2 + 1);
   let segments = 0;
   let bridgedS = 0;
+  let beatS = 0;
+  let beatCount = 0;
   const step = Math.max(1, Math.floor(segLen / 2));
   for (const { a, b, bridgedS: runBridgedS } of joined) {
     const x = series.tMs.subarray(a, b);
@@ -129,6 +131,8 @@ export function welchPsd(series: RrSeries, minSegmentS = 1 / BANDS_HZ.hf[0]): Ps
     const t0 = x[0]!;
     if ((x[x.length - 1]! - t0) / 1000 < (segLen - 1) / RESAMPLE_HZ) continue;
     bridgedS += runBridgedS;
+    for (let i = a; i < b; i++) beatS += series.rrMs[i]! / 1000;
+    beatCount += b - a;
     const xs = Float64Array.from(x, (v) => (v - t0) / 1000);
     const even = splineResample(xs, y, 0, 1 / RESAMPLE_HZ);
     for (let start = 0; start + segLen <= even.length; start += step) {
@@ -145,11 +149,31 @@ export function welchPsd(series: RrSeries, minSegmentS = 1 / BANDS_HZ.hf[0]): Ps
   const scale = 2 / (RESAMPLE_HZ * winPower * segments);
   const freqHz = new Float64Array(nBins);
   const density = new Float64Array(nBins);
+  // The spline through one sample per beat low-passes the RR signal; undo its transfer function up to the
+  // beat Nyquist frequency (see splineGain), where it is known. Above it the beats alias and nothing is undone.
+  const meanBeatS = beatS / beatCount;
+  const nyquist = 0.5 / meanBeatS;
   for (let k = 0; k < nBins; k++) {
     freqHz[k] = k * df;
-    density[k] = acc[k]! * scale * (k === 0 ? 0.5 : 1);
+    // Above the beat Nyquist frequency the spectrum holds only images of lower components made by the
+    // interpolation: it is set to 0 rather than counted into HF.
+    const g = freqHz[k]! <= nyquist ? splineGain(freqHz[k]! * meanBeatS) : Infinity;
+    density[k] = (acc[k]! * scale * (k === 0 ? 0.5 : 1)) / (g * g);
   }
-  return { freqHz, density, dfHz: df, segmentS, segments, maxHz: F_MAX, bridgedS };
+  return { freqHz, density, dfHz: df, segmentS, segments, maxHz: Math.min(F_MAX, nyquist), bridgedS };
+}
+
+/**
+ * Amplitude gain of cubic-spline interpolation of samples one beat apart at frequency x cycles per beat
+ * (x = f · mean RR): the cardinal cubic spline's transfer function sinc⁴(x) · 3 / (2 + cos 2πx) (Unser
+ * 1999). At 0.35 Hz it is 0.916 at 1000 ms (power −16%) and 0.774 at 1200 ms (power −40%): the low-HR
+ * bias of spline-resampled Welch. Beats are not exactly evenly spaced; with the mean interval the
+ * correction leaves sines within 2% (docs/frequency-domain.md).
+ */
+export function splineGain(x: number): number {
+  if (x === 0) return 1;
+  const s = Math.sin(Math.PI * x) / (Math.PI * x);
+  return s ** 4 * (3 / (2 + Math.cos(2 * Math.PI * x)));
 }
 
 /** Intercept a and slope b (per sample) of the least-squares line through v[start … start + len). */
@@ -306,11 +330,23 @@ const NULL_MEASURES: FrequencyDomainMeasures = {
   peak_hf_hz: null,
 };
 
-/** Frequency-domain measures of the NN series by `method`; bands the data cannot resolve are null. */
-export function frequencyDomain(series: RrSeries, method: PsdMethod = 'welch'): FrequencyDomainMeasures {
+/**
+ * Shortest segment (s) from which a band power is reported, beyond one period of its lowest frequency: the
+ * Task Force (1996) asks for about 1 min of data for HF and 2 min for LF. From 10-s windows HF came out
+ * −27% to +53% off; 50 s and 100 s leave room for the ~1-s margins of a 60-s or 120-s window.
+ */
+export const MIN_BAND_SEGMENT_S = { vlf: 1 / BANDS_HZ.vlf[0], lf: 100, hf: 50 } as const;
+
+/** Default spectrum method: Lomb–Scargle has no interpolation and so no low-heart-rate bias (docs/frequency-domain.md). */
+export const DEFAULT_PSD: PsdMethod = 'lomb';
+
+/** Frequency-domain measures of the NN series by `method` (default Lomb–Scargle); bands the data cannot resolve are null. */
+export function frequencyDomain(series: RrSeries, method: PsdMethod = DEFAULT_PSD): FrequencyDomainMeasures {
   const psd = method === 'welch' ? welchPsd(series) : lombPsd(series);
   if (!psd) return { ...NULL_MEASURES };
-  const resolves = (lo: number) => psd.segmentS >= 1 / lo - 1e-9 && psd.maxHz > lo;
+  // A band needs a long enough segment and must start below the beat Nyquist frequency (psd.maxHz).
+  const minSpan = (lo: number) => (lo === BANDS_HZ.hf[0] ? MIN_BAND_SEGMENT_S.hf : lo === BANDS_HZ.lf[0] ? MIN_BAND_SEGMENT_S.lf : MIN_BAND_SEGMENT_S.vlf);
+  const resolves = (lo: number) => psd.segmentS >= Math.max(1 / lo, minSpan(lo)) - 1e-9 && psd.maxHz > lo;
   const power = (band: readonly [number, number]): number | null => {
     if (!resolves(band[0])) return null;
     const p = bandPower(psd, band[0], band[1]);

@@ -14,10 +14,16 @@
  * premature or the compensatory value. Against that reference:
  * - a short interval ends a premature beat: both intervals touching it are excluded (as the reference NN
  *   definition drops every interval touching a non-N beat), and runs of premature beats are followed;
- * - short fragments that add up to one normal interval are extra beats (false detections): merged, which
- *   restores the true interval exactly;
- * - a long interval close to k normal intervals (k = 2, 3) is a missed beat: split into k equal intervals;
- * - any other long interval that stands out from both neighbours is an artefact and excluded.
+ * - short fragments that add up to one normal interval (±8%) are extra beats (false detections): merged,
+ *   which restores the true interval exactly;
+ * - a long interval within 8% of k normal intervals (k = 2–4) hides k − 1 missed beats: split into k equal
+ *   intervals, also inside a run of such intervals (a strap dropping every other beat), where none stands
+ *   out from its neighbours; a coarse reference (~60 intervals each side) on which those intervals are
+ *   folded back keeps the run from dragging the reference up. Runs are reported (`missed_beat_runs`);
+ * - any other long interval that stands out from both neighbours is excluded as an artefact, or kept as a
+ *   pause with `keepPauses` (genuine pauses fall short of 2×: MIT-BIH 118's are 1.7–1.9×);
+ * - in 5-minute blocks whose rhythm is irregularly irregular (suspected AF, rhythm.ts) nothing of the above
+ *   is done: the irregularity is the rhythm, not ectopy, and the report names the blocks.
  * "Short" and "long" mean beyond a relative threshold (15%) that also demands an abrupt change from the
  * neighbouring interval, so the slow waves of sinus arrhythmia are not taken for ectopy; a second pass
  * widens the threshold (up to 30%) where the successive differences of the beats kept as normal show a
@@ -27,6 +33,7 @@
  */
 import { HrvError } from './errors.js';
 import { runningMedian } from './rr-clean-median.js';
+import { judgeRhythm } from './rhythm.js';
 import { followsGap } from './segments.js';
 import type { RrSeries } from './types.js';
 
@@ -45,6 +52,26 @@ export interface RrCleaningReport {
   /** Long intervals that are not a whole number of normal intervals. */
   n_artefact: number;
   method: 'auto' | 'none';
+  /** True when some stretch of the input was judged an irregular rhythm (suspected AF) and left uncorrected. */
+  af_suspected: boolean;
+  /** Stretches [start_s, end_s) judged irregular (suspected AF), where no ectopic exclusion or correction was done. */
+  af_spans_s: Array<[number, number]>;
+  /** Input intervals inside those stretches, passed through uncorrected (out-of-range ones still excluded). */
+  n_af_uncorrected: number;
+  /** Runs of consecutive intervals with missed beats (each a whole multiple of the normal interval), split. */
+  missed_beat_runs: MissedBeatRun[];
+}
+
+/** A run of consecutive long intervals that each hide one or more missed beats. */
+export interface MissedBeatRun {
+  /** Start of the first interval of the run, s. */
+  start_s: number;
+  /** End of the last interval of the run, s. */
+  end_s: number;
+  /** Input intervals in the run. */
+  n_intervals: number;
+  /** Beats restored by splitting (Σ (k − 1)). */
+  n_missed: number;
 }
 
 export interface RrCleaningOptions {
@@ -56,22 +83,58 @@ export interface RrCleaningOptions {
    */
   minRrMs?: number;
   /**
-   * Longest plausible interval, ms (default 2000 = 30 bpm): below resting rates even of trained athletes;
-   * longer intervals are dropouts or pauses that HRV must not include.
+   * Longest plausible interval, ms (default 3000 = 20 bpm): sinus bradycardia below 30 bpm in trained athletes
+   * and sleep is real and must not be refused wholesale; longer intervals are dropouts or pauses that HRV
+   * must not include. Raise it for recordings with slower rhythms.
    */
   maxRrMs?: number;
   /** Relative deviation from the local normal interval that marks a beat as premature or an interval as long (default 0.15). */
   threshold?: number;
-  /** Relative tolerance for a merged or split interval to count as one normal interval (default 0.15). */
+  /**
+   * Relative tolerance for merged fragments to count as one normal interval (default 0.08): a false detection
+   * splits a true interval, whose sum differs from the reference only by beat-to-beat variability; a PVC
+   * without compensatory pause sums to ~1.1 × (MIT-BIH 805: merging those at 15% doubled RMSSD).
+   */
   tolerance?: number;
   /** Half-width of the running median of pair means, intervals (default 20: about ±15 s at rest). */
   referenceHalfWidth?: number;
   /** Merge extra beats and split missed beats (default true); when false, short fragments are excluded as ectopic or out of range and long intervals as artefacts. */
   correct?: boolean;
+  /**
+   * Judge the rhythm of every block of `rhythmBlockS` seconds (default true): where it is irregular (suspected
+   * AF, see rhythm.ts) the irregularity is the signal, not ectopy, so nothing there is excluded as ectopic or
+   * corrected — only out-of-range intervals go — and the report says so.
+   */
+  rhythmCheck?: boolean;
+  /**
+   * Keep long intervals that stand out but are no whole number of normal cycles (sinus pauses, non-conducted
+   * beats) instead of excluding them as artefacts (default false). From intervals alone a real pause and a
+   * detection artefact look alike; on MIT-BIH 105, 118 and 231 keeping them brings RMSSD closer to the NN
+   * value, on records with unrecognised ectopy (200, 208, 223, 228) further away (docs/validation.md).
+   */
+  keepPauses?: boolean;
+  /** Length of the blocks the rhythm is judged on, s (default 300, the standard HRV window; aligned at time 0). */
+  rhythmBlockS?: number;
 }
 
 /** Largest number of normal intervals a long interval may be split into (more is a dropout, not a missed beat). */
-const MAX_SPLIT = 3;
+const MAX_SPLIT = 4;
+/**
+ * Half-width multiplier of the coarse reference used to recognise runs of missed beats: a run of doubled
+ * intervals shorter than this many intervals (3 × 20 = 60, about 45 s) cannot move the coarse median, so its
+ * intervals are folded back onto the normal cycle before the fine reference is taken. A 2:1 rhythm lasting
+ * longer (a real 2:1 block) moves it and is then taken as the rhythm, not split.
+ */
+const COARSE_FACTOR = 3;
+/**
+ * Relative tolerance for a long interval to count as a whole multiple of the normal one (missed beats). A
+ * missed detection leaves the rhythm running, so the interval is k cycles within beat-to-beat variability;
+ * genuine pauses (sinus pause, a non-conducted beat) fall short: MIT-BIH 118's are 1.7–1.9 × and were split
+ * into invented beats at the former 15%.
+ */
+const MULTIPLE_TOL = 0.08;
+/** Smallest ratio to the reference from which an interval can be a whole multiple (2×) without standing out from its neighbours. */
+const MULTIPLE_MIN = 1.7;
 /** Most fragments merged back into one interval. */
 const MAX_MERGE = 4;
 /**
@@ -128,7 +191,7 @@ function validateSeries(series: RrSeries): void {
  * Local normal interval (ms) for every input interval: running median of pair means over the in-range
  * intervals; out-of-range intervals take the reference of the nearest preceding in-range one.
  */
-function normalReference(rr: Float64Array, inRange: Uint8Array, halfWidth: number): Float64Array {
+function normalReference(rr: Float64Array, inRange: Uint8Array, halfWidth: number, stride = 1): Float64Array {
   const n = rr.length;
   const idx: number[] = [];
   for (let i = 0; i < n; i++) if (inRange[i]) idx.push(i);
@@ -140,11 +203,14 @@ function normalReference(rr: Float64Array, inRange: Uint8Array, halfWidth: numbe
     const a = rr[idx[k]!]!;
     pairs[k] = k + 1 < m ? (a + rr[idx[k + 1]!]!) / 2 : m > 1 ? (a + rr[idx[k - 1]!]!) / 2 : a;
   }
-  const med = runningMedian(pairs, halfWidth);
+  // With a stride, the median runs over every stride-th pair mean (same span, stride× cheaper): for the
+  // coarse reference, whose window spans ~120 intervals, that is ample.
+  const sub = stride === 1 ? pairs : pairs.filter((_, k) => k % stride === 0);
+  const med = runningMedian(sub, Math.max(1, Math.round(halfWidth / stride)));
   let k = 0;
   for (let i = 0; i < n; i++) {
     while (k + 1 < m && idx[k + 1]! <= i) k++;
-    ref[i] = med[k]!;
+    ref[i] = med[Math.min(sub.length - 1, Math.round(k / stride))]!;
   }
   return ref;
 }
@@ -159,6 +225,7 @@ interface Context {
   maxRr: number;
   tol: number;
   correct: boolean;
+  keepPauses: boolean;
 }
 
 /** Mean of the intervals just before a and just after b (ms), or the reference when neither is contiguous. */
@@ -222,7 +289,15 @@ function classify(c: Context, thr: Float64Array): { status: Uint8Array; extent: 
       }
     }
     if (!inRange[i]) {
-      status[i++] = OUT_OF_RANGE;
+      // Beyond the longest plausible interval, yet a whole number of normal cycles (three missed beats at
+      // 80 bpm make 3 s): missed beats, split like any other; anything else is out of range.
+      const k = Math.round(r);
+      const part = rr[i]! / k;
+      const multiple = correct && rr[i]! > maxRr && k >= 2 && k <= MAX_SPLIT && Math.abs(r / k - 1) <= MULTIPLE_TOL && part >= minRr && part <= maxRr;
+      if (multiple) {
+        status[i] = SPLIT;
+        extent[i++] = k;
+      } else status[i++] = OUT_OF_RANGE;
       continue;
     }
     // A premature beat shortens the interval abruptly, or is followed by an abrupt pause (when it falls in a
@@ -242,13 +317,20 @@ function classify(c: Context, thr: Float64Array): { status: Uint8Array; extent: 
     // An artefactual long interval stands out from both neighbours; a slow wave of sinus arrhythmia does not.
     const riseFromPrev = i > 0 && contiguous[i] ? (rr[i]! - rr[i - 1]!) / ref[i]! : Infinity;
     const riseOverNext = usable(i + 1) ? (rr[i]! - rr[i + 1]!) / ref[i]! : Infinity;
-    if (r > 1 + thr[i]! && Math.min(riseFromPrev, riseOverNext) > thr[i]!) {
+    // A whole multiple of the normal interval is a missed beat even inside a run of them, where its
+    // neighbours are just as long and it does not stand out (two or more missed beats in a row).
+    const kRun = Math.round(r);
+    const inRun = correct && r >= MULTIPLE_MIN && kRun <= MAX_SPLIT && Math.abs(r / kRun - 1) <= MULTIPLE_TOL;
+    if (inRun || (r > 1 + thr[i]! && Math.min(riseFromPrev, riseOverNext) > thr[i]!)) {
       const k = Math.round(r);
       // The parts must themselves be physiological intervals, or the split would invent impossible beats.
       const part = rr[i]! / k;
-      if (correct && k >= 2 && k <= MAX_SPLIT && Math.abs(r / k - 1) <= tol && part >= minRr && part <= maxRr) {
+      if (correct && k >= 2 && k <= MAX_SPLIT && Math.abs(r / k - 1) <= MULTIPLE_TOL && part >= minRr && part <= maxRr) {
         status[i] = SPLIT;
         extent[i] = k;
+      } else if (c.keepPauses && rr[i]! <= maxRr) {
+        // A pause that is no whole number of cycles: a sinus pause or a non-conducted beat, kept as recorded.
+        status[i] = KEEP;
       } else {
         status[i] = ARTEFACT;
       }
@@ -287,22 +369,26 @@ function normalSpread(c: Context, status: Uint8Array, halfWidth: number): Float6
   return out;
 }
 
-/** Cleans an RR series (ms): excludes out-of-range intervals, ectopic beats and artefacts (gaps), corrects missed and extra beats. */
+/**
+ * Cleans an RR series (ms): excludes out-of-range intervals, ectopic beats and artefacts (gaps), corrects
+ * missed and extra beats, leaves suspected-AF blocks uncorrected; `excludedTMs` are the end times (ms) of the
+ * excluded input intervals.
+ */
 export function cleanRr(
   series: RrSeries,
   options: RrCleaningOptions = {},
-): { series: RrSeries; report: RrCleaningReport } {
+): { series: RrSeries; report: RrCleaningReport; excludedTMs: Float64Array } {
   const method = options.method ?? 'auto';
   if (method !== 'auto' && method !== 'none') {
     throw new HrvError('HRV_ERR_INPUT', `RR cleaning method must be 'auto' or 'none', got ${String(method)}`);
   }
   const minRr = positiveOption('minRrMs', options.minRrMs, 250);
-  const maxRr = positiveOption('maxRrMs', options.maxRrMs, 2000);
+  const maxRr = positiveOption('maxRrMs', options.maxRrMs, 3000);
   if (minRr >= maxRr) {
     throw new HrvError('HRV_ERR_INPUT', `RR cleaning limits are empty: minRrMs ${minRr} ≥ maxRrMs ${maxRr}`);
   }
   const theta = positiveOption('threshold', options.threshold, 0.15);
-  const tol = positiveOption('tolerance', options.tolerance, 0.15);
+  const tol = positiveOption('tolerance', options.tolerance, 0.08);
   if (theta >= 1 || tol >= 1)
     throw new HrvError('HRV_ERR_INPUT', 'RR cleaning threshold and tolerance must be below 1');
   const halfWidth = Math.round(positiveOption('referenceHalfWidth', options.referenceHalfWidth, 20));
@@ -319,18 +405,29 @@ export function cleanRr(
     n_ectopic: 0,
     n_artefact: 0,
     method,
+    af_suspected: false,
+    af_spans_s: [],
+    n_af_uncorrected: 0,
+    missed_beat_runs: [],
   };
-  if (method === 'none') return { series, report };
+  if (method === 'none') return { series, report, excludedTMs: new Float64Array(0) };
 
   const { tMs: t, rrMs: rr } = series;
   const inRange = new Uint8Array(n);
   for (let i = 0; i < n; i++) inRange[i] = rr[i]! >= minRr && rr[i]! <= maxRr ? 1 : 0;
-  const ref = normalReference(rr, inRange, halfWidth);
+  // Intervals that are whole multiples of a coarse (long-window) reference are folded onto one cycle before
+  // the fine reference is taken, so a run of missed beats does not drag the reference up to its own length.
+  const coarse = normalReference(rr, inRange, COARSE_FACTOR * halfWidth, 4);
+  const folded = Float64Array.from(rr, (v, i) => {
+    const k = Math.round(v / coarse[i]!);
+    return k >= 2 && k <= MAX_SPLIT && Math.abs(v / (k * coarse[i]!) - 1) <= MULTIPLE_TOL && v / k >= minRr ? v / k : v;
+  });
+  const ref = normalReference(folded, inRange, halfWidth);
   // contiguous[i]: interval i starts at beat i − 1 (no gap in the input before it).
   const contiguous = new Uint8Array(n);
   for (let i = 1; i < n; i++) contiguous[i] = followsGap(series, i) ? 0 : 1;
 
-  const c: Context = { n, rr, ref, inRange, contiguous, minRr, maxRr, tol, correct };
+  const c: Context = { n, rr, ref, inRange, contiguous, minRr, maxRr, tol, correct, keepPauses: options.keepPauses ?? false };
   // First pass at the fixed threshold finds the normal beats; the second widens the threshold where the
   // normal rhythm itself varies a lot (strong sinus arrhythmia), so its beats are not taken for ectopy.
   const thr = new Float64Array(n).fill(theta);
@@ -342,8 +439,44 @@ export function cleanRr(
   }
   const { status, extent } = classify(c, thr);
 
+  // Irregular rhythm: in blocks judged AF-suspected, undo every ectopic exclusion and correction (a merge
+  // or split reaching into the block is undone as a whole) and keep the in-range intervals as they are.
+  const rhythmCheck = options.rhythmCheck ?? true;
+  const blockS = positiveOption('rhythmBlockS', options.rhythmBlockS, 300);
+  if (rhythmCheck) {
+    const af = new Uint8Array(n);
+    let a = 0;
+    while (a < n) {
+      const k = Math.floor(t[a]! / (blockS * 1000));
+      let b = a;
+      while (b < n && Math.floor(t[b]! / (blockS * 1000)) === k) b++;
+      const judged = judgeRhythm(rr, ref, contiguous, a, b);
+      if (judged.af_suspected) {
+        af.fill(1, a, b);
+        report.af_spans_s.push([k * blockS, (k + 1) * blockS]);
+      }
+      a = b;
+    }
+    if (report.af_spans_s.length > 0) {
+      report.af_suspected = true;
+      for (let k = 0; k < n; k++) {
+        if (status[k] !== MERGED || extent[k] === 0) continue;
+        let touches = false;
+        for (let q = k; q < k + extent[k]!; q++) if (af[q]) touches = true;
+        if (touches) for (let q = k; q < k + extent[k]!; q++) af[q] = 1;
+      }
+      for (let k = 0; k < n; k++) {
+        if (!af[k]) continue;
+        status[k] = inRange[k] ? KEEP : OUT_OF_RANGE;
+        extent[k] = 0;
+        if (inRange[k]) report.n_af_uncorrected++;
+      }
+    }
+  }
+
   const outT: number[] = [];
   const outRr: number[] = [];
+  const excludedT: number[] = [];
   for (let k = 0; k < n;) {
     const s = status[k]!;
     if (s === KEEP) {
@@ -367,12 +500,22 @@ export function cleanRr(
         outRr.push(part);
       }
       report.n_corrected++;
-    } else if (s === OUT_OF_RANGE) report.n_out_of_range++;
-    else if (s === ECTOPIC) report.n_ectopic++;
-    else report.n_artefact++;
+      const last = report.missed_beat_runs[report.missed_beat_runs.length - 1];
+      const startS = start / 1000;
+      if (last && k > 0 && status[k - 1] === SPLIT && contiguous[k]) {
+        last.end_s = t[k]! / 1000;
+        last.n_intervals++;
+        last.n_missed += parts - 1;
+      } else report.missed_beat_runs.push({ start_s: startS, end_s: t[k]! / 1000, n_intervals: 1, n_missed: parts - 1 });
+    } else {
+      excludedT.push(t[k]!);
+      if (s === OUT_OF_RANGE) report.n_out_of_range++;
+      else if (s === ECTOPIC) report.n_ectopic++;
+      else report.n_artefact++;
+    }
     k++;
   }
   report.n_excluded = report.n_out_of_range + report.n_ectopic + report.n_artefact;
   report.n_kept = n - report.n_excluded;
-  return { series: { tMs: Float64Array.from(outT), rrMs: Float64Array.from(outRr) }, report };
+  return { series: { tMs: Float64Array.from(outT), rrMs: Float64Array.from(outRr) }, report, excludedTMs: Float64Array.from(excludedT) };
 }

@@ -16,6 +16,7 @@
  * times are in whichever unit makes their differences agree with the intervals.
  */
 import { HrvInputError } from './errors.js';
+import { DECIMAL_COMMA, splitFields } from './text-fields.js';
 import { GAP_TOLERANCE_MS, type RrSeries } from './types.js';
 
 const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
@@ -29,11 +30,12 @@ interface Column {
   unit: Unit;
 }
 
-function splitFields(line: string): string[] {
-  const t = line.trim();
-  if (/[,;\t]/.test(t)) return t.split(/\s*[,;\t]\s*/);
-  return t.split(/\s+/);
-}
+/**
+ * Longest interval accepted from a file, ms. Sinus pauses and asystole of tens of seconds are real and are
+ * kept for cleaning to judge; a minute without a beat is a recording artefact or a wrong unit, and values
+ * like 1e12 would otherwise make every later step (windows, cumulative times) run for hours.
+ */
+export const MAX_FILE_RR_MS = 60_000;
 
 function unitOf(name: string): Unit {
   const n = name.toLowerCase();
@@ -67,6 +69,22 @@ function columnsFromHeader(fields: string[]): { rr: Column; time: Column | undef
   return rr === undefined ? undefined : { rr, time };
 }
 
+/** A finite number from a field already checked against NUMBER, or an error naming the line. */
+function finiteField(value: string, what: string, sourceName: string, lineNo: number): number {
+  const v = Number(value);
+  if (!Number.isFinite(v)) throw new HrvInputError(sourceName, lineNo, `${what} ${value} is not a finite number (overflows)`);
+  return v;
+}
+
+/** True when every value is an integer one more than the previous: a beat index (1, 2, 3, …), not beat times. */
+function isIndexColumn(values: readonly number[]): boolean {
+  if (values.length < 3) return false;
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isInteger(values[i]!) || (i > 0 && values[i]! - values[i - 1]! !== 1)) return false;
+  }
+  return true;
+}
+
 /** Parses an RR text file (see the module comment for the formats) into a series in ms; `sourceName` names it in errors. */
 export function parseRrText(text: string, sourceName: string): RrSeries {
   const lines = text.split(/\r\n|\n|\r/);
@@ -74,6 +92,7 @@ export function parseRrText(text: string, sourceName: string): RrSeries {
   let headerLine = 0;
   let cols: { rr: Column; time: Column | undefined } | undefined;
   let width = 0;
+  let joinDecimalComma = false;
   const rrRaw: number[] = [];
   const tRaw: number[] = [];
   const lineOf: number[] = [];
@@ -81,7 +100,8 @@ export function parseRrText(text: string, sourceName: string): RrSeries {
     const raw = lines[li]!.trim();
     if (raw === '' || raw.startsWith('#')) continue;
     const lineNo = li + 1;
-    const fields = splitFields(raw);
+    const split = splitFields(raw);
+    let fields = split.fields;
     if (cols === undefined) {
       if (rrRaw.length === 0 && fields.every((f) => !NUMBER.test(f))) {
         // Header (or one of several Kubios/Polar preamble lines): the last one before the data names the columns.
@@ -94,16 +114,21 @@ export function parseRrText(text: string, sourceName: string): RrSeries {
         headerLine = lineNo;
         continue;
       }
+      // A header naming one column over comma-split pairs of digits: the comma is a decimal mark (0,812).
+      if (header?.length === 1 && split.commaSeparated && fields.length === 2 && DECIMAL_COMMA.test(raw)) joinDecimalComma = true;
+      if (joinDecimalComma) fields = [raw.replace(',', '.')];
       cols = header ? columnsFromHeader(header) : undefined;
       if (cols === undefined) {
         if (header && header.length === fields.length && fields.length >= 2) {
           throw new HrvInputError(sourceName, headerLine, `header does not name an RR interval column (${header.join(', ')})`);
         }
-        if (fields.length === 1) cols = { rr: { index: 0, unit: header ? unitOf(header[0]!) : undefined }, time: undefined };
+        // A header's names give units only when it has one name per column.
+        const named = (i: number): Unit => (header?.length === fields.length ? unitOf(header[i]!) : undefined);
+        if (fields.length === 1) cols = { rr: { index: 0, unit: named(0) }, time: undefined };
         else if (fields.length === 2) {
           cols = {
-            time: { index: 0, unit: header ? unitOf(header[0]!) : undefined },
-            rr: { index: 1, unit: header ? unitOf(header[1]!) : undefined },
+            time: { index: 0, unit: named(0) },
+            rr: { index: 1, unit: named(1) },
           };
         } else {
           throw new HrvInputError(
@@ -114,22 +139,38 @@ export function parseRrText(text: string, sourceName: string): RrSeries {
         }
       }
       width = fields.length;
+      if (header !== undefined && header.length !== width && split.commaSeparated && width === 2 * header.length) {
+        throw new HrvInputError(
+          sourceName,
+          lineNo,
+          `${width} fields under a header of ${header.length} columns: decimal commas in a comma-separated file are ambiguous; write decimal points or separate fields with ';'`,
+        );
+      }
+    } else if (joinDecimalComma) {
+      if (!DECIMAL_COMMA.test(raw) && !NUMBER.test(raw)) throw new HrvInputError(sourceName, lineNo, `RR interval "${raw}" is not a number`);
+      fields = [raw.replace(',', '.')];
     }
     if (fields.length !== width) {
       throw new HrvInputError(sourceName, lineNo, `expected ${width} field${width === 1 ? '' : 's'}, found ${fields.length}`);
     }
     const rrField = fields[cols.rr.index]!;
     if (!NUMBER.test(rrField)) throw new HrvInputError(sourceName, lineNo, `RR interval "${rrField}" is not a number`);
-    const rr = Number(rrField);
+    const rr = finiteField(rrField, 'RR interval', sourceName, lineNo);
     if (!(rr > 0)) throw new HrvInputError(sourceName, lineNo, `RR interval must be > 0, got ${rrField}`);
     rrRaw.push(rr);
     if (cols.time !== undefined) {
       const tField = fields[cols.time.index]!;
       if (!NUMBER.test(tField)) throw new HrvInputError(sourceName, lineNo, `beat time "${tField}" is not a number`);
-      const t = Number(tField);
+      const t = finiteField(tField, 'beat time', sourceName, lineNo);
       const prev = tRaw[tRaw.length - 1];
       if (prev !== undefined && !(t > prev)) {
-        throw new HrvInputError(sourceName, lineNo, `beat time ${tField} goes backwards (previous beat at ${prev})`);
+        // Headerless "0,812" lines are seconds with a decimal comma read as two fields: the integer parts
+        // repeat as "times". Say so rather than only that time goes backwards.
+        const hint =
+          split.commaSeparated && header === undefined && width === 2 && /^\d{1,2}$/.test(tField)
+            ? `; if the file uses decimal commas (${raw}), write decimal points or separate fields with ';'`
+            : '';
+        throw new HrvInputError(sourceName, lineNo, `beat time ${tField} goes backwards (previous beat at ${prev})${hint}`);
       }
       tRaw.push(t);
     }
@@ -141,8 +182,15 @@ export function parseRrText(text: string, sourceName: string): RrSeries {
   const rrScale = rrUnit === 's' ? 1000 : 1;
   const n = rrRaw.length;
   const rrMs = new Float64Array(n);
-  for (let i = 0; i < n; i++) rrMs[i] = rrRaw[i]! * rrScale;
-  if (cols!.time === undefined) {
+  for (let i = 0; i < n; i++) {
+    rrMs[i] = rrRaw[i]! * rrScale;
+    if (rrMs[i]! > MAX_FILE_RR_MS) {
+      throw new HrvInputError(sourceName, lineOf[i], `RR interval of ${rrMs[i]} ms is longer than ${MAX_FILE_RR_MS / 1000} s: not a heartbeat interval (wrong unit or corrupt value)`);
+    }
+  }
+  // A headerless first column counting 1, 2, 3, … is a beat index (an exported row number), not times.
+  const timeIsIndex = cols!.time !== undefined && header === undefined && isIndexColumn(tRaw);
+  if (cols!.time === undefined || timeIsIndex) {
     const tMs = new Float64Array(n);
     let acc = 0;
     for (let i = 0; i < n; i++) tMs[i] = acc += rrMs[i]!;
@@ -161,6 +209,7 @@ export function parseRrText(text: string, sourceName: string): RrSeries {
   const tMs = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     tMs[i] = tRaw[i]! * tScale;
+    if (!Number.isFinite(tMs[i]!)) throw new HrvInputError(sourceName, lineOf[i], `beat time ${tRaw[i]} s is not a finite number of ms (overflows)`);
     if (i > 0 && tMs[i]! - rrMs[i]! < tMs[i - 1]! - GAP_TOLERANCE_MS) {
       throw new HrvInputError(
         sourceName,

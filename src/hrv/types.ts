@@ -72,5 +72,5 @@ export interface WindowResult extends HrvMeasures {
   n_nn: number;
 }
 
-/** Beat label: N (sinus and supraventricular) or V (ventricular ectopic). */
-export type BeatLabel = 'N' | 'V';
+/** Beat label: N normal (sinus), S supraventricular premature, V ventricular ectopic, Q unclassifiable (too noisy). */
+export type BeatLabel = 'N' | 'S' | 'V' | 'Q';

@@ -52,7 +52,7 @@ export function patientId(n: number): string {
 
 /**
  * `count` patients with varied parameters; patient numbers ≡ 3, 6, 9 (mod 10) develop tachycardia,
- * bradycardia and AF-like irregularity respectively, starting 15–35 s into the run and lasting 20–60 s.
+ * bradycardia and AF-like irregularity respectively, starting 15–35 s into the run and lasting 20–60 s (AF 90–180 s).
  */
 export function syntheticPatients(count: number, seed: number, first = 1): PatientParams[] {
   const out: PatientParams[] = [];
@@ -71,7 +71,8 @@ export function syntheticPatients(count: number, seed: number, first = 1): Patie
       vlfSd: 0.01 + 0.02 * rand(),
       noiseSd: 0.004,
       ectopicRate: 0.004 * rand(),
-      episode: kind === undefined ? null : { kind, startS: 15 + 20 * rand(), durationS: 20 + 40 * rand() },
+      // Paroxysmal AF lasts minutes (and a rhythm needs about a minute of beats to be judged); rate episodes, 20–60 s.
+      episode: kind === undefined ? null : { kind, startS: 15 + 20 * rand(), durationS: kind === 'af' ? 90 + 90 * rand() : 20 + 40 * rand() },
       seed: Math.floor(rand() * 2 ** 31),
     });
   }

@@ -12,7 +12,8 @@ import { readBeats } from './shared-data.js';
 
 export interface PipelineFixtureOptions {
   /** Beats from a shared annotated record (all beats, as a sensor would see them) or the synthetic sensor. */
-  source?: '100' | '105' | '119' | 'synthetic';
+  /** A record of ../shared/data at 360 Hz (e.g. '119', or '221' in atrial fibrillation) or 'synthetic'. */
+  source?: string;
   /** With source 'synthetic': the demo's patient number (≡ 3, 6, 9 mod 10 develop tachycardia, bradycardia, AF). */
   syntheticPatient?: number;
   gateway?: string;
@@ -27,7 +28,7 @@ export interface PipelineFixtureOptions {
 }
 
 /** Beat times (ms from the start) and intervals (ms) of the chosen source. */
-function beatsOf(source: NonNullable<PipelineFixtureOptions['source']>, durationS: number, n: number): { tMs: Float64Array; rrMs: Float64Array } {
+function beatsOf(source: string, durationS: number, n: number): { tMs: Float64Array; rrMs: Float64Array } {
   if (source === 'synthetic') return syntheticSeries(syntheticPatients(1, 1, n)[0]!, durationS);
   const beats = readBeats(source);
   const t: number[] = [];

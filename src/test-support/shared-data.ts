@@ -56,7 +56,7 @@ export interface AnnotatedBeat {
 }
 
 /** Loads `beats_<record>.csv[.gz]` (t_s,sample,symbol). */
-export function readBeats(record: '100' | '105' | '119' | 'nsr001'): AnnotatedBeat[] {
+export function readBeats(record: string): AnnotatedBeat[] {
   const name = record === 'nsr001' ? 'beats_nsr001.csv.gz' : `beats_${record}.csv`;
   return parseCsv(readSharedText(name)).rows.map((r) => ({
     tS: Number(r[0]),
@@ -78,4 +78,73 @@ export function readReferenceHrv(): Record<string, unknown> {
 /** The parsed JSON of another reference file (detector_reference.json, ppg_reference.json). */
 export function readReferenceJson(name: string): Record<string, unknown> {
   return JSON.parse(readSharedText(name)) as Record<string, unknown>;
+}
+
+/** Every record in ../shared/data with ECG samples and beat annotations (see its README), in README order. */
+export const ANNOTATED_ECG_RECORDS: readonly string[] = [
+  '100', '105', '119',
+  '116', '118', '200', '201', '203', '208', '210', '213', '214', '221', '223', '228', '231', '233',
+  '118e24', '118e18', '118e12', '118e06', '118e00', '118e_6',
+  '800', '801', '802', '803', '804', '805', '806', '807', '808', '809', '810', '811',
+  'cu01', 'cu02', 'cu03', 'cu04', 'cu05', 'cu06', 'cu07', 'cu08', 'cu09', 'cu10', 'cu11', 'cu12',
+];
+
+/** Loads `ecg_<record>.csv.gz` of any annotated record (rate from its `#` header). */
+export function readEcgRecord(record: string): EcgRecord {
+  const text = readSharedText(`ecg_${record}.csv.gz`);
+  const m = /sampling_rate_hz:\s*([0-9.]+)/.exec(text);
+  const { rows } = parseCsv(text);
+  const mv = new Float64Array(rows.length);
+  rows.forEach((r, i) => (mv[i] = Number(r[1])));
+  return { fsHz: m ? Number(m[1]) : 360, mv };
+}
+
+/** Loads `beats_<record>.csv` of any annotated record (t_s,sample,symbol). */
+export function readBeatsRecord(record: string): AnnotatedBeat[] {
+  return parseCsv(readSharedText(`beats_${record}.csv`)).rows.map((r) => ({
+    tS: Number(r[0]),
+    sample: Number(r[1]),
+    symbol: (r[2] ?? '').trim(),
+  }));
+}
+
+/** A non-beat annotation: time s, sample, WFDB symbol (`+`, `~`, `[`, `]`, …) and aux text (e.g. `(VF`). */
+export interface OtherAnnotation extends AnnotatedBeat {
+  aux: string;
+}
+
+/** Loads `other_annotations_<record>.csv` (t_s,sample,symbol[,aux]); empty when the file is missing. */
+export function readOtherAnnotations(record: string): OtherAnnotation[] {
+  const name = `other_annotations_${record}.csv`;
+  if (!existsSync(join(SHARED_DATA_DIR, name))) return [];
+  return parseCsv(readSharedText(name)).rows.map((r) => ({
+    tS: Number(r[0]),
+    sample: Number(r[1]),
+    symbol: (r[2] ?? '').trim(),
+    aux: (r[3] ?? '').trim(),
+  }));
+}
+
+/**
+ * Sample ranges [from, to) of ventricular flutter/fibrillation, which EC57 leaves out of beat scoring:
+ * between `[` and `]` annotations, and rhythm stretches `(VF`/`(VFL` up to the next rhythm change.
+ */
+export function vfRanges(record: string, nSamples: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  let open = -1;
+  let rhythmOpen = -1;
+  for (const a of readOtherAnnotations(record)) {
+    if (a.symbol === '[') open = a.sample;
+    else if (a.symbol === ']' && open >= 0) {
+      out.push([open, a.sample]);
+      open = -1;
+    }
+    if (a.symbol === '+') {
+      if (rhythmOpen >= 0) out.push([rhythmOpen, a.sample]);
+      rhythmOpen = a.aux.startsWith('(VF') ? a.sample : -1;
+    }
+  }
+  if (open >= 0) out.push([open, nSamples]);
+  if (rhythmOpen >= 0) out.push([rhythmOpen, nSamples]);
+  return out;
 }

@@ -1,28 +1,94 @@
-/** Administration: the user list, new users, and which patients each clinician is assigned. */
+/** Administration: users, new users, assignments picked from existing patients (confirmed before saving), disabling a user, resetting a password. */
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import type { ApiClient } from './api.js';
 import { errorMessage } from './api.js';
-import { ROLE_LABEL, parsePatientIds, type PatientSummary, type Role, type UserView } from './model.js';
+import {
+  ROLE_LABEL,
+  assignmentChangeWords,
+  parsePatientIds,
+  unknownPatientIds,
+  type PatientSummary,
+  type Role,
+  type UserView,
+} from './model.js';
 import { ErrorBanner, Field, Notice } from './ui.js';
+
+/** Picks patients from the known list (search + checkboxes); unknown ids cannot be chosen. */
+function PatientPicker({
+  patients,
+  value,
+  onChange,
+  label,
+}: {
+  patients: PatientSummary[];
+  value: string[];
+  onChange: (ids: string[]) => void;
+  label: string;
+}) {
+  const [q, setQ] = useState('');
+  const needle = q.trim().toLowerCase();
+  const hits = patients
+    .filter((p) => !needle || p.patient_id.toLowerCase().includes(needle) || p.display_name.toLowerCase().includes(needle))
+    .slice(0, 50);
+  const toggle = (id: string) => onChange(value.includes(id) ? value.filter((x) => x !== id) : [...value, id].sort());
+  return (
+    <div className="picker" role="group" aria-label={label}>
+      <div className="chips">
+        {value.length === 0 && <span className="muted small">No patients</span>}
+        {value.map((id) => (
+          <span key={id} className="chip">
+            {id}
+            <button type="button" className="link" aria-label={`Remove ${id}`} onClick={() => toggle(id)}>
+              ×
+            </button>
+          </span>
+        ))}
+      </div>
+      <input type="search" aria-label={`Find a patient for ${label}`} placeholder="Find a patient…" value={q} onChange={(e) => setQ(e.target.value)} />
+      {needle && (
+        <ul className="picker-list">
+          {hits.map((p) => (
+            <li key={p.patient_id}>
+              <label className="inline">
+                <input type="checkbox" checked={value.includes(p.patient_id)} onChange={() => toggle(p.patient_id)} />{' '}
+                {p.display_name || p.patient_id} <span className="muted small">{p.patient_id}</span>
+              </label>
+            </li>
+          ))}
+          {hits.length === 0 && <li className="muted small">No patient matches.</li>}
+        </ul>
+      )}
+    </div>
+  );
+}
 
 function AssignmentEditor({
   client,
   user,
+  patients,
   onSaved,
 }: {
   client: ApiClient;
   user: UserView;
+  patients: PatientSummary[];
   onSaved: (u: UserView) => void;
 }) {
-  const [text, setText] = useState((user.patients ?? []).join(', '));
+  const [ids, setIds] = useState<string[]>(user.patients ?? []);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  const save = async (e: FormEvent) => {
-    e.preventDefault();
+  const before = user.patients ?? [];
+  const changed = JSON.stringify([...before].sort()) !== JSON.stringify([...ids].sort());
+  const save = async () => {
     setError(null);
+    const unknown = unknownPatientIds(ids, patients);
+    if (unknown.length) {
+      setError(`Unknown patient id(s): ${unknown.join(', ')}.`);
+      return;
+    }
+    if (!window.confirm(assignmentChangeWords(user.display_name || user.username, before, ids))) return;
     setBusy(true);
     try {
-      onSaved(await client.setAssignments(user.user_id, parsePatientIds(text)));
+      onSaved(await client.setAssignments(user.user_id, ids));
     } catch (err) {
       setError(errorMessage(err));
     } finally {
@@ -30,18 +96,74 @@ function AssignmentEditor({
     }
   };
   return (
-    <form className="assign" onSubmit={save}>
-      <input
-        aria-label={`Patients assigned to ${user.username}`}
-        value={text}
-        onChange={(e) => setText(e.target.value)}
-        placeholder="P-001, P-002"
-      />
-      <button type="submit" className="secondary" disabled={busy}>
+    <div className="assign">
+      <PatientPicker patients={patients} value={ids} onChange={setIds} label={`Patients assigned to ${user.username}`} />
+      <button type="button" className="secondary" disabled={busy || !changed} onClick={() => void save()}>
         Save
       </button>
       <ErrorBanner error={error} />
-    </form>
+    </div>
+  );
+}
+
+function UserActions({ client, user, onSaved }: { client: ApiClient; user: UserView; onSaved: (u: UserView) => void }) {
+  const [pw, setPw] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const toggle = async () => {
+    const disable = !user.disabled;
+    if (!window.confirm(`${disable ? 'Disable' : 'Enable'} ${user.username}? ${disable ? 'They can no longer log in.' : ''}`)) return;
+    try {
+      const u = await client.setDisabled(user.user_id, disable);
+      onSaved(u && typeof u === 'object' && 'user_id' in u ? u : { ...user, disabled: disable });
+    } catch (err) {
+      setError(errorMessage(err));
+    }
+  };
+  const reset = async (e: FormEvent) => {
+    e.preventDefault();
+    if (pw === null) return;
+    if (!window.confirm(`Set a new password for ${user.username}?`)) return;
+    try {
+      await client.resetPassword(user.user_id, pw);
+      setPw(null);
+      setNotice('Password changed.');
+    } catch (err) {
+      setError(errorMessage(err));
+    }
+  };
+  return (
+    <div className="user-actions">
+      <button type="button" className="secondary small-btn" onClick={() => void toggle()}>
+        {user.disabled ? 'Enable' : 'Disable'}
+      </button>
+      {pw === null ? (
+        <button type="button" className="secondary small-btn" onClick={() => setPw('')}>
+          Reset password
+        </button>
+      ) : (
+        <form onSubmit={(e) => void reset(e)} className="inline-form">
+          <input
+            type="password"
+            autoComplete="new-password"
+            aria-label={`New password for ${user.username}`}
+            placeholder="New password (12+ characters)"
+            minLength={12}
+            required
+            value={pw}
+            onChange={(e) => setPw(e.target.value)}
+          />
+          <button type="submit" className="small-btn">
+            Set
+          </button>
+          <button type="button" className="link" onClick={() => setPw(null)}>
+            Cancel
+          </button>
+        </form>
+      )}
+      <ErrorBanner error={error} onDismiss={() => setError(null)} />
+      <Notice text={notice} />
+    </div>
   );
 }
 
@@ -49,22 +171,12 @@ export function AdminView({ client, patients }: { client: ApiClient; patients: P
   const [users, setUsers] = useState<UserView[]>([]);
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
-  const [form, setForm] = useState({
-    username: '',
-    password: '',
-    role: 'doctor' as Role,
-    display_name: '',
-    patient_id: '',
-    patients: '',
-  });
+  const [form, setForm] = useState({ username: '', password: '', role: 'doctor' as Role, display_name: '', patient_id: '' });
+  const [newPatients, setNewPatients] = useState<string[]>([]);
 
   const load = useCallback(async () => {
     try {
-      setUsers(
-        (await client.users()).sort(
-          (a, b) => a.role.localeCompare(b.role) || a.username.localeCompare(b.username),
-        ),
-      );
+      setUsers((await client.users()).sort((a, b) => a.role.localeCompare(b.role) || a.username.localeCompare(b.username)));
     } catch (err) {
       setError(errorMessage(err));
     }
@@ -78,33 +190,26 @@ export function AdminView({ client, patients }: { client: ApiClient; patients: P
     setError(null);
     setNotice(null);
     try {
+      if (form.role === 'patient') parsePatientIds(form.patient_id);
       const body = {
         username: form.username.trim(),
         password: form.password,
         role: form.role,
         ...(form.display_name.trim() ? { display_name: form.display_name.trim() } : {}),
         ...(form.role === 'patient' ? { patient_id: form.patient_id.trim() } : {}),
-        ...((form.role === 'doctor' || form.role === 'health_worker') && form.patients.trim()
-          ? { patients: parsePatientIds(form.patients) }
-          : {}),
+        ...((form.role === 'doctor' || form.role === 'health_worker') && newPatients.length ? { patients: newPatients } : {}),
       };
       const u = await client.createUser(body);
       setNotice(`User ${u.username} created.`);
-      setForm({
-        username: '',
-        password: '',
-        role: form.role,
-        display_name: '',
-        patient_id: '',
-        patients: '',
-      });
+      setForm({ username: '', password: '', role: form.role, display_name: '', patient_id: '' });
+      setNewPatients([]);
       await load();
     } catch (err) {
       setError(errorMessage(err));
     }
   };
-  const set = (k: keyof typeof form) => (e: { target: { value: string } }) =>
-    setForm((f) => ({ ...f, [k]: e.target.value }));
+  const set = (k: keyof typeof form) => (e: { target: { value: string } }) => setForm((f) => ({ ...f, [k]: e.target.value }));
+  const replace = (nu: UserView) => setUsers((list) => list.map((x) => (x.user_id === nu.user_id ? { ...x, ...nu } : x)));
 
   return (
     <main className="content admin">
@@ -120,57 +225,41 @@ export function AdminView({ client, patients }: { client: ApiClient; patients: P
                 <th scope="col">Name</th>
                 <th scope="col">Role</th>
                 <th scope="col">Patient / assigned patients</th>
+                <th scope="col">Account</th>
               </tr>
             </thead>
             <tbody>
               {users.map((u) => (
-                <tr key={u.user_id}>
+                <tr key={u.user_id} className={u.disabled ? 'disabled' : undefined}>
                   <td>{u.username}</td>
                   <td>{u.display_name}</td>
-                  <td>{ROLE_LABEL[u.role]}</td>
+                  <td>
+                    {ROLE_LABEL[u.role]}
+                    {u.disabled && <span className="badge">disabled</span>}
+                  </td>
                   <td>
                     {u.role === 'patient' && u.patient_id}
                     {(u.role === 'doctor' || u.role === 'health_worker') && (
-                      <AssignmentEditor
-                        key={`${u.user_id}:${u.version ?? 0}`}
-                        client={client}
-                        user={u}
-                        onSaved={(nu) =>
-                          setUsers((list) => list.map((x) => (x.user_id === nu.user_id ? nu : x)))
-                        }
-                      />
+                      <AssignmentEditor key={`${u.user_id}:${u.version ?? 0}:${(u.patients ?? []).join()}`} client={client} user={u} patients={patients} onSaved={replace} />
                     )}
+                  </td>
+                  <td>
+                    <UserActions client={client} user={u} onSaved={replace} />
                   </td>
                 </tr>
               ))}
             </tbody>
           </table>
         </div>
-        <p className="muted small">
-          Known patients: {patients.map((p) => p.patient_id).join(', ') || 'none'}
-        </p>
       </section>
       <form className="card" onSubmit={(e) => void create(e)} aria-labelledby="new-user-title">
         <h2 id="new-user-title">New user</h2>
         <div className="row">
           <Field label="Username">
-            <input
-              required
-              minLength={3}
-              maxLength={64}
-              value={form.username}
-              onChange={set('username')}
-              autoComplete="off"
-            />
+            <input required minLength={3} maxLength={64} value={form.username} onChange={set('username')} autoComplete="off" />
           </Field>
           <Field label="Password" hint="At least 12 characters.">
-            <input
-              required
-              type="password"
-              value={form.password}
-              onChange={set('password')}
-              autoComplete="new-password"
-            />
+            <input required type="password" value={form.password} onChange={set('password')} autoComplete="new-password" />
           </Field>
           <Field label="Role">
             <select value={form.role} onChange={set('role')}>
@@ -186,20 +275,13 @@ export function AdminView({ client, patients }: { client: ApiClient; patients: P
           </Field>
           {form.role === 'patient' && (
             <Field label="Patient id">
-              <input
-                required
-                pattern="[A-Za-z0-9_.\-]{1,64}"
-                value={form.patient_id}
-                onChange={set('patient_id')}
-              />
-            </Field>
-          )}
-          {(form.role === 'doctor' || form.role === 'health_worker') && (
-            <Field label="Assigned patients" hint="Comma-separated ids.">
-              <input value={form.patients} onChange={set('patients')} />
+              <input required pattern="[A-Za-z0-9_.\-]{1,64}" value={form.patient_id} onChange={set('patient_id')} />
             </Field>
           )}
         </div>
+        {(form.role === 'doctor' || form.role === 'health_worker') && (
+          <PatientPicker patients={patients} value={newPatients} onChange={setNewPatients} label="Assigned patients" />
+        )}
         <button type="submit">Create user</button>
       </form>
     </main>

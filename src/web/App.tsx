@@ -1,10 +1,12 @@
-/** The dashboard shell: login, the session (with refresh-token rotation in ApiClient), navigation by role. */
+/** The dashboard shell: login, the session (restored from the refresh cookie on reload), navigation by role. */
 import { useCallback, useEffect, useMemo, useState, type FormEvent } from 'react';
 import { ApiClient, errorMessage } from './api.js';
 import { ROLE_LABEL, type PatientSummary, type UserView } from './model.js';
 import { ErrorBanner, Field, Notice } from './ui.js';
 import { PatientView } from './PatientView.js';
+import { PatientList } from './PatientList.js';
 import { AdminView } from './AdminView.js';
+import { AuditView } from './AuditView.js';
 
 function Login({
   client,
@@ -69,84 +71,132 @@ function Login({
   );
 }
 
-type View = { kind: 'patients' } | { kind: 'patient'; id: string } | { kind: 'users' };
+type View = { kind: 'patients' } | { kind: 'patient'; id: string } | { kind: 'users' } | { kind: 'audit' };
+
+/** The view in the address's fragment (`#/patient/P-001`), so a reload stays on the same page. Never a token. */
+function viewFromHash(hash: string): View | null {
+  const m = /^#\/(patients|users|audit|patient\/([A-Za-z0-9_.-]{1,64}))$/.exec(hash);
+  if (!m) return null;
+  if (m[2]) return { kind: 'patient', id: m[2] };
+  return { kind: m[1] as 'patients' | 'users' | 'audit' };
+}
+const hashOf = (v: View) => (v.kind === 'patient' ? `#/patient/${v.id}` : `#/${v.kind}`);
 
 export function App() {
   const [notice, setNotice] = useState<string | null>(null);
   const [me, setMe] = useState<UserView | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [restoring, setRestoring] = useState(true);
   const client = useMemo(
     () =>
       new ApiClient({
         onSessionEnd: (reason) => {
           setMe(null);
-          setNotice(reason);
+          // The next user starts on their own default page (a draft typed so far stays in sessionStorage).
+          if (reason === 'Logged out.') history.replaceState(null, '', location.pathname + location.search);
+          setNotice(reason === 'Logged out.' ? reason : `${reason} What you were typing is kept and will be there after you log in.`);
         },
       }),
     [],
   );
   const [patients, setPatients] = useState<PatientSummary[]>([]);
-  const [view, setView] = useState<View>({ kind: 'patients' });
+  const [view, setViewState] = useState<View>(() => viewFromHash(location.hash) ?? { kind: 'patients' });
+  const setView = useCallback((v: View) => {
+    setViewState(v);
+    if (location.hash !== hashOf(v)) history.replaceState(null, '', hashOf(v));
+  }, []);
+  useEffect(() => {
+    const on = () => {
+      const v = viewFromHash(location.hash);
+      if (v) setViewState(v);
+    };
+    addEventListener('hashchange', on);
+    return () => removeEventListener('hashchange', on);
+  }, []);
 
   const loadSession = useCallback(async () => {
     setError(null);
     try {
-      // Everything is fetched before any of it is shown, so the page never flashes an empty patient list.
-      const [u, list] = await Promise.all([client.me(), client.patients()]);
+      const u = await client.me();
+      // Patient names for the header (admins also pick assignments from this list).
+      const list = u.role === 'patient' ? [] : await client.allPatients().catch(() => []);
       setPatients(list);
+      const wanted = viewFromHash(location.hash);
+      const allowed = (v: View | null): v is View =>
+        v !== null &&
+        (u.role === 'admin'
+          ? v.kind === 'users' || v.kind === 'audit'
+          : u.role === 'patient'
+            ? v.kind === 'patient' && v.id === u.patient_id
+            : v.kind === 'patients' || v.kind === 'patient');
       setView(
-        u.role === 'admin'
-          ? { kind: 'users' }
-          : u.role === 'patient' && u.patient_id
-            ? { kind: 'patient', id: u.patient_id }
-            : { kind: 'patients' },
+        allowed(wanted)
+          ? wanted
+          : u.role === 'admin'
+            ? { kind: 'users' }
+            : u.role === 'patient' && u.patient_id
+              ? { kind: 'patient', id: u.patient_id }
+              : { kind: 'patients' },
       );
       setNotice(null);
       setMe(u);
     } catch (err) {
       setError(errorMessage(err));
     }
-  }, [client]);
+  }, [client, setView]);
+
+  // A reload keeps the session: the refresh cookie gives a new access token.
+  useEffect(() => {
+    let stop = false;
+    client
+      .restore()
+      .then(async (ok) => {
+        if (ok && !stop) await loadSession();
+      })
+      // Nothing to restore (no cookie, expired, or the server unreachable): the login form shows.
+      .catch(() => undefined)
+      .finally(() => !stop && setRestoring(false));
+    return () => {
+      stop = true;
+    };
+  }, [client, loadSession]);
 
   useEffect(() => {
     document.title = me ? `hrvault — ${me.display_name || me.username}` : 'hrvault dashboard';
   }, [me]);
 
   if (!me)
-    return (
+    return restoring ? (
+      <main className="login">
+        <p className="muted">Restoring your session…</p>
+      </main>
+    ) : (
       <Login client={client} notice={notice} sessionError={error} onLoggedIn={() => void loadSession()} />
     );
 
   const logout = () => {
-    client
-      .logout()
-      .catch((err: unknown) => setNotice(`Logged out locally; the server said: ${errorMessage(err)}`));
+    client.logout().catch((err: unknown) => setNotice(`Logged out locally; the server said: ${errorMessage(err)}`));
   };
   const current = view.kind === 'patient' ? patients.find((p) => p.patient_id === view.id) : undefined;
+  const tab = (v: View, label: string, active: boolean) => (
+    <button type="button" className={active ? 'tab active' : 'tab'} aria-current={active ? 'page' : undefined} onClick={() => setView(v)}>
+      {label}
+    </button>
+  );
 
   return (
     <div className="shell">
-      <header className="topbar">
+      <header className="topbar no-print">
         <span className="brand">hrvault</span>
         <nav aria-label="Main">
           {me.role === 'admin' && (
-            <button
-              type="button"
-              className={view.kind === 'users' ? 'tab active' : 'tab'}
-              onClick={() => setView({ kind: 'users' })}
-            >
-              Users
-            </button>
+            <>
+              {tab({ kind: 'users' }, 'Users', view.kind === 'users')}
+              {tab({ kind: 'audit' }, 'Audit log', view.kind === 'audit')}
+            </>
           )}
-          {me.role !== 'patient' && me.role !== 'admin' && (
-            <button
-              type="button"
-              className={view.kind !== 'users' ? 'tab active' : 'tab'}
-              onClick={() => setView({ kind: 'patients' })}
-            >
-              Patients
-            </button>
-          )}
+          {(me.role === 'doctor' || me.role === 'health_worker') &&
+            tab({ kind: 'patients' }, 'Patients', view.kind === 'patients' || view.kind === 'patient')}
         </nav>
         <span className="who">
           {me.display_name || me.username} <span className="role">{ROLE_LABEL[me.role]}</span>
@@ -157,47 +207,34 @@ export function App() {
       </header>
       <ErrorBanner error={error} onDismiss={() => setError(null)} />
       {me.role === 'admin' && view.kind === 'users' && <AdminView client={client} patients={patients} />}
+      {me.role === 'admin' && view.kind === 'audit' && <AuditView client={client} />}
       {me.role !== 'admin' && (
-        <div className={me.role === 'patient' ? 'layout single' : 'layout'}>
-          {me.role !== 'patient' && (
-            <aside className="sidebar" aria-label="Patients">
-              <h2>My patients</h2>
-              {patients.length === 0 && <p className="muted">No patients are assigned to you.</p>}
-              <ul className="patient-list">
-                {patients.map((p) => (
-                  <li key={p.patient_id}>
-                    <button
-                      type="button"
-                      className={
-                        view.kind === 'patient' && view.id === p.patient_id ? 'patient active' : 'patient'
-                      }
-                      aria-current={view.kind === 'patient' && view.id === p.patient_id ? 'page' : undefined}
-                      onClick={() => setView({ kind: 'patient', id: p.patient_id })}
-                    >
-                      <span>{p.display_name || p.patient_id}</span>
-                      <span className="muted small">{p.patient_id}</span>
-                    </button>
-                  </li>
-                ))}
-              </ul>
-            </aside>
-          )}
-          <main className="content">
-            {view.kind === 'patient' ? (
+        <main className="content">
+          {view.kind === 'patient' ? (
+            <>
+              {me.role !== 'patient' && (
+                <button type="button" className="link back no-print" onClick={() => setView({ kind: 'patients' })}>
+                  ← All patients
+                </button>
+              )}
               <PatientView
                 key={view.id}
                 client={client}
                 me={me}
                 patientId={view.id}
-                displayName={current?.display_name ?? view.id}
+                displayName={current?.display_name || (me.role === 'patient' ? me.display_name || view.id : view.id)}
               />
-            ) : (
-              <p className="muted placeholder">
-                Choose a patient to see their heart-rate variability, records and prescriptions.
-              </p>
-            )}
-          </main>
-        </div>
+            </>
+          ) : (
+            <PatientList
+              client={client}
+              onOpen={(p) => {
+                setPatients((list) => (list.some((x) => x.patient_id === p.patient_id) ? list : [...list, p]));
+                setView({ kind: 'patient', id: p.patient_id });
+              }}
+            />
+          )}
+        </main>
       )}
     </div>
   );

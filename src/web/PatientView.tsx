@@ -1,34 +1,44 @@
-/** One patient: latest HRV with alerts, trend charts, aggregates, records with filters, live updates, role forms. */
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+/**
+ * One patient. Clinicians: the latest window, the live RR tachogram, trends over a chosen period, the
+ * selected window's full analysis (computed here by src/hrv from the stored beats), alerts with
+ * acknowledgement, role forms and the paged records. Patients: their summary in plain language, trends,
+ * active prescriptions and their records.
+ */
+import { useCallback, useEffect, useMemo, useState } from 'react';
 import type { ApiClient } from './api.js';
-import { errorMessage } from './api.js';
+import { alertHistory, openAlerts } from './alerts.js';
+import { analyzeWindow, joinBatches } from './beats.js';
+import { useTachogram } from './useTachogram.js';
+import { AlertsPanel } from './AlertsPanel.js';
+import { Aggregates } from './Aggregates.js';
 import { Chart, type ChartLine } from './Chart.js';
+import { measuresCsv } from './csv.js';
+import { downloadText } from './download.js';
+import { fmtAgo, fmtDateTime, formatValue } from './format.js';
 import {
-  AGGREGATE_METRICS,
-  RECORD_TYPES,
-  alertsOf,
-  formatValue,
+  TREND_PERIODS,
   hasData,
-  hrvSeries,
-  labelOf,
-  latestMeasures,
-  matchesFilter,
-  recentAlerts,
-  mergeRecord,
-  parseLocalDateTime,
-  recordSummary,
-  toLocalDateTime,
-  unitOf,
-  type AggregateAnswer,
-  type ClinicalRecord,
-  type RecordType,
-  type UserView,
-} from './model.js';
-import { ErrorBanner, Field, fmtTime } from './ui.js';
+  latestHrv,
+  plainSummary,
+  rrBatchEntries,
+  trendSeries,
+  windowWords,
+  type HrvEntry,
+  type TrendPeriodId,
+} from './hrv-model.js';
+import type { HrvMeasures } from '../contracts/index.js';
+import { Tachogram } from './HrvPlots.js';
+import { activePrescriptions, authorName, knownNames, recordSummary, type ApiRecord, type UserView } from './model.js';
+import { RecordsPanel } from './RecordsPanel.js';
+import { ErrorBanner, Field, Time } from './ui.js';
+import { usePatientData } from './usePatientData.js';
+import { WindowPanel } from './WindowPanel.js';
 import { NoteForm, PrescriptionForm, UploadForm } from './forms.js';
 
-const CHARTS: Array<{ title: string; keys: string[]; lines: ChartLine[] }> = [
+const TRENDS: Array<{ title: string; keys: Array<keyof HrvMeasures>; lines: ChartLine[]; id: string }> = [
+  { id: 'hr', title: 'Heart rate', keys: ['mean_hr_bpm'], lines: [{ label: 'Mean HR', color: '#b91c1c', unit: 'bpm' }] },
   {
+    id: 'sdnn-rmssd',
     title: 'SDNN and RMSSD',
     keys: ['sdnn_ms', 'rmssd_ms'],
     lines: [
@@ -36,121 +46,47 @@ const CHARTS: Array<{ title: string; keys: string[]; lines: ChartLine[] }> = [
       { label: 'RMSSD', color: '#c2410c', unit: 'ms' },
     ],
   },
-  {
-    title: 'Mean heart rate',
-    keys: ['mean_hr_bpm'],
-    lines: [{ label: 'Mean HR', color: '#b91c1c', unit: 'bpm' }],
-  },
-  { title: 'LF/HF ratio', keys: ['lf_hf'], lines: [{ label: 'LF/HF', color: '#6d28d9', unit: '' }] },
-  {
-    title: 'LF and HF power',
-    keys: ['lf_ms2', 'hf_ms2'],
-    lines: [
-      { label: 'LF', color: '#0f766e', unit: 'ms²' },
-      { label: 'HF', color: '#a16207', unit: 'ms²' },
-    ],
-  },
+  { id: 'lfhf', title: 'LF/HF ratio', keys: ['lf_hf'], lines: [{ label: 'LF/HF', color: '#6d28d9', unit: '' }] },
 ];
 
-type LiveState = 'connecting' | 'live' | 'offline';
+const TACHO_PERIODS = [
+  { id: '5m', label: '5 min', ms: 5 * 60_000 },
+  { id: '30m', label: '30 min', ms: 30 * 60_000 },
+  { id: '2h', label: '2 hours', ms: 2 * 3600_000 },
+  { id: '6h', label: '6 hours', ms: 6 * 3600_000 },
+  { id: '24h', label: '24 hours', ms: 24 * 3600_000 },
+] as const;
 
-const TYPE_LABEL: Record<RecordType, string> = {
-  hrv: 'HRV',
-  vitals: 'Vitals',
-  note: 'Note',
-  rr_file: 'RR file',
-  ecg_file: 'ECG file',
-  prescription: 'Prescription',
-};
-
-function Aggregates({
-  client,
-  patientId,
-  role,
-}: {
-  client: ApiClient;
-  patientId: string;
-  role: UserView['role'];
-}) {
-  const [metric, setMetric] = useState<string>('sdnn_ms');
-  const [from, setFrom] = useState(() => toLocalDateTime(Date.now() - 7 * 24 * 3600_000));
-  const [to, setTo] = useState(() => toLocalDateTime(Date.now() + 60_000));
-  const [answers, setAnswers] = useState<Array<{ scope: string; a: AggregateAnswer }>>([]);
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const run = async (mine: boolean) => {
-    setError(null);
-    setBusy(true);
-    try {
-      const f = parseLocalDateTime('From', from) ?? 0;
-      const t = parseLocalDateTime('To', to) ?? Date.now();
-      const a = await client.aggregate(mine ? null : patientId, metric, f, t);
-      setAnswers((prev) => [{ scope: mine ? 'All my patients' : 'This patient', a }, ...prev].slice(0, 5));
-    } catch (err) {
-      setError(errorMessage(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+function LatestCard({ latest, testPrefix = 'latest' }: { latest: HrvEntry | null; testPrefix?: string }) {
+  const m = latest?.data.measures ?? null;
+  const items: Array<[keyof HrvMeasures, string, string]> = [
+    ['mean_hr_bpm', 'Heart rate', 'bpm'],
+    ['sdnn_ms', 'SDNN', 'ms'],
+    ['rmssd_ms', 'RMSSD', 'ms'],
+    ['lf_hf', 'LF/HF', ''],
+  ];
   return (
-    <section className="card" aria-labelledby="agg-title">
-      <h3 id="agg-title">Encrypted aggregates</h3>
-      <p className="muted small">
-        Means computed by the storage provider over Paillier-encrypted values, decrypted only here.
-      </p>
-      <div className="row">
-        <Field label="Measure">
-          <select value={metric} onChange={(e) => setMetric(e.target.value)}>
-            {AGGREGATE_METRICS.map((m) => (
-              <option key={m} value={m}>
-                {labelOf(m)} ({unitOf(m)})
-              </option>
+    <section className="card latest" aria-labelledby="latest-title">
+      <h3 id="latest-title">Latest HRV</h3>
+      {latest ? (
+        <>
+          <div className="big-numbers" data-testid="latest-measures">
+            {items.map(([k, label, unit]) => (
+              <div key={k} className="big">
+                <span className="big-label">{label}</span>
+                <span className="big-value" data-testid={`${testPrefix}-${k}`}>
+                  {formatValue(m?.[k] ?? null)}
+                </span>
+                <span className="big-unit">{unit}</span>
+              </div>
             ))}
-          </select>
-        </Field>
-        <Field label="From">
-          <input type="datetime-local" value={from} onChange={(e) => setFrom(e.target.value)} />
-        </Field>
-        <Field label="To">
-          <input type="datetime-local" value={to} onChange={(e) => setTo(e.target.value)} />
-        </Field>
-      </div>
-      <div className="row">
-        <button type="button" disabled={busy} onClick={() => void run(false)}>
-          Mean for this patient
-        </button>
-        {role !== 'patient' && (
-          <button type="button" className="secondary" disabled={busy} onClick={() => void run(true)}>
-            Mean across my patients
-          </button>
-        )}
-      </div>
-      <ErrorBanner error={error} />
-      {answers.length > 0 && (
-        <table className="compact">
-          <thead>
-            <tr>
-              <th scope="col">Scope</th>
-              <th scope="col">Measure</th>
-              <th scope="col">Mean</th>
-              <th scope="col">Records</th>
-              <th scope="col">Patients</th>
-            </tr>
-          </thead>
-          <tbody>
-            {answers.map(({ scope, a }, i) => (
-              <tr key={i}>
-                <td>{scope}</td>
-                <td>{labelOf(a.metric)}</td>
-                <td className="num">
-                  {a.mean === null ? 'no data' : `${formatValue(a.mean)} ${unitOf(a.metric)}`}
-                </td>
-                <td className="num">{a.n}</td>
-                <td className="num">{a.patients}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          </div>
+          <p className="muted small">
+            Window ending <Time ms={latest.data.t_end_ms} /> — {windowWords(latest.data)}.
+          </p>
+        </>
+      ) : (
+        <p className="muted">No HRV results yet.</p>
       )}
     </section>
   );
@@ -167,265 +103,261 @@ export function PatientView({
   patientId: string;
   displayName: string;
 }) {
-  const [hrv, setHrv] = useState<ClinicalRecord[]>([]);
-  const [records, setRecords] = useState<ClinicalRecord[]>([]);
-  const [integrity, setIntegrity] = useState<number>(0);
-  const [error, setError] = useState<string | null>(null);
-  const [live, setLive] = useState<LiveState>('connecting');
-  const [loading, setLoading] = useState(true);
-  const [typeFilter, setTypeFilter] = useState<RecordType | ''>('');
-  const [from, setFrom] = useState('');
-  const [to, setTo] = useState('');
-  const [applied, setApplied] = useState<{ type: RecordType | ''; from_ms?: number; to_ms?: number }>({
-    type: '',
-  });
-  // The live stream reads the current filter through a ref so that changing the filter does not reconnect.
-  const appliedRef = useRef(applied);
-  appliedRef.current = applied;
-
-  const loadHrv = useCallback(async () => {
-    const r = await client.records(patientId, { type: 'hrv', limit: 10000 });
-    setHrv(r.records);
-  }, [client, patientId]);
-
-  const loadRecords = useCallback(async () => {
-    const r = await client.records(patientId, { ...applied, limit: 500 });
-    setRecords([...r.records].sort((a, b) => b.t_ms - a.t_ms || b.created_ms - a.created_ms));
-    setIntegrity(r.integrity_failures.length);
-  }, [client, patientId, applied]);
-
+  const [trendPeriod, setTrendPeriod] = useState<TrendPeriodId>('24h');
+  const [tachoPeriod, setTachoPeriod] = useState<(typeof TACHO_PERIODS)[number]['id']>('30m');
+  const trendMs = TREND_PERIODS.find((p) => p.id === trendPeriod)!.ms;
+  const tachoMs = TACHO_PERIODS.find((p) => p.id === tachoPeriod)!.ms;
+  const [recordsKey, setRecordsKey] = useState(0);
+  const d = usePatientData(client, patientId, trendMs, tachoMs, () => setRecordsKey((k) => k + 1));
+  const [selected, setSelected] = useState<{ fromMs: number; toMs: number } | null>(null);
+  const [now, setNow] = useState(Date.now());
   useEffect(() => {
-    setLoading(true);
-    Promise.all([loadHrv(), loadRecords()])
-      .then(() => setError(null))
-      .catch((err: unknown) => setError(errorMessage(err)))
-      .finally(() => setLoading(false));
-  }, [loadHrv, loadRecords]);
+    const t = setInterval(() => setNow(Date.now()), 10_000);
+    return () => clearInterval(t);
+  }, []);
 
-  // Live updates; reconnects after a dropped stream with a growing pause.
+  const latest = useMemo(() => latestHrv(d.hrv), [d.hrv]);
+  const names = useMemo(() => knownNames(me), [me]);
+  const alerts = useMemo(() => alertHistory(d.hrv, d.acks, names), [d.hrv, d.acks, names]);
+  const clinician = me.role === 'doctor' || me.role === 'health_worker';
+
+  // The tachogram: the last tachoMs of beats up to the newest, cleaned by src/hrv (in a worker when long).
+  const tacho = useTachogram(d.beats, tachoMs);
+
+  // The analysed window: a selection, else the latest HRV window (follows live results).
+  const win = selected ?? (latest ? { fromMs: latest.data.t_start_ms, toMs: latest.data.t_end_ms } : null);
+  const stored = useMemo(
+    () => (win ? (d.hrv.find((e) => e.data.t_start_ms === win.fromMs && e.data.t_end_ms === win.toMs) ?? null) : null),
+    [d.hrv, win?.fromMs, win?.toMs],
+  );
+  const [extraBeats, setExtraBeats] = useState<{ key: string; records: ApiRecord[] } | null>(null);
+  const winKey = win ? `${win.fromMs}-${win.toMs}` : '';
+  const loadedFrom = d.beats.tMs.length > 0 ? d.beats.tMs[0]! : Infinity;
+  const needsFetch = win !== null && win.fromMs < loadedFrom && clinician;
   useEffect(() => {
-    const ac = new AbortController();
-    let delay = 1000;
-    const loop = async () => {
-      while (!ac.signal.aborted) {
-        setLive('connecting');
-        try {
-          await client.live(
-            patientId,
-            (rec) => {
-              if (rec.type === 'hrv') setHrv((prev) => mergeRecord(prev, rec, 10000));
-              setRecords((prev) =>
-                matchesFilter(rec, appliedRef.current) ? mergeRecord(prev, rec, 500) : prev,
-              );
-            },
-            ac.signal,
-            () => {
-              setLive('live');
-              delay = 1000;
-            },
-          );
-        } catch (err) {
-          if (ac.signal.aborted) return;
-          if (!client.loggedIn) return;
-          console.warn('live updates:', errorMessage(err));
-        }
-        if (ac.signal.aborted) return;
-        setLive('offline');
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 30_000);
-      }
+    if (!needsFetch || !win) return;
+    let stop = false;
+    client
+      // Batches are stored at their last beat: the first ones ending after the window's start hold it
+      // (an uploaded file's single batch may end hours later).
+      .allRecords(patientId, { type: 'rr_batch', from_ms: win.fromMs, order: 'asc' }, 100)
+      .then((r) => !stop && setExtraBeats({ key: winKey, records: r.items }))
+      .catch(() => undefined);
+    return () => {
+      stop = true;
     };
-    void loop();
-    return () => ac.abort();
-  }, [client, patientId]);
-
-  const latest = useMemo(() => latestMeasures(hrv), [hrv]);
-  const alerts = useMemo(() => recentAlerts(hrv), [hrv]);
-  const series = useMemo(() => CHARTS.map((c) => ({ ...c, data: hrvSeries(hrv, c.keys) })), [hrv]);
-
-  const applyFilter = () => {
-    try {
-      const f = parseLocalDateTime('From', from);
-      const t = parseLocalDateTime('To', to);
-      if (f !== undefined && t !== undefined && f >= t) throw new Error('“From” must be before “To”.');
-      setApplied({
-        type: typeFilter,
-        ...(f !== undefined ? { from_ms: f } : {}),
-        ...(t !== undefined ? { to_ms: t } : {}),
-      });
-      setError(null);
-    } catch (err) {
-      setError(errorMessage(err));
+  }, [needsFetch, winKey]);
+  const analysis = useMemo(() => {
+    if (!win || !clinician) return null;
+    let beats = d.beats;
+    if (needsFetch) {
+      if (!extraBeats || extraBeats.key !== winKey) return null;
+      beats = joinFromRecords(extraBeats.records);
     }
-  };
-  const added = (rec: ClinicalRecord) => {
-    if (rec.type === 'hrv') setHrv((prev) => mergeRecord(prev, rec, 10000));
-    setRecords((prev) => (matchesFilter(rec, applied) ? mergeRecord(prev, rec, 500) : prev));
-  };
+    return analyzeWindow(beats, win.fromMs, win.toMs);
+  }, [d.beats, winKey, needsFetch, extraBeats, clinician]);
 
-  return (
-    <div className="patient-view">
-      <div className="patient-head">
-        <div>
-          <h2>{displayName}</h2>
-          <span className="muted">{patientId}</span>
-        </div>
-        <span className={`live ${live}`} role="status" aria-live="polite">
-          <span className="dot" aria-hidden="true" />
-          {live === 'live' ? 'Live' : live === 'connecting' ? 'Connecting…' : 'Offline — retrying'}
-        </span>
-      </div>
-      <ErrorBanner error={error} onDismiss={() => setError(null)} />
-      {integrity > 0 && (
-        <div className="banner error" role="alert">
-          {integrity} stored record(s) failed verification and are not shown.
-        </div>
-      )}
+  const trendFrom = (d.anchorMs ?? now) - trendMs;
+  const series = useMemo(
+    () => TRENDS.map((c) => ({ ...c, data: trendSeries(d.hrv, c.keys, trendFrom) })),
+    [d.hrv, trendFrom],
+  );
+  const added = useCallback(
+    (rec: ApiRecord) => {
+      d.add(rec);
+      setRecordsKey((k) => k + 1);
+    },
+    [d],
+  );
+  const exportTrend = () =>
+    downloadText(`hrv-${patientId}-${trendPeriod}.csv`, measuresCsv(d.hrv.filter((e) => e.data.t_end_ms >= trendFrom)), 'text/csv');
 
-      {alerts.length > 0 && (
-        <div className="banner alert" role="alert" aria-label="HRV alerts">
-          <strong>Alert{alerts.length > 1 ? 's' : ''} in the latest HRV windows</strong>
-          <ul>
-            {alerts.map((a, i) => (
-              <li key={i}>
-                <span className={`sev ${a.severity}`}>{a.severity}</span> {fmtTime(a.t_ms)}: {a.message}
-              </li>
-            ))}
-          </ul>
-        </div>
-      )}
-
-      <div className="grid">
-        <section className="card" aria-labelledby="latest-title">
-          <h3 id="latest-title">Latest HRV</h3>
-          {latest ? (
-            <>
-              <p className="muted small">Window at {fmtTime(latest.record.t_ms)}</p>
-              <table className="compact measures" data-testid="latest-measures">
-                <thead>
-                  <tr>
-                    <th scope="col">Measure</th>
-                    <th scope="col" className="num">
-                      Value
-                    </th>
-                    <th scope="col">Unit</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {latest.rows.map((r) => (
-                    <tr key={r.name}>
-                      <th scope="row" title={r.name}>
-                        {r.label}
-                      </th>
-                      <td className="num">{r.value}</td>
-                      <td>{r.unit}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </>
-          ) : (
-            <p className="muted">{loading ? 'Loading…' : 'No HRV results yet.'}</p>
-          )}
-        </section>
-        <section className="card charts" aria-labelledby="trend-title">
-          <h3 id="trend-title">Trends</h3>
-          <div className="chart-grid">
-            {series.map((s) =>
-              hasData(s.data) ? (
-                <Chart key={s.title} title={s.title} data={s.data} lines={s.lines} height={170} />
-              ) : null,
-            )}
-          </div>
-          {!series.some((s) => hasData(s.data)) && (
-            <p className="muted">{loading ? 'Loading…' : 'No HRV results to chart yet.'}</p>
-          )}
-        </section>
-      </div>
-
-      {(me.role === 'doctor' || me.role === 'health_worker') && (
-        <div className="grid">
-          {me.role === 'doctor' && <PrescriptionForm client={client} patientId={patientId} onAdded={added} />}
-          {me.role === 'health_worker' && (
-            <UploadForm client={client} patientId={patientId} onAdded={added} />
-          )}
-          <NoteForm client={client} patientId={patientId} onAdded={added} />
-        </div>
-      )}
-
-      <Aggregates client={client} patientId={patientId} role={me.role} />
-
-      <section className="card" aria-labelledby="records-title">
-        <h3 id="records-title">{me.role === 'patient' ? 'My records and prescriptions' : 'Records'}</h3>
-        <form
-          className="row"
-          onSubmit={(e) => {
-            e.preventDefault();
-            applyFilter();
-          }}
-        >
-          <Field label="Type">
-            <select value={typeFilter} onChange={(e) => setTypeFilter(e.target.value as RecordType | '')}>
-              <option value="">All types</option>
-              {RECORD_TYPES.map((t) => (
-                <option key={t} value={t}>
-                  {TYPE_LABEL[t]}
+  const trends = (
+    <section className="card charts no-print" aria-labelledby="trend-title">
+      <div className="card-head">
+        <h3 id="trend-title">Trends</h3>
+        <div className="row">
+          <Field label="Period">
+            <select value={trendPeriod} onChange={(e) => setTrendPeriod(e.target.value as TrendPeriodId)}>
+              {TREND_PERIODS.map((p) => (
+                <option key={p.id} value={p.id}>
+                  {p.label}
                 </option>
               ))}
             </select>
           </Field>
-          <Field label="From">
-            <input type="datetime-local" value={from} onChange={(e) => setFrom(e.target.value)} />
-          </Field>
-          <Field label="To">
-            <input type="datetime-local" value={to} onChange={(e) => setTo(e.target.value)} />
-          </Field>
-          <button type="submit" className="secondary">
-            Apply
-          </button>
-        </form>
-        <div className="table-wrap scroll">
-          <table className="records" data-testid="records">
-            <thead>
-              <tr>
-                <th scope="col">Time</th>
-                <th scope="col">Type</th>
-                <th scope="col">Details</th>
-                <th scope="col">By</th>
-              </tr>
-            </thead>
-            <tbody>
-              {records.map((r) => {
-                const alerts = alertsOf(r);
-                return (
-                  <tr key={r.id} className={alerts.length > 0 ? 'has-alert' : undefined}>
-                    <td className="nowrap">{fmtTime(r.t_ms)}</td>
-                    <td>
-                      <span className={`tag ${r.type}`}>{TYPE_LABEL[r.type] ?? r.type}</span>
-                    </td>
-                    <td>
-                      {alerts.length > 0 && (
-                        <strong className="alert-text">⚠ {alerts.map((a) => a.message).join('; ')} — </strong>
-                      )}
-                      {recordSummary(r)}
-                    </td>
-                    <td className="muted small author" title={r.author}>
-                      {r.author}
-                    </td>
-                  </tr>
-                );
-              })}
-              {records.length === 0 && (
-                <tr>
-                  <td colSpan={4} className="muted">
-                    {loading ? 'Loading…' : 'No records match.'}
-                  </td>
-                </tr>
-              )}
-            </tbody>
-          </table>
+          {clinician && (
+            <button type="button" className="secondary" onClick={exportTrend} disabled={d.hrv.length === 0}>
+              Export CSV
+            </button>
+          )}
         </div>
-      </section>
+      </div>
+      {d.hrvTotal > d.hrv.length && (
+        <p className="muted small">
+          Showing the newest {d.hrv.length} of {d.hrvTotal} windows in this period.
+        </p>
+      )}
+      <div className="chart-grid">
+        {series.map((s) =>
+          hasData(s.data) ? <Chart key={s.id} title={s.title} data={s.data} lines={s.lines} height={170} testId={`trend-${s.id}`} /> : null,
+        )}
+      </div>
+      {!series.some((s) => hasData(s.data)) && (
+        <p className="muted">{d.loading ? 'Loading…' : 'No HRV results in this period.'}</p>
+      )}
+    </section>
+  );
+
+  const head = (
+    <div className="patient-head">
+      <div>
+        <h2>{displayName}</h2>
+        <span className="muted">{patientId}</span>
+      </div>
+      <span className={`live ${d.live}`} role="status" aria-live="polite">
+        <span className="dot" aria-hidden="true" />
+        {d.live === 'live' ? 'Live' : d.live === 'connecting' ? 'Connecting…' : 'Offline — retrying'}
+        {d.anchorMs !== null && <span className="muted small"> · last data {fmtAgo(d.anchorMs, now)}</span>}
+      </span>
     </div>
   );
+  const invalid =
+    d.invalid > 0 ? (
+      <div className="banner error" role="alert">
+        {d.invalid} record(s) do not have the expected form and are not shown.
+      </div>
+    ) : null;
+
+  if (me.role === 'patient') {
+    const rx = activePrescriptions(d.prescriptions, now);
+    return (
+      <div className="patient-view">
+        {head}
+        <ErrorBanner error={d.error} onDismiss={() => d.setError(null)} />
+        <section className="card" aria-labelledby="summary-title">
+          <h3 id="summary-title">Your summary</h3>
+          <div data-testid="plain-summary">
+            {plainSummary(latest, openAlerts(alerts).length, fmtDateTime).map((s, i) => (
+              <p key={i}>{s}</p>
+            ))}
+          </div>
+        </section>
+        <LatestCard latest={latest} />
+        {trends}
+        <section className="card" aria-labelledby="rx-list-title">
+          <h3 id="rx-list-title">Your active prescriptions</h3>
+          {rx.length === 0 ? (
+            <p className="muted">No active prescriptions.</p>
+          ) : (
+            <ul className="rx-list" data-testid="prescriptions">
+              {rx.map((r) => (
+                <li key={r.id}>
+                  <strong>{recordSummary(r)}</strong>
+                  <span className="muted small">
+                    {' '}
+                    — prescribed <Time ms={r.t_ms} />
+                    {` by ${authorName(r, names)}`}
+                  </span>
+                </li>
+              ))}
+            </ul>
+          )}
+        </section>
+        <RecordsPanel client={client} patientId={patientId} title="My records and prescriptions" refreshKey={recordsKey} names={names} />
+      </div>
+    );
+  }
+
+  return (
+    <div className="patient-view">
+      {head}
+      <ErrorBanner error={d.error} onDismiss={() => d.setError(null)} />
+      {invalid}
+      {openAlerts(alerts).length > 0 && (
+        <div className="banner alert no-print" role="alert" aria-label="HRV alerts">
+          <strong>Open alerts</strong>
+          <ul>
+            {openAlerts(alerts)
+              .slice(0, 5)
+              .map((a) => (
+                <li key={a.key}>
+                  <Time ms={a.onsetMs} />: {a.words}
+                </li>
+              ))}
+          </ul>
+        </div>
+      )}
+      <div className="grid no-print">
+        <LatestCard latest={latest} />
+        <section className="card" aria-labelledby="tacho-title">
+          <div className="card-head">
+            <h3 id="tacho-title">RR tachogram</h3>
+            <Field label="Show">
+              <select value={tachoPeriod} onChange={(e) => setTachoPeriod(e.target.value as typeof tachoPeriod)}>
+                {TACHO_PERIODS.map((p) => (
+                  <option key={p.id} value={p.id}>
+                    last {p.label}
+                  </option>
+                ))}
+              </select>
+            </Field>
+          </div>
+          {tacho ? (
+            <>
+              <Tachogram
+                data={tacho.data}
+                irregular={tacho.irregular}
+                window={win}
+                onSelect={(fromMs, toMs) => setSelected({ fromMs, toMs })}
+              />
+              <p className="muted small">
+                Red: excluded beats; orange: corrected (missed or extra beats); purple band: irregular rhythm suspected (left uncorrected); yellow: the analysed window. Drag to zoom and analyse a stretch; double-click to zoom out.
+                {selected && (
+                  <>
+                    {' '}
+                    <button type="button" className="link" onClick={() => setSelected(null)}>
+                      Back to the latest window
+                    </button>
+                  </>
+                )}
+              </p>
+            </>
+          ) : (
+            <p className="muted">
+              {d.loading ? 'Loading…' : d.beats.tMs.length > 0 ? 'Cleaning the beats…' : 'No beats stored in this period.'}
+            </p>
+          )}
+        </section>
+      </div>
+      {trends}
+      {win && (
+        <WindowPanel analysis={analysis} stored={stored} patientLabel={`${displayName} (${patientId})`} fromMs={win.fromMs} toMs={win.toMs} />
+      )}
+      <div className="no-print">
+        <AlertsPanel client={client} patientId={patientId} items={alerts} canAck={me.role === 'doctor'} onAcked={added} />
+      </div>
+      <div className="grid no-print">
+        {me.role === 'doctor' && <PrescriptionForm client={client} patientId={patientId} onAdded={added} />}
+        {me.role === 'health_worker' && <UploadForm client={client} patientId={patientId} onAdded={added} />}
+        <NoteForm client={client} patientId={patientId} onAdded={added} />
+      </div>
+      <Aggregates client={client} patientId={patientId} role={me.role} />
+      <RecordsPanel
+        client={client}
+        patientId={patientId}
+        title="Records"
+        refreshKey={recordsKey}
+        names={names}
+        onAnalyse={(fromMs, toMs) => {
+          setSelected({ fromMs, toMs });
+          document.getElementById('window-title')?.scrollIntoView({ behavior: 'smooth' });
+        }}
+      />
+    </div>
+  );
+}
+
+function joinFromRecords(records: readonly ApiRecord[]) {
+  return joinBatches(rrBatchEntries(records).entries);
 }

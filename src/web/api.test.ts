@@ -1,115 +1,114 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startAccessStack, type AccessStack } from '../api/stack.js';
-import { buildApi } from '../api/server.js';
-import { createDemoUsers, type DemoCredential } from '../access/demo-users.js';
-import { ApiClient, ApiError } from './api.js';
-import type { ClinicalRecord } from './model.js';
+/** ApiClient without a server: cookie session restore, XHR upload progress and problem details, paging. */
+import { describe, expect, it } from 'vitest';
+import { ApiClient, ApiError, type XhrLike } from './api.js';
 
-let stack: AccessStack;
-let creds: DemoCredential[];
-const cred = (u: string) => creds.find((c) => c.username === u)!;
+/** A fake XMLHttpRequest that answers after two progress events. */
+function fakeXhr(status: number, body: string, seen: { headers: Record<string, string>; sent?: string }): () => XhrLike {
+  return () => {
+    const x: XhrLike = {
+      status: 0,
+      responseText: '',
+      withCredentials: false,
+      upload: { onprogress: null },
+      onload: null,
+      onerror: null,
+      onabort: null,
+      open: () => undefined,
+      setRequestHeader: (k, v) => void (seen.headers[k] = v),
+      abort: () => x.onabort?.(),
+      send: (b) => {
+        seen.sent = b;
+        setTimeout(() => {
+          x.upload.onprogress?.({ loaded: b.length / 2, total: b.length, lengthComputable: true });
+          x.upload.onprogress?.({ loaded: b.length, total: b.length, lengthComputable: true });
+          Object.assign(x, { status, responseText: body });
+          x.onload?.();
+        }, 1);
+      },
+    };
+    return x;
+  };
+}
 
-beforeAll(async () => {
-  stack = await startAccessStack({ port: 0, paillierBits: 1024 });
-  creds = await createDemoUsers(stack.csp, ['P-001', 'P-002']);
-  await stack.csp.ingestHrvResult('P-001', Date.now() - 60_000, { sdnn_ms: 50, mean_hr_bpm: 70 });
-});
-afterAll(async () => {
-  await stack?.close();
-});
+/** A fetch that answers login and a cookie refresh (no body), as the new auth endpoints do. */
+function cookieFetch(log: string[]): (input: string, init?: RequestInit) => Promise<Response> {
+  return async (url, init) => {
+    log.push(`${init?.method ?? 'GET'} ${url} ${init?.body === undefined ? 'no-body' : 'body'} ${init?.credentials ?? ''}`);
+    const json = (o: unknown, status = 200) => new Response(JSON.stringify(o), { status, headers: { 'content-type': 'application/json' } });
+    if (url.endsWith('/auth/login')) return json({ access_token: 'a1', expires_in: 600, token_type: 'Bearer' });
+    if (url.endsWith('/auth/refresh')) return json({ access_token: 'a2', expires_in: 600, token_type: 'Bearer' });
+    return json({ total: 0, items: [] });
+  };
+}
 
-describe('ApiClient against the real API', () => {
-  it('an expired access token is refreshed once, with rotation, even under concurrent requests', async () => {
-    let clock = Date.now();
-    const c = new ApiClient({ base: stack.address, now: () => clock });
-    await c.login('doctor1', cred('doctor1').password);
-    const first = c.refreshToken;
-    expect((await c.patients()).map((p) => p.patient_id)).toEqual(['P-001']);
-    clock += 11 * 60_000; // past the 600 s access-token lifetime
-    const [a, b] = await Promise.all([c.me(), c.records('P-001', { type: 'hrv' })]);
-    expect(a.username).toBe('doctor1');
-    expect(b.records[0]!.data.sdnn_ms).toBe(50);
-    expect(c.refreshToken).not.toBe(first);
-    // The rotated-out refresh token is dead.
-    const replay = await fetch(`${stack.address}/api/v1/auth/refresh`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ refresh_token: first }),
-    });
-    expect(replay.status).toBe(401);
+describe('ApiClient session and upload (unit)', () => {
+  it('restores a session on load from the refresh cookie, with no body and no stored token', async () => {
+    const log: string[] = [];
+    const c = new ApiClient({ fetch: cookieFetch(log) });
+    expect(await c.restore()).toBe(true);
+    expect(c.loggedIn).toBe(true);
+    expect(c.refreshToken).toBeUndefined();
+    expect(log[0]).toBe('POST /api/v1/auth/refresh no-body same-origin');
   });
 
-  it('problems arrive as ApiError with the server’s detail; logout ends the session', async () => {
-    let ended = '';
-    const c = new ApiClient({ base: stack.address, onSessionEnd: (r) => (ended = r) });
-    await expect(c.login('doctor1', 'wrong-password-123')).rejects.toBeInstanceOf(ApiError);
-    await c.login('patient-p-001', cred('patient-p-001').password);
-    const err = await c.records('P-002').catch((e: unknown) => e);
+  it('upload: progress events, then the record; a 422 keeps the parser detail unchanged', async () => {
+    const log: string[] = [];
+    const seen: { headers: Record<string, string>; sent?: string } = { headers: {} };
+    const ok = new ApiClient({ fetch: cookieFetch(log), xhr: fakeXhr(201, JSON.stringify({ id: 'r1', type: 'rr_file' }), seen) });
+    await ok.login('hw', 'pw');
+    const progress: number[] = [];
+    const rec = await ok.uploadRecord('P-001', { type: 'rr_file', data: { filename: 'data.csv', text: '1,2' } }, (f) => progress.push(f));
+    expect(rec.id).toBe('r1');
+    expect(progress).toEqual([0, 0.5, 1, 1]);
+    expect(seen.headers.authorization).toBe('Bearer a1');
+    const detail = 'data.csv:12: rr_ms "abc" is not a number';
+    const bad = new ApiClient({
+      fetch: cookieFetch(log),
+      xhr: fakeXhr(422, JSON.stringify({ type: 'about:blank', title: 'Unprocessable', status: 422, detail }), { headers: {} }),
+    });
+    await bad.login('hw', 'pw');
+    const err = await bad.uploadRecord('P-001', { type: 'rr_file', data: { filename: 'data.csv', text: 'x' } }, () => undefined).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiError);
-    expect((err as ApiError).status).toBe(404);
-    expect((err as ApiError).detail).toBe('no such patient');
-    const rx = await c.prescribe('P-001', { text: 'self-prescribed' }).catch((e: unknown) => e);
-    expect((rx as ApiError).status).toBe(403);
-    await c.logout();
-    expect(ended).toBe('Logged out.');
-    expect(c.loggedIn).toBe(false);
-  });
-
-  it('live(): a record written after subscribing arrives through the bearer-authenticated stream', async () => {
-    const c = new ApiClient({ base: stack.address });
-    await c.login('doctor1', cred('doctor1').password);
-    const ac = new AbortController();
-    const got: ClinicalRecord[] = [];
-    const arrived = new Promise<void>((resolve, reject) => {
-      c.live(
-        'P-001',
-        (r) => {
-          got.push(r);
-          resolve();
-        },
-        ac.signal,
-        () => void stack.csp.ingestHrvResult('P-001', Date.now(), { sdnn_ms: 61 }).catch(reject),
-      ).catch((e: unknown) => (ac.signal.aborted ? undefined : reject(e)));
-    });
-    await arrived;
-    ac.abort();
-    expect(got[0]!.type).toBe('hrv');
-    expect(got[0]!.data.sdnn_ms).toBe(61);
-    await expect(c.live('P-002', () => undefined, new AbortController().signal)).rejects.toMatchObject({
-      status: 404,
-    });
+    expect((err as ApiError).status).toBe(422);
+    expect((err as ApiError).detail).toBe(detail);
   });
 });
 
-describe('serving the built dashboard (webRoot)', () => {
-  it('serves index.html at / and its assets, while unknown paths stay problem+json 404s', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'hrvault-webroot-'));
-    try {
-      await writeFile(join(dir, 'index.html'), '<!doctype html><title>hrvault dashboard</title>');
-      await writeFile(join(dir, 'app.js'), 'console.log(1)');
-      const app = await buildApi({ csp: stack.csp, webRoot: dir });
-      const index = await app.inject({ method: 'GET', url: '/' });
-      expect(index.statusCode).toBe(200);
-      expect(index.headers['content-type']).toMatch(/text\/html/);
-      expect(index.body).toContain('hrvault dashboard');
-      expect((await app.inject({ method: 'GET', url: '/app.js' })).headers['content-type']).toMatch(
-        /javascript/,
-      );
-      const missing = await app.inject({ method: 'GET', url: '/nope.js' });
-      expect(missing.statusCode).toBe(404);
-      expect(missing.headers['content-type']).toMatch(/problem\+json/);
-      const traversal = await app.inject({ method: 'GET', url: '/..%2f..%2fetc%2fpasswd' });
-      expect(traversal.statusCode).toBe(404);
-      const doc = (await app.inject({ method: 'GET', url: '/api/v1/openapi.json' })).json<{
-        paths: Record<string, unknown>;
-      }>();
-      expect(Object.keys(doc.paths).filter((p) => !p.startsWith('/api/'))).toEqual([]);
-      await app.close();
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+describe('ApiClient paging (unit)', () => {
+  const recs = Array.from({ length: 2345 }, (_, i) => ({ id: `r${i}`, patient_id: 'P-1', type: 'note', t_ms: 1_000_000 + i, author: 'u', created_ms: 0, data: { text: String(i) } }));
+  it('allRecords follows offset/limit pages of a paging server, newest first', async () => {
+    const asked: string[] = [];
+    const c = new ApiClient({
+      fetch: async (url, init) => {
+        if (url.endsWith('/auth/login')) return new Response(JSON.stringify({ access_token: 'a', expires_in: 600 }));
+        asked.push(url);
+        const q = new URL(url, 'http://x').searchParams;
+        const off = Number(q.get('offset'));
+        const lim = Number(q.get('limit'));
+        const sorted = [...recs].sort((a, b) => b.t_ms - a.t_ms);
+        void init;
+        return new Response(JSON.stringify({ total: recs.length, items: sorted.slice(off, off + lim) }));
+      },
+    });
+    await c.login('u', 'p');
+    const all = await c.allRecords('P-1', { type: 'note' });
+    expect(all.items.length).toBe(2345);
+    expect(all.items[0]!.t_ms).toBe(1_000_000 + 2344);
+    expect(asked.length).toBe(3);
+    expect(asked[0]).toContain('order=desc');
+  });
+  it('a server without paging (400 on offset/order) is paged here', async () => {
+    const c = new ApiClient({
+      fetch: async (url) => {
+        if (url.endsWith('/auth/login')) return new Response(JSON.stringify({ access_token: 'a', expires_in: 600 }));
+        if (url.includes('offset=') || url.includes('order=')) return new Response(JSON.stringify({ detail: 'querystring must NOT have additional properties' }), { status: 400 });
+        return new Response(JSON.stringify({ records: recs, integrity_failures: [] }));
+      },
+    });
+    await c.login('u', 'p');
+    const p = await c.records('P-1', { offset: 25, limit: 25, order: 'desc' });
+    expect(p.total).toBe(2345);
+    expect(p.items.map((r) => r.t_ms)).toEqual(Array.from({ length: 25 }, (_, i) => 1_000_000 + 2344 - 25 - i));
   });
 });
+

@@ -1,11 +1,15 @@
-/** Role forms on a patient: prescription (doctor), note (doctor, health worker), vitals and RR-file upload (health worker). */
+/**
+ * Role forms on a patient: prescription (doctor), note (doctor, health worker), vitals and file upload
+ * (health worker). What is typed is kept as a draft in sessionStorage until it is saved, so an expired
+ * session loses nothing. Uploads show their progress and the server's parser error as it was returned.
+ */
 import { useState, type FormEvent } from 'react';
-import type { ApiClient } from './api.js';
-import { errorMessage } from './api.js';
-import { RECORD_UPLOAD_LIMIT, uploadSizeProblem, type ClinicalRecord } from './model.js';
-import { ErrorBanner, Field, Notice } from './ui.js';
+import { VITALS_LIMITS, type VitalsData } from '../contracts/index.js';
+import { ApiError, errorMessage, type ApiClient } from './api.js';
+import { RECORD_UPLOAD_LIMIT, checkVitals, parseLocalDateTime, uploadSizeProblem, type ApiRecord } from './model.js';
+import { ErrorBanner, Field, Notice, useDraft } from './ui.js';
 
-type Props = { client: ApiClient; patientId: string; onAdded: (r: ClinicalRecord) => void };
+type Props = { client: ApiClient; patientId: string; onAdded: (r: ApiRecord) => void };
 
 /** Runs a submit with busy/error/notice state. */
 function useSubmit() {
@@ -24,29 +28,27 @@ function useSubmit() {
       setBusy(false);
     }
   };
-  return { busy, error, notice, run };
+  return { busy, error, notice, run, setError };
 }
 
+const RX_EMPTY = { medication: '', dose: '', valid_until: '', text: '' };
+
 export function PrescriptionForm({ client, patientId, onAdded }: Props) {
-  const [medication, setMedication] = useState('');
-  const [dose, setDose] = useState('');
-  const [validUntil, setValidUntil] = useState('');
-  const [text, setText] = useState('');
+  const [rx, setRx, clear] = useDraft('prescription', patientId, RX_EMPTY);
   const s = useSubmit();
+  const set = (k: keyof typeof RX_EMPTY) => (e: { target: { value: string } }) =>
+    setRx((p) => ({ ...p, [k]: e.target.value }));
   const submit = (e: FormEvent) => {
     e.preventDefault();
     void s.run(async () => {
       const rec = await client.prescribe(patientId, {
-        text: text.trim(),
-        ...(medication.trim() ? { medication: medication.trim() } : {}),
-        ...(dose.trim() ? { dose: dose.trim() } : {}),
-        ...(validUntil ? { valid_until: validUntil } : {}),
+        text: rx.text.trim(),
+        ...(rx.medication.trim() ? { medication: rx.medication.trim() } : {}),
+        ...(rx.dose.trim() ? { dose: rx.dose.trim() } : {}),
+        ...(rx.valid_until ? { valid_until: rx.valid_until } : {}),
       });
       onAdded(rec);
-      setMedication('');
-      setDose('');
-      setValidUntil('');
-      setText('');
+      clear();
       return 'Prescription saved.';
     });
   };
@@ -55,34 +57,17 @@ export function PrescriptionForm({ client, patientId, onAdded }: Props) {
       <h3 id="rx-title">New prescription</h3>
       <div className="row">
         <Field label="Medication">
-          <input
-            name="medication"
-            maxLength={200}
-            value={medication}
-            onChange={(e) => setMedication(e.target.value)}
-          />
+          <input name="medication" maxLength={200} value={rx.medication} onChange={set('medication')} />
         </Field>
         <Field label="Dose">
-          <input name="dose" maxLength={200} value={dose} onChange={(e) => setDose(e.target.value)} />
+          <input name="dose" maxLength={200} value={rx.dose} onChange={set('dose')} />
         </Field>
         <Field label="Valid until">
-          <input
-            name="valid_until"
-            type="date"
-            value={validUntil}
-            onChange={(e) => setValidUntil(e.target.value)}
-          />
+          <input name="valid_until" type="date" value={rx.valid_until} onChange={set('valid_until')} />
         </Field>
       </div>
       <Field label="Instructions">
-        <textarea
-          name="text"
-          required
-          maxLength={4000}
-          rows={3}
-          value={text}
-          onChange={(e) => setText(e.target.value)}
-        />
+        <textarea name="text" required maxLength={4000} rows={3} value={rx.text} onChange={set('text')} />
       </Field>
       <ErrorBanner error={s.error} />
       <Notice text={s.notice} />
@@ -94,13 +79,13 @@ export function PrescriptionForm({ client, patientId, onAdded }: Props) {
 }
 
 export function NoteForm({ client, patientId, onAdded }: Props) {
-  const [text, setText] = useState('');
+  const [text, setText, clear] = useDraft('note', patientId, '');
   const s = useSubmit();
   const submit = (e: FormEvent) => {
     e.preventDefault();
     void s.run(async () => {
       onAdded(await client.appendRecord(patientId, { type: 'note', data: { text: text.trim() } }));
-      setText('');
+      clear();
       return 'Note saved.';
     });
   };
@@ -108,14 +93,7 @@ export function NoteForm({ client, patientId, onAdded }: Props) {
     <form className="card" onSubmit={submit} aria-labelledby="note-title">
       <h3 id="note-title">New note</h3>
       <Field label="Note">
-        <textarea
-          name="note"
-          required
-          maxLength={4000}
-          rows={3}
-          value={text}
-          onChange={(e) => setText(e.target.value)}
-        />
+        <textarea name="note" required maxLength={4000} rows={3} value={text} onChange={(e) => setText(e.target.value)} />
       </Field>
       <ErrorBanner error={s.error} />
       <Notice text={s.notice} />
@@ -126,93 +104,177 @@ export function NoteForm({ client, patientId, onAdded }: Props) {
   );
 }
 
-const VITALS: Array<{ key: string; label: string; min: number; max: number; step: string }> = [
-  { key: 'hr_bpm', label: 'Heart rate (bpm)', min: 20, max: 300, step: '1' },
-  { key: 'systolic_mmhg', label: 'Systolic (mmHg)', min: 40, max: 300, step: '1' },
-  { key: 'diastolic_mmhg', label: 'Diastolic (mmHg)', min: 20, max: 200, step: '1' },
-  { key: 'spo2_pct', label: 'SpO₂ (%)', min: 50, max: 100, step: '1' },
-  { key: 'temperature_c', label: 'Temperature (°C)', min: 30, max: 45, step: '0.1' },
+const VITAL_FIELDS: Array<{ key: keyof VitalsData; step: string }> = [
+  { key: 'hr_bpm', step: '1' },
+  { key: 'systolic_mmhg', step: '1' },
+  { key: 'diastolic_mmhg', step: '1' },
+  { key: 'spo2_pct', step: '1' },
+  { key: 'temperature_c', step: '0.1' },
 ];
 
+/** Field labels, as the existing pages and tests name them. */
+const VITAL_LABEL: Record<keyof VitalsData, string> = {
+  hr_bpm: 'Heart rate (bpm)',
+  systolic_mmhg: 'Systolic (mmHg)',
+  diastolic_mmhg: 'Diastolic (mmHg)',
+  spo2_pct: 'SpO₂ (%)',
+  temperature_c: 'Temperature (°C)',
+};
+
+type Kind = 'vitals' | 'rr_file' | 'ecg_file';
+
 export function UploadForm({ client, patientId, onAdded }: Props) {
-  const [kind, setKind] = useState<'vitals' | 'rr_file'>('vitals');
-  const [vitals, setVitals] = useState<Record<string, string>>({});
+  const [kind, setKind] = useState<Kind>('vitals');
+  const [vitals, setVitals, clearVitals] = useDraft<Partial<Record<keyof VitalsData, string>>>('vitals', patientId, {});
+  const [fieldErrors, setFieldErrors] = useState<Partial<Record<keyof VitalsData | 'form', string>>>({});
   const [file, setFile] = useState<File | null>(null);
+  const [fsHz, setFsHz] = useState('');
+  const [startAt, setStartAt] = useState('');
+  const [progress, setProgress] = useState<number | null>(null);
+  const [uploadError, setUploadError] = useState<string | null>(null);
   const s = useSubmit();
+
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    void s.run(async () => {
-      if (kind === 'vitals') {
-        const data: Record<string, number> = {};
-        for (const v of VITALS) {
-          const raw = (vitals[v.key] ?? '').trim();
-          if (raw === '') continue;
-          const n = Number(raw);
-          if (!Number.isFinite(n) || n < v.min || n > v.max)
-            throw new Error(`${v.label}: must be a number from ${v.min} to ${v.max}`);
-          data[v.key] = n;
-        }
-        if (Object.keys(data).length === 0) throw new Error('Enter at least one vital sign.');
-        onAdded(await client.appendRecord(patientId, { type: 'vitals', data }));
-        setVitals({});
-        return 'Vitals saved.';
+    setUploadError(null);
+    if (kind === 'vitals') {
+      const c = checkVitals(vitals);
+      if (!c.ok) {
+        setFieldErrors(c.errors);
+        s.setError(c.errors.form ?? 'Check the values marked in red.');
+        return;
       }
-      if (!file) throw new Error('Choose an RR-interval file.');
+      setFieldErrors({});
+      void s.run(async () => {
+        onAdded(await client.appendRecord(patientId, { type: 'vitals', data: c.data }));
+        clearVitals();
+        return 'Vitals saved.';
+      });
+      return;
+    }
+    void s.run(async () => {
+      if (!file) throw new Error(kind === 'rr_file' ? 'Choose an RR-interval file.' : 'Choose an ECG file.');
       if (file.size > RECORD_UPLOAD_LIMIT)
         throw new Error(uploadSizeProblem({ text: 'x'.repeat(file.size) }) ?? 'The file is too large.');
       const text = await file.text();
-      const body = { type: 'rr_file' as const, data: { filename: file.name, text } };
+      const fs = fsHz.trim() === '' ? undefined : Number(fsHz);
+      if (fs !== undefined && !(fs > 0 && fs <= 10_000)) throw new Error('Sampling rate: a number of Hz from 1 to 10000.');
+      // The recording's start (the server otherwise takes the recording to end now).
+      const start = parseLocalDateTime('Recording start', startAt);
+      const body = {
+        type: kind,
+        ...(start !== undefined ? { t_ms: start } : {}),
+        data: { filename: file.name, text, ...(kind === 'ecg_file' && fs !== undefined ? { fs_hz: fs } : {}) },
+      };
       const tooBig = uploadSizeProblem(body);
       if (tooBig) throw new Error(tooBig);
-      onAdded(await client.appendRecord(patientId, body));
+      try {
+        const rec = await client.uploadRecord(patientId, body, setProgress);
+        onAdded(rec);
+      } catch (err) {
+        // The parser's message exactly as the server returned it (problem+json detail).
+        if (err instanceof ApiError) {
+          setUploadError(err.detail);
+          setProgress(null);
+          return `The server did not accept ${file.name}.`;
+        }
+        throw err;
+      }
       setFile(null);
       return `${file.name} uploaded.`;
     });
   };
   return (
-    <form className="card" onSubmit={submit} aria-labelledby="upload-title">
+    <form className="card" onSubmit={submit} aria-labelledby="upload-title" noValidate>
       <h3 id="upload-title">Upload data</h3>
       <fieldset className="row plain">
         <legend className="sr-only">What to upload</legend>
-        <label className="inline">
-          <input type="radio" name="kind" checked={kind === 'vitals'} onChange={() => setKind('vitals')} />{' '}
-          Vital signs
-        </label>
-        <label className="inline">
-          <input type="radio" name="kind" checked={kind === 'rr_file'} onChange={() => setKind('rr_file')} />{' '}
-          RR-interval file
-        </label>
+        {(
+          [
+            ['vitals', 'Vital signs'],
+            ['rr_file', 'RR-interval file'],
+            ['ecg_file', 'ECG file'],
+          ] as const
+        ).map(([k, label]) => (
+          <label key={k} className="inline">
+            <input
+              type="radio"
+              name="kind"
+              checked={kind === k}
+              onChange={() => {
+                setKind(k);
+                setProgress(null);
+                setUploadError(null);
+              }}
+            />{' '}
+            {label}
+          </label>
+        ))}
       </fieldset>
       {kind === 'vitals' ? (
         <div className="row">
-          {VITALS.map((v) => (
-            <Field key={v.key} label={v.label}>
-              <input
-                type="number"
-                inputMode="decimal"
-                min={v.min}
-                max={v.max}
-                step={v.step}
-                value={vitals[v.key] ?? ''}
-                onChange={(e) => setVitals((p) => ({ ...p, [v.key]: e.target.value }))}
-              />
-            </Field>
-          ))}
+          {VITAL_FIELDS.map((v) => {
+            const [min, max] = VITALS_LIMITS[v.key];
+            return (
+              <Field key={v.key} label={VITAL_LABEL[v.key]} error={fieldErrors[v.key]}>
+                <input
+                  type="number"
+                  inputMode="decimal"
+                  min={min}
+                  max={max}
+                  step={v.step}
+                  aria-invalid={fieldErrors[v.key] ? true : undefined}
+                  value={vitals[v.key] ?? ''}
+                  onChange={(e) => {
+                    setVitals((p) => ({ ...p, [v.key]: e.target.value }));
+                    setFieldErrors((p) => ({ ...p, [v.key]: undefined }));
+                  }}
+                />
+              </Field>
+            );
+          })}
         </div>
       ) : (
-        <Field
-          label="RR file (text, one interval in ms per line)"
-          hint={`At most ${RECORD_UPLOAD_LIMIT / 1024 / 1024} MiB.`}
-        >
-          <input
-            type="file"
-            accept=".txt,.csv,.rr,text/plain,text/csv"
-            onChange={(e) => setFile(e.target.files?.[0] ?? null)}
-          />
-        </Field>
+        <div className="row">
+          <Field
+            label={kind === 'rr_file' ? 'RR file (CSV time_ms,rr_ms, Polar or Kubios text)' : 'ECG file (t_s,mV or one sample per line)'}
+            hint={`At most ${RECORD_UPLOAD_LIMIT / 1024 / 1024} MiB.`}
+          >
+            <input
+              type="file"
+              accept=".txt,.csv,.rr,.dat,text/plain,text/csv"
+              onChange={(e) => {
+                setFile(e.target.files?.[0] ?? null);
+                setProgress(null);
+                setUploadError(null);
+              }}
+            />
+          </Field>
+          <Field label="Recording start" hint="Local time; empty: the recording ended just now.">
+            <input type="datetime-local" step={1} value={startAt} onChange={(e) => setStartAt(e.target.value)} />
+          </Field>
+          {kind === 'ecg_file' && (
+            <Field label="Sampling rate (Hz)" hint="Only if the file has no time column.">
+              <input type="number" min={1} max={10000} value={fsHz} onChange={(e) => setFsHz(e.target.value)} />
+            </Field>
+          )}
+        </div>
+      )}
+      {progress !== null && (
+        <div className="progress">
+          <progress max={1} value={progress} aria-label="Upload progress" data-testid="upload-progress" />
+          <span className="muted small">{Math.round(progress * 100)}%</span>
+        </div>
+      )}
+      {uploadError && (
+        <div className="banner error" role="alert">
+          <span>
+            The file was refused: <code data-testid="upload-error">{uploadError}</code>
+          </span>
+        </div>
       )}
       <ErrorBanner error={s.error} />
-      <Notice text={s.notice} />
+      <Notice text={uploadError ? null : s.notice} />
       <button type="submit" disabled={s.busy}>
         {s.busy ? 'Uploading…' : 'Upload'}
       </button>

@@ -1,10 +1,21 @@
 /**
- * Data shaping for the dashboard: records → chart series, latest-measure rows with units, alerts, record
- * summaries. Plain TypeScript without the DOM so it runs (and is tested) in Node.
+ * Data shaping for the dashboard that is not HRV: users and patients, record summaries in words, authors
+ * by name, filters, upload limits, form values. Plain TypeScript without the DOM so it runs (and is tested)
+ * in Node. HRV records: hrv-model.ts; beats: beats.ts; alerts: alerts.ts.
  */
-
-// The same definitions the server enforces (src/access/vocabulary.ts has no dependencies, so it bundles).
-import type { ClinicalRecord, RecordType, Role } from '../access/vocabulary.js';
+import {
+  ecgFileDataSchema,
+  noteDataSchema,
+  prescriptionDataSchema,
+  rrFileDataSchema,
+  vitalsDataSchema,
+  VITALS_LIMITS,
+  type ClinicalRecord,
+  type RecordType,
+  type Role,
+  type VitalsData,
+} from '../contracts/index.js';
+import { formatValue } from './format.js';
 
 export {
   AGGREGATE_METRICS,
@@ -12,7 +23,40 @@ export {
   type ClinicalRecord,
   type RecordType,
   type Role,
-} from '../access/vocabulary.js';
+} from '../contracts/index.js';
+
+/** A record as the API returns it: the stored record plus the author's display name. */
+export interface ApiRecord extends ClinicalRecord {
+  author_name?: string;
+}
+
+/** Service principals that write records, by the name the CSP gives them. */
+const SERVICE_NAMES: Record<string, string> = {
+  'enclave-ingest': 'HRV analysis (enclave)',
+  'gateway-ingest': 'HRV analysis (enclave)',
+};
+
+/**
+ * Who wrote a record, by name: the API's author_name; else a name the page already knows (the signed-in
+ * user); else the kind of writer in words (a gateway, the analysis service) — never a bare user id.
+ */
+export function authorName(
+  r: Pick<ApiRecord, 'author' | 'author_name'>,
+  known?: ReadonlyMap<string, string>,
+): string {
+  if (r.author_name && r.author_name.trim() !== '') return r.author_name;
+  const k = known?.get(r.author);
+  if (k) return k;
+  if (SERVICE_NAMES[r.author]) return SERVICE_NAMES[r.author]!;
+  if (r.author.startsWith('device:')) return `Gateway ${r.author.slice('device:'.length)} (enclave analysis)`;
+  if (r.author.startsWith('service:')) return SERVICE_NAMES[r.author.slice('service:'.length)] ?? 'Automatic analysis';
+  return 'Unknown author';
+}
+
+/** Names the page knows without asking: the signed-in user's. */
+export function knownNames(me: { user_id: string; username: string; display_name?: string } | null): Map<string, string> {
+  return new Map(me ? [[me.user_id, `${me.display_name || me.username} (you)`]] : []);
+}
 
 export interface UserView {
   user_id: string;
@@ -26,9 +70,13 @@ export interface UserView {
   disabled?: boolean;
 }
 
+/** A row of the doctor's patient list. */
 export interface PatientSummary {
   patient_id: string;
   display_name: string;
+  latest?: { t_ms: number; mean_hr_bpm: number | null; sdnn_ms: number | null; rmssd_ms: number | null } | null;
+  last_data_ms?: number | null;
+  open_alerts?: number;
 }
 
 export interface AggregateAnswer {
@@ -43,219 +91,117 @@ export interface AggregateAnswer {
 /** Largest record upload the API accepts (its RECORD_BODY_LIMIT), bytes. */
 export const RECORD_UPLOAD_LIMIT = 2 * 1024 * 1024;
 
-const LABELS: Record<string, string> = {
-  mean_nn_ms: 'Mean NN',
-  sdnn_ms: 'SDNN',
-  rmssd_ms: 'RMSSD',
-  sdsd_ms: 'SDSD',
-  pnn50_pct: 'pNN50',
-  pnn20_pct: 'pNN20',
-  mean_hr_bpm: 'Mean HR',
-  hti: 'HRV triangular index',
-  tinn_ms: 'TINN',
-  vlf_ms2: 'VLF power',
-  lf_ms2: 'LF power',
-  hf_ms2: 'HF power',
-  total_power_ms2: 'Total power',
-  lf_hf: 'LF/HF',
-  lf_nu: 'LF (n.u.)',
-  hf_nu: 'HF (n.u.)',
-  peak_lf_hz: 'LF peak',
-  peak_hf_hz: 'HF peak',
-  sd1_ms: 'SD1',
-  sd2_ms: 'SD2',
-  sd1_sd2: 'SD1/SD2',
-  sampen: 'Sample entropy',
-  dfa_alpha1: 'DFA α1',
-  dfa_alpha2: 'DFA α2',
-  n_nn: 'NN intervals',
-  hr_bpm: 'Heart rate',
-  systolic_mmhg: 'Systolic',
-  diastolic_mmhg: 'Diastolic',
-  spo2_pct: 'SpO₂',
-  temperature_c: 'Temperature',
+export const TYPE_LABEL: Record<RecordType, string> = {
+  hrv: 'HRV window',
+  rr_batch: 'Beats',
+  vitals: 'Vitals',
+  note: 'Note',
+  rr_file: 'RR file',
+  ecg_file: 'ECG file',
+  prescription: 'Prescription',
+  alert_ack: 'Alert acknowledged',
 };
 
-/** Display order of the measures table: the usual clinical ones first. */
-const ORDER = Object.keys(LABELS);
+const VITAL_WORDS: Record<keyof VitalsData, [string, string]> = {
+  hr_bpm: ['Heart rate', 'bpm'],
+  systolic_mmhg: ['Systolic', 'mmHg'],
+  diastolic_mmhg: ['Diastolic', 'mmHg'],
+  spo2_pct: ['SpO₂', '%'],
+  temperature_c: ['Temperature', '°C'],
+};
 
-/** The unit of a measure from its name's suffix (ms, ms², bpm, %, Hz; '' for ratios and counts). */
-export function unitOf(name: string): string {
-  if (name.endsWith('_ms2')) return 'ms²';
-  if (name.endsWith('_ms')) return 'ms';
-  if (name.endsWith('_bpm')) return 'bpm';
-  if (name.endsWith('_pct')) return '%';
-  if (name.endsWith('_hz')) return 'Hz';
-  if (name.endsWith('_mmhg')) return 'mmHg';
-  if (name.endsWith('_c')) return '°C';
-  if (name.endsWith('_nu')) return 'n.u.';
-  return '';
-}
-
-/** A readable label for a measure name (falls back to the name itself). */
-export function labelOf(name: string): string {
-  return LABELS[name] ?? name;
-}
-
-/** A number for display: 3 significant digits for small values, whole numbers from 1000 up. */
-export function formatValue(v: unknown): string {
-  if (v === null || v === undefined) return '—';
-  if (typeof v === 'number') {
-    if (!Number.isFinite(v)) return '—';
-    if (Math.abs(v) >= 1000 || Number.isInteger(v)) return Math.round(v).toLocaleString('en-US');
-    return Number(v.toPrecision(3)).toString();
-  }
-  if (typeof v === 'string') return v;
-  if (typeof v === 'boolean') return v ? 'yes' : 'no';
-  return JSON.stringify(v);
-}
-
-function num(v: unknown): number | null {
-  return typeof v === 'number' && Number.isFinite(v) ? v : null;
-}
-
-/** Time series for uPlot: x in seconds since the epoch, one y array per key (null where missing). */
-export interface ChartSeries {
-  x: number[];
-  ys: Array<Array<number | null>>;
-}
-
-/** HRV records → aligned series of `keys`, oldest first; non-HRV records are ignored; duplicate times keep the later record. */
-export function hrvSeries(records: readonly ClinicalRecord[], keys: readonly string[]): ChartSeries {
-  const byTime = new Map<number, ClinicalRecord>();
-  for (const r of records) {
-    if (r.type !== 'hrv' || !Number.isFinite(r.t_ms)) continue;
-    const prev = byTime.get(r.t_ms);
-    if (!prev || prev.created_ms <= r.created_ms) byTime.set(r.t_ms, r);
-  }
-  const sorted = [...byTime.values()].sort((a, b) => a.t_ms - b.t_ms);
-  return {
-    x: sorted.map((r) => r.t_ms / 1000),
-    ys: keys.map((k) => sorted.map((r) => num(r.data[k]))),
-  };
-}
-
-/** True when at least one value of the series is present. */
-export function hasData(s: ChartSeries): boolean {
-  return s.ys.some((y) => y.some((v) => v !== null));
-}
-
-/** One alert as stored with an HRV record (`data.alerts`): a string or an object with a message. */
-export interface Alert {
-  message: string;
-  severity: string;
-}
-
-/** The alerts a record carries, normalised; malformed entries are shown as their JSON rather than dropped. */
-export function alertsOf(r: ClinicalRecord): Alert[] {
-  const a = r.data.alerts ?? r.data.alert;
-  if (a === undefined || a === null || a === false) return [];
-  const list = Array.isArray(a) ? a : [a];
-  return list.map((x): Alert => {
-    if (typeof x === 'string') return { message: x, severity: 'warning' };
-    if (x && typeof x === 'object') {
-      const o = x as Record<string, unknown>;
-      const text = [o.message, o.text, o.detail, o.code, o.kind, o.type].find(
-        (v) => typeof v === 'string',
-      ) as string | undefined;
-      return {
-        message: text ?? JSON.stringify(o),
-        severity:
-          typeof o.severity === 'string' ? o.severity : typeof o.level === 'string' ? o.level : 'warning',
-      };
-    }
-    return { message: JSON.stringify(x), severity: 'warning' };
-  });
-}
-
-/** Alerts of the newest `n` HRV records, newest first, each with the time of its window (ms). */
-export function recentAlerts(records: readonly ClinicalRecord[], n = 12): Array<Alert & { t_ms: number }> {
-  const newest = records
-    .filter((r) => r.type === 'hrv')
-    .sort((a, b) => b.t_ms - a.t_ms || b.created_ms - a.created_ms)
-    .slice(0, n);
-  return newest.flatMap((r) => alertsOf(r).map((a) => ({ ...a, t_ms: r.t_ms })));
-}
-
-/** A row of the latest-measures table. */
-export interface MeasureRow {
-  name: string;
-  label: string;
-  value: string;
-  unit: string;
-}
-
-/** The newest HRV record and its numeric measures as table rows (known measures in clinical order, then the rest). */
-export function latestMeasures(
-  records: readonly ClinicalRecord[],
-): { record: ClinicalRecord; rows: MeasureRow[]; alerts: Alert[] } | null {
-  let latest: ClinicalRecord | null = null;
-  for (const r of records)
-    if (
-      r.type === 'hrv' &&
-      (!latest || r.t_ms > latest.t_ms || (r.t_ms === latest.t_ms && r.created_ms > latest.created_ms))
-    )
-      latest = r;
-  if (!latest) return null;
-  const names = Object.keys(latest.data).filter(
-    (k) => typeof latest.data[k] === 'number' || latest.data[k] === null,
-  );
-  const rank = (k: string) => {
-    const i = ORDER.indexOf(k);
-    return i < 0 ? ORDER.length : i;
-  };
-  names.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
-  return {
-    record: latest,
-    rows: names.map((name) => ({
-      name,
-      label: labelOf(name),
-      value: formatValue(latest.data[name]),
-      unit: unitOf(name),
-    })),
-    alerts: alertsOf(latest),
-  };
-}
-
-/** A one-line description of a record for the records list. */
+/** A one-line description of a record for the records list (by the contract's shape of each type). */
 export function recordSummary(r: ClinicalRecord): string {
   const d = r.data;
-  const str = (k: string) => (typeof d[k] === 'string' ? (d[k] as string) : undefined);
   switch (r.type) {
-    case 'prescription':
-      return [
-        str('medication'),
-        str('dose'),
-        str('text'),
-        str('valid_until') ? `until ${str('valid_until')}` : undefined,
-      ]
+    case 'hrv': {
+      const m = d.measures as Record<string, number | null> | null | undefined;
+      const alerts = Array.isArray(d.alerts) ? d.alerts.length : 0;
+      if (!m) return 'Window too short for measures';
+      return (
+        `HR ${formatValue(m.mean_hr_bpm)} bpm, SDNN ${formatValue(m.sdnn_ms)} ms, RMSSD ${formatValue(m.rmssd_ms)} ms, LF/HF ${formatValue(m.lf_hf)}` +
+        (alerts ? ` — ${alerts} alert${alerts > 1 ? 's' : ''}` : '')
+      );
+    }
+    case 'rr_batch': {
+      const b = d.beats as { t_ms?: unknown[] } | undefined;
+      const n = Array.isArray(b?.t_ms) ? b.t_ms.length : 0;
+      return `${n} beats`;
+    }
+    case 'vitals': {
+      const p = vitalsDataSchema.safeParse(d);
+      if (!p.success) return 'Vital signs (unreadable)';
+      return (Object.keys(VITAL_WORDS) as Array<keyof VitalsData>)
+        .filter((k) => p.data[k] !== undefined)
+        .map((k) => `${VITAL_WORDS[k][0]} ${formatValue(p.data[k])} ${VITAL_WORDS[k][1]}`)
+        .join(', ');
+    }
+    case 'note': {
+      const p = noteDataSchema.safeParse(d);
+      return p.success ? p.data.text : 'Note (unreadable)';
+    }
+    case 'prescription': {
+      const p = prescriptionDataSchema.safeParse(d);
+      if (!p.success) return 'Prescription (unreadable)';
+      return [p.data.medication, p.data.dose, p.data.text, p.data.valid_until ? `until ${p.data.valid_until}` : undefined]
         .filter(Boolean)
         .join(' · ');
-    case 'note':
-      return str('text') ?? JSON.stringify(d);
+    }
     case 'rr_file':
     case 'ecg_file': {
-      const text = str('text');
-      const lines = text ? text.split('\n').filter((l) => l.trim() !== '').length : 0;
-      return `${str('filename') ?? 'file'}${text !== undefined ? ` (${lines.toLocaleString('en-US')} lines)` : ''}`;
+      const p = (r.type === 'rr_file' ? rrFileDataSchema : ecgFileDataSchema).safeParse(d);
+      if (!p.success) return 'File (unreadable)';
+      const f = p.data as { filename: string; n_intervals?: number; n_beats?: number; windows?: number };
+      const count =
+        f.n_intervals !== undefined ? `${f.n_intervals} intervals` : f.n_beats !== undefined ? `${f.n_beats} beats` : undefined;
+      return [f.filename, count, f.windows !== undefined ? `${f.windows} windows` : undefined].filter(Boolean).join(', ');
     }
-    case 'hrv':
-    case 'vitals':
+    case 'alert_ack': {
+      const t = typeof d.alert_type === 'string' ? d.alert_type.replace('_', ' ') : 'alert';
+      return `Acknowledged ${t}${typeof d.comment === 'string' && d.comment ? `: ${d.comment}` : ''}`;
+    }
     default:
-      return Object.entries(d)
-        .filter(([k, v]) => k !== 'alerts' && (typeof v === 'number' || typeof v === 'string'))
-        .slice(0, 6)
-        .map(([k, v]) => `${labelOf(k)} ${formatValue(v)}${unitOf(k) ? ` ${unitOf(k)}` : ''}`)
-        .join(', ');
+      return '';
   }
+}
+
+/** Active prescriptions: no end date, or an end date (YYYY-MM-DD) not before today; newest first. */
+export function activePrescriptions<R extends ClinicalRecord>(records: readonly R[], nowMs: number): R[] {
+  const today = new Date(nowMs).toISOString().slice(0, 10);
+  return records
+    .filter((r) => r.type === 'prescription')
+    .filter((r) => {
+      const p = prescriptionDataSchema.safeParse(r.data);
+      return p.success && (!p.data.valid_until || p.data.valid_until.slice(0, 10) >= today);
+    })
+    .sort((a, b) => b.t_ms - a.t_ms);
+}
+
+/** Vitals form values (strings) → the record's data, or an error per field from the contract's checks. */
+export function checkVitals(
+  values: Partial<Record<keyof VitalsData, string>>,
+): { ok: true; data: VitalsData } | { ok: false; errors: Partial<Record<keyof VitalsData | 'form', string>> } {
+  const raw: Record<string, number> = {};
+  const errors: Partial<Record<keyof VitalsData | 'form', string>> = {};
+  for (const k of Object.keys(VITALS_LIMITS) as Array<keyof VitalsData>) {
+    const v = (values[k] ?? '').trim();
+    if (v === '') continue;
+    const n = Number(v.replace(',', '.'));
+    if (!Number.isFinite(n)) errors[k] = `${VITALS_LIMITS[k][2]} must be a number`;
+    else raw[k] = n;
+  }
+  if (Object.keys(errors).length > 0) return { ok: false, errors };
+  const p = vitalsDataSchema.safeParse(raw);
+  if (p.success) return { ok: true, data: p.data };
+  for (const issue of p.error.issues) {
+    const k = (issue.path[0] as keyof VitalsData | undefined) ?? 'form';
+    errors[k] ??= issue.message;
+  }
+  return { ok: false, errors };
 }
 
 /** Adds or replaces `rec` in a newest-first list, keeping at most `max` records. */
-export function mergeRecord(
-  list: readonly ClinicalRecord[],
-  rec: ClinicalRecord,
-  max = 1000,
-): ClinicalRecord[] {
+export function mergeRecord<R extends ClinicalRecord>(list: readonly R[], rec: R, max = 1000): R[] {
   const out = list.filter((r) => r.id !== rec.id);
   out.push(rec);
   out.sort((a, b) => b.t_ms - a.t_ms || b.created_ms - a.created_ms);
@@ -307,6 +253,26 @@ export function parsePatientIds(text: string): string[] {
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id))
       throw new Error(`"${id}" is not a valid patient id (letters, digits, _ . - up to 64)`);
   return [...new Set(ids)];
+}
+
+/** The ids of `wanted` that are not among the known patients (an assignment must name existing patients). */
+export function unknownPatientIds(wanted: readonly string[], known: ReadonlyArray<{ patient_id: string }>): string[] {
+  const k = new Set(known.map((p) => p.patient_id));
+  return wanted.filter((id) => !k.has(id));
+}
+
+/** What saving an assignment changes, in words, for the confirmation. */
+export function assignmentChangeWords(user: string, before: readonly string[], after: readonly string[]): string {
+  const added = after.filter((x) => !before.includes(x));
+  const removed = before.filter((x) => !after.includes(x));
+  if (added.length === 0 && removed.length === 0) return `No change to ${user}'s patients.`;
+  return [
+    `Change ${user}'s patients?`,
+    added.length ? `Add: ${added.join(', ')}.` : '',
+    removed.length ? `Remove: ${removed.join(', ')}.` : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
 }
 
 export const ROLE_LABEL: Record<Role, string> = {

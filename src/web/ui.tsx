@@ -1,10 +1,20 @@
-/** Small shared pieces: error and status banners, a labelled field. */
-import type { ReactNode } from 'react';
+/** Small shared pieces: error and status banners, a labelled field, a time, drafts that survive a lost session. */
+import { useCallback, useEffect, useState, type ReactNode } from 'react';
+import { fmtDateTime } from './format.js';
+import { draftKey, readDraft, writeDraft, type DraftStore } from './drafts.js';
 
-export function ErrorBanner({ error, onDismiss }: { error: string | null; onDismiss?: () => void }) {
+export function ErrorBanner({
+  error,
+  onDismiss,
+  testId,
+}: {
+  error: string | null;
+  onDismiss?: () => void;
+  testId?: string;
+}) {
   if (!error) return null;
   return (
-    <div className="banner error" role="alert">
+    <div className="banner error" role="alert" data-testid={testId}>
       <span>{error}</span>
       {onDismiss && (
         <button type="button" className="link" onClick={onDismiss} aria-label="Dismiss error">
@@ -24,24 +34,46 @@ export function Notice({ text }: { text: string | null }) {
   );
 }
 
-export function Field({ label, children, hint }: { label: string; children: ReactNode; hint?: string }) {
+export function Field({
+  label,
+  children,
+  hint,
+  error,
+}: {
+  label: string;
+  children: ReactNode;
+  hint?: string;
+  error?: string | undefined;
+}) {
   return (
-    <label className="field">
+    <label className={error ? 'field invalid' : 'field'}>
       <span className="field-label">{label}</span>
       {children}
-      {hint && <span className="hint">{hint}</span>}
+      {hint && !error && <span className="hint">{hint}</span>}
+      {error && <span className="field-error">{error}</span>}
     </label>
   );
 }
 
-/** Epoch ms → local date and time for tables. */
-export function fmtTime(ms: number): string {
-  return new Date(ms).toLocaleString('en-GB', {
-    year: 'numeric',
-    month: 'short',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-  });
+/** A time in the dashboard's one format, as a <time> element. */
+export function Time({ ms }: { ms: number | null | undefined }) {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return <span>—</span>;
+  return <time dateTime={new Date(ms).toISOString()}>{fmtDateTime(ms)}</time>;
+}
+
+const session: DraftStore | null = typeof sessionStorage === 'undefined' ? null : sessionStorage;
+
+/**
+ * A form value kept in sessionStorage while it is typed, so an expired session (or a reload) does not lose
+ * it; `clear` after a successful save. Never used for tokens.
+ */
+export function useDraft<T>(form: string, scope: string, initial: T): [T, (v: T | ((p: T) => T)) => void, () => void] {
+  const key = draftKey(form, scope);
+  const [value, setValue] = useState<T>(() => readDraft(session, key, initial));
+  useEffect(() => {
+    writeDraft(session, key, value, initial);
+    // `initial` is a constant of the caller.
+  }, [key, value]);
+  const clear = useCallback(() => setValue(initial), [initial]);
+  return [value, setValue, clear];
 }

@@ -1,5 +1,5 @@
 /** Builds a CSP and an SP wired together for tests, on an embedded or a PostgreSQL database. */
-import { generateIdentity } from '../../crypto/handshake.js';
+import { generateIdentity } from '../../crypto/index.js';
 import { memoryAnchor } from '../audit.js';
 import { generateCspKeys, type CspKeys } from '../csp-keys.js';
 import { CspService, type CspServiceOptions } from '../csp-service.js';

@@ -2,7 +2,7 @@
  * Seeds a CSP with real pipeline results through the device path every result takes in production: a
  * gateway registered for the patient signs a device token and forwards the enclave's results.
  */
-import { generateSigningKeyPair } from '../../crypto/signing.js';
+import { generateSigningKeyPair } from '../../crypto/index.js';
 import type { HrvResult } from '../../contracts/index.js';
 import { pipelineResults, type PipelineFixtureOptions } from '../../test-support/pipeline-fixtures.js';
 import type { CspService } from '../csp-service.js';

@@ -4,7 +4,7 @@ import { makeHarness, type Harness } from '../../access/test-support/harness.js'
 import { buildApi } from '../server.js';
 import { seedResults } from '../../access/test-support/seed.js';
 import type { HrvResult } from '../../contracts/index.js';
-import type { CspServiceOptions } from '../../access/csp-service.js';
+import type { CspServiceOptions } from '../../access/index.js';
 
 export const PASSWORD = 'correct horse battery staple';
 

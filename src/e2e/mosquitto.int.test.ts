@@ -3,27 +3,11 @@
  * (that broker here accepts anonymous clients; the sensors and gateway still present their credentials).
  */
 import { rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { runDemo } from '../commands/demo.js';
+import { runDemo } from '../commands/index.js';
+import { serviceOrSkip } from '../test-support/processes.js';
 
-async function reachable(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port, timeout: 1000 });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-    s.once('timeout', () => {
-      s.destroy();
-      resolve(false);
-    });
-  });
-}
-
-const up = await reachable(1883);
-if (!up) console.log('skipped: no MQTT broker on 127.0.0.1:1883 (start Mosquitto to run this test)');
+const up = await serviceOrSkip('MQTT broker', 1883, 'start Mosquitto to run this test');
 
 describe.skipIf(!up)('secure pipeline end to end over Mosquitto', () => {
   it('20 patients × 60 s: published = analysed, nothing lost or duplicated, every result verified', async () => {
@@ -46,5 +30,5 @@ describe.skipIf(!up)('secure pipeline end to end over Mosquitto', () => {
     expect(s.rejected_files).toBe(0);
     expect(s.results_verified).toBe(s.files);
     rmSync(s.data_dir, { recursive: true, force: true });
-  }, 60_000);
+  });
 });

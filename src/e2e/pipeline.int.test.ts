@@ -4,7 +4,7 @@
  */
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { runDemo, type DemoSummary } from '../commands/demo.js';
+import { runDemo, type DemoSummary } from '../commands/index.js';
 import { patientId } from '../sensor/index.js';
 import { plaintextFindings, runCsvLines } from './helpers.js';
 import { join } from 'node:path';
@@ -44,12 +44,19 @@ describe('secure pipeline end to end', () => {
     const lines = runCsvLines(20, 60, startMs);
     const ids = Array.from({ length: 20 }, (_, i) => patientId(i + 1));
     expect(plaintextFindings(join(s.data_dir, 'cloud'), lines, ids)).toEqual([]);
-    // Padding: every batch file has the same size whatever the patient's heart rate (tachycardia included).
+    // Padding: every batch file is padded to a bucket of the demo's ladder (1 KiB, 2 KiB, 4 KiB, …), so its
+    // size tells at most the bucket, not the patient's heart rate (tachycardia included). On an idle machine
+    // every file of this run lands in the first bucket. Not asserted here: at 20× simulated speed a cut that
+    // a loaded machine delays by one second holds 20 s of beats, and a fast heart's file then moves up a
+    // bucket while a slow one's does not (seen under load: two sizes). The gateway's own tests own that.
     const store = join(s.data_dir, 'cloud', 'store', 'gw1');
-    const sizes = new Set(readdirSync(store).map((n) => statSync(join(store, n)).size));
-    expect(sizes.size).toBe(1);
+    // Header and encryption overhead are the same for every file, so sizes differ only by whole steps of the
+    // ladder (multiples of 1 KiB); an unpadded body would show up as any other difference.
+    const sizes = [...new Set(readdirSync(store).map((n) => statSync(join(store, n)).size))].sort((a, b) => a - b);
+    for (const size of sizes) expect((size - sizes[0]!) % 1024, `file sizes ${sizes.join(', ')}`).toBe(0);
+    expect(sizes.length).toBeLessThanOrEqual(3);
     rmSync(s.data_dir, { recursive: true, force: true });
-  }, 60_000);
+  });
 
   it('plain mode: same counts, and the scan finds the CSV in the clear (so the scan can fail)', async () => {
     const startMs = Date.UTC(2026, 0, 2);
@@ -69,5 +76,5 @@ describe('secure pipeline end to end', () => {
     const findings = plaintextFindings(join(s.data_dir, 'cloud'), runCsvLines(5, 30, startMs), []);
     expect(findings.length).toBeGreaterThan(s.beats_published / 2);
     rmSync(s.data_dir, { recursive: true, force: true });
-  }, 60_000);
+  });
 });

@@ -15,7 +15,19 @@ import { ensureGatewayKeys, startEmbeddedBroker } from '../gateway/index.js';
 import { devicePassword, startSensorFleet, syntheticPatients } from '../sensor/index.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Polls `cond` until it holds or `timeoutMs` passes (then returns false, and the assertions that follow say
+ * what is missing). The 50 ms is the polling interval, not a wait for anything.
+ */
+async function until(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}
 
 function startGatewayProcess(args: string[]): {
   child: ChildProcess;
@@ -73,6 +85,9 @@ describe('gateway crash', () => {
       enclave,
     });
     const args = [
+      // No CSP runs here (port 9 refuses connections): results wait in the gateway's outbox, the CSP-down case.
+      '--csp-url',
+      'http://127.0.0.1:9',
       '--id',
       'gw1',
       '--data-dir',
@@ -113,17 +128,19 @@ describe('gateway crash', () => {
         password: (d) => devicePassword(secret, d),
         maxInflight: 200,
       });
-      await sleep(2500);
+      // Mid-run: the first gateway has uploaded batches the cloud analysed, and the fleet is still publishing.
+      expect(await until(() => cloud.stats().beats_analysed > 0, 60_000), 'first gateway uploaded nothing').toBe(true);
+      expect(fleet.stats().simulatedS).toBeLessThan(90);
       first.child.kill('SIGKILL');
       await new Promise((r) => first.child.once('exit', r));
-      await sleep(500);
       const second = startGatewayProcess(args);
       await second.ready;
       await fleet.done;
       await fleet.stop();
       const published = fleet.stats().published;
-      // Let the restarted gateway drain, then stop it cleanly (it cuts and uploads what is left).
-      await sleep(1500);
+      // Let the restarted gateway drain (it cuts a batch every 0.3 s, so everything reaches the cloud), then
+      // stop it cleanly (on SIGTERM it cuts and uploads whatever is left).
+      await until(() => cloud.stats().beats_analysed >= published, 60_000);
       second.child.kill('SIGTERM');
       await new Promise((r) => second.child.once('exit', r));
       const gw = JSON.parse(second.stdout().trim().split('\n').at(-1)!) as {
@@ -132,8 +149,7 @@ describe('gateway crash', () => {
         duplicates: number;
       };
       console.log('crash test: published', published, 'restarted gateway', JSON.stringify(gw));
-      const deadline = Date.now() + 20_000;
-      while (cloud.stats().beats_analysed < published && Date.now() < deadline) await sleep(100);
+      await until(() => cloud.stats().beats_analysed >= published, 30_000);
       await cloud.flush();
       const c = cloud.stats();
       expect(published).toBeGreaterThan(5 * 60);
@@ -149,5 +165,5 @@ describe('gateway crash', () => {
       await broker.close();
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 60_000);
+  });
 });

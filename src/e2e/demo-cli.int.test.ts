@@ -1,19 +1,12 @@
 /** `hrvault demo … --json` as a user runs it: exit code 0 and one JSON summary on stdout. */
-import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+import { runCli } from '../test-support/processes.js';
 
 describe('hrvault demo', () => {
-  it('--patients 20 --duration 30 --json exits 0 and prints the summary (accelerated)', () => {
-    const r = spawnSync(
-      process.execPath,
+  it('--patients 20 --duration 30 --json exits 0 and prints the summary (accelerated)', async () => {
+    const r = await runCli(
       [
-        '--import',
-        'tsx',
-        'src/cli.ts',
         'demo',
         '--patients',
         '20',
@@ -27,13 +20,10 @@ describe('hrvault demo', () => {
         '0',
         '--json',
       ],
-      {
-        cwd: ROOT,
-        encoding: 'utf8',
-        timeout: 50_000,
-      },
+      // A deadline for a stuck run, not its expected length (3 s simulated at 10×, plus the drain).
+      { timeoutMs: 150_000 },
     );
-    expect(r.status, r.stderr).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
     const s = JSON.parse(lines[0]!) as Record<string, unknown>;
@@ -60,26 +50,17 @@ describe('hrvault demo', () => {
     // Progress goes to stderr, one status line per batch interval.
     expect(r.stderr.split('\n').filter((l) => l.includes('published')).length).toBeGreaterThan(1);
     rmSync(String(s.data_dir), { recursive: true, force: true });
-  }, 60_000);
+  });
 
-  it('refuses a bad flag with a one-line error and exit code 2', () => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'demo', '--mode', 'fast'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      timeout: 20_000,
-    });
-    expect(r.status).toBe(2);
+  it('refuses a bad flag with a one-line error and exit code 2', async () => {
+    const r = await runCli(['demo', '--mode', 'fast']);
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--mode must be secure or plain/);
-  }, 30_000);
+  });
 
-  it('component commands refuse a bad environment value naming the variable', () => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'gateway'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      timeout: 20_000,
-      env: { ...process.env, HRVAULT_GATEWAY_BATCH_INTERVAL_MS: 'soon' },
-    });
-    expect(r.status).toBe(2);
+  it('component commands refuse a bad environment value naming the variable', async () => {
+    const r = await runCli(['gateway'], { env: { HRVAULT_GATEWAY_BATCH_INTERVAL_MS: 'soon' } });
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/HRVAULT_GATEWAY_BATCH_INTERVAL_MS/);
-  }, 30_000);
+  });
 });

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import SftpClient from 'ssh2-sftp-client';
 import { describe, expect, it } from 'vitest';
-import { runDemo, type DemoContext } from '../commands/demo.js';
+import { runDemo, type DemoContext } from '../commands/index.js';
 import { formatRrCsv } from '../hrv/index.js';
 import { keyIdOf, pseudonymise, readEnvelopeHeader, sealEnvelope } from '../crypto/index.js';
 import { ensureGatewayKeys } from '../gateway/index.js';
@@ -110,5 +110,5 @@ describe('tampered uploads', () => {
     expect(q.filter((n) => n.endsWith('.reason.json'))).toHaveLength(4);
     expect(q.filter((n) => !n.endsWith('.reason.json'))).toHaveLength(4);
     rmSync(s.data_dir, { recursive: true, force: true });
-  }, 60_000);
+  });
 });

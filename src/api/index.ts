@@ -1,0 +1,3 @@
+/** The HTTP API (fastify) and the access stack that serves it with the dashboard; used only through this file. */
+export * from './server.js';
+export * from './stack.js';

@@ -1,0 +1,158 @@
+/**
+ * The configuration sections every command reads through the one loader (src/config.ts): defaults → JSON file →
+ * `HRVAULT_<SECTION>_<KEY>` environment variables → flags, validated once at start-up.
+ */
+import { z } from 'zod';
+
+const id = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'letters, digits, _ or -, at most 64 characters');
+
+const mqttSchema = z
+  .object({
+    /** Broker URL, e.g. mqtt://127.0.0.1:1883; empty = the demo's in-process broker. */
+    url: z.string(),
+    topicPrefix: z.string().regex(/^[A-Za-z0-9_/-]+$/),
+    /** Bound on unacknowledged QoS 1 publishes per client (mqtt.js has 65,535 packet ids). */
+    maxInflight: z.number().int().min(1).max(60000),
+  })
+  .strict();
+
+const sensorSchema = z
+  .object({
+    patients: z.number().int().min(1).max(100000),
+    /** Simulated seconds per real second. */
+    speed: z.number().positive().max(10000),
+    /** Simulated seconds to run; null = until stopped. */
+    durationS: z.number().positive().nullable(),
+    seed: z.number().int(),
+    /** First patient number (patients are P0001, P0002, …). */
+    firstPatient: z.number().int().min(1),
+    /** One device's own password (used when the sensor runs a single patient). */
+    password: z.string(),
+    /** Demo convenience: every device's password derived from this secret (see devicePassword). */
+    deviceSecret: z.string(),
+  })
+  .strict();
+
+const gatewaySchema = z
+  .object({
+    id,
+    dataDir: z.string(),
+    batchIntervalMs: z.number().int().min(100).max(3_600_000),
+    /** Plaintext batch sizes are padded up to the next of these (bytes), so upload size hides the heart rate. */
+    bucketBytes: z.array(z.number().int().positive()).min(1),
+    sftpHost: z.string(),
+    sftpPort: z.number().int().min(0).max(65535),
+    sftpPrivateKeyFile: z.string(),
+    /** Cloud SSH host key fingerprint to pin (OpenSSH form SHA256:…); empty = accept any (demo only). */
+    sftpHostFingerprint: z.string(),
+    platformPublicKeyFile: z.string(),
+    allowedMeasurements: z.array(z.string().regex(/^[0-9a-f]{64}$/)),
+    allowSoftwareQuotes: z.boolean(),
+    mqttUsername: z.string(),
+    mqttPassword: z.string(),
+    retryMaxMs: z.number().int().min(10),
+    /** The CSP's base URL that verified results are delivered to (device credential); empty = not set. */
+    cspUrl: z.union([z.literal(''), z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })]),
+  })
+  .strict();
+
+const pipelineSchema = z
+  .object({
+    mode: z.enum(['secure', 'plain']),
+  })
+  .strict();
+
+const cloudSchema = z
+  .object({
+    /** The host's directory (inboxes, outboxes, encrypted store, quarantine, host key). */
+    dataDir: z.string(),
+    host: z.string(),
+    sftpPort: z.number().int().min(0).max(65535),
+    /** SSH host key (OpenSSH private key); empty = <dataDir>/host_key, generated on first start. */
+    hostKeyFile: z.string(),
+    batchIntervalMs: z.number().int().min(100).max(3_600_000),
+    maxUploadBytes: z.number().int().min(1024).max(16 * 1024 * 1024),
+    /** The gateways allowed to log in and enrolled at the enclave: each file is what `hrvault gateway --print-keys` printed. */
+    gatewayKeysFiles: z.array(z.string().min(1)),
+  })
+  .strict();
+
+const enclaveSchema = z
+  .object({
+    /** Sealed keys and state. */
+    dataDir: z.string(),
+    /** Software backend's platform attestation key (32-byte Ed25519 seed); created if missing. */
+    platformKeyFile: z.string(),
+    /** JSON file from the operator: [{"id", "signingPublicKey": hex, "hpkePublicKey": hex}]. */
+    enrolmentFile: z.string(),
+  })
+  .strict();
+
+const port = z.number().int().min(0).max(65535);
+const paillierBits = z.number().int().min(1024).max(4096);
+
+/** `hrvault serve` (CSP + SP + API together) and `hrvault audit verify`. */
+const accessSchema = z
+  .object({
+    /** Keys and the embedded databases. */
+    dataDir: z.string().min(1),
+    host: z.string().min(1),
+    port,
+    /** Paillier modulus size of fresh CSP keys, bits. */
+    paillierBits,
+    /** SP storage: postgres://… ; empty = the embedded database in dataDir. */
+    spDb: z.string(),
+    /** Registers the first admin on a store without users; empty = none. */
+    adminPassword: z.string(),
+  })
+  .strict();
+
+/** `hrvault csp` against a separate SP. */
+const cspSchema = z
+  .object({
+    dataDir: z.string().min(1),
+    host: z.string().min(1),
+    port,
+    paillierBits,
+    /** The SP's wire endpoint, e.g. http://127.0.0.1:8081/sp/v1/wire; empty = not set. */
+    spUrl: z.union([z.literal(''), z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })]),
+    /** The SP identity public key to pin (base64url). */
+    spPublicKey: z.string(),
+    adminPassword: z.string(),
+  })
+  .strict();
+
+/** `hrvault sp`, the untrusted storage provider. */
+const spSchema = z
+  .object({
+    dataDir: z.string().min(1),
+    host: z.string().min(1),
+    port,
+    /** postgres://… ; empty = the embedded database in dataDir. */
+    db: z.string(),
+    /** The CSP identity public key to pin (base64url). */
+    cspPublicKey: z.string(),
+  })
+  .strict();
+
+/** Components' logs (pino, on stderr or the demo's log file). */
+const logSchema = z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }).strict();
+
+export const configSchema = z
+  .object({
+    mqtt: mqttSchema,
+    sensor: sensorSchema,
+    gateway: gatewaySchema,
+    pipeline: pipelineSchema,
+    cloud: cloudSchema,
+    enclave: enclaveSchema,
+    access: accessSchema,
+    csp: cspSchema,
+    sp: spSchema,
+    log: logSchema,
+  })
+  .strict();
+
+export type HrvaultConfig = z.infer<typeof configSchema>;

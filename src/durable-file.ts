@@ -1,0 +1,62 @@
+/**
+ * Atomic, durable file replacement — the primitive under every commit point on local disk (the gateway's spool
+ * and result outbox, the enclave's sealed state, the cloud's result files). Write a temp file, flush it, rename it
+ * over the target, then flush the directory: after a crash the target is either the old or the new content,
+ * never a mix, and a rename that returned is not lost with the directory's metadata.
+ */
+import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+/** Flushes a directory's entries (creations, renames, deletions) to disk. */
+export function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Replaces `file` with `data` atomically and durably (temp, fsync, rename, directory fsync). */
+export function writeFileDurable(file: string, data: Uint8Array | string, mode = 0o600): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+  const fd = openSync(tmp, 'w', mode);
+  try {
+    let off = 0;
+    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  fsyncDir(dirname(file));
+}
+
+/**
+ * `writeFileDurable` without blocking the event loop on the flush. `syncDir: false` leaves the directory flush to
+ * the caller, who writes many files into one directory and flushes it once (`fsyncDirAsync`) before it commits.
+ */
+export async function writeFileDurableAsync(file: string, data: Uint8Array | string, opts: { mode?: number; syncDir?: boolean } = {}): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fh = await open(tmp, 'w', opts.mode ?? 0o600);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
+  if (opts.syncDir !== false) await fsyncDirAsync(dirname(file));
+}
+
+/** Flushes a directory's entries to disk without blocking the event loop. */
+export async function fsyncDirAsync(dir: string): Promise<void> {
+  const dh = await open(dir, 'r');
+  try {
+    await dh.sync();
+  } finally {
+    await dh.close();
+  }
+}

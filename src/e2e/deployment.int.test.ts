@@ -1,0 +1,121 @@
+/**
+ * A deployment as the README's "Running the components separately" describes it: `hrvault serve`, `hrvault cloud`
+ * (with its enclave child), `hrvault gateway` and `hrvault sensor` as separate processes, set up only through
+ * their command lines and the API — the operator's steps, in order. The doctor must then read the patient's HRV
+ * (numeric SDNN and RMSSD computed in the enclave) through the API the dashboard uses.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseRecordData, type HrvRecordData } from '../contracts/index.js';
+import { startEmbeddedBroker, type EmbeddedBroker } from '../gateway/index.js';
+import { devicePassword } from '../sensor/index.js';
+
+const CLI = ['--import', 'tsx', 'src/cli.ts'];
+const children: ChildProcess[] = [];
+
+/** Starts `hrvault <args>` and resolves with the first output line matching `ready` (rejects on exit or deadline). */
+function start(args: string[], ready: RegExp, env: Record<string, string> = {}, timeoutMs = 90_000): Promise<{ child: ChildProcess; match: RegExpMatchArray; output: () => string }> {
+  const child = spawn(process.execPath, [...CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`hrvault ${args[0]} not ready in ${timeoutMs} ms:\n${out}`)), timeoutMs);
+    const onData = (chunk: Buffer): void => {
+      out += chunk.toString();
+      const m = out.match(ready);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, match: m, output: () => out });
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`hrvault ${args[0]} exited (${code}) before it was ready:\n${out}`));
+    });
+  });
+}
+
+/** Runs `hrvault <args>` to its end and returns stdout (throws with stderr on a non-zero exit). */
+function run(args: string[]): string {
+  const r = spawnSync(process.execPath, [...CLI, ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`hrvault ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function api(base: string, method: string, path: string, token?: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+  const res = await fetch(`${base}/api/v1${path}`, {
+    method,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: res.status, json: await res.json().catch(() => null) };
+}
+
+let broker: EmbeddedBroker | undefined;
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  await broker?.close();
+});
+
+describe('a deployment of separate components', () => {
+  it('serve + cloud + gateway + sensor: the doctor reads the enclave\'s SDNN and RMSSD for a patient', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hrvault-deploy-'));
+    const secret = 'device-secret-for-this-test';
+    const prefix = `hrvault/v1/deploy${process.pid}`;
+    broker = await startEmbeddedBroker({
+      credentials: (u) => (u === 'gw1' ? 'gateway-password' : u.startsWith('dev-') ? devicePassword(secret, u) : undefined),
+      gatewayUsernames: ['gw1'],
+      topicPrefix: prefix,
+    });
+    // 1. gateway keys; 2. what the gateway pins of the enclave.
+    const gwKeys = run(['gateway', '--data-dir', join(dir, 'gw'), '--id', 'gw1', '--print-keys']);
+    writeFileSync(join(dir, 'gw1.json'), gwKeys);
+    const enclave = JSON.parse(run(['enclave', '--enclave-dir', join(dir, 'enclave')])) as { measurement: string; platform_public_key_file: string };
+    // 3. the access services, with the first admin.
+    const serve = await start(['serve', '--data-dir', join(dir, 'access'), '--port', '0', '--paillier-bits', '1024'], /API at (http:\/\/[0-9.:]+)\/api\/v1/, { HRVAULT_ACCESS_ADMIN_PASSWORD: 'admin password for the test' });
+    const base = serve.match[1]!;
+    const admin = (await api(base, 'POST', '/auth/login', undefined, { username: 'admin', password: 'admin password for the test' })).json as { access_token: string };
+    const patients = ['P0001', 'P0002'];
+    for (const p of patients) expect((await api(base, 'POST', '/users', admin.access_token, { username: p.toLowerCase(), password: `pw-${p}-long-enough`, role: 'patient', patient_id: p })).status).toBe(201);
+    expect((await api(base, 'POST', '/users', admin.access_token, { username: 'dr.who', password: 'doctor password long', role: 'doctor', display_name: 'Dr Who', patients })).status).toBe(201);
+    // The operator registers the gateway as a device with the signing key it printed.
+    const signing = (JSON.parse(gwKeys) as { signing_public_key: string }).signing_public_key;
+    expect((await api(base, 'POST', '/devices', admin.access_token, { id: 'gw1', signing_public_key: signing, patients })).status).toBe(201);
+    // 4. the cloud host with its enclave; 5. the gateway; 6. the sensors.
+    const cloud = await start(['cloud', '--gateway-keys', join(dir, 'gw1.json'), '--data-dir', join(dir, 'cloud'), '--enclave-dir', join(dir, 'enclave'), '--port', '0', '--batch-interval', '1'], /"port":(\d+),"host_key":"(SHA256:[^"]+)"/);
+    await start(
+      ['gateway', '--data-dir', join(dir, 'gw'), '--id', 'gw1', '--mqtt-url', broker.url, '--topic-prefix', prefix, '--mqtt-username', 'gw1', '--mqtt-password', 'gateway-password',
+        '--patients', '2', '--batch-interval', '1', '--sftp-port', cloud.match[1]!, '--sftp-host-fingerprint', cloud.match[2]!,
+        '--platform-public-key-file', enclave.platform_public_key_file, '--allowed-measurement', enclave.measurement, '--allow-software-quotes', '--csp-url', base],
+      /gateway running/,
+    );
+    await start(['sensor', '--mqtt-url', broker.url, '--topic-prefix', prefix, '--patients', '2', '--device-secret', secret, '--speed', '10'], /sensors publishing/);
+    // The doctor logs in and waits until the patient's window is long enough for every time-domain measure.
+    const doctor = (await api(base, 'POST', '/auth/login', undefined, { username: 'dr.who', password: 'doctor password long' })).json as { access_token: string };
+    const deadline = Date.now() + 150_000;
+    let latest: HrvRecordData | undefined;
+    while (Date.now() < deadline) {
+      const r = await api(base, 'GET', '/patients/P0001/records?type=hrv&limit=10000', doctor.access_token);
+      expect(r.status).toBe(200);
+      const items = ((r.json as { records?: unknown[]; items?: unknown[] }).records ?? (r.json as { items: unknown[] }).items) as { data: unknown }[];
+      const measured = items.map((i) => parseRecordData('hrv', i.data)).filter((d) => d.measures?.rmssd_ms != null && d.n >= 30);
+      if (measured.length > 0) {
+        latest = measured.at(-1);
+        break;
+      }
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    expect(latest, 'no HRV record with measures reached the doctor').toBeDefined();
+    expect(latest!.source.kind).toBe('pipeline');
+    expect(latest!.measures!.sdnn_ms).toBeGreaterThan(0);
+    expect(latest!.measures!.rmssd_ms).toBeGreaterThan(0);
+    expect(latest!.measures!.mean_hr_bpm).toBeGreaterThan(40);
+    const beats = await api(base, 'GET', '/patients/P0001/records?type=rr_batch&limit=10000', doctor.access_token);
+    expect(((beats.json as { records?: unknown[]; items?: unknown[] }).records ?? (beats.json as { items: unknown[] }).items)!.length).toBeGreaterThan(0);
+  }, 300_000);
+});
