@@ -20,9 +20,18 @@ import {
   verifyDeviceToken,
   type DeviceRecord,
 } from './devices.js';
-import { ContractError, parseContract } from '../contracts/index.js';
-import { ingestRequestSchema, type IngestAnswer } from '../contracts/index.js';
-import { parseRecordData, recordsFromResult, type AlertAckData, type EcgFileData, type HrvRecordData, type RrFileData } from '../contracts/index.js';
+import {
+  ContractError,
+  parseContract,
+  ingestRequestSchema,
+  parseRecordData,
+  recordsFromResult,
+  type AlertAckData,
+  type EcgFileData,
+  type HrvRecordData,
+  type IngestAnswer,
+  type RrFileData,
+} from '../contracts/index.js';
 import { analyseEcgUpload, analyseRrUpload } from './uploads.js';
 import { onsetKey, openAlerts, SummaryStore } from './summaries.js';
 import { blindIndex, chainLink, CHAIN_GENESIS, openRecord, RecordIntegrityError, sealRecord } from './record-crypto.js';

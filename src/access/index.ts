@@ -13,6 +13,6 @@ export * from './runtime.js';
 export * from './sp-http.js';
 export * from './sp-service.js';
 export * from './sql.js';
-export * from './tokens.js';
+export { ACCESS_TOKEN_TTL_S, REFRESH_TOKEN_TTL_S, signAccessToken } from './tokens.js';
 export * from './transport.js';
 export * from './users.js';
