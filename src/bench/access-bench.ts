@@ -4,7 +4,9 @@
  * returns the figures for bench-results/access.json.
  */
 import { performance } from 'node:perf_hooks';
-import { generateIdentity } from '../crypto/index.js';
+import { generateIdentity, generateSigningKeyPair } from '../crypto/index.js';
+import { pipelineResults } from '../test-support/pipeline-fixtures.js';
+import { MAX_INGEST_ITEMS } from '../contracts/index.js';
 import { PaillierEncryptor, SlotCodec, addCiphertexts, decryptPacked } from '../crypto/index.js';
 import { memoryAnchor } from '../access/index.js';
 import { generateCspKeys } from '../access/index.js';
@@ -12,6 +14,7 @@ import { CspService } from '../access/index.js';
 import { SpService } from '../access/index.js';
 import { openScratchDb, openSqlDb } from '../access/index.js';
 import { inProcessTransport } from '../access/index.js';
+import { signDeviceToken } from '../access/index.js';
 
 export interface AccessBenchOptions {
   spDb?: string;
@@ -120,21 +123,20 @@ export async function runAccessBench(o: AccessBenchOptions = {}): Promise<Record
 
   const appends = o.appends ?? 1000;
   withCrt.refill(0);
-  log(`appending ${appends} HRV records…`);
+  // Real results of the enclave's analysis, delivered the way every result arrives: a registered gateway's
+  // device-signed ingest, up to 200 results a request as the gateway sends them; each result is stored as an hrv and an rr_batch record.
+  const gwKey = generateSigningKeyPair();
+  await csp.registerDevice('bootstrap', { id: 'gw-bench', signing_public_key: Buffer.from(gwKey.publicKey).toString('hex'), patients: ids });
+  const perPatient = Math.ceil(appends / ids.length);
+  const items = ids
+    .flatMap((patient) => pipelineResults({ source: 'synthetic', gateway: 'gw-bench', durationS: perPatient * 10 }).slice(0, perPatient).map((result) => ({ patient, result })))
+    .slice(0, appends);
+  log(`ingesting ${items.length} pipeline results (HRV + RR records)…`);
   t = performance.now();
-  const batch: Array<Promise<unknown>> = [];
-  for (let i = 0; i < appends; i++) {
-    batch.push(
-      csp.ingestHrvResult(ids[i % ids.length]!, 1_000 + i, {
-        sdnn_ms: 40 + (i % 20),
-        rmssd_ms: 30,
-        mean_hr_bpm: 70,
-        mean_nn_ms: 850,
-      }),
-    );
-    if (batch.length === 16) await Promise.all(batch.splice(0));
+  for (let i = 0; i < items.length; i += MAX_INGEST_ITEMS) {
+    const device = await csp.authenticateDevice(await signDeviceToken(gwKey, 'gw-bench'));
+    await csp.ingestResults(device, { gateway: 'gw-bench', items: items.slice(i, i + MAX_INGEST_ITEMS) });
   }
-  await Promise.all(batch);
   out.append_hrv_per_s = appends / ((performance.now() - t) / 1000);
 
   const doc = await csp.authenticate((await csp.login('doc', pw)).access_token);
