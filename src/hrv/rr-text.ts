@@ -85,8 +85,14 @@ function isIndexColumn(values: readonly number[]): boolean {
   return true;
 }
 
-/** Control characters (other than tab and line ends) or U+FFFD from undecodable bytes: the file is not text. */
-const BINARY = /[\u0000-\u0008\u000e-\u001f\ufffd]/;
+/** True when a line holds control characters (other than tab) or U+FFFD from undecodable bytes: the file is not text. */
+function isBinary(line: string): boolean {
+  for (let i = 0; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09) || c === 0xfffd) return true;
+  }
+  return false;
+}
 
 /** Why a file without a single interval is refused, naming the line that shows it (a person uploading garbage needs one). */
 function noIntervals(lines: readonly string[], sourceName: string): HrvInputError {
@@ -95,7 +101,7 @@ function noIntervals(lines: readonly string[], sourceName: string): HrvInputErro
   const names = (l: string): boolean => columnsFromHeader(splitFields(l.trim()).fields) !== undefined;
   const first = lines.findIndex((l) => content(l) && !names(l));
   if (first < 0) return new HrvInputError(sourceName, undefined, 'no RR intervals (empty file)');
-  const binary = lines.findIndex((l) => BINARY.test(l));
+  const binary = lines.findIndex(isBinary);
   if (binary >= 0) return new HrvInputError(sourceName, binary + 1, 'not a text file (binary data); expected RR intervals (time_ms,rr_ms or one column of RR)');
   return new HrvInputError(sourceName, first + 1, 'no line holds a number: expected RR intervals (time_ms,rr_ms or one column of RR) after at most a few header lines');
 }
