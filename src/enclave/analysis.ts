@@ -110,7 +110,7 @@ function windowSummary(series: RrSeries, afSuspected: boolean | null): HrvResult
     n,
     partial: span < WINDOW_MS * FULL_WINDOW_SHARE,
     length_ms: WINDOW_MS,
-    measures: nn && nn.tMs.length >= 2 ? analyze(nn, 'welch') : null,
+    measures: nn && nn.tMs.length >= 2 ? analyze(nn) : null,
     cleaning: r
       ? { n_input: r.n_input, n_kept: r.n_kept, n_excluded: r.n_excluded, n_corrected: r.n_corrected, n_out_of_range: r.n_out_of_range, n_ectopic: r.n_ectopic, n_artefact: r.n_artefact }
       : null,

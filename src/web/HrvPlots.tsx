@@ -3,7 +3,7 @@ import { useMemo } from 'react';
 import uPlot from 'uplot';
 import { Plot } from './Chart.js';
 import { fmtDateTime } from './format.js';
-import { SPECTRUM_BANDS, poincareEllipse, spectrumData, type TachogramData, type WindowAnalysis } from './beats.js';
+import { PSD_METHOD_NAME, SPECTRUM_BANDS, poincareEllipse, spectrumData, type TachogramData, type WindowAnalysis } from './beats.js';
 
 const ms = (_u: uPlot, v: number | null) => (v === null ? '—' : `${Math.round(v)} ms`);
 
@@ -257,7 +257,7 @@ export function Spectrum({ a, height = 220 }: { a: WindowAnalysis; height?: numb
       data={data}
       height={height}
       testId="spectrum"
-      label={a.psd ? `Power spectrum (Welch), ${a.psd.segments} segment(s) of ${a.psd.segmentS.toFixed(0)} s` : 'Power spectrum: window too short'}
+      label={a.psd ? `Power spectrum (${PSD_METHOD_NAME}), ${a.psd.segments} segment(s) of ${a.psd.segmentS.toFixed(0)} s` : 'Power spectrum: window too short'}
     />
   );
 }

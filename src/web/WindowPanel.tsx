@@ -1,6 +1,6 @@
 /** The selected window: full measure tables (computed here by src/hrv from the beats), cleaning summary, the three window plots, CSV and print. */
 import type { HrvMeasures } from '../contracts/index.js';
-import type { WindowAnalysis } from './beats.js';
+import { PSD_METHOD_NAME, type WindowAnalysis } from './beats.js';
 import { measureSetCsv } from './csv.js';
 import { fmtDateTime, fmtDuration } from './format.js';
 import { MEASURE_GROUPS, cleaningWords, irregularWords, measureRows, type HrvEntry } from './hrv-model.js';
@@ -105,7 +105,7 @@ export function WindowPanel({
             <RrHistogram a={analysis} />
           </figure>
           <figure className="chart">
-            <figcaption>Power spectrum (Welch) — VLF, LF, HF shaded</figcaption>
+            <figcaption>Power spectrum ({PSD_METHOD_NAME}) — VLF, LF, HF shaded</figcaption>
             <Spectrum a={analysis} />
           </figure>
         </div>

@@ -13,6 +13,8 @@ import {
   nnHistogram,
   poincare,
   welchPsd,
+  lombPsd,
+  DEFAULT_PSD,
   type HrvMeasures,
   type Psd,
   type RrCleaningReport,
@@ -202,6 +204,9 @@ export interface WindowAnalysis {
   psd: Psd | null;
 }
 
+/** The spectral method of the measures: src/hrv's default, which the enclave uses too. */
+export const PSD_METHOD_NAME = DEFAULT_PSD === 'lomb' ? 'Lomb–Scargle' : 'Welch';
+
 /** Cleans and analyses the beats in [fromMs, toMs] with src/hrv; null when the window has no beats. */
 export function analyzeWindow(all: RrSeries, fromMs: number, toMs: number): WindowAnalysis | null {
   const input = sliceBeats(all, fromMs, toMs);
@@ -228,7 +233,8 @@ export function analyzeWindow(all: RrSeries, fromMs: number, toMs: number): Wind
     measures,
     poincare: { ...pairs, sd1: pc.sd1, sd2: pc.sd2, meanNn: measures.mean_nn_ms },
     histogram,
-    psd: nn.rrMs.length >= 4 ? welchPsd(nn) : null,
+    // The spectrum of the method the measures (and the enclave) use, so the plot shows what the numbers are.
+    psd: nn.rrMs.length >= 4 ? (DEFAULT_PSD === 'lomb' ? lombPsd(nn) : welchPsd(nn)) : null,
   };
 }
 
