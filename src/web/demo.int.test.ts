@@ -470,6 +470,14 @@ describe.skipIf(!haveChromium)('the real demo in Chromium', () => {
           mimeType: 'text/csv',
           buffer: Buffer.from(rrFileFromRecord100()),
         });
+      // The recording starts now (browser-local time, as the form reads it), so its windows are the patient's
+      // newest whatever the pipeline's last window: the page's latest measures must then be the file's.
+      const nowLocal = await page.evaluate(() => {
+        const d = new Date(Date.now() + 1000);
+        const p = (n: number): string => String(n).padStart(2, '0');
+        return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+      });
+      await form().getByLabel('Recording start').fill(nowLocal);
       const response = uploadResponse();
       await form().getByRole('button', { name: 'Upload' }).click();
       const good = await response;
@@ -491,7 +499,7 @@ describe.skipIf(!haveChromium)('the real demo in Chromium', () => {
         .locator('tr', { hasText: 'rr-100.csv' })
         .filter({ hasText: /\d+ intervals, \d+ windows/ })
         .waitFor();
-      // The upload's window ends now: the newest, so the latest measures are the file's, and numeric.
+      // The upload's windows are the newest, so the latest measures are the file's, and numeric.
       await page
         .locator('section.latest')
         .getByText(/from file rr-100\.csv/)
