@@ -6,6 +6,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { SqlDb } from './sql.js';
+import type { AuditQuery } from '../contracts/index.js';
 
 export interface AuditEvent {
   actor: string;
@@ -90,16 +91,7 @@ export class AuditLog {
   }
 
   /** Entries newest first matching the filter, one page, and how many match in all. */
-  async search(q: {
-    q?: string;
-    actor?: string;
-    action?: string;
-    outcome?: string;
-    from_ms?: number;
-    to_ms?: number;
-    offset?: number;
-    limit?: number;
-  }): Promise<{ total: number; items: AuditEntry[] }> {
+  async search(q: AuditQuery): Promise<{ total: number; items: AuditEntry[] }> {
     const where: string[] = [];
     const params: unknown[] = [];
     const add = (sql: string, v: unknown) => {

@@ -68,3 +68,4 @@ export {
   type IngestAnswer,
 } from './ingest.js';
 export { configSchema, type HrvaultConfig } from './config.js';
+export type { AuditQuery } from './audit.js';

@@ -8,6 +8,7 @@
  */
 import { readSse } from './sse.js';
 import type { AggregateAnswer, ApiRecord, PatientSummary, RecordType, UserView } from './model.js';
+import type { AuditQuery } from '../contracts/index.js';
 
 export interface Tokens {
   access_token: string;
@@ -128,16 +129,7 @@ export interface AuditEntry {
   [k: string]: unknown;
 }
 
-export interface AuditQuery {
-  q?: string;
-  actor?: string;
-  action?: string;
-  outcome?: string;
-  from_ms?: number;
-  to_ms?: number;
-  offset?: number;
-  limit?: number;
-}
+export type { AuditQuery };
 
 export interface AuditPage extends Page<AuditEntry> {
   verification: { ok: boolean; problem?: string } | null;
