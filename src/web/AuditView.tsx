@@ -2,7 +2,7 @@
 import { useEffect, useState } from 'react';
 import { errorMessage, type ApiClient, type AuditEntry, type AuditPage } from './api.js';
 import { parseLocalDateTime } from './model.js';
-import { ErrorBanner, Field, Time } from './ui.js';
+import { ErrorBanner, Field, Pager, Time } from './ui.js';
 
 const PAGE = 50;
 
@@ -45,7 +45,6 @@ export function AuditView({ client }: { client: ApiClient }) {
 
   const set = (k: keyof typeof form) => (e: { target: { value: string } }) => setForm((f) => ({ ...f, [k]: e.target.value }));
   const v = page.verification;
-  const last = Math.min(offset + PAGE, page.total);
   return (
     <main className="content admin">
       <section className="card" aria-labelledby="audit-title">
@@ -132,15 +131,7 @@ export function AuditView({ client }: { client: ApiClient }) {
             </tbody>
           </table>
         </div>
-        <div className="pager">
-          <button type="button" className="secondary" disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>
-            ← Previous
-          </button>
-          <span className="muted small">{page.total === 0 ? 'No entries' : `${offset + 1}–${last} of ${page.total}`}</span>
-          <button type="button" className="secondary" disabled={last >= page.total} onClick={() => setOffset(offset + PAGE)}>
-            Next →
-          </button>
-        </div>
+        <Pager offset={offset} pageSize={PAGE} total={page.total} empty="No entries" onOffset={setOffset} />
       </section>
     </main>
   );

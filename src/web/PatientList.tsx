@@ -4,7 +4,7 @@ import { errorMessage, type ApiClient, type PatientSort } from './api.js';
 import { fmtAgo, formatValue } from './format.js';
 import { PATIENT_FILTERS, filterSort, matchesPatientFilter, type PatientFilter } from './patients.js';
 import type { PatientSummary } from './model.js';
-import { ErrorBanner, Field, Time } from './ui.js';
+import { ErrorBanner, Field, Pager, Time } from './ui.js';
 
 const PAGE = 25;
 
@@ -62,7 +62,6 @@ export function PatientList({ client, onOpen }: { client: ApiClient; onOpen: (p:
   }, [client, debounced, eff.sort, eff.order, offset, tick]);
 
   const shown = page.items.filter((p) => matchesPatientFilter(p, filter, now));
-  const last = Math.min(offset + PAGE, page.total);
   const sortBy = (s: PatientSort) => {
     if (s === sort) setOrder(order === 'asc' ? 'desc' : 'asc');
     else {
@@ -140,20 +139,7 @@ export function PatientList({ client, onOpen }: { client: ApiClient; onOpen: (p:
           </tbody>
         </table>
       </div>
-      <div className="pager">
-        <button type="button" className="secondary" disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>
-          ← Previous
-        </button>
-        <span className="muted small">{page.total === 0 ? 'No patients' : `${offset + 1}–${last} of ${page.total}`}</span>
-        <button
-          type="button"
-          className="secondary"
-          disabled={last >= page.total || (filter !== 'all' && shown.length < page.items.length)}
-          onClick={() => setOffset(offset + PAGE)}
-        >
-          Next →
-        </button>
-      </div>
+      <Pager offset={offset} pageSize={PAGE} total={page.total} empty="No patients" onOffset={setOffset} moreDisabled={filter !== 'all' && shown.length < page.items.length} />
     </section>
   );
 }

@@ -13,7 +13,7 @@ import {
   type ApiRecord,
   type RecordType,
 } from './model.js';
-import { ErrorBanner, Field, Time } from './ui.js';
+import { ErrorBanner, Field, Pager, Time } from './ui.js';
 import { MeasureTables } from './WindowPanel.js';
 
 const PAGE = 25;
@@ -128,7 +128,6 @@ export function RecordsPanel({
       setError(errorMessage(err));
     }
   };
-  const last = Math.min(offset + PAGE, page.total);
   return (
     <section className="card no-print" aria-labelledby="records-title">
       <h3 id="records-title">{title}</h3>
@@ -196,17 +195,7 @@ export function RecordsPanel({
           </tbody>
         </table>
       </div>
-      <div className="pager">
-        <button type="button" className="secondary" disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>
-          ← Newer
-        </button>
-        <span className="muted small">
-          {page.total === 0 ? 'No records' : `${offset + 1}–${last} of ${page.total}`}
-        </span>
-        <button type="button" className="secondary" disabled={last >= page.total} onClick={() => setOffset(offset + PAGE)}>
-          Older →
-        </button>
-      </div>
+      <Pager offset={offset} pageSize={PAGE} total={page.total} empty="No records" onOffset={setOffset} labels={['← Newer', 'Older →']} />
     </section>
   );
 }

@@ -77,3 +77,36 @@ export function useDraft<T>(form: string, scope: string, initial: T): [T, (v: T 
   const clear = useCallback(() => setValue(initial), [initial]);
   return [value, setValue, clear];
 }
+
+/** Previous/next paging under a table: "11–20 of 57", or `empty` when there is nothing. */
+export function Pager({
+  offset,
+  pageSize,
+  total,
+  empty,
+  onOffset,
+  labels = ['← Previous', 'Next →'],
+  moreDisabled = false,
+}: {
+  offset: number;
+  pageSize: number;
+  total: number;
+  empty: string;
+  onOffset: (offset: number) => void;
+  labels?: [string, string];
+  /** Also disable "next" (e.g. a client-side filter left the page short). */
+  moreDisabled?: boolean;
+}) {
+  const last = Math.min(offset + pageSize, total);
+  return (
+    <div className="pager">
+      <button type="button" className="secondary" disabled={offset === 0} onClick={() => onOffset(Math.max(0, offset - pageSize))}>
+        {labels[0]}
+      </button>
+      <span className="muted small">{total === 0 ? empty : `${offset + 1}–${last} of ${total}`}</span>
+      <button type="button" className="secondary" disabled={last >= total || moreDisabled} onClick={() => onOffset(offset + pageSize)}>
+        {labels[1]}
+      </button>
+    </div>
+  );
+}
