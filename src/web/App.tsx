@@ -1,5 +1,5 @@
 /** The dashboard shell: login, the session (restored from the refresh cookie on reload), navigation by role. */
-import { useCallback, useEffect, useMemo, useState, type FormEvent } from 'react';
+import { useCallback, useEffect, useRef, useMemo, useState, type FormEvent } from 'react';
 import { ApiClient, errorMessage } from './api.js';
 import { ROLE_LABEL, type PatientSummary, type UserView } from './model.js';
 import { ErrorBanner, Field, Notice } from './ui.js';
@@ -145,20 +145,20 @@ export function App() {
     }
   }, [client, setView]);
 
-  // A reload keeps the session: the refresh cookie gives a new access token.
+  // A reload keeps the session: the refresh cookie gives a new access token. Once per page load: refresh tokens
+  // rotate, and a second exchange of the same cookie would be taken as a stolen token (the family is revoked).
+  const restoreStarted = useRef(false);
   useEffect(() => {
-    let stop = false;
+    if (restoreStarted.current) return;
+    restoreStarted.current = true;
     client
       .restore()
       .then(async (ok) => {
-        if (ok && !stop) await loadSession();
+        if (ok) await loadSession();
       })
       // Nothing to restore (no cookie, expired, or the server unreachable): the login form shows.
       .catch(() => undefined)
-      .finally(() => !stop && setRestoring(false));
-    return () => {
-      stop = true;
-    };
+      .finally(() => setRestoring(false));
   }, [client, loadSession]);
 
   useEffect(() => {

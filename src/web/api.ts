@@ -217,14 +217,16 @@ export class ApiClient {
   }
 
   /** On page load: a new access token from the refresh cookie, if the browser has one. True when a session was restored. */
-  async restore(): Promise<boolean> {
-    try {
-      await this.#doRefresh(true);
-      return true;
-    } catch {
-      this.#tokens = null;
-      return false;
-    }
+  /** Restores a session from the refresh cookie (after a reload); concurrent callers share one exchange. */
+  restore(): Promise<boolean> {
+    this.#restoring ??= this.#doRefresh(true).then(
+      () => true,
+      () => {
+        this.#tokens = null;
+        return false;
+      },
+    );
+    return this.#restoring;
   }
 
   /** Exchanges the refresh cookie for a new access token; concurrent callers share one exchange. */
@@ -234,6 +236,8 @@ export class ApiClient {
     });
     return this.#refreshing;
   }
+
+  #restoring: Promise<boolean> | null = null;
 
   async #doRefresh(quiet: boolean): Promise<void> {
     const post = (body?: unknown) =>
