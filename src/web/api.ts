@@ -246,10 +246,11 @@ export class ApiClient {
         credentials: 'same-origin',
         ...(body !== undefined ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}),
       });
+    // The token this page got at login (or the last refresh) when it has one; after a reload the page has none
+    // and the HttpOnly cookie carries it. Never both one after the other: tokens rotate, and presenting a spent
+    // one is taken as theft.
     const inMemory = this.#tokens?.refresh_token;
-    // The cookie first; an older server that wants the token in the body answers 400, then the body.
-    let res = await post();
-    if (!res.ok && res.status === 400 && inMemory) res = await post({ refresh_token: inMemory });
+    const res = await post(inMemory ? { refresh_token: inMemory } : undefined);
     if (!res.ok) {
       const err = await toApiError(res);
       if (!quiet && (res.status === 401 || res.status === 400)) this.#end(`Your session has ended: ${err.detail}. Please log in again.`);
