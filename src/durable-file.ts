@@ -18,11 +18,14 @@ export function fsyncDir(dir: string): void {
   }
 }
 
-/** Replaces `file` with `data` atomically and durably (temp, fsync, rename, directory fsync). */
-export function writeFileDurable(file: string, data: Uint8Array | string, mode = 0o600): void {
+/**
+ * Replaces `file` with `data` atomically and durably (temp, fsync, rename, directory fsync). `syncDir: false` leaves
+ * the directory flush to a caller that writes several files into one directory and flushes it once before it commits.
+ */
+export function writeFileDurable(file: string, data: Uint8Array | string, opts: { mode?: number; syncDir?: boolean } = {}): void {
   const tmp = `${file}.tmp-${process.pid}`;
   const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-  const fd = openSync(tmp, 'w', mode);
+  const fd = openSync(tmp, 'w', opts.mode ?? 0o600);
   try {
     let off = 0;
     while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
@@ -31,7 +34,7 @@ export function writeFileDurable(file: string, data: Uint8Array | string, mode =
     closeSync(fd);
   }
   renameSync(tmp, file);
-  fsyncDir(dirname(file));
+  if (opts.syncDir !== false) fsyncDir(dirname(file));
 }
 
 /**

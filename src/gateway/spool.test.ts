@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, appendFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -51,6 +51,31 @@ describe('Spool', () => {
     expect(batches[0]!.seq).toBe(2);
     expect(batches[0]!.beats.map((b) => b.s)).toEqual([2, 3, 4]);
     expect(readdirSync(join(d, 'spool'))).toHaveLength(1);
+    r.close();
+  });
+
+  it('killed mid-cut (pending files written, state not committed): the orphans are dropped and their beats cut again under the same numbers', async () => {
+    const d = dir();
+    const s = new Spool(d);
+    await s.append({ p: 'A', s: 1, t: 1000, r: 1000 });
+    await s.cut();
+    await s.append({ p: 'A', s: 2, t: 1800, r: 800 });
+    await s.append({ p: 'B', s: 1, t: 1900, r: 900 });
+    // The instant of the crash: the cut wrote its pending files, state.json still names the old segment.
+    const committedState = readFileSync(join(d, 'state.json'));
+    const segs = readdirSync(join(d, 'spool')).sort();
+    const segBytes = segs.map((n) => readFileSync(join(d, 'spool', n)));
+    await s.cut();
+    writeFileSync(join(d, 'state.json'), committedState);
+    segs.forEach((n, i) => writeFileSync(join(d, 'spool', n), segBytes[i]!));
+    expect(s.pending().map((b) => `${b.patient}#${b.seq}`)).toEqual(['A#1', 'A#2', 'B#1']);
+    // Restart: only committed batches are pending; the orphans' beats come back from the segment.
+    const r = new Spool(d);
+    expect(r.pending().map((b) => `${b.patient}#${b.seq}`)).toEqual(['A#1']);
+    expect(r.recovered).toBe(2);
+    await r.append({ p: 'A', s: 3, t: 2600, r: 800 });
+    const batches = await r.cut();
+    expect(batches.map((b) => `${b.patient}#${b.seq}:${b.beats.map((x) => x.s).join(',')}`).sort()).toEqual(['A#2:2,3', 'B#1:1']);
     r.close();
   });
 });

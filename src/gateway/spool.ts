@@ -67,6 +67,7 @@ interface Segment {
 function pendingName(patient: string, seq: number): string {
   return `${patient}.${String(seq).padStart(12, '0')}.json`;
 }
+const PENDING_NAME = /^(.+)\.(\d{12})\.json$/;
 
 export type AppendOutcome = 'accepted' | 'duplicate';
 
@@ -100,6 +101,18 @@ export class Spool {
     } else {
       this.state = { segment: 0, nextSeq: {}, watermark: {} };
     }
+    // A crash inside a cut, after its pending files but before state.json, leaves orphans whose sequence numbers
+    // the state never committed. Their beats are still in the uncommitted segments read back below and will be cut
+    // again under the same numbers: uploading an orphan first would make that later, larger batch a "replay".
+    let orphans = 0;
+    for (const name of readdirSync(this.pendingDir)) {
+      const m = PENDING_NAME.exec(name);
+      if (m && Number(m[2]) >= (this.state.nextSeq[m[1]!] ?? 1)) {
+        unlinkSync(join(this.pendingDir, name));
+        orphans++;
+      }
+    }
+    if (orphans > 0) fsyncDir(this.pendingDir);
     // Every segment at or after the committed index holds beats not yet in a committed batch.
     let recovered = 0;
     let maxIndex = this.state.segment - 1;
@@ -208,12 +221,11 @@ export class Spool {
         tEndMs: beats[beats.length - 1]!.t,
         beats,
       };
-      writeFileDurable(join(this.pendingDir, pendingName(patient, seq)), JSON.stringify(batch));
+      writeFileDurable(join(this.pendingDir, pendingName(patient, seq)), JSON.stringify(batch), { syncDir: false });
       batches.push(batch);
     }
     fsyncDir(this.pendingDir);
     writeFileDurable(join(this.dir, 'state.json'), JSON.stringify(nextState));
-    fsyncDir(this.dir);
     this.state = nextState;
     // Seen-sets are only needed for seqs above the new watermark.
     for (const [patient, seen] of this.seen) {
