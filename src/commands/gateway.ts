@@ -149,6 +149,8 @@ export function registerGatewayCommand(program: Command): void {
       logger.info({ id: cfg.gateway.id, mode: cfg.pipeline.mode }, 'gateway running');
       await untilSignal();
       await gw.flush(10_000);
+      // Results not yet acknowledged stay in the durable outbox for the next start; this only shortens the wait.
+      await gw.deliverResults(5_000);
       await gw.stop();
       process.stdout.write(`${JSON.stringify(gw.stats())}\n`);
     });
