@@ -3,19 +3,10 @@
  * rates that contradict the time column are either read correctly or refused naming the line.
  */
 import { describe, expect, it } from 'vitest';
-import { HrvInputError } from './errors.js';
 import { parseRrText } from './rr-text.js';
 import { parseSignalText } from './signal-text.js';
+import { inputError } from './test-input-error.js';
 
-function inputError(f: () => unknown): HrvInputError {
-  try {
-    f();
-  } catch (err) {
-    if (err instanceof HrvInputError) return err;
-    throw err;
-  }
-  throw new Error('expected an HrvInputError');
-}
 
 /** n beats of a slow sine around meanMs, as [time_s, rr_s] with 3 decimals. */
 function beatsS(n: number, meanMs = 800): Array<[number, number]> {

@@ -1,18 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { HrvInputError } from './errors.js';
 import { formatRrCsv, parseRrText } from './rr-text.js';
 import { parseSignalText } from './signal-text.js';
+import { inputError } from './test-input-error.js';
 
-function inputError(f: () => unknown): HrvInputError {
-  try {
-    f();
-  } catch (err) {
-    if (err instanceof HrvInputError) return err;
-    throw err;
-  }
-  throw new Error('expected an HrvInputError');
-}
 
 describe('parseRrText', () => {
   it('reads the gateway batch format with header, comments and CRLF', () => {
