@@ -2,7 +2,6 @@
  * The dashboard in a real browser: Debian's Chromium driven by playwright-core against the real access
  * stack serving a fresh build. Skips with a printed reason when /usr/bin/chromium is missing.
  */
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,9 +14,8 @@ import { pipelineResults } from '../test-support/pipeline-fixtures.js';
 import { recordsFromResult, type HrvResult } from '../contracts/index.js';
 import { signDeviceToken } from '../access/index.js';
 import { generateSigningKeyPair } from '../crypto/index.js';
+import { CHROMIUM, haveChromium, launchDashboardBrowser } from '../test-support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium)
   console.log(`dashboard.int.test: skipped — ${CHROMIUM} is missing (apt-get install -y chromium)`);
 
@@ -59,20 +57,7 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     const admin = await stack.csp.authenticate((await stack.csp.login('admin', creds.find((c) => c.username === 'admin')!.password)).access_token);
     await stack.csp.registerDevice(admin, { id: 'gw-1', signing_public_key: Buffer.from(gw.publicKey).toString('hex'), patients: ['P-001'] });
     await ingest(results.slice(0, -1));
-    const { chromium } = await import('playwright-core');
-    ctx = await chromium.launchPersistentContext(join(tmp, 'profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-      viewport: { width: 1280, height: 1000 },
-    });
+    ctx = await launchDashboardBrowser(join(tmp, 'profile'));
     page = ctx.pages()[0] ?? (await ctx.newPage());
     page.setDefaultTimeout(10_000);
     // Building the bundle and sealing the seeded records take a while on a busy machine.

@@ -25,9 +25,8 @@ import { runDemo, type DemoContext, type DemoSummary } from '../commands/index.j
 import type { DemoCredential } from '../access/index.js';
 import type { GatewayResult } from '../gateway/index.js';
 import { hasSharedData, readBeats, SHARED_DATA_SKIP_REASON } from '../test-support/shared-data.js';
+import { CHROMIUM, haveChromium, launchDashboardBrowser } from '../test-support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium)
   console.log(`demo.int.test: skipped — ${CHROMIUM} is missing (apt-get install -y chromium)`);
 
@@ -263,20 +262,7 @@ describe.skipIf(!haveChromium)('the real demo in Chromium', () => {
       mine.some((r) => !r.body.window.partial && typeof r.body.window.measures?.sdnn_ms === 'number'),
     ).toBe(true);
 
-    const { chromium } = await import('playwright-core');
-    ctx = await chromium.launchPersistentContext(join(tmp, 'profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-      viewport: { width: 1280, height: 1000 },
-    });
+    ctx = await launchDashboardBrowser(join(tmp, 'profile'));
     page = ctx.pages()[0] ?? (await ctx.newPage());
     page.setDefaultTimeout(UI_TIMEOUT);
     page.on('pageerror', (e) => errors.push(e.message));
