@@ -49,6 +49,7 @@ export const ERROR_CODES = {
   HRV_ERR_RESULT: 'a result file from the enclave failed verification',
   HRV_ERR_CONTRACT: 'data that crossed a component boundary does not have the declared shape',
   HRV_ERR_DEVICE: 'a device (gateway) credential was refused, revoked, or used beyond its rights',
+  HRV_ERR_FAILPOINT: 'an armed test failpoint fired (fault-injection tests only)',
   HRV_ERR_UNKNOWN_REFERENCE: 'a request names ids (patients, users) that do not exist',
 } as const;
 
