@@ -50,6 +50,26 @@ export default tseslint.config(
     },
   })),
   {
+    // The SP is the untrusted side: it must not be able to reach a CSP key or the CSP's plaintext paths, so it
+    // imports nothing from src/csp (it speaks only src/protocol). Also keeps the one-door rule for this folder.
+    files: ['src/sp/**/*.ts'],
+    ignores: ['src/sp/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: '^\\.\\./csp/', message: 'The SP (untrusted) imports nothing from the CSP.' },
+            {
+              regex: '^\\.\\./(?!test-support/)[^/]+/(?!index\\.js$)',
+              message: 'Use the other component through its index.ts (one door per component).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // src/contracts is bundled into the dashboard: no I/O, and nothing but the pure HRV core and the error registry.
     files: ['src/contracts/**/*.ts'],
     ignores: ['src/contracts/**/*.test.ts'],

@@ -12,8 +12,8 @@ export const INT_GLOBS = ['src/**/*.int.test.ts', 'scripts/**/*.int.test.ts'];
  */
 export const INT_PENDING_RENAME = [
   'src/api/stack.test.ts', // two PGlite databases, HTTP
-  'src/access/sp-http.test.ts', // PGlite, HTTP
-  'src/access/csp-service.test.ts', // PGlite through the access harness
+  'src/sp/sp-http.test.ts', // PGlite, HTTP
+  'src/csp/csp-service.test.ts', // PGlite through the access harness
   'src/web/api.test.ts', // the whole access stack
   'src/cloud/cloud.test.ts', // the enclave child process, SFTP on loopback
   'src/enclave/client.test.ts', // the enclave child process

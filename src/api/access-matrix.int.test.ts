@@ -1,5 +1,5 @@
 import { describe, it } from 'vitest';
-import { PG_URL, postgresReachable } from '../access/test-support/postgres.js';
+import { PG_URL, postgresReachable } from '../test-support/access/postgres.js';
 import { accessMatrixSuite } from './test-support/matrix-suite.js';
 
 const reachable = await postgresReachable();

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HrvResult } from '../contracts/index.js';
-import { seedResults } from '../access/test-support/seed.js';
+import { seedResults } from '../test-support/access/seed.js';
 import { hasSharedData } from '../test-support/shared-data.js';
 import { FIXTURE_T0, makeApiFixture, PASSWORD, type ApiFixture } from './test-support/api-fixture.js';
 

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSigningKeyPair } from '../crypto/index.js';
 import type { HrvResult } from '../contracts/index.js';
-import { signDeviceToken } from '../access/index.js';
+import { signDeviceToken } from '../csp/index.js';
 import { pipelineResults } from '../test-support/pipeline-fixtures.js';
 import { hasSharedData } from '../test-support/shared-data.js';
 import { makeApiFixture, type ApiFixture } from './test-support/api-fixture.js';

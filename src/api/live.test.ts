@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { signAccessToken } from '../access/index.js';
+import { signAccessToken } from '../csp/index.js';
 import { hasSharedData } from '../test-support/shared-data.js';
 import { buildApi } from './server.js';
 import { makeApiFixture, type ApiFixture } from './test-support/api-fixture.js';

@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSigningKeyPair } from '../crypto/index.js';
-import { signDeviceToken } from '../access/index.js';
-import { makeHarness, type Harness } from '../access/test-support/harness.js';
+import { signDeviceToken } from '../csp/index.js';
+import { makeHarness, type Harness } from '../test-support/access/harness.js';
 import { pipelineResults } from '../test-support/pipeline-fixtures.js';
 import { buildApi } from './server.js';
 import type { FastifyInstance } from 'fastify';

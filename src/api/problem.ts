@@ -3,7 +3,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { HrvaultError, type ErrorCode } from '../errors.js';
-import { ThrottledError, UnknownReferenceError, ValidationError } from '../access/index.js';
+import { ThrottledError, UnknownReferenceError, ValidationError } from '../csp/index.js';
 import { ContractError } from '../contracts/index.js';
 
 export interface Problem {

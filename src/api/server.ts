@@ -4,15 +4,15 @@
  * events. Domain decisions stay in the CSP; this layer only translates.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { REFRESH_TOKEN_TTL_S } from '../access/index.js';
+import { REFRESH_TOKEN_TTL_S } from '../csp/index.js';
 import swagger from '@fastify/swagger';
 import fastifyStatic from '@fastify/static';
-import type { CspService, ClinicalRecord } from '../access/index.js';
-import { AGGREGATE_METRICS, PATIENT_SORTS, principalName, type AggregateMetric, type PatientSort } from '../access/index.js';
+import type { CspService, ClinicalRecord } from '../csp/index.js';
+import { AGGREGATE_METRICS, PATIENT_SORTS, principalName, type AggregateMetric, type PatientSort } from '../csp/index.js';
 import { ALERT_TYPES } from '../contracts/index.js';
-import { AuthError, ForbiddenError, ValidationError } from '../access/index.js';
-import { RECORD_TYPES, decideRead, type Principal, type RecordType } from '../access/index.js';
-import { ROLES, type Role } from '../access/index.js';
+import { AuthError, ForbiddenError, ValidationError } from '../csp/index.js';
+import { RECORD_TYPES, decideRead, type Principal, type RecordType } from '../csp/index.js';
+import { ROLES, type Role } from '../csp/index.js';
 import { problemErrorHandler, sendProblem } from './problem.js';
 
 /** Largest record body (uploaded files included), bytes. */

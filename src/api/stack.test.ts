@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { createDemoUsers } from '../access/index.js';
+import { createDemoUsers } from '../csp/index.js';
 import { startAccessStack, type AccessStack } from './stack.js';
 
 let stack: AccessStack | undefined;

@@ -3,9 +3,10 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadOrCreateCspKeys, startCsp, startSp } from '../access/index.js';
-import { generateCspKeys } from '../access/index.js';
-import type { CspService } from '../access/index.js';
+import { loadOrCreateCspKeys, startCsp } from '../csp/index.js';
+import { startSp } from '../sp/index.js';
+import { generateCspKeys } from '../csp/index.js';
+import type { CspService } from '../csp/index.js';
 import { buildApi } from './server.js';
 
 export interface AccessStackOptions {

@@ -8,13 +8,13 @@ import { generateIdentity, generateSigningKeyPair } from '../crypto/index.js';
 import { pipelineResults } from '../test-support/pipeline-fixtures.js';
 import { MAX_INGEST_ITEMS } from '../contracts/index.js';
 import { PaillierEncryptor, SlotCodec, addCiphertexts, decryptPacked } from '../crypto/index.js';
-import { memoryAnchor } from '../access/index.js';
-import { generateCspKeys } from '../access/index.js';
-import { CspService } from '../access/index.js';
-import { SpService } from '../access/index.js';
-import { openScratchDb, openSqlDb } from '../access/index.js';
-import { inProcessTransport } from '../access/index.js';
-import { signDeviceToken } from '../access/index.js';
+import { memoryAnchor } from '../csp/index.js';
+import { generateCspKeys } from '../csp/index.js';
+import { CspService } from '../csp/index.js';
+import { SpService } from '../sp/index.js';
+import { openScratchDb, openSqlDb } from '../sql/index.js';
+import { inProcessTransport } from '../protocol/index.js';
+import { signDeviceToken } from '../csp/index.js';
 
 export interface AccessBenchOptions {
   spDb?: string;

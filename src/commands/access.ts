@@ -8,17 +8,17 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { exportIdentityPublicKey, importIdentityPublicKey } from '../crypto/index.js';
-import { loadOrCreateCspKeys, loadOrCreateIdentity, startCsp, startSp } from '../access/index.js';
+import { loadOrCreateCspKeys, startCsp } from '../csp/index.js';
+import { buildSpHttp, loadOrCreateIdentity, SP_WIRE_PATH, startSp } from '../sp/index.js';
 import { mkdir } from 'node:fs/promises';
 import { startAccessStack } from '../api/index.js';
-import { loadCspKeys } from '../access/index.js';
-import { AuditLog, fileAnchor } from '../access/index.js';
-import { openSqlDb } from '../access/index.js';
-import { buildSpHttp, SP_WIRE_PATH } from '../access/index.js';
+import { loadCspKeys } from '../csp/index.js';
+import { AuditLog, fileAnchor } from '../csp/index.js';
+import { openSqlDb } from '../sql/index.js';
 import { buildApi } from '../api/index.js';
 import { loadConfig } from '../config.js';
 import { ConfigError } from '../errors.js';
-import type { CspService } from '../access/index.js';
+import type { CspService } from '../csp/index.js';
 import { ensurePortFree, isAddressInUse, portInUseError, stopOnSignal } from './lifecycle.js';
 
 

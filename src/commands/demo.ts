@@ -38,8 +38,8 @@ import {
 import { asFileError } from './hrv.js';
 import { startAccessStack } from '../api/index.js';
 import { DASHBOARD_ROOT, dashboardBuilt } from './access.js';
-import { createDemoUsers } from '../access/index.js';
-import type { CspService } from '../access/index.js';
+import { createDemoUsers } from '../csp/index.js';
+import type { CspService } from '../csp/index.js';
 import { readInputText } from './read-input.js';
 import { deviceRegistry } from './gateway.js';
 import { processIo, type CommandIo } from './io.js';

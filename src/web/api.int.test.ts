@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAccessStack, type AccessStack } from '../api/index.js';
 import { buildApi } from '../api/index.js';
-import { createDemoUsers, type DemoCredential } from '../access/index.js';
+import { createDemoUsers, type DemoCredential } from '../csp/index.js';
 import { ApiClient, ApiError } from './api.js';
-import { seedResults } from '../access/test-support/seed.js';
+import { seedResults } from '../test-support/access/seed.js';
 import type { HrvResult } from '../contracts/index.js';
 import type { ApiRecord as ClinicalRecord } from './model.js';
 

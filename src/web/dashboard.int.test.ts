@@ -9,10 +9,10 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import { startAccessStack, type AccessStack } from '../api/index.js';
-import { createDemoUsers, type DemoCredential } from '../access/index.js';
+import { createDemoUsers, type DemoCredential } from '../csp/index.js';
 import { pipelineResults } from '../test-support/pipeline-fixtures.js';
 import { recordsFromResult, type HrvResult } from '../contracts/index.js';
-import { signDeviceToken } from '../access/index.js';
+import { signDeviceToken } from '../csp/index.js';
 import { generateSigningKeyPair } from '../crypto/index.js';
 import { CHROMIUM, haveChromium, launchDashboardBrowser } from '../test-support/chromium.js';
 

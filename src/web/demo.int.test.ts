@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { runDemo, type DemoContext, type DemoSummary } from '../commands/index.js';
-import type { DemoCredential } from '../access/index.js';
+import type { DemoCredential } from '../csp/index.js';
 import type { GatewayResult } from '../gateway/index.js';
 import { hasSharedData, readBeats, SHARED_DATA_SKIP_REASON } from '../test-support/shared-data.js';
 import { CHROMIUM, haveChromium, launchDashboardBrowser } from '../test-support/chromium.js';

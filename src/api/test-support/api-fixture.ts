@@ -1,10 +1,10 @@
 /** An API on a CSP/SP harness with one user of each role, for the access matrix and input tests. */
 import type { FastifyInstance } from 'fastify';
-import { makeHarness, type Harness } from '../../access/test-support/harness.js';
+import { makeHarness, type Harness } from '../../test-support/access/harness.js';
 import { buildApi } from '../server.js';
-import { seedResults } from '../../access/test-support/seed.js';
+import { seedResults } from '../../test-support/access/seed.js';
 import type { HrvResult } from '../../contracts/index.js';
-import type { CspServiceOptions } from '../../access/index.js';
+import type { CspServiceOptions } from '../../csp/index.js';
 
 export const PASSWORD = 'correct horse battery staple';
 

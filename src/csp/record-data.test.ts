@@ -9,7 +9,7 @@ import { ContractError } from '../contracts/index.js';
 import type { HrvResult } from '../contracts/index.js';
 import { signDeviceToken } from './devices.js';
 import type { Principal } from './policy.js';
-import { makeHarness, type Harness } from './test-support/harness.js';
+import { makeHarness, type Harness } from '../test-support/access/harness.js';
 import { pipelineResults } from '../test-support/pipeline-fixtures.js';
 import { hasSharedData } from '../test-support/shared-data.js';
 

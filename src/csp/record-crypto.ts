@@ -4,7 +4,7 @@
  * KEK re-wraps headers only. Blind indexes (HMAC) let the SP find a patient's records without learning
  * the patient id or the record type.
  */
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { HrvaultError } from '../errors.js';
 
 /** A stored record or user entry failed to decrypt or its hash chain does not match. */
@@ -102,13 +102,3 @@ export function rewrapRecord(ring: KekRing, sealed: Buffer): Buffer {
 export function blindIndex(indexKey: Buffer, label: string, value: string): string {
   return createHmac('sha256', indexKey).update(label).update('\0').update(value).digest('hex').slice(0, 32);
 }
-
-/** The next link of a per-patient hash chain: SHA-256(previous ‖ seq ‖ sealed record). */
-export function chainLink(previous: Buffer, seq: number, sealed: Buffer): Buffer {
-  const s = Buffer.alloc(8);
-  s.writeBigUInt64BE(BigInt(seq));
-  return createHash('sha256').update(previous).update(s).update(sealed).digest();
-}
-
-/** The chain value before the first record. */
-export const CHAIN_GENESIS = Buffer.alloc(32);

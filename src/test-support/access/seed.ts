@@ -4,9 +4,9 @@
  */
 import { generateSigningKeyPair } from '../../crypto/index.js';
 import type { HrvResult } from '../../contracts/index.js';
-import { pipelineResults, type PipelineFixtureOptions } from '../../test-support/pipeline-fixtures.js';
-import type { CspService } from '../csp-service.js';
-import { signDeviceToken } from '../devices.js';
+import { pipelineResults, type PipelineFixtureOptions } from '../pipeline-fixtures.js';
+import type { CspService } from '../../csp/index.js';
+import { signDeviceToken } from '../../csp/index.js';
 
 let counter = 0;
 

@@ -11,10 +11,10 @@ import type { HrvResult, IngestRequest } from '../contracts/index.js';
 import { DeviceAuthError, signDeviceToken } from './devices.js';
 import { ConflictError, ForbiddenError, NotFoundError, ThrottledError, ValidationError } from './errors.js';
 import { decideIngest, decideRead, decideWrite, RECORD_TYPES, type Principal } from './policy.js';
-import { makeHarness, type Harness } from './test-support/harness.js';
+import { makeHarness, type Harness } from '../test-support/access/harness.js';
 import { pipelineResults } from '../test-support/pipeline-fixtures.js';
 import { hasSharedData, SHARED_DATA_SKIP_REASON } from '../test-support/shared-data.js';
-import { PG_URL, postgresReachable } from './test-support/postgres.js';
+import { PG_URL, postgresReachable } from '../test-support/access/postgres.js';
 
 const PW = 'correct horse battery staple';
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');

@@ -1,12 +1,12 @@
 /** Builds a CSP and an SP wired together for tests, on an embedded or a PostgreSQL database. */
 import { generateIdentity } from '../../crypto/index.js';
-import { memoryAnchor } from '../audit.js';
-import { generateCspKeys, type CspKeys } from '../csp-keys.js';
-import { CspService, type CspServiceOptions } from '../csp-service.js';
-import { SpService } from '../sp-service.js';
-import { openScratchDb, openSqlDb, type SqlDb } from '../sql.js';
-import { inProcessTransport } from '../transport.js';
-import type { SpTransport, SpWireRequest } from '../sp-protocol.js';
+import { memoryAnchor } from '../../csp/index.js';
+import { generateCspKeys, type CspKeys } from '../../csp/index.js';
+import { CspService, type CspServiceOptions } from '../../csp/index.js';
+import { SpService } from '../../sp/index.js';
+import { openScratchDb, openSqlDb, type SqlDb } from '../../sql/index.js';
+import { inProcessTransport } from '../../protocol/index.js';
+import type { SpTransport, SpWireRequest } from '../../protocol/index.js';
 
 export interface Harness {
   csp: CspService;

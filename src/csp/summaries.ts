@@ -7,7 +7,7 @@
 import type { ClinicalRecord } from './vocabulary.js';
 import type { AlertAckData, HrvRecordData } from '../contracts/index.js';
 import { openRecord, sealRecord, type KekRing } from './record-crypto.js';
-import { bytes, type SqlDb } from './sql.js';
+import { bytes, type SqlDb } from '../sql/index.js';
 
 /** One alert onset of an `hrv` record. */
 export interface AlertOnsetRef {

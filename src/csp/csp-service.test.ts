@@ -4,8 +4,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { exportPaillierPrivateKey } from '../crypto/index.js';
 import { AuthError, ForbiddenError, NotFoundError, ThrottledError, ValidationError } from './errors.js';
-import { makeHarness, type Harness } from './test-support/harness.js';
-import { seedResults } from './test-support/seed.js';
+import { makeHarness, type Harness } from '../test-support/access/harness.js';
+import { seedResults } from '../test-support/access/seed.js';
 import type { Principal } from './policy.js';
 
 let h: Harness;
@@ -268,7 +268,7 @@ describe('what the SP can see', () => {
   });
 
   it('SP code cannot reach the Paillier private key: it imports no decryption', () => {
-    const src = readFileSync(new URL('./sp-service.ts', import.meta.url), 'utf8');
+    const src = readFileSync(new URL('../sp/sp-service.ts', import.meta.url), 'utf8');
     expect(src).not.toMatch(/decryptPacked|importPaillierPrivateKey|privateKey\.decrypt|csp-keys/);
   });
 });

@@ -1,5 +1,5 @@
 /** The PostgreSQL the integration tests use, and whether it answers (printing why it is skipped if not). */
-import { openSqlDb } from '../sql.js';
+import { openSqlDb } from '../../sql/index.js';
 
 export const PG_URL = process.env.HRVAULT_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 

@@ -5,7 +5,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import type { SqlDb } from './sql.js';
+import type { SqlDb } from '../sql/index.js';
 import type { AuditQuery } from '../contracts/index.js';
 
 export interface AuditEvent {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { RecordIntegrityError, blindIndex, chainLink, CHAIN_GENESIS, openRecord, rewrapRecord, sealRecord, type KekRing } from './record-crypto.js';
+import { RecordIntegrityError, blindIndex, openRecord, rewrapRecord, sealRecord, type KekRing } from './record-crypto.js';
+import { chainLink, CHAIN_GENESIS } from '../protocol/index.js';
 
 function ring(): KekRing {
   return { current: 1, keys: new Map([[1, randomBytes(32)]]) };

@@ -9,7 +9,7 @@ import { decodeJwt, decodeProtectedHeader, importJWK, jwtVerify, SignJWT, errors
 import { z } from 'zod';
 import { WIRE_ID, PERSON_ID } from '../contracts/index.js';
 import { HrvaultError } from '../errors.js';
-import type { SqlDb } from './sql.js';
+import type { SqlDb } from '../sql/index.js';
 
 /** Audience every device token names. */
 export const DEVICE_TOKEN_AUDIENCE = 'hrvault-csp';

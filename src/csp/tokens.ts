@@ -7,7 +7,7 @@ import { createHash, randomBytes, type KeyObject } from 'node:crypto';
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
 import { AuthError } from './errors.js';
 import type { Role } from './users.js';
-import type { SqlDb } from './sql.js';
+import type { SqlDb } from '../sql/index.js';
 
 export const ACCESS_TOKEN_TTL_S = 600;
 export const REFRESH_TOKEN_TTL_S = 7 * 24 * 3600;

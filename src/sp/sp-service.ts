@@ -9,8 +9,8 @@ import { ChannelIntegrityError, ChannelReceiver, ChannelReplayError, ChannelSend
 import { HandshakeError, HandshakeResponder, type IdentityKeyPair } from '../crypto/index.js';
 import { addCiphertexts, importPaillierPublicKey } from '../crypto/index.js';
 import type { PublicKey } from 'paillier-bigint';
-import { chainLink, CHAIN_GENESIS } from './record-crypto.js';
-import { bytes, type SqlDb, type SqlTx } from './sql.js';
+import { chainLink, CHAIN_GENESIS } from '../protocol/index.js';
+import { bytes, type SqlDb, type SqlTx } from '../sql/index.js';
 import {
   directionOf,
   recordFilterSql,
@@ -19,7 +19,7 @@ import {
   type SpOperation,
   type SpRecordRow,
   type SpWireResponse,
-} from './sp-protocol.js';
+} from '../protocol/index.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS sp_config (name TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -3,10 +3,10 @@
  * printed reason where no server answers.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PG_URL, postgresReachable } from './test-support/postgres.js';
-import { makeHarness, type Harness } from './test-support/harness.js';
+import { PG_URL, postgresReachable } from '../test-support/access/postgres.js';
+import { makeHarness, type Harness } from '../test-support/access/harness.js';
 import { NotFoundError } from './errors.js';
-import { seedResults } from './test-support/seed.js';
+import { seedResults } from '../test-support/access/seed.js';
 
 const reachable = await postgresReachable();
 

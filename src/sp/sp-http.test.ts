@@ -1,13 +1,13 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateIdentity } from '../crypto/index.js';
-import { memoryAnchor } from './audit.js';
-import { generateCspKeys } from './csp-keys.js';
-import { CspService } from './csp-service.js';
+import { memoryAnchor } from '../csp/index.js';
+import { generateCspKeys } from '../csp/index.js';
+import { CspService } from '../csp/index.js';
 import { SpService } from './sp-service.js';
 import { buildSpHttp, SP_WIRE_PATH } from './sp-http.js';
-import { openSqlDb, type SqlDb } from './sql.js';
-import { httpTransport } from './transport.js';
-import { seedResults } from './test-support/seed.js';
+import { openSqlDb, type SqlDb } from '../sql/index.js';
+import { httpTransport } from '../protocol/index.js';
+import { seedResults } from '../test-support/access/seed.js';
 
 const closers: Array<() => Promise<unknown>> = [];
 afterAll(async () => {

@@ -1,0 +1,2 @@
+/** SQL on two engines (embedded PGlite, or a PostgreSQL server): the store under the CSP and the SP. */
+export * from './sql.js';
