@@ -2,7 +2,10 @@
  * A deployment as the README's "Running the components separately" describes it: `hrvault serve`, `hrvault cloud`
  * (with its enclave child), `hrvault gateway` and `hrvault sensor` as separate processes, set up only through
  * their command lines and the API — the operator's steps, in order. The doctor must then read the patient's HRV
- * (numeric SDNN and RMSSD computed in the enclave) through the API the dashboard uses.
+ * (numeric SDNN and RMSSD computed in the enclave) through the API, and see it on the dashboard `hrvault serve`
+ * serves, in Chromium: the latest SDNN and RMSSD equal to a window the enclave computed, and the tachogram,
+ * Poincaré plot, histogram and spectrum drawn. Without /usr/bin/chromium the browser part is skipped with a
+ * printed reason; the API part still runs.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -12,6 +15,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseRecordData, type HrvRecordData } from '../contracts/index.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../gateway/index.js';
 import { devicePassword } from '../sensor/index.js';
+import { CHROMIUM, haveChromium, launchDashboardBrowser } from '../test-support/chromium.js';
+import { UI_TIMEOUT, ensureDashboardBuilt, expectDrawn, formatMeasure, numeric, openPatient, signIn } from '../test-support/dashboard.js';
+
+const log = (msg: string): void => console.log(`deployment.int.test: ${msg}`);
 
 const CLI = ['--import', 'tsx', 'src/cli.ts'];
 const children: ChildProcess[] = [];
@@ -76,6 +83,9 @@ describe('a deployment of separate components', () => {
     const gwKeys = run(['gateway', '--data-dir', join(dir, 'gw'), '--id', 'gw1', '--print-keys']);
     writeFileSync(join(dir, 'gw1.json'), gwKeys);
     const enclave = JSON.parse(run(['enclave', '--enclave-dir', join(dir, 'enclave')])) as { measurement: string; platform_public_key_file: string };
+    // `hrvault serve` serves the dashboard when dist/web is built (as after `npm ci`, whose prepare step builds it).
+    if (haveChromium) ensureDashboardBuilt(log);
+    else log(`the dashboard part is skipped: ${CHROMIUM} is missing (apt-get install -y chromium)`);
     // 3. the access services, with the first admin.
     const serve = await start(['serve', '--data-dir', join(dir, 'access'), '--port', '0', '--paillier-bits', '1024'], /API at (http:\/\/[0-9.:]+)\/api\/v1/, { HRVAULT_ACCESS_ADMIN_PASSWORD: 'admin password for the test' });
     const base = serve.match[1]!;
@@ -117,5 +127,35 @@ describe('a deployment of separate components', () => {
     expect(latest!.measures!.mean_hr_bpm).toBeGreaterThan(40);
     const beats = await api(base, 'GET', '/patients/P0001/records?type=rr_batch&limit=10000', doctor.access_token);
     expect(((beats.json as { records?: unknown[]; items?: unknown[] }).records ?? (beats.json as { items: unknown[] }).items)!.length).toBeGreaterThan(0);
-  }, 300_000);
+    if (!haveChromium) return;
+
+    // The same doctor on the dashboard that `hrvault serve` serves.
+    const profile = mkdtempSync(join(tmpdir(), 'hrvault-deploy-browser-'));
+    const browser = await launchDashboardBrowser(profile);
+    try {
+      const page = browser.pages()[0] ?? (await browser.newPage());
+      page.setDefaultTimeout(UI_TIMEOUT);
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(`${base}/`);
+      await signIn(page, 'dr.who', 'doctor password long');
+      await openPatient(page, 'P0001');
+      for (const id of ['latest-sdnn_ms', 'latest-rmssd_ms'])
+        await expect.poll(() => page.getByTestId(id).textContent(), { timeout: UI_TIMEOUT, message: id }).toSatisfy(numeric);
+      // The sensors still run, so the newest window moves on: what the page shows must be one the enclave computed.
+      const shown = { sdnn: await page.getByTestId('latest-sdnn_ms').textContent(), rmssd: await page.getByTestId('latest-rmssd_ms').textContent() };
+      const after = await api(base, 'GET', '/patients/P0001/records?type=hrv&limit=10000', doctor.access_token);
+      const windows = ((after.json as { records?: unknown[]; items?: unknown[] }).records ?? (after.json as { items: unknown[] }).items) as { data: unknown }[];
+      const computed = windows.map((i) => parseRecordData('hrv', i.data).measures).filter((m) => m != null);
+      log(`dashboard: P0001 SDNN ${shown.sdnn} ms, RMSSD ${shown.rmssd} ms (${computed.length} windows from the enclave)`);
+      expect(
+        computed.some((m) => formatMeasure(m.sdnn_ms) === shown.sdnn && formatMeasure(m.rmssd_ms) === shown.rmssd),
+        `the page's SDNN ${shown.sdnn} / RMSSD ${shown.rmssd} is none of the enclave's windows`,
+      ).toBe(true);
+      for (const id of ['tachogram', 'poincare', 'rr-histogram', 'spectrum']) await expectDrawn(page, id, log);
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 360_000);
 });

@@ -13,27 +13,32 @@
  * Skips with a printed reason when /usr/bin/chromium is missing. HRVAULT_UPDATE_SCREENSHOT=1 writes the
  * screenshots to docs/img/ (dashboard.png, patient-plots.png); otherwise to a temp dir.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BrowserContext, Locator, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { runDemo, type DemoContext, type DemoSummary } from '../commands/index.js';
 import type { DemoCredential } from '../csp/index.js';
 import type { GatewayResult } from '../gateway/index.js';
 import { hasSharedData, readBeats, SHARED_DATA_SKIP_REASON } from '../test-support/shared-data.js';
 import { CHROMIUM, haveChromium, launchDashboardBrowser } from '../test-support/chromium.js';
+import {
+  UI_TIMEOUT,
+  ensureDashboardBuilt,
+  expectDrawn,
+  formatMeasure,
+  numeric,
+  openPatient,
+  signIn,
+} from '../test-support/dashboard.js';
 
 if (!haveChromium)
   console.log(`demo.int.test: skipped — ${CHROMIUM} is missing (apt-get install -y chromium)`);
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
-/** Where `hrvault demo` serves the dashboard from: DASHBOARD_ROOT of src/commands/access.ts (repo/dist/web). */
-const DASHBOARD_ROOT = join(repo, 'dist/web');
-const dashboardBuilt = () => existsSync(join(DASHBOARD_ROOT, 'index.html'));
 const updateScreenshots = process.env.HRVAULT_UPDATE_SCREENSHOT === '1';
 
 /** Synthetic patients; doctor1 is assigned P0001 and P0003, worker1 P0001 (createDemoUsers spreads them). */
@@ -46,9 +51,6 @@ const PATIENT = 'P0001';
 const DOCTOR = 'doctor1';
 const WORKER = 'worker1';
 
-/** Deadline of one readiness wait in the browser (a loaded 2-core CI machine renders slowly). */
-const UI_TIMEOUT = 30_000;
-
 const log = (msg: string) => console.log(`demo.int.test: ${msg}`);
 
 /** ~5½ minutes of RR intervals of MIT-BIH record 100 (expert-annotated beats) as an `rr_ms` CSV. */
@@ -58,17 +60,6 @@ function rrFileFromRecord100(): string {
   for (let i = 1; i < beats.length; i++)
     rr.push(String(Math.round((beats[i]!.tS - beats[i - 1]!.tS) * 1000)));
   return `# MIT-BIH Arrhythmia DB record 100, first 330 s, RR from the annotated beats\nrr_ms\n${rr.join('\n')}\n`;
-}
-
-/** A source of the dashboard bundle modified after `builtMs`, or null. */
-function newerSource(builtMs: number): string | null {
-  for (const dir of ['src/web', 'src/hrv', 'src/contracts']) {
-    for (const f of readdirSync(join(repo, dir), { recursive: true, encoding: 'utf8' })) {
-      if (!/\.(tsx?|html|css)$/.test(f) || /\.test\.tsx?$/.test(f)) continue;
-      if (statSync(join(repo, dir, f)).mtimeMs > builtMs) return join(dir, f);
-    }
-  }
-  return null;
 }
 
 /** `n` bytes of noise, the same every run (a 32-bit xorshift), so a failure reproduces. */
@@ -85,89 +76,6 @@ function noise(n: number, seed = 0x9e3779b9): Buffer {
   }
   return out;
 }
-
-interface Drawn {
-  kind: 'canvas' | 'svg';
-  /** CSS size. */
-  w: number;
-  h: number;
-  /** Canvas: painted, non-white pixels anywhere. Svg: drawn shapes. */
-  ink: number;
-  /**
-   * Canvas: pixels of data inside the plot area (uPlot's `.u-over`): opaque and coloured, or near-black
-   * (the spectrum's line). Axes and grid are grey and outside or faint; band and window shading is translucent.
-   */
-  dataInk: number;
-}
-
-/** Size and drawn pixels of every canvas (or svg) inside `box`, read back from the page. */
-async function drawn(box: Locator): Promise<Drawn[]> {
-  return box.evaluate((el) => {
-    const out: Drawn[] = [];
-    const over = el.querySelector('.u-over')?.getBoundingClientRect();
-    for (const c of Array.from(el.querySelectorAll('canvas'))) {
-      const r = c.getBoundingClientRect();
-      let ink = 0;
-      let dataInk = 0;
-      const ctx = c.getContext('2d');
-      if (ctx && c.width > 0 && c.height > 0 && r.width > 0) {
-        const px = ctx.getImageData(0, 0, c.width, c.height).data;
-        const k = c.width / r.width;
-        // The plot area in canvas pixels (the whole canvas when there is no overlay).
-        const x0 = over ? Math.max(0, Math.floor((over.left - r.left) * k)) : 0;
-        const y0 = over ? Math.max(0, Math.floor((over.top - r.top) * k)) : 0;
-        const x1 = over ? Math.min(c.width, Math.ceil((over.right - r.left) * k)) : c.width;
-        const y1 = over ? Math.min(c.height, Math.ceil((over.bottom - r.top) * k)) : c.height;
-        for (let y = 0; y < c.height; y++)
-          for (let x = 0; x < c.width; x++) {
-            const i = (y * c.width + x) * 4;
-            const [R, G, B, A] = [px[i]!, px[i + 1]!, px[i + 2]!, px[i + 3]!];
-            if (A > 32 && !(R > 240 && G > 240 && B > 240)) ink++;
-            if (x < x0 || x >= x1 || y < y0 || y >= y1 || A <= 150) continue;
-            const hi = Math.max(R, G, B);
-            if (hi - Math.min(R, G, B) > 60 || hi < 45) dataInk++;
-          }
-      }
-      out.push({ kind: 'canvas', w: r.width, h: r.height, ink, dataInk });
-    }
-    for (const s of Array.from(el.querySelectorAll('svg'))) {
-      const r = s.getBoundingClientRect();
-      const shapes = s.querySelectorAll('path, circle, rect, line, polyline').length;
-      out.push({ kind: 'svg', w: r.width, h: r.height, ink: shapes, dataInk: shapes });
-    }
-    return out;
-  });
-}
-
-/** Waits until `testId` holds a canvas/svg of non-zero size with data drawn on it; fails with what it last read. */
-async function expectDrawn(page: Page, testId: string): Promise<void> {
-  const box = page.getByTestId(testId).first();
-  await box.waitFor({ timeout: UI_TIMEOUT });
-  const ok = (d: Drawn) => d.w > 50 && d.h > 50 && d.dataInk > (d.kind === 'canvas' ? 150 : 3);
-  let last: Drawn[] = [];
-  try {
-    await expect
-      .poll(
-        async () => {
-          last = await drawn(box);
-          return last.some(ok);
-        },
-        { timeout: UI_TIMEOUT },
-      )
-      .toBe(true);
-  } catch (err) {
-    throw new Error(`${testId}: no canvas/svg with data drawn on it; read ${JSON.stringify(last)}`, {
-      cause: err,
-    });
-  }
-  const best = last.filter(ok).sort((a, b) => b.dataInk - a.dataInk)[0]!;
-  log(
-    `${testId}: ${best.kind} ${Math.round(best.w)}×${Math.round(best.h)}, ${best.ink} painted pixels, ${best.dataInk} of data`,
-  );
-}
-
-/** A number as the dashboard formats it (a dash for none). */
-const numeric = (s: string | null) => s !== null && /^-?\d+(\.\d+)?$/.test(s.trim()) && Number(s) > 0;
 
 describe.skipIf(!haveChromium)('the real demo in Chromium', () => {
   let tmp: string;
@@ -186,22 +94,8 @@ describe.skipIf(!haveChromium)('the real demo in Chromium', () => {
 
   beforeAll(async () => {
     tmp = await mkdtemp(join(tmpdir(), 'hrvault-demo-web-'));
-    // The demo serves dist/web (DASHBOARD_ROOT) when it is built; build it when it is not, or when a source the
-    // bundle is made of (src/web, src/hrv, src/contracts) changed after it was built.
-    const stale = dashboardBuilt()
-      ? newerSource(statSync(join(DASHBOARD_ROOT, 'index.html')).mtimeMs)
-      : 'missing';
-    if (stale !== null) {
-      log(
-        `building the dashboard (${stale === 'missing' ? 'dist/web is missing' : `${stale} is newer than dist/web`})`,
-      );
-      const t0 = performance.now();
-      const r = spawnSync('npm', ['run', 'build:web'], { cwd: repo, encoding: 'utf8', timeout: 150_000 });
-      if (r.status !== 0)
-        throw new Error(`npm run build:web failed (${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
-      log(`built the dashboard into ${DASHBOARD_ROOT} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    }
-    expect(dashboardBuilt()).toBe(true);
+    // The demo serves dist/web when it is built; build it when it is not, or when one of its sources changed.
+    ensureDashboardBuilt(log);
   }, 170_000);
 
   beforeAll(async () => {
@@ -289,27 +183,11 @@ describe.skipIf(!haveChromium)('the real demo in Chromium', () => {
   let signedIn: string | null = null;
   const loginAs = async (username: string) => {
     if (signedIn === username && (await page.getByRole('button', { name: 'Log out' }).count()) > 0) return;
-    if ((await page.getByRole('button', { name: 'Log out' }).count()) > 0) {
-      await page.getByRole('button', { name: 'Log out' }).click();
-      await page.getByText('Logged out.').waitFor();
-    }
     signedIn = null;
     const cred = creds.find((c) => c.username === username);
     expect(cred, `${username} in the demo's credentials file`).toBeDefined();
-    await page.getByLabel('Username').fill(username);
-    await page.getByLabel('Password').fill(cred!.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('button', { name: 'Log out' }).waitFor();
+    await signIn(page, username, cred!.password);
     signedIn = username;
-  };
-
-  /** Opens `patient` from the patient list (the Patients tab) and waits for its live stream. */
-  const openPatient = async (patient: string) => {
-    await page.getByRole('navigation', { name: 'Main' }).getByRole('button', { name: 'Patients' }).click();
-    await page.getByRole('heading', { name: 'My patients' }).waitFor();
-    await page.getByTestId('patient-list').locator('tbody tr', { hasText: patient }).click();
-    await page.locator('.patient-head').getByText(patient, { exact: true }).waitFor();
-    await page.locator('.live.live').waitFor();
   };
 
   /** The newest window the enclave computed for `patient`, as the gateway verified it. */
@@ -318,8 +196,7 @@ describe.skipIf(!haveChromium)('the real demo in Chromium', () => {
       .filter((r) => r.patient === patient)
       .sort((a, b) => a.body.window.end_ms - b.body.window.end_ms)
       .at(-1)!.body.window;
-  /** A measure as the dashboard formats it (three significant digits; a dash for none). */
-  const fmt = (v: number | null | undefined) => (v == null ? '—' : String(Number(v.toPrecision(3))));
+  const fmt = formatMeasure;
 
   it('a doctor sees their patients, the enclave’s SDNN and RMSSD, and the four plots drawn', async () => {
     await page.goto(`${baseUrl}/`);
@@ -329,7 +206,7 @@ describe.skipIf(!haveChromium)('the real demo in Chromium', () => {
     for (const id of ['P0001', 'P0003']) await rows.filter({ hasText: id }).waitFor();
     expect(await rows.count()).toBe(2);
 
-    await openPatient(PATIENT);
+    await openPatient(page, PATIENT);
     // The latest window's numbers are the enclave's, as the gateway verified and delivered them.
     const latest = latestWindow(PATIENT);
     await expect
@@ -348,7 +225,7 @@ describe.skipIf(!haveChromium)('the real demo in Chromium', () => {
         `window panel SDNN ${await page.getByTestId('measure-sdnn_ms').first().textContent()} ms, ` +
         `RMSSD ${await page.getByTestId('measure-rmssd_ms').first().textContent()} ms`,
     );
-    for (const id of ['tachogram', 'poincare', 'rr-histogram', 'spectrum']) await expectDrawn(page, id);
+    for (const id of ['tachogram', 'poincare', 'rr-histogram', 'spectrum']) await expectDrawn(page, id, log);
 
     if (updateScreenshots) await mkdir(screenshotDir, { recursive: true });
     const shotDir = updateScreenshots ? screenshotDir : tmp;
@@ -370,7 +247,7 @@ describe.skipIf(!haveChromium)('the real demo in Chromium', () => {
 
   it('a page reload keeps the doctor’s session and page', async () => {
     await loginAs(DOCTOR);
-    if (new URL(page.url()).hash !== `#/patient/${PATIENT}`) await openPatient(PATIENT);
+    if (new URL(page.url()).hash !== `#/patient/${PATIENT}`) await openPatient(page, PATIENT);
     await page.reload();
     // Whichever comes first: the patient's page again, or the login form.
     const head = page.locator('.patient-head').getByText(PATIENT, { exact: true });
@@ -386,13 +263,13 @@ describe.skipIf(!haveChromium)('the real demo in Chromium', () => {
     await expect
       .poll(() => page.getByTestId('latest-sdnn_ms').textContent(), { timeout: UI_TIMEOUT })
       .toBe(fmt(latestWindow(PATIENT).measures?.sdnn_ms));
-    await expectDrawn(page, 'tachogram');
+    await expectDrawn(page, 'tachogram', log);
   });
 
   it('the records list names the gateway as the author of the pipeline’s records', async () => {
     await loginAs(DOCTOR);
     if ((await page.locator('.patient-head').getByText(PATIENT, { exact: true }).count()) === 0)
-      await openPatient(PATIENT);
+      await openPatient(page, PATIENT);
     const row = page.getByTestId('records').locator('tbody tr', { hasText: 'HRV window' }).first();
     await row.waitFor();
     const by = (await row.locator('td.author').textContent()) ?? '';
@@ -416,7 +293,7 @@ describe.skipIf(!haveChromium)('the real demo in Chromium', () => {
     const onPatientAsWorker = async () => {
       await loginAs(WORKER);
       if ((await page.locator('.patient-head').getByText(PATIENT, { exact: true }).count()) === 0)
-        await openPatient(PATIENT);
+        await openPatient(page, PATIENT);
       await expect.poll(() => pager().textContent(), { timeout: UI_TIMEOUT }).toMatch(/of \d+/);
       await form().getByLabel('RR-interval file').check();
     };
