@@ -45,11 +45,6 @@ export interface CloudOptions {
   mode: 'secure' | 'plain';
   /** Required in secure mode. */
   enclave?: EnclaveClient;
-  /**
-   * Starts a fresh enclave process (same data dir: it unseals the same keys and state) when the current one has
-   * exited; without it a dead enclave leaves files waiting in the inboxes.
-   */
-  respawnEnclave?: () => Promise<EnclaveClient>;
   /** Largest accepted upload (bytes); default 1 MiB. */
   maxUploadBytes?: number;
   /** Structured log sink (pino-style levels); receives names, codes and counts only. */
@@ -64,6 +59,8 @@ export interface BatchRecord {
   accepted: number;
   rejected: number;
   beats: number;
+  /** Files whose attempt failed (enclave lost, hung or unreachable): left in the inbox for the next micro-batch, not counted in `files`. */
+  failed: number;
   /** Processing time (ms): read, analyse (or hand to the enclave), write results, file away inputs. */
   ms: number;
   /** Files waiting in inboxes when the batch started. */
@@ -79,7 +76,10 @@ export interface RejectedFile {
 
 export interface CloudStats {
   mode: 'secure' | 'plain';
+  /** Files processed to an outcome (result, rejection); failed attempts are not counted. */
   files: number;
+  /** Files of micro-batch chunks the enclave did not answer (each retried in a later micro-batch). */
+  failed_files: number;
   batches: number;
   batch_ms: number[];
   beats_analysed: number;
@@ -89,6 +89,7 @@ export interface CloudStats {
   rejected_files: RejectedFile[];
   quotes_served: number;
   skipped_ticks: number;
+  /** Restarts of the enclave process by its supervisor (after an exit, a kill or a hang). */
   enclave_restarts: number;
   max_backlog: number;
   records: BatchRecord[];
@@ -113,6 +114,7 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
   const stats: CloudStats = {
     mode: opts.mode,
     files: 0,
+    failed_files: 0,
     batches: 0,
     batch_ms: [],
     beats_analysed: 0,
@@ -131,32 +133,9 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
     log('warn', 'file rejected', { gateway: r.gateway, name: r.name, code: r.code, reason: r.reason });
   };
   const plain = opts.mode === 'plain' ? new HrvAnalyser() : undefined;
-  let enclave = opts.enclave;
-  let respawning: Promise<EnclaveClient> | undefined;
-  /** Hands files to the enclave; if its process has exited, respawns it once and retries (its state is sealed on disk). */
-  const toEnclave = async (files: { name: string; bytes: Uint8Array }[]): Promise<Awaited<ReturnType<EnclaveClient['processBatch']>>> => {
-    const used = enclave!;
-    try {
-      return await used.processBatch(files);
-    } catch (err) {
-      if (!opts.respawnEnclave || !(err instanceof HrvaultError) || err.code !== 'HRV_ERR_ENCLAVE') throw err;
-      if (enclave === used) {
-        // Several chunks in flight fail together; only the first starts the new process.
-        respawning ??= (async () => {
-          log('error', 'enclave process lost; restarting it', { error: err.message });
-          await used.close().catch(() => undefined);
-          const fresh = await opts.respawnEnclave!();
-          stats.enclave_restarts++;
-          enclave = fresh;
-          return fresh;
-        })().finally(() => {
-          respawning = undefined;
-        });
-        await respawning;
-      }
-      return enclave!.processBatch(files);
-    }
-  };
+  const enclave = opts.enclave;
+  /** Hands files to the enclave; its client supervises the process (watchdog, restart), so a failure here costs one attempt. */
+  const toEnclave = (files: { name: string; bytes: Uint8Array }[]): ReturnType<EnclaveClient['processBatch']> => enclave!.processBatch(files);
 
   const quoting = new Set<string>();
   const serveQuote = async (gateway: string, name: string): Promise<void> => {
@@ -232,6 +211,7 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
     const files = read.filter((f) => f !== undefined);
     const key = (gw: string, name: string): string => `${gw}/${name}`;
     let accepted = 0;
+    let processed = files.length;
     let beats = 0;
     let rejectedCount = 0;
     let resultsCount = 0;
@@ -304,14 +284,22 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
           stats.gaps += out.stats.gaps;
           await finalize(chunks[i]!, out.results, out.rejected.map((r) => ({ key: r.name, code: r.code, reason: r.reason })));
         } catch (err) {
-          // The chunk's files stay in the inbox and are retried next interval.
+          // The chunk's files stay in the inbox and are retried next interval; they were not processed.
           failure ??= err;
+          processed -= chunks[i]!.length;
         }
       }
-      if (failure) log('error', 'enclave could not process part of a micro-batch; those files wait for the next one', { error: failure instanceof Error ? failure.message : String(failure) });
+      if (failure) {
+        log('error', 'enclave could not process part of a micro-batch; those files wait for the next one', {
+          failed: files.length - processed,
+          error: failure instanceof Error ? failure.message : String(failure),
+        });
+      }
     }
-    const rec: BatchRecord = { batch: ++batchNo, started_ms: startedMs, files: files.length, accepted, rejected: rejectedCount, beats, ms: performance.now() - started, backlog: files.length };
-    stats.files += files.length;
+    const failed = files.length - processed;
+    const rec: BatchRecord = { batch: ++batchNo, started_ms: startedMs, files: processed, failed, accepted, rejected: rejectedCount, beats, ms: performance.now() - started, backlog: files.length };
+    stats.files += processed;
+    stats.failed_files += failed;
     stats.beats_analysed += beats;
     stats.results_written += resultsCount;
     if (files.length > 0) {
@@ -319,7 +307,7 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
       stats.batch_ms.push(rec.ms);
       stats.records.push(rec);
       stats.max_backlog = Math.max(stats.max_backlog, files.length);
-      log('info', 'micro-batch', { batch: rec.batch, files: rec.files, accepted, rejected: rec.rejected, ms: Math.round(rec.ms * 10) / 10 });
+      log('info', 'micro-batch', { batch: rec.batch, files: rec.files, failed, accepted, rejected: rec.rejected, ms: Math.round(rec.ms * 10) / 10 });
     }
     return rec;
   };
@@ -344,7 +332,7 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
   return {
     port: sftp.port,
     hostKeyFingerprint: sftp.hostKeyFingerprint,
-    stats: () => ({ ...stats, batch_ms: [...stats.batch_ms], rejected_files: [...stats.rejected_files], records: [...stats.records] }),
+    stats: () => ({ ...stats, enclave_restarts: enclave?.restarts ?? 0, batch_ms: [...stats.batch_ms], rejected_files: [...stats.rejected_files], records: [...stats.records] }),
     flush: schedule,
     stop: async () => {
       clearInterval(timer);

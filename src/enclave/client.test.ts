@@ -33,8 +33,6 @@ describe('enclave process', () => {
       expect(out.rejected).toEqual([]);
       const opened = openEnvelope(gw.hpke.privateKey, out.results[0]!.bytes, { senderKey: () => verified.enclaveSigningKey });
       expect((JSON.parse(new TextDecoder().decode(opened.plaintext)) as HrvResult).seq).toBe(0);
-      process.kill(enclave.pid, 'SIGKILL');
-      await expect(enclave.processBatch([])).rejects.toThrow(/exited|reach/);
     } finally {
       await enclave.close();
     }

@@ -110,7 +110,8 @@ export class EnclaveCore {
   }
 
   /** Opens, checks and analyses one micro-batch; returns sealed results, rejections with reasons, and aggregate counts. */
-  processBatch(files: BatchFile[]): BatchOutcome {
+  processBatch(files: BatchFile[], written: string[] = []): BatchOutcome {
+    void written;
     const started = performance.now();
     const out: BatchOutcome = { results: [], rejected: [], stats: { files: files.length, accepted: 0, rejected: 0, beats: 0, alerts: 0, gaps: 0, ms: 0 } };
     const reject = (name: string, err: unknown): void => {
