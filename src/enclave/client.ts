@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { signingPublicKeyOf, type Quote } from '../crypto/index.js';
 import { HrvaultError, type ErrorCode } from '../errors.js';
-import type { BatchFile, BatchOutcome, EnrolledGateway } from './core.js';
+import type { BatchFile, BatchOutcome, EnrolledGateway, ResultAck } from './core.js';
 import { writeFileDurable } from './sealing.js';
 
 /** The enclave process failed, exited, hung, or answered out of protocol. */
@@ -65,7 +65,7 @@ export interface EnclaveClient {
    * Hands one micro-batch of sealed files to the enclave; `written` names the results of earlier batches the
    * host has made durable (the enclave then stops holding their bytes).
    */
-  processBatch(files: BatchFile[], written?: string[]): Promise<BatchOutcome>;
+  processBatch(files: BatchFile[], written?: ResultAck[]): Promise<BatchOutcome>;
   /** Stops the enclave process (no restart after this). */
   close(): Promise<void>;
 }

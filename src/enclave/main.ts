@@ -6,13 +6,13 @@
 import { readFileSync } from 'node:fs';
 import { HrvaultError } from '../errors.js';
 import { failpoint } from '../failpoints/index.js';
-import { EnclaveCore, type BatchFile, type EnrolledGateway } from './core.js';
+import { EnclaveCore, type BatchFile, type EnrolledGateway, type ResultAck } from './core.js';
 import { computeMeasurement } from './measurement.js';
 
 type Request =
   | { id: number; op: 'init'; dataDir: string; platformKeyFile: string; enrolledGateways: EnrolledGateway[] }
   | { id: number; op: 'quote'; nonce: Uint8Array }
-  | { id: number; op: 'batch'; files: BatchFile[]; written?: string[] }
+  | { id: number; op: 'batch'; files: BatchFile[]; written?: ResultAck[] }
   | { id: number; op: 'close' };
 
 let core: EnclaveCore | undefined;
