@@ -49,6 +49,7 @@ export const DEFAULT_CONFIG: HrvaultConfig = {
     batchIntervalMs: 10_000,
     maxUploadBytes: 4 * 1024 * 1024,
     gatewayKeysFiles: [],
+    enclaveCallTimeoutMs: 60_000,
   },
   enclave: { dataDir: 'hrvault-data/enclave', platformKeyFile: 'hrvault-data/platform.key', enrolmentFile: '' },
   access: { dataDir: './hrvault-data', host: '127.0.0.1', port: 8080, paillierBits: 2048, spDb: '', adminPassword: '' },

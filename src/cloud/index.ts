@@ -9,8 +9,9 @@ import { readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { decodePlainFile, encodePlainFile, readEnvelopeHeader, type EnvelopeHeader } from '../crypto/index.js';
-import type { EnclaveClient } from '../enclave/index.js';
-import { HrvAnalyser } from '../enclave/index.js';
+import type { EnclaveClient, ResultAck } from '../enclave/index.js';
+import { HrvAnalyser, inputDigest } from '../enclave/index.js';
+import { failpoint } from '../failpoints/index.js';
 import { fsyncDirAsync, writeFileDurableAsync } from '../durable-file.js';
 import { ConfigError, HrvaultError, type ErrorCode } from '../errors.js';
 import { isTempName } from './paths.js';
@@ -45,11 +46,6 @@ export interface CloudOptions {
   mode: 'secure' | 'plain';
   /** Required in secure mode. */
   enclave?: EnclaveClient;
-  /**
-   * Starts a fresh enclave process (same data dir: it unseals the same keys and state) when the current one has
-   * exited; without it a dead enclave leaves files waiting in the inboxes.
-   */
-  respawnEnclave?: () => Promise<EnclaveClient>;
   /** Largest accepted upload (bytes); default 1 MiB. */
   maxUploadBytes?: number;
   /** Structured log sink (pino-style levels); receives names, codes and counts only. */
@@ -64,6 +60,12 @@ export interface BatchRecord {
   accepted: number;
   rejected: number;
   beats: number;
+  /** Files whose attempt failed (enclave lost, hung or unreachable): left in the inbox for the next micro-batch, not counted in `files`. */
+  failed: number;
+  /** Files held back for a missing predecessor (bounded reorder): left in the inbox, not counted in `files`. */
+  deferred: number;
+  /** Redelivered files that were already accepted: answered with their original result, not analysed again (counted in `files`). */
+  duplicates: number;
   /** Processing time (ms): read, analyse (or hand to the enclave), write results, file away inputs. */
   ms: number;
   /** Files waiting in inboxes when the batch started. */
@@ -79,7 +81,14 @@ export interface RejectedFile {
 
 export interface CloudStats {
   mode: 'secure' | 'plain';
+  /** Files processed to an outcome (result, rejection); failed attempts are not counted. */
   files: number;
+  /** Files of micro-batch chunks the enclave did not answer (each retried in a later micro-batch). */
+  failed_files: number;
+  /** Times a file was held back for a missing predecessor. */
+  deferred_files: number;
+  /** Redelivered files answered with their original result. */
+  duplicates: number;
   batches: number;
   batch_ms: number[];
   beats_analysed: number;
@@ -89,6 +98,7 @@ export interface CloudStats {
   rejected_files: RejectedFile[];
   quotes_served: number;
   skipped_ticks: number;
+  /** Restarts of the enclave process by its supervisor (after an exit, a kill or a hang). */
   enclave_restarts: number;
   max_backlog: number;
   records: BatchRecord[];
@@ -113,6 +123,9 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
   const stats: CloudStats = {
     mode: opts.mode,
     files: 0,
+    failed_files: 0,
+    deferred_files: 0,
+    duplicates: 0,
     batches: 0,
     batch_ms: [],
     beats_analysed: 0,
@@ -131,32 +144,11 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
     log('warn', 'file rejected', { gateway: r.gateway, name: r.name, code: r.code, reason: r.reason });
   };
   const plain = opts.mode === 'plain' ? new HrvAnalyser() : undefined;
-  let enclave = opts.enclave;
-  let respawning: Promise<EnclaveClient> | undefined;
-  /** Hands files to the enclave; if its process has exited, respawns it once and retries (its state is sealed on disk). */
-  const toEnclave = async (files: { name: string; bytes: Uint8Array }[]): Promise<Awaited<ReturnType<EnclaveClient['processBatch']>>> => {
-    const used = enclave!;
-    try {
-      return await used.processBatch(files);
-    } catch (err) {
-      if (!opts.respawnEnclave || !(err instanceof HrvaultError) || err.code !== 'HRV_ERR_ENCLAVE') throw err;
-      if (enclave === used) {
-        // Several chunks in flight fail together; only the first starts the new process.
-        respawning ??= (async () => {
-          log('error', 'enclave process lost; restarting it', { error: err.message });
-          await used.close().catch(() => undefined);
-          const fresh = await opts.respawnEnclave!();
-          stats.enclave_restarts++;
-          enclave = fresh;
-          return fresh;
-        })().finally(() => {
-          respawning = undefined;
-        });
-        await respawning;
-      }
-      return enclave!.processBatch(files);
-    }
-  };
+  const enclave = opts.enclave;
+  /** Hands files to the enclave; its client supervises the process (watchdog, restart), so a failure here costs one attempt. */
+  const toEnclave = (files: { name: string; bytes: Uint8Array }[], acks: ResultAck[]): ReturnType<EnclaveClient['processBatch']> => enclave!.processBatch(files, acks);
+  /** Results written durably whose acknowledgement the enclave has not yet received (lost in a crash: then it holds them a while longer). */
+  const unacked: ResultAck[] = [];
 
   const quoting = new Set<string>();
   const serveQuote = async (gateway: string, name: string): Promise<void> => {
@@ -232,15 +224,26 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
     const files = read.filter((f) => f !== undefined);
     const key = (gw: string, name: string): string => `${gw}/${name}`;
     let accepted = 0;
+    let processed = files.length;
+    let duplicates = 0;
+    let deferredCount = 0;
     let beats = 0;
     let rejectedCount = 0;
     let resultsCount = 0;
     type File = (typeof files)[number];
-    /** Writes a chunk's results, quarantines its rejects and files its accepted inputs in the store. */
-    const finalize = async (chunk: File[], results: { gateway: string; name: string; bytes: Uint8Array }[], rejected: { key: string; code: ErrorCode; reason: string }[]): Promise<void> => {
-      await Promise.all(results.map((r) => writeFileDurableAsync(join(areaDir(root, r.gateway, 'outbox'), r.name), r.bytes, { syncDir: false })));
+    /**
+     * Writes a chunk's results (fsync'd, directory fsync'd), quarantines its rejects, files its inputs away in the
+     * store, and returns the results' acknowledgements. Deferred inputs stay in the inbox for the next micro-batch.
+     * Crash-safe at every instant: the inputs leave the inbox only after their results are durable, and the enclave
+     * answers a retried input with the result it already made (byte for byte) until it holds the acknowledgement.
+     */
+    const finalize = async (chunk: File[], results: { gateway: string; name: string; bytes: Uint8Array; patient: string; seq: number }[], rejected: { key: string; code: ErrorCode; reason: string }[], deferred: Set<string>): Promise<ResultAck[]> => {
+      // A file and its redelivery in the same micro-batch carry the same result: write it once.
+      const unique = [...new Map(results.map((r) => [`${r.gateway}/${r.name}`, r])).values()];
+      await Promise.all(unique.map((r) => writeFileDurableAsync(join(areaDir(root, r.gateway, 'outbox'), r.name), r.bytes, { syncDir: false })));
       await Promise.all([...new Set(results.map((r) => r.gateway))].map((gw) => fsyncDirAsync(areaDir(root, gw, 'outbox'))));
-      resultsCount += results.length;
+      failpoint('cloud.after-results-written');
+      resultsCount += unique.length;
       rejectedCount += rejected.length;
       const byKey = new Map(chunk.map((f) => [key(f.gateway, f.name), f]));
       for (const r of rejected) {
@@ -250,25 +253,43 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
       const rejectedKeys = new Set(rejected.map((r) => r.key));
       await Promise.all(
         chunk
-          .filter((f) => !rejectedKeys.has(key(f.gateway, f.name)))
+          .filter((f) => !rejectedKeys.has(key(f.gateway, f.name)) && !deferred.has(key(f.gateway, f.name)))
           .map(async (f) => {
             const dir = join(root, 'store', f.gateway);
             mkdirSync(dir, { recursive: true });
             await rename(join(areaDir(root, f.gateway, 'inbox'), f.name), join(dir, f.name));
           }),
       );
+      return results.map((r) => ({ gateway: r.gateway, patient: r.patient, seq: r.seq }));
     };
     if (files.length > 0 && plain) {
-      const results: { gateway: string; name: string; bytes: Uint8Array }[] = [];
+      const results: { gateway: string; name: string; bytes: Uint8Array; patient: string; seq: number }[] = [];
       const rejected: { key: string; code: ErrorCode; reason: string }[] = [];
+      const deferredKeys = new Set<string>();
+      plain.beginBatch();
       for (const f of files) {
         try {
           const { header, body } = decodePlainFile(f.bytes);
           if (header.kind !== 'rr-batch') throw new HrvaultError('HRV_ERR_ENVELOPE_CONTENT', `expected an rr-batch file, got ${header.kind}`);
           if (header.gateway !== f.gateway) throw new HrvaultError('HRV_ERR_ENVELOPE_SIGNATURE', `file in ${f.gateway}'s inbox claims gateway '${header.gateway}'`);
-          const a = plain.analyse(header, Buffer.from(body.buffer, body.byteOffset, body.length).toString('utf8'), f.name);
+          const input = inputDigest(body);
+          const c = plain.classify(header, input);
+          const name = `${header.patient}-${header.seq}.result`;
+          if (c.kind === 'defer') {
+            deferredKeys.add(key(f.gateway, f.name));
+            deferredCount++;
+            continue;
+          }
+          if (c.kind === 'duplicate') {
+            duplicates++;
+            if (c.receipt.result) results.push({ gateway: f.gateway, name, bytes: c.receipt.result, patient: header.patient, seq: header.seq });
+            continue;
+          }
+          const a = plain.analyse(header, Buffer.from(body.buffer, body.byteOffset, body.length).toString('utf8'), f.name, input);
           const rh: EnvelopeHeader = { ...header, kind: 'hrv-result', key_id: 'plain' };
-          results.push({ gateway: f.gateway, name: `${header.patient}-${header.seq}.result`, bytes: encodePlainFile(rh, Buffer.from(JSON.stringify(a.result))) });
+          const bytes = encodePlainFile(rh, Buffer.from(JSON.stringify(a.result)));
+          plain.hold(header, bytes);
+          results.push({ gateway: f.gateway, name, bytes, patient: header.patient, seq: header.seq });
           accepted++;
           beats += a.beats;
           stats.alerts += a.alerts;
@@ -277,7 +298,8 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
           rejected.push({ key: key(f.gateway, f.name), code: err instanceof HrvaultError ? err.code : 'HRV_ERR_ENVELOPE_CONTENT', reason: err instanceof Error ? err.message : String(err) });
         }
       }
-      await finalize(files, results, rejected);
+      // In-host analysis: the results are durable once finalize returns, so the held copies go at once.
+      for (const a of await finalize(files, results, rejected, deferredKeys)) plain.acknowledge(a);
     } else if (files.length > 0) {
       // Chunks by (gateway, patient) keep each patient's files together and in order; all chunks are sent at once,
       // so the host writes one chunk's results while the enclave process works on the next (two cores).
@@ -293,25 +315,42 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
         }
         chunks[hashRoute(route) % nChunks]!.push(f);
       }
-      const inFlight = chunks.map((chunk) => toEnclave(chunk.map((f) => ({ name: key(f.gateway, f.name), bytes: f.bytes }))));
+      // Acknowledgements of results written earlier ride on the first chunk; if that call fails they are sent again.
+      const acks = unacked.splice(0);
+      const inFlight = chunks.map((chunk, i) => toEnclave(chunk.map((f) => ({ name: key(f.gateway, f.name), bytes: f.bytes })), i === 0 ? acks : []));
       let failure: unknown;
       for (const [i, p] of inFlight.entries()) {
         try {
           const out = await p;
+          failpoint('cloud.after-enclave-reply');
           accepted += out.stats.accepted;
           beats += out.stats.beats;
+          duplicates += out.stats.duplicates;
+          deferredCount += out.stats.deferred;
           stats.alerts += out.stats.alerts;
           stats.gaps += out.stats.gaps;
-          await finalize(chunks[i]!, out.results, out.rejected.map((r) => ({ key: r.name, code: r.code, reason: r.reason })));
+          unacked.push(...(await finalize(chunks[i]!, out.results, out.rejected.map((r) => ({ key: r.name, code: r.code, reason: r.reason })), new Set(out.deferred))));
         } catch (err) {
-          // The chunk's files stay in the inbox and are retried next interval.
+          // The chunk's files stay in the inbox and are retried next interval; they were not processed.
+          if (i === 0) unacked.unshift(...acks);
           failure ??= err;
+          processed -= chunks[i]!.length;
         }
       }
-      if (failure) log('error', 'enclave could not process part of a micro-batch; those files wait for the next one', { error: failure instanceof Error ? failure.message : String(failure) });
+      if (failure) {
+        log('error', 'enclave could not process part of a micro-batch; those files wait for the next one', {
+          failed: files.length - processed,
+          error: failure instanceof Error ? failure.message : String(failure),
+        });
+      }
     }
-    const rec: BatchRecord = { batch: ++batchNo, started_ms: startedMs, files: files.length, accepted, rejected: rejectedCount, beats, ms: performance.now() - started, backlog: files.length };
-    stats.files += files.length;
+    const failed = files.length - processed;
+    processed -= deferredCount;
+    const rec: BatchRecord = { batch: ++batchNo, started_ms: startedMs, files: processed, failed, deferred: deferredCount, duplicates, accepted, rejected: rejectedCount, beats, ms: performance.now() - started, backlog: files.length };
+    stats.files += processed;
+    stats.failed_files += failed;
+    stats.duplicates += duplicates;
+    stats.deferred_files += deferredCount;
     stats.beats_analysed += beats;
     stats.results_written += resultsCount;
     if (files.length > 0) {
@@ -319,7 +358,7 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
       stats.batch_ms.push(rec.ms);
       stats.records.push(rec);
       stats.max_backlog = Math.max(stats.max_backlog, files.length);
-      log('info', 'micro-batch', { batch: rec.batch, files: rec.files, accepted, rejected: rec.rejected, ms: Math.round(rec.ms * 10) / 10 });
+      log('info', 'micro-batch', { batch: rec.batch, files: rec.files, failed, deferred: deferredCount, duplicates, accepted, rejected: rec.rejected, ms: Math.round(rec.ms * 10) / 10 });
     }
     return rec;
   };
@@ -344,7 +383,7 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
   return {
     port: sftp.port,
     hostKeyFingerprint: sftp.hostKeyFingerprint,
-    stats: () => ({ ...stats, batch_ms: [...stats.batch_ms], rejected_files: [...stats.rejected_files], records: [...stats.records] }),
+    stats: () => ({ ...stats, enclave_restarts: enclave?.restarts ?? 0, batch_ms: [...stats.batch_ms], rejected_files: [...stats.rejected_files], records: [...stats.records] }),
     flush: schedule,
     stop: async () => {
       clearInterval(timer);

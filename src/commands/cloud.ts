@@ -51,6 +51,7 @@ export function registerCloudCommands(program: Command): void {
     .option('--batch-interval <s>', 'seconds between micro-batches (HRVAULT_CLOUD_BATCH_INTERVAL_MS in ms)', num)
     .option('--mode <mode>', 'secure | plain (HRVAULT_PIPELINE_MODE)')
     .option('--max-upload-bytes <n>', 'largest upload accepted (HRVAULT_CLOUD_MAX_UPLOAD_BYTES)', num)
+    .option('--enclave-call-timeout <s>', 'watchdog: seconds before an unanswered enclave call counts as hung and the enclave is restarted (HRVAULT_CLOUD_ENCLAVE_CALL_TIMEOUT_MS in ms)', num)
     .action(
       async (o: {
         config?: string;
@@ -62,6 +63,7 @@ export function registerCloudCommands(program: Command): void {
         batchInterval?: number;
         mode?: 'secure' | 'plain';
         maxUploadBytes?: number;
+        enclaveCallTimeout?: number;
       }) => {
         const cfg = loadConfig({
           ...(o.config === undefined ? {} : { file: o.config }),
@@ -73,6 +75,7 @@ export function registerCloudCommands(program: Command): void {
               sftpPort: o.port,
               batchIntervalMs: o.batchInterval === undefined ? undefined : Math.round(o.batchInterval * 1000),
               maxUploadBytes: o.maxUploadBytes,
+              enclaveCallTimeoutMs: o.enclaveCallTimeout === undefined ? undefined : Math.round(o.enclaveCallTimeout * 1000),
             },
             enclave: { dataDir: o.enclaveDir },
             pipeline: { mode: o.mode },
@@ -89,7 +92,11 @@ export function registerCloudCommands(program: Command): void {
         const logger = pino({ level: cfg.log.level }, pino.destination(2));
         let enclave: EnclaveClient | undefined;
         if (mode === 'secure') {
+          const enclaveLog = logger.child({ component: 'enclave-supervisor' });
+          // The client supervises its process: watchdog on every call, restart after an exit, kill or hang.
           enclave = await spawnEnclave({
+            callTimeoutMs: c.enclaveCallTimeoutMs,
+            log: (level, msg, fields) => enclaveLog[level](fields ?? {}, msg),
             dataDir: enclaveDir,
             platformKeyFile: join(enclaveDir, 'platform.key'),
             enrolledGateways: gws.map((g) => ({
@@ -126,7 +133,7 @@ export function registerCloudCommands(program: Command): void {
         }
         const s = cloud.stats();
         process.stdout.write(
-          `${JSON.stringify({ files: s.files, batches: s.batches, beats_analysed: s.beats_analysed, rejected_files: s.rejected_files.length })}\n`,
+          `${JSON.stringify({ files: s.files, batches: s.batches, beats_analysed: s.beats_analysed, rejected_files: s.rejected_files.length, failed_files: s.failed_files, enclave_restarts: s.enclave_restarts })}\n`,
         );
       },
     );

@@ -76,6 +76,8 @@ const cloudSchema = z
     maxUploadBytes: z.number().int().min(1024).max(16 * 1024 * 1024),
     /** The gateways allowed to log in and enrolled at the enclave: each file is what `hrvault gateway --print-keys` printed. */
     gatewayKeysFiles: z.array(z.string().min(1)),
+    /** Watchdog deadline of every call to the enclave (ms): past it the enclave counts as hung, is killed and restarted. */
+    enclaveCallTimeoutMs: z.number().int().min(100).max(3_600_000),
   })
   .strict();
 

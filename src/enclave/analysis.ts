@@ -3,6 +3,7 @@
  * checks, strict batch CSV parsing, the 5-minute sliding window, the original per-batch measures, alerts,
  * and a compact binary form of the state for sealing. Pure computation over node-free inputs.
  */
+import { createHash } from 'node:crypto';
 import { EnvelopeError } from '../crypto/index.js';
 import { HrvaultError } from '../errors.js';
 import { ALERT_TYPES, type AlertOnset, type AlertType, type HrvResult } from '../contracts/index.js';
@@ -35,6 +36,28 @@ const FULL_WINDOW_SHARE = 0.95;
 /** Sliding-window length for the standard measures (ms). */
 export const WINDOW_MS = 300_000;
 
+/**
+ * How many of a patient's most recent sequence numbers the state remembers (dedupe and reorder window): a file
+ * repeating one of them gets its original result back; an older repeat is refused as a replay. A gateway uploads
+ * each patient's files in order, so a redelivery (host crash, gateway re-upload) lies a few numbers behind.
+ */
+export const DEDUPE_WINDOW = 16;
+
+/**
+ * Bounded reorder: a file whose predecessor has not arrived waits in the inbox for up to this many micro-batches
+ * (30 s at the default 10-s interval) so that a late predecessor is still analysed in order; after that it is
+ * analysed with the gap flagged, and the predecessor, if it ever comes, is refused as late.
+ */
+export const REORDER_HOLD_BATCHES = 3;
+
+/** What the state keeps of an accepted file: a hash of its content, and its result until the host has written it. */
+export interface Receipt {
+  /** First 16 bytes of SHA-256 over the file's plaintext (base64): tells a true repeat from a different file under the same number. */
+  input: string;
+  /** The sealed result, held until the host acknowledges it durable (then dropped: the host's outbox has it). */
+  result?: Uint8Array;
+}
+
 export interface PatientState {
   gateway: string;
   patient: string;
@@ -42,7 +65,15 @@ export interface PatientState {
   lastT: number;
   window: StreamingHrvWindow;
   active: Set<AlertType>;
+  /** Receipts of the accepted sequence numbers within DEDUPE_WINDOW of lastSeq. */
+  done: Map<number, Receipt>;
+  /** Micro-batches in which a file of this patient waited for a missing predecessor (in memory only: a restart waits anew). */
+  holds: number;
+  holdCall: number;
 }
+
+/** How the state classifies an authentic file before analysing it. */
+export type Classification = { kind: 'new' } | { kind: 'duplicate'; receipt: Receipt } | { kind: 'defer' };
 
 const MAX_RR_MS = 5000;
 
@@ -142,19 +173,80 @@ interface StateMeta {
   t: number;
   n: number;
   a: AlertType[];
+  /** Receipts: [seq, input hash, held result (base64) or null]. */
+  d?: [number, string, string | null][];
+}
+
+/** The content hash a receipt keeps of a file's plaintext. */
+export function inputDigest(plaintext: Uint8Array): string {
+  return createHash('sha256').update(plaintext).digest().subarray(0, 16).toString('base64');
 }
 
 /** All patients' windows and sequence counters; state changes only when a batch passes every check. */
 export class HrvAnalyser {
   readonly #patients = new Map<string, PatientState>();
+  #call = 0;
 
   /** Number of patients with state. */
   get patientCount(): number {
     return this.#patients.size;
   }
 
-  /** Checks the batch's sequence number and beats against the patient's state, then updates the window and computes results. */
-  analyse(h: BatchMeta, csvText: string, name: string): Analysis {
+  /** Marks the start of a micro-batch (the unit in which REORDER_HOLD_BATCHES counts). */
+  beginBatch(): void {
+    this.#call++;
+  }
+
+  /**
+   * Decides what an authentic file is, before anything changes: new (analyse it), a true repeat of an accepted
+   * file (answer with its receipt), or early (its predecessor is missing: wait). Throws SequenceError for a file
+   * that reuses an accepted number with other content, one older than the dedupe window, or one that came after
+   * its successors gave up waiting for it.
+   */
+  classify(h: BatchMeta, input: string): Classification {
+    const st = this.#patients.get(`${h.gateway}/${h.patient}`);
+    if (!st) return { kind: 'new' };
+    const receipt = st.done.get(h.seq);
+    if (receipt) {
+      if (receipt.input !== input) throw new SequenceError(`${h.gateway}/${h.patient}: sequence ${h.seq} was accepted with other content`);
+      return { kind: 'duplicate', receipt };
+    }
+    if (h.seq <= st.lastSeq - DEDUPE_WINDOW) {
+      throw new SequenceError(`${h.gateway}/${h.patient}: sequence ${h.seq} is older than the last ${DEDUPE_WINDOW} accepted (up to ${st.lastSeq}): a repeat or a file late beyond the window`);
+    }
+    if (h.seq <= st.lastSeq) {
+      throw new SequenceError(`${h.gateway}/${h.patient}: sequence ${h.seq} arrived after ${st.lastSeq} was analysed without it (late beyond ${REORDER_HOLD_BATCHES} micro-batches)`);
+    }
+    if (h.seq > st.lastSeq + 1) {
+      if (st.holdCall !== this.#call) {
+        st.holdCall = this.#call;
+        st.holds++;
+      }
+      if (st.holds <= REORDER_HOLD_BATCHES) return { kind: 'defer' };
+    }
+    return { kind: 'new' };
+  }
+
+  /** Attaches the sealed result to an accepted file's receipt (held until `acknowledge`). */
+  hold(h: BatchMeta, result: Uint8Array): void {
+    const r = this.#patients.get(`${h.gateway}/${h.patient}`)?.done.get(h.seq);
+    if (r) r.result = result;
+  }
+
+  /** The host has made this result durable: drop the held copy; true when state changed. */
+  acknowledge(a: { gateway: string; patient: string; seq: number }): boolean {
+    const r = this.#patients.get(`${a.gateway}/${a.patient}`)?.done.get(a.seq);
+    if (!r?.result) return false;
+    delete r.result;
+    return true;
+  }
+
+  /**
+   * Checks the batch's sequence number and beats against the patient's state, then updates the window and computes
+   * results; `input` (inputDigest of the plaintext) is kept in the receipt. Call `classify` first: this refuses
+   * any number at or below the last accepted one.
+   */
+  analyse(h: BatchMeta, csvText: string, name: string, input = ''): Analysis {
     const key = `${h.gateway}/${h.patient}`;
     const st = this.#patients.get(key);
     if (st && h.seq <= st.lastSeq) {
@@ -169,11 +261,14 @@ export class HrvAnalyser {
     if (st && n > 0 && t[0]! <= st.lastT) {
       throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', `${name}: first beat is not after the last accepted beat`);
     }
-    const state: PatientState = st ?? { gateway: h.gateway, patient: h.patient, lastSeq: -1, lastT: -Infinity, window: new StreamingHrvWindow(), active: new Set() };
+    const state: PatientState = st ?? { gateway: h.gateway, patient: h.patient, lastSeq: -1, lastT: -Infinity, window: new StreamingHrvWindow(), active: new Set(), done: new Map(), holds: 0, holdCall: 0 };
     // The first file of a patient sets the baseline; after that a skipped number is flagged, not refused.
     const gap = st ? h.seq - st.lastSeq - 1 : 0;
     for (let i = 0; i < n; i++) state.window.append(t[i]!, rr[i]!);
     state.lastSeq = h.seq;
+    state.holds = 0;
+    state.done.set(h.seq, { input });
+    for (const seq of state.done.keys()) if (seq <= h.seq - DEDUPE_WINDOW) state.done.delete(seq);
     if (n > 0) {
       state.lastT = t[n - 1]!;
       state.window.evictBefore(state.lastT - WINDOW_MS);
@@ -219,7 +314,8 @@ export class HrvAnalyser {
       const s = st.window.series();
       series.push(s);
       total += s.tMs.length;
-      meta.push({ g: st.gateway, p: st.patient, s: st.lastSeq, t: Number.isFinite(st.lastT) ? st.lastT : -1, n: s.tMs.length, a: [...st.active] });
+      const d: StateMeta['d'] = [...st.done].map(([seq, r]) => [seq, r.input, r.result ? Buffer.from(r.result).toString('base64') : null]);
+      meta.push({ g: st.gateway, p: st.patient, s: st.lastSeq, t: Number.isFinite(st.lastT) ? st.lastT : -1, n: s.tMs.length, a: [...st.active], d });
     }
     const metaBytes = Buffer.from(JSON.stringify(meta));
     const pad = (8 - ((4 + metaBytes.length) % 8)) % 8;
@@ -250,7 +346,8 @@ export class HrvAnalyser {
         const w = new StreamingHrvWindow();
         for (let i = 0; i < m.n; i++) w.append(f[o + i]!, f[o + m.n + i]!);
         o += 2 * m.n;
-        this.#patients.set(`${m.g}/${m.p}`, { gateway: m.g, patient: m.p, lastSeq: m.s, lastT: m.t < 0 ? -Infinity : m.t, window: w, active: new Set(m.a) });
+        const done = new Map<number, Receipt>((m.d ?? []).map(([seq, input, result]) => [seq, result === null ? { input } : { input, result: new Uint8Array(Buffer.from(result, 'base64')) }]));
+        this.#patients.set(`${m.g}/${m.p}`, { gateway: m.g, patient: m.p, lastSeq: m.s, lastT: m.t < 0 ? -Infinity : m.t, window: w, active: new Set(m.a), done, holds: 0, holdCall: 0 });
       }
     } catch (err) {
       throw new HrvaultError('HRV_ERR_SEALING', 'saved analysis state is unreadable', { cause: err });

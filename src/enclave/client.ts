@@ -1,7 +1,9 @@
 /**
  * The host's handle on the enclave: forks `main` as a separate OS process (its own address space, unlike a
  * worker thread) and exchanges request/response messages with it over the IPC pipe, one message per
- * micro-batch.
+ * micro-batch. The handle supervises the process: every call has a watchdog deadline, a hung process is
+ * killed, and an exited or killed one is restarted (same data dir: same sealed keys and state), counted and
+ * logged. The call that was in flight fails, so the host keeps its files and retries them.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -10,16 +12,19 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { signingPublicKeyOf, type Quote } from '../crypto/index.js';
 import { HrvaultError, type ErrorCode } from '../errors.js';
-import type { BatchFile, BatchOutcome, EnrolledGateway } from './core.js';
+import type { BatchFile, BatchOutcome, EnrolledGateway, ResultAck } from './core.js';
 import { writeFileDurable } from './sealing.js';
 
-/** The enclave process failed, exited, or answered out of protocol. */
+/** The enclave process failed, exited, hung, or answered out of protocol. */
 export class EnclaveError extends HrvaultError {
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
     this.name = 'EnclaveError';
   }
 }
+
+/** Default watchdog deadline of one call to the enclave (ms): far above a micro-batch's cost on a loaded machine. */
+export const DEFAULT_ENCLAVE_CALL_TIMEOUT_MS = 60_000;
 
 export interface SpawnEnclaveOptions {
   /** Directory for the enclave's sealed keys and state (created if missing). */
@@ -28,10 +33,26 @@ export interface SpawnEnclaveOptions {
   platformKeyFile: string;
   /** Gateways enrolled by the trusted operator. */
   enrolledGateways: EnrolledGateway[];
+  /** Watchdog deadline of every call, start-up included (ms); past it the process counts as hung and is killed. */
+  callTimeoutMs?: number;
+  /** Watchdog deadline of the start-up call (ms; default 60 000): the first start compiles and unseals, slower than a call. */
+  startTimeoutMs?: number;
+  /** Restart the process after it exits, is killed or hangs (default true). */
+  restart?: boolean;
+  /**
+   * Environment of the first process (default: this process's). Restarts get the same minus HRVAULT_FAILPOINTS,
+   * so a failpoint a test armed fires once and the restarted enclave comes up clean.
+   */
+  env?: NodeJS.ProcessEnv;
+  /** Log sink for supervision events (restarts, watchdog kills); receives no data, only pids and reasons. */
+  log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 }
 
 export interface EnclaveClient {
+  /** The current enclave process's pid (changes on restart). */
   readonly pid: number;
+  /** How many times the process was restarted after an exit, kill or hang. */
+  readonly restarts: number;
   /** The enclave's X25519 HPKE public key. */
   readonly publicKey: Uint8Array;
   /** The enclave's Ed25519 key that signs results. */
@@ -40,9 +61,12 @@ export interface EnclaveClient {
   readonly measurement: string;
   /** A quote for `nonce` (16–64 bytes). */
   quote(nonce: Uint8Array): Promise<Quote>;
-  /** Hands one micro-batch of sealed files to the enclave. */
-  processBatch(files: BatchFile[]): Promise<BatchOutcome>;
-  /** Stops the enclave process. */
+  /**
+   * Hands one micro-batch of sealed files to the enclave; `written` names the results of earlier batches the
+   * host has made durable (the enclave then stops holding their bytes).
+   */
+  processBatch(files: BatchFile[], written?: ResultAck[]): Promise<BatchOutcome>;
+  /** Stops the enclave process (no restart after this). */
   close(): Promise<void>;
 }
 
@@ -68,73 +92,203 @@ function mainModule(): { file: string; execArgv: string[]; cwd: string } {
 interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
 }
 
-/** Starts the enclave as a child process and waits until it holds its keys. */
-export async function spawnEnclave(opts: SpawnEnclaveOptions): Promise<EnclaveClient> {
-  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
-  ensurePlatformKey(opts.platformKeyFile);
-  const m = mainModule();
-  const child: ChildProcess = fork(m.file, [], { execArgv: m.execArgv, cwd: m.cwd, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const pending = new Map<number, Pending>();
-  let nextId = 1;
-  let exited: Error | undefined;
-  child.on('message', (msg: { id: number; ok: boolean; value?: unknown; error?: { code: ErrorCode; message: string } }) => {
-    const p = pending.get(msg.id);
-    if (!p) return;
-    pending.delete(msg.id);
-    if (msg.ok) p.resolve(msg.value);
-    else p.reject(new EnclaveError(msg.error?.code ?? 'HRV_ERR_ENCLAVE', `enclave: ${msg.error?.message ?? 'unknown error'}`));
-  });
-  child.on('exit', (code, signal) => {
-    exited = new EnclaveError('HRV_ERR_ENCLAVE', `enclave process exited (${signal ?? `code ${code}`})`);
-    for (const p of pending.values()) p.reject(exited);
-    pending.clear();
-  });
-  child.on('error', (err) => {
-    exited = new EnclaveError('HRV_ERR_ENCLAVE', `enclave process failed: ${err.message}`, { cause: err });
-    for (const p of pending.values()) p.reject(exited);
-    pending.clear();
-  });
-  function call<T>(body: Record<string, unknown>): Promise<T> {
-    if (exited) return Promise.reject(exited);
-    const id = nextId++;
-    return new Promise<T>((resolve, reject) => {
-      pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      child.send({ id, ...body }, (err) => {
-        if (err && pending.delete(id)) reject(new EnclaveError('HRV_ERR_ENCLAVE', `could not reach the enclave: ${err.message}`, { cause: err }));
+interface EnclaveInfo {
+  publicKey: Uint8Array;
+  signingPublicKey: Uint8Array;
+  keyId: string;
+  measurement: string;
+}
+
+/** One enclave process and its IPC calls; knows nothing of restarts. */
+class EnclaveProcess {
+  readonly child: ChildProcess;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #gone: EnclaveError | undefined;
+  readonly exited: Promise<EnclaveError>;
+
+  readonly #onLost: (why: EnclaveError) => void;
+
+  /** `onLost` runs once, synchronously, when the process exits, fails to start or is killed as hung. */
+  constructor(env: NodeJS.ProcessEnv, onLost: (why: EnclaveError) => void) {
+    this.#onLost = onLost;
+    const m = mainModule();
+    this.child = fork(m.file, [], { execArgv: m.execArgv, cwd: m.cwd, env, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child.on('message', (msg: { id: number; ok: boolean; value?: unknown; error?: { code: ErrorCode; message: string } }) => {
+      const p = this.#pending.get(msg.id);
+      if (!p) return;
+      this.#pending.delete(msg.id);
+      clearTimeout(p.timer);
+      if (msg.ok) p.resolve(msg.value);
+      else p.reject(new EnclaveError(msg.error?.code ?? 'HRV_ERR_ENCLAVE', `enclave: ${msg.error?.message ?? 'unknown error'}`));
+    });
+    this.exited = new Promise((resolve) => {
+      this.child.on('exit', (code, signal) => resolve(this.#fail(new EnclaveError('HRV_ERR_ENCLAVE', `enclave process exited (${signal ?? `code ${code}`})`))));
+      this.child.on('error', (err) => {
+        // A failed fork never emits 'exit'.
+        if (this.child.pid === undefined) resolve(this.#fail(new EnclaveError('HRV_ERR_ENCLAVE', `enclave process failed: ${err.message}`, { cause: err })));
       });
     });
   }
-  let info: { publicKey: Uint8Array; signingPublicKey: Uint8Array; keyId: string; measurement: string };
-  try {
-    info = await call({ op: 'init', dataDir: opts.dataDir, platformKeyFile: opts.platformKeyFile, enrolledGateways: opts.enrolledGateways });
-  } catch (err) {
-    child.kill();
-    throw err;
+
+  get alive(): boolean {
+    return this.#gone === undefined;
   }
+
+  #fail(err: EnclaveError): EnclaveError {
+    if (this.#gone) return this.#gone;
+    this.#gone = err;
+    this.#onLost(err);
+    for (const p of this.#pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(this.#gone);
+    }
+    this.#pending.clear();
+    return this.#gone;
+  }
+
+  /** One request; rejects when the process exits or does not answer within `timeoutMs` (then it is killed). */
+  call<T>(body: Record<string, unknown>, timeoutMs: number, onHang: (op: string) => void): Promise<T> {
+    if (this.#gone) return Promise.reject(this.#gone);
+    const id = this.#nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (!this.#pending.has(id)) return;
+        onHang(String(body.op));
+        // A hung enclave never answers: kill it so that its state file is no longer written, then fail the call.
+        this.child.kill('SIGKILL');
+        this.#fail(new EnclaveError('HRV_ERR_ENCLAVE', `enclave did not answer ${String(body.op)} within ${timeoutMs} ms (killed as hung)`));
+      }, timeoutMs);
+      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
+      this.child.send({ id, ...body }, (err) => {
+        const p = this.#pending.get(id);
+        if (err && p) {
+          this.#pending.delete(id);
+          clearTimeout(p.timer);
+          reject(new EnclaveError('HRV_ERR_ENCLAVE', `could not reach the enclave: ${err.message}`, { cause: err }));
+        }
+      });
+    });
+  }
+}
+
+/** Starts the enclave as a supervised child process and waits until it holds its keys. */
+export async function spawnEnclave(opts: SpawnEnclaveOptions): Promise<EnclaveClient> {
+  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  ensurePlatformKey(opts.platformKeyFile);
+  const timeoutMs = opts.callTimeoutMs ?? DEFAULT_ENCLAVE_CALL_TIMEOUT_MS;
+  if (!(timeoutMs > 0)) throw new HrvaultError('HRV_ERR_CONFIG', `enclave call timeout must be positive (got ${timeoutMs} ms)`);
+  const startTimeoutMs = Math.max(opts.startTimeoutMs ?? 60_000, timeoutMs);
+  const restartEnabled = opts.restart ?? true;
+  const log = opts.log ?? (() => undefined);
+  const firstEnv = opts.env ?? process.env;
+  const restartEnv: NodeJS.ProcessEnv = { ...firstEnv };
+  delete restartEnv.HRVAULT_FAILPOINTS;
+
+  let closed = false;
+  let restarts = 0;
+  let info: EnclaveInfo | undefined;
+  let current: EnclaveProcess | undefined;
+  const up = new WeakSet<EnclaveProcess>();
+  /** The process being started (or the last start's failure); calls wait on it. */
+  let ready: Promise<EnclaveProcess>;
+  const onHang = (pid: number | undefined) => (op: string) => log('error', 'enclave hung: watchdog kills it', { pid, op, timeout_ms: timeoutMs });
+
+  /** Called once per process when it is lost; replaces `ready` synchronously, so no call reaches the dead process. */
+  const lost = (p: EnclaveProcess, why: EnclaveError): void => {
+    // A process that never finished starting is retried by the start loop, not here.
+    if (closed || current !== p || !up.has(p)) return;
+    if (!restartEnabled) {
+      log('error', 'enclave process lost; restart is off', { pid: p.child.pid, error: why.message });
+      return;
+    }
+    restarts++;
+    log('error', 'enclave process lost; restarting it', { pid: p.child.pid, error: why.message, restarts });
+    ready = restartLoop();
+    ready.then(
+      (np) => log('info', 'enclave restarted', { pid: np.child.pid, restarts }),
+      () => undefined,
+    );
+  };
+
+  const start = async (env: NodeJS.ProcessEnv): Promise<EnclaveProcess> => {
+    const p: EnclaveProcess = new EnclaveProcess(env, (why) => lost(p, why));
+    current = p;
+    try {
+      const got = await p.call<EnclaveInfo>({ op: 'init', dataDir: opts.dataDir, platformKeyFile: opts.platformKeyFile, enrolledGateways: opts.enrolledGateways }, startTimeoutMs, onHang(p.child.pid));
+      if (info && Buffer.compare(Buffer.from(got.publicKey), Buffer.from(info.publicKey)) !== 0) {
+        throw new EnclaveError('HRV_ERR_ENCLAVE', 'restarted enclave holds a different key (sealed keys replaced?)');
+      }
+      if (closed) throw new EnclaveError('HRV_ERR_ENCLAVE', 'enclave closed while it started');
+      if (!p.alive) throw new EnclaveError('HRV_ERR_ENCLAVE', 'enclave process exited right after it started');
+      info ??= got;
+      up.add(p);
+    } catch (err) {
+      current = undefined;
+      p.child.kill('SIGKILL');
+      throw err;
+    }
+    return p;
+  };
+
+  /** Restarts until a process is up, backing off (200 ms doubling to 10 s) while starts keep failing. */
+  const restartLoop = async (): Promise<EnclaveProcess> => {
+    let delay = 200;
+    for (;;) {
+      if (closed) throw new EnclaveError('HRV_ERR_ENCLAVE', 'enclave closed');
+      try {
+        return await start(restartEnv);
+      } catch (err) {
+        log('error', 'enclave restart failed; retrying', { error: err instanceof Error ? err.message : String(err), retry_ms: delay });
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 10_000);
+      }
+    }
+  };
+
+  ready = start(firstEnv);
+  await ready;
+
+  const call = async <T>(body: Record<string, unknown>): Promise<T> => {
+    if (closed) throw new EnclaveError('HRV_ERR_ENCLAVE', 'enclave closed');
+    let p = await ready;
+    // Lost between its start and this call: `ready` already names its successor.
+    if (!p.alive) p = await ready;
+    return p.call<T>(body, timeoutMs, onHang(p.child.pid));
+  };
+
   return {
-    pid: child.pid ?? -1,
-    publicKey: new Uint8Array(info.publicKey),
-    signingPublicKey: new Uint8Array(info.signingPublicKey),
-    keyId: info.keyId,
-    measurement: info.measurement,
+    get pid() {
+      return current?.child.pid ?? -1;
+    },
+    get restarts() {
+      return restarts;
+    },
+    publicKey: new Uint8Array(info!.publicKey),
+    signingPublicKey: new Uint8Array(info!.signingPublicKey),
+    keyId: info!.keyId,
+    measurement: info!.measurement,
     quote: (nonce) => call<Quote>({ op: 'quote', nonce }),
-    processBatch: async (files) => {
-      const out = await call<BatchOutcome>({ op: 'batch', files });
+    processBatch: async (files, written = []) => {
+      const out = await call<BatchOutcome>({ op: 'batch', files, written });
       for (const r of out.results) r.bytes = new Uint8Array(r.bytes);
       return out;
     },
     close: async () => {
-      if (exited) return;
-      const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      if (closed) return;
+      closed = true;
+      const p = current;
+      if (!p?.alive) return;
       try {
-        await call({ op: 'close' });
+        await p.call({ op: 'close' }, timeoutMs, onHang(p.child.pid));
       } catch {
-        // Already gone: nothing left to close.
+        // Gone or hung (then already killed): nothing left to close politely.
       }
-      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await gone;
+      const timer = setTimeout(() => p.child.kill('SIGKILL'), 3000);
+      await p.exited;
       clearTimeout(timer);
     },
   };

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateSigningKeyPair, openEnvelope } from '../crypto/index.js';
-import { parseBatchCsv, type HrvResult } from './analysis.js';
+import { DEDUPE_WINDOW, parseBatchCsv, REORDER_HOLD_BATCHES, type HrvResult } from './analysis.js';
 import { EnclaveCore } from './core.js';
 import { makeGateway, sealedBatch } from '../test-support/sealed-batches.js';
 
@@ -50,20 +50,61 @@ describe('EnclaveCore', () => {
     expect(core.processBatch(files).rejected).toEqual([]);
   });
 
-  it('rejects replayed and late files, flags gaps, and keeps what was accepted', () => {
+  it('answers a redelivered file with its original result (held until acknowledged), never analysing it twice', () => {
     const core = newCore();
     const f0 = sealedBatch(gw, core.publicKey, 'p1', 0, 0, 10_000);
+    const first = core.processBatch([f0]);
+    expect(first.results).toHaveLength(1);
+    const again = core.processBatch([f0]);
+    expect(again.rejected).toEqual([]);
+    expect(again.stats).toMatchObject({ accepted: 0, duplicates: 1, beats: 0, alerts: 0 });
+    expect(again.results.map((r) => ({ name: r.name, duplicate: r.duplicate, input: r.input }))).toEqual([{ name: 'p1-0.result', duplicate: true, input: f0.name }]);
+    expect(Buffer.from(again.results[0]!.bytes).equals(Buffer.from(first.results[0]!.bytes))).toBe(true);
+    // Once the host says the result is durable the enclave keeps only its receipt: a repeat then needs no new file.
+    const acked = core.processBatch([f0], [{ gateway: gw.id, patient: 'p1', seq: 0 }]);
+    expect(acked.results).toEqual([]);
+    expect(acked.duplicates).toEqual([{ input: f0.name, gateway: gw.id, result: 'p1-0.result' }]);
+    expect(acked.stats).toMatchObject({ accepted: 0, duplicates: 1, rejected: 0 });
+    // The same number with other content is not a repeat: refused, state unchanged.
+    const other = core.processBatch([{ ...sealedBatch(gw, core.publicKey, 'p1', 0, 0, 10_000, 95), name: 'p1-0-other.rrb' }]);
+    expect(other.rejected.map((r) => [r.code, r.reason])).toEqual([['HRV_ERR_SEQUENCE_REPLAY', expect.stringMatching(/sequence 0 was accepted with other content/)]]);
     const f1 = sealedBatch(gw, core.publicKey, 'p1', 1, 10_000, 20_000);
-    const f3 = sealedBatch(gw, core.publicKey, 'p1', 3, 30_000, 40_000);
-    core.processBatch([f0]);
-    const replay = core.processBatch([f0]);
-    expect(replay.rejected.map((r) => r.code)).toEqual(['HRV_ERR_SEQUENCE_REPLAY']);
-    const gap = core.processBatch([f3]);
-    expect(gap.stats.gaps).toBe(1);
-    expect(openResult(gap.results[0]!.bytes, core).gap).toBe(2);
-    const late = core.processBatch([f1]);
-    expect(late.rejected[0]?.code).toBe('HRV_ERR_SEQUENCE_REPLAY');
-    expect(late.rejected[0]?.reason).toMatch(/sequence 1 is not after 3/);
+    const next = core.processBatch([f1]);
+    expect(openResult(next.results[0]!.bytes, core).window.n).toBe(f0.beats + f1.beats);
+  });
+
+  it('holds a file whose predecessor is missing for up to REORDER_HOLD_BATCHES micro-batches, then analyses in order', () => {
+    const core = newCore();
+    const f = [0, 1, 2, 3, 4, 5].map((s) => sealedBatch(gw, core.publicKey, 'p1', s, s * 10_000, (s + 1) * 10_000));
+    core.processBatch([f[0]!]);
+    // f1 comes one micro-batch after f2: f2 waits and both are analysed in order, no gap, nothing refused.
+    const early = core.processBatch([f[2]!]);
+    expect(early).toMatchObject({ results: [], rejected: [], deferred: [f[2]!.name], stats: { deferred: 1, accepted: 0 } });
+    const late = core.processBatch([f[2]!, f[1]!]);
+    expect(late.rejected).toEqual([]);
+    expect(late.results.map((r) => openResult(r.bytes, core)).map((r) => [r.seq, r.gap, r.window.n])).toEqual([
+      [1, 0, f[0]!.beats + f[1]!.beats],
+      [2, 0, f[0]!.beats + f[1]!.beats + f[2]!.beats],
+    ]);
+    // f3 never comes: f4 waits REORDER_HOLD_BATCHES micro-batches, then is analysed with the gap flagged.
+    for (let i = 0; i < REORDER_HOLD_BATCHES; i++) expect(core.processBatch([f[4]!]).deferred).toEqual([f[4]!.name]);
+    const gave = core.processBatch([f[4]!]);
+    expect(gave.stats).toMatchObject({ accepted: 1, gaps: 1, deferred: 0 });
+    expect(openResult(gave.results[0]!.bytes, core).gap).toBe(1);
+    // f3 after that is late beyond the bound: refused as late (its successors were analysed without it).
+    const tooLate = core.processBatch([f[3]!, f[5]!]);
+    expect(tooLate.rejected.map((r) => [r.name, r.code, r.reason])).toEqual([[f[3]!.name, 'HRV_ERR_SEQUENCE_REPLAY', expect.stringMatching(/late beyond/)]]);
+    expect(tooLate.stats.accepted).toBe(1);
+  });
+
+  it('refuses a repeat older than the dedupe window as a replay', () => {
+    const core = newCore();
+    const files = Array.from({ length: DEDUPE_WINDOW + 2 }, (_, s) => sealedBatch(gw, core.publicKey, 'p1', s, s * 10_000, (s + 1) * 10_000));
+    expect(core.processBatch(files).stats.accepted).toBe(files.length);
+    const out = core.processBatch([files[0]!, files[2]!]);
+    expect(out.rejected.map((r) => r.code)).toEqual(['HRV_ERR_SEQUENCE_REPLAY']);
+    expect(out.rejected[0]!.reason).toMatch(/older than the last 16 accepted/);
+    expect(out.stats.duplicates).toBe(1);
   });
 
   it('rejects tampered, truncated, foreign-key, unsigned-by-enrolled and unknown-gateway files, one by one', () => {
@@ -96,7 +137,10 @@ describe('EnclaveCore', () => {
     const b = newCore(dir);
     expect(b.publicKey).toEqual(a.publicKey);
     expect(b.patientCount).toBe(1);
-    expect(b.processBatch([sealedBatch(gw, b.publicKey, 'p1', 0, 0, 10_000)]).rejected[0]?.code).toBe('HRV_ERR_SEQUENCE_REPLAY');
+    // The restarted enclave still holds the unacknowledged result and answers the redelivery with it.
+    const redelivered = b.processBatch([sealedBatch(gw, b.publicKey, 'p1', 0, 0, 10_000)]);
+    expect(redelivered.stats).toMatchObject({ accepted: 0, duplicates: 1, rejected: 0 });
+    expect(openResult(redelivered.results[0]!.bytes, b).seq).toBe(0);
     const next = b.processBatch([sealedBatch(gw, b.publicKey, 'p1', 1, 10_000, 20_000)]);
     expect(openResult(next.results[0]!.bytes, b).window.span_ms).toBeGreaterThan(15_000);
     const state = readFileSync(join(dir, 'state.sealed'));

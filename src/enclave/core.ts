@@ -22,7 +22,8 @@ import {
   type Quote,
 } from '../crypto/index.js';
 import { HrvaultError, type ErrorCode } from '../errors.js';
-import { HrvAnalyser } from './analysis.js';
+import { failpoint } from '../failpoints/index.js';
+import { HrvAnalyser, inputDigest } from './analysis.js';
 import { loadSealingSecret, seal, unseal, writeFileDurable } from './sealing.js';
 
 /** A gateway the trusted operator enrolled: its id, Ed25519 signing key and X25519 HPKE key (raw bytes). */
@@ -43,14 +44,39 @@ export interface BatchStats {
   files: number;
   accepted: number;
   rejected: number;
+  /** True repeats of accepted files, answered with their original result (not analysed again). */
+  duplicates: number;
+  /** Files held back for a missing predecessor (bounded reorder). */
+  deferred: number;
   beats: number;
   alerts: number;
   gaps: number;
   ms: number;
 }
 
+/** The host's acknowledgement that a result file is durable (fsync'd in its outbox). */
+export interface ResultAck {
+  gateway: string;
+  patient: string;
+  seq: number;
+}
+
+/** A sealed result for the host to write; the same bytes again for a redelivered file (`duplicate`). */
+export interface BatchResult extends ResultAck {
+  /** `<pseudonym>-<seq>.result` */
+  name: string;
+  bytes: Uint8Array;
+  /** The input file it answers. */
+  input: string;
+  duplicate: boolean;
+}
+
 export interface BatchOutcome {
-  results: { name: string; gateway: string; bytes: Uint8Array }[];
+  results: BatchResult[];
+  /** Repeats of files whose result the host already acknowledged: nothing new to write; the input can be filed away. */
+  duplicates: { input: string; gateway: string; result: string }[];
+  /** Files waiting for a missing predecessor: the host leaves them in its inbox for the next micro-batch. */
+  deferred: string[];
   rejected: { name: string; code: ErrorCode; reason: string }[];
   stats: BatchStats;
 }
@@ -109,15 +135,31 @@ export class EnclaveCore {
     return this.#analyser.patientCount;
   }
 
-  /** Opens, checks and analyses one micro-batch; returns sealed results, rejections with reasons, and aggregate counts. */
-  processBatch(files: BatchFile[]): BatchOutcome {
+  /**
+   * Opens, checks and analyses one micro-batch; returns sealed results, rejections with reasons, and aggregate counts.
+   * `written` acknowledges results of earlier micro-batches that the host has made durable.
+   *
+   * Commit: every accepted file's receipt (content hash and sealed result) enters the state, and the state is sealed
+   * to disk before the reply leaves. A crash before the seal loses nothing (the host retries the files); after it,
+   * the retried files are recognised and answered with the held results, byte for byte, without a second analysis.
+   */
+  processBatch(files: BatchFile[], written: ResultAck[] = []): BatchOutcome {
     const started = performance.now();
-    const out: BatchOutcome = { results: [], rejected: [], stats: { files: files.length, accepted: 0, rejected: 0, beats: 0, alerts: 0, gaps: 0, ms: 0 } };
+    const out: BatchOutcome = {
+      results: [],
+      duplicates: [],
+      deferred: [],
+      rejected: [],
+      stats: { files: files.length, accepted: 0, rejected: 0, duplicates: 0, deferred: 0, beats: 0, alerts: 0, gaps: 0, ms: 0 },
+    };
     const reject = (name: string, err: unknown): void => {
       const code: ErrorCode = err instanceof HrvaultError ? err.code : 'HRV_ERR_ENCLAVE';
       out.rejected.push({ name, code, reason: err instanceof Error ? err.message : String(err) });
       out.stats.rejected++;
     };
+    this.#analyser.beginBatch();
+    let changed = false;
+    for (const a of written) if (this.#analyser.acknowledge(a)) changed = true;
     // Files reordered within one micro-batch are put back in order rather than rejected.
     const items: { f: BatchFile; h: EnvelopeHeader }[] = [];
     for (const f of files) {
@@ -128,36 +170,63 @@ export class EnclaveCore {
       }
     }
     items.sort((a, b) => (a.h.gateway < b.h.gateway ? -1 : a.h.gateway > b.h.gateway ? 1 : a.h.patient < b.h.patient ? -1 : a.h.patient > b.h.patient ? 1 : a.h.seq - b.h.seq));
-    let changed = false;
     for (const { f } of items) {
       try {
         const r = this.#processFile(f);
-        out.results.push(r.result);
-        out.stats.accepted++;
-        out.stats.beats += r.beats;
-        out.stats.alerts += r.alerts;
-        if (r.gap > 0) out.stats.gaps++;
-        changed = true;
+        if (r.kind === 'defer') {
+          out.deferred.push(f.name);
+          out.stats.deferred++;
+        } else if (r.kind === 'duplicate') {
+          if (r.result) out.results.push(r.result);
+          else out.duplicates.push(r.acked);
+          out.stats.duplicates++;
+        } else {
+          out.results.push(r.result);
+          out.stats.accepted++;
+          out.stats.beats += r.beats;
+          out.stats.alerts += r.alerts;
+          if (r.gap > 0) out.stats.gaps++;
+          changed = true;
+        }
       } catch (err) {
         reject(f.name, err);
       }
     }
-    // State is sealed before results are released, so a restart never re-accepts a file it answered.
-    if (changed) writeFileDurable(this.#stateFile, seal(this.#secret, 'state', this.#analyser.save()));
+    // State is sealed before results are released, so a restart answers a retried file with the result it already made.
+    if (changed) {
+      writeFileDurable(this.#stateFile, seal(this.#secret, 'state', this.#analyser.save()));
+      failpoint('enclave.after-seal');
+    }
     out.stats.ms = performance.now() - started;
     return out;
   }
 
-  #processFile(f: BatchFile): { result: { name: string; gateway: string; bytes: Uint8Array }; beats: number; alerts: number; gap: number } {
+  #processFile(
+    f: BatchFile,
+  ):
+    | { kind: 'defer' }
+    | { kind: 'duplicate'; result?: BatchResult; acked: BatchOutcome['duplicates'][number] }
+    | { kind: 'new'; result: BatchResult; beats: number; alerts: number; gap: number } {
     const h = readEnvelopeHeader(f.bytes);
     if (h.kind !== 'rr-batch') throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', `expected an rr-batch file, got ${h.kind}`);
     if (h.key_id !== this.keyId) throw new EnvelopeError('HRV_ERR_ENVELOPE_INTEGRITY', `file is sealed to key ${h.key_id}, this enclave holds ${this.keyId}`);
     const gw = this.#gateways.get(h.gateway);
+    // Authenticated before anything is classified: a forged repeat learns nothing and gets nothing back.
     const { plaintext } = openEnvelope(this.#hpkePrivate, f.bytes, { expectedKind: 'rr-batch', senderKey: () => gw?.signingPublicKey });
-    const { result, beats, alerts, gap } = this.#analyser.analyse(h, new TextDecoder().decode(plaintext), f.name);
+    const input = inputDigest(plaintext);
+    const name = `${h.patient}-${h.seq}.result`;
+    const c = this.#analyser.classify(h, input);
+    if (c.kind === 'defer') return c;
+    const base = { name, gateway: h.gateway, patient: h.patient, seq: h.seq, input: f.name };
+    if (c.kind === 'duplicate') {
+      const held = c.receipt.result;
+      return held ? { kind: 'duplicate', result: { ...base, bytes: held, duplicate: true }, acked: { input: f.name, gateway: h.gateway, result: name } } : { kind: 'duplicate', acked: { input: f.name, gateway: h.gateway, result: name } };
+    }
+    const { result, beats, alerts, gap } = this.#analyser.analyse(h, new TextDecoder().decode(plaintext), f.name, input);
     const gwKey = gw!.hpkePublicKey;
     const header: EnvelopeHeader = { v: 1, kind: 'hrv-result', gateway: h.gateway, patient: h.patient, seq: h.seq, t_start_ms: h.t_start_ms, t_end_ms: h.t_end_ms, key_id: keyIdOf(gwKey) };
     const bytes = sealEnvelope(gwKey, header, new TextEncoder().encode(JSON.stringify(result)), this.#signingPrivate);
-    return { result: { name: `${h.patient}-${h.seq}.result`, gateway: h.gateway, bytes }, beats, alerts, gap };
+    this.#analyser.hold(h, bytes);
+    return { kind: 'new', result: { ...base, bytes, duplicate: false }, beats, alerts, gap };
   }
 }

@@ -2,13 +2,16 @@
  * The enclave: a separate OS process that alone holds the pipeline's private keys, opens rr-batch files,
  * enforces sequence numbers, computes HRV and alerts, and seals results to the gateway.
  */
-export { spawnEnclave, ensurePlatformKey, EnclaveError, type EnclaveClient, type SpawnEnclaveOptions } from './client.js';
-export { EnclaveCore, type BatchFile, type BatchOutcome, type BatchStats, type EnrolledGateway } from './core.js';
+export { spawnEnclave, ensurePlatformKey, EnclaveError, DEFAULT_ENCLAVE_CALL_TIMEOUT_MS, type EnclaveClient, type SpawnEnclaveOptions } from './client.js';
+export { EnclaveCore, type BatchFile, type BatchOutcome, type BatchResult, type BatchStats, type EnrolledGateway, type ResultAck } from './core.js';
 export {
   HrvAnalyser,
   SequenceError,
   ALERT_RULES,
   WINDOW_MS,
+  DEDUPE_WINDOW,
+  REORDER_HOLD_BATCHES,
+  inputDigest,
   parseBatchCsv,
   type Analysis,
   type AlertType,

@@ -5,13 +5,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { HrvaultError } from '../errors.js';
-import { EnclaveCore, type BatchFile, type EnrolledGateway } from './core.js';
+import { failpoint } from '../failpoints/index.js';
+import { EnclaveCore, type BatchFile, type EnrolledGateway, type ResultAck } from './core.js';
 import { computeMeasurement } from './measurement.js';
 
 type Request =
   | { id: number; op: 'init'; dataDir: string; platformKeyFile: string; enrolledGateways: EnrolledGateway[] }
   | { id: number; op: 'quote'; nonce: Uint8Array }
-  | { id: number; op: 'batch'; files: BatchFile[] }
+  | { id: number; op: 'batch'; files: BatchFile[]; written?: ResultAck[] }
   | { id: number; op: 'close' };
 
 let core: EnclaveCore | undefined;
@@ -41,7 +42,8 @@ function handle(msg: Request): void {
         return;
       case 'batch':
         if (!core) throw new HrvaultError('HRV_ERR_ENCLAVE', 'enclave not initialised');
-        reply(msg.id, { ok: true, value: core.processBatch(msg.files) });
+        failpoint('enclave.before-batch');
+        reply(msg.id, { ok: true, value: core.processBatch(msg.files, msg.written ?? []) });
         return;
       case 'close':
         reply(msg.id, { ok: true, value: null });
@@ -60,5 +62,9 @@ if (!process.send) {
 }
 process.on('message', (m) => handle(m as Request));
 process.on('disconnect', () => process.exit(0));
-// Ctrl-C at a terminal reaches the whole process group; the host drains and then closes us (disconnect).
+// The host owns this process's shutdown: Ctrl-C at a terminal, or a SIGTERM sent to the whole process group, would
+// otherwise stop the enclave in the middle of a micro-batch while the host still waits for its answer. The host drains,
+// then closes us over IPC; if the host dies, the IPC channel closes and we exit ('disconnect' above). A hung enclave
+// is killed by the host's watchdog with SIGKILL, which no handler can refuse.
 process.on('SIGINT', () => undefined);
+process.on('SIGTERM', () => undefined);

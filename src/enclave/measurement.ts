@@ -1,6 +1,6 @@
 /**
  * The software backend's code measurement: SHA-256 over the enclave's code bundle — every non-test source
- * file of src/enclave, src/crypto and src/hrv plus src/errors.ts (tests, fixtures and the benchmark excluded) (or their compiled .js in dist/), by
+ * file of src/enclave, src/crypto, src/hrv and src/failpoints plus src/errors.ts (tests, fixtures and the benchmark excluded) (or their compiled .js in dist/), by
  * relative path and content. Under SGX the hardware's MRENCLAVE replaces this.
  */
 import { createHash } from 'node:crypto';
@@ -8,7 +8,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const BUNDLE_DIRS = ['enclave', 'crypto', 'hrv'];
+// failpoints: main.ts marks its commit boundaries with it, so it is code the enclave process loads.
+const BUNDLE_DIRS = ['enclave', 'crypto', 'hrv', 'failpoints'];
 
 /** The source root (src/ or dist/) this module was loaded from, and the file extension of its code. */
 export function codeRoot(): { root: string; ext: '.ts' | '.js' } {
