@@ -37,6 +37,7 @@ export const DEFAULT_CONFIG: HrvaultConfig = {
     allowSoftwareQuotes: false,
     mqttUsername: 'gw1',
     mqttPassword: '',
+    mqttClientId: '',
     retryMaxMs: 30_000,
     cspUrl: '',
   },

@@ -11,12 +11,12 @@ import { exportIdentityPublicKey, importIdentityPublicKey } from '../crypto/inde
 import { loadOrCreateCspKeys, startCsp } from '../csp/index.js';
 import { buildSpHttp, loadOrCreateIdentity, SP_WIRE_PATH, startSp } from '../sp/index.js';
 import { mkdir } from 'node:fs/promises';
-import { startAccessStack } from '../api/index.js';
+import { startAccessStack, type AccessStack } from '../api/index.js';
 import { loadCspKeys } from '../csp/index.js';
 import { AuditLog, fileAnchor } from '../csp/index.js';
 import { openSqlDb } from '../sql/index.js';
 import { buildApi } from '../api/index.js';
-import { loadConfig } from '../config.js';
+import { loadConfig, type HrvaultConfig } from '../config.js';
 import { ConfigError } from '../errors.js';
 import type { CspService } from '../csp/index.js';
 import { ensurePortFree, isAddressInUse, portInUseError, stopOnSignal } from './lifecycle.js';
@@ -34,6 +34,18 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, name: string): T {
   const r = schema.safeParse(value);
   if (!r.success) throw new ConfigError(`${name}: ${r.error.issues[0]?.message ?? 'invalid'}`);
   return r.data;
+}
+
+/** The CSP, the SP and the HTTP API with the dashboard (when built) in one process, from the validated `access` section. */
+export function accessStackFromConfig(cfg: HrvaultConfig['access']): Promise<AccessStack> {
+  return startAccessStack({
+    ...(dashboardBuilt() ? { webRoot: DASHBOARD_ROOT } : {}),
+    dataDir: cfg.dataDir,
+    ...(cfg.spDb ? { spDb: cfg.spDb } : {}),
+    port: cfg.port,
+    host: cfg.host,
+    paillierBits: cfg.paillierBits,
+  });
 }
 
 /** Registers the first admin when the store has no users and a password was given. */
@@ -91,14 +103,7 @@ export function registerAccessCommands(program: Command): void {
     .action(async (o: { config?: string; dataDir?: string; spDb?: string; port?: number; host?: string; paillierBits?: number }) => {
       const cfg = loadConfig({ ...(o.config === undefined ? {} : { file: o.config }), flags: { access: given({ dataDir: o.dataDir, spDb: o.spDb, port: o.port, host: o.host, paillierBits: o.paillierBits }) } }).access;
       await ensurePortFree('--port', cfg.port, cfg.host);
-      const stack = await startAccessStack({
-        ...(dashboardBuilt() ? { webRoot: DASHBOARD_ROOT } : {}),
-        dataDir: cfg.dataDir,
-        ...(cfg.spDb ? { spDb: cfg.spDb } : {}),
-        port: cfg.port,
-        host: cfg.host,
-        paillierBits: cfg.paillierBits,
-      }).catch(portError(cfg.port, cfg.host));
+      const stack = await accessStackFromConfig(cfg).catch(portError(cfg.port, cfg.host));
       await bootstrapAdmin(stack.csp, cfg.adminPassword);
       process.stderr.write(`hrvault serve: dashboard at ${stack.address}/, API at ${stack.address}/api/v1 (OpenAPI: ${stack.address}/api/v1/openapi.json)\n`);
       await waitForSignal(() => stack.close());

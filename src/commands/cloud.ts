@@ -7,10 +7,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { gatewayPublicKeysSchema, type GatewayPublicKeys } from '../contracts/index.js';
-import { loadConfig } from '../config.js';
-import { startCloud } from '../cloud/index.js';
+import { loadConfig, type HrvaultConfig } from '../config.js';
+import { startCloud, type CloudHandle } from '../cloud/index.js';
 import { computeMeasurement, ensurePlatformKey, spawnEnclave, type EnclaveClient } from '../enclave/index.js';
 import { ConfigError } from '../errors.js';
 import { num } from './sensor.js';
@@ -34,6 +34,50 @@ export function readGatewayKeys(files: string[]): GatewayPublicKeys[] {
       );
     return r.data;
   });
+}
+
+/** The cloud host and (secure mode) its supervised enclave child, started from a validated config. */
+export async function cloudFromConfig(
+  cfg: HrvaultConfig,
+  logger: Logger,
+  gateways: GatewayPublicKeys[],
+): Promise<{ cloud: CloudHandle; enclave: EnclaveClient | undefined }> {
+  const c = cfg.cloud;
+  const enclaveDir = resolve(cfg.enclave.dataDir);
+  let enclave: EnclaveClient | undefined;
+  if (cfg.pipeline.mode === 'secure') {
+    const enclaveLog = logger.child({ component: 'enclave-supervisor' });
+    // The client supervises its process: watchdog on every call, restart after an exit, kill or hang.
+    enclave = await spawnEnclave({
+      callTimeoutMs: c.enclaveCallTimeoutMs,
+      log: (level, msg, fields) => enclaveLog[level](fields ?? {}, msg),
+      dataDir: enclaveDir,
+      platformKeyFile: join(enclaveDir, 'platform.key'),
+      enrolledGateways: gateways.map((g) => ({
+        id: g.id,
+        signingPublicKey: Buffer.from(g.signing_public_key, 'hex'),
+        hpkePublicKey: Buffer.from(g.hpke_public_key, 'hex'),
+      })),
+    });
+  }
+  const cloudLog = logger.child({ component: 'cloud' });
+  const cloud = await startCloud({
+    dataDir: resolve(c.dataDir),
+    host: c.host,
+    port: c.sftpPort,
+    ...(c.hostKeyFile === '' ? {} : { hostKeyFile: c.hostKeyFile }),
+    gateways: gateways.map((g) => ({ id: g.id, sshPublicKey: g.ssh_public_key })),
+    batchIntervalMs: c.batchIntervalMs,
+    mode: cfg.pipeline.mode,
+    ...(enclave === undefined ? {} : { enclave }),
+    maxUploadBytes: c.maxUploadBytes,
+    log: (level, msg, fields) => cloudLog[level](fields ?? {}, msg),
+  }).catch(async (err: unknown) => {
+    // The enclave child would keep the process alive: stop it before reporting.
+    await enclave?.close();
+    throw err;
+  });
+  return { cloud, enclave };
 }
 
 export function registerCloudCommands(program: Command): void {
@@ -83,43 +127,13 @@ export function registerCloudCommands(program: Command): void {
         });
         const c = cfg.cloud;
         const mode = cfg.pipeline.mode;
-        const enclaveDir = resolve(cfg.enclave.dataDir);
         if (c.gatewayKeysFiles.length === 0)
           throw new ConfigError('cloud.gatewayKeysFiles is empty (--gateway-keys FILE… or HRVAULT_CLOUD_GATEWAY_KEYS_FILES): no gateway could log in');
         const gws = readGatewayKeys(c.gatewayKeysFiles);
         // Before the enclave is spawned, so a taken port fails fast and leaves no child behind.
         await ensurePortFree('--port', c.sftpPort, c.host);
         const logger = pino({ level: cfg.log.level }, pino.destination(2));
-        let enclave: EnclaveClient | undefined;
-        if (mode === 'secure') {
-          const enclaveLog = logger.child({ component: 'enclave-supervisor' });
-          // The client supervises its process: watchdog on every call, restart after an exit, kill or hang.
-          enclave = await spawnEnclave({
-            callTimeoutMs: c.enclaveCallTimeoutMs,
-            log: (level, msg, fields) => enclaveLog[level](fields ?? {}, msg),
-            dataDir: enclaveDir,
-            platformKeyFile: join(enclaveDir, 'platform.key'),
-            enrolledGateways: gws.map((g) => ({
-              id: g.id,
-              signingPublicKey: Buffer.from(g.signing_public_key, 'hex'),
-              hpkePublicKey: Buffer.from(g.hpke_public_key, 'hex'),
-            })),
-          });
-        }
-        const cloud = await startCloud({
-          dataDir: resolve(c.dataDir),
-          host: c.host,
-          port: c.sftpPort,
-          ...(c.hostKeyFile === '' ? {} : { hostKeyFile: c.hostKeyFile }),
-          gateways: gws.map((g) => ({ id: g.id, sshPublicKey: g.ssh_public_key })),
-          batchIntervalMs: c.batchIntervalMs,
-          mode,
-          ...(enclave === undefined ? {} : { enclave }),
-          maxUploadBytes: c.maxUploadBytes,
-          log: (level, msg, fields) => logger[level](fields ?? {}, msg),
-        }).catch(async (err: unknown) => {
-          // The enclave child would keep the process alive: stop it before reporting.
-          await enclave?.close();
+        const { cloud, enclave } = await cloudFromConfig(cfg, logger, gws).catch((err: unknown) => {
           throw isAddressInUse(err) ? portInUseError('--port', c.sftpPort, c.host, err) : err;
         });
         const signals = stopOnSignal();

@@ -14,14 +14,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { pino, type Logger } from 'pino';
-import { startCloud, type CloudHandle } from '../cloud/index.js';
-import { computeMeasurement, ensurePlatformKey, spawnEnclave, type EnclaveClient } from '../enclave/index.js';
-import { loadConfig } from '../config.js';
+import type { CloudHandle } from '../cloud/index.js';
+import { computeMeasurement, ensurePlatformKey, type EnclaveClient } from '../enclave/index.js';
+import { configSchema, loadConfig, type HrvaultConfig } from '../config.js';
 import { ConfigError, HrvaultError } from '../errors.js';
 import {
   ensureGatewayKeys,
   startEmbeddedBroker,
-  startGateway,
   type EmbeddedBroker,
   type GatewayHandle,
   type GatewayResult,
@@ -36,12 +35,12 @@ import {
   type SensorFleet,
 } from '../sensor/index.js';
 import { asFileError } from './hrv.js';
-import { startAccessStack } from '../api/index.js';
-import { DASHBOARD_ROOT, dashboardBuilt } from './access.js';
+import { accessStackFromConfig, dashboardBuilt } from './access.js';
 import { createDemoUsers } from '../csp/index.js';
 import type { CspService } from '../csp/index.js';
 import { readInputText } from './read-input.js';
-import { deviceRegistry } from './gateway.js';
+import { cloudFromConfig } from './cloud.js';
+import { gatewayFromConfig } from './gateway.js';
 import { processIo, type CommandIo } from './io.js';
 import { num, untilSignal } from './sensor.js';
 import { ensurePortFree, isAddressInUse, portInUseError, stopOnSignal } from './lifecycle.js';
@@ -64,6 +63,8 @@ export interface DemoOptions {
   json?: boolean;
   /** Log level of the components' pino logs (written to <data-dir>/demo.log). */
   logLevel?: string;
+  /** The loader's config (defaults → file → HRVAULT_* → flags) the demo's own settings go on top of; default: loadConfig(). */
+  config?: HrvaultConfig;
   /** Resolves to end a run without a fixed duration. */
   stopSignal?: Promise<unknown>;
   /** Called with each verified result at the gateway. */
@@ -151,6 +152,16 @@ async function registerGatewayDevice(csp: CspService, id: string, signingPublicK
   }
 }
 
+/** The demo's config, validated like any other (a bad file or HRVAULT_* value fails here, naming the key). */
+function parseDemoConfig(cfg: HrvaultConfig): HrvaultConfig {
+  const r = configSchema.safeParse(cfg);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new ConfigError(`demo config ${issue.path.join('.')}: ${issue.message}`);
+  }
+  return r.data;
+}
+
 /** Runs the demo to its end and returns the summary. */
 export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Promise<DemoSummary> {
   const started = performance.now();
@@ -204,14 +215,57 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
       closers.push(() => broker!.close());
     }
 
+    // The demo is the deployable components wired by config: one HrvaultConfig, from the loader's layers (defaults →
+    // file → HRVAULT_* → flags) with what the demo generates on top (loopback ports, fresh secrets, its data dir),
+    // validated once, then the same factories `hrvault serve`, `hrvault cloud` and `hrvault gateway` use.
+    const base = opts.config ?? loadConfig();
+    const enclaveDir = join(dataDir, 'enclave');
+    const platformKeyFile = join(enclaveDir, 'platform.key');
+    const platformPublicKeyFile = join(enclaveDir, 'platform.pub');
+    const cfg = (overrides: { cspUrl?: string; sftpPort?: number; sftpHostFingerprint?: string } = {}): HrvaultConfig =>
+      parseDemoConfig({
+        ...base,
+        mqtt: { ...base.mqtt, url: mqttUrl!, topicPrefix },
+        sensor: { ...base.sensor, patients: totalPatients, firstPatient: 1 },
+        pipeline: { mode: opts.mode },
+        enclave: { ...base.enclave, dataDir: enclaveDir, platformKeyFile },
+        cloud: {
+          ...base.cloud,
+          dataDir: join(dataDir, 'cloud'),
+          host: '127.0.0.1',
+          sftpPort: 0,
+          hostKeyFile: join(dataDir, 'cloud', 'host.key'),
+          batchIntervalMs,
+        },
+        gateway: {
+          ...base.gateway,
+          id: gatewayId,
+          dataDir: join(dataDir, 'gateway'),
+          batchIntervalMs,
+          mqttUsername: gatewayId,
+          mqttPassword: gatewayPassword,
+          mqttClientId: `hrvault-gateway-${gatewayId}-${runId}`,
+          sftpHost: '127.0.0.1',
+          sftpPort: overrides.sftpPort ?? 0,
+          sftpHostFingerprint: overrides.sftpHostFingerprint ?? '',
+          platformPublicKeyFile: opts.mode === 'secure' ? platformPublicKeyFile : '',
+          allowedMeasurements: opts.mode === 'secure' ? [computeMeasurement()] : [],
+          allowSoftwareQuotes: true,
+          retryMaxMs: 5000,
+          cspUrl: overrides.cspUrl ?? '',
+        },
+        access: {
+          ...base.access,
+          dataDir: join(dataDir, 'access'),
+          host: '127.0.0.1',
+          port: opts.access?.port ?? 0,
+          ...(opts.access?.paillierBits === undefined ? {} : { paillierBits: opts.access.paillierBits }),
+        },
+      });
+
     let cspUrl: string | undefined;
     if (opts.access !== undefined) {
-      const stack = await startAccessStack({
-        ...(dashboardBuilt() ? { webRoot: DASHBOARD_ROOT } : {}),
-        dataDir: join(dataDir, 'access'),
-        port: opts.access.port,
-        ...(opts.access.paillierBits === undefined ? {} : { paillierBits: opts.access.paillierBits }),
-      });
+      const stack = await accessStackFromConfig(cfg().access);
       closers.push(() => stack.close());
       const ids = Array.from({ length: totalPatients }, (_, i) => patientId(i + 1));
       const creds = await createDemoUsers(stack.csp, ids);
@@ -230,72 +284,22 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
       cspUrl = stack.address;
     }
 
-    let enclave: EnclaveClient | undefined;
-    let attestation:
-      | { platformPublicKey: Uint8Array; allowedMeasurements: string[]; allowSoftwareQuotes: boolean }
-      | undefined;
-    if (opts.mode === 'secure') {
-      const platformKeyFile = join(dataDir, 'enclave', 'platform.key');
-      const platformPublicKey = ensurePlatformKey(platformKeyFile);
-      writeFileSync(join(dataDir, 'enclave', 'platform.pub'), Buffer.from(platformPublicKey).toString('hex'));
-      enclave = await spawnEnclave({
-        dataDir: join(dataDir, 'enclave'),
-        platformKeyFile,
-        enrolledGateways: [
-          { id: gatewayId, signingPublicKey: keys.signingPublicKey, hpkePublicKey: keys.hpkePublicKey },
-        ],
-      });
-      closers.push(() => enclave!.close());
-      // The gateway pins what it computed itself, not what the host reports.
-      attestation = {
-        platformPublicKey,
-        allowedMeasurements: [computeMeasurement()],
-        allowSoftwareQuotes: true,
-      };
-    }
-
-    const cloudLog = logger.child({ component: 'cloud' });
-    const cloud = await startCloud({
-      dataDir: join(dataDir, 'cloud'),
-      host: '127.0.0.1',
-      port: 0,
-      hostKeyFile: join(dataDir, 'cloud', 'host.key'),
-      gateways: [{ id: gatewayId, sshPublicKey: keys.sshPublicKey }],
-      batchIntervalMs,
-      mode: opts.mode,
-      ...(enclave === undefined ? {} : { enclave }),
-      maxUploadBytes: 4 * 1024 * 1024,
-      log: (level, msg, fields) => cloudLog[level](fields ?? {}, msg),
+    // What `hrvault enclave` does for an operator: the platform key, and its public half the gateway pins.
+    if (opts.mode === 'secure') writeFileSync(platformPublicKeyFile, Buffer.from(ensurePlatformKey(platformKeyFile)).toString('hex'));
+    // The gateway's enrolment at the cloud and the enclave, as `hrvault gateway --print-keys` prints it.
+    const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
+    const enrolment = { id: gatewayId, ssh_public_key: keys.sshPublicKey, signing_public_key: hex(keys.signingPublicKey), hpke_public_key: hex(keys.hpkePublicKey) };
+    const { cloud, enclave } = await cloudFromConfig(cfg(), logger, [enrolment]);
+    closers.push(async () => {
+      await cloud.stop();
+      await enclave?.close();
     });
-    closers.push(() => cloud.stop());
 
-    const gateway = await startGateway({
-      id: gatewayId,
-      dataDir: join(dataDir, 'gateway', 'spool'),
-      mqtt: {
-        url: mqttUrl,
-        topicPrefix,
-        username: gatewayId,
-        password: gatewayPassword,
-        clientId: `hrvault-gateway-${gatewayId}-${runId}`,
-      },
-      devices: deviceRegistry(totalPatients, 1),
-      batchIntervalMs,
-      mode: opts.mode,
-      sftp: {
-        host: '127.0.0.1',
-        port: cloud.port,
-        privateKey: keys.sshPrivateKey,
-        hostFingerprint: cloud.hostKeyFingerprint,
-      },
-      ...(attestation === undefined ? {} : { attestation }),
-      keys,
-      bucketBytes: [1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 262144, 524288, 1048576],
-      retryMaxMs: 5000,
-      logger: logger.child({ component: 'gateway' }),
-      ...(opts.onResult === undefined ? {} : { onResult: opts.onResult }),
-      ...(cspUrl === undefined ? {} : { csp: { url: cspUrl } }),
-    });
+    const gateway = await gatewayFromConfig(
+      cfg({ sftpPort: cloud.port, sftpHostFingerprint: cloud.hostKeyFingerprint, ...(cspUrl === undefined ? {} : { cspUrl }) }),
+      logger.child({ component: 'gateway' }),
+      opts.onResult,
+    );
     closers.push(() => gateway.stop());
 
     const fleet = await startSensorFleet({
@@ -482,6 +486,7 @@ export function registerDemoCommand(program: Command): void {
           ...(o.mqttUrl === undefined ? {} : { mqttUrl: o.mqttUrl }),
           json: o.json === true,
           logLevel: cfg.log.level,
+          config: cfg,
           ...(o.access
             ? {
                 access: {

@@ -62,6 +62,7 @@ export async function gatewayFromConfig(
       topicPrefix: cfg.mqtt.topicPrefix,
       username: g.mqttUsername,
       password: g.mqttPassword,
+      ...(g.mqttClientId === '' ? {} : { clientId: g.mqttClientId }),
     },
     devices: deviceRegistry(cfg.sensor.patients, cfg.sensor.firstPatient),
     batchIntervalMs: g.batchIntervalMs,

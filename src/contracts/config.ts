@@ -52,6 +52,8 @@ const gatewaySchema = z
     allowSoftwareQuotes: z.boolean(),
     mqttUsername: z.string(),
     mqttPassword: z.string(),
+    /** The broker session's client id (persistent session: keep it fixed across restarts); empty = hrvault-gateway-<id>. */
+    mqttClientId: z.string().max(128),
     retryMaxMs: z.number().int().min(10),
     /** The CSP's base URL that verified results are delivered to (device credential); empty = not set. */
     cspUrl: z.union([z.literal(''), z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })]),
