@@ -290,21 +290,153 @@ export function filtfilt(sos: Sos, x: Float64Array, padLen?: number): Float64Arr
   const n = x.length;
   if (n < 2)
     throw new HrvError('HRV_ERR_TOO_SHORT', `zero-phase filtering needs at least 2 samples, got ${n}`);
-  // Default pad: 3 × the cascade's filter length, not counting first-order sections' empty taps.
+  const pad = Math.min(n - 1, padLen ?? defaultPad(sos));
+  const buf = padded(x, pad);
+  const zi = steadyState(sos);
+  sosRun(sos, buf, zi, false);
+  sosRun(sos, buf, zi, true);
+  return buf.slice(pad, pad + n);
+}
+
+/** filtfilt's default padding: 3 × the cascade's filter length, not counting first-order sections' empty taps. */
+function defaultPad(sos: Sos): number {
   let firstOrder = 0;
   for (let j = 0; j < sos.length; j += 6) if (sos[j + 2] === 0 && sos[j + 5] === 0) firstOrder++;
-  const pad = Math.min(n - 1, padLen ?? 3 * (2 * (sos.length / 6) + 1 - firstOrder));
-  const m = n + 2 * pad;
-  const buf = new Float64Array(m);
+  return 3 * (2 * (sos.length / 6) + 1 - firstOrder);
+}
+
+/** x extended by `pad` samples of odd reflection at each end (pad < x.length). */
+function padded(x: Float64Array, pad: number): Float64Array {
+  const n = x.length;
+  const buf = new Float64Array(n + 2 * pad);
   const first = x[0]!;
   const last = x[n - 1]!;
   for (let i = 0; i < pad; i++) buf[i] = 2 * first - x[pad - i]!;
   buf.set(x, pad);
   for (let i = 0; i < pad; i++) buf[pad + n + i] = 2 * last - x[n - 2 - i]!;
-  const zi = steadyState(sos);
-  sosRun(sos, buf, zi, false);
-  sosRun(sos, buf, zi, true);
-  return buf.slice(pad, pad + n);
+  return buf;
+}
+
+/**
+ * Whether sos is a band-pass of prototype order 2 as butterBandpass designs it: two sections with
+ * numerators [b0, 0, −b0] and [1, 0, −1]. Such a section needs two multiplications instead of five, with
+ * results identical to the general recursion (products with 0, 1 and −1 are exact).
+ */
+function isBandpass2(sos: Sos): boolean {
+  return sos.length === 12 && sos[1] === 0 && sos[2] === -sos[0]! && sos[6] === 1 && sos[7] === 0 && sos[8] === -1;
+}
+
+/**
+ * Two 2-section band-pass cascades (see isBandpass2), A over srcA and B over srcB, in one sweep: count
+ * samples from index `from`, stepping by `step`; A's output goes to dstA[i + shiftA], B's to dstB[i + shiftB].
+ * z holds the 8 state values (A's then B's, z1 and z2 per section) and is updated. Per sample and section
+ * this is exactly the recursion y = b0·x + z1, z1 = b1·x − a1·y + z2, z2 = b2·x − a2·y of sosRun with
+ * b1 = 0 and b2 = −b0; the two cascades are independent chains the CPU runs side by side. Each sample of
+ * both sources is read before either output is written, so a destination may be a source.
+ */
+function bandpass2PairRun(
+  sosA: Sos,
+  sosB: Sos,
+  srcA: Float64Array,
+  srcB: Float64Array,
+  dstA: Float64Array,
+  dstB: Float64Array,
+  from: number,
+  count: number,
+  step: number,
+  shiftA: number,
+  shiftB: number,
+  z: Float64Array,
+): void {
+  const gA = sosA[0]!;
+  const a11 = sosA[4]!;
+  const a12 = sosA[5]!;
+  const a21 = sosA[10]!;
+  const a22 = sosA[11]!;
+  const gB = sosB[0]!;
+  const b11 = sosB[4]!;
+  const b12 = sosB[5]!;
+  const b21 = sosB[10]!;
+  const b22 = sosB[11]!;
+  let p1 = z[0]!;
+  let q1 = z[1]!;
+  let p2 = z[2]!;
+  let q2 = z[3]!;
+  let r1 = z[4]!;
+  let s1 = z[5]!;
+  let r2 = z[6]!;
+  let s2 = z[7]!;
+  for (let k = 0, i = from; k < count; k++, i += step) {
+    const bxA = gA * srcA[i]!;
+    const bxB = gB * srcB[i]!;
+    const yA1 = bxA + p1;
+    p1 = q1 - a11 * yA1;
+    q1 = -bxA - a12 * yA1;
+    const yA2 = yA1 + p2;
+    p2 = q2 - a21 * yA2;
+    q2 = -yA1 - a22 * yA2;
+    const yB1 = bxB + r1;
+    r1 = s1 - b11 * yB1;
+    s1 = -bxB - b12 * yB1;
+    const yB2 = yB1 + r2;
+    r2 = s2 - b21 * yB2;
+    s2 = -yB1 - b22 * yB2;
+    dstA[i + shiftA] = yA2;
+    dstB[i + shiftB] = yB2;
+  }
+  z[0] = p1;
+  z[1] = q1;
+  z[2] = p2;
+  z[3] = q2;
+  z[4] = r1;
+  z[5] = s1;
+  z[6] = r2;
+  z[7] = s2;
+}
+
+/**
+ * The same numbers as [filtfilt(sosA, x), filtfilt(sosB, x)] (default padding), computed together when both
+ * are order-2 band-passes from butterBandpass: one forward and one backward sweep instead of four, and two
+ * full-length arrays instead of four. Both results are views (subarrays of length x.length) into the padded
+ * buffers the filtering ran in.
+ */
+export function filtfiltPair(sosA: Sos, sosB: Sos, x: Float64Array): [Float64Array, Float64Array] {
+  const n = x.length;
+  if (!isBandpass2(sosA) || !isBandpass2(sosB) || n < 2) return [filtfilt(sosA, x), filtfilt(sosB, x)];
+  const pad = Math.min(n - 1, defaultPad(sosA));
+  const m = n + 2 * pad;
+  const a = new Float64Array(m);
+  const b = new Float64Array(m);
+  const ziA = steadyState(sosA);
+  const ziB = steadyState(sosB);
+  const z = new Float64Array(8);
+  // Forwards over the padded input (odd reflection at both ends, as filtfilt), read in three parts so the
+  // padded copy of x is never built.
+  const head = new Float64Array(pad);
+  const tail = new Float64Array(pad);
+  const first = x[0]!;
+  const last = x[n - 1]!;
+  for (let i = 0; i < pad; i++) {
+    head[i] = 2 * first - x[pad - i]!;
+    tail[i] = 2 * last - x[n - 2 - i]!;
+  }
+  const start = pad > 0 ? head[0]! : first;
+  for (let k = 0; k < 4; k++) {
+    z[k] = ziA[k]! * start;
+    z[4 + k] = ziB[k]! * start;
+  }
+  bandpass2PairRun(sosA, sosB, head, head, a, b, 0, pad, 1, 0, 0, z);
+  bandpass2PairRun(sosA, sosB, x, x, a, b, 0, n, 1, pad, pad, z);
+  bandpass2PairRun(sosA, sosB, tail, tail, a, b, 0, pad, 1, pad + n, pad + n, z);
+  // Backwards in place; the start padding, which no output depends on, is not computed.
+  const lastA = a[m - 1]!;
+  const lastB = b[m - 1]!;
+  for (let k = 0; k < 4; k++) {
+    z[k] = ziA[k]! * lastA;
+    z[4 + k] = ziB[k]! * lastB;
+  }
+  bandpass2PairRun(sosA, sosB, a, b, a, b, m - 1, n + pad, -1, 0, 0, z);
+  return [a.subarray(pad, pad + n), b.subarray(pad, pad + n)];
 }
 
 /**
@@ -312,14 +444,13 @@ export function filtfilt(sos: Sos, x: Float64Array, padLen?: number): Float64Arr
  * x[i − ⌊(w−1)/2⌋ … i + ⌈(w−1)/2⌉], with the window shrunk at the ends. Trailing averages x[i − w + 1 … i].
  */
 export function movingAverage(x: Float64Array, width: number, centred = true): Float64Array {
-  if (!Number.isInteger(width) || width < 1) {
-    throw new HrvError(
-      'HRV_ERR_INPUT',
-      `moving-average width must be a positive integer of samples, got ${width}`,
-    );
-  }
+  return movingAverageInto(x, width, new Float64Array(x.length), centred);
+}
+
+/** movingAverage written into `out` (at least x.length long, not x itself); returns out. */
+export function movingAverageInto(x: Float64Array, width: number, out: Float64Array, centred = true): Float64Array {
+  checkWidth(width);
   const n = x.length;
-  const out = new Float64Array(n);
   const before = centred ? Math.floor((width - 1) / 2) : width - 1;
   const after = width - 1 - before;
   // Running sum over [i − before, i + after] clipped to the signal; one add and one subtract per sample.
@@ -336,6 +467,76 @@ export function movingAverage(x: Float64Array, width: number, centred = true): F
     }
     if (hi < n) sum += x[hi]!;
     if (lo >= 0) sum -= x[lo]!;
+    out[i] = sum / (Math.min(n - 1, hi) - Math.max(0, lo + 1) + 1);
+  }
+  return out;
+}
+
+/**
+ * movingAverage (centred) in place: x becomes its moving average, the same numbers, without a second
+ * full-length array (the few input values still needed behind the write position are kept in a ring).
+ */
+export function movingAverageInPlace(x: Float64Array, width: number): Float64Array {
+  checkWidth(width);
+  const n = x.length;
+  const before = Math.floor((width - 1) / 2);
+  const after = width - 1 - before;
+  // ring[slot] holds the original x[i − before − 1] when step i reads it, and takes x[i] in its place.
+  const ring = new Float64Array(before + 1);
+  let slot = 0;
+  let sum = 0;
+  for (let k = 0; k < Math.min(n, after); k++) sum += x[k]!;
+  const inv = 1 / width;
+  for (let i = 0; i < n; i++) {
+    const hi = i + after;
+    const lo = i - before - 1;
+    const old = ring[slot]!;
+    ring[slot] = x[i]!;
+    if (++slot > before) slot = 0;
+    if (hi < n && lo >= 0) {
+      sum += x[hi]! - old;
+      x[i] = sum * inv;
+      continue;
+    }
+    if (hi < n) sum += x[hi]!;
+    if (lo >= 0) sum -= old;
+    x[i] = sum / (Math.min(n - 1, hi) - Math.max(0, lo + 1) + 1);
+  }
+  return x;
+}
+
+function checkWidth(width: number): void {
+  if (!Number.isInteger(width) || width < 1) {
+    throw new HrvError(
+      'HRV_ERR_INPUT',
+      `moving-average width must be a positive integer of samples, got ${width}`,
+    );
+  }
+}
+
+/**
+ * Centred moving average of x² over `width` samples: the same numbers as movingAverage of an array holding
+ * each x[i] · x[i], without that array.
+ */
+export function movingMeanSquare(x: Float64Array, width: number): Float64Array {
+  checkWidth(width);
+  const n = x.length;
+  const out = new Float64Array(n);
+  const before = Math.floor((width - 1) / 2);
+  const after = width - 1 - before;
+  let sum = 0;
+  for (let k = 0; k < Math.min(n, after); k++) sum += x[k]! * x[k]!;
+  const inv = 1 / width;
+  for (let i = 0; i < n; i++) {
+    const hi = i + after;
+    const lo = i - before - 1;
+    if (hi < n && lo >= 0) {
+      sum += x[hi]! * x[hi]! - x[lo]! * x[lo]!;
+      out[i] = sum * inv;
+      continue;
+    }
+    if (hi < n) sum += x[hi]! * x[hi]!;
+    if (lo >= 0) sum -= x[lo]! * x[lo]!;
     out[i] = sum / (Math.min(n - 1, hi) - Math.max(0, lo + 1) + 1);
   }
   return out;
