@@ -183,9 +183,37 @@ export function inputDigest(plaintext: Uint8Array): string {
 }
 
 /** All patients' windows and sequence counters; state changes only when a batch passes every check. */
+/** One patient's changes in a journal record: counters as after the batch, the beats appended, the receipts added. */
+interface DeltaPatient {
+  g: string;
+  p: string;
+  s: number;
+  t: number;
+  a: AlertType[];
+  bt: number[];
+  br: number[];
+  /** [seq, input hash, length of the held result in the record's blob area (0: none)] */
+  d: [number, string, number][];
+}
+
+interface DeltaMeta {
+  /** Acknowledged results: [gateway, patient, seq]. */
+  k: [string, string, number][];
+  p: DeltaPatient[];
+}
+
 export class HrvAnalyser {
   readonly #patients = new Map<string, PatientState>();
   #call = 0;
+  /** Changes since the last `takeDelta`, per patient key: beats appended and sequence numbers accepted. */
+  readonly #dirty = new Map<string, { t: number[]; rr: number[]; seqs: number[] }>();
+  #acked: [string, string, number][] = [];
+  readonly #journal: boolean;
+
+  /** `journal`: record changes for `takeDelta` (the enclave's incremental commit; the plain host keeps no journal). */
+  constructor(opts: { journal?: boolean } = {}) {
+    this.#journal = opts.journal ?? false;
+  }
 
   /** Number of patients with state. */
   get patientCount(): number {
@@ -238,7 +266,67 @@ export class HrvAnalyser {
     const r = this.#patients.get(`${a.gateway}/${a.patient}`)?.done.get(a.seq);
     if (!r?.result) return false;
     delete r.result;
+    if (this.#journal) this.#acked.push([a.gateway, a.patient, a.seq]);
     return true;
+  }
+
+  /**
+   * What changed since the last call (or the load), as one journal record: the acknowledgements, and per patient
+   * touched its counters, the beats appended and the receipts added (with held results). Undefined when nothing
+   * changed.
+   */
+  takeDelta(): Uint8Array | undefined {
+    if (this.#dirty.size === 0 && this.#acked.length === 0) return undefined;
+    const blobs: Uint8Array[] = [];
+    const meta: DeltaMeta = { k: this.#acked, p: [] };
+    for (const [key, dirty] of this.#dirty) {
+      const st = this.#patients.get(key)!;
+      const d: DeltaPatient['d'] = [];
+      for (const seq of dirty.seqs) {
+        const r = st.done.get(seq);
+        if (!r) continue;
+        d.push([seq, r.input, r.result?.length ?? 0]);
+        if (r.result) blobs.push(r.result);
+      }
+      meta.p.push({ g: st.gateway, p: st.patient, s: st.lastSeq, t: Number.isFinite(st.lastT) ? st.lastT : -1, a: [...st.active], bt: dirty.t, br: dirty.rr, d });
+    }
+    this.#dirty.clear();
+    this.#acked = [];
+    const metaBytes = Buffer.from(JSON.stringify(meta));
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(metaBytes.length, 0);
+    return Buffer.concat([head, metaBytes, ...blobs]);
+  }
+
+  /** Applies a journal record made by `takeDelta` to the loaded state (the same updates `analyse` made). */
+  applyDelta(record: Uint8Array): void {
+    try {
+      const b = Buffer.from(record.buffer, record.byteOffset, record.length);
+      const metaLen = b.readUInt32BE(0);
+      const meta = JSON.parse(b.subarray(4, 4 + metaLen).toString()) as DeltaMeta;
+      let off = 4 + metaLen;
+      for (const [g, p, seq] of meta.k) {
+        const r = this.#patients.get(`${g}/${p}`)?.done.get(seq);
+        if (r) delete r.result;
+      }
+      for (const m of meta.p) {
+        const key = `${m.g}/${m.p}`;
+        const st = this.#patients.get(key) ?? { gateway: m.g, patient: m.p, lastSeq: -1, lastT: -Infinity, window: new StreamingHrvWindow(), active: new Set<AlertType>(), done: new Map<number, Receipt>(), holds: 0, holdCall: 0 };
+        for (let i = 0; i < m.bt.length; i++) st.window.append(m.bt[i]!, m.br[i]!);
+        st.lastSeq = m.s;
+        st.lastT = m.t < 0 ? -Infinity : m.t;
+        if (m.bt.length > 0) st.window.evictBefore(st.lastT - WINDOW_MS);
+        st.active = new Set(m.a);
+        for (const [seq, input, len] of m.d) {
+          st.done.set(seq, len > 0 ? { input, result: new Uint8Array(b.subarray(off, off + len)) } : { input });
+          off += len;
+        }
+        for (const seq of st.done.keys()) if (seq <= st.lastSeq - DEDUPE_WINDOW) st.done.delete(seq);
+        this.#patients.set(key, st);
+      }
+    } catch (err) {
+      throw new HrvaultError('HRV_ERR_SEALING', 'a journal record of the analysis state is unreadable', { cause: err });
+    }
   }
 
   /**
@@ -265,6 +353,15 @@ export class HrvAnalyser {
     // The first file of a patient sets the baseline; after that a skipped number is flagged, not refused.
     const gap = st ? h.seq - st.lastSeq - 1 : 0;
     for (let i = 0; i < n; i++) state.window.append(t[i]!, rr[i]!);
+    if (this.#journal) {
+      const dirty = this.#dirty.get(key) ?? { t: [], rr: [], seqs: [] };
+      this.#dirty.set(key, dirty);
+      for (let i = 0; i < n; i++) {
+        dirty.t.push(t[i]!);
+        dirty.rr.push(rr[i]!);
+      }
+      dirty.seqs.push(h.seq);
+    }
     state.lastSeq = h.seq;
     state.holds = 0;
     state.done.set(h.seq, { input });
@@ -341,6 +438,8 @@ export class HrvAnalyser {
       const pad = (8 - ((4 + metaLen) % 8)) % 8;
       const f = new Float64Array(b.buffer.slice(b.byteOffset + 4 + metaLen + pad, b.byteOffset + b.length));
       this.#patients.clear();
+      this.#dirty.clear();
+      this.#acked = [];
       let o = 0;
       for (const m of meta) {
         const w = new StreamingHrvWindow();

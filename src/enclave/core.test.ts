@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -143,10 +143,42 @@ describe('EnclaveCore', () => {
     expect(openResult(redelivered.results[0]!.bytes, b).seq).toBe(0);
     const next = b.processBatch([sealedBatch(gw, b.publicKey, 'p1', 1, 10_000, 20_000)]);
     expect(openResult(next.results[0]!.bytes, b).window.span_ms).toBeGreaterThan(15_000);
-    const state = readFileSync(join(dir, 'state.sealed'));
-    state[state.length - 1]! ^= 1;
-    writeFileSync(join(dir, 'state.sealed'), state);
+    // Two journal records now (one per micro-batch that changed state); altering the first is tampering.
+    const journal = readFileSync(join(dir, 'state-0.journal'));
+    journal[100]! ^= 1;
+    writeFileSync(join(dir, 'state-0.journal'), journal);
     expect(() => newCore(dir)).toThrow(/integrity/);
+  });
+
+  it('commits each micro-batch as one journal record; snapshot + journal replay to the same state; a torn tail is cut off', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'enclave-'));
+    dirs.push(dir);
+    const a = newCore(dir);
+    const batch = (core: EnclaveCore, s: number) => [sealedBatch(gw, core.publicKey, 'p1', s, s * 10_000, (s + 1) * 10_000), sealedBatch(gw, core.publicKey, 'p2', s, s * 10_000, (s + 1) * 10_000, 95)];
+    let acks: { gateway: string; patient: string; seq: number }[] = [];
+    // Until the journal has grown past the threshold once (a snapshot of a later generation replaced it) and has a record again.
+    const journals = (): string[] => readdirSync(dir).filter((n) => n.endsWith('.journal'));
+    let s = 0;
+    for (; s < 35 || !existsSync(join(dir, 'state.sealed')) || journals().length === 0; s++) {
+      acks = a.processBatch(batch(a, s), acks).results.map((r) => ({ gateway: r.gateway, patient: r.patient, seq: r.seq }));
+    }
+    expect(s).toBeLessThan(100);
+    expect(journals()).toHaveLength(1);
+    expect(journals()[0]).not.toBe('state-0.journal');
+    const copy = mkdtempSync(join(tmpdir(), 'enclave-'));
+    dirs.push(copy);
+    cpSync(dir, copy, { recursive: true });
+    // A crash in the middle of an append leaves a torn record at the tail: never answered, so it is dropped.
+    const journal = join(copy, journals()[0]!);
+    appendFileSync(journal, Buffer.from([0, 0, 9, 0, 1, 2, 3]));
+    const b = newCore(copy);
+    const next = (core: EnclaveCore) => core.processBatch(batch(core, s), acks).results.map((r) => openResult(r.bytes, core));
+    const fromRunning = next(a);
+    const fromReplay = next(b);
+    expect(fromReplay).toEqual(fromRunning);
+    expect(fromReplay[0]!.window.span_ms).toBeGreaterThan(290_000);
+    // And what the replayed enclave committed after the cut is read back again.
+    expect(newCore(copy).processBatch(batch(b, s)).stats).toMatchObject({ accepted: 0, duplicates: 2 });
   });
 
   it('raises tachycardia and AF-like alerts once at onset', () => {

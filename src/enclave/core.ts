@@ -25,6 +25,7 @@ import { HrvaultError, type ErrorCode } from '../errors.js';
 import { failpoint } from '../failpoints/index.js';
 import { HrvAnalyser, inputDigest } from './analysis.js';
 import { loadSealingSecret, seal, unseal, writeFileDurable } from './sealing.js';
+import { SealedStateStore } from './state-store.js';
 
 /** A gateway the trusted operator enrolled: its id, Ed25519 signing key and X25519 HPKE key (raw bytes). */
 export interface EnrolledGateway {
@@ -98,9 +99,9 @@ export class EnclaveCore {
   readonly #signingPrivate: Uint8Array;
   readonly #platformKey: Uint8Array;
   readonly #secret: Uint8Array;
-  readonly #stateFile: string;
+  readonly #state: SealedStateStore;
   readonly #gateways = new Map<string, EnrolledGateway>();
-  readonly #analyser = new HrvAnalyser();
+  readonly #analyser = new HrvAnalyser({ journal: true });
 
   constructor(opts: EnclaveCoreOptions) {
     this.measurement = opts.measurement;
@@ -121,8 +122,11 @@ export class EnclaveCore {
     this.publicKey = hpkePublicKeyOf(this.#hpkePrivate);
     this.signingPublicKey = signingPublicKeyOf(this.#signingPrivate);
     this.keyId = keyIdOf(this.publicKey);
-    this.#stateFile = join(opts.dataDir, 'state.sealed');
-    if (existsSync(this.#stateFile)) this.#analyser.load(unseal(this.#secret, 'state', readFileSync(this.#stateFile)));
+    this.#state = new SealedStateStore(opts.dataDir, this.#secret);
+    this.#state.load(
+      (snapshot) => this.#analyser.load(snapshot),
+      (delta) => this.#analyser.applyDelta(delta),
+    );
   }
 
   /** A quote binding the measurement and this enclave's public keys to `nonce`. */
@@ -192,9 +196,11 @@ export class EnclaveCore {
         reject(f.name, err);
       }
     }
-    // State is sealed before results are released, so a restart answers a retried file with the result it already made.
-    if (changed) {
-      writeFileDurable(this.#stateFile, seal(this.#secret, 'state', this.#analyser.save()));
+    // The micro-batch's changes are committed (one sealed journal record, fdatasync'd) before results are released, so a
+    // restart answers a retried file with the result it already made.
+    const delta = changed ? this.#analyser.takeDelta() : undefined;
+    if (delta) {
+      this.#state.commit(delta, () => this.#analyser.save());
       failpoint('enclave.after-seal');
     }
     out.stats.ms = performance.now() - started;
