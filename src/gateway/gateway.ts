@@ -107,6 +107,8 @@ export interface GatewayStats {
   impossible: number;
   unknown_device: number;
   recovered: number;
+  /** fdatasync calls on spool segments since start. */
+  spool_syncs: number;
   files_cut: number;
   files_uploaded: number;
   bytes_uploaded: number;
@@ -172,6 +174,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     impossible: 0,
     unknown_device: 0,
     recovered: spool.recovered,
+    spool_syncs: 0,
     files_cut: 0,
     files_uploaded: 0,
     bytes_uploaded: 0,
@@ -569,6 +572,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       return {
         ...st,
         buffered_beats: spool.bufferedBeats(),
+        spool_syncs: spool.syncs,
         pending_files: spool.pending().length,
         results_delivered: f ? f.delivered + f.duplicates : 0,
         results_undeliverable: f?.rejected ?? 0,

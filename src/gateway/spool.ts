@@ -82,6 +82,8 @@ export class Spool {
   private seen = new Map<string, Set<number>>();
   /** Beats recovered from uncommitted segments at open. */
   readonly recovered: number;
+  /** fdatasync calls on segments so far (what group commit economises). */
+  syncs = 0;
 
   constructor(dir: string) {
     this.dir = dir;
@@ -165,6 +167,7 @@ export class Spool {
     if (!this.remember(b)) return Promise.resolve('duplicate');
     const seg = this.current;
     writeSync(seg.fd, `${JSON.stringify(b)}\n`);
+    this.syncs++;
     const p = new Promise<void>((resolve, reject) =>
       fdatasync(seg.fd, (err) => (err ? reject(err) : resolve())),
     );
