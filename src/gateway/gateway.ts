@@ -101,10 +101,15 @@ export function parseResultBody(text: string, header: { patient: string; seq: nu
   try {
     body = parseContract('hrv-result', hrvResultSchema, json);
   } catch (err) {
-    throw new HrvaultError('HRV_ERR_RESULT', err instanceof Error ? err.message : String(err), { cause: err });
+    throw new HrvaultError('HRV_ERR_RESULT', err instanceof Error ? err.message : String(err), {
+      cause: err,
+    });
   }
   if (body.patient !== header.patient || body.seq !== header.seq)
-    throw new HrvaultError('HRV_ERR_RESULT', `result body names ${body.patient}#${body.seq}, its header ${header.patient}#${header.seq}`);
+    throw new HrvaultError(
+      'HRV_ERR_RESULT',
+      `result body names ${body.patient}#${body.seq}, its header ${header.patient}#${header.seq}`,
+    );
   return body;
 }
 
@@ -177,6 +182,16 @@ export function sshFingerprint(key: Buffer): string {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Waits for `p` (its failure ignored) or until `deadline` (epoch ms), whichever comes first. */
+async function untilDeadline(p: Promise<unknown> | undefined, deadline: number): Promise<void> {
+  let t: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.resolve(p).catch(() => undefined),
+    new Promise<void>((r) => (t = setTimeout(r, Math.max(0, deadline - Date.now())))),
+  ]);
+  clearTimeout(t);
+}
 
 /** Result names the gateway accepts from its outbox (anything else there is left alone and logged once). */
 const RESULT_NAME = /^[A-Za-z0-9_-]{1,64}-\d{1,15}\.(result|json)$/;
@@ -312,10 +327,19 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
         topic,
         `device ${device} is registered for another patient than ${b.patient}`,
       );
-    const outcome = await spool.append({ p: b.patient, s: b.seq, t: b.t_ms, r: b.rr_ms, ...(b.epoch ? { e: b.epoch } : {}) });
+    const outcome = await spool.append({
+      p: b.patient,
+      s: b.seq,
+      t: b.t_ms,
+      r: b.rr_ms,
+      ...(b.epoch ? { e: b.epoch } : {}),
+    });
     if (outcome === 'duplicate') st.duplicates++;
     else if (outcome === 'quarantined')
-      log.warn({ code: 'HRV_ERR_BEAT_VALUE', topic, seq: b.seq, t_ms: b.t_ms }, 'beat quarantined: impossible time');
+      log.warn(
+        { code: 'HRV_ERR_BEAT_VALUE', topic, seq: b.seq, t_ms: b.t_ms },
+        'beat quarantined: impossible time',
+      );
     else st.accepted++;
   };
 
@@ -334,12 +358,17 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
   // message on the new session and the spool recognises it as a duplicate. Set before queued messages arrive.
   const raw = client as unknown as {
     stream: unknown;
-    _sendPacket: (packet: { cmd: string; messageId?: number }, cb?: (err?: Error) => void, ...rest: unknown[]) => void;
+    _sendPacket: (
+      packet: { cmd: string; messageId?: number },
+      cb?: (err?: Error) => void,
+      ...rest: unknown[]
+    ) => void;
   };
   const sendPacket = raw._sendPacket.bind(client);
   const held = new Map<number, { durable: Promise<void>; stream: unknown }>();
   raw._sendPacket = (packet, cb, ...rest) => {
-    const h = packet.cmd === 'puback' && packet.messageId !== undefined ? held.get(packet.messageId) : undefined;
+    const h =
+      packet.cmd === 'puback' && packet.messageId !== undefined ? held.get(packet.messageId) : undefined;
     if (h === undefined) {
       sendPacket(packet, cb, ...rest);
       return;
@@ -358,11 +387,15 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       return;
     }
     const durable = intake(packet.topic, packet.payload as Buffer).catch((err: unknown) => {
-      log.error({ err: err instanceof Error ? err.message : String(err), topic: packet.topic }, 'intake failed; beat not acknowledged');
+      log.error(
+        { err: err instanceof Error ? err.message : String(err), topic: packet.topic },
+        'intake failed; beat not acknowledged',
+      );
       // No PUBACK: the broker keeps the message and redelivers it to the persistent session.
       return new Promise<void>(() => undefined);
     });
-    if (packet.qos > 0 && packet.messageId !== undefined) held.set(packet.messageId, { durable, stream: raw.stream });
+    if (packet.qos > 0 && packet.messageId !== undefined)
+      held.set(packet.messageId, { durable, stream: raw.stream });
     // Backpressure: while the spool is paused (a full disk) or far behind its fdatasyncs, take no more messages.
     const wait = spool.writable();
     if (wait === undefined) callback();
@@ -385,7 +418,11 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       return await Promise.race([
         p,
         new Promise<never>((_, reject) => {
-          t = setTimeout(() => reject(new HrvaultError('HRV_ERR_UPLOAD', `SFTP ${what} timed out after ${sftpTimeoutMs} ms`)), sftpTimeoutMs);
+          t = setTimeout(
+            () =>
+              reject(new HrvaultError('HRV_ERR_UPLOAD', `SFTP ${what} timed out after ${sftpTimeoutMs} ms`)),
+            sftpTimeoutMs,
+          );
         }),
       ]);
     } finally {
@@ -407,18 +444,21 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
         if (sftp === c) sftp = undefined;
       },
     });
-    await timed('connect', c.connect({
-      host: opts.sftp.host,
-      port: opts.sftp.port,
-      username: opts.id,
-      privateKey: opts.sftp.privateKey,
-      readyTimeout: Math.min(10_000, sftpTimeoutMs),
-      keepaliveInterval: opts.sftp.keepaliveMs ?? 5_000,
-      keepaliveCountMax: 3,
-      // The raw host key; pinned by its OpenSSH fingerprint (SHA256:base64, as `ssh-keygen -l` prints it).
-      hostVerifier: (key: Buffer) =>
-        opts.sftp.hostFingerprint === undefined || sshFingerprint(key) === opts.sftp.hostFingerprint,
-    } as Parameters<SftpClient['connect']>[0])).catch(async (err: unknown) => {
+    await timed(
+      'connect',
+      c.connect({
+        host: opts.sftp.host,
+        port: opts.sftp.port,
+        username: opts.id,
+        privateKey: opts.sftp.privateKey,
+        readyTimeout: Math.min(10_000, sftpTimeoutMs),
+        keepaliveInterval: opts.sftp.keepaliveMs ?? 5_000,
+        keepaliveCountMax: 3,
+        // The raw host key; pinned by its OpenSSH fingerprint (SHA256:base64, as `ssh-keygen -l` prints it).
+        hostVerifier: (key: Buffer) =>
+          opts.sftp.hostFingerprint === undefined || sshFingerprint(key) === opts.sftp.hostFingerprint,
+      } as Parameters<SftpClient['connect']>[0]),
+    ).catch(async (err: unknown) => {
       await c.end().catch(() => undefined);
       throw err;
     });
@@ -594,12 +634,21 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
         failpoint('gateway.result.after-keep');
         if (kept === 'duplicate') {
           st.results_replayed++;
-          log.warn({ file: name, patient_pseudonym: header.patient, seq: header.seq }, 'result replayed (already kept); not passed on');
+          log.warn(
+            { file: name, patient_pseudonym: header.patient, seq: header.seq },
+            'result replayed (already kept); not passed on',
+          );
         } else {
           st.results_verified++;
           st.alerts += body.alerts.length;
           st.beats_in_results += body.rr.t_ms.length;
-          await opts.onResult?.({ patient, seq: header.seq, tStartMs: header.t_start_ms, tEndMs: header.t_end_ms, body });
+          await opts.onResult?.({
+            patient,
+            seq: header.seq,
+            tStartMs: header.t_start_ms,
+            tEndMs: header.t_end_ms,
+            body,
+          });
           if (forwarder) forwarder.kick();
           else outbox.delivered(outbox.pending());
         }
@@ -614,10 +663,9 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
           'result rejected',
         );
       }
-      await timed('delete', c.delete(`outbox/${name}`))
-        .catch((err: unknown) =>
-          log.warn({ file: name, err: String(err) }, 'could not delete fetched result'),
-        );
+      await timed('delete', c.delete(`outbox/${name}`)).catch((err: unknown) =>
+        log.warn({ file: name, err: String(err) }, 'could not delete fetched result'),
+      );
     }
   };
   let fetching: Promise<void> | undefined;
@@ -659,6 +707,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
   void kickUpload();
 
   const waiters: { n: number; resolve: (ok: boolean) => void }[] = [];
+  let stopping: Promise<void> | undefined;
   return {
     stats: () => {
       const f = forwarder?.stats();
@@ -687,9 +736,10 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       // A cut already running took its snapshot before the caller's last beats: cut once more after it.
       await cutting;
       await cutNow();
+      // An upload stuck on a stalled link must not hold the caller past its deadline (it stays pending on disk).
       while (spool.pendingCount() > 0 && Date.now() < deadline) {
-        await kickUpload();
-        if (spool.pendingCount() > 0) await sleep(50);
+        await untilDeadline(kickUpload(), deadline);
+        if (spool.pendingCount() > 0 && Date.now() < deadline) await sleep(50);
       }
     },
     async waitForResults(n, timeoutMs) {
@@ -701,29 +751,25 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       void waiters;
       return st.results_verified + st.results_rejected >= n;
     },
-    async stop(timeoutMs = 10_000) {
-      stopped = true;
-      wake();
-      clearInterval(cutTimer);
-      clearInterval(pollTimer);
-      const deadline = Date.now() + timeoutMs;
-      const within = async (p: Promise<unknown> | undefined): Promise<void> => {
-        let t: NodeJS.Timeout | undefined;
-        await Promise.race([
-          Promise.resolve(p).catch(() => undefined),
-          new Promise<void>((r) => (t = setTimeout(r, Math.max(0, deadline - Date.now())))),
-        ]);
-        clearTimeout(t);
-      };
-      await within(forwarder?.stop());
-      await within(Promise.allSettled([cutting, uploading, fetching]));
-      // The last group's fdatasync, so its PUBACKs go out before we disconnect.
-      await within(spool.barrier());
-      await within(new Promise<void>((r) => setImmediate(r)));
-      await within(client.endAsync());
-      if (!client.disconnected) client.end(true);
-      await within(dropSftp());
-      spool.close();
+    stop(timeoutMs = 10_000) {
+      return (stopping ??= shutdown(timeoutMs));
     },
   };
+  async function shutdown(timeoutMs: number): Promise<void> {
+    stopped = true;
+    wake();
+    clearInterval(cutTimer);
+    clearInterval(pollTimer);
+    const deadline = Date.now() + timeoutMs;
+    const within = (p: Promise<unknown> | undefined): Promise<void> => untilDeadline(p, deadline);
+    await within(forwarder?.stop());
+    await within(Promise.allSettled([cutting, uploading, fetching]));
+    // The last group's fdatasync, so its PUBACKs go out before we disconnect.
+    await within(spool.barrier());
+    await within(new Promise<void>((r) => setImmediate(r)));
+    await within(client.endAsync());
+    if (!client.disconnected) client.end(true);
+    await within(dropSftp());
+    spool.close();
+  }
 }

@@ -1,4 +1,5 @@
 import { mkdtempSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -63,7 +64,7 @@ async function setup(
     logger: pino({ level: 'silent' }),
     ...extra,
   });
-  cleanup.push(() => gw.stop());
+  cleanup.push(() => gw.stop(1000));
   return { broker, gw, dir, ps };
 }
 
@@ -247,5 +248,73 @@ describe('gateway group commit and a full spool', () => {
     const got = pending.flatMap((b) => b.beats.map((x) => `${b.patient}:${x.s}`)).sort();
     const want = ps.flatMap((p) => Array.from({ length: fleet.stats().perPatient[p.patient]! }, (_, i) => `${p.patient}:${i + 1}`)).sort();
     expect(got).toEqual(want);
+  });
+});
+
+/** A TCP server that accepts and then says nothing: an SFTP host that stalls (its sockets are closed at cleanup). */
+async function stalledServer(): Promise<number> {
+  const sockets = new Set<Socket>();
+  const srv = createServer((sock) => {
+    sockets.add(sock);
+    sock.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  cleanup.push(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => srv.close(() => r()));
+  });
+  return (srv.address() as AddressInfo).port;
+}
+
+async function publishBeats(broker: EmbeddedBroker, seqs: number[]): Promise<void> {
+  const dev = deviceOfPatient('P0001');
+  const c = await mqtt.connectAsync(broker.url, { username: dev, password: devicePassword(SECRET, dev), clientId: dev });
+  for (const seq of seqs)
+    await c.publishAsync(`${PREFIX}/${dev}/beats`, JSON.stringify({ v: 1, patient: 'P0001', seq, t_ms: 1000 + seq * 800, rr_ms: 800 }), { qos: 1 });
+  await c.endAsync();
+}
+
+/** A gateway whose SFTP host stalls. */
+async function stalledGateway(batchIntervalMs: number, timeoutMs: number): ReturnType<typeof setup> {
+  const port = await stalledServer();
+  const keys = ensureGatewayKeys(join(mkdtempSync(join(tmpdir(), 'hrv-gw-')), 'keys'));
+  return setup(1, { batchIntervalMs, sftp: { host: '127.0.0.1', port, privateKey: keys.sshPrivateKey, timeoutMs } });
+}
+
+describe('gateway against a stalled SFTP host', () => {
+  it('keeps cutting on its timer while an upload hangs', async () => {
+    const { gw, broker } = await stalledGateway(100, 60_000);
+    await publishBeats(broker, [1]);
+    await expect.poll(() => gw.stats().files_cut).toBe(1);
+    await publishBeats(broker, [2]);
+    // The first upload is still connecting to a host that never answers; the second cut must not wait for it.
+    await expect.poll(() => gw.stats().files_cut, { timeout: 5000 }).toBe(2);
+    expect(gw.stats().files_uploaded).toBe(0);
+  });
+
+  it('fails an SFTP operation after its timeout and retries', async () => {
+    const { gw, broker } = await stalledGateway(100, 300);
+    await publishBeats(broker, [1]);
+    await expect.poll(() => gw.stats().upload_failures, { timeout: 5000 }).toBeGreaterThan(0);
+    expect(gw.stats().pending_files).toBe(1);
+  });
+
+  it('flushes and stops within their deadlines while an upload hangs; the batch stays pending', async () => {
+    const { gw, broker, dir } = await stalledGateway(60_000, 60_000);
+    await publishBeats(broker, [1, 2]);
+    await expect.poll(() => gw.stats().accepted).toBe(2);
+    let timer: NodeJS.Timeout | undefined;
+    const hung = new Promise<string>((r) => (timer = setTimeout(() => r('hung'), 5000)));
+    const outcome = await Promise.race([
+      (async () => {
+        await gw.flush(300);
+        await gw.stop(300);
+        return 'stopped';
+      })(),
+      hung,
+    ]);
+    clearTimeout(timer);
+    expect(outcome).toBe('stopped');
+    expect(new Spool(join(dir, 'gw')).pending().map((b) => b.beats.length)).toEqual([2]);
   });
 });

@@ -562,8 +562,8 @@ export class Spool {
         }),
       );
       if (quarantine.length > 0) {
-        // Named by the segment it closes, so a cut replayed after a crash rewrites the same file.
-        const file = join(this.quarantineDir, `q-${String(old.index).padStart(10, '0')}.jsonl`);
+        // Named by the committed state it follows, so a cut replayed after a crash rewrites the same file.
+        const file = join(this.quarantineDir, `q-${String(this.state.segment).padStart(10, '0')}.jsonl`);
         await this.io.writeFileDurable(file, quarantine.map((q) => JSON.stringify(q)).join('\n') + '\n');
       }
       await fsyncDirAsync(this.pendingDir);
