@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: runs one benchmark suite (`--suite hrv`, the default, or `--suite access`), prints its
+ * `npm run bench`: runs one benchmark suite (`--suite hrv`, the default, `--suite access` or `--suite gateway`), prints its
  * table and writes bench-results/<suite>.json. Suites live in their own modules; this file only dispatches.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -19,6 +19,13 @@ const SUITES: Record<string, Suite> = {
       const { runHrvBench, formatHrvBench } = await import('./hrv-bench.js');
       const r = runHrvBench(log);
       return { json: r, table: formatHrvBench(r) };
+    },
+  },
+  gateway: {
+    async run(log) {
+      const { runGatewayBench, formatGatewayBench } = await import('./gateway-bench.js');
+      const r = await runGatewayBench({ log });
+      return { json: r, table: formatGatewayBench(r) };
     },
   },
   access: {

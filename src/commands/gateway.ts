@@ -16,6 +16,9 @@ import { num, untilSignal } from './sensor.js';
 import type { Logger } from 'pino';
 
 /** The devices a gateway accepts: dev-P<first> … for `patients` patients. */
+/** How long SIGTERM/SIGINT may take to drain, ms. */
+const DRAIN_MS = 15_000;
+
 export function deviceRegistry(patients: number, first: number): Record<string, string> {
   const out: Record<string, string> = {};
   for (let i = 0; i < patients; i++) out[deviceOfPatient(patientId(first + i))] = patientId(first + i);
@@ -149,10 +152,13 @@ export function registerGatewayCommand(program: Command): void {
       );
       logger.info({ id: cfg.gateway.id, mode: cfg.pipeline.mode }, 'gateway running');
       await untilSignal();
-      await gw.flush(10_000);
+      // Drain within DRAIN_MS: every step is bounded (SFTP operations time out), and whatever is cut short is
+      // durable already (pending batches, spool segments, the result outbox) or was never acknowledged.
+      const drainEnd = Date.now() + DRAIN_MS;
+      await gw.flush(DRAIN_MS / 2);
       // Results not yet acknowledged stay in the durable outbox for the next start; this only shortens the wait.
-      await gw.deliverResults(5_000);
-      await gw.stop();
+      await gw.deliverResults(Math.max(0, Math.min(5_000, drainEnd - Date.now() - 2_000)));
+      await gw.stop(Math.max(1_000, drainEnd - Date.now()));
       process.stdout.write(`${JSON.stringify(gw.stats())}\n`);
     });
 }

@@ -17,6 +17,12 @@ export const beatMessageSchema = z.strictObject({
   t_ms: z.number().finite().min(0),
   /** Interval from the previous beat, ms. */
   rr_ms: z.number().finite().min(RR_MIN_MS).max(RR_MAX_MS),
+  /**
+   * Boot epoch of the device: any integer that grows each time the device restarts its `seq` from 1 (the sensors
+   * send their start time in ms). Absent = 0, as in messages from before it existed: such a device's restart is
+   * indistinguishable from a redelivery, so its restarted beats are taken for duplicates until `seq` passes the old one.
+   */
+  epoch: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
 });
 
 export type BeatMessage = z.infer<typeof beatMessageSchema>;

@@ -21,10 +21,11 @@ import {
 import { hrvResultSchema, parseContract, type HrvResult } from '../contracts/index.js';
 import { HrvaultError } from '../errors.js';
 import { formatRrCsv } from '../hrv/index.js';
+import { failpoint } from '../failpoints/index.js';
 import { beatMessageSchema, deviceOfTopic, RR_MAX_MS, RR_MIN_MS } from '../sensor/index.js';
 import { startCspForwarder } from './csp-forwarder.js';
 import { ResultOutbox } from './result-outbox.js';
-import { Spool, type PendingBatch } from './spool.js';
+import { Spool, type PendingBatch, type SpoolIo } from './spool.js';
 
 export interface GatewayOptions {
   id: string;
@@ -45,7 +46,15 @@ export interface GatewayOptions {
     port: number;
     privateKey: string;
     /** OpenSSH fingerprint (SHA256:…) of the cloud's host key; undefined = accept any */ hostFingerprint?: string;
+    /** Every SFTP operation fails after this long, ms (default 20,000); the connection is then dropped. */
+    timeoutMs?: number;
+    /** SSH keepalive interval, ms (default 5,000); three unanswered keepalives end the connection. */
+    keepaliveMs?: number;
   };
+  /** A beat time further ahead of the gateway's clock than this is quarantined, ms (default 1 h). */
+  maxFutureMs?: number;
+  /** The spool's file operations (tests substitute a disk that fills up); default node:fs. */
+  spoolIo?: SpoolIo;
   /** Required in secure mode. */
   attestation?: {
     platformPublicKey: Uint8Array;
@@ -92,10 +101,15 @@ export function parseResultBody(text: string, header: { patient: string; seq: nu
   try {
     body = parseContract('hrv-result', hrvResultSchema, json);
   } catch (err) {
-    throw new HrvaultError('HRV_ERR_RESULT', err instanceof Error ? err.message : String(err), { cause: err });
+    throw new HrvaultError('HRV_ERR_RESULT', err instanceof Error ? err.message : String(err), {
+      cause: err,
+    });
   }
   if (body.patient !== header.patient || body.seq !== header.seq)
-    throw new HrvaultError('HRV_ERR_RESULT', `result body names ${body.patient}#${body.seq}, its header ${header.patient}#${header.seq}`);
+    throw new HrvaultError(
+      'HRV_ERR_RESULT',
+      `result body names ${body.patient}#${body.seq}, its header ${header.patient}#${header.seq}`,
+    );
   return body;
 }
 
@@ -106,7 +120,24 @@ export interface GatewayStats {
   malformed: number;
   impossible: number;
   unknown_device: number;
+  /** Beats quarantined for an impossible time (stepping back within a boot epoch, or far ahead of our clock). */
+  quarantined: number;
+  /** Beats never received between ones that were, per device and boot epoch (the demo's `lost`). */
+  seq_gaps: number;
+  /** Late beats that filled a gap. */
+  late_filled: number;
+  /** Devices seen restarting their sequence under a new boot epoch. */
+  epoch_restarts: number;
   recovered: number;
+  /** fdatasync calls on spool segments since start. */
+  spool_syncs: number;
+  /** PUBACKs sent to the broker (each after the fdatasync covering its beat). */
+  pubacks: number;
+  /** Spool writes that failed (a full disk): intake pauses until a retry succeeds. */
+  spool_write_failures: number;
+  intake_pauses: number;
+  /** True while the spool cannot write: no beat is acknowledged meanwhile. */
+  intake_paused: boolean;
   files_cut: number;
   files_uploaded: number;
   bytes_uploaded: number;
@@ -137,7 +168,12 @@ export interface GatewayHandle {
   deliverResults(timeoutMs: number): Promise<boolean>;
   /** Waits until `n` results have been verified (or the timeout passes); resolves to whether they were. */
   waitForResults(n: number, timeoutMs: number): Promise<boolean>;
-  stop(): Promise<void>;
+  /**
+   * Stops within `timeoutMs` (default 10,000): work in flight gets that long, the PUBACKs of beats already queued are
+   * sent if their fdatasync returns in time; anything cut short is still durable (pending batches, spool segments)
+   * or was never acknowledged (the broker redelivers it).
+   */
+  stop(timeoutMs?: number): Promise<void>;
 }
 
 /** OpenSSH-style fingerprint of a raw SSH public key blob. */
@@ -146,6 +182,16 @@ export function sshFingerprint(key: Buffer): string {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Waits for `p` (its failure ignored) or until `deadline` (epoch ms), whichever comes first. */
+async function untilDeadline(p: Promise<unknown> | undefined, deadline: number): Promise<void> {
+  let t: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.resolve(p).catch(() => undefined),
+    new Promise<void>((r) => (t = setTimeout(r, Math.max(0, deadline - Date.now())))),
+  ]);
+  clearTimeout(t);
+}
 
 /** Result names the gateway accepts from its outbox (anything else there is left alone and logged once). */
 const RESULT_NAME = /^[A-Za-z0-9_-]{1,64}-\d{1,15}\.(result|json)$/;
@@ -163,7 +209,10 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       'HRV_ERR_CONFIG',
       'secure mode needs the pinned platform key and measurement allow-list',
     );
-  const spool = new Spool(opts.dataDir);
+  const spool = new Spool(opts.dataDir, {
+    ...(opts.spoolIo ? { io: opts.spoolIo } : {}),
+    ...(opts.maxFutureMs === undefined ? {} : { maxFutureMs: opts.maxFutureMs }),
+  });
   const st: GatewayStats = {
     received: 0,
     accepted: 0,
@@ -171,7 +220,16 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     malformed: 0,
     impossible: 0,
     unknown_device: 0,
+    quarantined: 0,
+    seq_gaps: 0,
+    late_filled: 0,
+    epoch_restarts: 0,
     recovered: spool.recovered,
+    spool_syncs: 0,
+    pubacks: 0,
+    spool_write_failures: 0,
+    intake_pauses: 0,
+    intake_paused: false,
     files_cut: 0,
     files_uploaded: 0,
     bytes_uploaded: 0,
@@ -203,6 +261,11 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
           retryMaxMs: opts.retryMaxMs,
         });
   forwarder?.kick();
+  spool.onPause = (err) => {
+    st.intake_pauses++;
+    log.error({ err: err.message }, 'spool cannot write: intake paused, nothing acknowledged until it can');
+  };
+  spool.onResume = () => log.info('spool writes again: intake resumed');
   if (spool.recovered > 0) log.info({ beats: spool.recovered }, 'recovered spooled beats after restart');
   const pseudonyms = new Map<string, string>();
   const realOf = new Map<string, string>();
@@ -264,8 +327,19 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
         topic,
         `device ${device} is registered for another patient than ${b.patient}`,
       );
-    const outcome = await spool.append({ p: b.patient, s: b.seq, t: b.t_ms, r: b.rr_ms });
+    const outcome = await spool.append({
+      p: b.patient,
+      s: b.seq,
+      t: b.t_ms,
+      r: b.rr_ms,
+      ...(b.epoch ? { e: b.epoch } : {}),
+    });
     if (outcome === 'duplicate') st.duplicates++;
+    else if (outcome === 'quarantined')
+      log.warn(
+        { code: 'HRV_ERR_BEAT_VALUE', topic, seq: b.seq, t_ms: b.t_ms },
+        'beat quarantined: impossible time',
+      );
     else st.accepted++;
   };
 
@@ -276,24 +350,56 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     clean: false,
     reconnectPeriod: 500,
   });
-  // mqtt.js sends the PUBACK only after handleMessage calls back (MQTT 3.1.1 and 5 alike), so the beat is
-  // fsync'd (or refused) before the broker may forget it. Set before the session's queued messages arrive.
+  // Group commit. mqtt.js takes one message at a time and sends its PUBACK when handleMessage calls back, which
+  // would allow one fdatasync per beat. So handleMessage calls back as soon as the beat is queued in the spool, and
+  // the PUBACK itself is held here until the fdatasync covering that beat (or, for a refused or duplicate message,
+  // everything before it) has returned: the broker forgets nothing the gateway has not made durable, and PUBACKs
+  // leave in the order the messages came. A PUBACK whose connection has gone is dropped: the broker redelivers the
+  // message on the new session and the spool recognises it as a duplicate. Set before queued messages arrive.
+  const raw = client as unknown as {
+    stream: unknown;
+    _sendPacket: (
+      packet: { cmd: string; messageId?: number },
+      cb?: (err?: Error) => void,
+      ...rest: unknown[]
+    ) => void;
+  };
+  const sendPacket = raw._sendPacket.bind(client);
+  const held = new Map<number, { durable: Promise<void>; stream: unknown }>();
+  raw._sendPacket = (packet, cb, ...rest) => {
+    const h =
+      packet.cmd === 'puback' && packet.messageId !== undefined ? held.get(packet.messageId) : undefined;
+    if (h === undefined) {
+      sendPacket(packet, cb, ...rest);
+      return;
+    }
+    held.delete(packet.messageId!);
+    cb?.();
+    void h.durable.then(() => {
+      if (raw.stream !== h.stream || !client.connected) return;
+      st.pubacks++;
+      sendPacket(packet, undefined, ...rest);
+    });
+  };
   client.handleMessage = (packet, callback) => {
     if (packet.cmd !== 'publish') {
       callback();
       return;
     }
-    intake(packet.topic, packet.payload as Buffer).then(
-      () => callback(),
-      (err: unknown) => {
-        log.error(
-          { err: err instanceof Error ? err.message : String(err), topic: packet.topic },
-          'spool failed; beat not acknowledged',
-        );
-        // No PUBACK: the broker keeps the message and redelivers it to the persistent session.
-        client.end(true);
-      },
-    );
+    const durable = intake(packet.topic, packet.payload as Buffer).catch((err: unknown) => {
+      log.error(
+        { err: err instanceof Error ? err.message : String(err), topic: packet.topic },
+        'intake failed; beat not acknowledged',
+      );
+      // No PUBACK: the broker keeps the message and redelivers it to the persistent session.
+      return new Promise<void>(() => undefined);
+    });
+    if (packet.qos > 0 && packet.messageId !== undefined)
+      held.set(packet.messageId, { durable, stream: raw.stream });
+    // Backpressure: while the spool is paused (a full disk) or far behind its fdatasyncs, take no more messages.
+    const wait = spool.writable();
+    if (wait === undefined) callback();
+    else void wait.then(() => callback());
   };
   await new Promise<void>((resolve, reject) => {
     client.once('connect', () => resolve());
@@ -304,6 +410,25 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
 
   // --- SFTP ---------------------------------------------------------------------------------------------
   let sftp: SftpClient | undefined;
+  const sftpTimeoutMs = opts.sftp.timeoutMs ?? 20_000;
+  /** Every SFTP operation gets a deadline: a stalled connection must not hold the uploader (or shutdown) forever. */
+  const timed = async <T>(what: string, p: Promise<T>): Promise<T> => {
+    let t: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        p,
+        new Promise<never>((_, reject) => {
+          t = setTimeout(
+            () =>
+              reject(new HrvaultError('HRV_ERR_UPLOAD', `SFTP ${what} timed out after ${sftpTimeoutMs} ms`)),
+            sftpTimeoutMs,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(t);
+    }
+  };
   const connectSftp = async (): Promise<SftpClient> => {
     if (sftp) return sftp;
     // The library's default callbacks print to the console; route them to the log and forget the connection.
@@ -319,35 +444,43 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
         if (sftp === c) sftp = undefined;
       },
     });
-    await c.connect({
-      host: opts.sftp.host,
-      port: opts.sftp.port,
-      username: opts.id,
-      privateKey: opts.sftp.privateKey,
-      readyTimeout: 10_000,
-      // The raw host key; pinned by its OpenSSH fingerprint (SHA256:base64, as `ssh-keygen -l` prints it).
-      hostVerifier: (key: Buffer) =>
-        opts.sftp.hostFingerprint === undefined || sshFingerprint(key) === opts.sftp.hostFingerprint,
-    } as Parameters<SftpClient['connect']>[0]);
+    await timed(
+      'connect',
+      c.connect({
+        host: opts.sftp.host,
+        port: opts.sftp.port,
+        username: opts.id,
+        privateKey: opts.sftp.privateKey,
+        readyTimeout: Math.min(10_000, sftpTimeoutMs),
+        keepaliveInterval: opts.sftp.keepaliveMs ?? 5_000,
+        keepaliveCountMax: 3,
+        // The raw host key; pinned by its OpenSSH fingerprint (SHA256:base64, as `ssh-keygen -l` prints it).
+        hostVerifier: (key: Buffer) =>
+          opts.sftp.hostFingerprint === undefined || sshFingerprint(key) === opts.sftp.hostFingerprint,
+      } as Parameters<SftpClient['connect']>[0]),
+    ).catch(async (err: unknown) => {
+      await c.end().catch(() => undefined);
+      throw err;
+    });
     sftp = c;
     return c;
   };
   const dropSftp = async (): Promise<void> => {
     const c = sftp;
     sftp = undefined;
-    if (c) await c.end().catch(() => undefined);
+    if (c) await timed('end', c.end()).catch(() => undefined);
   };
 
   let verified: VerifiedQuote | undefined;
   const attest = async (c: SftpClient): Promise<VerifiedQuote> => {
     const nonce = randomBytes(32);
     const hex = nonce.toString('hex');
-    await c.put(Buffer.from(hex), `inbox/attest-${hex}.req`);
+    await timed('put', c.put(Buffer.from(hex), `inbox/attest-${hex}.req`));
     const deadline = Date.now() + Math.max(10_000, 3 * opts.batchIntervalMs);
     while (Date.now() < deadline) {
-      if ((await c.exists(`outbox/attest-${hex}.quote`)) === '-') {
-        const body = (await c.get(`outbox/attest-${hex}.quote`)) as Buffer;
-        await c.delete(`outbox/attest-${hex}.quote`).catch(() => undefined);
+      if ((await timed('exists', c.exists(`outbox/attest-${hex}.quote`))) === '-') {
+        const body = (await timed('get', c.get(`outbox/attest-${hex}.quote`))) as Buffer;
+        await timed('delete', c.delete(`outbox/attest-${hex}.quote`)).catch(() => undefined);
         try {
           const v = verifyQuoteDetails(JSON.parse(body.toString('utf8')), { ...opts.attestation!, nonce });
           st.attestations++;
@@ -398,14 +531,14 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
   const publish = async (c: SftpClient, from: string, to: string): Promise<void> => {
     if (posixRename) {
       try {
-        await c.posixRename(from, to);
+        await timed('rename', c.posixRename(from, to));
         return;
       } catch (err) {
         if (!(err instanceof Error && /does not support/.test(err.message))) throw err;
         posixRename = false;
       }
     }
-    await c.rename(from, to);
+    await timed('rename', c.rename(from, to));
   };
 
   let stopped = false;
@@ -428,8 +561,9 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     for (const b of batches) {
       const { name, bytes } = encodeBatch(b);
       const tmp = `inbox/${name}.part`;
-      await c.put(Buffer.from(bytes), tmp);
+      await timed('put', c.put(Buffer.from(bytes), tmp));
       await publish(c, tmp, `inbox/${name}`);
+      failpoint('gateway.upload.after-rename');
       spool.confirmUploaded(b.patient, b.seq);
       st.files_uploaded++;
       st.bytes_uploaded += bytes.length;
@@ -463,12 +597,12 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
   const fetchResults = async (): Promise<void> => {
     if (opts.mode === 'secure' && verified === undefined) return;
     const c = await connectSftp();
-    const names = (await c.list('outbox'))
+    const names = (await timed('list', c.list('outbox')))
       .map((f) => f.name)
       .filter((n) => RESULT_NAME.test(n))
       .sort();
     for (const name of names) {
-      const bytes = (await c.get(`outbox/${name}`)) as Buffer;
+      const bytes = (await timed('get', c.get(`outbox/${name}`))) as Buffer;
       try {
         let header: { patient: string; seq: number; t_start_ms: number; t_end_ms: number };
         let text: string;
@@ -496,14 +630,25 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
         if (patient === undefined)
           throw new HrvaultError('HRV_ERR_RESULT', `result for unknown pseudonym ${header.patient}`);
         const body = parseResultBody(text, header);
-        if (outbox.accept(patient, body) === 'duplicate') {
+        const kept = outbox.accept(patient, body);
+        failpoint('gateway.result.after-keep');
+        if (kept === 'duplicate') {
           st.results_replayed++;
-          log.warn({ file: name, patient_pseudonym: header.patient, seq: header.seq }, 'result replayed (already kept); not passed on');
+          log.warn(
+            { file: name, patient_pseudonym: header.patient, seq: header.seq },
+            'result replayed (already kept); not passed on',
+          );
         } else {
           st.results_verified++;
           st.alerts += body.alerts.length;
           st.beats_in_results += body.rr.t_ms.length;
-          await opts.onResult?.({ patient, seq: header.seq, tStartMs: header.t_start_ms, tEndMs: header.t_end_ms, body });
+          await opts.onResult?.({
+            patient,
+            seq: header.seq,
+            tStartMs: header.t_start_ms,
+            tEndMs: header.t_end_ms,
+            body,
+          });
           if (forwarder) forwarder.kick();
           else outbox.delivered(outbox.pending());
         }
@@ -518,11 +663,9 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
           'result rejected',
         );
       }
-      await c
-        .delete(`outbox/${name}`)
-        .catch((err: unknown) =>
-          log.warn({ file: name, err: String(err) }, 'could not delete fetched result'),
-        );
+      await timed('delete', c.delete(`outbox/${name}`)).catch((err: unknown) =>
+        log.warn({ file: name, err: String(err) }, 'could not delete fetched result'),
+      );
     }
   };
   let fetching: Promise<void> | undefined;
@@ -546,7 +689,8 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       .cut()
       .then((batches) => {
         st.files_cut += batches.length;
-        return kickUpload();
+        // Not awaited: the next cut must never wait for an upload (a slow or stalled SFTP link).
+        void kickUpload();
       })
       .catch((err: unknown) =>
         log.error({ err: err instanceof Error ? err.message : String(err) }, 'batch cut failed'),
@@ -563,13 +707,22 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
   void kickUpload();
 
   const waiters: { n: number; resolve: (ok: boolean) => void }[] = [];
+  let stopping: Promise<void> | undefined;
   return {
     stats: () => {
       const f = forwarder?.stats();
+      const c = spool.counts();
       return {
         ...st,
         buffered_beats: spool.bufferedBeats(),
-        pending_files: spool.pending().length,
+        spool_syncs: spool.syncs,
+        quarantined: c.quarantined,
+        seq_gaps: c.seq_gaps,
+        late_filled: c.late_filled,
+        epoch_restarts: c.epoch_restarts,
+        spool_write_failures: c.write_failures,
+        intake_paused: c.paused,
+        pending_files: spool.pendingCount(),
         results_delivered: f ? f.delivered + f.duplicates : 0,
         results_undeliverable: f?.rejected ?? 0,
         results_waiting: outbox.size,
@@ -583,9 +736,10 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       // A cut already running took its snapshot before the caller's last beats: cut once more after it.
       await cutting;
       await cutNow();
-      while (spool.pending().length > 0 && Date.now() < deadline) {
-        await kickUpload();
-        if (spool.pending().length > 0) await sleep(50);
+      // An upload stuck on a stalled link must not hold the caller past its deadline (it stays pending on disk).
+      while (spool.pendingCount() > 0 && Date.now() < deadline) {
+        await untilDeadline(kickUpload(), deadline);
+        if (spool.pendingCount() > 0 && Date.now() < deadline) await sleep(50);
       }
     },
     async waitForResults(n, timeoutMs) {
@@ -597,18 +751,25 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       void waiters;
       return st.results_verified + st.results_rejected >= n;
     },
-    async stop() {
-      stopped = true;
-      wake();
-      await forwarder?.stop();
-      clearInterval(cutTimer);
-      clearInterval(pollTimer);
-      await cutting;
-      await uploading;
-      await fetching;
-      await client.endAsync();
-      await dropSftp();
-      spool.close();
+    stop(timeoutMs = 10_000) {
+      return (stopping ??= shutdown(timeoutMs));
     },
   };
+  async function shutdown(timeoutMs: number): Promise<void> {
+    stopped = true;
+    wake();
+    clearInterval(cutTimer);
+    clearInterval(pollTimer);
+    const deadline = Date.now() + timeoutMs;
+    const within = (p: Promise<unknown> | undefined): Promise<void> => untilDeadline(p, deadline);
+    await within(forwarder?.stop());
+    await within(Promise.allSettled([cutting, uploading, fetching]));
+    // The last group's fdatasync, so its PUBACKs go out before we disconnect.
+    await within(spool.barrier());
+    await within(new Promise<void>((r) => setImmediate(r)));
+    await within(client.endAsync());
+    if (!client.disconnected) client.end(true);
+    await within(dropSftp());
+    spool.close();
+  }
 }

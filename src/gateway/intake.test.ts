@@ -1,4 +1,5 @@
 import { mkdtempSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -11,7 +12,9 @@ import {
   Spool,
   type EmbeddedBroker,
   type GatewayHandle,
+  type GatewayOptions,
 } from './index.js';
+import { nodeSpoolIo, type SpoolIo } from './spool.js';
 import { ensureGatewayKeys } from './keys.js';
 
 const SECRET = 'test-secret';
@@ -29,6 +32,7 @@ afterEach(async () => {
 
 async function setup(
   patients: number,
+  extra: Partial<GatewayOptions> = {},
 ): Promise<{
   broker: EmbeddedBroker;
   gw: GatewayHandle;
@@ -58,23 +62,29 @@ async function setup(
     bucketBytes: [1024],
     retryMaxMs: 60_000,
     logger: pino({ level: 'silent' }),
+    ...extra,
   });
-  cleanup.push(() => gw.stop());
+  cleanup.push(() => gw.stop(1000));
   return { broker, gw, dir, ps };
+}
+
+/** 30 simulated seconds of the patients' beats at 40× speed. */
+function fleetOf(broker: EmbeddedBroker, ps: ReturnType<typeof syntheticPatients>): ReturnType<typeof startSensorFleet> {
+  return startSensorFleet({
+    url: broker.url,
+    topicPrefix: PREFIX,
+    patients: ps,
+    speed: 40,
+    durationS: 30,
+    password: (d) => devicePassword(SECRET, d),
+    maxInflight: 100,
+  });
 }
 
 describe('gateway intake', () => {
   it('spools every acknowledged beat exactly once and cuts one file per patient', async () => {
     const { gw, broker, dir, ps } = await setup(5);
-    const fleet = await startSensorFleet({
-      url: broker.url,
-      topicPrefix: PREFIX,
-      patients: ps,
-      speed: 40,
-      durationS: 30,
-      password: (d) => devicePassword(SECRET, d),
-      maxInflight: 100,
-    });
+    const fleet = await fleetOf(broker, ps);
     await fleet.done;
     await fleet.stop();
     const published = fleet.stats().published;
@@ -165,5 +175,146 @@ describe('gateway intake', () => {
     ]);
     expect(broker.refused()).toEqual({ logins: 1, publishes: 1 });
     await c.endAsync(true);
+  });
+});
+
+/** Node's fs with two switches: hold every fdatasync until released, and fail every write as a full disk does. */
+function switchableIo(): SpoolIo & { full: boolean; hold: boolean; held: (() => void)[]; release(): void } {
+  const io = {
+    full: false,
+    hold: false,
+    held: [] as (() => void)[],
+    release(): void {
+      io.hold = false;
+      for (const f of io.held.splice(0)) f();
+    },
+    write: (fd: number, buf: Buffer, off: number, len: number, pos: number): number => {
+      if (io.full) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      return nodeSpoolIo.write(fd, buf, off, len, pos);
+    },
+    fdatasync: (fd: number, cb: (err: NodeJS.ErrnoException | null) => void): void => {
+      if (io.hold) io.held.push(() => nodeSpoolIo.fdatasync(fd, cb));
+      else nodeSpoolIo.fdatasync(fd, cb);
+    },
+    writeFileDurable: async (file: string, data: string, opts?: { syncDir?: boolean }): Promise<void> => {
+      if (io.full) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      await nodeSpoolIo.writeFileDurable(file, data, opts);
+    },
+  };
+  return io;
+}
+
+describe('gateway group commit and a full spool', () => {
+  it('sends no PUBACK before the fdatasync that covers its beat', async () => {
+    const io = switchableIo();
+    io.hold = true;
+    const { gw, broker } = await setup(1, { spoolIo: io });
+    const dev = deviceOfPatient('P0001');
+    const c = await mqtt.connectAsync(broker.url, { username: dev, password: devicePassword(SECRET, dev), clientId: dev });
+    cleanup.push(() => c.endAsync());
+    for (const seq of [1, 2, 3])
+      await c.publishAsync(`${PREFIX}/${dev}/beats`, JSON.stringify({ v: 1, patient: 'P0001', seq, t_ms: 1000 + seq * 800, rr_ms: 800 }), { qos: 1 });
+    await received(gw, 3);
+    await expect.poll(() => io.held.length).toBeGreaterThan(0);
+    expect(gw.stats()).toMatchObject({ received: 3, accepted: 0, pubacks: 0 });
+    io.release();
+    await expect.poll(() => gw.stats().pubacks).toBe(3);
+    expect(gw.stats().accepted).toBe(3);
+  });
+
+  it('on a full disk pauses intake without acknowledging, resumes by itself, and batches every beat exactly once', async () => {
+    const io = switchableIo();
+    const { gw, broker, dir, ps } = await setup(3, { spoolIo: io });
+    const fleet = await fleetOf(broker, ps);
+    await expect.poll(() => gw.stats().accepted, { timeout: 10_000 }).toBeGreaterThan(10);
+    io.full = true;
+    await expect.poll(() => gw.stats().intake_paused, { timeout: 10_000 }).toBe(true);
+    const pubacks = gw.stats().pubacks;
+    // A cut while full changes nothing.
+    await gw.flush(200);
+    expect(gw.stats().pending_files).toBe(0);
+    expect(gw.stats().pubacks).toBe(pubacks);
+    io.full = false;
+    await fleet.done;
+    await fleet.stop();
+    const published = fleet.stats().published;
+    await expect.poll(() => gw.stats().accepted, { timeout: 10_000 }).toBe(published);
+    expect(gw.stats()).toMatchObject({ intake_paused: false, intake_pauses: 1, seq_gaps: 0 });
+    expect(gw.stats().spool_write_failures).toBeGreaterThan(0);
+    await gw.flush(500);
+    await gw.stop();
+    cleanup.pop();
+    const pending = new Spool(join(dir, 'gw')).pending();
+    const got = pending.flatMap((b) => b.beats.map((x) => `${b.patient}:${x.s}`)).sort();
+    const want = ps.flatMap((p) => Array.from({ length: fleet.stats().perPatient[p.patient]! }, (_, i) => `${p.patient}:${i + 1}`)).sort();
+    expect(got).toEqual(want);
+  });
+});
+
+/** A TCP server that accepts and then says nothing: an SFTP host that stalls (its sockets are closed at cleanup). */
+async function stalledServer(): Promise<number> {
+  const sockets = new Set<Socket>();
+  const srv = createServer((sock) => {
+    sockets.add(sock);
+    sock.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  cleanup.push(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => srv.close(() => r()));
+  });
+  return (srv.address() as AddressInfo).port;
+}
+
+async function publishBeats(broker: EmbeddedBroker, seqs: number[]): Promise<void> {
+  const dev = deviceOfPatient('P0001');
+  const c = await mqtt.connectAsync(broker.url, { username: dev, password: devicePassword(SECRET, dev), clientId: dev });
+  for (const seq of seqs)
+    await c.publishAsync(`${PREFIX}/${dev}/beats`, JSON.stringify({ v: 1, patient: 'P0001', seq, t_ms: 1000 + seq * 800, rr_ms: 800 }), { qos: 1 });
+  await c.endAsync();
+}
+
+/** A gateway whose SFTP host stalls. */
+async function stalledGateway(batchIntervalMs: number, timeoutMs: number): ReturnType<typeof setup> {
+  const port = await stalledServer();
+  const keys = ensureGatewayKeys(join(mkdtempSync(join(tmpdir(), 'hrv-gw-')), 'keys'));
+  return setup(1, { batchIntervalMs, sftp: { host: '127.0.0.1', port, privateKey: keys.sshPrivateKey, timeoutMs } });
+}
+
+describe('gateway against a stalled SFTP host', () => {
+  it('keeps cutting on its timer while an upload hangs', async () => {
+    const { gw, broker } = await stalledGateway(100, 60_000);
+    await publishBeats(broker, [1]);
+    await expect.poll(() => gw.stats().files_cut).toBe(1);
+    await publishBeats(broker, [2]);
+    // The first upload is still connecting to a host that never answers; the second cut must not wait for it.
+    await expect.poll(() => gw.stats().files_cut, { timeout: 5000 }).toBe(2);
+    expect(gw.stats().files_uploaded).toBe(0);
+  });
+
+  it('fails an SFTP operation after its timeout and retries', async () => {
+    const { gw, broker } = await stalledGateway(100, 300);
+    await publishBeats(broker, [1]);
+    await expect.poll(() => gw.stats().upload_failures, { timeout: 5000 }).toBeGreaterThan(0);
+    expect(gw.stats().pending_files).toBe(1);
+  });
+
+  it('flushes and stops within their deadlines while an upload hangs; the batch stays pending', async () => {
+    const { gw, broker, dir } = await stalledGateway(60_000, 60_000);
+    await publishBeats(broker, [1, 2]);
+    await expect.poll(() => gw.stats().accepted).toBe(2);
+    let timer: NodeJS.Timeout | undefined;
+    const hung = new Promise<string>((r) => (timer = setTimeout(() => r('hung'), 5000)));
+    const outcome = await Promise.race([
+      (async () => {
+        await gw.flush(300);
+        await gw.stop(300);
+        return 'stopped';
+      })(),
+      hung,
+    ]);
+    clearTimeout(timer);
+    expect(outcome).toBe('stopped');
+    expect(new Spool(join(dir, 'gw')).pending().map((b) => b.beats.length)).toEqual([2]);
   });
 });

@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, appendFileSync, readFileSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Spool } from './spool.js';
+import { Spool, nodeSpoolIo, type PendingBatch, type SpooledBeat, type SpoolIo } from './spool.js';
 
 const dir = (): string => mkdtempSync(join(tmpdir(), 'hrv-spool-'));
 
@@ -77,5 +77,166 @@ describe('Spool', () => {
     const batches = await r.cut();
     expect(batches.map((b) => `${b.patient}#${b.seq}:${b.beats.map((x) => x.s).join(',')}`).sort()).toEqual(['A#2:2,3', 'B#1:1']);
     r.close();
+  });
+});
+
+/** Node's fs, with a switch that makes every write fail as a full disk does. */
+function fillableIo(): SpoolIo & { full: boolean; heldSyncs: (() => void)[]; holdSyncs: boolean } {
+  const enospc = (): Error => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+  const io = {
+    full: false,
+    holdSyncs: false,
+    heldSyncs: [] as (() => void)[],
+    write: (fd: number, buf: Buffer, off: number, len: number, pos: number): number => {
+      if (io.full) throw enospc();
+      return nodeSpoolIo.write(fd, buf, off, len, pos);
+    },
+    fdatasync: (fd: number, cb: (err: NodeJS.ErrnoException | null) => void): void => {
+      if (io.holdSyncs) io.heldSyncs.push(() => nodeSpoolIo.fdatasync(fd, cb));
+      else nodeSpoolIo.fdatasync(fd, cb);
+    },
+    writeFileDurable: async (file: string, data: string, opts?: { syncDir?: boolean }): Promise<void> => {
+      if (io.full) throw enospc();
+      await nodeSpoolIo.writeFileDurable(file, data, opts);
+    },
+  };
+  return io;
+}
+
+const beat = (p: string, s: number, e?: number): SpooledBeat => ({ p, s, t: 1_000_000 + s * 800, r: 800, ...(e ? { e } : {}) });
+const ids = (batches: PendingBatch[]): string[] =>
+  batches.flatMap((b) => b.beats.map((x) => `${b.patient}${x.e ? `@${x.e}` : ''}:${x.s}`)).sort();
+
+describe('Spool group commit', () => {
+  it('makes a burst of beats durable with a handful of fdatasyncs, not one per beat', async () => {
+    const s = new Spool(dir());
+    const outcomes = await Promise.all(Array.from({ length: 1000 }, (_, i) => s.append(beat(`P${i % 10}`, Math.floor(i / 10) + 1))));
+    expect(outcomes.every((o) => o === 'accepted')).toBe(true);
+    expect(s.syncs).toBeLessThanOrEqual(10);
+    expect(ids(await s.cut())).toHaveLength(1000);
+    s.close();
+  });
+
+  it('resolves no append before the fdatasync that covers it', async () => {
+    const io = fillableIo();
+    io.holdSyncs = true;
+    const s = new Spool(dir(), { io });
+    let done = 0;
+    const all = [1, 2, 3].map((i) => s.append(beat('A', i)).then(() => void done++));
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    expect(io.heldSyncs).toHaveLength(1);
+    expect(done).toBe(0);
+    io.holdSyncs = false;
+    io.heldSyncs.splice(0).forEach((f) => f());
+    await Promise.all(all);
+    expect(done).toBe(3);
+    s.close();
+  });
+});
+
+describe('Spool on a full disk', () => {
+  it('pauses without acknowledging, keeps every beat, and resumes by itself when space frees', async () => {
+    const io = fillableIo();
+    const d = dir();
+    const s = new Spool(d, { io });
+    let paused = 0;
+    let resumed!: () => void;
+    const resumedP = new Promise<void>((r) => (resumed = r));
+    s.onPause = () => void paused++;
+    s.onResume = () => resumed();
+    await s.append(beat('A', 1));
+    io.full = true;
+    let acked = 0;
+    const late = [2, 3].map((i) => s.append(beat('A', i)).then(() => void acked++));
+    await expect.poll(() => s.paused).toBe(true);
+    expect(acked).toBe(0);
+    // A cut while full changes nothing.
+    await expect(s.cut()).rejects.toThrow(/ENOSPC/);
+    expect(s.pending()).toEqual([]);
+    io.full = false;
+    await resumedP;
+    await Promise.all(late);
+    expect(acked).toBe(2);
+    expect(paused).toBe(1);
+    expect(ids(await s.cut())).toEqual(['A:1', 'A:2', 'A:3']);
+    expect(ids(s.pending())).toEqual(['A:1', 'A:2', 'A:3']);
+    s.close();
+  });
+
+  it('a cut whose pending or state write fails keeps its beats and their segment; the next cut has each once, also after a restart', async () => {
+    const io = fillableIo();
+    const d = dir();
+    const s = new Spool(d, { io });
+    await s.append(beat('A', 1));
+    await s.append(beat('B', 1));
+    const real = io.writeFileDurable;
+    let calls = 0;
+    // Full exactly when the state file is written: the pending files went out, the commit did not.
+    io.writeFileDurable = async (file, data, opts) => {
+      if (file.endsWith('state.json') && calls++ === 0) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      await real(file, data, opts);
+    };
+    await expect(s.cut()).rejects.toThrow(/ENOSPC/);
+    expect(s.pending()).toEqual([]);
+    await s.append(beat('A', 2));
+    // A crash now: the restarted spool still finds every acknowledged beat.
+    const r = new Spool(d);
+    expect(r.recovered).toBe(3);
+    r.close();
+    expect(ids(await s.cut())).toEqual(['A:1', 'A:2', 'B:1']);
+    expect(ids(s.pending())).toEqual(['A:1', 'A:2', 'B:1']);
+    s.close();
+    const again = new Spool(d);
+    expect(again.recovered).toBe(0);
+    expect(ids(again.pending())).toEqual(['A:1', 'A:2', 'B:1']);
+    again.close();
+  });
+});
+
+describe('Spool edge accounting', () => {
+  it('takes a sequence restart under a new boot epoch, and counts one without an epoch as duplicates', async () => {
+    const s = new Spool(dir());
+    await s.append(beat('A', 1));
+    await s.append(beat('A', 2));
+    expect(await s.append({ ...beat('A', 1), t: 5_000_000 })).toBe('duplicate');
+    expect(await s.append({ ...beat('A', 1, 7), t: 5_000_000 })).toBe('accepted');
+    expect(await s.append({ ...beat('A', 2, 7), t: 5_000_800 })).toBe('accepted');
+    expect(s.counts().epoch_restarts).toBe(1);
+    expect(ids(await s.cut())).toEqual(['A:1', 'A:2', 'A@7:1', 'A@7:2']);
+    expect(await s.append({ ...beat('A', 2, 7), t: 5_000_800 })).toBe('duplicate');
+    s.close();
+  });
+
+  it('counts sequence gaps and accepts a late beat that fills one, also after a cut', async () => {
+    const s = new Spool(dir());
+    for (const i of [1, 2, 5]) await s.append(beat('A', i));
+    expect(s.counts().seq_gaps).toBe(2);
+    await s.cut();
+    expect(await s.append(beat('A', 3))).toBe('accepted');
+    expect(await s.append(beat('A', 3))).toBe('duplicate');
+    expect(s.counts()).toMatchObject({ seq_gaps: 1, late_filled: 1 });
+    expect(ids(await s.cut())).toEqual(['A:3']);
+    s.close();
+  });
+
+  it('quarantines a beat stepping back or far in the future on its own; its neighbours are batched', async () => {
+    const d = dir();
+    const s = new Spool(d, { now: () => 2_000_000, maxFutureMs: 60_000 });
+    expect(await s.append(beat('A', 1))).toBe('accepted');
+    expect(await s.append({ ...beat('A', 2), t: 500 })).toBe('quarantined');
+    expect(await s.append({ ...beat('A', 3), t: 2_000_000 + 86_400_000 })).toBe('quarantined');
+    expect(await s.append(beat('A', 4))).toBe('accepted');
+    expect(await s.append({ ...beat('A', 3), t: 2_000_000 + 86_400_000 })).toBe('duplicate');
+    expect(s.counts()).toMatchObject({ quarantined: 2, seq_gaps: 0 });
+    expect(ids(await s.cut())).toEqual(['A:1', 'A:4']);
+    const q = readdirSync(join(d, 'quarantine'));
+    expect(q).toHaveLength(1);
+    expect(readFileSync(join(d, 'quarantine', q[0]!), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as SpooledBeat).q)).toEqual([
+      'time-step-back',
+      'time-future',
+    ]);
+    s.close();
+    expect(new Spool(d).counts().quarantined).toBe(2);
   });
 });

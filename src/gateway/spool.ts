@@ -1,14 +1,24 @@
 /**
- * The gateway's durable spool. Beats are appended to the current segment file and fdatasync'd before the
- * broker gets its PUBACK; a batch cut rotates the segment, writes one pending batch file per patient
- * (plaintext — the gateway's own disk is inside the trusted edge), commits the per-patient sequence
- * numbers and beat watermarks in an atomically replaced state file, and only then deletes the old segment.
- * Pending files are deleted only after their upload is confirmed. After a crash, every segment not yet
- * committed is read back, so no acknowledged beat is lost and none is counted twice.
+ * The gateway's durable spool. Beats are appended to the current segment file in groups, one fdatasync per
+ * group (group commit); a beat's `append` resolves only after the fdatasync that covers it, and the gateway
+ * sends its PUBACK only then. A batch cut rotates the segment, writes one pending batch file per patient
+ * (plaintext — the gateway's own disk is inside the trusted edge), commits the per-patient sequence numbers and
+ * beat watermarks in an atomically replaced state file, and only then deletes the old segment. Pending files are
+ * deleted only after their upload is confirmed. After a crash, every segment not yet committed is read back, so
+ * no acknowledged beat is lost and none is counted twice.
+ *
+ * A write that fails (ENOSPC, EIO) pauses the spool: the beats stay queued in memory, unacknowledged, their
+ * bytes are written again at the same offset by a retry timer, and the spool resumes by itself once a write and
+ * its fdatasync succeed. A cut that fails part-way changes nothing: the beats stay buffered and their segment stays.
+ *
+ * Edge accounting: beats are keyed by (patient, boot epoch, seq) so a device that restarts its counter under a new
+ * epoch is not taken for a replay; sequence gaps per (patient, epoch) are counted and a late beat filling one is
+ * accepted; a beat whose time steps back or lies too far ahead of the gateway's clock is quarantined on its own.
  */
 import {
   closeSync,
-  fdatasyncSync,
+  fdatasync,
+  ftruncateSync,
   mkdirSync,
   openSync,
   readFileSync,
@@ -17,19 +27,24 @@ import {
   writeSync,
   existsSync,
 } from 'node:fs';
-import { fdatasync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { fsyncDir, writeFileDurable } from '../durable-file.js';
+import { unlink } from 'node:fs/promises';
+import { fsyncDir, fsyncDirAsync, writeFileDurableAsync } from '../durable-file.js';
 import { HrvaultError } from '../errors.js';
+import { failpoint } from '../failpoints/index.js';
 
-/** One spooled beat (compact field names: the spool is written once per beat). */
+/** One spooled beat (compact field names: the spool is written once per beat). `e` boot epoch (absent = 0), `q` quarantine reason. */
 export interface SpooledBeat {
   p: string;
   s: number;
   t: number;
   r: number;
+  e?: number;
+  q?: QuarantineReason;
 }
+
+export type QuarantineReason = 'time-step-back' | 'time-future';
 
 /** A cut batch waiting for upload: one patient's beats over one interval. */
 export interface PendingBatch {
@@ -37,30 +52,81 @@ export interface PendingBatch {
   seq: number;
   tStartMs: number;
   tEndMs: number;
-  beats: { t: number; r: number; s: number }[];
+  beats: { t: number; r: number; s: number; e?: number }[];
+}
+
+/** The file operations the spool uses; tests substitute a disk that fills up. */
+export interface SpoolIo {
+  /** Positional write of `length` bytes of `buf` at `position`; returns the bytes written. */
+  write(fd: number, buf: Buffer, offset: number, length: number, position: number): number;
+  fdatasync(fd: number, cb: (err: NodeJS.ErrnoException | null) => void): void;
+  /** Atomic durable replacement (temp, fsync, rename, directory fsync unless `syncDir: false`). */
+  writeFileDurable(file: string, data: string, opts?: { syncDir?: boolean }): Promise<void>;
+}
+
+export const nodeSpoolIo: SpoolIo = {
+  write: (fd, buf, offset, length, position) => writeSync(fd, buf, offset, length, position),
+  fdatasync: (fd, cb) => fdatasync(fd, cb),
+  writeFileDurable: (file, data, opts) => writeFileDurableAsync(file, data, opts),
+};
+
+export interface SpoolOptions {
+  io?: SpoolIo;
+  /** The gateway's clock, epoch ms. */
+  now?: () => number;
+  /** A beat time further ahead of `now()` than this is quarantined, ms (default 1 h). */
+  maxFutureMs?: number;
+  /** Unsynced beats above which `writable()` holds intake back (default 20,000). */
+  maxQueued?: number;
 }
 
 const stateSchema = z.object({
   segment: z.number().int().min(0),
   nextSeq: z.record(z.string(), z.number().int().min(1)),
+  /** Per (patient, epoch) key: highest seq in a committed batch. */
   watermark: z.record(z.string(), z.number().int().min(0)),
+  /** Per key: highest seq seen, time of the last accepted beat, seqs never seen below it. */
+  high: z.record(z.string(), z.number().int().min(0)).default({}),
+  lastT: z.record(z.string(), z.number()).default({}),
+  missing: z.record(z.string(), z.array(z.number().int())).default({}),
+  /** Gap beats too many to list (one gap above MAX_LISTED_GAP), counted only. */
+  unlisted: z.number().int().min(0).default(0),
+  quarantined: z.number().int().min(0).default(0),
 });
 type SpoolState = z.infer<typeof stateSchema>;
 
-const beatSchema = z.object({ p: z.string(), s: z.number(), t: z.number(), r: z.number() });
+const beatSchema = z.object({
+  p: z.string(),
+  s: z.number(),
+  t: z.number(),
+  r: z.number(),
+  e: z.number().optional(),
+  q: z.enum(['time-step-back', 'time-future']).optional(),
+});
 const pendingSchema = z.object({
   patient: z.string(),
   seq: z.number().int(),
   tStartMs: z.number(),
   tEndMs: z.number(),
-  beats: z.array(z.object({ t: z.number(), r: z.number(), s: z.number() })),
+  beats: z.array(z.object({ t: z.number(), r: z.number(), s: z.number(), e: z.number().optional() })),
 });
 
+/** A gap larger than this is counted but its seqs are not listed (a late fill of it is then a duplicate). */
+const MAX_LISTED_GAP = 10_000;
+
+interface Group {
+  lines: string[];
+  promise: Promise<void>;
+  resolve: () => void;
+}
 
 interface Segment {
   index: number;
   fd: number;
-  syncs: Set<Promise<void>>;
+  /** Bytes written and not given up on; the next group is written at this offset. */
+  size: number;
+  /** The group fdatasync in flight on this segment. */
+  inflight: Promise<void> | undefined;
 }
 
 /** Pending file name: patient and zero-padded sequence number, so a sort gives upload order. */
@@ -68,27 +134,83 @@ function pendingName(patient: string, seq: number): string {
   return `${patient}.${String(seq).padStart(12, '0')}.json`;
 }
 const PENDING_NAME = /^(.+)\.(\d{12})\.json$/;
+const SEGMENT_NAME = /^seg-(\d+)\.jsonl$/;
 
-export type AppendOutcome = 'accepted' | 'duplicate';
+/** Dedupe and accounting key: the patient, and its boot epoch when not 0 (so state files from before epochs stay valid). */
+function keyOf(b: { p: string; e?: number }): string {
+  return b.e ? `${b.p}@${b.e}` : b.p;
+}
+
+function deferred(): Group {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { lines: [], promise, resolve };
+}
+
+export type AppendOutcome = 'accepted' | 'duplicate' | 'quarantined';
+
+export interface SpoolCounters {
+  /** Beats never seen between ones that were, per (patient, epoch), not filled by a late arrival. */
+  seq_gaps: number;
+  /** Late beats that filled a gap. */
+  late_filled: number;
+  /** Beats whose epoch is newer than the device's last: a reboot recognised. */
+  epoch_restarts: number;
+  quarantined: number;
+  /** Group or cut writes that failed (each pauses the spool until a retry succeeds). */
+  write_failures: number;
+  paused: boolean;
+}
 
 export class Spool {
   readonly dir: string;
   private readonly segDir: string;
   private readonly pendingDir: string;
+  private readonly quarantineDir: string;
+  private readonly io: SpoolIo;
+  private readonly now: () => number;
+  private readonly maxFutureMs: number;
+  private readonly maxQueued: number;
   private state: SpoolState;
   private current!: Segment;
   /** Beats since the last cut, per patient (including beats recovered after a crash). */
-  private buffers = new Map<string, { t: number; r: number; s: number }[]>();
+  private buffers = new Map<string, { t: number; r: number; s: number; e?: number }[]>();
+  /** Quarantined beats since the last cut. */
+  private quarantine: SpooledBeat[] = [];
   private seen = new Map<string, Set<number>>();
+  private missingSets = new Map<string, Set<number>>();
+  /** Highest epoch seen per patient. */
+  private epochs = new Map<string, number>();
+  /** The group collecting beats; the group being written and synced. */
+  private queued: Group | undefined;
+  private writing: Group | undefined;
+  private flushScheduled = false;
+  private blocked: Error | undefined;
+  private retryMs = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private resumeWaiters: (() => void)[] = [];
+  private closed = false;
   /** Beats recovered from uncommitted segments at open. */
   readonly recovered: number;
+  /** fdatasync calls on segments so far (what group commit economises). */
+  syncs = 0;
+  private counters = { late_filled: 0, epoch_restarts: 0, write_failures: 0 };
+  /** Called when a write fails (the spool pauses) and when a retry succeeds (it resumes). */
+  onPause: (err: Error) => void = () => undefined;
+  onResume: () => void = () => undefined;
 
-  constructor(dir: string) {
+  constructor(dir: string, opts: SpoolOptions = {}) {
     this.dir = dir;
+    this.io = opts.io ?? nodeSpoolIo;
+    this.now = opts.now ?? Date.now;
+    this.maxFutureMs = opts.maxFutureMs ?? 3_600_000;
+    this.maxQueued = opts.maxQueued ?? 20_000;
     this.segDir = join(dir, 'spool');
     this.pendingDir = join(dir, 'pending');
+    this.quarantineDir = join(dir, 'quarantine');
     mkdirSync(this.segDir, { recursive: true });
     mkdirSync(this.pendingDir, { recursive: true });
+    mkdirSync(this.quarantineDir, { recursive: true });
     const statePath = join(dir, 'state.json');
     if (existsSync(statePath)) {
       const parsed = stateSchema.safeParse(JSON.parse(readFileSync(statePath, 'utf8')));
@@ -99,7 +221,13 @@ export class Spool {
         );
       this.state = parsed.data;
     } else {
-      this.state = { segment: 0, nextSeq: {}, watermark: {} };
+      this.state = stateSchema.parse({ segment: 0, nextSeq: {}, watermark: {} });
+    }
+    for (const [k, list] of Object.entries(this.state.missing)) this.missingSets.set(k, new Set(list));
+    for (const k of Object.keys(this.state.high)) {
+      const at = k.lastIndexOf('@');
+      const [p, e] = at < 0 ? [k, 0] : [k.slice(0, at), Number(k.slice(at + 1))];
+      this.epochs.set(p, Math.max(this.epochs.get(p) ?? 0, e));
     }
     // A crash inside a cut, after its pending files but before state.json, leaves orphans whose sequence numbers
     // the state never committed. Their beats are still in the uncommitted segments read back below and will be cut
@@ -107,7 +235,7 @@ export class Spool {
     let orphans = 0;
     for (const name of readdirSync(this.pendingDir)) {
       const m = PENDING_NAME.exec(name);
-      if (m && Number(m[2]) >= (this.state.nextSeq[m[1]!] ?? 1)) {
+      if ((m && Number(m[2]) >= (this.state.nextSeq[m[1]!] ?? 1)) || name.includes('.tmp-')) {
         unlinkSync(join(this.pendingDir, name));
         orphans++;
       }
@@ -117,7 +245,7 @@ export class Spool {
     let recovered = 0;
     let maxIndex = this.state.segment - 1;
     for (const name of readdirSync(this.segDir).sort()) {
-      const m = /^seg-(\d+)\.jsonl$/.exec(name);
+      const m = SEGMENT_NAME.exec(name);
       if (!m) continue;
       const index = Number(m[1]);
       if (index < this.state.segment) {
@@ -134,7 +262,8 @@ export class Spool {
           // A torn last line from a crash mid-write was never fsync'd, hence never acknowledged: skip it.
           continue;
         }
-        if (this.remember(beat)) recovered++;
+        // The verdict (quarantine or not) was taken when the beat was first spooled; replay it as written.
+        if (this.remember(beat, beat.q ?? null) !== 'duplicate') recovered++;
       }
     }
     this.recovered = recovered;
@@ -142,47 +271,190 @@ export class Spool {
   }
 
   private openSegment(index: number): Segment {
-    const fd = openSync(join(this.segDir, `seg-${String(index).padStart(10, '0')}.jsonl`), 'a');
+    // Not O_APPEND: positional writes, so a retry after a failed write overwrites the partial bytes.
+    const fd = openSync(join(this.segDir, `seg-${String(index).padStart(10, '0')}.jsonl`), 'w');
     fsyncDir(this.segDir);
-    return { index, fd, syncs: new Set() };
+    return { index, fd, size: 0, inflight: undefined };
   }
 
-  /** True (and buffered) when the beat is new; false for a duplicate of one already spooled or committed. */
-  private remember(b: SpooledBeat): boolean {
-    if (b.s <= (this.state.watermark[b.p] ?? 0)) return false;
-    let seen = this.seen.get(b.p);
-    if (!seen) this.seen.set(b.p, (seen = new Set()));
-    if (seen.has(b.s)) return false;
+  private epochOf(b: SpooledBeat): number {
+    return b.e ?? 0;
+  }
+
+  /**
+   * Decides a beat's fate and records it in memory: a duplicate changes nothing; otherwise the beat is buffered
+   * for the next batch (or put in quarantine) and the gap accounting updated. `verdict` null = as recorded.
+   */
+  private remember(b: SpooledBeat, verdict: QuarantineReason | null | undefined): AppendOutcome {
+    const key = keyOf(b);
+    const missing = this.missingSets.get(key);
+    const fills = missing?.has(b.s) === true;
+    let seen = this.seen.get(key);
+    if (!fills && (b.s <= (this.state.watermark[key] ?? 0) || seen?.has(b.s) === true)) return 'duplicate';
+    if (verdict === undefined) verdict = this.judgeTime(b, key, fills);
+    if (!seen) this.seen.set(key, (seen = new Set()));
     seen.add(b.s);
+    const epoch = this.epochOf(b);
+    const lastEpoch = this.epochs.get(b.p);
+    if (lastEpoch === undefined || epoch > lastEpoch) {
+      if (lastEpoch !== undefined) this.counters.epoch_restarts++;
+      this.epochs.set(b.p, epoch);
+    }
+    const high = this.state.high[key] ?? 0;
+    if (fills) {
+      missing!.delete(b.s);
+      this.counters.late_filled++;
+    } else if (b.s > high + 1) {
+      if (b.s - high - 1 > MAX_LISTED_GAP) this.state.unlisted += b.s - high - 1;
+      else {
+        let m = missing;
+        if (!m) this.missingSets.set(key, (m = new Set()));
+        for (let s = high + 1; s < b.s; s++) m.add(s);
+      }
+    }
+    if (b.s > high) this.state.high[key] = b.s;
+    if (verdict !== null) {
+      this.quarantine.push({ ...b, q: verdict });
+      return 'quarantined';
+    }
+    this.state.lastT[key] = Math.max(this.state.lastT[key] ?? -Infinity, b.t);
     let buf = this.buffers.get(b.p);
     if (!buf) this.buffers.set(b.p, (buf = []));
-    buf.push({ t: b.t, r: b.r, s: b.s });
-    return true;
+    buf.push(b.e ? { t: b.t, r: b.r, s: b.s, e: b.e } : { t: b.t, r: b.r, s: b.s });
+    return 'accepted';
   }
 
-  /** Appends a beat; resolves once it is on disk (fdatasync). Duplicates resolve at once without writing. */
+  /** A beat whose time is not after its device's last accepted beat (same epoch), or far ahead of our clock. A late beat filling a gap is naturally earlier. */
+  private judgeTime(b: SpooledBeat, key: string, fills: boolean): QuarantineReason | null {
+    if (b.t > this.now() + this.maxFutureMs) return 'time-future';
+    const last = this.state.lastT[key];
+    if (!fills && last !== undefined && b.t <= last) return 'time-step-back';
+    return null;
+  }
+
+  /**
+   * Appends a beat; resolves once it is on disk (the fdatasync of its group). A duplicate resolves once everything
+   * appended before it is on disk, so acknowledgements keep their order. While the spool is paused the promise waits.
+   */
   append(b: SpooledBeat): Promise<AppendOutcome> {
-    if (!this.remember(b)) return Promise.resolve('duplicate');
+    const outcome = this.remember(b, undefined);
+    if (outcome === 'duplicate') return this.barrier().then(() => 'duplicate' as const);
+    const rec: SpooledBeat = { p: b.p, s: b.s, t: b.t, r: b.r };
+    if (b.e) rec.e = b.e;
+    if (outcome === 'quarantined') rec.q = this.quarantine[this.quarantine.length - 1]!.q!;
+    const g = (this.queued ??= deferred());
+    g.lines.push(`${JSON.stringify(rec)}\n`);
+    this.scheduleFlush();
+    return g.promise.then(() => outcome);
+  }
+
+  /** Resolves once everything appended so far is on disk. */
+  barrier(): Promise<void> {
+    return (this.queued ?? this.writing)?.promise ?? Promise.resolve();
+  }
+
+  /** Resolves when intake may go on: the spool is not paused and not too far behind its fdatasyncs. */
+  writable(): Promise<void> | undefined {
+    const unsynced = (this.queued?.lines.length ?? 0) + (this.writing?.lines.length ?? 0);
+    if (!this.blocked && unsynced < this.maxQueued) return undefined;
+    if (!this.blocked) return this.barrier();
+    return new Promise((r) => this.resumeWaiters.push(r));
+  }
+
+  get paused(): boolean {
+    return this.blocked !== undefined;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.writing || this.blocked || this.closed) return;
+    this.flushScheduled = true;
+    // setImmediate lets every message already parsed from the socket join this group.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      void this.flush();
+    });
+  }
+
+  /** Writes the queued group at the segment's end and fdatasyncs it; on failure pauses and schedules a retry. */
+  private async flush(): Promise<void> {
+    if (this.writing || !this.queued || this.blocked || this.closed) return;
+    const g = (this.writing = this.queued);
+    this.queued = undefined;
     const seg = this.current;
-    writeSync(seg.fd, `${JSON.stringify(b)}\n`);
-    const p = new Promise<void>((resolve, reject) =>
-      fdatasync(seg.fd, (err) => (err ? reject(err) : resolve())),
-    );
-    seg.syncs.add(p);
-    return p.then(
-      () => {
-        seg.syncs.delete(p);
-        return 'accepted' as const;
-      },
-      (err: unknown) => {
-        seg.syncs.delete(p);
-        throw new HrvaultError(
-          'HRV_ERR_SPOOL',
-          `spool write failed: ${err instanceof Error ? err.message : String(err)}`,
-          { cause: err },
-        );
-      },
-    );
+    const start = seg.size;
+    try {
+      this.writeAt(seg, g.lines.join(''));
+      const p = new Promise<void>((resolve, reject) => this.io.fdatasync(seg.fd, (err) => (err ? reject(err) : resolve())));
+      seg.inflight = p;
+      this.syncs++;
+      await p;
+    } catch (err) {
+      // Write the same bytes again at the same offset later: after a failed fdatasync the kernel may have dropped
+      // the dirty pages, so only rewriting them from our copy makes them durable.
+      if (this.current === seg) seg.size = start;
+      this.writing = undefined;
+      this.requeue(g);
+      this.pause(err);
+      return;
+    } finally {
+      if (seg.inflight !== undefined) seg.inflight = undefined;
+    }
+    this.writing = undefined;
+    g.resolve();
+    if (this.queued) this.scheduleFlush();
+  }
+
+  private writeAt(seg: Segment, text: string): void {
+    const buf = Buffer.from(text);
+    let off = 0;
+    try {
+      while (off < buf.length) off += this.io.write(seg.fd, buf, off, buf.length - off, seg.size + off);
+    } catch (err) {
+      // Drop the partial bytes (shrinking needs no space); the retry rewrites them at the same offset anyway.
+      try {
+        ftruncateSync(seg.fd, seg.size);
+      } catch {
+        // the retry overwrites them
+      }
+      throw err;
+    }
+    seg.size += buf.length;
+  }
+
+  /** Puts a group that failed back in front of whatever queued since. */
+  private requeue(g: Group): void {
+    if (this.queued) {
+      g.lines.push(...this.queued.lines);
+      const later = this.queued;
+      void g.promise.then(() => later.resolve());
+    }
+    this.queued = g;
+  }
+
+  private pause(err: unknown): void {
+    this.counters.write_failures++;
+    const e = err instanceof Error ? err : new Error(String(err));
+    const first = this.blocked === undefined;
+    this.blocked = e;
+    if (first) this.onPause(e);
+    this.retryMs = Math.min(2000, this.retryMs === 0 ? 50 : this.retryMs * 2);
+    clearTimeout(this.retryTimer);
+    if (!this.closed) this.retryTimer = setTimeout(() => this.retry(), this.retryMs);
+  }
+
+  private retry(): void {
+    this.blocked = undefined;
+    if (this.queued) {
+      void this.flush().then(() => {
+        if (!this.blocked) this.resume();
+      });
+    } else this.resume();
+  }
+
+  private resume(): void {
+    this.retryMs = 0;
+    this.onResume();
+    for (const r of this.resumeWaiters.splice(0)) r();
   }
 
   /** Beats buffered since the last cut. */
@@ -192,59 +464,170 @@ export class Spool {
     return n;
   }
 
+  /** Gap, epoch, quarantine and write-failure counts. */
+  counts(): SpoolCounters {
+    let gaps = this.state.unlisted;
+    for (const m of this.missingSets.values()) gaps += m.size;
+    return {
+      seq_gaps: gaps,
+      late_filled: this.counters.late_filled,
+      epoch_restarts: this.counters.epoch_restarts,
+      quarantined: this.state.quarantined + this.quarantine.length,
+      write_failures: this.counters.write_failures,
+      paused: this.paused,
+    };
+  }
+
   /**
-   * Closes the interval: one pending batch per patient with beats, committed durably; returns them.
-   * Synchronous up to the final close so that no beat can slip between the snapshot and the rotation.
+   * Closes the interval: one pending batch per patient with beats, committed durably; returns them. The snapshot
+   * and the segment rotation are synchronous, so no beat slips between them; the writes after it run off the event
+   * loop (intake goes on into the new segment meanwhile). All or nothing: if a write fails the spool is as before
+   * (beats buffered, their segment kept, nothing listed as pending) and the error is thrown. One cut at a time.
    */
-  async cut(): Promise<PendingBatch[]> {
+  cut(): Promise<PendingBatch[]> {
+    const run = this.cutChain.then(() => this.cutOnce());
+    this.cutChain = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private cutChain: Promise<void> = Promise.resolve();
+
+  private async cutOnce(): Promise<PendingBatch[]> {
     const old = this.current;
+    if (this.blocked) throw new HrvaultError('HRV_ERR_SPOOL', `spool paused: ${this.blocked.message}`, { cause: this.blocked });
+    // Every remembered beat must be in the old segment before the rotation: write the queued group there now.
+    const g = this.queued;
+    if (g) {
+      try {
+        this.writeAt(old, g.lines.join(''));
+      } catch (err) {
+        this.pause(err);
+        throw new HrvaultError('HRV_ERR_SPOOL', `spool write failed: ${(err as Error).message}`, { cause: err });
+      }
+      this.queued = undefined;
+    }
+    let fresh: Segment;
+    try {
+      fresh = this.openSegment(old.index + 1);
+    } catch (err) {
+      if (g) this.requeue(g);
+      throw new HrvaultError('HRV_ERR_SPOOL', `spool rotation failed: ${(err as Error).message}`, { cause: err });
+    }
+    this.current = fresh;
     const buffers = this.buffers;
-    fdatasyncSync(old.fd);
-    this.current = this.openSegment(old.index + 1);
+    const quarantine = this.quarantine;
     this.buffers = new Map();
-    const batches: PendingBatch[] = [];
+    this.quarantine = [];
+    // Gap and time accounting as of the snapshot: the beats after it are in the new segment, replayed on recovery.
     const nextState: SpoolState = {
-      segment: this.current.index,
+      ...this.state,
+      segment: fresh.index,
       nextSeq: { ...this.state.nextSeq },
       watermark: { ...this.state.watermark },
+      high: { ...this.state.high },
+      lastT: { ...this.state.lastT },
+      missing: Object.fromEntries([...this.missingSets].filter(([, m]) => m.size > 0).map(([k, m]) => [k, [...m]])),
+      quarantined: this.state.quarantined + quarantine.length,
     };
+    const batches: PendingBatch[] = [];
     for (const [patient, beats] of [...buffers.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
       if (beats.length === 0) continue;
-      beats.sort((a, b) => a.s - b.s);
+      beats.sort((a, b) => (a.e ?? 0) - (b.e ?? 0) || a.s - b.s);
       const seq = nextState.nextSeq[patient] ?? 1;
       nextState.nextSeq[patient] = seq + 1;
-      nextState.watermark[patient] = Math.max(nextState.watermark[patient] ?? 0, beats[beats.length - 1]!.s);
-      const batch: PendingBatch = {
-        patient,
-        seq,
-        tStartMs: beats[0]!.t - beats[0]!.r,
-        tEndMs: beats[beats.length - 1]!.t,
-        beats,
-      };
-      writeFileDurable(join(this.pendingDir, pendingName(patient, seq)), JSON.stringify(batch), { syncDir: false });
-      batches.push(batch);
+      for (const b of beats) {
+        const key = keyOf({ p: patient, e: b.e });
+        nextState.watermark[key] = Math.max(nextState.watermark[key] ?? 0, b.s);
+      }
+      batches.push({ patient, seq, tStartMs: beats[0]!.t - beats[0]!.r, tEndMs: beats[beats.length - 1]!.t, beats });
     }
-    fsyncDir(this.pendingDir);
-    writeFileDurable(join(this.dir, 'state.json'), JSON.stringify(nextState));
-    this.state = nextState;
+    for (const q of quarantine) {
+      const key = keyOf(q);
+      nextState.watermark[key] = Math.max(nextState.watermark[key] ?? 0, q.s);
+    }
+    const written: string[] = [];
+    let synced = false;
+    try {
+      await this.sync(old);
+      synced = true;
+      if (g) g.resolve();
+      await Promise.all(
+        batches.map((b) => {
+          const file = join(this.pendingDir, pendingName(b.patient, b.seq));
+          written.push(file);
+          return this.io.writeFileDurable(file, JSON.stringify(b), { syncDir: false });
+        }),
+      );
+      if (quarantine.length > 0) {
+        // Named by the committed state it follows, so a cut replayed after a crash rewrites the same file.
+        const file = join(this.quarantineDir, `q-${String(this.state.segment).padStart(10, '0')}.jsonl`);
+        await this.io.writeFileDurable(file, quarantine.map((q) => JSON.stringify(q)).join('\n') + '\n');
+      }
+      await fsyncDirAsync(this.pendingDir);
+      failpoint('gateway.cut.after-pending-write');
+      await this.io.writeFileDurable(join(this.dir, 'state.json'), JSON.stringify(nextState));
+    } catch (err) {
+      // Nothing committed: the beats go back to the buffers (they are still in the old segment, which the state
+      // still names, or queued again), and the files written are orphans under uncommitted numbers that `pending()`
+      // never lists and the next cut overwrites.
+      for (const [patient, beats] of this.buffers) (buffers.get(patient) ?? buffers.set(patient, []).get(patient)!).push(...beats);
+      this.buffers = buffers;
+      this.quarantine = [...quarantine, ...this.quarantine];
+      if (g && !synced) {
+        this.requeue(g);
+        this.scheduleFlush();
+      }
+      await Promise.all(written.map((f) => unlink(f).catch(() => undefined)));
+      this.counters.write_failures++;
+      throw new HrvaultError('HRV_ERR_SPOOL', `batch cut failed: ${(err as Error).message}`, { cause: err });
+    }
+    // Only what the commit decided; the gap and time accounting in memory has moved on since the snapshot.
+    this.state.segment = nextState.segment;
+    this.state.nextSeq = nextState.nextSeq;
+    this.state.watermark = nextState.watermark;
+    this.state.quarantined = nextState.quarantined;
+    if (this.pendingN !== undefined) this.pendingN += batches.length;
+    failpoint('gateway.cut.after-state-commit');
     // Seen-sets are only needed for seqs above the new watermark.
-    for (const [patient, seen] of this.seen) {
-      const wm = nextState.watermark[patient] ?? 0;
+    for (const [key, seen] of this.seen) {
+      const wm = nextState.watermark[key] ?? 0;
       for (const s of seen) if (s <= wm) seen.delete(s);
     }
-    await Promise.allSettled([...old.syncs]);
+    await old.inflight?.catch(() => undefined);
     closeSync(old.fd);
     for (const name of readdirSync(this.segDir)) {
-      const m = /^seg-(\d+)\.jsonl$/.exec(name);
-      if (m && Number(m[1]) < this.current.index) unlinkSync(join(this.segDir, name));
+      const m = SEGMENT_NAME.exec(name);
+      if (m && Number(m[1]) < this.state.segment) await unlink(join(this.segDir, name));
     }
     return batches;
   }
 
-  /** Pending batches in upload order (per patient by sequence number). */
+  /** fdatasync of a whole segment (off the event loop). */
+  private async sync(seg: Segment): Promise<void> {
+    await new Promise<void>((resolve, reject) => this.io.fdatasync(seg.fd, (err) => (err ? reject(err) : resolve())));
+    this.syncs++;
+  }
+
+  private pendingNames(): string[] {
+    return readdirSync(this.pendingDir).filter((n) => {
+      const m = PENDING_NAME.exec(n);
+      return m !== null && Number(m[2]) < (this.state.nextSeq[m[1]!] ?? 1);
+    });
+  }
+
+  private pendingN: number | undefined;
+
+  /** Number of committed pending batches (counted once, then kept up to date). */
+  pendingCount(): number {
+    return (this.pendingN ??= this.pendingNames().length);
+  }
+
+  /** Committed pending batches in upload order (per patient by sequence number); an uncommitted orphan is never listed. */
   pending(): PendingBatch[] {
-    return readdirSync(this.pendingDir)
-      .filter((n) => n.endsWith('.json'))
+    return this.pendingNames()
       .sort()
       .map((n) => pendingSchema.parse(JSON.parse(readFileSync(join(this.pendingDir, n), 'utf8'))));
   }
@@ -252,9 +635,12 @@ export class Spool {
   /** Deletes a pending batch after its upload was confirmed. */
   confirmUploaded(patient: string, seq: number): void {
     unlinkSync(join(this.pendingDir, pendingName(patient, seq)));
+    if (this.pendingN !== undefined) this.pendingN--;
   }
 
   close(): void {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
     closeSync(this.current.fd);
   }
 }

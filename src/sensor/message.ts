@@ -1,6 +1,6 @@
 /**
  * The beat message on the wire (sensor → gateway over MQTT) and its topic. Version 1:
- * `{v: 1, patient, seq, t_ms, rr_ms}` as JSON on `<prefix>/<device>/beats`.
+ * `{v: 1, patient, seq, t_ms, rr_ms, epoch?}` as JSON on `<prefix>/<device>/beats`.
  */
 import { deviceIdSchema } from '../contracts/index.js';
 

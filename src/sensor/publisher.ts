@@ -31,6 +31,11 @@ export interface SensorFleetOptions {
   maxInflight: number;
   /** Epoch ms of simulated time zero (default: now). */
   startMs?: number;
+  /**
+   * Boot epoch sent with every beat (default: the real time this fleet started, ms): grows whenever the devices
+   * restart their sequence numbers from 1, so the gateway tells a restart from a redelivery.
+   */
+  epoch?: number;
   logger?: Logger;
 }
 
@@ -68,6 +73,7 @@ const TICK_MS = 20;
 /** Connects one client per patient's device and starts publishing. */
 export async function startSensorFleet(opts: SensorFleetOptions): Promise<SensorFleet> {
   const startMs = opts.startMs ?? Date.now();
+  const epoch = opts.epoch ?? Date.now();
   const sources: BeatSource[] = [
     ...opts.patients.map((p) => {
       const gen = new SyntheticPatient(p);
@@ -111,6 +117,7 @@ export async function startSensorFleet(opts: SensorFleetOptions): Promise<Sensor
       seq: b.seq,
       t_ms: startMs + b.tMs,
       rr_ms: b.rrMs,
+      epoch,
     };
     d.inflight++;
     const p = d.client
