@@ -42,6 +42,7 @@ import { AGGREGATE_METRICS, type AggregateMetric, type ClinicalRecord } from './
 import { ACCESS_TOKEN_TTL_S, RefreshTokenStore, signAccessToken, verifyAccessToken } from './tokens.js';
 import { hashPassword, passwordProblem, userRecordSchema, verifyPassword, type Role, type UserRecord } from './users.js';
 import type { KeyObject } from 'node:crypto';
+import { failpoint } from '../failpoints/index.js';
 
 export type { ClinicalRecord } from './vocabulary.js';
 
@@ -832,6 +833,7 @@ export class CspService {
       if (caught && !retried) return this.#appendNow(ref, records, dedupe, true);
       throw err;
     }
+    failpoint('csp.after-sp-commit');
     await this.#db.transaction(async (tx) => {
       await tx.query(
         'INSERT INTO csp_chain_heads (patient_ref, seq, chain) VALUES ($1, $2, $3) ON CONFLICT (patient_ref) DO UPDATE SET seq = EXCLUDED.seq, chain = EXCLUDED.chain',
@@ -847,6 +849,7 @@ export class CspService {
         ]);
       }
     });
+    failpoint('csp.after-index');
     await this.#summaries.add(ref, records);
     return true;
   }
