@@ -24,7 +24,7 @@ const RANDOM_KILLS = 3;
 let broker: EmbeddedBroker | undefined;
 let stack: FaultStack | undefined;
 afterAll(async () => {
-  await stack?.close();
+  await stack?.close(process.env.HRVAULT_FAULTS_KEEP === '1');
   await broker?.close();
 });
 
@@ -81,6 +81,7 @@ describe('faults: gateway SIGKILL at its failpoints and at random moments', () =
         // Results first, so the kill lands in a gateway that is cutting, uploading and fetching.
         const before = resultsKept(gw);
         await untilSettled(() => resultsKept(gw) > before, () => resultsKept(gw), 30_000);
+        // The injected fault's moment (seeded), not a wait for anything.
         const delay = Math.round(100 + rand() * 2000);
         await new Promise((r) => setTimeout(r, delay));
         await sigkill(gw);
@@ -99,7 +100,7 @@ describe('faults: gateway SIGKILL at its failpoints and at random moments', () =
     await sigterm(cloud);
     const i1 = stack.checkI1(duration, acked);
     const i2 = scanHost(stack, duration);
-    printInvariants('gateway-kill', { i1, i2 }, { seed, kills, published: st.published, failures: failures.length });
+    printInvariants('gateway-kill', { i1, i2 }, { seed, kills, published: st.published, failures: failures.length, host_rejections: stack.hostRejections() });
     expect(failures, failures.join('\n')).toEqual([]);
     expect(i1.ok, 'I1').toBe(true);
     expect(i2, 'I2').toEqual([]);

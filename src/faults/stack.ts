@@ -4,7 +4,7 @@
  * process (so it knows every beat the broker acknowledged), and a broker given by the scenario. No CSP runs:
  * the gateway keeps every verified result in its outbox, which is what the checker reads.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { computeMeasurement, ensurePlatformKey } from '../enclave/index.js';
@@ -62,6 +62,8 @@ export interface FaultStack {
   expected(durationS: number): Map<string, SensorBeat[]>;
   /** I1 against the fleet's acknowledgements. */
   checkI1(durationS: number, acked: ReadonlyMap<string, ReadonlySet<number>>): ExactlyOnceReport;
+  /** Files the host quarantined, counted by error code (a replay refusal is HRV_ERR_SEQUENCE_REPLAY). */
+  hostRejections(): Record<string, number>;
   /** SIGKILLs every process still running (whole process groups: the cloud's enclave child too). */
   killAll(): Promise<void>;
   /** killAll, then removes the directory unless `keep`. */
@@ -154,6 +156,16 @@ export function createStack(opts: StackOptions): FaultStack {
     analysed: () => readKeptResults(join(gatewayDir, 'spool')),
     expected: (durationS) => expectedBeats(patients, durationS, SCENARIO_START_MS),
     checkI1: (durationS, acked) => checkExactlyOnce(expectedBeats(patients, durationS, SCENARIO_START_MS), acked, readKeptResults(join(gatewayDir, 'spool'))),
+    hostRejections() {
+      const out: Record<string, number> = {};
+      const q = join(cloudDir, 'quarantine');
+      for (const rel of readdirSync(q, { recursive: true, encoding: 'utf8' })) {
+        if (!rel.endsWith('.reason.json')) continue;
+        const code = (JSON.parse(readFileSync(join(q, rel), 'utf8')) as { code: string }).code;
+        out[code] = (out[code] ?? 0) + 1;
+      }
+      return out;
+    },
     async killAll() {
       for (const r of runs) r.proc.signalGroup('SIGKILL');
       await Promise.all(runs.map((r) => r.proc.exited));
