@@ -5,6 +5,9 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { HrvResult } from '../contracts/index.js';
+import { HrvAnalyser } from '../enclave/index.js';
+import { formatRrCsv } from '../hrv/index.js';
 import { SyntheticPatient, type PatientParams } from '../sensor/index.js';
 
 /** One sensor beat: its sequence number, absolute time (ms since the epoch) and interval (ms). */
@@ -117,9 +120,10 @@ export function ackedPrefix(perPatient: Readonly<Record<string, number>>): Map<s
   return new Map(Object.entries(perPatient).map(([p, n]) => [p, new Set(Array.from({ length: n }, (_, i) => i + 1))]));
 }
 
-interface EntryFile {
+/** One result the gateway kept: the real patient id and the verified `HrvResult`. */
+export interface KeptResult {
   patient: string;
-  result: { seq: number; rr: { t_ms: number[]; rr_ms: number[] } };
+  result: HrvResult;
 }
 
 /**
@@ -127,7 +131,12 @@ interface EntryFile {
  * refused in `rejected/`): with no CSP reachable nothing is delivered, so these are all of them.
  */
 export function readKeptResults(spoolDir: string): AnalysedBatch[] {
-  const out: AnalysedBatch[] = [];
+  return readKeptEntries(spoolDir).map((e) => ({ patient: e.patient, seq: e.result.seq, tMs: e.result.rr.t_ms, rrMs: e.result.rr.rr_ms }));
+}
+
+/** The kept results themselves (see readKeptResults), in the outbox's order. */
+export function readKeptEntries(spoolDir: string): KeptResult[] {
+  const out: KeptResult[] = [];
   for (const sub of ['entries', 'rejected']) {
     let names: string[];
     try {
@@ -137,8 +146,7 @@ export function readKeptResults(spoolDir: string): AnalysedBatch[] {
     }
     for (const name of names.sort()) {
       if (!/^\d{12}\.json$/.test(name)) continue;
-      const e = JSON.parse(readFileSync(join(spoolDir, 'results', sub, name), 'utf8')) as EntryFile;
-      out.push({ patient: e.patient, seq: e.result.seq, tMs: e.result.rr.t_ms, rrMs: e.result.rr.rr_ms });
+      out.push(JSON.parse(readFileSync(join(spoolDir, 'results', sub, name), 'utf8')) as KeptResult);
     }
   }
   return out;
@@ -151,4 +159,39 @@ export function formatExactlyOnce(r: ExactlyOnceReport): string {
     .filter(([, t]) => t.missing + t.duplicated + t.unknown > 0)
     .map(([p, t]) => `  ${p}: acked ${t.acked}, missing ${t.missing}${t.missingSeqs.length ? ` (seq ${t.missingSeqs.join(',')}…)` : ''}, duplicated ${t.duplicated}${t.duplicatedSeqs.length ? ` (seq ${t.duplicatedSeqs.join(',')}…)` : ''}, unknown ${t.unknown}`);
   return [head, ...bad].join('\n');
+}
+
+/**
+ * (I3) results equal a clean run's on the same input: each patient's kept results, in sequence order, are fed
+ * again as the same batches to a fresh analyser (the enclave's own analysis code, in this process, never
+ * interrupted) and must come out identical — window, measures, gap, alerts. A result computed from lost or
+ * rolled-back enclave state (a window that restarted, a gap that is not one, an alert raised twice) differs.
+ * Returns the differences (empty = holds).
+ */
+export function checkCleanRun(kept: readonly KeptResult[], gateway: string): string[] {
+  const analyser = new HrvAnalyser();
+  const diffs: string[] = [];
+  const ordered = [...kept].sort((a, b) => (a.patient === b.patient ? a.result.seq - b.result.seq : a.patient < b.patient ? -1 : 1));
+  for (const { patient, result } of ordered) {
+    const meta = { gateway, patient: result.patient, seq: result.seq, t_start_ms: result.t_start_ms, t_end_ms: result.t_end_ms };
+    let clean: HrvResult;
+    try {
+      clean = analyser.analyse(meta, formatRrCsv({ tMs: Float64Array.from(result.rr.t_ms), rrMs: Float64Array.from(result.rr.rr_ms) }), `${patient}-${result.seq}`).result;
+    } catch (err) {
+      diffs.push(`${patient} seq ${result.seq}: a clean run refuses this batch (${err instanceof Error ? err.message : String(err)})`);
+      continue;
+    }
+    if (canonical(clean) !== canonical(result)) {
+      const fields = (Object.keys(result) as (keyof HrvResult)[]).filter((k) => canonical(clean[k]) !== canonical(result[k]));
+      diffs.push(`${patient} seq ${result.seq}: differs from the clean run in ${fields.join(', ')}`);
+    }
+  }
+  return diffs;
+}
+
+/** JSON with object keys sorted (a value parsed by a schema may list its keys in another order). */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x !== null && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1))) : x,
+  );
 }

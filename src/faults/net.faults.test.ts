@@ -6,18 +6,20 @@
  *   firewall that lost its state): only a gateway with an SFTP keepalive or a timeout on every operation
  *   reconnects and uploads again.
  * - net-mqtt: a cut, then a silent stall that heals, between the gateway and the broker.
- * Each: every acknowledged beat analysed exactly once (I1), nothing readable on the host (I2).
+ * Each: every acknowledged beat analysed exactly once (I1), nothing readable on the host (I2), results as a
+ * clean run's on the same batches (I3).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { startEmbeddedBroker, type EmbeddedBroker } from '../gateway/index.js';
-import { devicePassword, type SensorFleet } from '../sensor/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { deviceOfPatient, devicePassword, patientId, type SensorFleet } from '../sensor/index.js';
 import type { CliProcess } from '../test-support/processes.js';
-import { ackedPrefix } from './checker.js';
-import { scanHost } from './plaintext.js';
+import { mosquittoInstalled, startPrivateMosquitto } from './mosquitto.js';
 import { startFaultProxy, type FaultProxy } from './proxy.js';
 import { printInvariants } from './report.js';
 import { faultSeed } from './seed.js';
-import { createStack, DEVICE_SECRET, GATEWAY_PASSWORD, GATEWAY_USER, resultsKept, sigterm, untilSettled, type FaultStack } from './stack.js';
+import { createStack, DEVICE_SECRET, drainAndCheck, GATEWAY_PASSWORD, GATEWAY_USER, resultsKept, startSuiteBroker, untilSettled, type FaultStack, type Outcome } from './stack.js';
 
 const PATIENTS = 5;
 let cleanup: (() => Promise<void>)[] = [];
@@ -28,7 +30,7 @@ afterEach(async () => {
 
 interface Net {
   stack: FaultStack;
-  broker: EmbeddedBroker;
+  broker: { url: string };
   sftp: FaultProxy;
   mqtt: FaultProxy;
   cloud: CliProcess;
@@ -37,14 +39,27 @@ interface Net {
   seed: number;
 }
 
-async function setUp(name: string): Promise<Net> {
+/** The broker: the in-process one the demo uses (aedes), or a private Mosquitto with the documented configuration. */
+async function startBroker(kind: 'embedded' | 'mosquitto', prefix: string): Promise<{ url: string; close(): Promise<void> }> {
+  if (kind === 'embedded') return startSuiteBroker(prefix);
+  const dir = mkdtempSync(join(tmpdir(), 'hrv-faults-net-mosq-'));
+  const users: Record<string, string> = { [GATEWAY_USER]: GATEWAY_PASSWORD };
+  for (let i = 1; i <= PATIENTS; i++) users[deviceOfPatient(patientId(i))] = devicePassword(DEVICE_SECRET, deviceOfPatient(patientId(i)));
+  const m = await startPrivateMosquitto({ dir, config: 'documented', users });
+  return {
+    url: m.url,
+    close: async () => {
+      await m.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function setUp(name: string, brokerKind: 'embedded' | 'mosquitto' = 'embedded'): Promise<Net> {
   const seed = faultSeed();
-  const prefix = `hrvault/v1/net${process.pid}`;
-  const broker = await startEmbeddedBroker({
-    credentials: (u) => (u === GATEWAY_USER ? GATEWAY_PASSWORD : u.startsWith('dev-') ? devicePassword(DEVICE_SECRET, u) : undefined),
-    gatewayUsernames: [GATEWAY_USER],
-    topicPrefix: prefix,
-  });
+  // The documented Mosquitto ACL allows the hrvault/v1 prefix only.
+  const prefix = brokerKind === 'mosquitto' ? 'hrvault/v1' : `hrvault/v1/net${process.pid}`;
+  const broker = await startBroker(brokerKind, prefix);
   const stack = createStack({ name, patients: PATIENTS, seed, mqttUrl: broker.url, topicPrefix: prefix });
   const proxies: FaultProxy[] = [];
   cleanup.push(async () => {
@@ -74,23 +89,15 @@ async function resultsResume(gw: CliProcess, n = PATIENTS): Promise<boolean> {
   return untilSettled(() => resultsKept(gw) >= target, () => resultsKept(gw), 30_000);
 }
 
-async function finish(name: string, net: Net, facts: Record<string, unknown>): Promise<{ ok: boolean; i2: string[] }> {
-  await net.fleet.stop();
-  const st = net.fleet.stats();
-  const beats = (): number => net.stack.analysed().reduce((s, b) => s + b.tMs.length, 0);
-  await untilSettled(() => beats() >= st.published, beats);
-  await sigterm(net.gw);
-  await sigterm(net.cloud);
-  const duration = st.simulatedS + 10;
-  const i1 = net.stack.checkI1(duration, ackedPrefix(st.perPatient));
-  const i2 = scanHost(net.stack, duration);
-  printInvariants(name, { i1, i2 }, { seed: net.seed, published: st.published, sftp_proxy: net.sftp.stats(), mqtt_proxy: net.mqtt.stats(), ...facts });
-  return { ok: i1.ok, i2 };
+async function finishNet(name: string, net: Net, facts: Record<string, unknown>): Promise<Outcome> {
+  const r = await drainAndCheck(net.stack, net.fleet, net.gw, net.cloud);
+  printInvariants(name, r, { seed: net.seed, published: r.published, sftp_proxy: net.sftp.stats(), mqtt_proxy: net.mqtt.stats(), gateway_sigterm: r.gatewaySigterm, ...facts });
+  return r;
 }
 
 /** A cut on one link while the sensors publish 300 beats, heal, then a silent stall as long, heal. */
-async function cutThenStall(name: string, link: 'sftp' | 'mqtt'): Promise<void> {
-  const net = await setUp(name);
+async function cutThenStall(name: string, link: 'sftp' | 'mqtt', brokerKind: 'embedded' | 'mosquitto' = 'embedded'): Promise<void> {
+  const net = await setUp(name, brokerKind);
   const proxy = net[link];
   proxy.cut();
   await whilePublishing(net.fleet, 300);
@@ -100,9 +107,10 @@ async function cutThenStall(name: string, link: 'sftp' | 'mqtt'): Promise<void> 
   await whilePublishing(net.fleet, 300);
   proxy.heal();
   const afterStall = await resultsResume(net.gw);
-  const r = await finish(name, net, { resumed_after_cut: afterCut, resumed_after_stall: afterStall });
-  expect(r.ok, 'I1').toBe(true);
+  const r = await finishNet(name, net, { resumed_after_cut: afterCut, resumed_after_stall: afterStall });
+  expect(r.i1.ok, 'I1').toBe(true);
   expect(r.i2, 'I2').toEqual([]);
+  expect(r.i3, 'I3').toEqual([]);
 }
 
 describe('faults: network cut and silent stall through a fault proxy', () => {
@@ -114,11 +122,18 @@ describe('faults: network cut and silent stall through a fault proxy', () => {
     await whilePublishing(net.fleet, 300);
     net.sftp.heal({ abandonStalled: true });
     const resumed = await resultsResume(net.gw);
-    const r = await finish('net-sftp-abandoned-stall', net, { resumed_after_stall: resumed });
+    const r = await finishNet('net-sftp-abandoned-stall', net, { resumed_after_stall: resumed });
     expect(resumed, 'the gateway never uploaded again after its SFTP connection went silent (no keepalive / operation timeout)').toBe(true);
-    expect(r.ok, 'I1').toBe(true);
+    expect(r.i1.ok, 'I1').toBe(true);
     expect(r.i2, 'I2').toEqual([]);
+    expect(r.i3, 'I3').toEqual([]);
   });
 
-  it('gateway ↔ MQTT broker: a cut, then a stall that heals', () => cutThenStall('net-mqtt', 'mqtt'));
+  // FINDING (open, no fix assigned): the in-process aedes broker of the demo (src/gateway/broker.ts) loses the
+  // beats it acknowledged to the sensors while the gateway's connection is cut (~40-50 per patient for a 300-beat
+  // cut); Mosquitto behind the same proxy loses none (next test). Marked .fails so that a fix shows up here.
+  it.fails('gateway ↔ MQTT broker (embedded aedes, the demo\'s): a cut, then a stall that heals — loses beats today', () => cutThenStall('net-mqtt-embedded', 'mqtt'));
+
+  it.skipIf(!mosquittoInstalled())('gateway ↔ MQTT broker (Mosquitto, documented config): a cut, then a stall that heals', () =>
+    cutThenStall('net-mqtt-mosquitto', 'mqtt', 'mosquitto'));
 });

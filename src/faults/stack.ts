@@ -8,10 +8,11 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { computeMeasurement, ensurePlatformKey } from '../enclave/index.js';
-import { ensureGatewayKeys } from '../gateway/index.js';
+import { ensureGatewayKeys, startEmbeddedBroker, type EmbeddedBroker } from '../gateway/index.js';
 import { devicePassword, startSensorFleet, syntheticPatients, type PatientParams, type SensorFleet } from '../sensor/index.js';
-import { exitWithin, spawnCli, type CliProcess, type Exit } from '../test-support/processes.js';
-import { checkExactlyOnce, expectedBeats, readKeptResults, type AnalysedBatch, type ExactlyOnceReport, type SensorBeat } from './checker.js';
+import { exitWithin, ROOT, spawnCli, type CliProcess, type Exit } from '../test-support/processes.js';
+import { ackedPrefix, checkCleanRun, checkExactlyOnce, expectedBeats, readKeptEntries, readKeptResults, type AnalysedBatch, type ExactlyOnceReport, type SensorBeat } from './checker.js';
+import { scanHost } from './plaintext.js';
 
 /** Simulated time zero of every scenario (2026-01-01T00:00:00Z): fixed so that a clean run and a faulty run carry the same beats. */
 export const SCENARIO_START_MS = Date.UTC(2026, 0, 1);
@@ -213,4 +214,85 @@ export async function untilSettled(cond: () => boolean, progress: () => number, 
 /** Counts the gateway's "result kept" log lines in a run's output (results verified and kept by that incarnation). */
 export function resultsKept(p: CliProcess): number {
   return p.stderr().split('result kept for the CSP').length - 1;
+}
+
+/**
+ * Waits until the armed failpoint `point` fires in `proc` (it exits by SIGKILL, or `fired()` sees its effect in a
+ * process that survives, such as the enclave child of the cloud). Throws when `passed()` says the code went
+ * through that commit boundary more often than the armed hit without firing (the point is not placed in the
+ * code), when the process exits otherwise, or when nothing moves any more.
+ */
+export async function awaitFailpoint(
+  proc: CliProcess,
+  point: string,
+  o: { passed: () => boolean; progress: () => number; fired?: () => boolean },
+): Promise<void> {
+  let exited = false;
+  void proc.exited.then(() => (exited = true));
+  const fired = o.fired ?? (() => false);
+  const ok = await untilSettled(() => exited || fired() || o.passed(), o.progress, 30_000);
+  if (fired()) return;
+  const exit = exited ? await proc.exited : undefined;
+  if (exit?.signal === 'SIGKILL') return;
+  if (exit !== undefined) throw new Error(`process armed at ${point} exited with ${exit.code}/${exit.signal}, not by the failpoint's SIGKILL:\n${proc.stderr().slice(-2000)}`);
+  proc.signalGroup('SIGKILL');
+  throw new Error(
+    ok
+      ? `failpoint ${point} never fired: the pipeline went through that commit boundary far more often than the armed hit. The point is not placed in the code (issue 8).`
+      : `process armed at ${point} stopped making progress before the point fired`,
+  );
+}
+
+/** True when some source file outside src/failpoints calls failpoint('<name>') (the point is placed). */
+export function failpointPlaced(name: string): boolean {
+  const src = join(ROOT, 'src');
+  for (const rel of readdirSync(src, { recursive: true, encoding: 'utf8' })) {
+    if (!rel.endsWith('.ts') || rel.endsWith('.test.ts') || rel.startsWith('failpoints') || rel.startsWith('faults')) continue;
+    if (readFileSync(join(src, rel), 'utf8').includes(`failpoint('${name}')`)) return true;
+  }
+  return false;
+}
+
+/** The demo's in-process broker with the suite's credentials (the gateway user and the devices' derived passwords). */
+export function startSuiteBroker(topicPrefix: string): Promise<EmbeddedBroker> {
+  return startEmbeddedBroker({
+    credentials: (u) => (u === GATEWAY_USER ? GATEWAY_PASSWORD : u.startsWith('dev-') ? devicePassword(DEVICE_SECRET, u) : undefined),
+    gatewayUsernames: [GATEWAY_USER],
+    topicPrefix,
+  });
+}
+
+export interface Outcome {
+  i1: ExactlyOnceReport;
+  i2: string[];
+  i3: string[];
+  published: number;
+  /** How the last gateway ended on SIGTERM ('exited', or why not: it is then SIGKILLed). */
+  gatewaySigterm: string;
+}
+
+/**
+ * The end of every scenario: stops the sensors (waiting for every PUBACK), lets the gateway drain until the kept
+ * results carry as many beats as were acknowledged or nothing moves any more, stops gateway and cloud, and
+ * evaluates I1, I2 and I3.
+ */
+export async function drainAndCheck(stack: FaultStack, fleet: SensorFleet, gw: CliProcess, cloud: CliProcess): Promise<Outcome> {
+  await fleet.stop();
+  const st = fleet.stats();
+  const beats = (): number => stack.analysed().reduce((s, b) => s + b.tMs.length, 0);
+  await untilSettled(() => beats() >= st.published, beats);
+  // A gateway stuck on a dead connection does not end on SIGTERM: recorded (exitWithin SIGKILLs it), the invariants still evaluated.
+  const gatewaySigterm = await sigterm(gw).then(
+    () => 'exited',
+    (err: unknown) => `did not exit on SIGTERM: ${err instanceof Error ? err.message.split('\n')[0]! : String(err)}`,
+  );
+  await sigterm(cloud).catch(() => undefined);
+  const duration = st.simulatedS + 10;
+  return {
+    i1: stack.checkI1(duration, ackedPrefix(st.perPatient)),
+    i2: scanHost(stack, duration),
+    i3: checkCleanRun(readKeptEntries(join(stack.gatewayDir, 'spool')), GATEWAY_USER),
+    published: st.published,
+    gatewaySigterm,
+  };
 }
