@@ -21,7 +21,8 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['src/**/*.test.ts', 'scripts/**/*.test.ts'],
-          exclude: [...configDefaults.exclude, ...INT],
+          // src/faults/*.faults.test.ts run in their own config (npm run test:faults).
+          exclude: [...configDefaults.exclude, ...INT, 'src/faults/*.faults.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,
           sequence: { groupOrder: 0 },

@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { syntheticPatients } from '../sensor/index.js';
+import { ackedPrefix, checkExactlyOnce, expectedBeats, type AnalysedBatch } from './checker.js';
+
+const START = Date.UTC(2026, 0, 1);
+const patients = syntheticPatients(2, 3);
+const expected = expectedBeats(patients, 30, START);
+
+/** Cuts a patient's beats into batches of `size`, as a gateway would upload them. */
+function batches(patient: string, size: number, from = 0, to?: number): AnalysedBatch[] {
+  const beats = expected.get(patient)!.slice(from, to);
+  const out: AnalysedBatch[] = [];
+  for (let i = 0; i < beats.length; i += size) {
+    const b = beats.slice(i, i + size);
+    out.push({ patient, seq: out.length + 1, tMs: b.map((x) => x.tMs), rrMs: b.map((x) => x.rrMs) });
+  }
+  return out;
+}
+
+const all = (): AnalysedBatch[] => patients.flatMap((p) => batches(p.patient, 7));
+const acked = (): Map<string, Set<number>> =>
+  ackedPrefix(Object.fromEntries(patients.map((p) => [p.patient, expected.get(p.patient)!.length])));
+
+describe('checkExactlyOnce', () => {
+  it('holds when every acknowledged beat is in exactly one batch', () => {
+    const r = checkExactlyOnce(expected, acked(), all());
+    expect(r.ok).toBe(true);
+    expect(r.analysed).toBe(r.acked);
+    expect(r.acked).toBeGreaterThan(40);
+  });
+
+  it('counts a lost batch as missing beats of that patient, by sequence number', () => {
+    const b = all();
+    const lost = b.splice(2, 1)[0]!;
+    const r = checkExactlyOnce(expected, acked(), b);
+    expect(r.ok).toBe(false);
+    expect(r.missing).toBe(lost.tMs.length);
+    expect(r.perPatient[lost.patient]!.missingSeqs[0]).toBe(15);
+    expect(r.duplicated).toBe(0);
+  });
+
+  it('counts a beat analysed twice (a re-cut batch under a new number) as duplicated', () => {
+    const b = all();
+    b.push({ ...b[1]!, seq: 99 });
+    const r = checkExactlyOnce(expected, acked(), b);
+    expect(r.ok).toBe(false);
+    expect(r.duplicated).toBe(7);
+    expect(r.missing).toBe(0);
+  });
+
+  it('counts a beat no sensor produced, or with a changed interval, as unknown', () => {
+    const b = all();
+    const first = b[0]!;
+    b[0] = { ...first, rrMs: [first.rrMs[0]! + 1, ...first.rrMs.slice(1)] };
+    const r = checkExactlyOnce(expected, acked(), b);
+    expect(r.unknown).toBe(1);
+    expect(r.missing).toBe(1);
+    expect(r.ok).toBe(false);
+  });
+
+  it('does not require a beat the broker never acknowledged', () => {
+    const p = patients[0]!.patient;
+    const n = expected.get(p)!.length;
+    const partial = ackedPrefix({ [p]: n - 5, [patients[1]!.patient]: expected.get(patients[1]!.patient)!.length });
+    const b = [...batches(p, 7, 0, n - 5), ...batches(patients[1]!.patient, 7)];
+    expect(checkExactlyOnce(expected, partial, b).ok).toBe(true);
+  });
+});

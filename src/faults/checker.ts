@@ -1,0 +1,197 @@
+/**
+ * The exact checker of the fault-injection suite: every beat the deterministic sensors produced is known in
+ * advance (same seeds, same start time), so every beat an analysed result carries can be mapped back to the
+ * (patient, seq) it came from, and every acknowledged beat must be found exactly once.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { HrvResult } from '../contracts/index.js';
+import { HrvAnalyser } from '../enclave/index.js';
+import { formatRrCsv } from '../hrv/index.js';
+import { SyntheticPatient, type PatientParams } from '../sensor/index.js';
+
+/** One sensor beat: its sequence number, absolute time (ms since the epoch) and interval (ms). */
+export interface SensorBeat {
+  seq: number;
+  tMs: number;
+  rrMs: number;
+}
+
+/** Per patient, the beats the sensors publish in `durationS` simulated seconds from `startMs` (ms since the epoch). */
+export function expectedBeats(patients: readonly PatientParams[], durationS: number, startMs: number): Map<string, SensorBeat[]> {
+  const out = new Map<string, SensorBeat[]>();
+  for (const p of patients) {
+    const gen = new SyntheticPatient(p);
+    const beats: SensorBeat[] = [];
+    for (let b = gen.next(); b.tMs <= durationS * 1000; b = gen.next()) beats.push({ seq: b.seq, tMs: startMs + b.tMs, rrMs: b.rrMs });
+    out.set(p.patient, beats);
+  }
+  return out;
+}
+
+/** One analysed batch as the gateway verified it: the real patient id and the beats the result carries. */
+export interface AnalysedBatch {
+  patient: string;
+  /** The batch's sequence number (per patient, the gateway's). */
+  seq: number;
+  tMs: readonly number[];
+  rrMs: readonly number[];
+}
+
+/** I1 for one patient. */
+export interface PatientTally {
+  acked: number;
+  analysed: number;
+  /** Acknowledged beats found in no result. */
+  missing: number;
+  /** Extra copies of beats found in more than one place (a beat seen 3 times counts 2). */
+  duplicated: number;
+  /** Beats in results that no sensor produced, or whose interval differs from the sensor's (corruption). */
+  unknown: number;
+  /** The first few missing sequence numbers, for the message. */
+  missingSeqs: number[];
+  duplicatedSeqs: number[];
+}
+
+export interface ExactlyOnceReport {
+  ok: boolean;
+  acked: number;
+  analysed: number;
+  missing: number;
+  duplicated: number;
+  unknown: number;
+  perPatient: Record<string, PatientTally>;
+}
+
+/**
+ * (I1) every acknowledged beat analysed exactly once. `ackedSeqs` gives, per patient, the sequence numbers the
+ * broker acknowledged to the sensor; a beat that was never acknowledged may be analysed or not (once at most).
+ */
+export function checkExactlyOnce(
+  expected: ReadonlyMap<string, readonly SensorBeat[]>,
+  ackedSeqs: ReadonlyMap<string, ReadonlySet<number>>,
+  analysed: readonly AnalysedBatch[],
+): ExactlyOnceReport {
+  const byTime = new Map<string, Map<number, SensorBeat>>();
+  for (const [p, beats] of expected) byTime.set(p, new Map(beats.map((b) => [b.tMs, b])));
+  const seen = new Map<string, Map<number, number>>();
+  const unknown = new Map<string, number>();
+  for (const batch of analysed) {
+    const index = byTime.get(batch.patient);
+    const counts = seen.get(batch.patient) ?? new Map<number, number>();
+    seen.set(batch.patient, counts);
+    for (let i = 0; i < batch.tMs.length; i++) {
+      const b = index?.get(batch.tMs[i]!);
+      if (b === undefined || b.rrMs !== batch.rrMs[i]) {
+        unknown.set(batch.patient, (unknown.get(batch.patient) ?? 0) + 1);
+        continue;
+      }
+      counts.set(b.seq, (counts.get(b.seq) ?? 0) + 1);
+    }
+  }
+  const perPatient: Record<string, PatientTally> = {};
+  const patients = new Set([...expected.keys(), ...seen.keys()]);
+  for (const p of [...patients].sort()) {
+    const acked = ackedSeqs.get(p) ?? new Set<number>();
+    const counts = seen.get(p) ?? new Map<number, number>();
+    const t: PatientTally = { acked: acked.size, analysed: 0, missing: 0, duplicated: 0, unknown: unknown.get(p) ?? 0, missingSeqs: [], duplicatedSeqs: [] };
+    for (const seq of [...acked].sort((a, b) => a - b)) {
+      if (!counts.has(seq)) {
+        t.missing++;
+        if (t.missingSeqs.length < 10) t.missingSeqs.push(seq);
+      }
+    }
+    for (const [seq, n] of [...counts].sort((a, b) => a[0] - b[0])) {
+      t.analysed += n;
+      if (n > 1) {
+        t.duplicated += n - 1;
+        if (t.duplicatedSeqs.length < 10) t.duplicatedSeqs.push(seq);
+      }
+    }
+    perPatient[p] = t;
+  }
+  const sum = (k: 'acked' | 'analysed' | 'missing' | 'duplicated' | 'unknown'): number => Object.values(perPatient).reduce((s, t) => s + t[k], 0);
+  const r = { acked: sum('acked'), analysed: sum('analysed'), missing: sum('missing'), duplicated: sum('duplicated'), unknown: sum('unknown'), perPatient };
+  return { ok: r.missing === 0 && r.duplicated === 0 && r.unknown === 0, ...r };
+}
+
+/** The first `count` sequence numbers of each patient: what a QoS 1 publisher that sends in order has had acknowledged. */
+export function ackedPrefix(perPatient: Readonly<Record<string, number>>): Map<string, Set<number>> {
+  return new Map(Object.entries(perPatient).map(([p, n]) => [p, new Set(Array.from({ length: n }, (_, i) => i + 1))]));
+}
+
+/** One result the gateway kept: the real patient id and the verified `HrvResult`. */
+export interface KeptResult {
+  patient: string;
+  result: HrvResult;
+}
+
+/**
+ * The results a gateway verified and kept for the CSP (`<spool>/results/entries`, plus any it set aside as
+ * refused in `rejected/`): with no CSP reachable nothing is delivered, so these are all of them.
+ */
+export function readKeptResults(spoolDir: string): AnalysedBatch[] {
+  return readKeptEntries(spoolDir).map((e) => ({ patient: e.patient, seq: e.result.seq, tMs: e.result.rr.t_ms, rrMs: e.result.rr.rr_ms }));
+}
+
+/** The kept results themselves (see readKeptResults), in the outbox's order. */
+export function readKeptEntries(spoolDir: string): KeptResult[] {
+  const out: KeptResult[] = [];
+  for (const sub of ['entries', 'rejected']) {
+    let names: string[];
+    try {
+      names = readdirSync(join(spoolDir, 'results', sub));
+    } catch {
+      continue;
+    }
+    for (const name of names.sort()) {
+      if (!/^\d{12}\.json$/.test(name)) continue;
+      out.push(JSON.parse(readFileSync(join(spoolDir, 'results', sub, name), 'utf8')) as KeptResult);
+    }
+  }
+  return out;
+}
+
+/** One line per invariant, and the patients that break I1, for the test log. */
+export function formatExactlyOnce(r: ExactlyOnceReport): string {
+  const head = `I1 every acknowledged beat analysed exactly once: ${r.ok ? 'HOLDS' : 'BROKEN'} (acked ${r.acked}, analysed ${r.analysed}, missing ${r.missing}, duplicated ${r.duplicated}, unknown ${r.unknown})`;
+  const bad = Object.entries(r.perPatient)
+    .filter(([, t]) => t.missing + t.duplicated + t.unknown > 0)
+    .map(([p, t]) => `  ${p}: acked ${t.acked}, missing ${t.missing}${t.missingSeqs.length ? ` (seq ${t.missingSeqs.join(',')}…)` : ''}, duplicated ${t.duplicated}${t.duplicatedSeqs.length ? ` (seq ${t.duplicatedSeqs.join(',')}…)` : ''}, unknown ${t.unknown}`);
+  return [head, ...bad].join('\n');
+}
+
+/**
+ * (I3) results equal a clean run's on the same input: each patient's kept results, in sequence order, are fed
+ * again as the same batches to a fresh analyser (the enclave's own analysis code, in this process, never
+ * interrupted) and must come out identical — window, measures, gap, alerts. A result computed from lost or
+ * rolled-back enclave state (a window that restarted, a gap that is not one, an alert raised twice) differs.
+ * Returns the differences (empty = holds).
+ */
+export function checkCleanRun(kept: readonly KeptResult[], gateway: string): string[] {
+  const analyser = new HrvAnalyser();
+  const diffs: string[] = [];
+  const ordered = [...kept].sort((a, b) => (a.patient === b.patient ? a.result.seq - b.result.seq : a.patient < b.patient ? -1 : 1));
+  for (const { patient, result } of ordered) {
+    const meta = { gateway, patient: result.patient, seq: result.seq, t_start_ms: result.t_start_ms, t_end_ms: result.t_end_ms };
+    let clean: HrvResult;
+    try {
+      clean = analyser.analyse(meta, formatRrCsv({ tMs: Float64Array.from(result.rr.t_ms), rrMs: Float64Array.from(result.rr.rr_ms) }), `${patient}-${result.seq}`).result;
+    } catch (err) {
+      diffs.push(`${patient} seq ${result.seq}: a clean run refuses this batch (${err instanceof Error ? err.message : String(err)})`);
+      continue;
+    }
+    if (canonical(clean) !== canonical(result)) {
+      const fields = (Object.keys(result) as (keyof HrvResult)[]).filter((k) => canonical(clean[k]) !== canonical(result[k]));
+      diffs.push(`${patient} seq ${result.seq}: differs from the clean run in ${fields.join(', ')}`);
+    }
+  }
+  return diffs;
+}
+
+/** JSON with object keys sorted (a value parsed by a schema may list its keys in another order). */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x !== null && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1))) : x,
+  );
+}

@@ -1,0 +1,48 @@
+/**
+ * (I2) nothing readable on the untrusted host: the cloud's directory and everything the cloud process (and its
+ * enclave child, which shares its stderr) wrote to its logs, scanned for the run's own plaintext — the
+ * `time_ms,rr_ms` lines the sensors produced, runs of three consecutive RR values as a list, the CSV header,
+ * the real patient ids. The time range in a file's header is plaintext by design (AAD), so times alone are not a finding.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SensorBeat } from './checker.js';
+
+/** Every regular file under `dir`, recursively. */
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .map((rel) => join(dir, rel))
+    .filter((p) => statSync(p).isFile());
+}
+
+/** Findings of the run's plaintext in `texts` (name → content). */
+export function plaintextFindings(texts: Iterable<[string, string]>, expected: ReadonlyMap<string, readonly SensorBeat[]>): string[] {
+  const lines = new Set<string>();
+  const triples = new Set<string>();
+  for (const beats of expected.values()) {
+    for (let i = 0; i < beats.length; i++) {
+      lines.add(`${beats[i]!.tMs},${beats[i]!.rrMs}`);
+      if (i >= 2) triples.add(`${beats[i - 2]!.rrMs},${beats[i - 1]!.rrMs},${beats[i]!.rrMs}`);
+    }
+  }
+  const findings: string[] = [];
+  for (const [name, text] of texts) {
+    for (const m of text.matchAll(/\d{10,},\d{3,4}\b/g)) if (lines.has(m[0])) findings.push(`${name}: CSV line ${m[0]}`);
+    for (const m of text.matchAll(/(?<![\d.])\d{3,4}[,\n ]\s*\d{3,4}[,\n ]\s*\d{3,4}(?![\d.])/g)) {
+      const t = m[0].split(/[,\n ]\s*/).join(',');
+      if (triples.has(t)) findings.push(`${name}: RR run ${t}`);
+    }
+    if (text.includes('time_ms,rr_ms')) findings.push(`${name}: CSV header`);
+    for (const p of expected.keys()) if (text.includes(p)) findings.push(`${name}: patient id ${p}`);
+  }
+  return findings;
+}
+
+/** I2 over the stack's host directory and the logs of every cloud process it ran. */
+export function scanHost(stack: { cloudDir: string; runs: { name: string; proc: { stdout(): string; stderr(): string } }[]; expected(durationS: number): Map<string, SensorBeat[]> }, durationS: number): string[] {
+  const texts: [string, string][] = filesUnder(stack.cloudDir).map((f) => [f, readFileSync(f).toString('latin1')]);
+  stack.runs.forEach((r, i) => {
+    if (r.name === 'cloud') texts.push([`cloud run ${i} log`, `${r.proc.stdout()}\n${r.proc.stderr()}`]);
+  });
+  return plaintextFindings(texts, stack.expected(durationS));
+}

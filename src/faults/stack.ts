@@ -1,0 +1,298 @@
+/**
+ * A pipeline of separate processes for the fault scenarios: `hrvault cloud` (with its enclave child) and
+ * `hrvault gateway` as CLI processes the test can SIGKILL and restart, the deterministic sensors in the test
+ * process (so it knows every beat the broker acknowledged), and a broker given by the scenario. No CSP runs:
+ * the gateway keeps every verified result in its outbox, which is what the checker reads.
+ */
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { computeMeasurement, ensurePlatformKey } from '../enclave/index.js';
+import { ensureGatewayKeys, startEmbeddedBroker, type EmbeddedBroker } from '../gateway/index.js';
+import { devicePassword, startSensorFleet, syntheticPatients, type PatientParams, type SensorFleet } from '../sensor/index.js';
+import { exitWithin, ROOT, spawnCli, type CliProcess, type Exit } from '../test-support/processes.js';
+import { ackedPrefix, checkCleanRun, checkExactlyOnce, expectedBeats, readKeptEntries, readKeptResults, type AnalysedBatch, type ExactlyOnceReport, type SensorBeat } from './checker.js';
+import { scanHost } from './plaintext.js';
+
+/** Simulated time zero of every scenario (2026-01-01T00:00:00Z): fixed so that a clean run and a faulty run carry the same beats. */
+export const SCENARIO_START_MS = Date.UTC(2026, 0, 1);
+export const DEVICE_SECRET = 'faults-device-secret';
+export const GATEWAY_USER = 'gw1';
+export const GATEWAY_PASSWORD = 'faults-gateway-password';
+
+export interface StackOptions {
+  /** Name of the scenario (the temp directory's prefix). */
+  name: string;
+  patients: number;
+  /** Seed of the synthetic patients. */
+  seed: number;
+  mqttUrl: string;
+  topicPrefix: string;
+  /** The gateway's batch cut interval and the cloud's micro-batch interval (s). */
+  batchIntervalS?: number;
+  cloudIntervalS?: number;
+}
+
+export interface ProcessRun {
+  name: string;
+  proc: CliProcess;
+}
+
+export interface FaultStack {
+  dir: string;
+  /** The gateway's `--data-dir`; its spool (and result outbox) is `<gatewayDir>/spool`. */
+  gatewayDir: string;
+  cloudDir: string;
+  enclaveDir: string;
+  patients: PatientParams[];
+  /** The cloud's SFTP port (fixed after its first start, so a restarted cloud is where the gateway expects it). */
+  cloudPort(): number;
+  /** Starts `hrvault cloud` (environment added to the test's) and waits for "cloud running". */
+  startCloud(env?: Record<string, string>): Promise<CliProcess>;
+  /**
+   * Starts `hrvault gateway` and waits for "gateway running". `sftpPort` overrides the cloud's port (a fault
+   * proxy in between), `mqttUrl` the broker's.
+   */
+  startGateway(opts?: { env?: Record<string, string>; sftpPort?: number; mqttUrl?: string }): Promise<CliProcess>;
+  /** Starts the deterministic sensors: `durationS` simulated seconds (null: until stop()) at `speed`, from SCENARIO_START_MS. */
+  startSensors(durationS: number | null, speed: number, mqttUrl?: string): Promise<SensorFleet>;
+  /** Every process started so far, in order (for the log scan and the post-mortem). */
+  runs: ProcessRun[];
+  /** The results the gateway verified so far (its outbox). */
+  analysed(): AnalysedBatch[];
+  expected(durationS: number): Map<string, SensorBeat[]>;
+  /** I1 against the fleet's acknowledgements. */
+  checkI1(durationS: number, acked: ReadonlyMap<string, ReadonlySet<number>>): ExactlyOnceReport;
+  /** Files the host quarantined, counted by error code (a replay refusal is HRV_ERR_SEQUENCE_REPLAY). */
+  hostRejections(): Record<string, number>;
+  /** SIGKILLs every process still running (whole process groups: the cloud's enclave child too). */
+  killAll(): Promise<void>;
+  /** killAll, then removes the directory unless `keep`. */
+  close(keep?: boolean): Promise<void>;
+}
+
+/** Sets up keys, enrolment and directories; starts nothing yet. */
+export function createStack(opts: StackOptions): FaultStack {
+  const dir = mkdtempSync(join(tmpdir(), `hrv-faults-${opts.name}-`));
+  const gatewayDir = join(dir, 'gw');
+  const cloudDir = join(dir, 'cloud');
+  const enclaveDir = join(dir, 'enclave');
+  for (const d of [gatewayDir, cloudDir, enclaveDir]) mkdirSync(d, { recursive: true });
+  const keys = ensureGatewayKeys(join(gatewayDir, 'keys'));
+  const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
+  const enrolment = join(dir, 'gw1.json');
+  writeFileSync(
+    enrolment,
+    JSON.stringify({ id: GATEWAY_USER, ssh_public_key: keys.sshPublicKey, signing_public_key: hex(keys.signingPublicKey), hpke_public_key: hex(keys.hpkePublicKey) }),
+  );
+  const platformPub = join(enclaveDir, 'platform.pub');
+  writeFileSync(platformPub, `${hex(ensurePlatformKey(join(enclaveDir, 'platform.key')))}\n`);
+  const measurement = computeMeasurement();
+  const patients = syntheticPatients(opts.patients, opts.seed);
+  const runs: ProcessRun[] = [];
+  let port = 0;
+  let hostKey = '';
+  const batchS = opts.batchIntervalS ?? 0.3;
+  const cloudS = opts.cloudIntervalS ?? 0.3;
+
+  const stack: FaultStack = {
+    dir,
+    gatewayDir,
+    cloudDir,
+    enclaveDir,
+    patients,
+    runs,
+    cloudPort: () => port,
+    async startCloud(env = {}) {
+      const proc = spawnCli(
+        ['cloud', '--gateway-keys', enrolment, '--data-dir', cloudDir, '--enclave-dir', enclaveDir, '--port', String(port), '--batch-interval', String(cloudS)],
+        { env },
+      );
+      runs.push({ name: 'cloud', proc });
+      const m = await proc.waitFor(/"port":(\d+),"host_key":"(SHA256:[^"]+)"[^\n]*cloud running/, { timeoutMs: 90_000 });
+      port = Number(m[1]);
+      hostKey = m[2]!;
+      return proc;
+    },
+    async startGateway(o = {}) {
+      if (hostKey === '') throw new Error('start the cloud before the gateway (the gateway pins its host key)');
+      const proc = spawnCli(
+        [
+          'gateway',
+          // No CSP (port 9 refuses connections): every verified result stays in the outbox, where the checker reads it.
+          '--csp-url', 'http://127.0.0.1:9',
+          '--id', GATEWAY_USER,
+          '--data-dir', gatewayDir,
+          '--mode', 'secure',
+          '--mqtt-url', o.mqttUrl ?? opts.mqttUrl,
+          '--topic-prefix', opts.topicPrefix,
+          '--mqtt-username', GATEWAY_USER,
+          '--mqtt-password', GATEWAY_PASSWORD,
+          '--patients', String(opts.patients),
+          '--batch-interval', String(batchS),
+          '--sftp-port', String(o.sftpPort ?? port),
+          '--sftp-host-fingerprint', hostKey,
+          '--platform-public-key-file', platformPub,
+          '--allowed-measurement', measurement,
+          '--allow-software-quotes',
+        ],
+        { env: o.env ?? {} },
+      );
+      runs.push({ name: 'gateway', proc });
+      await proc.waitFor(/gateway running/, { timeoutMs: 90_000 });
+      return proc;
+    },
+    startSensors(durationS, speed, mqttUrl) {
+      return startSensorFleet({
+        url: mqttUrl ?? opts.mqttUrl,
+        topicPrefix: opts.topicPrefix,
+        patients,
+        speed,
+        durationS,
+        startMs: SCENARIO_START_MS,
+        password: (d) => devicePassword(DEVICE_SECRET, d),
+        maxInflight: 100,
+      });
+    },
+    analysed: () => readKeptResults(join(gatewayDir, 'spool')),
+    expected: (durationS) => expectedBeats(patients, durationS, SCENARIO_START_MS),
+    checkI1: (durationS, acked) => checkExactlyOnce(expectedBeats(patients, durationS, SCENARIO_START_MS), acked, readKeptResults(join(gatewayDir, 'spool'))),
+    hostRejections() {
+      const out: Record<string, number> = {};
+      const q = join(cloudDir, 'quarantine');
+      for (const rel of readdirSync(q, { recursive: true, encoding: 'utf8' })) {
+        if (!rel.endsWith('.reason.json')) continue;
+        const code = (JSON.parse(readFileSync(join(q, rel), 'utf8')) as { code: string }).code;
+        out[code] = (out[code] ?? 0) + 1;
+      }
+      return out;
+    },
+    async killAll() {
+      for (const r of runs) r.proc.signalGroup('SIGKILL');
+      await Promise.all(runs.map((r) => r.proc.exited));
+    },
+    async close(keep = false) {
+      await stack.killAll();
+      if (!keep) rmSync(dir, { recursive: true, force: true });
+      else console.log(`faults: kept ${dir} for inspection`);
+    },
+  };
+  return stack;
+}
+
+/** SIGKILLs the process (alone, not its group) and waits for its exit. */
+export async function sigkill(p: CliProcess): Promise<Exit> {
+  p.signal('SIGKILL');
+  return exitWithin(p, 30_000);
+}
+
+/** Stops the process with SIGTERM (it drains) and returns its exit; SIGKILLs its group after `timeoutMs`. */
+export function sigterm(p: CliProcess, timeoutMs = 60_000): Promise<Exit> {
+  p.signal('SIGTERM');
+  return exitWithin(p, timeoutMs);
+}
+
+/**
+ * Polls `cond` (every 100 ms) until it holds; gives up when `progress()` has not changed for `quietMs` (the
+ * pipeline stopped moving, so waiting longer cannot help) and returns false. Not a timed assertion: the
+ * caller checks the invariants either way, and they say what is missing.
+ */
+export async function untilSettled(cond: () => boolean, progress: () => number, quietMs = 20_000): Promise<boolean> {
+  let last = progress();
+  let lastChange = Date.now();
+  for (;;) {
+    if (cond()) return true;
+    const now = progress();
+    if (now !== last) {
+      last = now;
+      lastChange = Date.now();
+    } else if (Date.now() - lastChange > quietMs) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Counts the gateway's "result kept" log lines in a run's output (results verified and kept by that incarnation). */
+export function resultsKept(p: CliProcess): number {
+  return p.stderr().split('result kept for the CSP').length - 1;
+}
+
+/**
+ * Waits until the armed failpoint `point` fires in `proc` (it exits by SIGKILL, or `fired()` sees its effect in a
+ * process that survives, such as the enclave child of the cloud). Throws when `passed()` says the code went
+ * through that commit boundary more often than the armed hit without firing (the point is not placed in the
+ * code), when the process exits otherwise, or when nothing moves any more.
+ */
+export async function awaitFailpoint(
+  proc: CliProcess,
+  point: string,
+  o: { passed: () => boolean; progress: () => number; fired?: () => boolean },
+): Promise<void> {
+  let exited = false;
+  void proc.exited.then(() => (exited = true));
+  const fired = o.fired ?? (() => false);
+  const ok = await untilSettled(() => exited || fired() || o.passed(), o.progress, 30_000);
+  if (fired()) return;
+  const exit = exited ? await proc.exited : undefined;
+  if (exit?.signal === 'SIGKILL') return;
+  if (exit !== undefined) throw new Error(`process armed at ${point} exited with ${exit.code}/${exit.signal}, not by the failpoint's SIGKILL:\n${proc.stderr().slice(-2000)}`);
+  proc.signalGroup('SIGKILL');
+  throw new Error(
+    ok
+      ? `failpoint ${point} never fired: the pipeline went through that commit boundary far more often than the armed hit. The point is not placed in the code (issue 8).`
+      : `process armed at ${point} stopped making progress before the point fired`,
+  );
+}
+
+/** True when some source file outside src/failpoints calls failpoint('<name>') (the point is placed). */
+export function failpointPlaced(name: string): boolean {
+  const src = join(ROOT, 'src');
+  for (const rel of readdirSync(src, { recursive: true, encoding: 'utf8' })) {
+    if (!rel.endsWith('.ts') || rel.endsWith('.test.ts') || rel.startsWith('failpoints') || rel.startsWith('faults')) continue;
+    if (readFileSync(join(src, rel), 'utf8').includes(`failpoint('${name}')`)) return true;
+  }
+  return false;
+}
+
+/** The demo's in-process broker with the suite's credentials (the gateway user and the devices' derived passwords). */
+export function startSuiteBroker(topicPrefix: string): Promise<EmbeddedBroker> {
+  return startEmbeddedBroker({
+    credentials: (u) => (u === GATEWAY_USER ? GATEWAY_PASSWORD : u.startsWith('dev-') ? devicePassword(DEVICE_SECRET, u) : undefined),
+    gatewayUsernames: [GATEWAY_USER],
+    topicPrefix,
+  });
+}
+
+export interface Outcome {
+  i1: ExactlyOnceReport;
+  i2: string[];
+  i3: string[];
+  published: number;
+  /** How the last gateway ended on SIGTERM ('exited', or why not: it is then SIGKILLed). */
+  gatewaySigterm: string;
+}
+
+/**
+ * The end of every scenario: stops the sensors (waiting for every PUBACK), lets the gateway drain until the kept
+ * results carry as many beats as were acknowledged or nothing moves any more, stops gateway and cloud, and
+ * evaluates I1, I2 and I3.
+ */
+export async function drainAndCheck(stack: FaultStack, fleet: SensorFleet, gw: CliProcess, cloud: CliProcess): Promise<Outcome> {
+  await fleet.stop();
+  const st = fleet.stats();
+  const beats = (): number => stack.analysed().reduce((s, b) => s + b.tMs.length, 0);
+  await untilSettled(() => beats() >= st.published, beats);
+  // A gateway stuck on a dead connection does not end on SIGTERM: recorded (exitWithin SIGKILLs it), the invariants still evaluated.
+  const gatewaySigterm = await sigterm(gw).then(
+    () => 'exited',
+    (err: unknown) => `did not exit on SIGTERM: ${err instanceof Error ? err.message.split('\n')[0]! : String(err)}`,
+  );
+  await sigterm(cloud).catch(() => undefined);
+  const duration = st.simulatedS + 10;
+  return {
+    i1: stack.checkI1(duration, ackedPrefix(st.perPatient)),
+    i2: scanHost(stack, duration),
+    i3: checkCleanRun(readKeptEntries(join(stack.gatewayDir, 'spool')), GATEWAY_USER),
+    published: st.published,
+    gatewaySigterm,
+  };
+}
