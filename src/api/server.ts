@@ -20,6 +20,7 @@ import { liveRoutes } from './routes/live.js';
 import { patientRoutes } from './routes/patients.js';
 import { recordRoutes } from './routes/records.js';
 import { sessionRoutes } from './routes/session.js';
+import { trendRoutes } from './routes/trends.js';
 
 export { INGEST_BODY_LIMIT } from './routes/devices.js';
 export { RECORD_BODY_LIMIT } from './routes/records.js';
@@ -75,6 +76,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   await app.register(deviceRoutes, context);
   await app.register(patientRoutes, context);
   await app.register(recordRoutes, context);
+  await app.register(trendRoutes, context);
   await app.register(aggregateRoutes, context);
   await app.register(adminRoutes, context);
   await app.register(auditRoutes, context);

@@ -28,3 +28,9 @@ export function timeRange(q: { from?: string | undefined; to?: string | undefine
     ...(q.to !== undefined ? { to_ms: parseTime('to', q.to, 0) } : {}),
   };
 }
+
+/** The range asked for, [from, to) in epoch ms; by default the 24 hours up to now. */
+export function lastDayByDefault(q: { from?: string | undefined; to?: string | undefined }): [number, number] {
+  const to = parseTime('to', q.to, Date.now());
+  return [parseTime('from', q.from, to - 24 * 3600_000), to];
+}
