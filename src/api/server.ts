@@ -16,13 +16,14 @@ import { adminRoutes } from './routes/admin.js';
 import { aggregateRoutes } from './routes/aggregates.js';
 import { auditRoutes } from './routes/audit.js';
 import { deviceRoutes } from './routes/devices.js';
+import { ingestRoutes } from './routes/ingest.js';
 import { liveRoutes } from './routes/live.js';
 import { patientRoutes } from './routes/patients.js';
 import { recordRoutes } from './routes/records.js';
 import { sessionRoutes } from './routes/session.js';
 import { trendRoutes } from './routes/trends.js';
 
-export { INGEST_BODY_LIMIT } from './routes/devices.js';
+export { INGEST_BODY_LIMIT } from './routes/ingest.js';
 export { RECORD_BODY_LIMIT } from './routes/records.js';
 export { REFRESH_COOKIE, readCookie } from './routes/session.js';
 export { parseTime } from './routes/context.js';
@@ -74,6 +75,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   const context: RouteContext = { csp, guard: makeGuard(csp) };
   await app.register(sessionRoutes, context);
   await app.register(deviceRoutes, context);
+  await app.register(ingestRoutes, context);
   await app.register(patientRoutes, context);
   await app.register(recordRoutes, context);
   await app.register(trendRoutes, context);

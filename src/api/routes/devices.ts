@@ -1,13 +1,9 @@
-/** Gateways' credentials (admin) and the ingest of their verified results (device credential). */
+/** Gateways' credentials: an admin registers, lists and revokes them (their results arrive by routes/ingest.ts). */
 import { z } from 'zod';
 import { deviceRecordSchema, deviceRegistrationSchema } from '../../csp/index.js';
-import { ingestAnswerSchema, ingestRequestSchema, wireIdSchema } from '../../contracts/index.js';
-import { errorResponses, problemSchema } from '../schemas.js';
-import { contractBody } from '../validation.js';
+import { wireIdSchema } from '../../contracts/index.js';
+import { errorResponses } from '../schemas.js';
 import type { RoutePlugin } from './context.js';
-
-/** Largest ingest body, bytes: up to MAX_INGEST_ITEMS results with their beats. */
-export const INGEST_BODY_LIMIT = 16 * 1024 * 1024;
 
 export const deviceRoutes: RoutePlugin = async (app, { csp, guard }) => {
   app.post(
@@ -26,21 +22,5 @@ export const deviceRoutes: RoutePlugin = async (app, { csp, guard }) => {
     '/api/v1/devices/:id',
     { preHandler: guard.auth, schema: { tags: ['devices'], params: z.strictObject({ id: wireIdSchema }), response: { 200: deviceRecordSchema, ...errorResponses } } },
     async (request) => csp.revokeDevice(guard.who(request), request.params.id),
-  );
-
-  app.post(
-    '/api/v1/ingest/results',
-    {
-      // The device is identified before its (up to 16 MB) body is checked against the contract.
-      preValidation: guard.deviceAuth,
-      bodyLimit: INGEST_BODY_LIMIT,
-      schema: {
-        tags: ['ingest'],
-        description: 'Verified HRV results from a gateway (device credential: a compact JWS, see docs/protocol.md).',
-        body: contractBody('ingest request', ingestRequestSchema),
-        response: { 200: ingestAnswerSchema, ...errorResponses, 422: problemSchema },
-      },
-    },
-    async (request) => csp.ingestResults(guard.who(request), request.body),
   );
 };
