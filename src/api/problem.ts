@@ -62,7 +62,7 @@ export function sendProblem(reply: FastifyReply, request: FastifyRequest, status
   return reply.code(status).type('application/problem+json').send(body);
 }
 
-/** Fastify error handler: schema failures name the field; domain errors keep their code; the rest is 500 without details. */
+/** Fastify error handler: schema failures (400) name the field; domain errors keep their code; the rest is 500 without details. */
 export function problemErrorHandler(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (error instanceof HrvaultError) {
     const status = STATUS[error.code] ?? 500;
@@ -75,9 +75,11 @@ export function problemErrorHandler(error: FastifyError | Error, request: Fastif
   if (fe.validation) {
     const v = fe.validation[0];
     const path = v?.instancePath ? v.instancePath.replace(/^\//, '').replace(/\//g, '.') : '';
-    const extra = (v?.params as { additionalProperty?: string; missingProperty?: string } | undefined) ?? {};
-    const field = [fe.validationContext, path, extra.additionalProperty ?? extra.missingProperty].filter(Boolean).join('.');
-    const what = extra.additionalProperty ? 'unknown field' : (v?.message ?? 'invalid');
+    // zod (the routes' schemas) names unknown fields in params.keys, with the path of their object.
+    const keys: unknown = v?.params?.keys;
+    const unknownField = Array.isArray(keys) && typeof keys[0] === 'string' ? keys[0] : undefined;
+    const field = [fe.validationContext, path, unknownField].filter(Boolean).join('.');
+    const what = unknownField !== undefined ? 'unknown field' : (v?.message ?? 'invalid');
     return sendProblem(reply, request, 400, 'HRV_ERR_VALIDATION', `${field}: ${what}`, field);
   }
   const status = typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500 ? fe.statusCode : 500;

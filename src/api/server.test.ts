@@ -3,6 +3,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { FIXTURE_T0, makeApiFixture, PASSWORD, type ApiFixture } from './test-support/api-fixture.js';
 import { RECORD_BODY_LIMIT } from './server.js';
+import { ALERT_TYPES, MAX_INGEST_ITEMS } from '../contracts/index.js';
 
 let f: ApiFixture;
 beforeAll(async () => {
@@ -51,6 +52,19 @@ describe('HTTP API: login flow', () => {
     for (const p of ['/api/v1/auth/login', '/api/v1/auth/refresh', '/api/v1/auth/logout', '/api/v1/me', '/api/v1/patients', '/api/v1/patients/{id}/records', '/api/v1/patients/{id}/prescriptions', '/api/v1/patients/{id}/aggregates']) {
       expect(Object.keys(doc.paths)).toContain(p);
     }
+  });
+});
+
+describe('HTTP API: the OpenAPI document carries the contracts', () => {
+  type Doc = { paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties?: Record<string, { enum?: string[]; maxItems?: number }>; required?: string[] } }> } }>> };
+  const body = (doc: Doc, path: string, method: string) => doc.paths[path]![method]!.requestBody!.content['application/json']!.schema;
+
+  it('documents the ingest request and the alert acknowledgement as their zod contracts declare them', async () => {
+    const doc = (await f.app.inject({ method: 'GET', url: '/api/v1/openapi.json' })).json<Doc>();
+    const ingest = body(doc, '/api/v1/ingest/results', 'post');
+    expect(ingest.required).toEqual(expect.arrayContaining(['gateway', 'items']));
+    expect(ingest.properties!.items!.maxItems).toBe(MAX_INGEST_ITEMS);
+    expect(body(doc, '/api/v1/patients/{id}/alerts/ack', 'post').properties!.alert_type!.enum).toEqual([...ALERT_TYPES]);
   });
 });
 
