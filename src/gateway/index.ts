@@ -7,6 +7,6 @@ export {
   type GatewayStats,
   type GatewayResult,
 } from './gateway.js';
-export { Spool, type PendingBatch, type SpooledBeat } from './spool.js';
+export { Spool, nodeSpoolIo, type PendingBatch, type SpooledBeat, type SpoolIo, type SpoolCounters, type QuarantineReason } from './spool.js';
 export { startEmbeddedBroker, type EmbeddedBroker } from './broker.js';
 export { ensureGatewayKeys, type GatewayKeys } from './keys.js';

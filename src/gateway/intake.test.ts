@@ -318,3 +318,32 @@ describe('gateway against a stalled SFTP host', () => {
     expect(new Spool(join(dir, 'gw')).pending().map((b) => b.beats.length)).toEqual([2]);
   });
 });
+
+describe('gateway edge accounting', () => {
+  it('recognises a sequence restart by its boot epoch, counts gaps, and quarantines an impossible time alone', async () => {
+    const { gw, broker, dir } = await setup(1);
+    const dev = deviceOfPatient('P0001');
+    const c = await mqtt.connectAsync(broker.url, { username: dev, password: devicePassword(SECRET, dev), clientId: dev });
+    cleanup.push(() => c.endAsync());
+    const now = Date.now();
+    const send = (epoch: number, seq: number, t: number): Promise<unknown> =>
+      c.publishAsync(`${PREFIX}/${dev}/beats`, JSON.stringify({ v: 1, patient: 'P0001', seq, t_ms: t, rr_ms: 800, epoch }), { qos: 1 });
+    await send(100, 1, now - 60_000);
+    await send(100, 2, now - 59_200);
+    // The device reboots: its counter starts again at 1, under a new epoch.
+    await send(200, 1, now - 10_000);
+    await send(200, 2, now - 9_200);
+    // 3 and 4 never arrive; 6 claims a time a day ahead; 7 steps back before 5.
+    await send(200, 5, now - 6_800);
+    await send(200, 6, now + 86_400_000);
+    await send(200, 7, now - 50_000);
+    await send(200, 8, now - 5_200);
+    await received(gw, 8);
+    await expect.poll(() => gw.stats().accepted + gw.stats().quarantined).toBe(8);
+    expect(gw.stats()).toMatchObject({ accepted: 6, quarantined: 2, duplicates: 0, seq_gaps: 2, epoch_restarts: 1 });
+    await gw.flush(300);
+    await gw.stop(1000);
+    const [batch] = new Spool(join(dir, 'gw')).pending();
+    expect(batch!.beats.map((b) => `${b.e}:${b.s}`)).toEqual(['100:1', '100:2', '200:1', '200:2', '200:5', '200:8']);
+  });
+});

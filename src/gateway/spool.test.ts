@@ -135,6 +135,28 @@ describe('Spool group commit', () => {
   });
 });
 
+describe('Spool acknowledgement order', () => {
+  it('a cut that syncs a later group first still resolves the earlier group first', async () => {
+    const io = fillableIo();
+    io.holdSyncs = true;
+    const s = new Spool(dir(), { io });
+    const order: number[] = [];
+    const first = s.append(beat('A', 1)).then(() => void order.push(1));
+    await expect.poll(() => io.heldSyncs.length).toBe(1);
+    const second = s.append(beat('A', 2)).then(() => void order.push(2));
+    const cut = s.cut();
+    await expect.poll(() => io.heldSyncs.length).toBe(2);
+    io.holdSyncs = false;
+    // The cut's fdatasync (covering both) returns before the first group's own.
+    io.heldSyncs[1]!();
+    await new Promise((r) => setImmediate(r));
+    io.heldSyncs[0]!();
+    await Promise.all([first, second, cut]);
+    expect(order).toEqual([1, 2]);
+    s.close();
+  });
+});
+
 describe('Spool on a full disk', () => {
   it('pauses without acknowledging, keeps every beat, and resumes by itself when space frees', async () => {
     const io = fillableIo();

@@ -500,6 +500,7 @@ export class Spool {
     if (this.blocked) throw new HrvaultError('HRV_ERR_SPOOL', `spool paused: ${this.blocked.message}`, { cause: this.blocked });
     // Every remembered beat must be in the old segment before the rotation: write the queued group there now.
     const g = this.queued;
+    const before = this.writing;
     if (g) {
       try {
         this.writeAt(old, g.lines.join(''));
@@ -553,7 +554,11 @@ export class Spool {
     try {
       await this.sync(old);
       synced = true;
-      if (g) g.resolve();
+      if (g) {
+        // Durable now; acknowledged after the group still in flight before it, so PUBACKs keep their order.
+        if (before) void before.promise.then(() => g.resolve());
+        else g.resolve();
+      }
       await Promise.all(
         batches.map((b) => {
           const file = join(this.pendingDir, pendingName(b.patient, b.seq));
