@@ -39,6 +39,7 @@ export const DEFAULT_CONFIG: HrvaultConfig = {
     mqttPassword: '',
     mqttClientId: '',
     retryMaxMs: 30_000,
+    maxClockAheadMs: 3_600_000,
     cspUrl: '',
   },
   pipeline: { mode: 'secure' },

@@ -80,6 +80,7 @@ export async function gatewayFromConfig(
     keys,
     bucketBytes: g.bucketBytes,
     retryMaxMs: g.retryMaxMs,
+    maxFutureMs: g.maxClockAheadMs,
     logger,
     ...(onResult === undefined ? {} : { onResult }),
     ...(g.cspUrl === '' ? {} : { csp: { url: g.cspUrl } }),

@@ -55,6 +55,8 @@ const gatewaySchema = z
     /** The broker session's client id (persistent session: keep it fixed across restarts); empty = hrvault-gateway-<id>. */
     mqttClientId: z.string().max(128),
     retryMaxMs: z.number().int().min(10),
+    /** A beat stamped further ahead of the gateway's clock than this is quarantined alone, ms. */
+    maxClockAheadMs: z.number().int().min(1000),
     /** The CSP's base URL that verified results are delivered to (device credential); empty = not set. */
     cspUrl: z.union([z.literal(''), z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })]),
   })

@@ -24,7 +24,7 @@ const CLI = ['--import', 'tsx', 'src/cli.ts'];
 const children: ChildProcess[] = [];
 
 /** Starts `hrvault <args>` and resolves with the first output line matching `ready` (rejects on exit or deadline). */
-function start(args: string[], ready: RegExp, env: Record<string, string> = {}, timeoutMs = 90_000): Promise<{ child: ChildProcess; match: RegExpMatchArray; output: () => string }> {
+function start(args: string[], ready: RegExp, env: Record<string, string> = {}, timeoutMs = 180_000): Promise<{ child: ChildProcess; match: RegExpMatchArray; output: () => string }> {
   const child = spawn(process.execPath, [...CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
@@ -157,5 +157,5 @@ describe('a deployment of separate components', () => {
     } finally {
       await browser.close();
     }
-  }, 360_000);
+  }, 600_000);
 });

@@ -15,6 +15,8 @@ function expectComplete(s: DemoSummary): void {
   expect(s.beats_published).toBeGreaterThan(0);
   expect(s.beats_analysed).toBe(s.beats_published);
   expect(s.lost).toBe(0);
+  expect(s.not_analysed).toBe(0);
+  expect(s.quarantined).toBe(0);
   expect(s.duplicates).toBe(0);
   expect(s.rejected_files).toBe(0);
   expect(s.results_verified).toBe(s.files);
