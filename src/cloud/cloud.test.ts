@@ -212,6 +212,11 @@ describe('bounded reorder', () => {
       await upload(c, 'p1-1.csv', file(1));
       expect(await plain.flush()).toMatchObject({ files: 1, accepted: 0, rejected: 1 });
       expect(plain.stats().rejected_files.map((r) => [r.name, r.code])).toEqual([['p1-1.csv', 'HRV_ERR_SEQUENCE_REPLAY']]);
+      // At the end of a run nothing more will come: flush({releaseHeld}) analyses a waiting file at once.
+      await upload(c, 'p1-4.csv', file(4));
+      expect(await plain.flush()).toMatchObject({ files: 0, deferred: 1 });
+      expect(await plain.flush({ releaseHeld: true })).toMatchObject({ files: 1, deferred: 0, accepted: 1 });
+      expect(plain.stats().gaps).toBe(2);
     } finally {
       await c.end();
       await plain.stop();

@@ -114,8 +114,11 @@ export interface CloudHandle {
   port: number;
   hostKeyFingerprint: string;
   stats(): CloudStats;
-  /** Runs one micro-batch now (or waits for the running one, then runs) and returns its record. */
-  flush(): Promise<BatchRecord>;
+  /**
+   * Runs one micro-batch now (or waits for the running one, then runs) and returns its record. `releaseHeld`: files
+   * waiting for a missing predecessor are analysed now with the gap flagged (at the end of a run).
+   */
+  flush(opts?: { releaseHeld?: boolean }): Promise<BatchRecord>;
   stop(): Promise<void>;
 }
 
@@ -159,7 +162,9 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
    */
   const deferredSince = new Map<string, number>();
   const reorderHoldMs = opts.reorderHoldMs ?? Math.max(3 * opts.batchIntervalMs, 5000);
+  let releasing = false;
   const released = (gateway: string, name: string): boolean => {
+    if (releasing) return true;
     const since = deferredSince.get(`${gateway}/${name}`);
     return reorderHoldMs === 0 || (since !== undefined && Date.now() - since >= reorderHoldMs);
   };
@@ -226,7 +231,16 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
   };
 
   let batchNo = 0;
-  const runBatch = async (): Promise<BatchRecord> => {
+  /** `releaseAll`: files held for a missing predecessor are released now (the end of a run: nothing more will come). */
+  const runBatch = async (releaseAll: boolean): Promise<BatchRecord> => {
+    releasing = releaseAll;
+    try {
+      return await runOneBatch();
+    } finally {
+      releasing = false;
+    }
+  };
+  const runOneBatch = async (): Promise<BatchRecord> => {
     const started = performance.now();
     const startedMs = Date.now();
     const items = await pending();
@@ -383,8 +397,8 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
   };
 
   let running: Promise<BatchRecord> | undefined;
-  const schedule = (): Promise<BatchRecord> => {
-    const p = (running ?? Promise.resolve(undefined)).catch(() => undefined).then(runBatch);
+  const schedule = (releaseAll = false): Promise<BatchRecord> => {
+    const p = (running ?? Promise.resolve(undefined)).catch(() => undefined).then(() => runBatch(releaseAll));
     const mine = p.finally(() => {
       if (running === mine) running = undefined;
     });
@@ -403,7 +417,7 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
     port: sftp.port,
     hostKeyFingerprint: sftp.hostKeyFingerprint,
     stats: () => ({ ...stats, enclave_restarts: enclave?.restarts ?? 0, batch_ms: [...stats.batch_ms], rejected_files: [...stats.rejected_files], records: [...stats.records] }),
-    flush: schedule,
+    flush: (o) => schedule(o?.releaseHeld === true),
     stop: async () => {
       clearInterval(timer);
       await running?.catch(() => undefined);
