@@ -194,6 +194,37 @@ describe('cloud host (plain mode)', () => {
   });
 });
 
+describe('bounded reorder', () => {
+  it('holds a file whose predecessor is missing for reorderHoldMs, then analyses it with the gap flagged', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'cloud-reorder-'));
+    const plain = await startCloud({ dataDir: d, gateways: [{ id: 'gw-1', sshPublicKey: sshKey.public }], batchIntervalMs: 60_000, mode: 'plain', reorderHoldMs: 1 });
+    const c = new SftpClient();
+    try {
+      await c.connect({ host: '127.0.0.1', port: plain.port, username: 'gw-1', privateKey: sshKey.private });
+      const file = (s: number): Uint8Array => encodePlainFile({ v: 1, kind: 'rr-batch', gateway: 'gw-1', patient: 'p1', seq: s, t_start_ms: s * 10_000, t_end_ms: (s + 1) * 10_000, key_id: 'plain' }, Buffer.from(rrCsv(s * 10_000, (s + 1) * 10_000, 70).csv));
+      await upload(c, 'p1-0.csv', file(0));
+      await upload(c, 'p1-2.csv', file(2));
+      expect(await plain.flush()).toMatchObject({ files: 1, deferred: 1, accepted: 1 });
+      expect(readdirSync(join(d, 'gateways', 'gw-1', 'inbox'))).toEqual(['p1-2.csv']);
+      // Its hold is over by the next micro-batch: analysed with the gap flagged; the predecessor after that is late.
+      expect(await plain.flush()).toMatchObject({ files: 1, deferred: 0, accepted: 1 });
+      expect(plain.stats().gaps).toBe(1);
+      await upload(c, 'p1-1.csv', file(1));
+      expect(await plain.flush()).toMatchObject({ files: 1, accepted: 0, rejected: 1 });
+      expect(plain.stats().rejected_files.map((r) => [r.name, r.code])).toEqual([['p1-1.csv', 'HRV_ERR_SEQUENCE_REPLAY']]);
+      // At the end of a run nothing more will come: flush({releaseHeld}) analyses a waiting file at once.
+      await upload(c, 'p1-4.csv', file(4));
+      expect(await plain.flush()).toMatchObject({ files: 0, deferred: 1 });
+      expect(await plain.flush({ releaseHeld: true })).toMatchObject({ files: 1, deferred: 0, accepted: 1 });
+      expect(plain.stats().gaps).toBe(2);
+    } finally {
+      await c.end();
+      await plain.stop();
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('micro-batch scheduler', () => {
   it('takes the files that arrived on each interval tick by itself, and records processing time', async () => {
     const d = mkdtempSync(join(tmpdir(), 'cloud-tick-'));

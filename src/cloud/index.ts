@@ -46,6 +46,12 @@ export interface CloudOptions {
   mode: 'secure' | 'plain';
   /** Required in secure mode. */
   enclave?: EnclaveClient;
+  /**
+   * Bounded reorder (ms): how long a file whose predecessor is missing waits in the inbox, so that a late predecessor
+   * is still analysed first; after it the file is analysed with the gap flagged and the predecessor, if it comes,
+   * is refused as late. Default 3 batch intervals, at least 5 s; 0 analyses at once.
+   */
+  reorderHoldMs?: number;
   /** Largest accepted upload (bytes); default 1 MiB. */
   maxUploadBytes?: number;
   /** Structured log sink (pino-style levels); receives names, codes and counts only. */
@@ -108,8 +114,11 @@ export interface CloudHandle {
   port: number;
   hostKeyFingerprint: string;
   stats(): CloudStats;
-  /** Runs one micro-batch now (or waits for the running one, then runs) and returns its record. */
-  flush(): Promise<BatchRecord>;
+  /**
+   * Runs one micro-batch now (or waits for the running one, then runs) and returns its record. `releaseHeld`: files
+   * waiting for a missing predecessor are analysed now with the gap flagged (at the end of a run).
+   */
+  flush(opts?: { releaseHeld?: boolean }): Promise<BatchRecord>;
   stop(): Promise<void>;
 }
 
@@ -147,6 +156,18 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
   const enclave = opts.enclave;
   /** Hands files to the enclave; its client supervises the process (watchdog, restart), so a failure here costs one attempt. */
   const toEnclave = (files: { name: string; bytes: Uint8Array }[], acks: ResultAck[]): ReturnType<EnclaveClient['processBatch']> => enclave!.processBatch(files, acks);
+  /**
+   * Bounded reorder: when each waiting file was first held back for a missing predecessor. After `reorderHoldMs` it
+   * goes to the enclave marked `release` and is analysed with the gap flagged. In memory: a restarted host holds anew.
+   */
+  const deferredSince = new Map<string, number>();
+  const reorderHoldMs = opts.reorderHoldMs ?? Math.max(3 * opts.batchIntervalMs, 5000);
+  let releasing = false;
+  const released = (gateway: string, name: string): boolean => {
+    if (releasing) return true;
+    const since = deferredSince.get(`${gateway}/${name}`);
+    return reorderHoldMs === 0 || (since !== undefined && Date.now() - since >= reorderHoldMs);
+  };
   /** Results written durably whose acknowledgement the enclave has not yet received (lost in a crash: then it holds them a while longer). */
   const unacked: ResultAck[] = [];
 
@@ -210,7 +231,16 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
   };
 
   let batchNo = 0;
-  const runBatch = async (): Promise<BatchRecord> => {
+  /** `releaseAll`: files held for a missing predecessor are released now (the end of a run: nothing more will come). */
+  const runBatch = async (releaseAll: boolean): Promise<BatchRecord> => {
+    releasing = releaseAll;
+    try {
+      return await runOneBatch();
+    } finally {
+      releasing = false;
+    }
+  };
+  const runOneBatch = async (): Promise<BatchRecord> => {
     const started = performance.now();
     const startedMs = Date.now();
     const items = await pending();
@@ -251,6 +281,12 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
         if (f) await quarantine(f.gateway, f.name, r.code, r.reason);
       }
       const rejectedKeys = new Set(rejected.map((r) => r.key));
+      for (const f of chunk) {
+        const k = key(f.gateway, f.name);
+        if (!deferred.has(k)) deferredSince.delete(k);
+        else if (!deferredSince.has(k)) deferredSince.set(k, Date.now());
+      }
+      deferredCount += deferred.size;
       await Promise.all(
         chunk
           .filter((f) => !rejectedKeys.has(key(f.gateway, f.name)) && !deferred.has(key(f.gateway, f.name)))
@@ -266,18 +302,16 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
       const results: { gateway: string; name: string; bytes: Uint8Array; patient: string; seq: number }[] = [];
       const rejected: { key: string; code: ErrorCode; reason: string }[] = [];
       const deferredKeys = new Set<string>();
-      plain.beginBatch();
       for (const f of files) {
         try {
           const { header, body } = decodePlainFile(f.bytes);
           if (header.kind !== 'rr-batch') throw new HrvaultError('HRV_ERR_ENVELOPE_CONTENT', `expected an rr-batch file, got ${header.kind}`);
           if (header.gateway !== f.gateway) throw new HrvaultError('HRV_ERR_ENVELOPE_SIGNATURE', `file in ${f.gateway}'s inbox claims gateway '${header.gateway}'`);
           const input = inputDigest(body);
-          const c = plain.classify(header, input);
+          const c = plain.classify(header, input, released(f.gateway, f.name));
           const name = `${header.patient}-${header.seq}.result`;
           if (c.kind === 'defer') {
             deferredKeys.add(key(f.gateway, f.name));
-            deferredCount++;
             continue;
           }
           if (c.kind === 'duplicate') {
@@ -317,7 +351,7 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
       }
       // Acknowledgements of results written earlier ride on the first chunk; if that call fails they are sent again.
       const acks = unacked.splice(0);
-      const inFlight = chunks.map((chunk, i) => toEnclave(chunk.map((f) => ({ name: key(f.gateway, f.name), bytes: f.bytes })), i === 0 ? acks : []));
+      const inFlight = chunks.map((chunk, i) => toEnclave(chunk.map((f) => ({ name: key(f.gateway, f.name), bytes: f.bytes, release: released(f.gateway, f.name) })), i === 0 ? acks : []));
       let failure: unknown;
       for (const [i, p] of inFlight.entries()) {
         try {
@@ -326,7 +360,6 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
           accepted += out.stats.accepted;
           beats += out.stats.beats;
           duplicates += out.stats.duplicates;
-          deferredCount += out.stats.deferred;
           stats.alerts += out.stats.alerts;
           stats.gaps += out.stats.gaps;
           unacked.push(...(await finalize(chunks[i]!, out.results, out.rejected.map((r) => ({ key: r.name, code: r.code, reason: r.reason })), new Set(out.deferred))));
@@ -364,8 +397,8 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
   };
 
   let running: Promise<BatchRecord> | undefined;
-  const schedule = (): Promise<BatchRecord> => {
-    const p = (running ?? Promise.resolve(undefined)).catch(() => undefined).then(runBatch);
+  const schedule = (releaseAll = false): Promise<BatchRecord> => {
+    const p = (running ?? Promise.resolve(undefined)).catch(() => undefined).then(() => runBatch(releaseAll));
     const mine = p.finally(() => {
       if (running === mine) running = undefined;
     });
@@ -384,7 +417,7 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
     port: sftp.port,
     hostKeyFingerprint: sftp.hostKeyFingerprint,
     stats: () => ({ ...stats, enclave_restarts: enclave?.restarts ?? 0, batch_ms: [...stats.batch_ms], rejected_files: [...stats.rejected_files], records: [...stats.records] }),
-    flush: schedule,
+    flush: (o) => schedule(o?.releaseHeld === true),
     stop: async () => {
       clearInterval(timer);
       await running?.catch(() => undefined);

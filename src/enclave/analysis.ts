@@ -43,12 +43,6 @@ export const WINDOW_MS = 300_000;
  */
 export const DEDUPE_WINDOW = 16;
 
-/**
- * Bounded reorder: a file whose predecessor has not arrived waits in the inbox for up to this many micro-batches
- * (30 s at the default 10-s interval) so that a late predecessor is still analysed in order; after that it is
- * analysed with the gap flagged, and the predecessor, if it ever comes, is refused as late.
- */
-export const REORDER_HOLD_BATCHES = 3;
 
 /** What the state keeps of an accepted file: a hash of its content, and its result until the host has written it. */
 export interface Receipt {
@@ -67,9 +61,6 @@ export interface PatientState {
   active: Set<AlertType>;
   /** Receipts of the accepted sequence numbers within DEDUPE_WINDOW of lastSeq. */
   done: Map<number, Receipt>;
-  /** Micro-batches in which a file of this patient waited for a missing predecessor (in memory only: a restart waits anew). */
-  holds: number;
-  holdCall: number;
 }
 
 /** How the state classifies an authentic file before analysing it. */
@@ -204,7 +195,6 @@ interface DeltaMeta {
 
 export class HrvAnalyser {
   readonly #patients = new Map<string, PatientState>();
-  #call = 0;
   /** Changes since the last `takeDelta`, per patient key: beats appended and sequence numbers accepted. */
   readonly #dirty = new Map<string, { t: number[]; rr: number[]; seqs: number[] }>();
   #acked: [string, string, number][] = [];
@@ -220,18 +210,16 @@ export class HrvAnalyser {
     return this.#patients.size;
   }
 
-  /** Marks the start of a micro-batch (the unit in which REORDER_HOLD_BATCHES counts). */
-  beginBatch(): void {
-    this.#call++;
-  }
-
   /**
    * Decides what an authentic file is, before anything changes: new (analyse it), a true repeat of an accepted
-   * file (answer with its receipt), or early (its predecessor is missing: wait). Throws SequenceError for a file
-   * that reuses an accepted number with other content, one older than the dedupe window, or one that came after
-   * its successors gave up waiting for it.
+   * file (answer with its receipt), or early (its predecessor is missing: wait, unless `release` says it has waited
+   * long enough). Throws SequenceError for a file that reuses an accepted number with other content, one older
+   * than the dedupe window, or one that came after its successors were analysed without it.
+   *
+   * Bounded reorder: how long an early file waits is the host's reorder hold (src/cloud, `reorderHoldMs`); a
+   * host can only delay or drop files by it, which it can do anyway.
    */
-  classify(h: BatchMeta, input: string): Classification {
+  classify(h: BatchMeta, input: string, release = false): Classification {
     const st = this.#patients.get(`${h.gateway}/${h.patient}`);
     if (!st) return { kind: 'new' };
     const receipt = st.done.get(h.seq);
@@ -243,15 +231,9 @@ export class HrvAnalyser {
       throw new SequenceError(`${h.gateway}/${h.patient}: sequence ${h.seq} is older than the last ${DEDUPE_WINDOW} accepted (up to ${st.lastSeq}): a repeat or a file late beyond the window`);
     }
     if (h.seq <= st.lastSeq) {
-      throw new SequenceError(`${h.gateway}/${h.patient}: sequence ${h.seq} arrived after ${st.lastSeq} was analysed without it (late beyond ${REORDER_HOLD_BATCHES} micro-batches)`);
+      throw new SequenceError(`${h.gateway}/${h.patient}: sequence ${h.seq} arrived after ${st.lastSeq} was analysed without it (late beyond the reorder hold)`);
     }
-    if (h.seq > st.lastSeq + 1) {
-      if (st.holdCall !== this.#call) {
-        st.holdCall = this.#call;
-        st.holds++;
-      }
-      if (st.holds <= REORDER_HOLD_BATCHES) return { kind: 'defer' };
-    }
+    if (h.seq > st.lastSeq + 1 && !release) return { kind: 'defer' };
     return { kind: 'new' };
   }
 
@@ -311,7 +293,7 @@ export class HrvAnalyser {
       }
       for (const m of meta.p) {
         const key = `${m.g}/${m.p}`;
-        const st = this.#patients.get(key) ?? { gateway: m.g, patient: m.p, lastSeq: -1, lastT: -Infinity, window: new StreamingHrvWindow(), active: new Set<AlertType>(), done: new Map<number, Receipt>(), holds: 0, holdCall: 0 };
+        const st = this.#patients.get(key) ?? { gateway: m.g, patient: m.p, lastSeq: -1, lastT: -Infinity, window: new StreamingHrvWindow(), active: new Set<AlertType>(), done: new Map<number, Receipt>()};
         for (let i = 0; i < m.bt.length; i++) st.window.append(m.bt[i]!, m.br[i]!);
         st.lastSeq = m.s;
         st.lastT = m.t < 0 ? -Infinity : m.t;
@@ -349,7 +331,7 @@ export class HrvAnalyser {
     if (st && n > 0 && t[0]! <= st.lastT) {
       throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', `${name}: first beat is not after the last accepted beat`);
     }
-    const state: PatientState = st ?? { gateway: h.gateway, patient: h.patient, lastSeq: -1, lastT: -Infinity, window: new StreamingHrvWindow(), active: new Set(), done: new Map(), holds: 0, holdCall: 0 };
+    const state: PatientState = st ?? { gateway: h.gateway, patient: h.patient, lastSeq: -1, lastT: -Infinity, window: new StreamingHrvWindow(), active: new Set(), done: new Map()};
     // The first file of a patient sets the baseline; after that a skipped number is flagged, not refused.
     const gap = st ? h.seq - st.lastSeq - 1 : 0;
     for (let i = 0; i < n; i++) state.window.append(t[i]!, rr[i]!);
@@ -363,7 +345,6 @@ export class HrvAnalyser {
       dirty.seqs.push(h.seq);
     }
     state.lastSeq = h.seq;
-    state.holds = 0;
     state.done.set(h.seq, { input });
     for (const seq of state.done.keys()) if (seq <= h.seq - DEDUPE_WINDOW) state.done.delete(seq);
     if (n > 0) {
@@ -446,7 +427,7 @@ export class HrvAnalyser {
         for (let i = 0; i < m.n; i++) w.append(f[o + i]!, f[o + m.n + i]!);
         o += 2 * m.n;
         const done = new Map<number, Receipt>((m.d ?? []).map(([seq, input, result]) => [seq, result === null ? { input } : { input, result: new Uint8Array(Buffer.from(result, 'base64')) }]));
-        this.#patients.set(`${m.g}/${m.p}`, { gateway: m.g, patient: m.p, lastSeq: m.s, lastT: m.t < 0 ? -Infinity : m.t, window: w, active: new Set(m.a), done, holds: 0, holdCall: 0 });
+        this.#patients.set(`${m.g}/${m.p}`, { gateway: m.g, patient: m.p, lastSeq: m.s, lastT: m.t < 0 ? -Infinity : m.t, window: w, active: new Set(m.a), done});
       }
     } catch (err) {
       throw new HrvaultError('HRV_ERR_SEALING', 'saved analysis state is unreadable', { cause: err });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateSigningKeyPair, openEnvelope } from '../crypto/index.js';
-import { DEDUPE_WINDOW, parseBatchCsv, REORDER_HOLD_BATCHES, type HrvResult } from './analysis.js';
+import { DEDUPE_WINDOW, parseBatchCsv, type HrvResult } from './analysis.js';
 import { EnclaveCore } from './core.js';
 import { makeGateway, sealedBatch } from '../test-support/sealed-batches.js';
 
@@ -73,7 +73,7 @@ describe('EnclaveCore', () => {
     expect(openResult(next.results[0]!.bytes, core).window.n).toBe(f0.beats + f1.beats);
   });
 
-  it('holds a file whose predecessor is missing for up to REORDER_HOLD_BATCHES micro-batches, then analyses in order', () => {
+  it('holds a file whose predecessor is missing until the host releases it, analysing a late predecessor first', () => {
     const core = newCore();
     const f = [0, 1, 2, 3, 4, 5].map((s) => sealedBatch(gw, core.publicKey, 'p1', s, s * 10_000, (s + 1) * 10_000));
     core.processBatch([f[0]!]);
@@ -86,14 +86,14 @@ describe('EnclaveCore', () => {
       [1, 0, f[0]!.beats + f[1]!.beats],
       [2, 0, f[0]!.beats + f[1]!.beats + f[2]!.beats],
     ]);
-    // f3 never comes: f4 waits REORDER_HOLD_BATCHES micro-batches, then is analysed with the gap flagged.
-    for (let i = 0; i < REORDER_HOLD_BATCHES; i++) expect(core.processBatch([f[4]!]).deferred).toEqual([f[4]!.name]);
-    const gave = core.processBatch([f[4]!]);
+    // f3 never comes: f4 waits until the host says its hold is over, then is analysed with the gap flagged.
+    expect(core.processBatch([f[4]!]).deferred).toEqual([f[4]!.name]);
+    const gave = core.processBatch([{ ...f[4]!, release: true }]);
     expect(gave.stats).toMatchObject({ accepted: 1, gaps: 1, deferred: 0 });
     expect(openResult(gave.results[0]!.bytes, core).gap).toBe(1);
-    // f3 after that is late beyond the bound: refused as late (its successors were analysed without it).
+    // f3 after that is late beyond the hold: refused as late (its successors were analysed without it).
     const tooLate = core.processBatch([f[3]!, f[5]!]);
-    expect(tooLate.rejected.map((r) => [r.name, r.code, r.reason])).toEqual([[f[3]!.name, 'HRV_ERR_SEQUENCE_REPLAY', expect.stringMatching(/late beyond/)]]);
+    expect(tooLate.rejected.map((r) => [r.name, r.code, r.reason])).toEqual([[f[3]!.name, 'HRV_ERR_SEQUENCE_REPLAY', expect.stringMatching(/late beyond the reorder hold/)]]);
     expect(tooLate.stats.accepted).toBe(1);
   });
 

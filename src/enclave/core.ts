@@ -24,7 +24,7 @@ import {
 import { HrvaultError, type ErrorCode } from '../errors.js';
 import { failpoint } from '../failpoints/index.js';
 import { HrvAnalyser, inputDigest } from './analysis.js';
-import { loadSealingSecret, seal, unseal, writeFileDurable } from './sealing.js';
+import { loadSealingSecret, seal, SealingError, unseal, writeFileDurable } from './sealing.js';
 import { SealedStateStore } from './state-store.js';
 
 /** A gateway the trusted operator enrolled: its id, Ed25519 signing key and X25519 HPKE key (raw bytes). */
@@ -38,6 +38,8 @@ export interface EnrolledGateway {
 export interface BatchFile {
   name: string;
   bytes: Uint8Array;
+  /** The file has waited its reorder hold for a missing predecessor: analyse it now, with the gap flagged. */
+  release?: boolean;
 }
 
 /** Counters of one micro-batch (aggregates only: they cross to the host). */
@@ -100,6 +102,7 @@ export class EnclaveCore {
   readonly #platformKey: Uint8Array;
   readonly #secret: Uint8Array;
   readonly #state: SealedStateStore;
+  #broken: SealingError | undefined;
   readonly #gateways = new Map<string, EnrolledGateway>();
   readonly #analyser = new HrvAnalyser({ journal: true });
 
@@ -161,9 +164,11 @@ export class EnclaveCore {
       out.rejected.push({ name, code, reason: err instanceof Error ? err.message : String(err) });
       out.stats.rejected++;
     };
-    this.#analyser.beginBatch();
+    if (this.#broken) throw this.#broken;
     let changed = false;
     for (const a of written) if (this.#analyser.acknowledge(a)) changed = true;
+    // A new snapshot goes here, when the acknowledged results are gone and this micro-batch's are not yet made.
+    if (this.#state.checkpointDue) this.#commit(() => this.#state.checkpoint(this.#analyser.save()));
     // Files reordered within one micro-batch are put back in order rather than rejected.
     const items: { f: BatchFile; h: EnvelopeHeader }[] = [];
     for (const f of files) {
@@ -200,11 +205,29 @@ export class EnclaveCore {
     // restart answers a retried file with the result it already made.
     const delta = changed ? this.#analyser.takeDelta() : undefined;
     if (delta) {
-      this.#state.commit(delta, () => this.#analyser.save());
+      this.#commit(() => this.#state.commit(delta));
       failpoint('enclave.after-seal');
     }
     out.stats.ms = performance.now() - started;
     return out;
+  }
+
+  /**
+   * Runs a state write; if it fails, memory is ahead of the disk, so this instance refuses all further work (the
+   * host restarts the process, which reloads what is durable) rather than answer from state that may not survive.
+   */
+  #commit(write: () => void): void {
+    try {
+      write();
+    } catch (err) {
+      this.#broken = new SealingError(`state commit failed: ${err instanceof Error ? err.message : String(err)}; the enclave must restart`, { cause: err });
+      throw this.#broken;
+    }
+  }
+
+  /** Set when a state write failed: the process must be restarted from its sealed state. */
+  get broken(): boolean {
+    return this.#broken !== undefined;
   }
 
   #processFile(
@@ -221,7 +244,7 @@ export class EnclaveCore {
     const { plaintext } = openEnvelope(this.#hpkePrivate, f.bytes, { expectedKind: 'rr-batch', senderKey: () => gw?.signingPublicKey });
     const input = inputDigest(plaintext);
     const name = `${h.patient}-${h.seq}.result`;
-    const c = this.#analyser.classify(h, input);
+    const c = this.#analyser.classify(h, input, f.release === true);
     if (c.kind === 'defer') return c;
     const base = { name, gateway: h.gateway, patient: h.patient, seq: h.seq, input: f.name };
     if (c.kind === 'duplicate') {

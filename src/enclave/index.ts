@@ -10,7 +10,6 @@ export {
   ALERT_RULES,
   WINDOW_MS,
   DEDUPE_WINDOW,
-  REORDER_HOLD_BATCHES,
   inputDigest,
   parseBatchCsv,
   type Analysis,

@@ -53,6 +53,8 @@ function handle(msg: Request): void {
   } catch (err) {
     // Only the code and message cross to the host; they never contain plaintext.
     reply(msg.id, { ok: false, error: { code: err instanceof HrvaultError ? err.code : 'HRV_ERR_ENCLAVE', message: err instanceof Error ? err.message : String(err) } });
+    // A failed state write leaves memory ahead of the disk: exit, and the host's supervisor restarts us from what is durable.
+    if (core?.broken) process.exit(70);
   }
 }
 

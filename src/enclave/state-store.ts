@@ -1,17 +1,17 @@
 /**
  * The enclave's sealed state on disk, committed incrementally: a snapshot (`state.sealed`) plus an append-only
  * journal (`state-<generation>.journal`) of one sealed record per micro-batch holding only what that micro-batch
- * changed (new beats, counters, receipts, acknowledgements). A commit is one append and one fdatasync; once the
- * journal has grown as large as the snapshot, a new snapshot (temp, fsync, rename) starts the next generation and
- * the old journal is deleted, so the amortised write per micro-batch is about twice its delta instead of the
- * whole state.
+ * changed (new beats, counters, receipts with the results until acknowledged, acknowledgements). A commit is one
+ * append and one fdatasync; once the journal has grown to four times the snapshot, a new snapshot (temp, fsync,
+ * rename) starts the next generation and the old journal is deleted. The enclave writes it at the start of a
+ * micro-batch, after the acknowledgements, so it holds the windows and receipts but (normally) no result bytes.
  *
  * Crash at any instant: a torn last record (never fsync'd, so never answered) is cut off at load; a crash between
  * the new snapshot and the old journal's deletion leaves a stale journal of an older generation, deleted at load.
  * Records are sealed with their generation and index as associated data, so the host can neither reorder nor
  * splice them; it can cut the tail (roll back), as it can restore an old snapshot: software mode has no monotonic
- * counter (docs/pipeline-security.md). Record plaintexts are padded to a power of two ≥ 1 KiB, so their sizes
- * reveal no single patient's beat count.
+ * counter (docs/pipeline-security.md). Record plaintexts are padded (powers of two from 1 KiB to 64 KiB, then
+ * 64-KiB steps), so a record of one patient does not reveal its beat count.
  */
 import { closeSync, existsSync, fdatasyncSync, ftruncateSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,9 +23,15 @@ const JOURNAL = /^state-(\d+)\.journal$/;
 /** Below this journal size no new snapshot is written (a small state is cheap to replay). */
 const MIN_CHECKPOINT_BYTES = 64 * 1024;
 
+/** Journal bytes that trigger a new snapshot, as a multiple of the snapshot's size. */
+const CHECKPOINT_RATIO = 4;
+const PAD_STEP = 64 * 1024;
+
+/** Power of two ≥ 1 KiB up to 64 KiB, then multiples of 64 KiB: small records (one patient) hide their beat count. */
 function pad(data: Uint8Array): Uint8Array {
   let size = 1024;
-  while (size < data.length + 4) size *= 2;
+  while (size < data.length + 4 && size < PAD_STEP) size *= 2;
+  if (size < data.length + 4) size = Math.ceil((data.length + 4) / PAD_STEP) * PAD_STEP;
   const out = Buffer.alloc(size);
   out.writeUInt32BE(data.length, 0);
   out.set(data, 4);
@@ -119,8 +125,16 @@ export class SealedStateStore {
     this.#journalBytes = off;
   }
 
-  /** Commits one micro-batch's delta durably (append + fdatasync); writes a new snapshot when the journal has grown enough. */
-  commit(delta: Uint8Array, snapshot: () => Uint8Array): void {
+  /**
+   * True when the journal has grown to CHECKPOINT_RATIO times the snapshot: the amortised snapshot cost per
+   * micro-batch is then a quarter of its delta, and a start replays at most that much journal.
+   */
+  get checkpointDue(): boolean {
+    return this.#journalBytes >= CHECKPOINT_RATIO * Math.max(this.#snapshotBytes, MIN_CHECKPOINT_BYTES);
+  }
+
+  /** Commits one micro-batch's delta durably (append + fdatasync). */
+  commit(delta: Uint8Array): void {
     const blob = seal(this.#secret, `journal/${this.#generation}/${this.#index}`, pad(delta));
     const rec = Buffer.alloc(4 + blob.length);
     rec.writeUInt32BE(blob.length, 0);
@@ -135,7 +149,6 @@ export class SealedStateStore {
     fdatasyncSync(this.#fd);
     this.#index++;
     this.#journalBytes += rec.length;
-    if (this.#journalBytes >= Math.max(this.#snapshotBytes, MIN_CHECKPOINT_BYTES)) this.checkpoint(snapshot());
   }
 
   /** Writes the whole state as the next generation's snapshot and deletes the old journal. */
