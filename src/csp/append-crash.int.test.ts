@@ -97,6 +97,29 @@ for (const [engine, location] of [
       await expectConsistent([...before, crashed, fresh]);
     });
 
+    it('an SP that lost its newest records (restored from a backup) does not wedge the patient: the loss is flagged, appends go on', async () => {
+      const before = (await hrvSeqs()).seqs;
+      const lost = next++;
+      await ingest(results[lost]!);
+      const [{ ref, seq } = { ref: '', seq: 0 }] = await h.cspDb.query<{ ref: string; seq: number }>('SELECT patient_ref AS ref, seq FROM csp_chain_heads');
+      // The SP's database goes back two records (the result's hrv and rr_batch), as a restore from a backup would.
+      await h.spDb.query('DELETE FROM sp_metadata WHERE patient_ref = $1 AND seq > $2', [ref, seq - 2]);
+      await h.spDb.query('DELETE FROM sp_dedupe WHERE patient_ref = $1 AND first_seq > $2', [ref, seq - 2]);
+      await h.spDb.query('DELETE FROM sp_records WHERE patient_ref = $1 AND seq > $2', [ref, seq - 2]);
+      await h.restartSp();
+      await h.restartCsp(RATE);
+      // Before, every later append was refused ("next sequence number is N") and every read failed.
+      const fresh = next++;
+      expect((await ingest(results[fresh]!)).outcomes[0]!.outcome).toBe('stored');
+      await expectConsistent([...before, fresh]);
+      const flagged = (await h.csp.audit.search({ action: 'integrity.records_lost' })).items;
+      expect(flagged).toHaveLength(1);
+      expect(flagged[0]).toMatchObject({ flagged: true, detail: { first: seq - 1, last: seq, count: 2 } });
+      // The gateway's resend of the lost result stores it again (reads are in time order).
+      expect((await ingest(results[lost]!)).outcomes[0]!.outcome).toBe('stored');
+      await expectConsistent([...before, lost, fresh]);
+    });
+
     it('a doctor note whose SP commit outlived the CSP is indexed at start-up, with its audit entry', async () => {
       const doc = await doctor();
       armFailpoints('csp.after-sp-commit=error');
