@@ -5,7 +5,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import type { SqlDb } from '../sql/index.js';
+import type { SqlDb, SqlTx } from '../sql/index.js';
 import type { AuditQuery } from '../contracts/index.js';
 
 export interface AuditEvent {
@@ -13,6 +13,7 @@ export interface AuditEvent {
   action: string;
   target?: string;
   outcome: 'ok' | 'denied' | 'error';
+  /** Free-form; an entry that stored records names them as `stored: {ref, first, last}` (patient ref, seq range). */
   detail?: Record<string, unknown>;
   /** Break-glass and other entries that need review. */
   flagged?: boolean;
@@ -32,7 +33,8 @@ export interface AuditVerification {
 }
 
 const SCHEMA = `CREATE TABLE IF NOT EXISTS csp_audit (
-  seq INTEGER PRIMARY KEY, t_ms BIGINT NOT NULL, entry TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL)`;
+  seq INTEGER PRIMARY KEY, t_ms BIGINT NOT NULL, entry TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS csp_audit_checkpoint (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, hash TEXT NOT NULL, mac TEXT NOT NULL);`;
 
 const GENESIS = '0'.repeat(64);
 
@@ -65,17 +67,41 @@ export class AuditLog {
   }
 
   /** Appends an event; appends are serialised so the chain never forks. */
-  append(event: AuditEvent): Promise<AuditEntry> {
+  async append(event: AuditEvent): Promise<AuditEntry> {
+    const { entries } = await this.appendWith([event], () => Promise.resolve());
+    return entries[0]!;
+  }
+
+  /**
+   * Appends `events` and runs `fn` in ONE transaction of the CSP's database, so the bookkeeping `fn` writes
+   * (a record's index rows, say) and the entries that account for it commit together or not at all. `fn`
+   * gets the sequence numbers the entries will have, and must use only `tx` (the database is otherwise held).
+   */
+  appendWith<T>(events: AuditEvent[], fn: (tx: SqlTx, seqs: number[]) => Promise<T>): Promise<{ entries: AuditEntry[]; result: T }> {
     const next = this.#tail.then(async () => {
-      const [last] = await this.#db.query<{ seq: number; hash: string }>('SELECT seq, hash FROM csp_audit ORDER BY seq DESC LIMIT 1');
-      const seq = (last?.seq ?? 0) + 1;
-      const prev = last?.hash ?? GENESIS;
-      const tMs = Date.now();
-      const entry = JSON.stringify(event);
-      const hash = this.#link(prev, seq, tMs, entry);
-      await this.#db.query('INSERT INTO csp_audit (seq, t_ms, entry, prev, hash) VALUES ($1, $2, $3, $4, $5)', [seq, tMs, entry, prev, hash]);
-      await this.#anchor.write({ seq, hash });
-      return { ...event, seq, t_ms: tMs, hash };
+      const out = await this.#db.transaction(async (tx) => {
+        const [last] = await tx.query<{ seq: number; hash: string }>('SELECT seq, hash FROM csp_audit ORDER BY seq DESC LIMIT 1');
+        let seq = last?.seq ?? 0;
+        let prev = last?.hash ?? GENESIS;
+        const seqs = events.map((_, i) => seq + 1 + i);
+        const result = await fn(tx, seqs);
+        const entries: AuditEntry[] = [];
+        for (const event of events) {
+          seq += 1;
+          const tMs = Date.now();
+          const entry = JSON.stringify(event);
+          const hash = this.#link(prev, seq, tMs, entry);
+          await tx.query('INSERT INTO csp_audit (seq, t_ms, entry, prev, hash) VALUES ($1, $2, $3, $4, $5)', [seq, tMs, entry, prev, hash]);
+          entries.push({ ...event, seq, t_ms: tMs, hash });
+          prev = hash;
+        }
+        return { entries, result };
+      });
+      const last = out.entries.at(-1);
+      // After the commit: a crash before this write leaves the anchor behind the table, which verify accepts
+      // (the entries past it carry valid MACs); an anchor AHEAD of the table is what truncation leaves.
+      if (last) await this.#anchor.write({ seq: last.seq, hash: last.hash });
+      return out;
     });
     this.#tail = next.catch(() => undefined); // a failed append must not block the ones after it
     return next;
@@ -115,30 +141,90 @@ export class AuditLog {
     return { total: Number(c), items: rows.map((r) => ({ ...(JSON.parse(r.entry) as AuditEvent), seq: r.seq, t_ms: Number(r.t_ms), hash: r.hash })) };
   }
 
-  /** Recomputes the whole chain; reports the first entry that was edited, removed or moved. */
-  async verify(): Promise<AuditVerification> {
+  /**
+   * Verifies the chain: every entry's MAC and link, the anchor (a log cut short is refused), and that every
+   * record in the CSP's index is accounted for by the entry that stored it. `incremental` starts after the
+   * last verified entry (a MAC'd checkpoint kept in the CSP's database) instead of at entry 1: edits below
+   * the checkpoint are then left to a full pass (the CLI's `audit verify`, `GET /audit/verify`).
+   */
+  async verify(opts: { incremental?: boolean } = {}): Promise<AuditVerification> {
+    const checkpoint = opts.incremental ? await this.#checkpoint() : undefined;
+    const start = checkpoint ?? { seq: 0, hash: GENESIS };
     const rows = await this.#db.query<{ seq: number; t_ms: string | number; entry: string; prev: string; hash: string }>(
-      'SELECT seq, t_ms, entry, prev, hash FROM csp_audit ORDER BY seq',
+      'SELECT seq, t_ms, entry, prev, hash FROM csp_audit WHERE seq > $1 ORDER BY seq',
+      [start.seq],
     );
-    let prev = GENESIS;
-    let expectedSeq = 1;
+    let prev = start.hash;
+    let expectedSeq = start.seq + 1;
+    const total = start.seq + rows.length;
     for (const r of rows) {
-      if (r.seq !== expectedSeq) return { ok: false, entries: rows.length, seq: expectedSeq, problem: `entry ${expectedSeq} is missing` };
-      if (r.prev !== prev) return { ok: false, entries: rows.length, seq: r.seq, problem: `entry ${r.seq} does not follow entry ${r.seq - 1}` };
+      if (r.seq !== expectedSeq) return { ok: false, entries: total, seq: expectedSeq, problem: `entry ${expectedSeq} is missing` };
+      if (r.prev !== prev) return { ok: false, entries: total, seq: r.seq, problem: `entry ${r.seq} does not follow entry ${r.seq - 1}` };
       const want = Buffer.from(this.#link(prev, r.seq, Number(r.t_ms), r.entry), 'hex');
       const got = Buffer.from(r.hash, 'hex');
       if (got.length !== want.length || !timingSafeEqual(got, want)) {
-        return { ok: false, entries: rows.length, seq: r.seq, problem: `entry ${r.seq} was altered` };
+        return { ok: false, entries: total, seq: r.seq, problem: `entry ${r.seq} was altered` };
       }
       prev = r.hash;
       expectedSeq++;
     }
-    const anchor = await this.#anchor.read();
     const lastSeq = expectedSeq - 1;
-    if (anchor && (anchor.seq !== lastSeq || anchor.hash !== prev)) {
-      return { ok: false, entries: rows.length, seq: anchor.seq, problem: `the log ends at entry ${lastSeq} but the anchor names entry ${anchor.seq}: entries were removed from the end` };
+    const anchor = await this.#anchor.read();
+    if (anchor) {
+      // Behind the table is what a crash between a commit and the anchor's write leaves; ahead is a cut tail.
+      const [at] = anchor.seq <= lastSeq && anchor.seq > 0 ? await this.#db.query<{ hash: string }>('SELECT hash FROM csp_audit WHERE seq = $1', [anchor.seq]) : [];
+      if (anchor.seq > lastSeq || (anchor.seq > 0 && at?.hash !== anchor.hash)) {
+        return { ok: false, entries: total, seq: anchor.seq, problem: `the log ends at entry ${lastSeq} but the anchor names entry ${anchor.seq}: entries were removed from the end` };
+      }
     }
-    return { ok: true, entries: rows.length };
+    const uncovered = await this.#uncoveredRecords(start.seq);
+    if (uncovered) {
+      return { ok: false, entries: total, problem: `${uncovered.count} stored record(s) have no audit entry (first: patient ${uncovered.patient_ref} record ${uncovered.seq})` };
+    }
+    if (lastSeq > start.seq) await this.#saveCheckpoint({ seq: lastSeq, hash: prev });
+    return { ok: true, entries: total };
+  }
+
+  #checkpointMac(c: { seq: number; hash: string }): string {
+    return createHmac('sha256', this.#key).update(`checkpoint|${c.seq}|${c.hash}`).digest('hex');
+  }
+
+  /** The last verified entry, if its MAC holds and the entry is still the one verified. */
+  async #checkpoint(): Promise<{ seq: number; hash: string } | undefined> {
+    const [c] = await this.#db.query<{ seq: number; hash: string; mac: string }>('SELECT seq, hash, mac FROM csp_audit_checkpoint WHERE id = 1');
+    if (!c) return undefined;
+    const want = Buffer.from(this.#checkpointMac(c), 'hex');
+    const got = Buffer.from(c.mac, 'hex');
+    if (got.length !== want.length || !timingSafeEqual(got, want)) return undefined;
+    const [row] = await this.#db.query<{ hash: string }>('SELECT hash FROM csp_audit WHERE seq = $1', [c.seq]);
+    return row?.hash === c.hash ? { seq: c.seq, hash: c.hash } : undefined;
+  }
+
+  async #saveCheckpoint(c: { seq: number; hash: string }): Promise<void> {
+    await this.#db.query(
+      'INSERT INTO csp_audit_checkpoint (id, seq, hash, mac) VALUES (1, $1, $2, $3) ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, mac = EXCLUDED.mac',
+      [c.seq, c.hash, this.#checkpointMac(c)],
+    );
+  }
+
+  /**
+   * Index rows (the CSP's list of stored records) that no audit entry accounts for: each row names the entry
+   * that stored it, and that entry's `detail.stored` must cover the row's patient and sequence number. Rows
+   * named by entries at or below `afterSeq` were checked by an earlier pass.
+   */
+  async #uncoveredRecords(afterSeq: number): Promise<{ count: number; patient_ref: string; seq: number } | undefined> {
+    const [exists] = await this.#db.query<{ t: string | null }>("SELECT to_regclass('csp_record_index')::text AS t");
+    if (!exists?.t) return undefined;
+    const rows = await this.#db.query<{ patient_ref: string; seq: number; n: number | string }>(
+      `SELECT i.patient_ref, i.seq, count(*) OVER () AS n FROM csp_record_index i LEFT JOIN csp_audit a ON a.seq = i.audit_seq
+       WHERE (i.audit_seq IS NULL OR i.audit_seq > $1)
+         AND (a.seq IS NULL OR (a.entry::jsonb #>> '{detail,stored,ref}') IS DISTINCT FROM i.patient_ref
+              OR i.seq < (a.entry::jsonb #>> '{detail,stored,first}')::int OR i.seq > (a.entry::jsonb #>> '{detail,stored,last}')::int)
+       ORDER BY i.patient_ref, i.seq LIMIT 1`,
+      [afterSeq],
+    );
+    const r = rows[0];
+    return r ? { count: Number(r.n), patient_ref: r.patient_ref, seq: r.seq } : undefined;
   }
 }
 

@@ -5,14 +5,16 @@
  * aggregates, and writes every access and key event to the audit log.
  */
 import { EventEmitter } from 'node:events';
-import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { PaillierEncryptor, SlotCodec, decryptPacked, exportPaillierPublicKey } from '../crypto/index.js';
-import { AuditLog, type AuditAnchor, type AuditEntry, type AuditVerification } from './audit.js';
+import { AuditLog, type AuditAnchor, type AuditEntry, type AuditEvent, type AuditVerification } from './audit.js';
 import { SpLink, SpRequestError } from '../protocol/index.js';
 import type { CspKeys } from './csp-keys.js';
 import { AuthError, ConflictError, ForbiddenError, NotFoundError, ThrottledError, UnknownReferenceError, ValidationError } from './errors.js';
 import { canSeePatient, decideAdmin, decideBreakGlass, decideIngest, decideWrite, RECORD_TYPES, type Principal, type RecordType } from './policy.js';
 import {
+  DEVICE_AUTH_REFUSED,
+  DeviceAuthError,
   DeviceRateLimiter,
   deviceRecordSchema,
   deviceRegistrationSchema,
@@ -33,7 +35,7 @@ import {
   type RrFileData,
 } from '../contracts/index.js';
 import { analyseEcgUpload, analyseRrUpload } from './uploads.js';
-import { onsetKey, openAlerts, SummaryStore } from './summaries.js';
+import { EMPTY_SUMMARY, onsetKey, openAlerts, SummaryStore } from './summaries.js';
 import { blindIndex, openRecord, RecordIntegrityError, sealRecord } from './record-crypto.js';
 import { chainLink, CHAIN_GENESIS } from '../protocol/index.js';
 import { recordFilterSql, type SpRecordRow, type SpTransport } from '../protocol/index.js';
@@ -94,6 +96,13 @@ export interface CspServiceOptions {
   renewalLimit?: { max: number; windowMs: number };
   /** Requests per device (gateway) credential (default 120 per minute, bursts of 30). */
   deviceRateLimit?: { perMinute: number; burst: number };
+  /** Where security events are logged server-side (pino-shaped; the HTTP edge passes its logger). */
+  logger?: SecurityLogger;
+}
+
+/** The part of a pino/fastify logger the CSP uses. */
+export interface SecurityLogger {
+  warn(fields: Record<string, unknown>, message: string): void;
 }
 
 // The CSP's own index of what it stored (sequence number, type, time): with it a filtered answer from the
@@ -101,7 +110,61 @@ export interface CspServiceOptions {
 const CSP_SCHEMA = `CREATE TABLE IF NOT EXISTS csp_chain_heads (patient_ref TEXT PRIMARY KEY, seq INTEGER NOT NULL, chain TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS csp_record_index (patient_ref TEXT NOT NULL, seq INTEGER NOT NULL, type_tag TEXT NOT NULL,
   t_ms BIGINT NOT NULL, has_meta BOOLEAN NOT NULL, PRIMARY KEY (patient_ref, seq));
-CREATE INDEX IF NOT EXISTS csp_record_index_time ON csp_record_index (patient_ref, t_ms);`;
+CREATE INDEX IF NOT EXISTS csp_record_index_time ON csp_record_index (patient_ref, t_ms);
+ALTER TABLE csp_record_index ADD COLUMN IF NOT EXISTS chain TEXT;
+ALTER TABLE csp_record_index ADD COLUMN IF NOT EXISTS audit_seq INTEGER;
+CREATE INDEX IF NOT EXISTS csp_record_index_audit ON csp_record_index (audit_seq);
+CREATE TABLE IF NOT EXISTS csp_append_intents (patient_ref TEXT PRIMARY KEY, base_seq INTEGER NOT NULL, base_chain TEXT NOT NULL,
+  end_seq INTEGER NOT NULL, end_chain TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS csp_idempotency (idem_ref TEXT PRIMARY KEY, body_hash TEXT NOT NULL, patient_ref TEXT NOT NULL, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS csp_lost_records (patient_ref TEXT NOT NULL, seq INTEGER NOT NULL, type_tag TEXT NOT NULL, t_ms BIGINT NOT NULL,
+  audit_seq INTEGER, lost_audit_seq INTEGER NOT NULL);`;
+
+/** A record sealed and linked, as it goes to the SP. */
+interface SealedRow {
+  seq: number;
+  type_tag: string;
+  t_ms: number;
+  blob: string;
+  chain: string;
+  meta?: { metric_tag: string; ct: string };
+}
+
+/** A row of the CSP's own index of what the SP stores. */
+interface IndexRow {
+  seq: number;
+  type_tag: string;
+  t_ms: number;
+  chain: string;
+  has_meta: boolean;
+}
+
+/** Records indexed together under the one audit entry that accounts for them. */
+interface IndexGroup {
+  event: AuditEvent;
+  rows: IndexRow[];
+  records: ClinicalRecord[];
+  idem?: { ref: string; hash: string };
+}
+
+/** What one append stores and how it is accounted for. */
+interface AppendPlan {
+  records: ClinicalRecord[];
+  /** A blind key the SP keeps under a unique constraint: a second append under it stores nothing. */
+  dedupe?: string;
+  /** The caller's idempotency key (blind) and the hash of the request it came with. */
+  idem?: { ref: string; hash: string };
+  /** The entry that accounts for the records, committed with their index rows. */
+  event: AuditEvent;
+}
+
+type AppendResult = { stored: true } | { stored: false; firstSeq: number | undefined };
+
+/** What the intent row keeps beside the heads, to finish the append without its caller. */
+interface IntentBody {
+  event: AuditEvent;
+  idem?: { ref: string; hash: string };
+}
 
 // A verifier for a password nobody has, so unknown usernames cost the same time as known ones.
 let dummyVerifier: Promise<string> | undefined;
@@ -123,6 +186,7 @@ export class CspService {
   readonly #jtis: JtiStore;
   readonly #summaries: SummaryStore;
   readonly #deviceLimiter: DeviceRateLimiter;
+  #logger: SecurityLogger | undefined;
   /** Emits 'record' with {patient_id, record} after every append, for live updates. */
   readonly events = new EventEmitter();
 
@@ -131,6 +195,7 @@ export class CspService {
     this.#jtis = jtis;
     this.#summaries = summaries;
     this.#deviceLimiter = new DeviceRateLimiter(opts.deviceRateLimit ?? { perMinute: 120, burst: 30 });
+    this.#logger = opts.logger;
     this.#db = opts.db;
     this.audit = audit;
     this.#refresh = refresh;
@@ -161,7 +226,15 @@ export class CspService {
     await csp.link.call({ op: 'set_paillier_key', n: exportPaillierPublicKey(opts.keys.paillier.publicKey).n });
     await csp.#loadUsers();
     await csp.#loadDevices();
+    // Before any request: finish or drop appends a stopped CSP left half-done, then rebuild lost summaries.
+    await csp.#recoverIntents();
+    await csp.#rebuildSummaries();
     return csp;
+  }
+
+  /** Sets the server-side logger of security events (the HTTP edge's, once it exists). */
+  useLogger(logger: SecurityLogger): void {
+    this.#logger = logger;
   }
 
   #deviceRef(deviceId: string): string {
@@ -248,14 +321,20 @@ export class CspService {
     return [...this.#devices.values()].sort((a, b) => a.device_id.localeCompare(b.device_id));
   }
 
-  /** Verifies a device token (compact JWS signed by the gateway) and takes one request from its rate limit. */
+  /**
+   * Verifies a device token (compact JWS signed by the gateway) and takes one request from its rate limit.
+   * Every refusal is the same DeviceAuthError (DEVICE_AUTH_REFUSED) to the caller — an unknown device looks
+   * like a revoked one, a bad signature or a replay; the real reason is audited, logged, and kept as `cause`.
+   */
   async authenticateDevice(token: string): Promise<Principal> {
     let device: DeviceRecord;
     try {
       device = await verifyDeviceToken(token, (id) => this.#devices.get(id), this.#jtis);
     } catch (err) {
-      await this.audit.append({ actor: 'device', action: 'device.auth', outcome: 'denied', detail: { reason: err instanceof Error ? err.message : String(err) } });
-      throw err;
+      if (!(err instanceof DeviceAuthError)) throw err;
+      await this.audit.append({ actor: 'device', action: 'device.auth', outcome: 'denied', detail: { reason: err.message } });
+      this.#logger?.warn({ code: err.code, reason: err.message }, 'device credential refused');
+      throw new DeviceAuthError(DEVICE_AUTH_REFUSED, { cause: err });
     }
     const wait = this.#deviceLimiter.take(device.device_id);
     if (wait !== undefined) {
@@ -301,14 +380,13 @@ export class CspService {
         data: recordData(r.type, r.data),
       }));
       const dedupe = blindIndex(this.#keys.indexKey, 'ingest', `${req.gateway}\0${item.patient}\0${item.result.seq}`);
-      const stored = await this.#append(records, dedupe);
+      const { stored } = await this.#append({
+        records,
+        dedupe,
+        event: { actor, action: 'ingest.result', target: item.patient, outcome: 'ok', detail: { seq: item.result.seq, ids: records.map((r) => r.id) } },
+      });
       outcomes.push({ patient: item.patient, seq: item.result.seq, outcome: stored ? 'stored' : 'duplicate' });
-      if (stored) {
-        await this.audit.append({ actor, action: 'ingest.result', target: item.patient, outcome: 'ok', detail: { seq: item.result.seq, ids: records.map((r) => r.id) } });
-        for (const rec of records) this.events.emit('record', rec);
-      } else {
-        await this.audit.append({ actor, action: 'ingest.result', target: item.patient, outcome: 'ok', detail: { seq: item.result.seq, duplicate: true } });
-      }
+      if (!stored) await this.audit.append({ actor, action: 'ingest.result', target: item.patient, outcome: 'ok', detail: { seq: item.result.seq, duplicate: true } });
     }
     return { outcomes };
   }
@@ -610,9 +688,10 @@ export class CspService {
 
   /**
    * A doctor acknowledges one alert onset of an `hrv` record: stored as an `alert_ack` record; the onset
-   * then no longer counts as open. An onset the patient does not have is refused.
+   * then no longer counts as open. An onset the patient does not have is refused. `idempotencyKey` as in
+   * `appendRecord`.
    */
-  async acknowledgeAlert(p: Principal, patientId: string, input: unknown): Promise<RecordView> {
+  async acknowledgeAlert(p: Principal, patientId: string, input: unknown, opts: { idempotencyKey?: string } = {}): Promise<RecordView> {
     const data = recordData('alert_ack', input) as unknown as AlertAckData;
     const decision = this.#patientExists(patientId) ? decideWrite(p, patientId, 'alert_ack') : 'not_found';
     if (decision === 'allow') {
@@ -621,7 +700,7 @@ export class CspService {
         throw new UnknownReferenceError('hrv_record', 'alert onset', [`${data.hrv_record} ${data.alert_type} at ${data.onset_ms}`]);
       }
     }
-    const rec = await this.appendRecord(p, patientId, { type: 'alert_ack', data: data as unknown as Record<string, unknown> });
+    const rec = await this.appendRecord(p, patientId, { type: 'alert_ack', data: data as unknown as Record<string, unknown> }, opts);
     return { ...rec, author_name: this.#authorName(rec.author) };
   }
 
@@ -669,7 +748,9 @@ export class CspService {
     }
     const out = await this.audit.search(q);
     await this.audit.append({ actor: principalName(actor), action: 'audit.read', outcome: 'ok', detail: { total: out.total } });
-    return { ...out, verification: await this.audit.verify() };
+    // From the last verified entry on: a full pass on every page view grows with the log (GET /audit/verify
+    // and the CLI still run the full pass).
+    return { ...out, verification: await this.audit.verify({ incremental: true }) };
   }
 
   /** All users (admin only). */
@@ -694,8 +775,18 @@ export class CspService {
 
   // ---------- Protocol II, Phase I: storage ----------
 
-  /** Appends a record for a patient after the policy check; HRV records also get Paillier metadata. */
-  async appendRecord(p: Principal, patientId: string, input: { type: RecordType; t_ms?: number; data: Record<string, unknown> }): Promise<ClinicalRecord> {
+  /**
+   * Appends a record for a patient after the policy check; HRV records also get Paillier metadata.
+   * `idempotencyKey` (the HTTP `Idempotency-Key`, scoped to the caller): a retry with the same key and the
+   * same request returns the record the first stored, and stores nothing; the same key with another request
+   * is a ConflictError.
+   */
+  async appendRecord(
+    p: Principal,
+    patientId: string,
+    input: { type: RecordType; t_ms?: number; data: Record<string, unknown> },
+    opts: { idempotencyKey?: string } = {},
+  ): Promise<ClinicalRecord> {
     if (!RECORD_TYPES.includes(input.type)) throw new ValidationError('type', `must be one of ${RECORD_TYPES.join(', ')}`);
     const decision = this.#patientExists(patientId) ? decideWrite(p, patientId, input.type) : 'not_found';
     if (decision !== 'allow') {
@@ -705,7 +796,12 @@ export class CspService {
     }
     if (input.t_ms !== undefined && !(Number.isSafeInteger(input.t_ms) && input.t_ms >= 0)) throw new ValidationError('t_ms', 'must be whole ms since the epoch');
     const data = recordData(input.type, input.data);
-    if (input.type === 'rr_file' || input.type === 'ecg_file') return this.#appendUpload(p, patientId, input.type, data, input.t_ms);
+    const idem = this.#idempotency(p, opts.idempotencyKey, { patient: patientId, type: input.type, t_ms: input.t_ms ?? null, data });
+    if (idem) {
+      const earlier = await this.#replayed(p, idem);
+      if (earlier) return earlier;
+    }
+    if (input.type === 'rr_file' || input.type === 'ecg_file') return this.#appendUpload(p, patientId, input.type, data, input.t_ms, idem);
     const record: ClinicalRecord = {
       id: `r-${randomUUID()}`,
       patient_id: patientId,
@@ -715,10 +811,57 @@ export class CspService {
       created_ms: Date.now(),
       data,
     };
-    await this.#append([record]);
-    await this.audit.append({ actor: record.author, action: `record.write.${record.type}`, target: patientId, outcome: 'ok', detail: { id: record.id } });
-    this.events.emit('record', record);
-    return record;
+    const out = await this.#append({
+      records: [record],
+      ...(idem ? { dedupe: idem.ref, idem } : {}),
+      event: { actor: record.author, action: `record.write.${record.type}`, target: patientId, outcome: 'ok', detail: { id: record.id } },
+    });
+    return out.stored ? record : this.#afterDuplicate(p, idem!, patientId, out.firstSeq);
+  }
+
+  /** The blind ref of a caller's idempotency key and the hash of its request (undefined without a key). */
+  #idempotency(p: Principal, key: string | undefined, request: unknown): { ref: string; hash: string } | undefined {
+    if (key === undefined) return undefined;
+    if (!/^[\x21-\x7e]{1,255}$/.test(key)) throw new ValidationError('Idempotency-Key', 'must be 1–255 visible ASCII characters');
+    return {
+      ref: blindIndex(this.#keys.indexKey, 'idempotency', `${principalName(p)}\0${key}`),
+      hash: createHash('sha256').update(canonicalJson(request)).digest('hex'),
+    };
+  }
+
+  /** The record an earlier request under the same key stored (undefined if none); ConflictError if that request differed. */
+  async #replayed(p: Principal, idem: { ref: string; hash: string }): Promise<ClinicalRecord | undefined> {
+    const [row] = await this.#db.query<{ body_hash: string; patient_ref: string; seq: number }>('SELECT body_hash, patient_ref, seq FROM csp_idempotency WHERE idem_ref = $1', [
+      idem.ref,
+    ]);
+    if (!row) return undefined;
+    if (row.body_hash !== idem.hash) throw new ConflictError('Idempotency-Key: this key was already used for a different request');
+    const rec = await this.#readRecord(row.patient_ref, row.seq);
+    await this.audit.append({ actor: principalName(p), action: `record.write.${rec.type}`, target: rec.patient_id, outcome: 'ok', detail: { id: rec.id, replayed: true } });
+    return rec;
+  }
+
+  /**
+   * The SP already held the key: normally the CSP's own table then names the record (and the request's hash);
+   * if a stopped CSP never wrote it, the record the SP filed first under the key is the caller's own.
+   */
+  async #afterDuplicate(p: Principal, idem: { ref: string; hash: string }, patientId: string, firstSeq: number | undefined): Promise<ClinicalRecord> {
+    const earlier = await this.#replayed(p, idem);
+    if (earlier) return earlier;
+    const rec = firstSeq === undefined ? undefined : await this.#readRecord(this.#patientRef(patientId), firstSeq);
+    if (!rec || rec.author !== principalName(p)) throw new ConflictError('Idempotency-Key: this key was already used for a different request');
+    await this.audit.append({ actor: principalName(p), action: `record.write.${rec.type}`, target: patientId, outcome: 'ok', detail: { id: rec.id, replayed: true } });
+    return rec;
+  }
+
+  /** One stored record, fetched by sequence number and opened (its chain position is the index's). */
+  async #readRecord(ref: string, seq: number): Promise<ClinicalRecord> {
+    const { records } = await this.link.call<{ records: SpRecordRow[] }>({ op: 'query_records', patient_ref: ref, seqs: [seq], limit: 1 });
+    const row = records[0];
+    if (row?.seq !== seq) throw new RecordIntegrityError(`record ${seq} was withheld by the SP`);
+    const rec = JSON.parse(openRecord(this.#keys.kek, `record|${ref}|${row.seq}|${row.type_tag}`, Buffer.from(row.blob, 'base64url')).toString('utf8')) as ClinicalRecord;
+    if (rec.t_ms !== row.t_ms || this.#patientRef(rec.patient_id) !== ref) throw new RecordIntegrityError(`record ${seq} metadata does not match its sealed content`);
+    return rec;
   }
 
   /**
@@ -727,7 +870,14 @@ export class CspService {
    * `rr_batch` of its beats are written in one SP transaction. `startMs` is the recording's start; without
    * it the recording is taken to end now.
    */
-  async #appendUpload(p: Principal, patientId: string, type: 'rr_file' | 'ecg_file', data: Record<string, unknown>, startMs: number | undefined): Promise<ClinicalRecord> {
+  async #appendUpload(
+    p: Principal,
+    patientId: string,
+    type: 'rr_file' | 'ecg_file',
+    data: Record<string, unknown>,
+    startMs: number | undefined,
+    idem: { ref: string; hash: string } | undefined,
+  ): Promise<ClinicalRecord> {
     const fileId = `r-${randomUUID()}`;
     const now = Date.now();
     const start = startMs ?? ((durationMs: number) => now - Math.ceil(durationMs));
@@ -750,11 +900,15 @@ export class CspService {
     });
     const file = make(type, Math.round(analysis.start_ms), analysis.file, fileId);
     const records = [file, ...analysis.hrv.map((w) => make('hrv', w.t_ms, w.data)), ...analysis.rrBatches.map((b) => make('rr_batch', b.t_ms, b.data))];
-    // All or nothing: the same one-transaction append as a pipeline result, under a key no retry can repeat.
-    await this.#append(records, blindIndex(this.#keys.indexKey, 'upload', fileId));
-    await this.audit.append({ actor: author, action: `record.write.${type}`, target: patientId, outcome: 'ok', detail: { id: fileId, windows: analysis.hrv.length } });
-    for (const rec of records) this.events.emit('record', rec);
-    return file;
+    // All or nothing: the same one-transaction append as a pipeline result, under the caller's idempotency
+    // key, or one no retry can repeat.
+    const out = await this.#append({
+      records,
+      dedupe: idem?.ref ?? blindIndex(this.#keys.indexKey, 'upload', fileId),
+      ...(idem ? { idem } : {}),
+      event: { actor: author, action: `record.write.${type}`, target: patientId, outcome: 'ok', detail: { id: fileId, windows: analysis.hrv.length } },
+    });
+    return out.stored ? file : this.#afterDuplicate(p, idem!, patientId, out.firstSeq);
   }
 
   /**
@@ -782,14 +936,18 @@ export class CspService {
   }
 
   /**
-   * Appends records of one patient in order; with `dedupe`, all of them in one SP transaction filed under
-   * that key. Resolves true when stored, false when the key was stored before (nothing added).
+   * Appends records of one patient in order, crash-atomically (see `#appendNow`). With `plan.dedupe`, all of
+   * them go in one SP transaction filed under that key, and a key stored before stores nothing.
    */
-  async #append(records: ClinicalRecord[], dedupe?: string): Promise<boolean> {
-    const ref = this.#patientRef(records[0]!.patient_id);
-    // Appends to one patient's chain are serialised; different patients proceed in parallel.
+  async #append(plan: AppendPlan): Promise<AppendResult> {
+    const ref = this.#patientRef(plan.records[0]!.patient_id);
+    return this.#underLock(ref, () => this.#appendNow(ref, plan));
+  }
+
+  /** Runs `fn` alone for patient `ref`: appends and reconciliations of one chain are serialised. */
+  async #underLock<T>(ref: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.#appendLocks.get(ref) ?? Promise.resolve();
-    const run = prev.catch(() => undefined).then(() => this.#appendNow(ref, records, dedupe));
+    const run = prev.catch(() => undefined).then(fn);
     this.#appendLocks.set(ref, run);
     try {
       return await run;
@@ -798,107 +956,238 @@ export class CspService {
     }
   }
 
-  async #appendNow(ref: string, records: ClinicalRecord[], dedupe: string | undefined, retried = false): Promise<boolean> {
+  /**
+   * One append, in three commits: (1) the intent — the head it extends and the head it will make, and the
+   * audit entry that will account for it — durable in the CSP's database before the SP sees anything; (2) the
+   * SP's transaction; (3) one CSP transaction with the index rows, the new head, the audit entry, the
+   * idempotency key, the patient's summary, and the intent's removal. A crash between any two leaves an
+   * intent that `#reconcile` settles from the SP's head (at start-up, before the patient's next append, and
+   * on a conflict): the SP committed → (3) is done then; it did not → the intent is dropped and audited.
+   */
+  async #appendNow(ref: string, plan: AppendPlan, retried = false): Promise<AppendResult> {
+    await this.#reconcile(ref, { onlyIfIntent: true });
     const head = await this.#head(ref);
+    const rows = this.#sealRows(ref, head, plan.records);
+    const end = rows.at(-1)!;
+    const intent: IntentBody = { event: plan.event, ...(plan.idem ? { idem: plan.idem } : {}) };
+    await this.#db.query('INSERT INTO csp_append_intents (patient_ref, base_seq, base_chain, end_seq, end_chain, body) VALUES ($1, $2, $3, $4, $5, $6)', [
+      ref,
+      head.seq,
+      head.chain.toString('hex'),
+      end.seq,
+      end.chain,
+      JSON.stringify(intent),
+    ]);
+    let duplicate: { first_seq?: number } | undefined;
+    try {
+      if (plan.dedupe !== undefined) {
+        const answer = await this.link.call<{ duplicate: boolean; first_seq?: number }>({ op: 'append_batch', patient_ref: ref, dedupe_ref: plan.dedupe, records: rows });
+        if (answer.duplicate) duplicate = answer;
+      } else {
+        await this.link.call({ op: 'append_record', patient_ref: ref, ...rows[0]! });
+      }
+    } catch (err) {
+      // Any other failure leaves the outcome unknown: the intent stays, and the SP's head settles it later.
+      if (!(err instanceof SpRequestError && err.reason === 'conflict')) throw err;
+      // A refusal — or the resend, after a key renewal, of an append the SP had already stored.
+      if ((await this.#reconcile(ref)) === 'committed') return { stored: true };
+      if (!retried) return this.#appendNow(ref, plan, true);
+      throw err;
+    }
+    if (duplicate) {
+      // Stored before under this key — maybe by this very request, resent after a key renewal.
+      if ((await this.#reconcile(ref)) === 'committed') return { stored: true };
+      return { stored: false, firstSeq: duplicate.first_seq };
+    }
+    failpoint('csp.after-sp-commit');
+    const indexRows = rows.map((r) => ({ seq: r.seq, type_tag: r.type_tag, t_ms: r.t_ms, chain: r.chain, has_meta: r.meta !== undefined }));
+    await this.#commitIndex(ref, [{ event: plan.event, rows: indexRows, records: plan.records, ...(plan.idem ? { idem: plan.idem } : {}) }], end);
+    failpoint('csp.after-index');
+    return { stored: true };
+  }
+
+  /** Seals `records` as the next links of the chain at `head`. */
+  #sealRows(ref: string, head: { seq: number; chain: Buffer }, records: ClinicalRecord[]): SealedRow[] {
     let seq = head.seq;
     let chain = head.chain;
-    const rows: Array<{ seq: number; type_tag: string; t_ms: number; blob: string; chain: string; meta?: { metric_tag: string; ct: string } }> = [];
-    for (const record of records) {
+    return records.map((record) => {
       seq += 1;
       const typeTag = this.#typeTag(record.type);
       const blob = sealRecord(this.#keys.kek, `record|${ref}|${seq}|${typeTag}`, Buffer.from(JSON.stringify(record)));
       chain = chainLink(chain, seq, blob);
       const ct: string | undefined = record.type === 'hrv' ? this.#hrvMetadata(record.data) : undefined;
-      rows.push({ seq, type_tag: typeTag, t_ms: record.t_ms, blob: blob.toString('base64url'), chain: chain.toString('hex'), ...(ct ? { meta: { metric_tag: this.#metricTag(), ct } } : {}) });
-    }
-    try {
-      if (dedupe !== undefined) {
-        const answer = await this.link.call<{ duplicate: boolean }>({ op: 'append_batch', patient_ref: ref, dedupe_ref: dedupe, records: rows });
-        if (answer.duplicate) {
-          // Stored before — possibly by a CSP that stopped before it indexed it: bring the index up to the SP.
-          await this.#catchUp(ref);
-          return false;
-        }
-      } else {
-        const [row] = rows;
-        await this.link.call({ op: 'append_record', patient_ref: ref, ...row! });
-      }
-    } catch (err) {
-      if (!(err instanceof SpRequestError && err.reason === 'conflict')) throw err;
-      // Either an answer lost after the SP stored the records, or a head the CSP had not indexed (it
-      // stopped between the SP's commit and its own): catch up from the SP, then decide.
-      const caught = await this.#catchUp(ref);
-      const now = await this.#head(ref);
-      if (now.seq === seq && now.chain.toString('hex') === chain.toString('hex')) return true;
-      if (caught && !retried) return this.#appendNow(ref, records, dedupe, true);
-      throw err;
-    }
-    failpoint('csp.after-sp-commit');
-    await this.#db.transaction(async (tx) => {
-      await tx.query(
-        'INSERT INTO csp_chain_heads (patient_ref, seq, chain) VALUES ($1, $2, $3) ON CONFLICT (patient_ref) DO UPDATE SET seq = EXCLUDED.seq, chain = EXCLUDED.chain',
-        [ref, seq, chain.toString('hex')],
-      );
-      for (const row of rows) {
-        await tx.query('INSERT INTO csp_record_index (patient_ref, seq, type_tag, t_ms, has_meta) VALUES ($1, $2, $3, $4, $5)', [
-          ref,
-          row.seq,
-          row.type_tag,
-          row.t_ms,
-          row.meta !== undefined,
-        ]);
-      }
+      return { seq, type_tag: typeTag, t_ms: record.t_ms, blob: blob.toString('base64url'), chain: chain.toString('hex'), ...(ct ? { meta: { metric_tag: this.#metricTag(), ct } } : {}) };
     });
-    failpoint('csp.after-index');
-    await this.#summaries.add(ref, records);
-    return true;
   }
 
   /**
-   * Indexes records the SP holds beyond the CSP's head (written by a CSP that stopped before indexing
-   * them): each must extend the chain and open under the CSP's keys, so the SP cannot slip in its own.
-   * True when anything was added.
+   * Commit (3): in ONE transaction of the CSP's database, the audit entry of each group with the index rows
+   * it accounts for, the new head, idempotency keys, the summary, and the removal of the patient's intent
+   * (plus `extra` audit entries, e.g. an aborted intent).
    */
-  async #catchUp(ref: string): Promise<boolean> {
-    const head = await this.#head(ref);
-    const sp = await this.link.call<{ seq: number; chain: string }>({ op: 'head', patient_ref: ref });
-    if (sp.seq <= head.seq) return false;
-    const { records } = await this.link.call<{ records: SpRecordRow[] }>({ op: 'query_records', patient_ref: ref, after_seq: head.seq, limit: 10_000 });
-    let prev = head.chain;
-    let seq = head.seq;
-    const index: Array<{ seq: number; type_tag: string; t_ms: number; has_meta: boolean }> = [];
-    const recovered: ClinicalRecord[] = [];
-    for (const row of records) {
-      const blob = Buffer.from(row.blob, 'base64url');
-      if (row.seq !== seq + 1) throw new RecordIntegrityError(`catch-up: record ${seq + 1} is missing at the SP`);
-      const link = chainLink(prev, row.seq, blob);
-      if (link.toString('hex') !== row.chain) throw new RecordIntegrityError(`catch-up: record ${row.seq} breaks the chain`);
-      const rec = JSON.parse(openRecord(this.#keys.kek, `record|${ref}|${row.seq}|${row.type_tag}`, blob).toString('utf8')) as ClinicalRecord;
-      if (rec.t_ms !== row.t_ms || this.#typeTag(rec.type) !== row.type_tag) throw new RecordIntegrityError(`catch-up: record ${row.seq} metadata does not match`);
-      index.push({ seq: row.seq, type_tag: row.type_tag, t_ms: row.t_ms, has_meta: rec.type === 'hrv' });
-      recovered.push(rec);
-      prev = link;
-      seq = row.seq;
-    }
-    if (index.length === 0) return false;
-    await this.#db.transaction(async (tx) => {
+  async #commitIndex(ref: string, groups: IndexGroup[], newHead: { seq: number; chain: string }, extra: AuditEvent[] = []): Promise<void> {
+    const events = groups.map((g) => ({ ...g.event, detail: { ...g.event.detail, stored: { ref, first: g.rows[0]!.seq, last: g.rows.at(-1)!.seq } } }));
+    const summary = this.#summaries.fold(
+      ref,
+      groups.flatMap((g) => g.records),
+    );
+    await this.audit.appendWith([...events, ...extra], async (tx, seqs) => {
+      for (const [i, g] of groups.entries()) {
+        for (const row of g.rows) {
+          await tx.query(
+            'INSERT INTO csp_record_index (patient_ref, seq, type_tag, t_ms, has_meta, chain, audit_seq) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+            [ref, row.seq, row.type_tag, row.t_ms, row.has_meta, row.chain, seqs[i]],
+          );
+        }
+        if (g.idem) {
+          await tx.query('INSERT INTO csp_idempotency (idem_ref, body_hash, patient_ref, seq) VALUES ($1, $2, $3, $4) ON CONFLICT (idem_ref) DO NOTHING', [
+            g.idem.ref,
+            g.idem.hash,
+            ref,
+            g.rows[0]!.seq,
+          ]);
+        }
+      }
       await tx.query(
         'INSERT INTO csp_chain_heads (patient_ref, seq, chain) VALUES ($1, $2, $3) ON CONFLICT (patient_ref) DO UPDATE SET seq = EXCLUDED.seq, chain = EXCLUDED.chain',
-        [ref, seq, prev.toString('hex')],
+        [ref, newHead.seq, newHead.chain],
       );
-      for (const r of index) {
-        await tx.query('INSERT INTO csp_record_index (patient_ref, seq, type_tag, t_ms, has_meta) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', [
-          ref,
-          r.seq,
-          r.type_tag,
-          r.t_ms,
-          r.has_meta,
-        ]);
-      }
+      await summary.write(tx);
+      await tx.query('DELETE FROM csp_append_intents WHERE patient_ref = $1', [ref]);
     });
-    await this.#summaries.add(ref, recovered);
-    await this.audit.append({ actor: 'csp', action: 'index.catch_up', target: ref, outcome: 'ok', detail: { records: index.length } });
-    return true;
+    summary.commit();
+    for (const g of groups) for (const rec of g.records) this.events.emit('record', rec);
+  }
+
+  /**
+   * Brings the CSP's index of patient `ref` level with the SP's head and settles a pending intent:
+   * - SP at the CSP's head: nothing was stored; an intent is dropped (audited as not stored).
+   * - SP ahead: the records past the CSP's head are read back, each checked to extend the chain and to open
+   *   under the CSP's keys (the SP cannot slip in its own), and indexed — under the intent's own audit entry
+   *   when they are exactly the intent's, under an `index.catch_up` entry otherwise.
+   * - SP behind (it lost records the CSP indexed) but agreeing with the CSP's chain up to its head: the lost
+   *   records are moved out of the index into `csp_lost_records`, flagged in the audit log, and appends
+   *   continue from the SP's head — a loss is reported, never a patient wedged.
+   * With `onlyIfIntent`, returns at once (no SP round trip) when no intent is pending.
+   */
+  async #reconcile(ref: string, opts: { onlyIfIntent?: boolean } = {}): Promise<'committed' | 'aborted' | 'none'> {
+    const [row] = await this.#db.query<{ base_seq: number; base_chain: string; end_seq: number; end_chain: string; body: string }>(
+      'SELECT base_seq, base_chain, end_seq, end_chain, body FROM csp_append_intents WHERE patient_ref = $1',
+      [ref],
+    );
+    if (!row && opts.onlyIfIntent) return 'none';
+    const intent = row ? { ...row, ...(JSON.parse(row.body) as IntentBody) } : undefined;
+    const aborted = (why: string): AuditEvent[] =>
+      intent ? [{ ...intent.event, outcome: 'error', detail: { ...intent.event.detail, reason: `not stored: ${why}` } }] : [];
+    const head = await this.#head(ref);
+    const headHex = head.chain.toString('hex');
+    const sp = await this.link.call<{ seq: number; chain: string }>({ op: 'head', patient_ref: ref });
+    if (sp.seq === head.seq && sp.chain === headHex) {
+      if (!intent) return 'none';
+      await this.audit.appendWith(aborted('the SP never committed it'), async (tx) => {
+        await tx.query('DELETE FROM csp_append_intents WHERE patient_ref = $1', [ref]);
+      });
+      return 'aborted';
+    }
+    if (sp.seq <= head.seq) return this.#rebase(ref, head, sp, aborted('the SP lost it'));
+    const found = await this.#readChainAfter(ref, head);
+    const mine = intent !== undefined && intent.base_seq === head.seq && intent.base_chain === headHex && found.find((f) => f.row.seq === intent.end_seq)?.row.chain === intent.end_chain;
+    const groups: IndexGroup[] = [];
+    const split = mine ? found.findIndex((f) => f.row.seq === intent.end_seq) + 1 : 0;
+    if (mine) {
+      groups.push({ event: intent.event, rows: found.slice(0, split).map((f) => f.row), records: found.slice(0, split).map((f) => f.rec), ...(intent.idem ? { idem: intent.idem } : {}) });
+    }
+    if (split < found.length) {
+      const rest = found.slice(split);
+      groups.push({
+        event: { actor: 'csp', action: 'index.catch_up', target: rest[0]!.rec.patient_id, outcome: 'ok', detail: { records: rest.length, ids: rest.map((f) => f.rec.id) } },
+        rows: rest.map((f) => f.row),
+        records: rest.map((f) => f.rec),
+      });
+    }
+    const last = found.at(-1)!.row;
+    await this.#commitIndex(ref, groups, { seq: last.seq, chain: last.chain }, mine ? [] : aborted('the SP holds other records in its place'));
+    return mine ? 'committed' : intent ? 'aborted' : 'none';
+  }
+
+  /** The SP's records of `ref` after the CSP's head, each checked to extend the chain and to open under the CSP's keys. */
+  async #readChainAfter(ref: string, head: { seq: number; chain: Buffer }): Promise<Array<{ row: IndexRow; rec: ClinicalRecord }>> {
+    const out: Array<{ row: IndexRow; rec: ClinicalRecord }> = [];
+    let prev = head.chain;
+    let seq = head.seq;
+    for (;;) {
+      const { records } = await this.link.call<{ records: SpRecordRow[] }>({ op: 'query_records', patient_ref: ref, after_seq: seq, limit: 10_000 });
+      for (const row of records) {
+        const blob = Buffer.from(row.blob, 'base64url');
+        if (row.seq !== seq + 1) throw new RecordIntegrityError(`catch-up: record ${seq + 1} is missing at the SP`);
+        const link = chainLink(prev, row.seq, blob);
+        if (link.toString('hex') !== row.chain) throw new RecordIntegrityError(`catch-up: record ${row.seq} breaks the chain`);
+        const rec = JSON.parse(openRecord(this.#keys.kek, `record|${ref}|${row.seq}|${row.type_tag}`, blob).toString('utf8')) as ClinicalRecord;
+        if (rec.t_ms !== row.t_ms || this.#typeTag(rec.type) !== row.type_tag) throw new RecordIntegrityError(`catch-up: record ${row.seq} metadata does not match`);
+        out.push({ row: { seq: row.seq, type_tag: row.type_tag, t_ms: row.t_ms, chain: row.chain, has_meta: rec.type === 'hrv' }, rec });
+        prev = link;
+        seq = row.seq;
+      }
+      if (records.length < 10_000) return out;
+    }
+  }
+
+  /**
+   * The SP is at or behind the CSP's head on another chain value: it lost records the CSP indexed (restored
+   * from a backup, a disk that lied about a flush). If the SP's head is a link the CSP itself indexed, the
+   * records after it are moved to `csp_lost_records`, flagged in the audit log, and the chain continues from
+   * the SP's head. Anything else is a fork the SP cannot have made honestly: an integrity failure.
+   */
+  async #rebase(ref: string, head: { seq: number }, sp: { seq: number; chain: string }, extra: AuditEvent[]): Promise<'aborted' | 'none'> {
+    const [at] = sp.seq === 0 ? [{ chain: CHAIN_GENESIS.toString('hex') }] : await this.#db.query<{ chain: string | null }>('SELECT chain FROM csp_record_index WHERE patient_ref = $1 AND seq = $2', [ref, sp.seq]);
+    if (at?.chain !== sp.chain) {
+      await this.audit.append({ actor: 'csp', action: 'integrity.failure', target: ref, outcome: 'error', flagged: true, detail: { reason: `the SP's chain (record ${sp.seq}) is not the CSP's (head ${head.seq})` } });
+      throw new RecordIntegrityError(`the SP's chain for this patient forks from the CSP's at or before record ${sp.seq}`);
+    }
+    await this.audit.appendWith(
+      [{ actor: 'csp', action: 'integrity.records_lost', target: ref, outcome: 'error', flagged: true, detail: { first: sp.seq + 1, last: head.seq, count: head.seq - sp.seq } }, ...extra],
+      async (tx, seqs) => {
+        await tx.query(
+          'INSERT INTO csp_lost_records (patient_ref, seq, type_tag, t_ms, audit_seq, lost_audit_seq) SELECT patient_ref, seq, type_tag, t_ms, audit_seq, $3 FROM csp_record_index WHERE patient_ref = $1 AND seq > $2',
+          [ref, sp.seq, seqs[0]],
+        );
+        await tx.query('DELETE FROM csp_record_index WHERE patient_ref = $1 AND seq > $2', [ref, sp.seq]);
+        await tx.query('UPDATE csp_chain_heads SET seq = $2, chain = $3 WHERE patient_ref = $1', [ref, sp.seq, sp.chain]);
+        await tx.query('DELETE FROM csp_append_intents WHERE patient_ref = $1', [ref]);
+      },
+    );
+    return extra.length > 0 ? 'aborted' : 'none';
+  }
+
+  /** Settles every intent left by a CSP that stopped mid-append; a patient that cannot be settled now is retried at its next append. */
+  async #recoverIntents(): Promise<void> {
+    const refs = await this.#db.query<{ patient_ref: string }>('SELECT patient_ref FROM csp_append_intents');
+    for (const { patient_ref: ref } of refs) {
+      try {
+        await this.#underLock(ref, () => this.#reconcile(ref));
+      } catch (err) {
+        await this.audit.append({ actor: 'csp', action: 'index.reconcile', target: ref, outcome: 'error', detail: { reason: err instanceof Error ? err.message : String(err) } });
+      }
+    }
+  }
+
+  /** Rebuilds, from the SP's records, the summary of every patient with records but no (readable) summary. */
+  async #rebuildSummaries(): Promise<void> {
+    const heads = await this.#db.query<{ patient_ref: string }>('SELECT patient_ref FROM csp_chain_heads WHERE seq > 0');
+    for (const { patient_ref: ref } of heads) {
+      if (this.#summaries.has(ref)) continue;
+      try {
+        await this.#underLock(ref, async () => {
+          const found = await this.#readChainAfter(ref, { seq: 0, chain: CHAIN_GENESIS });
+          const summary = this.#summaries.fold(ref, found.map((f) => f.rec), EMPTY_SUMMARY);
+          await summary.write(this.#db);
+          summary.commit();
+          await this.audit.append({ actor: 'csp', action: 'summary.rebuild', target: ref, outcome: 'ok', detail: { records: found.length } });
+        });
+      } catch (err) {
+        await this.audit.append({ actor: 'csp', action: 'summary.rebuild', target: ref, outcome: 'error', detail: { reason: err instanceof Error ? err.message : String(err) } });
+      }
+    }
   }
 
   async #head(ref: string): Promise<{ seq: number; chain: Buffer }> {
@@ -1061,7 +1350,7 @@ export class CspService {
     return { metric, mean, n, patients: patients.length, from_ms: fromMs, to_ms: toMs };
   }
 
-  /** Verifies the audit chain. */
+  /** Verifies the whole audit chain, its anchor, and that every stored record has the entry that stored it. */
   verifyAudit(): Promise<AuditVerification> {
     return this.audit.verify();
   }
@@ -1076,6 +1365,17 @@ function recordData(type: RecordType, data: unknown): Record<string, unknown> {
     const problem = err.message.slice(err.message.indexOf(': ', err.contract.length + 2) + 2);
     throw new ContractError(err.contract, err.field ? `data.${err.field}` : 'data', problem, { cause: err });
   }
+}
+
+/** JSON with object keys sorted, so equal requests hash equally whatever their key order. */
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined);
+    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
 }
 
 /** The name an audit entry uses for a principal. */

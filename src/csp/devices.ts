@@ -20,6 +20,9 @@ export const DEVICE_TOKEN_MAX_LIFETIME_S = 120;
 /** Clock skew tolerated between gateway and CSP, seconds. */
 const CLOCK_SKEW_S = 30;
 
+/** What every refused device credential says to the caller, whatever the reason (the reason is audited). */
+export const DEVICE_AUTH_REFUSED = 'device credential refused';
+
 /** A device credential was refused: unknown, revoked, malformed, expired, replayed, or used beyond its rights. */
 export class DeviceAuthError extends HrvaultError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -132,8 +135,11 @@ export async function verifyDeviceToken(
   }
   if (typeof issuer !== 'string' || !WIRE_ID.test(issuer)) throw new DeviceAuthError('device token has no valid issuer');
   const device = lookup(issuer);
-  if (!device) throw new DeviceAuthError(`unknown device ${issuer}`);
-  if (device.revoked) throw new DeviceAuthError(`device ${issuer} is revoked`);
+  if (!device || device.revoked) {
+    // The same signature check as for a live device, so the time taken does not tell them apart either.
+    await jwtVerify(token, await dummyKey(), { algorithms: ['EdDSA'] }).catch(() => undefined);
+    throw new DeviceAuthError(device ? `device ${issuer} is revoked` : `unknown device ${issuer}`);
+  }
   const key = await importJWK({ kty: 'OKP', crv: 'Ed25519', x: b64url(Buffer.from(device.signing_public_key, 'hex')) }, 'EdDSA');
   let payload;
   try {
@@ -159,6 +165,13 @@ export async function verifyDeviceToken(
   if (iat > nowS + CLOCK_SKEW_S) throw new DeviceAuthError('device token is issued in the future');
   if (!(await jtis.claim(device.device_id, jti, exp, nowS))) throw new DeviceAuthError('device token was already used (replay)');
   return device;
+}
+
+let dummy: Promise<Awaited<ReturnType<typeof importJWK>>> | undefined;
+/** An Ed25519 public key no device has. */
+function dummyKey(): Promise<Awaited<ReturnType<typeof importJWK>>> {
+  dummy ??= importJWK({ kty: 'OKP', crv: 'Ed25519', x: b64url(Buffer.alloc(32, 0x5a)) }, 'EdDSA');
+  return dummy;
 }
 
 /**

@@ -8,7 +8,7 @@ import { SignJWT, importJWK } from 'jose';
 import { generateSigningKeyPair, type SigningKeyPair } from '../crypto/index.js';
 import { ContractError } from '../contracts/index.js';
 import type { HrvResult, IngestRequest } from '../contracts/index.js';
-import { DeviceAuthError, signDeviceToken } from './devices.js';
+import { DEVICE_AUTH_REFUSED, DeviceAuthError, signDeviceToken } from './devices.js';
 import { ConflictError, ForbiddenError, NotFoundError, ThrottledError, ValidationError } from './errors.js';
 import { decideIngest, decideRead, decideWrite, RECORD_TYPES, type Principal } from './policy.js';
 import { makeHarness, type Harness } from '../test-support/access/harness.js';
@@ -177,21 +177,23 @@ for (const [engine, location] of [
           it(`refuses ${what}`, async () => {
             const err = await h.csp.authenticateDevice(await make()).catch((e: unknown) => e);
             expect(err).toBeInstanceOf(DeviceAuthError);
-            expect((err as Error).message).toMatch(reason);
+            // The caller learns nothing of why; the reason stays server-side (cause, audit).
+            expect((err as Error).message).toBe(DEVICE_AUTH_REFUSED);
+            expect(((err as Error).cause as Error).message).toMatch(reason);
           });
         }
 
         it('refuses a token id used before (replay), however valid the signature', async () => {
           const t = await token();
           await h.csp.authenticateDevice(t);
-          await expect(h.csp.authenticateDevice(t)).rejects.toThrow(/replay/);
+          expect(await refusal(h.csp.authenticateDevice(t))).toMatch(/replay/);
         });
 
         it('refuses a token id replayed after a CSP restart', async () => {
           const t = await token();
           await h.csp.authenticateDevice(t);
           await h.restartCsp({ deviceRateLimit: { perMinute: 6000, burst: 1000 } });
-          await expect(h.csp.authenticateDevice(t)).rejects.toThrow(/replay/);
+          expect(await refusal(h.csp.authenticateDevice(t))).toMatch(/replay/);
         });
 
         it('audits every refusal', async () => {
@@ -354,9 +356,20 @@ for (const [engine, location] of [
           await h.csp.authenticateDevice(await token({}, 'gw-r', other));
           await expect(h.csp.revokeDevice(doctor, 'gw-r')).rejects.toBeInstanceOf(ForbiddenError);
           await h.csp.revokeDevice(admin, 'gw-r');
-          await expect(h.csp.authenticateDevice(await token({}, 'gw-r', other))).rejects.toThrow(/revoked/);
+          expect(await refusal(h.csp.authenticateDevice(await token({}, 'gw-r', other)))).toMatch(/revoked/);
           await h.restartCsp({ deviceRateLimit: { perMinute: 6000, burst: 1000 } });
-          await expect(h.csp.authenticateDevice(await token({}, 'gw-r', other))).rejects.toThrow(/revoked/);
+          const refused = (t: string) =>
+            h.csp.authenticateDevice(t).then(
+              () => undefined as unknown as DeviceAuthError,
+              (e: unknown) => e as DeviceAuthError,
+            );
+          const revoked = await refused(await token({}, 'gw-r', other));
+          const unknown = await refused(await token({}, 'gw-never', other));
+          // A revoked device and one never registered are refused alike; only the audit log tells them apart.
+          expect([revoked.code, revoked.message]).toEqual([unknown.code, unknown.message]);
+          expect([(revoked.cause as Error).message, (unknown.cause as Error).message]).toEqual(['device gw-r is revoked', 'unknown device gw-never']);
+          const reasons = (await h.csp.audit.search({ action: 'device.auth', outcome: 'denied', limit: 2 })).items.map((e) => e.detail?.reason);
+          expect(reasons).toEqual(['unknown device gw-never', 'device gw-r is revoked']);
         });
 
         it('rate-limits each device', async () => {
@@ -375,6 +388,17 @@ for (const [engine, location] of [
 
 if (!hasSharedData())
   describe.skip(SHARED_DATA_SKIP_REASON, () => it('needs ../shared/data', () => undefined));
+
+/** The server-side reason of a refused device credential (the caller sees only DEVICE_AUTH_REFUSED). */
+async function refusal(p: Promise<unknown>): Promise<string> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(DeviceAuthError);
+  expect((err as Error).message).toBe(DEVICE_AUTH_REFUSED);
+  return ((err as Error).cause as Error).message;
+}
 
 /** Signs a device token with chosen header and claim overrides (undefined removes a claim). */
 async function sign(header: { alg: string; typ: string }, claims: Record<string, unknown>): Promise<string> {

@@ -7,7 +7,7 @@
 import type { ClinicalRecord } from './vocabulary.js';
 import type { AlertAckData, HrvRecordData } from '../contracts/index.js';
 import { openRecord, sealRecord, type KekRing } from './record-crypto.js';
-import { bytes, type SqlDb } from '../sql/index.js';
+import { bytes, type SqlDb, type SqlTx } from '../sql/index.js';
 
 /** One alert onset of an `hrv` record. */
 export interface AlertOnsetRef {
@@ -51,20 +51,18 @@ export function foldRecord(s: PatientSummary, rec: ClinicalRecord): PatientSumma
   return next;
 }
 
-const EMPTY: PatientSummary = { latest: null, last_data_ms: null, onsets: [], acked: [] };
+/** The summary of a patient with no records. */
+export const EMPTY_SUMMARY: PatientSummary = { latest: null, last_data_ms: null, onsets: [], acked: [] };
 
 /** The summaries of all patients, by patient ref, in memory and sealed in the CSP's database. */
 export class SummaryStore {
   readonly #byRef = new Map<string, PatientSummary>();
-  private constructor(
-    private readonly db: SqlDb,
-    private readonly kek: KekRing,
-  ) {}
+  private constructor(private readonly kek: KekRing) {}
 
   /** Opens the store and loads every summary. */
   static async open(db: SqlDb, kek: KekRing): Promise<SummaryStore> {
     await db.exec(SCHEMA);
-    const store = new SummaryStore(db, kek);
+    const store = new SummaryStore(kek);
     for (const row of await db.query<{ patient_ref: string; blob: unknown }>('SELECT patient_ref, blob FROM csp_patient_summary')) {
       try {
         store.#byRef.set(row.patient_ref, JSON.parse(openRecord(kek, `summary|${row.patient_ref}`, bytes(row.blob)).toString('utf8')) as PatientSummary);
@@ -77,15 +75,29 @@ export class SummaryStore {
 
   /** The summary of a patient (empty when nothing is stored). */
   get(patientRef: string): PatientSummary {
-    return this.#byRef.get(patientRef) ?? EMPTY;
+    return this.#byRef.get(patientRef) ?? EMPTY_SUMMARY;
   }
 
-  /** Folds appended records into a patient's summary and persists it. */
-  async add(patientRef: string, records: ClinicalRecord[]): Promise<void> {
-    let s = this.get(patientRef);
+  /**
+   * The summary after folding `records` in, and the write that persists it inside the caller's transaction;
+   * `commit` makes it the one in memory once that transaction has committed.
+   */
+  fold(patientRef: string, records: ClinicalRecord[], base: PatientSummary = this.get(patientRef)): { write(tx: SqlTx): Promise<void>; commit(): void } {
+    let s = base;
     for (const r of records) s = foldRecord(s, r);
-    this.#byRef.set(patientRef, s);
     const blob = sealRecord(this.kek, `summary|${patientRef}`, Buffer.from(JSON.stringify(s)));
-    await this.db.query('INSERT INTO csp_patient_summary (patient_ref, blob) VALUES ($1, $2) ON CONFLICT (patient_ref) DO UPDATE SET blob = EXCLUDED.blob', [patientRef, blob]);
+    return {
+      write: async (tx) => {
+        await tx.query('INSERT INTO csp_patient_summary (patient_ref, blob) VALUES ($1, $2) ON CONFLICT (patient_ref) DO UPDATE SET blob = EXCLUDED.blob', [patientRef, blob]);
+      },
+      commit: () => {
+        this.#byRef.set(patientRef, s);
+      },
+    };
+  }
+
+  /** Whether a summary for `patientRef` is stored (a missing one is rebuilt from the SP at start-up). */
+  has(patientRef: string): boolean {
+    return this.#byRef.has(patientRef);
   }
 }
