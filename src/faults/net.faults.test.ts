@@ -90,8 +90,8 @@ async function resultsResume(gw: CliProcess, n = PATIENTS): Promise<boolean> {
   return untilSettled(() => resultsKept(gw) >= target, () => resultsKept(gw), 30_000);
 }
 
-async function finishNet(name: string, net: Net, facts: Record<string, unknown>): Promise<Outcome> {
-  const r = await drainAndCheck(net.stack, net.fleet, net.gw, net.cloud);
+async function finishNet(name: string, net: Net, facts: Record<string, unknown>, gatewayStuck = false): Promise<Outcome> {
+  const r = await drainAndCheck(net.stack, net.fleet, net.gw, net.cloud, { gatewayStuck });
   printInvariants(name, r, { seed: net.seed, published: r.published, sftp_proxy: net.sftp.stats(), mqtt_proxy: net.mqtt.stats(), gateway_sigterm: r.gatewaySigterm, ...facts });
   return r;
 }
@@ -138,7 +138,7 @@ describe('faults: network cut and silent stall through a fault proxy', () => {
     await whilePublishing(net.fleet, 300);
     net.sftp.heal({ abandonStalled: true });
     const resumed = await resultsResume(net.gw);
-    const r = await finishNet('net-sftp-abandoned-stall', net, { resumed_after_stall: resumed });
+    const r = await finishNet('net-sftp-abandoned-stall', net, { resumed_after_stall: resumed }, !resumed);
     expect(resumed, 'the gateway never uploaded again after its SFTP connection went silent (no keepalive / operation timeout)').toBe(true);
     expect(r.i1.ok, 'I1').toBe(true);
     expect(r.i2, 'I2').toEqual([]);

@@ -58,6 +58,8 @@ export interface FaultStack {
   startSensors(durationS: number | null, speed: number, o?: { mqttUrl?: string; startMs?: number }): Promise<SensorFleet>;
   /** Every process started so far, in order (for the log scan and the post-mortem). */
   runs: ProcessRun[];
+  /** Why gateway processes died while starting (each was started again). */
+  gatewayStartFailures: string[];
   /** The results the gateway verified so far (its outbox). */
   analysed(): AnalysedBatch[];
   /** The sensors' beats in `durationS` simulated seconds from `startMs` (default SCENARIO_START_MS). */
@@ -103,6 +105,7 @@ export function createStack(opts: StackOptions): FaultStack {
     enclaveDir,
     patients,
     runs,
+    gatewayStartFailures: [],
     cloudPort: () => port,
     async startCloud(env = {}) {
       const proc = spawnCli(
@@ -140,7 +143,16 @@ export function createStack(opts: StackOptions): FaultStack {
         { env: o.env ?? {} },
       );
       runs.push({ name: 'gateway', proc });
-      await proc.waitFor(/gateway running/, { timeoutMs: 90_000 });
+      try {
+        await proc.waitFor(/gateway running/, { timeoutMs: 90_000 });
+      } catch (err) {
+        // A gateway that dies while starting is started again, as its supervisor (systemd Restart=) would; each
+        // such death is recorded and printed with the invariants (it is a finding in itself).
+        const why = /internal error: [^\n]*|HRV_ERR_[A-Z_]+[^\n]*/.exec(proc.stderr())?.[0] ?? (err instanceof Error ? err.message.split('\n')[0]! : String(err));
+        stack.gatewayStartFailures.push(why);
+        if (stack.gatewayStartFailures.length > 5) throw err;
+        return stack.startGateway(o);
+      }
       return proc;
     },
     startSensors(durationS, speed, o = {}) {
@@ -270,6 +282,8 @@ export interface Outcome {
   published: number;
   /** How the last gateway ended on SIGTERM ('exited', or why not: it is then SIGKILLed). */
   gatewaySigterm: string;
+  /** Why gateway processes died while starting (each was started again). */
+  gatewayStartFailures: string[];
 }
 
 /**
@@ -279,19 +293,27 @@ export interface Outcome {
  * are fetched by one more, clean incarnation of the gateway (a loss is one that no restart recovers). Then the
  * cloud stops, and I1, I2 and I3 are evaluated.
  */
-export async function drainAndCheck(stack: FaultStack, fleet: SensorFleet, gw: CliProcess, cloud: CliProcess, o: { earlierPublished?: number } = {}): Promise<Outcome> {
+export async function drainAndCheck(
+  stack: FaultStack,
+  fleet: SensorFleet,
+  gw: CliProcess,
+  cloud: CliProcess,
+  o: { earlierPublished?: number; gatewayStuck?: boolean } = {},
+): Promise<Outcome> {
   await fleet.stop();
   const st = fleet.stats();
   const target = st.published + (o.earlierPublished ?? 0);
   const beats = (): number => stack.analysed().reduce((s, b) => s + b.tMs.length, 0);
-  await untilSettled(() => beats() >= target, beats);
+  // A gateway the scenario already saw stuck is SIGKILLed at once: its recovery incarnation does the draining.
+  if (o.gatewayStuck === true) await sigkill(gw);
+  else await untilSettled(() => beats() >= target, beats);
   // A gateway stuck on a dead connection does not end on SIGTERM: recorded (exitWithin SIGKILLs it), the invariants still evaluated.
   const stop = (p: CliProcess): Promise<string> =>
     sigterm(p, 30_000).then(
       () => 'exited',
       (err: unknown) => `did not exit on SIGTERM: ${err instanceof Error ? err.message.split('\n')[0]! : String(err)}`,
     );
-  let gatewaySigterm = await stop(gw);
+  let gatewaySigterm = o.gatewayStuck === true ? 'stuck: SIGKILLed' : await stop(gw);
   if (beats() < target) {
     const last = await stack.startGateway();
     await untilSettled(() => beats() >= target, beats);
@@ -305,6 +327,7 @@ export async function drainAndCheck(stack: FaultStack, fleet: SensorFleet, gw: C
     i3: checkCleanRun(readKeptEntries(join(stack.gatewayDir, 'spool')), GATEWAY_USER),
     published: st.published,
     gatewaySigterm,
+    gatewayStartFailures: [...stack.gatewayStartFailures],
   };
 }
 
