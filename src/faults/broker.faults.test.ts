@@ -67,6 +67,8 @@ async function backlogRun(name: string, config: 'documented' | 'default'): Promi
   await sigkill(gw);
   const away = fleet.stats().published;
   await published(fleet, BACKLOG);
+  // The sensors stop (every beat sent is acknowledged by the broker), then the gateway returns to the backlog.
+  await fleet.stop();
   const backlog = fleet.stats().published - away;
   gw = await stack.startGateway();
   const r = await drainAndCheck(stack, fleet, gw, cloud);

@@ -195,3 +195,29 @@ function canonical(v: unknown): string {
     x !== null && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1))) : x,
   );
 }
+
+/** Sequence numbers of a later boot epoch are offset by this, so that the checker tells the epochs apart. */
+const EPOCH_STRIDE = 1_000_000;
+
+/** A boot epoch's beats (epoch 0 = the first boot), renumbered epoch·1,000,000 + seq. */
+export function epochBeats(m: ReadonlyMap<string, readonly SensorBeat[]>, epoch: number): Map<string, SensorBeat[]> {
+  return new Map([...m].map(([p, beats]) => [p, beats.map((b) => ({ ...b, seq: epoch * EPOCH_STRIDE + b.seq }))]));
+}
+
+/** The beats of several epochs per patient (their times must not overlap: a device's clock goes on across a reboot). */
+export function mergeBeats(...maps: ReadonlyMap<string, readonly SensorBeat[]>[]): Map<string, SensorBeat[]> {
+  const out = new Map<string, SensorBeat[]>();
+  for (const m of maps) for (const [p, beats] of m) out.set(p, [...(out.get(p) ?? []), ...beats]);
+  return out;
+}
+
+/** The acknowledged sets of epoch 0 and of a later epoch (renumbered as epochBeats does). */
+export function mergeAcked(first: ReadonlyMap<string, ReadonlySet<number>>, later: ReadonlyMap<string, ReadonlySet<number>>, epoch: number): Map<string, Set<number>> {
+  const out = new Map<string, Set<number>>([...first].map(([p, s]) => [p, new Set(s)]));
+  for (const [p, s] of later) {
+    const set = out.get(p) ?? new Set<number>();
+    for (const seq of s) set.add(epoch * EPOCH_STRIDE + seq);
+    out.set(p, set);
+  }
+  return out;
+}

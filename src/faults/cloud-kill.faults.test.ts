@@ -16,7 +16,7 @@ import type { EmbeddedBroker } from '../gateway/index.js';
 import type { CliProcess } from '../test-support/processes.js';
 import { printInvariants } from './report.js';
 import { faultSeed, seededRandom } from './seed.js';
-import { awaitFailpoint, createStack, drainAndCheck, failpointPlaced, resultsKept, startSuiteBroker, untilSettled, type FaultStack } from './stack.js';
+import { awaitFailpoint, createStack, drainAndCheck, failpointPlaced, killAtRandomMoments, resultsKept, startSuiteBroker, type FaultStack } from './stack.js';
 
 const CLOUD_POINTS = ['cloud.after-enclave-reply', 'cloud.after-results-written', 'enclave.after-seal'] as const;
 const PATIENTS = 5;
@@ -73,16 +73,12 @@ describe('faults: cloud host and enclave killed at their failpoints and at rando
         await crashCloud(c);
         cloud = await stack.startCloud(armed(i + 1));
       }
-      for (let i = 0; i < RANDOM_KILLS; i++) {
-        const before = resultsKept(gw);
-        await untilSettled(() => resultsKept(gw) > before, () => resultsKept(gw), 30_000);
-        // The injected fault's moment (seeded), not a wait for anything.
-        const delay = Math.round(100 + rand() * 1500);
-        await new Promise((r) => setTimeout(r, delay));
-        await crashCloud(cloud);
-        kills.push(`random+${delay}ms`);
-        cloud = await stack.startCloud();
-      }
+      kills.push(
+        ...(await killAtRandomMoments(RANDOM_KILLS, rand, 1500, () => resultsKept(gw), async () => {
+          await crashCloud(cloud);
+          cloud = await stack!.startCloud();
+        })),
+      );
     } finally {
       await fleet.stop();
     }

@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { EmbeddedBroker } from '../gateway/index.js';
 import { printInvariants } from './report.js';
 import { faultSeed, seededRandom } from './seed.js';
-import { awaitFailpoint, createStack, drainAndCheck, resultsKept, sigkill, startSuiteBroker, untilSettled, type FaultStack } from './stack.js';
+import { awaitFailpoint, createStack, drainAndCheck, killAtRandomMoments, resultsKept, sigkill, startSuiteBroker, type FaultStack } from './stack.js';
 
 const GATEWAY_POINTS = ['gateway.cut.after-pending-write', 'gateway.cut.after-state-commit', 'gateway.upload.after-rename', 'gateway.result.after-keep'] as const;
 const PATIENTS = 5;
@@ -52,17 +52,12 @@ describe('faults: gateway SIGKILL at its failpoints and at random moments', () =
         }
         gw = await stack.startGateway(armed(i + 1));
       }
-      for (let i = 0; i < RANDOM_KILLS; i++) {
-        // Results first, so the kill lands in a gateway that is cutting, uploading and fetching.
-        const before = resultsKept(gw);
-        await untilSettled(() => resultsKept(gw) > before, () => resultsKept(gw), 30_000);
-        // The injected fault's moment (seeded), not a wait for anything.
-        const delay = Math.round(100 + rand() * 2000);
-        await new Promise((r) => setTimeout(r, delay));
-        await sigkill(gw);
-        kills.push(`random+${delay}ms`);
-        gw = await stack.startGateway();
-      }
+      kills.push(
+        ...(await killAtRandomMoments(RANDOM_KILLS, rand, 2000, () => resultsKept(gw), async () => {
+          await sigkill(gw);
+          gw = await stack!.startGateway();
+        })),
+      );
     } finally {
       await fleet.stop();
     }

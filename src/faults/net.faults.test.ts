@@ -1,7 +1,8 @@
 /**
  * Scenarios "net-*": the fault proxy (src/faults/proxy.ts) sits between the gateway process and the cloud's
  * SFTP server, and between the gateway and the MQTT broker, while the sensors publish to the broker directly.
- * - net-sftp: a cut (connections reset, new ones refused), then a silent stall that heals (the link resumes).
+ * - net-sftp: a cut (connections reset, new ones refused), then a silent stall that heals (the link resumes),
+ *   then three already-analysed files put back into the host's inbox (duplicate files).
  * - net-sftp-abandoned-stall: a silent stall after which the old connection stays black-holed forever (a
  *   firewall that lost its state): only a gateway with an SFTP keepalive or a timeout on every operation
  *   reconnects and uploads again.
@@ -10,7 +11,7 @@
  * clean run's on the same batches (I3).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deviceOfPatient, devicePassword, patientId, type SensorFleet } from '../sensor/index.js';
@@ -89,10 +90,22 @@ async function resultsResume(gw: CliProcess, n = PATIENTS): Promise<boolean> {
   return untilSettled(() => resultsKept(gw) >= target, () => resultsKept(gw), 30_000);
 }
 
-async function finishNet(name: string, net: Net, facts: Record<string, unknown>): Promise<Outcome> {
-  const r = await drainAndCheck(net.stack, net.fleet, net.gw, net.cloud);
+async function finishNet(name: string, net: Net, facts: Record<string, unknown>, gatewayStuck = false): Promise<Outcome> {
+  const r = await drainAndCheck(net.stack, net.fleet, net.gw, net.cloud, { gatewayStuck });
   printInvariants(name, r, { seed: net.seed, published: r.published, sftp_proxy: net.sftp.stats(), mqtt_proxy: net.mqtt.stats(), gateway_sigterm: r.gatewaySigterm, ...facts });
   return r;
+}
+
+/** Copies `n` files the host already processed back into its inbox and waits until it has dealt with them (quarantined as replays, or answered again). */
+async function redeliver(stack: FaultStack, n: number): Promise<number> {
+  const store = join(stack.cloudDir, 'store', GATEWAY_USER);
+  const inbox = join(stack.cloudDir, 'gateways', GATEWAY_USER, 'inbox');
+  const names = readdirSync(store).filter((f) => f.endsWith('.hrve')).sort().slice(0, n);
+  for (const f of names) copyFileSync(join(store, f), join(inbox, f));
+  const rejected = (): number => Object.values(stack.hostRejections()).reduce((a, b) => a + b, 0);
+  const waiting = (): number => names.filter((f) => existsSync(join(inbox, f))).length;
+  await untilSettled(() => waiting() === 0, () => rejected() - waiting());
+  return names.length;
 }
 
 /** A cut on one link while the sensors publish 300 beats, heal, then a silent stall as long, heal. */
@@ -107,7 +120,10 @@ async function cutThenStall(name: string, link: 'sftp' | 'mqtt', brokerKind: 'em
   await whilePublishing(net.fleet, 300);
   proxy.heal();
   const afterStall = await resultsResume(net.gw);
-  const r = await finishNet(name, net, { resumed_after_cut: afterCut, resumed_after_stall: afterStall });
+  // Duplicate files at the host (what an SFTP retry whose first rename did land leaves): three files the host
+  // already analysed are put back into its inbox under their own names. They must not be counted twice.
+  const duplicates = link === 'sftp' ? await redeliver(net.stack, 3) : 0;
+  const r = await finishNet(name, net, { resumed_after_cut: afterCut, resumed_after_stall: afterStall, duplicate_files: duplicates, host_rejections: net.stack.hostRejections() });
   expect(r.i1.ok, 'I1').toBe(true);
   expect(r.i2, 'I2').toEqual([]);
   expect(r.i3, 'I3').toEqual([]);
@@ -122,7 +138,7 @@ describe('faults: network cut and silent stall through a fault proxy', () => {
     await whilePublishing(net.fleet, 300);
     net.sftp.heal({ abandonStalled: true });
     const resumed = await resultsResume(net.gw);
-    const r = await finishNet('net-sftp-abandoned-stall', net, { resumed_after_stall: resumed });
+    const r = await finishNet('net-sftp-abandoned-stall', net, { resumed_after_stall: resumed }, !resumed);
     expect(resumed, 'the gateway never uploaded again after its SFTP connection went silent (no keepalive / operation timeout)').toBe(true);
     expect(r.i1.ok, 'I1').toBe(true);
     expect(r.i2, 'I2').toEqual([]);

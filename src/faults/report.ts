@@ -9,6 +9,8 @@ export interface Invariants {
   i3?: string[];
   /** Audit problems (empty = holds). */
   i4?: string[];
+  /** Gateway processes that died while starting (restarted, as a supervisor would). */
+  gatewayStartFailures?: string[];
 }
 
 const list = (label: string, findings: string[] | undefined, notChecked: string): string =>
@@ -21,6 +23,7 @@ export function printInvariants(scenario: string, inv: Invariants, facts: Record
   const lines = [
     `=== faults: ${scenario}`,
     ...(Object.keys(facts).length > 0 ? [`facts: ${JSON.stringify(facts)}`] : []),
+    ...(inv.gatewayStartFailures?.length ? [`gateway died while starting (restarted) ${inv.gatewayStartFailures.length}×: ${inv.gatewayStartFailures.slice(0, 3).join(' | ')}`] : []),
     inv.i1 === undefined ? 'I1 every acknowledged beat analysed exactly once: not checked' : formatExactlyOnce(inv.i1),
     list('I2 nothing readable on the untrusted host (disk, logs)', inv.i2, 'not in this scenario'),
     list('I3 results equal a clean run', inv.i3, 'not in this scenario'),

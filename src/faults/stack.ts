@@ -55,12 +55,15 @@ export interface FaultStack {
    */
   startGateway(opts?: { env?: Record<string, string>; sftpPort?: number; mqttUrl?: string }): Promise<CliProcess>;
   /** Starts the deterministic sensors: `durationS` simulated seconds (null: until stop()) at `speed`, from SCENARIO_START_MS. */
-  startSensors(durationS: number | null, speed: number, mqttUrl?: string): Promise<SensorFleet>;
+  startSensors(durationS: number | null, speed: number, o?: { mqttUrl?: string; startMs?: number }): Promise<SensorFleet>;
   /** Every process started so far, in order (for the log scan and the post-mortem). */
   runs: ProcessRun[];
+  /** Why gateway processes died while starting (each was started again). */
+  gatewayStartFailures: string[];
   /** The results the gateway verified so far (its outbox). */
   analysed(): AnalysedBatch[];
-  expected(durationS: number): Map<string, SensorBeat[]>;
+  /** The sensors' beats in `durationS` simulated seconds from `startMs` (default SCENARIO_START_MS). */
+  expected(durationS: number, startMs?: number): Map<string, SensorBeat[]>;
   /** I1 against the fleet's acknowledgements. */
   checkI1(durationS: number, acked: ReadonlyMap<string, ReadonlySet<number>>): ExactlyOnceReport;
   /** Files the host quarantined, counted by error code (a replay refusal is HRV_ERR_SEQUENCE_REPLAY). */
@@ -102,6 +105,7 @@ export function createStack(opts: StackOptions): FaultStack {
     enclaveDir,
     patients,
     runs,
+    gatewayStartFailures: [],
     cloudPort: () => port,
     async startCloud(env = {}) {
       const proc = spawnCli(
@@ -139,23 +143,32 @@ export function createStack(opts: StackOptions): FaultStack {
         { env: o.env ?? {} },
       );
       runs.push({ name: 'gateway', proc });
-      await proc.waitFor(/gateway running/, { timeoutMs: 90_000 });
+      try {
+        await proc.waitFor(/gateway running/, { timeoutMs: 90_000 });
+      } catch (err) {
+        // A gateway that dies while starting is started again, as its supervisor (systemd Restart=) would; each
+        // such death is recorded and printed with the invariants (it is a finding in itself).
+        const why = /internal error: [^\n]*|HRV_ERR_[A-Z_]+[^\n]*/.exec(proc.stderr())?.[0] ?? (err instanceof Error ? err.message.split('\n')[0]! : String(err));
+        stack.gatewayStartFailures.push(why);
+        if (stack.gatewayStartFailures.length > 5) throw err;
+        return stack.startGateway(o);
+      }
       return proc;
     },
-    startSensors(durationS, speed, mqttUrl) {
+    startSensors(durationS, speed, o = {}) {
       return startSensorFleet({
-        url: mqttUrl ?? opts.mqttUrl,
+        url: o.mqttUrl ?? opts.mqttUrl,
         topicPrefix: opts.topicPrefix,
         patients,
         speed,
         durationS,
-        startMs: SCENARIO_START_MS,
+        startMs: o.startMs ?? SCENARIO_START_MS,
         password: (d) => devicePassword(DEVICE_SECRET, d),
         maxInflight: 100,
       });
     },
     analysed: () => readKeptResults(join(gatewayDir, 'spool')),
-    expected: (durationS) => expectedBeats(patients, durationS, SCENARIO_START_MS),
+    expected: (durationS, startMs = SCENARIO_START_MS) => expectedBeats(patients, durationS, startMs),
     checkI1: (durationS, acked) => checkExactlyOnce(expectedBeats(patients, durationS, SCENARIO_START_MS), acked, readKeptResults(join(gatewayDir, 'spool'))),
     hostRejections() {
       const out: Record<string, number> = {};
@@ -269,23 +282,43 @@ export interface Outcome {
   published: number;
   /** How the last gateway ended on SIGTERM ('exited', or why not: it is then SIGKILLed). */
   gatewaySigterm: string;
+  /** Why gateway processes died while starting (each was started again). */
+  gatewayStartFailures: string[];
 }
 
 /**
  * The end of every scenario: stops the sensors (waiting for every PUBACK), lets the gateway drain until the kept
- * results carry as many beats as were acknowledged or nothing moves any more, stops gateway and cloud, and
- * evaluates I1, I2 and I3.
+ * results carry as many beats as were acknowledged (`earlierPublished`: beats of fleets stopped before) or nothing
+ * moves any more, and stops it with SIGTERM (it cuts and uploads what is left). Results the host wrote after that
+ * are fetched by one more, clean incarnation of the gateway (a loss is one that no restart recovers). Then the
+ * cloud stops, and I1, I2 and I3 are evaluated.
  */
-export async function drainAndCheck(stack: FaultStack, fleet: SensorFleet, gw: CliProcess, cloud: CliProcess): Promise<Outcome> {
+export async function drainAndCheck(
+  stack: FaultStack,
+  fleet: SensorFleet,
+  gw: CliProcess,
+  cloud: CliProcess,
+  o: { earlierPublished?: number; gatewayStuck?: boolean } = {},
+): Promise<Outcome> {
   await fleet.stop();
   const st = fleet.stats();
+  const target = st.published + (o.earlierPublished ?? 0);
   const beats = (): number => stack.analysed().reduce((s, b) => s + b.tMs.length, 0);
-  await untilSettled(() => beats() >= st.published, beats);
+  // A gateway the scenario already saw stuck is SIGKILLed at once: its recovery incarnation does the draining.
+  if (o.gatewayStuck === true) await sigkill(gw);
+  else await untilSettled(() => beats() >= target, beats);
   // A gateway stuck on a dead connection does not end on SIGTERM: recorded (exitWithin SIGKILLs it), the invariants still evaluated.
-  const gatewaySigterm = await sigterm(gw).then(
-    () => 'exited',
-    (err: unknown) => `did not exit on SIGTERM: ${err instanceof Error ? err.message.split('\n')[0]! : String(err)}`,
-  );
+  const stop = (p: CliProcess): Promise<string> =>
+    sigterm(p, 30_000).then(
+      () => 'exited',
+      (err: unknown) => `did not exit on SIGTERM: ${err instanceof Error ? err.message.split('\n')[0]! : String(err)}`,
+    );
+  let gatewaySigterm = o.gatewayStuck === true ? 'stuck: SIGKILLed' : await stop(gw);
+  if (beats() < target) {
+    const last = await stack.startGateway();
+    await untilSettled(() => beats() >= target, beats);
+    gatewaySigterm += `; recovery incarnation ${await stop(last)}`;
+  }
   await sigterm(cloud).catch(() => undefined);
   const duration = st.simulatedS + 10;
   return {
@@ -294,5 +327,24 @@ export async function drainAndCheck(stack: FaultStack, fleet: SensorFleet, gw: C
     i3: checkCleanRun(readKeptEntries(join(stack.gatewayDir, 'spool')), GATEWAY_USER),
     published: st.published,
     gatewaySigterm,
+    gatewayStartFailures: [...stack.gatewayStartFailures],
   };
+}
+
+/**
+ * Injects `n` kills at seeded random moments: each waits until the gateway `kept()` one more result (so the kill
+ * lands in a pipeline that is cutting, uploading and fetching), then 100 ms + up to `spreadMs` (the fault's
+ * moment, not a wait for anything), then calls `killAndRestart`. Returns the moments, for the printout.
+ */
+export async function killAtRandomMoments(n: number, rand: () => number, spreadMs: number, kept: () => number, killAndRestart: () => Promise<void>): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const before = kept();
+    await untilSettled(() => kept() > before, kept, 30_000);
+    const delay = Math.round(100 + rand() * spreadMs);
+    await new Promise((r) => setTimeout(r, delay));
+    await killAndRestart();
+    out.push(`random+${delay}ms`);
+  }
+  return out;
 }
