@@ -15,7 +15,7 @@
  */
 import { HrvError } from './errors.js';
 import { butterBandpass, filtfiltPair, movingAverageInPlace, movingAverageInto, movingMeanSquare } from './filters.js';
-import { pearson } from './correlation.js';
+import { pearson, pearsonWith, templateOf, type Template } from './correlation.js';
 
 /** Supported sampling rates, Hz. */
 export const ECG_MIN_FS_HZ = 125;
@@ -74,10 +74,22 @@ function typicalSecondMax(x: Float64Array, fsHz: number): number {
   const m = Math.floor(x.length / sec);
   if (m === 0) return 0;
   const maxima = new Float64Array(m);
-  for (let s = 0, i = 0; s < m; s++) {
-    let v = 0;
-    for (const end = i + sec; i < end; i++) v = Math.max(v, x[i]!);
-    maxima[s] = v;
+  for (let s = 0; s < m; s++) {
+    // Four running maxima, so the comparisons do not wait on each other (the maximum is the same).
+    let v0 = 0;
+    let v1 = 0;
+    let v2 = 0;
+    let v3 = 0;
+    const end = (s + 1) * sec;
+    let i = s * sec;
+    for (; i + 3 < end; i += 4) {
+      v0 = Math.max(v0, x[i]!);
+      v1 = Math.max(v1, x[i + 1]!);
+      v2 = Math.max(v2, x[i + 2]!);
+      v3 = Math.max(v3, x[i + 3]!);
+    }
+    for (; i < end; i++) v0 = Math.max(v0, x[i]!);
+    maxima[s] = Math.max(v0, v1, v2, v3);
   }
   maxima.sort();
   return maxima[m >> 1]!;
@@ -308,6 +320,26 @@ export function detectFromFeatures(
       }
       return best;
     };
+    /** Replaces the last beat by candidate c: the two cannot both be beats. */
+    const replaceLast = (c: number): void => {
+      beats.pop();
+      rrHist.pop();
+      const prev = beats.length > 0 ? beats[beats.length - 1]! : -1;
+      lastBeat = prev >= 0 ? cand[prev]! : -Infinity;
+      accept(c, false);
+      lastBeatCand = c;
+    };
+    /**
+     * Shape verdict between candidate c and the last beat: +1 when c is clearly the more QRS-like, −1 when
+     * clearly the less, 0 when shape cannot tell (no templates yet, or similar scores). Asked only for close
+     * calls, so only they cost a correlation.
+     */
+    const shapeVerdict = (c: number, last: number): number => {
+      if (!score || last < 0) return 0;
+      const sc = score(c);
+      const sl = score(last);
+      return sc > sl + SHAPE_MARGIN ? 1 : sc < sl - SHAPE_MARGIN ? -1 : 0;
+    };
     for (let c = 0; c < nc; c++) {
       const i = cand[c]!;
       const v = energy[i]!;
@@ -333,24 +365,12 @@ export function detectFromFeatures(
       }
       const sinceLast = i - lastBeat;
       const last = lastBeatCand;
-      /** Replaces the last beat by candidate c: the two cannot both be beats. */
-      const replaceLast = (): void => {
-        beats.pop();
-        rrHist.pop();
-        const prev = beats.length > 0 ? beats[beats.length - 1]! : -1;
-        lastBeat = prev >= 0 ? cand[prev]! : -Infinity;
-        accept(c, false);
-        lastBeatCand = c;
-      };
-      // Shape verdict between c and the last beat: +1 when c is clearly the more QRS-like, −1 when clearly
-      // the less, 0 when shape cannot tell (no templates yet, or similar scores).
-      const shape = !score || last < 0 ? 0 : score(c) > score(last) + SHAPE_MARGIN ? 1 : score(c) < score(last) - SHAPE_MARGIN ? -1 : 0;
       if (v > thr1 && sinceLast > refractory) {
         if (sinceLast < tWaveWindow && tLike(c)) {
           // Slow for a QRS this soon after a beat, so a T wave — unless the "beat" was a sharp artefact
           // and this is a complex shaped like the record's QRS, which then takes its place.
-          if (score && shape > 0 && score(c) >= 0.8 && score(last) < 0.6) {
-            replaceLast();
+          if (score && shapeVerdict(c, last) > 0 && score(c) >= 0.8 && score(last) < 0.6) {
+            replaceLast(c);
             continue;
           }
           npk = 0.125 * v + 0.875 * npk;
@@ -358,11 +378,12 @@ export function detectFromFeatures(
         }
         accept(c, false);
         lastBeatCand = c;
-      } else if (sinceLast <= refractory && last >= 0 && (shape > 0 ? v > 0.5 * thr1 : shape === 0 && v > energy[cand[last]!]!)) {
+      } else if (sinceLast <= refractory && last >= 0) {
         // Two complexes inside the refractory period cannot both be beats: the one shaped like a QRS
         // stays; when shape cannot tell, the stronger (the first was most likely an artefact just before
         // the QRS).
-        replaceLast();
+        const shape = shapeVerdict(c, last);
+        if (shape > 0 ? v > 0.5 * thr1 : shape === 0 && v > energy[cand[last]!]!) replaceLast(c);
       } else if (sinceLast > refractory) {
         npk = 0.125 * v + 0.875 * npk;
       }
@@ -395,10 +416,55 @@ export function detectFromFeatures(
 }
 
 /** Normalised cross-correlation of x[at − half … at + half] with the template (length 2·half + 1). */
-function ncc(x: Float64Array, at: number, tpl: Float64Array, half: number): number {
+function ncc(x: Float64Array, at: number, tpl: Template, half: number): number {
   const from = at - half;
-  if (from < 0 || from + tpl.length > x.length) return 0;
-  return pearson(x, from, tpl, 0, tpl.length);
+  if (from < 0 || from + tpl.len > x.length) return 0;
+  return pearsonWith(x, from, tpl);
+}
+
+/** Shifts (samples) over which a beat's best template correlation is taken, nearest first. */
+const SHIFTS_2 = [0, -1, 1, -2, 2] as const;
+const SHIFTS_3 = [0, -1, 1, -2, 2, -3, 3] as const;
+
+/**
+ * Each beat's best correlation with a template over a few shifts (at least −1), computed lazily and
+ * kept: a threshold test stops at the first shift that passes it, and only a value asked for in full
+ * costs every shift. Results are those of the plain maximum over all shifts.
+ */
+class ShiftedCorrelation {
+  private readonly best: Float64Array;
+  private readonly next: Uint8Array;
+  constructor(
+    private readonly ecg: Float64Array,
+    private readonly peaks: Int32Array,
+    private readonly tpl: Template,
+    private readonly half: number,
+    private readonly shifts: readonly number[],
+  ) {
+    this.best = new Float64Array(peaks.length).fill(-1);
+    this.next = new Uint8Array(peaks.length);
+  }
+
+  /** Whether beat b's best correlation reaches thr. */
+  atLeast(b: number, thr: number): boolean {
+    if (this.best[b]! >= thr) return true;
+    while (this.next[b]! < this.shifts.length) {
+      this.step(b);
+      if (this.best[b]! >= thr) return true;
+    }
+    return false;
+  }
+
+  /** Beat b's best correlation. */
+  value(b: number): number {
+    while (this.next[b]! < this.shifts.length) this.step(b);
+    return this.best[b]!;
+  }
+
+  private step(b: number): void {
+    const s = this.shifts[this.next[b]!++]!;
+    this.best[b] = Math.max(this.best[b]!, ncc(this.ecg, this.peaks[b]! + s, this.tpl, this.half));
+  }
 }
 
 /** Median of a[0..m) by insertion sort, which is fastest for the few dozen values used here (reorders a). */
@@ -434,22 +500,40 @@ function qrsTemplate(peaks: Int32Array, ecg: Float64Array, half: number): Float6
 /** Local cycle length of each beat, samples: median, within ±16 beats, of the mean of each two consecutive intervals. */
 function localCycle(peaks: Int32Array): Float64Array {
   // Averaging pairs gives the sinus cycle in bigeminy too (short + long), where the median interval is either.
+  // The window's values are kept sorted as it slides (one value in, one out per beat).
   const nb = peaks.length;
   const w = 16;
   const cycle = new Float64Array(nb);
-  const buf = new Float64Array(2 * w + 1);
+  const sorted = new Float64Array(2 * w + 2);
+  const pairMean = (k: number): number => (peaks[k]! - peaks[k - 2]!) / 2;
+  let m = 0;
+  let from = 2; // window [from, to] of pair indices held in `sorted`
+  let to = 1;
   for (let b = 0; b < nb; b++) {
     const lo = Math.max(2, b - w);
     const hi = Math.min(nb - 1, b + w);
-    let m = 0;
-    for (let k = lo; k <= hi; k++) buf[m++] = (peaks[k]! - peaks[k - 2]!) / 2;
-    cycle[b] = m > 0 ? smallMedian(buf, m) : NaN;
+    while (to < hi) {
+      const v = pairMean(++to);
+      let j = m++;
+      while (j > 0 && sorted[j - 1]! > v) {
+        sorted[j] = sorted[j - 1]!;
+        j--;
+      }
+      sorted[j] = v;
+    }
+    while (from < lo && from <= to) {
+      const v = pairMean(from++);
+      let j = 0;
+      while (sorted[j] !== v) j++;
+      sorted.copyWithin(j, j + 1, m--);
+    }
+    cycle[b] = m > 0 ? sorted[m >> 1]! : NaN;
   }
   return cycle;
 }
 
 /** Best correlation of the ECG around `at` (±2 samples) with a ±half template. */
-function bestNcc(ecg: Float64Array, at: number, tpl: Float64Array, half: number): number {
+function bestNcc(ecg: Float64Array, at: number, tpl: Template, half: number): number {
   let best = -1;
   for (let s = -2; s <= 2; s++) best = Math.max(best, ncc(ecg, at + s, tpl, half));
   return best;
@@ -467,13 +551,10 @@ function candidateScores(candR: Int32Array, first: number[], ecg: Float64Array, 
   if (list.length < 8) return null;
   const peaks = Int32Array.from(list);
   const half = Math.round(0.06 * fsHz);
-  const tplN = qrsTemplate(peaks, ecg, half);
-  const qualityN = new Float64Array(peaks.length).fill(NaN);
-  const qualityOf = (b: number): number => {
-    if (Number.isNaN(qualityN[b]!)) qualityN[b] = bestNcc(ecg, peaks[b]!, tplN, half);
-    return qualityN[b]!;
-  };
-  const tplV = ectopicTemplate(peaks, ecg, half, qualityOf, localCycle(peaks));
+  const tplN = templateOf(qrsTemplate(peaks, ecg, half));
+  const qualityN = new ShiftedCorrelation(ecg, peaks, tplN, half, SHIFTS_2);
+  const v = ectopicTemplate(peaks, ecg, half, (b) => !qualityN.atLeast(b, 0.9), localCycle(peaks));
+  const tplV = v ? templateOf(v) : null;
   // Computed on demand and cached: only close calls need a score, and correlating every candidate with
   // two templates would cost more than the rest of the detection.
   const score = new Float64Array(candR.length).fill(NaN);
@@ -490,7 +571,7 @@ function candidateScores(candR: Int32Array, first: number[], ecg: Float64Array, 
 
 /**
  * The record's own ectopic (usually PVC) template: among beats that do not resemble the normal template
- * closely (best correlation < 0.9), the largest group of mutually similar complexes (correlation > 0.85 with one
+ * closely (`poor`: best correlation < 0.9), the largest group of mutually similar complexes (correlation > 0.85 with one
  * central member), kept only when it is a real rhythm feature rather than a run of similar artefacts:
  * at least 3 members, and, taken over the group, the two intervals around a member add up to clearly more
  * than one cycle (a premature beat keeps its compensatory or partial pause; an artefact merely splits an
@@ -500,7 +581,7 @@ function ectopicTemplate(
   peaks: Int32Array,
   ecg: Float64Array,
   half: number,
-  qualityOf: (b: number) => number,
+  poorMatch: (b: number) => boolean,
   cycle: Float64Array,
 ): Float64Array | null {
   const nb = peaks.length;
@@ -509,7 +590,7 @@ function ectopicTemplate(
   for (let b = 1; b < nb - 1; b++) {
     const p = peaks[b]!;
     if (p - half < 0 || p + half >= ecg.length) continue;
-    if (qualityOf(b) < 0.9) poor.push(b);
+    if (poorMatch(b)) poor.push(b);
   }
   if (poor.length < 3) return null;
   // At most 80 of them, evenly spread: enough to find a group that makes up a fair share of the record.
@@ -605,38 +686,27 @@ function removeRhythmOutliers(peaks: Int32Array, ecg: Float64Array, fsHz: number
   const half = Math.round(0.06 * fsHz);
   // QRS template (normal beats are the majority of any record) and each beat's best correlation with
   // it within ±3 samples; both only computed when a suspicious pair needs them.
-  let tpl: Float64Array | null = null;
-  const quality = new Float64Array(nb).fill(NaN);
-  const qualityOf = (b: number): number => {
-    if (Number.isNaN(quality[b]!)) {
-      tpl ??= qrsTemplate(peaks, ecg, half);
-      let best = -1;
-      for (let s = -3; s <= 3; s++) best = Math.max(best, ncc(ecg, peaks[b]! + s, tpl, half));
-      quality[b] = best;
-    }
-    return quality[b]!;
-  };
+  let normal: ShiftedCorrelation | null = null;
+  const qualityN = (): ShiftedCorrelation =>
+    (normal ??= new ShiftedCorrelation(ecg, peaks, templateOf(qrsTemplate(peaks, ecg, half)), half, SHIFTS_3));
+  const qualityOf = (b: number): number => qualityN().value(b);
   const cycle = localCycle(peaks);
   // The record's PVCs (a second, consistent morphology with premature timing) are as much QRS complexes
   // as its normal beats, so a close match to their template also protects a beat.
-  let vTpl: Float64Array | null | undefined;
-  const vQuality = new Float64Array(nb).fill(NaN);
-  const protectedBeat = (b: number): boolean => {
-    if (qualityOf(b) >= CLEAR_QRS) return true;
-    if (vTpl === undefined) vTpl = ectopicTemplate(peaks, ecg, half, qualityOf, cycle);
-    if (!vTpl) return false;
-    if (Number.isNaN(vQuality[b]!)) {
-      let best = -1;
-      for (let s = -3; s <= 3; s++) best = Math.max(best, ncc(ecg, peaks[b]! + s, vTpl, half));
-      vQuality[b] = best;
+  let ectopic: ShiftedCorrelation | null | undefined;
+  const qualityV = (): ShiftedCorrelation | null => {
+    if (ectopic === undefined) {
+      const v = ectopicTemplate(peaks, ecg, half, (b) => !qualityN().atLeast(b, 0.9), cycle);
+      ectopic = v ? new ShiftedCorrelation(ecg, peaks, templateOf(v), half, SHIFTS_3) : null;
     }
-    return vQuality[b]! >= CLEAR_QRS;
+    return ectopic;
   };
-  /** Best correlation of beat b with the PVC template (−1 without one). */
-  const vShape = (b: number): number => {
-    protectedBeat(b);
-    return vTpl ? vQuality[b]! : -1;
+  const protectedBeat = (b: number): boolean => {
+    if (qualityN().atLeast(b, CLEAR_QRS)) return true;
+    return qualityV()?.atLeast(b, CLEAR_QRS) ?? false;
   };
+  /** Whether beat b, not a clear normal QRS, matches the PVC template to at least thr. */
+  const vShapeAtLeast = (b: number, thr: number): boolean => !qualityN().atLeast(b, CLEAR_QRS) && (qualityV()?.atLeast(b, thr) ?? false);
   const keep = new Uint8Array(nb).fill(1);
   const prevKept = (b: number): number => {
     let k = b - 1;
@@ -673,12 +743,12 @@ function removeRhythmOutliers(peaks: Int32Array, ecg: Float64Array, fsHz: number
   // pause) are artefacts, even when they are not close to a beat. A real beat of an unusual
   // form is kept by its timing: removing it leaves a gap of about two cycles.
   for (let b = 1; b < nb - 1; b++) {
-    if (!keep[b] || qualityOf(b) >= ARTEFACT_SHAPE || protectedBeat(b) || vShape(b) >= ARTEFACT_SHAPE) continue;
+    if (!keep[b] || qualityN().atLeast(b, ARTEFACT_SHAPE) || protectedBeat(b) || vShapeAtLeast(b, ARTEFACT_SHAPE)) continue;
     const a = prevKept(b);
     const c = nextKept(b);
     if (a < 0 || c >= nb) continue;
     // After a PVC-shaped beat the interval that removal leaves is its compensatory pause (≈ 1.4–1.7 cycles).
-    const allowed = vShape(a) >= 0.9 ? 1.8 : 1.5;
+    const allowed = vShapeAtLeast(a, 0.9) ? 1.8 : 1.5;
     if ((peaks[c]! - peaks[a]!) / cycle[b]! <= allowed) keep[b] = 0;
   }
   let k = 0;
