@@ -182,6 +182,8 @@ export class CspService {
   readonly #failures = new Map<string, number[]>();
   readonly #throttle: { perAccount: number; perAddress: number; windowMs: number };
   readonly #appendLocks = new Map<string, Promise<unknown>>();
+  /** Patients with an intent row in the CSP's database (loaded at start-up): the others skip the lookup. */
+  readonly #pendingIntents = new Set<string>();
   readonly #devices = new Map<string, DeviceRecord>();
   readonly #jtis: JtiStore;
   readonly #summaries: SummaryStore;
@@ -965,7 +967,7 @@ export class CspService {
    * on a conflict): the SP committed → (3) is done then; it did not → the intent is dropped and audited.
    */
   async #appendNow(ref: string, plan: AppendPlan, retried = false): Promise<AppendResult> {
-    await this.#reconcile(ref, { onlyIfIntent: true });
+    if (this.#pendingIntents.has(ref)) await this.#reconcile(ref, { onlyIfIntent: true });
     const head = await this.#head(ref);
     const rows = this.#sealRows(ref, head, plan.records);
     const end = rows.at(-1)!;
@@ -978,6 +980,7 @@ export class CspService {
       end.chain,
       JSON.stringify(intent),
     ]);
+    this.#pendingIntents.add(ref);
     let duplicate: { first_seq?: number } | undefined;
     try {
       if (plan.dedupe !== undefined) {
@@ -1055,6 +1058,7 @@ export class CspService {
       await summary.write(tx);
       await tx.query('DELETE FROM csp_append_intents WHERE patient_ref = $1', [ref]);
     });
+    this.#pendingIntents.delete(ref);
     summary.commit();
     for (const g of groups) for (const rec of g.records) this.events.emit('record', rec);
   }
@@ -1075,6 +1079,7 @@ export class CspService {
       'SELECT base_seq, base_chain, end_seq, end_chain, body FROM csp_append_intents WHERE patient_ref = $1',
       [ref],
     );
+    if (!row) this.#pendingIntents.delete(ref);
     if (!row && opts.onlyIfIntent) return 'none';
     const intent = row ? { ...row, ...(JSON.parse(row.body) as IntentBody) } : undefined;
     const aborted = (why: string): AuditEvent[] =>
@@ -1087,6 +1092,7 @@ export class CspService {
       await this.audit.appendWith(aborted('the SP never committed it'), async (tx) => {
         await tx.query('DELETE FROM csp_append_intents WHERE patient_ref = $1', [ref]);
       });
+      this.#pendingIntents.delete(ref);
       return 'aborted';
     }
     if (sp.seq <= head.seq) return this.#rebase(ref, head, sp, aborted('the SP lost it'));
@@ -1156,6 +1162,7 @@ export class CspService {
         await tx.query('DELETE FROM csp_append_intents WHERE patient_ref = $1', [ref]);
       },
     );
+    this.#pendingIntents.delete(ref);
     return extra.length > 0 ? 'aborted' : 'none';
   }
 
@@ -1163,6 +1170,7 @@ export class CspService {
   async #recoverIntents(): Promise<void> {
     const refs = await this.#db.query<{ patient_ref: string }>('SELECT patient_ref FROM csp_append_intents');
     for (const { patient_ref: ref } of refs) {
+      this.#pendingIntents.add(ref);
       try {
         await this.#underLock(ref, () => this.#reconcile(ref));
       } catch (err) {
