@@ -61,6 +61,8 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     },
     transform: jsonSchemaTransform,
   });
+  // Security events the CSP records (refused device credentials, with their real reason) go to the edge's log.
+  if (opts.logger === true) csp.useLogger(app.log);
   app.setErrorHandler(problemErrorHandler);
   app.setNotFoundHandler((request, reply) => sendProblem(reply, request, 404, 'HRV_ERR_NOT_FOUND', 'no such route'));
 

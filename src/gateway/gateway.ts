@@ -196,6 +196,17 @@ async function untilDeadline(p: Promise<unknown> | undefined, deadline: number):
 /** Result names the gateway accepts from its outbox (anything else there is left alone and logged once). */
 const RESULT_NAME = /^[A-Za-z0-9_-]{1,64}-\d{1,15}\.(result|json)$/;
 
+/** Orders `<pseudonym>-<seq>.<ext>` names by pseudonym, then by the seq's numeric value. */
+function byPatientThenSeq(a: string, b: string): number {
+  const split = (n: string): [string, number] => {
+    const m = /^(.*)-(\d+)\.[a-z]+$/.exec(n)!;
+    return [m[1]!, Number(m[2])];
+  };
+  const [pa, sa] = split(a);
+  const [pb, sb] = split(b);
+  return pa < pb ? -1 : pa > pb ? 1 : sa - sb;
+}
+
 /** Batch file name in the inbox: pseudonym and sequence number; `.hrve` sealed, `.hrvp` plain-mode file. */
 export function batchFileName(pseudonym: string, seq: number, mode: 'secure' | 'plain'): string {
   return `${pseudonym}-${String(seq).padStart(10, '0')}.${mode === 'secure' ? 'hrve' : 'hrvp'}`;
@@ -600,7 +611,9 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     const names = (await timed('list', c.list('outbox')))
       .map((f) => f.name)
       .filter((n) => RESULT_NAME.test(n))
-      .sort();
+      // By number, not by name ("-10" sorts before "-9"): results reach the CSP in each patient's order when they
+      // can. Correctness does not depend on it (the host picks the order; the outbox takes any order, once).
+      .sort(byPatientThenSeq);
     for (const name of names) {
       const bytes = (await timed('get', c.get(`outbox/${name}`))) as Buffer;
       try {

@@ -62,4 +62,33 @@ describe('ResultOutbox (the gateway\'s durable results, commit points R1 and R2)
     expect(readdirSync(join(dir, 'rejected')).sort()).toEqual(['000000000000.json', '000000000000.json.reason.txt']);
     expect(ResultOutbox.open(dir).accept('P0001', results[0]!)).toBe('duplicate');
   });
+
+  it('takes results in any order: a later seq first does not make an earlier one a replay (the host picks the order)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'outbox-'));
+    const o = ResultOutbox.open(dir);
+    // seq 3 arrives first (e.g. "-10.result" listed before "-9.result", or a result the host held back).
+    expect(o.accept('P0001', results[3]!)).toBe('accepted');
+    expect(o.accept('P0001', results[1]!)).toBe('accepted');
+    expect(o.accept('P0001', results[1]!)).toBe('duplicate');
+    o.delivered(o.pending());
+    const again = ResultOutbox.open(dir);
+    for (const seq of [1, 3]) expect(again.accept('P0001', results[seq]!)).toBe('duplicate');
+    // The holes stay open across the restart: results never delivered are still taken, once.
+    for (const seq of [0, 2]) expect(again.accept('P0001', results[seq]!)).toBe('accepted');
+    for (const seq of [0, 2]) expect(again.accept('P0001', results[seq]!)).toBe('duplicate');
+    again.delivered(again.pending());
+    const third = ResultOutbox.open(dir);
+    for (const seq of [0, 1, 2, 3]) expect(third.accept('P0001', results[seq]!)).toBe('duplicate');
+    expect(third.accept('P0001', results[4]!)).toBe('accepted');
+  });
+
+  it('reads the high-water marks an older gateway wrote as "everything up to it delivered"', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'outbox-'));
+    ResultOutbox.open(dir);
+    writeFileSync(join(dir, 'marks.json'), JSON.stringify({ order: 7, seq: { P0001: 2 } }));
+    const o = ResultOutbox.open(dir);
+    for (const seq of [0, 1, 2]) expect(o.accept('P0001', results[seq]!)).toBe('duplicate');
+    expect(o.accept('P0001', results[3]!)).toBe('accepted');
+    expect(o.pending()[0]!.order).toBe(7);
+  });
 });

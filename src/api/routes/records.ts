@@ -18,6 +18,20 @@ const appendBody = z.strictObject({
   data: z.record(z.string(), z.unknown()).refine((d) => Object.keys(d).length <= 64, 'must have at most 64 fields'),
 });
 
+/**
+ * `Idempotency-Key` (RFC draft "The Idempotency-Key HTTP Header Field"): a retry after a lost answer returns the
+ * first record instead of storing a second. Scoped to the caller by the CSP; visible ASCII, 1–255 characters.
+ */
+const idempotencyHeaders = z.object({
+  'idempotency-key': z
+    .string()
+    .regex(/^[\x21-\x7e]{1,255}$/, 'Idempotency-Key must be 1–255 visible ASCII characters')
+    .optional()
+    .describe('a retry with the same key and body returns the first record; another body under the same key is 409'),
+});
+const idempotency = (headers: { 'idempotency-key'?: string | undefined }) =>
+  headers['idempotency-key'] === undefined ? {} : { idempotencyKey: headers['idempotency-key'] };
+
 export const recordRoutes: RoutePlugin = async (app, { csp, guard }) => {
   const created = { 201: recordViewSchema, ...errorResponses };
 
@@ -34,19 +48,24 @@ export const recordRoutes: RoutePlugin = async (app, { csp, guard }) => {
   app.post(
     '/api/v1/patients/:id/records',
     // Uploaded RR and ECG files are larger than other bodies: a day of RR intervals is about 0.6 MB.
-    { preHandler: guard.auth, bodyLimit: RECORD_BODY_LIMIT, schema: { tags: ['records'], params: personParams, body: appendBody, response: created } },
-    async (request, reply) => reply.code(201).send(await csp.appendRecord(guard.who(request), request.params.id, request.body)),
+    { preHandler: guard.auth, bodyLimit: RECORD_BODY_LIMIT, schema: { tags: ['records'], params: personParams, headers: idempotencyHeaders, body: appendBody, response: created } },
+    async (request, reply) =>
+      reply.code(201).send(await csp.appendRecord(guard.who(request), request.params.id, request.body, idempotency(request.headers))),
   );
 
   app.post(
     '/api/v1/patients/:id/prescriptions',
-    { preHandler: guard.auth, schema: { tags: ['records'], params: personParams, body: prescriptionDataSchema, response: created } },
-    async (request, reply) => reply.code(201).send(await csp.appendRecord(guard.who(request), request.params.id, { type: 'prescription', data: request.body })),
+    { preHandler: guard.auth, schema: { tags: ['records'], params: personParams, headers: idempotencyHeaders, body: prescriptionDataSchema, response: created } },
+    async (request, reply) =>
+      reply
+        .code(201)
+        .send(await csp.appendRecord(guard.who(request), request.params.id, { type: 'prescription', data: request.body }, idempotency(request.headers))),
   );
 
   app.post(
     '/api/v1/patients/:id/alerts/ack',
-    { preHandler: guard.auth, schema: { tags: ['records'], params: personParams, body: alertAckDataSchema, response: { ...created, 422: problemSchema } } },
-    async (request, reply) => reply.code(201).send(await csp.acknowledgeAlert(guard.who(request), request.params.id, request.body)),
+    { preHandler: guard.auth, schema: { tags: ['records'], params: personParams, headers: idempotencyHeaders, body: alertAckDataSchema, response: { ...created, 422: problemSchema } } },
+    async (request, reply) =>
+      reply.code(201).send(await csp.acknowledgeAlert(guard.who(request), request.params.id, request.body, idempotency(request.headers))),
   );
 };
