@@ -4,6 +4,7 @@
  * Each case is warmed up, repeated, and reported as median and p90 wall time beside NeuroKit2's figures
  * (../shared/data/README.md and reference_hrv.json `timings`).
  */
+import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import {
   StreamingHrvWindow,
@@ -45,6 +46,10 @@ export interface HrvBenchResult {
   rows: BenchRow[];
   node: string;
   date: string;
+  /** CPUs of the machine and its 1-minute load average before and after the run: figures taken on a busy shared machine are slower. */
+  cpus: number;
+  load_before: number;
+  load_after: number;
 }
 
 function quantile(sorted: number[], q: number): number {
@@ -86,6 +91,7 @@ function nkMs(calls: Array<{ call: string; seconds: number }>, ...names: string[
 /** Runs the HRV benchmark; `log` receives progress lines. */
 export function runHrvBench(log: (line: string) => void = () => undefined): HrvBenchResult {
   if (!hasSharedData()) throw new Error(SHARED_DATA_SKIP_REASON);
+  const loadBefore = loadavg()[0]!;
   const rows: BenchRow[] = [];
   const ref = readReferenceHrv() as { timings: { calls: Array<{ call: string; seconds: number }> } };
   const calls = ref.timings.calls;
@@ -205,7 +211,14 @@ export function runHrvBench(log: (line: string) => void = () => undefined): HrvB
     target_ms: 2,
   });
 
-  return { rows, node: process.version, date: new Date().toISOString() };
+  return {
+    rows,
+    node: process.version,
+    date: new Date().toISOString(),
+    cpus: cpus().length,
+    load_before: loadBefore,
+    load_after: loadavg()[0]!,
+  };
 }
 
 function fmt(v: number | undefined): string {
@@ -231,5 +244,8 @@ export function formatHrvBench(r: HrvBenchResult): string {
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) =>
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  return [line(head), ...body.map(line)].join('\n') + '\n';
+  return (
+    [line(head), ...body.map(line)].join('\n') +
+    `\n${r.cpus} CPUs, 1-minute load average ${r.load_before.toFixed(1)} before and ${r.load_after.toFixed(1)} after the run\n`
+  );
 }

@@ -9,9 +9,12 @@
  * 3. R-wave localisation: the largest deflection (up or down) of the 0.5–40 Hz ECG near each energy
  *    peak, so the reported time is the R wave, not the integrator peak, and zero-phase filtering adds
  *    no delay;
- * 4. rhythm check: of two detections too close together, the one that breaks the rhythm and does not
- *    look like the record's QRS is dropped, which removes most noise detections without touching
- *    premature beats that are followed by a pause.
+ * 4. rhythm and shape check against the record's own QRS templates (normal, and its PVC form): a
+ *    detection unlike both, between two beats like them, moves to a clear QRS 150–250 ms away when there
+ *    is one (an artefact had taken its place); of two detections too close together, the one that breaks
+ *    the rhythm and does not look like the record's QRS is dropped, which removes most noise detections
+ *    without touching premature beats that are followed by a pause; and an interval too long for the
+ *    rhythm is searched for a complex that matches a template well (a beat the thresholds missed).
  */
 import { HrvError } from './errors.js';
 import { butterBandpass, filtfiltPair, movingAverageInPlace, movingAverageInto, movingMeanSquare } from './filters.js';
@@ -553,7 +556,8 @@ function candidateScores(candR: Int32Array, first: number[], ecg: Float64Array, 
   const half = Math.round(0.06 * fsHz);
   const tplN = templateOf(qrsTemplate(peaks, ecg, half));
   const qualityN = new ShiftedCorrelation(ecg, peaks, tplN, half, SHIFTS_2);
-  const v = ectopicTemplate(peaks, ecg, half, (b) => !qualityN.atLeast(b, 0.9), localCycle(peaks));
+  const normalCycle = cleanCycle(peaks, (b) => qualityN.atLeast(b, 0.9), localCycle(peaks));
+  const v = ectopicTemplate(peaks, ecg, half, (b) => !qualityN.atLeast(b, 0.9), normalCycle);
   const tplV = v ? templateOf(v) : null;
   // Computed on demand and cached: only close calls need a score, and correlating every candidate with
   // two templates would cost more than the rest of the detection.
@@ -674,39 +678,97 @@ const ARTEFACT_SHAPE = 0.5;
 const CLEAR_QRS = 0.95;
 
 /**
+ * The record's QRS templates — the normal one (normal beats are the majority of any record) and its PVC
+ * form when it has one (see ectopicTemplate) — and each beat's best correlation with them within ±3
+ * samples, all computed lazily: only the beats a decision asks about cost a correlation.
+ */
+class BeatShapes {
+  private normalQ: ShiftedCorrelation | null = null;
+  private ectopicQ: ShiftedCorrelation | null | undefined;
+  private tplN: Template | null = null;
+  private tplV: Template | null | undefined;
+  private cycle: Float64Array | null = null;
+  constructor(
+    readonly peaks: Int32Array,
+    readonly ecg: Float64Array,
+    readonly half: number,
+  ) {}
+
+  /** Local cycle of each beat (localCycle), samples. */
+  localCycle(): Float64Array {
+    return (this.cycle ??= localCycle(this.peaks));
+  }
+
+  templateN(): Template {
+    return (this.tplN ??= templateOf(qrsTemplate(this.peaks, this.ecg, this.half)));
+  }
+
+  templateV(): Template | null {
+    if (this.tplV === undefined) {
+      const normalCycle = cleanCycle(this.peaks, (b) => this.normal().atLeast(b, 0.9), this.localCycle());
+      const v = ectopicTemplate(this.peaks, this.ecg, this.half, (b) => !this.normal().atLeast(b, 0.9), normalCycle);
+      this.tplV = v ? templateOf(v) : null;
+    }
+    return this.tplV;
+  }
+
+  normal(): ShiftedCorrelation {
+    return (this.normalQ ??= new ShiftedCorrelation(this.ecg, this.peaks, this.templateN(), this.half, SHIFTS_3));
+  }
+
+  ectopic(): ShiftedCorrelation | null {
+    if (this.ectopicQ === undefined) {
+      const v = this.templateV();
+      this.ectopicQ = v ? new ShiftedCorrelation(this.ecg, this.peaks, v, this.half, SHIFTS_3) : null;
+    }
+    return this.ectopicQ;
+  }
+
+  /** Best correlation of beat b with the normal template. */
+  quality(b: number): number {
+    return this.normal().value(b);
+  }
+
+  /** A complex that matches the typical QRS, or the record's PVCs, closely: never taken for noise. */
+  protectedBeat(b: number): boolean {
+    if (this.normal().atLeast(b, CLEAR_QRS)) return true;
+    return this.ectopic()?.atLeast(b, CLEAR_QRS) ?? false;
+  }
+
+  /** Whether beat b, not a clear normal QRS, matches the PVC template to at least thr. */
+  vShapeAtLeast(b: number, thr: number): boolean {
+    return !this.normal().atLeast(b, CLEAR_QRS) && (this.ectopic()?.atLeast(b, thr) ?? false);
+  }
+
+  /** Whether beat b matches either template to at least thr. */
+  shapeAtLeast(b: number, thr: number): boolean {
+    return this.normal().atLeast(b, thr) || (this.ectopic()?.atLeast(b, thr) ?? false);
+  }
+
+  /** Best correlation with either template of the ECG centred at sample `at` (no shift search). */
+  shapeAt(at: number): number {
+    const v = this.templateV();
+    const n = ncc(this.ecg, at, this.templateN(), this.half);
+    return v ? Math.max(n, ncc(this.ecg, at, v, this.half)) : n;
+  }
+}
+
+/**
  * Removes detections that break the rhythm in a way only noise does: of two beats closer than 70% of the
  * local cycle, one is dropped when dropping it leaves an ordinary interval (≤ 1.4 cycles) behind. A
  * premature beat with a compensatory pause (PVC, APC) is never removed that way, because removing
  * either beat of the pair leaves a gap of about two cycles. Between the two, the one that fits the
  * rhythm worse and resembles the typical QRS less goes.
  */
-function removeRhythmOutliers(peaks: Int32Array, ecg: Float64Array, fsHz: number): Int32Array {
-  const nb = peaks.length;
-  if (nb < 8) return peaks;
+function removeRhythmOutliers(found: Int32Array, ecg: Float64Array, fsHz: number): Int32Array {
+  if (found.length < 8) return found;
   const half = Math.round(0.06 * fsHz);
-  // QRS template (normal beats are the majority of any record) and each beat's best correlation with
-  // it within ±3 samples; both only computed when a suspicious pair needs them.
-  let normal: ShiftedCorrelation | null = null;
-  const qualityN = (): ShiftedCorrelation =>
-    (normal ??= new ShiftedCorrelation(ecg, peaks, templateOf(qrsTemplate(peaks, ecg, half)), half, SHIFTS_3));
-  const qualityOf = (b: number): number => qualityN().value(b);
-  const cycle = localCycle(peaks);
-  // The record's PVCs (a second, consistent morphology with premature timing) are as much QRS complexes
-  // as its normal beats, so a close match to their template also protects a beat.
-  let ectopic: ShiftedCorrelation | null | undefined;
-  const qualityV = (): ShiftedCorrelation | null => {
-    if (ectopic === undefined) {
-      const v = ectopicTemplate(peaks, ecg, half, (b) => !qualityN().atLeast(b, 0.9), cycle);
-      ectopic = v ? new ShiftedCorrelation(ecg, peaks, templateOf(v), half, SHIFTS_3) : null;
-    }
-    return ectopic;
-  };
-  const protectedBeat = (b: number): boolean => {
-    if (qualityN().atLeast(b, CLEAR_QRS)) return true;
-    return qualityV()?.atLeast(b, CLEAR_QRS) ?? false;
-  };
-  /** Whether beat b, not a clear normal QRS, matches the PVC template to at least thr. */
-  const vShapeAtLeast = (b: number, thr: number): boolean => !qualityN().atLeast(b, CLEAR_QRS) && (qualityV()?.atLeast(b, thr) ?? false);
+  const peaks = relocateByShape(found, ecg, fsHz, half);
+  const nb = peaks.length;
+  const shapes = new BeatShapes(peaks, ecg, half);
+  const qualityOf = (b: number): number => shapes.quality(b);
+  const protectedBeat = (b: number): boolean => shapes.protectedBeat(b);
+  const cycle = shapes.localCycle();
   const keep = new Uint8Array(nb).fill(1);
   const prevKept = (b: number): number => {
     let k = b - 1;
@@ -743,16 +805,168 @@ function removeRhythmOutliers(peaks: Int32Array, ecg: Float64Array, fsHz: number
   // pause) are artefacts, even when they are not close to a beat. A real beat of an unusual
   // form is kept by its timing: removing it leaves a gap of about two cycles.
   for (let b = 1; b < nb - 1; b++) {
-    if (!keep[b] || qualityN().atLeast(b, ARTEFACT_SHAPE) || protectedBeat(b) || vShapeAtLeast(b, ARTEFACT_SHAPE)) continue;
+    if (!keep[b] || shapes.shapeAtLeast(b, ARTEFACT_SHAPE)) continue;
     const a = prevKept(b);
     const c = nextKept(b);
     if (a < 0 || c >= nb) continue;
     // After a PVC-shaped beat the interval that removal leaves is its compensatory pause (≈ 1.4–1.7 cycles).
-    const allowed = vShapeAtLeast(a, 0.9) ? 1.8 : 1.5;
+    const allowed = shapes.vShapeAtLeast(a, 0.9) ? 1.8 : 1.5;
     if ((peaks[c]! - peaks[a]!) / cycle[b]! <= allowed) keep[b] = 0;
   }
   let k = 0;
   const out = new Int32Array(nb);
   for (let b = 0; b < nb; b++) if (keep[b]) out[k++] = peaks[b]!;
-  return out.slice(0, k);
+  return rescueMissed(out.slice(0, k), ecg, fsHz, half);
+}
+
+/**
+ * Local cycle of each beat (see localCycle) from the pair means whose three beats are all `good`, so
+ * that artefact detections, which split intervals, do not shorten it: median of those within ±16 beats,
+ * or the plain local cycle (`plain`) where fewer than 4 of them are in reach (a stretch where noise leaves
+ * few clean beats).
+ */
+function cleanCycle(peaks: Int32Array, good: (b: number) => boolean, plain: Float64Array): Float64Array {
+  const nb = peaks.length;
+  const w = 16;
+  const ok = new Uint8Array(nb);
+  for (let b = 0; b < nb; b++) ok[b] = good(b) ? 1 : 0;
+  const cycle = new Float64Array(nb);
+  const buf = new Float64Array(2 * w + 1);
+  for (let b = 0; b < nb; b++) {
+    let m = 0;
+    for (let k = Math.max(2, b - w); k <= Math.min(nb - 1, b + w); k++) {
+      if (ok[k] && ok[k - 1] && ok[k - 2]) buf[m++] = (peaks[k]! - peaks[k - 2]!) / 2;
+    }
+    cycle[b] = m >= 4 ? smallMedian(buf, m) : plain[b]!;
+  }
+  return cycle;
+}
+
+/** A detection whose best correlation with both templates is below this may sit on an artefact beside the QRS. */
+const RELOCATE_BELOW = 0.85;
+
+/** Correlation with a template at which a complex found by shape alone is taken as a QRS. */
+const FOUND_BY_SHAPE = 0.9;
+
+/** Fraction of the typical QRS's peak-to-peak amplitude a complex found by shape alone must have. */
+const MIN_AMPLITUDE = 0.7;
+
+/** Peak-to-peak amplitude of x within ±half samples of `at`. */
+function peakToPeak(x: Float64Array, at: number, half: number): number {
+  let mn = Infinity;
+  let mx = -Infinity;
+  for (let i = Math.max(0, at - half); i <= Math.min(x.length - 1, at + half); i++) {
+    const v = x[i]!;
+    if (v < mn) mn = v;
+    if (v > mx) mx = v;
+  }
+  return mx - mn;
+}
+
+/**
+ * The position in [lo, hi] where the ECG looks most like one of the record's QRS complexes: the template
+ * correlation is evaluated at the ECG's local extrema (where a template centred on an R peak fits) and
+ * refined ±2 samples around the best. Returns [sample, correlation], or [−1, −1] when nothing qualifies:
+ * a match needs MIN_AMPLITUDE of the typical QRS's peak-to-peak amplitude (a T or P wave seldom has it).
+ */
+function bestShapeIn(shapes: BeatShapes, lo: number, hi: number): [number, number] {
+  const ecg = shapes.ecg;
+  const half = shapes.half;
+  lo = Math.max(lo, half + 1);
+  hi = Math.min(hi, ecg.length - half - 2);
+  const tpl = shapes.templateN().data;
+  let tMin = Infinity;
+  let tMax = -Infinity;
+  for (const v of tpl) {
+    tMin = Math.min(tMin, v);
+    tMax = Math.max(tMax, v);
+  }
+  const minAmp = MIN_AMPLITUDE * (tMax - tMin);
+  let best = -1;
+  let at = -1;
+  for (let i = lo; i <= hi; i++) {
+    const v = ecg[i]!;
+    const ext = (v >= ecg[i - 1]! && v > ecg[i + 1]!) || (v <= ecg[i - 1]! && v < ecg[i + 1]!);
+    if (!ext) continue;
+    const c = shapes.shapeAt(i);
+    if (c > best) {
+      best = c;
+      at = i;
+    }
+  }
+  if (at < 0) return [-1, -1];
+  const centre = at;
+  for (let s = -2; s <= 2; s++) {
+    const i = centre + s;
+    if (s === 0 || i < lo || i > hi) continue;
+    const c = shapes.shapeAt(i);
+    if (c > best) {
+      best = c;
+      at = i;
+    }
+  }
+  if (!(peakToPeak(ecg, at, half) >= minAmp)) return [-1, -1];
+  return [at, best];
+}
+
+/**
+ * A detection shaped like neither template, between two beats that are, may be an artefact that took the
+ * place of the QRS beside it (inside the refractory period, or merged with it in the 150 ms integrated
+ * energy, so the QRS was never a candidate): when a complex that matches a template beyond doubt
+ * (≥ CLEAR_QRS) lies 150–250 ms away, not within 200 ms of the neighbouring beats, the detection moves there.
+ */
+function relocateByShape(peaks: Int32Array, ecg: Float64Array, fsHz: number, half: number): Int32Array {
+  const nb = peaks.length;
+  const shapes = new BeatShapes(peaks, ecg, half);
+  const reach = Math.round(0.25 * fsHz);
+  const same = Math.round(0.15 * fsHz); // closer than this it is the same complex, located differently
+  const apart = Math.round(0.2 * fsHz);
+  let out: Int32Array | null = null;
+  for (let b = 0; b < nb; b++) {
+    if (shapes.shapeAtLeast(b, RELOCATE_BELOW)) continue;
+    // Only between two beats of the record's own shapes: where the neighbours are unusual too (a
+    // ventricular tachycardia, multiform ectopy) shape says nothing about which complex is the beat.
+    if (b === 0 || b === nb - 1 || !shapes.shapeAtLeast(b - 1, CLEAR_QRS) || !shapes.shapeAtLeast(b + 1, CLEAR_QRS)) continue;
+    const p = peaks[b]!;
+    const lo = Math.max(p - reach, b > 0 ? (out ?? peaks)[b - 1]! + apart : 0);
+    const hi = Math.min(p + reach, b < nb - 1 ? peaks[b + 1]! - apart : ecg.length - 1);
+    const [at, corr] = bestShapeIn(shapes, lo, hi);
+    if (at < 0 || corr < CLEAR_QRS || Math.abs(at - p) <= same) continue;
+    // The rhythm must agree: the interval from the previous beat moves towards the interval of the same
+    // parity two beats earlier (so alternating rhythms such as bigeminy count as regular).
+    if (b < 3) continue;
+    const prev = (out ?? peaks)[b - 1]!;
+    const like = peaks[b - 2]! - peaks[b - 3]!;
+    if (!(Math.abs(at - prev - like) < Math.abs(p - prev - like))) continue;
+    out ??= Int32Array.from(peaks);
+    out[b] = at;
+  }
+  return out ?? peaks;
+}
+
+/**
+ * Beats missed between two detections (an artefact took their place and was then removed, or noise
+ * raised the thresholds): in an interval longer than the rhythm allows (1.5 local cycles, or 1.8 after a
+ * PVC-shaped beat) between two template-like beats, the complex that matches a template best, if it
+ * matches well (FOUND_BY_SHAPE) and is tall enough (MIN_AMPLITUDE), is a beat.
+ */
+function rescueMissed(peaks: Int32Array, ecg: Float64Array, fsHz: number, half: number): Int32Array {
+  if (peaks.length < 8) return peaks;
+  const shapes = new BeatShapes(peaks, ecg, half);
+  const cycle = shapes.localCycle();
+  const apart = Math.round(0.25 * fsHz);
+  const found: number[] = [];
+  for (let b = 1; b < peaks.length; b++) {
+    const a = b - 1;
+    const allowed = shapes.vShapeAtLeast(a, 0.9) ? 1.8 : 1.5;
+    if (peaks[b]! - peaks[a]! <= allowed * cycle[b]!) continue;
+    // Only between two beats of the record's own shapes: a gap bounded by unusual complexes (noise, a
+    // ventricular tachycardia) says nothing reliable about the rhythm.
+    if (!shapes.shapeAtLeast(a, FOUND_BY_SHAPE) || !shapes.shapeAtLeast(b, FOUND_BY_SHAPE)) continue;
+    const [at, corr] = bestShapeIn(shapes, peaks[a]! + apart, peaks[b]! - apart);
+    if (at >= 0 && corr >= FOUND_BY_SHAPE) found.push(at);
+  }
+  if (found.length === 0) return peaks;
+  const out = Int32Array.from([...peaks, ...found]);
+  return out.sort();
 }
