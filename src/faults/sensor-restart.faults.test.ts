@@ -4,9 +4,8 @@
  * epochs are acknowledged by the broker, so all of them must be analysed exactly once (I1), the host must hold no
  * plaintext (I2) and the results must be a clean run's on the same batches (I3).
  *
- * Today the gateway recognises duplicates by (patient, seq) alone, so it drops the second epoch's beats up to the
- * first epoch's last number as "duplicates" (issue 8 item 6). Marked .fails until the open fix — a device boot
- * epoch in the beat message (issue 8, gateway helper: edge accounting) — lands; it then passes and must be unmarked.
+ * The gateway used to recognise duplicates by (patient, seq) alone and dropped the second epoch's beats up to the
+ * first epoch's last number as "duplicates" (issue 8 item 6); the device's boot epoch in the beat message fixed it.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import type { EmbeddedBroker } from '../gateway/index.js';
@@ -25,7 +24,7 @@ afterAll(async () => {
 });
 
 describe('faults: sensors restart their sequence numbers', () => {
-  it.fails('every acknowledged beat of both boot epochs analysed exactly once — drops the second epoch today', async () => {
+  it('every acknowledged beat of both boot epochs analysed exactly once', async () => {
     const seed = faultSeed();
     const prefix = `hrvault/v1/edge${process.pid}`;
     broker = await startSuiteBroker(prefix);
