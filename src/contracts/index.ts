@@ -69,3 +69,13 @@ export {
 } from './ingest.js';
 export { configSchema, type HrvaultConfig } from './config.js';
 export type { AuditQuery } from './audit.js';
+export {
+  MAX_TREND_BUCKETS,
+  TREND_MEASURES,
+  trendBucketSchema,
+  trendsAnswerSchema,
+  type TrendBucket,
+  type TrendMeasure,
+  type TrendStat,
+  type TrendsAnswer,
+} from './trends.js';

@@ -14,7 +14,7 @@ import { Aggregates } from './Aggregates.js';
 import { Chart, type ChartLine } from './Chart.js';
 import { measuresCsv } from './csv.js';
 import { downloadText } from './download.js';
-import { fmtAgo, fmtDateTime, formatValue } from './format.js';
+import { fmtAgo, fmtDateTime, fmtDuration, formatValue } from './format.js';
 import {
   TREND_PERIODS,
   hasData,
@@ -22,11 +22,12 @@ import {
   plainSummary,
   rrBatchEntries,
   trendSeries,
+  bucketSeries,
   windowWords,
   type HrvEntry,
   type TrendPeriodId,
 } from './hrv-model.js';
-import type { HrvMeasures } from '../contracts/index.js';
+import type { HrvMeasures, TrendMeasure } from '../contracts/index.js';
 import { Tachogram } from './HrvPlots.js';
 import { activePrescriptions, authorName, knownNames, recordSummary, type ApiRecord, type UserView } from './model.js';
 import { RecordsPanel } from './RecordsPanel.js';
@@ -35,7 +36,7 @@ import { usePatientData } from './usePatientData.js';
 import { WindowPanel } from './WindowPanel.js';
 import { NoteForm, PrescriptionForm, UploadForm } from './forms.js';
 
-const TRENDS: Array<{ title: string; keys: Array<keyof HrvMeasures>; lines: ChartLine[]; id: string }> = [
+const TRENDS: Array<{ title: string; keys: TrendMeasure[]; lines: ChartLine[]; id: string }> = [
   { id: 'hr', title: 'Heart rate', keys: ['mean_hr_bpm'], lines: [{ label: 'Mean HR', color: '#b91c1c', unit: 'bpm' }] },
   {
     id: 'sdnn-rmssd',
@@ -159,8 +160,8 @@ export function PatientView({
 
   const trendFrom = (d.anchorMs ?? now) - trendMs;
   const series = useMemo(
-    () => TRENDS.map((c) => ({ ...c, data: trendSeries(d.hrv, c.keys, trendFrom) })),
-    [d.hrv, trendFrom],
+    () => TRENDS.map((c) => ({ ...c, data: d.trend ? bucketSeries(d.trend, c.keys) : trendSeries(d.hrv, c.keys, trendFrom) })),
+    [d.hrv, d.trend, trendFrom],
   );
   const added = useCallback(
     (rec: ApiRecord) => {
@@ -194,8 +195,10 @@ export function PatientView({
         </div>
       </div>
       {d.hrvTotal > d.hrv.length && (
-        <p className="muted small">
-          Showing the newest {d.hrv.length} of {d.hrvTotal} windows in this period.
+        <p className="muted small" data-testid="trend-downsampled">
+          {d.trend
+            ? `${d.trend.windows} windows in this period, charted as the mean of each of ${d.trend.buckets.length} intervals of ${fmtDuration(d.trend.bucket_ms)}; the tables and the export hold the newest ${d.hrv.length}.`
+            : `Showing the newest ${d.hrv.length} of ${d.hrvTotal} windows in this period.`}
         </p>
       )}
       <div className="chart-grid">

@@ -46,6 +46,19 @@ describe('ApiClient against the real API', () => {
     expect(replay.status).toBe(401);
   });
 
+  it('trends(): the server’s buckets over the seeded windows, checked against the contract', async () => {
+    const c = new ApiClient({ base: stack.address });
+    await c.login('doctor1', cred('doctor1').password);
+    const all = await c.allRecords('P-001', { type: 'hrv' });
+    const times = all.items.map((r) => r.t_ms);
+    const t = await c.trends('P-001', { from_ms: Math.min(...times), to_ms: Math.max(...times) + 1, buckets: 4 });
+    expect(t.windows).toBe(all.total);
+    expect(t.buckets).toHaveLength(4);
+    expect(t.buckets.reduce((a, b) => a + b.windows, 0)).toBe(all.total);
+    const sdnn = seeded.map((r) => r.window.measures?.sdnn_ms).filter((v): v is number => typeof v === 'number');
+    expect(Math.min(...t.buckets.filter((b) => b.sdnn_ms.n > 0).map((b) => b.sdnn_ms.min!))).toBeCloseTo(Math.min(...sdnn), 6);
+  });
+
   it('problems arrive as ApiError with the server’s detail; logout ends the session', async () => {
     let ended = '';
     const c = new ApiClient({ base: stack.address, onSessionEnd: (r) => (ended = r) });

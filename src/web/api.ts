@@ -8,7 +8,7 @@
  */
 import { readSse } from './sse.js';
 import type { AggregateAnswer, ApiRecord, PatientSummary, RecordType, UserView } from './model.js';
-import type { AuditQuery } from '../contracts/index.js';
+import { parseContract, trendsAnswerSchema, type AuditQuery, type TrendsAnswer } from '../contracts/index.js';
 
 export interface Tokens {
   access_token: string;
@@ -368,6 +368,15 @@ export class ApiClient {
     const items = a.items ?? a.records ?? [];
     const failures = Array.isArray(a.integrity_failures) ? a.integrity_failures.length : (a.integrity_failures ?? 0);
     return { total: a.total ?? items.length, items, integrity_failures: failures };
+  }
+
+  /** A patient's HRV windows in [from_ms, to_ms) downsampled into `buckets` (min/mean/max per bucket), checked against the contract. */
+  async trends(patientId: string, q: { from_ms: number; to_ms: number; buckets: number }): Promise<TrendsAnswer> {
+    const answer = await this.request<unknown>(
+      'GET',
+      `/api/v1/patients/${encodeURIComponent(patientId)}/trends${qs({ from: ms(q.from_ms), to: ms(q.to_ms), buckets: q.buckets })}`,
+    );
+    return parseContract('trends answer', trendsAnswerSchema, answer);
   }
 
   /** All records of a query, page by page, up to `max`; newest first unless `order` says otherwise. */

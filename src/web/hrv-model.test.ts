@@ -12,7 +12,9 @@ import {
   plainSummary,
   rrBatchEntries,
   trendSeries,
+  bucketSeries,
 } from './hrv-model.js';
+import { foldTrend } from '../api/index.js';
 
 const recs = fixtureRecords({ source: '100', durationS: 360 });
 
@@ -80,5 +82,28 @@ describe('HRV records from the real pipeline', () => {
     expect(irregularWords({ af_suspected: true, af_spans_s: [[10, 70]], n_af_uncorrected: 80 })).toBe(
       'Irregular rhythm suspected in 1 stretch (60 s): 80 intervals there were left uncorrected, as ectopic-beat correction does not apply.',
     );
+  });
+});
+
+describe('a downsampled trend (the API\'s buckets) as chart series', () => {
+  it('one point per bucket with values, at its middle, the bucket means; empty buckets leave no point', () => {
+    const { entries } = hrvEntries(recs);
+    const from = Math.min(...entries.map((e) => e.record.t_ms));
+    const to = Math.max(...entries.map((e) => e.record.t_ms)) + 1;
+    const points = entries.map((e) => ({ t_ms: e.record.t_ms, measures: e.data.measures }));
+    // Twice as many buckets as the windows span in 10-s steps: some are empty.
+    const fold = foldTrend(points, from, to, 80);
+    const answer = { patient_id: 'P-001', from_ms: from, to_ms: to, windows: points.length, refused: 0, integrity_failures: [], ...fold };
+    const s = bucketSeries(answer, ['sdnn_ms', 'mean_hr_bpm']);
+    const filled = fold.buckets.filter((b) => b.sdnn_ms.n > 0 || b.mean_hr_bpm.n > 0);
+    expect(filled.length).toBeLessThan(fold.buckets.length);
+    expect(s.x).toHaveLength(filled.length);
+    expect(s.x[0]).toBeCloseTo((filled[0]!.t_start_ms + filled[0]!.t_end_ms) / 2000, 6);
+    // Each bucket's mean is the mean of the windows that fell in it.
+    const b = filled[3]!;
+    const inB = entries.filter((e) => e.record.t_ms >= b.t_start_ms && e.record.t_ms < b.t_end_ms && e.data.measures?.sdnn_ms != null);
+    const mean = inB.reduce((a, e) => a + e.data.measures!.sdnn_ms!, 0) / inB.length;
+    expect(s.ys[0]![3]).toBeCloseTo(mean, 6);
+    expect(s.x.every((x, i) => i === 0 || x > s.x[i - 1]!)).toBe(true);
   });
 });

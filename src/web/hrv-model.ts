@@ -11,6 +11,8 @@ import {
   type HrvMeasures,
   type HrvRecordData,
   type RrBatchData,
+  type TrendMeasure,
+  type TrendsAnswer,
 } from '../contracts/index.js';
 import { formatValue } from './format.js';
 import type { ApiRecord } from './model.js';
@@ -162,6 +164,18 @@ export function trendSeries(
   return {
     x: inRange.map((e) => e.data.t_end_ms / 1000),
     ys: keys.map((k) => inRange.map((e) => e.data.measures?.[k] ?? null)),
+  };
+}
+
+/**
+ * A trend from the API's downsampled answer (GET /patients/:id/trends), for periods with more windows than the page
+ * loads: one point per bucket that has values, at the bucket's middle, the bucket's mean of each measure.
+ */
+export function bucketSeries(answer: TrendsAnswer, keys: readonly TrendMeasure[]): ChartSeries {
+  const filled = answer.buckets.filter((b) => keys.some((k) => b[k].n > 0));
+  return {
+    x: filled.map((b) => (b.t_start_ms + b.t_end_ms) / 2000),
+    ys: keys.map((k) => filled.map((b) => (b[k].n > 0 ? b[k].mean : null))),
   };
 }
 

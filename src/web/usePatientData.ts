@@ -9,12 +9,15 @@ import { errorMessage, type ApiClient } from './api.js';
 import { joinBatches } from './beats.js';
 import { hrvEntries, rrBatchEntries } from './hrv-model.js';
 import { mergeRecord, type ApiRecord } from './model.js';
+import type { TrendsAnswer } from '../contracts/index.js';
 
 export type LiveState = 'connecting' | 'live' | 'offline';
 
 /** Most HRV windows and beat batches loaded for one period. */
 export const MAX_HRV = 5000;
 export const MAX_BATCHES = 5000;
+/** Buckets of a downsampled trend: about one point per two chart pixels. */
+export const TREND_BUCKETS = 720;
 
 export function usePatientData(
   client: ApiClient,
@@ -25,6 +28,8 @@ export function usePatientData(
 ) {
   const [hrv, setHrv] = useState<ApiRecord[]>([]);
   const [hrvTotal, setHrvTotal] = useState(0);
+  /** The period downsampled by the server, when it holds more windows than the page loads (null otherwise). */
+  const [trend, setTrend] = useState<TrendsAnswer | null>(null);
   const [batches, setBatches] = useState<ApiRecord[]>([]);
   const [acks, setAcks] = useState<ApiRecord[]>([]);
   const [prescriptions, setPrescriptions] = useState<ApiRecord[]>([]);
@@ -69,6 +74,8 @@ export function usePatientData(
     const r = await client.allRecords(patientId, { type: 'hrv', from_ms: end - trendMs }, MAX_HRV);
     setHrv(r.items);
     setHrvTotal(r.total);
+    // More windows than loaded: the charts show the whole period from the server's buckets instead of the newest part.
+    setTrend(r.total > r.items.length ? await client.trends(patientId, { from_ms: end - trendMs, to_ms: end + 1, buckets: TREND_BUCKETS }) : null);
   }, [client, patientId, trendMs]);
 
   const loadBeats = useCallback(async () => {
@@ -145,6 +152,7 @@ export function usePatientData(
   return {
     hrv: hrvParsed.entries,
     hrvTotal,
+    trend,
     invalid: hrvParsed.invalid + batchParsed.invalid,
     batches: batchParsed.entries,
     beats,
