@@ -63,6 +63,12 @@ async function api(base: string, method: string, path: string, token?: string, b
   return { status: res.status, json: await res.json().catch(() => null) };
 }
 
+/** The records of a GET /records answer (`records`, or `items` as the paged form names them). */
+function recordsOf(json: unknown): { data: unknown }[] {
+  const page = json as { records?: { data: unknown }[]; items?: { data: unknown }[] };
+  return page.records ?? page.items ?? [];
+}
+
 let broker: EmbeddedBroker | undefined;
 afterAll(async () => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
@@ -112,7 +118,7 @@ describe('a deployment of separate components', () => {
     while (Date.now() < deadline) {
       const r = await api(base, 'GET', '/patients/P0001/records?type=hrv&limit=10000', doctor.access_token);
       expect(r.status).toBe(200);
-      const items = ((r.json as { records?: unknown[]; items?: unknown[] }).records ?? (r.json as { items: unknown[] }).items) as { data: unknown }[];
+      const items = recordsOf(r.json);
       const measured = items.map((i) => parseRecordData('hrv', i.data)).filter((d) => d.measures?.rmssd_ms != null && d.n >= 30);
       if (measured.length > 0) {
         latest = measured.at(-1);
@@ -126,7 +132,7 @@ describe('a deployment of separate components', () => {
     expect(latest!.measures!.rmssd_ms).toBeGreaterThan(0);
     expect(latest!.measures!.mean_hr_bpm).toBeGreaterThan(40);
     const beats = await api(base, 'GET', '/patients/P0001/records?type=rr_batch&limit=10000', doctor.access_token);
-    expect(((beats.json as { records?: unknown[]; items?: unknown[] }).records ?? (beats.json as { items: unknown[] }).items)!.length).toBeGreaterThan(0);
+    expect(recordsOf(beats.json).length).toBeGreaterThan(0);
     if (!haveChromium) return;
 
     // The same doctor on the dashboard that `hrvault serve` serves.
@@ -145,7 +151,7 @@ describe('a deployment of separate components', () => {
       // The sensors still run, so the newest window moves on: what the page shows must be one the enclave computed.
       const shown = { sdnn: await page.getByTestId('latest-sdnn_ms').textContent(), rmssd: await page.getByTestId('latest-rmssd_ms').textContent() };
       const after = await api(base, 'GET', '/patients/P0001/records?type=hrv&limit=10000', doctor.access_token);
-      const windows = ((after.json as { records?: unknown[]; items?: unknown[] }).records ?? (after.json as { items: unknown[] }).items) as { data: unknown }[];
+      const windows = recordsOf(after.json);
       const computed = windows.map((i) => parseRecordData('hrv', i.data).measures).filter((m) => m != null);
       log(`dashboard: P0001 SDNN ${shown.sdnn} ms, RMSSD ${shown.rmssd} ms (${computed.length} windows from the enclave)`);
       expect(
