@@ -62,8 +62,12 @@ const rows = [...byScenario].map(([scenario, runs]) => {
 if (args.includes('--json')) {
   for (const r of rows) console.log(JSON.stringify(r));
 } else {
-  console.log('| scenario | runs | I1 held | I2 held | I3 held | I4 held | acked beats per run | seeds | last runs all held |');
+  console.log(
+    '| scenario | runs | I1 held | I2 held | I3 held | I4 held | acked beats per run | seeds | last runs all held |',
+  );
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of rows)
-    console.log(`| ${r.scenario} | ${r.runs} | ${r.i1} | ${r.i2} | ${r.i3} | ${r.i4} | ${r.acked} | ${r.seeds} | ${r.lastGreenStreak} |`);
+    console.log(
+      `| ${r.scenario} | ${r.runs} | ${r.i1} | ${r.i2} | ${r.i3} | ${r.i4} | ${r.acked} | ${r.seeds} | ${r.lastGreenStreak} |`,
+    );
 }
