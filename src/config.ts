@@ -40,6 +40,7 @@ export const DEFAULT_CONFIG: HrvaultConfig = {
     mqttClientId: '',
     retryMaxMs: 30_000,
     maxClockAheadMs: 3_600_000,
+    reorderHoldMs: 10_000,
     cspUrl: '',
   },
   pipeline: { mode: 'secure' },

@@ -353,7 +353,7 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
     const idleMs = 30_000 + 5 * batchIntervalMs;
     const drained = (done: () => boolean): Promise<boolean> => untilIdle(done, progress, idleMs);
     await drained(() => gateway.stats().received >= published);
-    await gateway.flush(idleMs);
+    await gateway.flush(idleMs, { releaseHeld: true });
     await drained(() => gateway.stats().pending_files === 0 && cloud.stats().files >= gateway.stats().files_uploaded);
     // A file still held back for a missing predecessor (bounded reorder) is analysed now, its gap flagged.
     await cloud.flush({ releaseHeld: true });

@@ -81,6 +81,7 @@ export async function gatewayFromConfig(
     bucketBytes: g.bucketBytes,
     retryMaxMs: g.retryMaxMs,
     maxFutureMs: g.maxClockAheadMs,
+    reorderHoldMs: g.reorderHoldMs,
     logger,
     ...(onResult === undefined ? {} : { onResult }),
     ...(g.cspUrl === '' ? {} : { csp: { url: g.cspUrl } }),

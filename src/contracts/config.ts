@@ -57,6 +57,8 @@ const gatewaySchema = z
     retryMaxMs: z.number().int().min(10),
     /** A beat stamped further ahead of the gateway's clock than this is quarantined alone, ms. */
     maxClockAheadMs: z.number().int().min(1000),
+    /** How long a sequence gap holds later beats back from the batch cut, waiting for the late beat (ms). */
+    reorderHoldMs: z.number().int().min(0).max(3_600_000),
     /** The CSP's base URL that verified results are delivered to (device credential); empty = not set. */
     cspUrl: z.union([z.literal(''), z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })]),
   })

@@ -53,6 +53,8 @@ export interface GatewayOptions {
   };
   /** A beat time further ahead of the gateway's clock than this is quarantined, ms (default 1 h). */
   maxFutureMs?: number;
+  /** How long a sequence gap holds the beats after it back from the cut, ms (default 10,000). */
+  reorderHoldMs?: number;
   /** The spool's file operations (tests substitute a disk that fills up); default node:fs. */
   spoolIo?: SpoolIo;
   /** Required in secure mode. */
@@ -162,8 +164,12 @@ export interface GatewayStats {
 
 export interface GatewayHandle {
   stats(): GatewayStats;
-  /** Cuts the current interval now and waits until everything pending is uploaded (used at shutdown). */
-  flush(timeoutMs?: number): Promise<void>;
+  /**
+   * Cuts the current interval now and waits until everything pending is uploaded (used at shutdown). Beats held
+   * back behind a sequence gap stay in the spool for a later cut, unless `releaseHeld` (the end of a run: the gap
+   * is given up).
+   */
+  flush(timeoutMs?: number, o?: { releaseHeld?: boolean }): Promise<void>;
   /** Waits until the CSP has acknowledged every kept result (or the timeout passes); resolves to whether it has. */
   deliverResults(timeoutMs: number): Promise<boolean>;
   /** Waits until `n` results have been verified (or the timeout passes); resolves to whether they were. */
@@ -223,6 +229,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
   const spool = new Spool(opts.dataDir, {
     ...(opts.spoolIo ? { io: opts.spoolIo } : {}),
     ...(opts.maxFutureMs === undefined ? {} : { maxFutureMs: opts.maxFutureMs }),
+    ...(opts.reorderHoldMs === undefined ? {} : { reorderHoldMs: opts.reorderHoldMs }),
   });
   const st: GatewayStats = {
     received: 0,
@@ -697,9 +704,9 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
 
   // --- timers -------------------------------------------------------------------------------------------
   let cutting: Promise<void> | undefined;
-  const cutNow = (): Promise<void> =>
+  const cutNow = (o: { releaseHeld?: boolean } = {}): Promise<void> =>
     (cutting ??= spool
-      .cut()
+      .cut(o)
       .then((batches) => {
         st.files_cut += batches.length;
         // Not awaited: the next cut must never wait for an upload (a slow or stalled SFTP link).
@@ -744,11 +751,11 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     async deliverResults(timeoutMs) {
       return forwarder ? forwarder.drain(timeoutMs) : true;
     },
-    async flush(timeoutMs = 30_000) {
+    async flush(timeoutMs = 30_000, o = {}) {
       const deadline = Date.now() + timeoutMs;
       // A cut already running took its snapshot before the caller's last beats: cut once more after it.
       await cutting;
-      await cutNow();
+      await cutNow(o);
       // An upload stuck on a stalled link must not hold the caller past its deadline (it stays pending on disk).
       while (spool.pendingCount() > 0 && Date.now() < deadline) {
         await untilDeadline(kickUpload(), deadline);

@@ -14,6 +14,13 @@
  * Edge accounting: beats are keyed by (patient, boot epoch, seq) so a device that restarts its counter under a new
  * epoch is not taken for a replay; sequence gaps per (patient, epoch) are counted and a late beat filling one is
  * accepted; a beat whose time steps back or lies too far ahead of the gateway's clock is quarantined on its own.
+ *
+ * Reordering: a broker may deliver a beat after its successors (a redelivery after a reconnect). The enclave takes
+ * a patient's beats only in time order, so a batch must never hold a beat earlier than the last beat of an earlier
+ * batch — one such beat would get its whole file refused. A cut therefore holds back the beats after a young gap
+ * (younger than `reorderHoldMs`) for a later cut, and keeps the segments that hold them until they are cut. A gap
+ * older than that is given up (counted in `seq_gaps`) and the beats after it are cut; a beat that fills it later
+ * is quarantined alone as `late`.
  */
 import {
   closeSync,
@@ -44,7 +51,8 @@ export interface SpooledBeat {
   q?: QuarantineReason;
 }
 
-export type QuarantineReason = 'time-step-back' | 'time-future';
+/** Why a beat was set aside: its time steps back, lies too far ahead, or it came after its successors were cut. */
+export type QuarantineReason = 'time-step-back' | 'time-future' | 'late';
 
 /** A cut batch waiting for upload: one patient's beats over one interval. */
 export interface PendingBatch {
@@ -78,7 +86,12 @@ export interface SpoolOptions {
   maxFutureMs?: number;
   /** Unsynced beats above which `writable()` holds intake back (default 20,000). */
   maxQueued?: number;
+  /** How long a sequence gap holds the beats after it back from the cut, waiting for the late beat, ms (default 10,000). */
+  reorderHoldMs?: number;
 }
+
+/** Default of `reorderHoldMs`: longer than a broker's redelivery after a reconnect, short against a batch's latency. */
+export const DEFAULT_REORDER_HOLD_MS = 10_000;
 
 const stateSchema = z.object({
   segment: z.number().int().min(0),
@@ -92,6 +105,10 @@ const stateSchema = z.object({
   /** Gap beats too many to list (one gap above MAX_LISTED_GAP), counted only. */
   unlisted: z.number().int().min(0).default(0),
   quarantined: z.number().int().min(0).default(0),
+  /** Per patient: time of the last beat in a committed batch; the enclave takes nothing at or before it. */
+  cutT: z.record(z.string(), z.number()).default({}),
+  /** Cuts committed: names the cut's quarantine file, so a cut replayed after a crash rewrites the same one. */
+  cuts: z.number().int().min(0).default(0),
 });
 type SpoolState = z.infer<typeof stateSchema>;
 
@@ -101,7 +118,7 @@ const beatSchema = z.object({
   t: z.number(),
   r: z.number(),
   e: z.number().optional(),
-  q: z.enum(['time-step-back', 'time-future']).optional(),
+  q: z.enum(['time-step-back', 'time-future', 'late']).optional(),
 });
 const pendingSchema = z.object({
   patient: z.string(),
@@ -149,6 +166,15 @@ function deferred(): Group {
 
 export type AppendOutcome = 'accepted' | 'duplicate' | 'quarantined';
 
+/** A beat waiting for its cut, with the index of the segment that holds it (kept until the beat is cut). */
+interface BufferedBeat {
+  t: number;
+  r: number;
+  s: number;
+  e?: number;
+  g: number;
+}
+
 export interface SpoolCounters {
   /** Beats never seen between ones that were, per (patient, epoch), not filled by a late arrival. */
   seq_gaps: number;
@@ -173,10 +199,15 @@ export class Spool {
   private readonly maxQueued: number;
   private state: SpoolState;
   private current!: Segment;
-  /** Beats since the last cut, per patient (including beats recovered after a crash). */
-  private buffers = new Map<string, { t: number; r: number; s: number; e?: number }[]>();
-  /** Quarantined beats since the last cut. */
-  private quarantine: SpooledBeat[] = [];
+  /** Beats since the last cut, per patient (including beats recovered after a crash and beats held back). */
+  private buffers = new Map<string, BufferedBeat[]>();
+  /** Quarantined beats since the last cut, with their segment. */
+  private quarantine: (SpooledBeat & { g: number })[] = [];
+  private readonly reorderHoldMs: number;
+  /** Per key: first seq of each listed gap → when it was noticed (epoch ms), for the reorder hold. */
+  private gapRuns = new Map<string, Map<number, number>>();
+  /** Per patient, the last beat time of the cut in flight (snapshot until its commit): a beat at or before it is late. */
+  private passedCutT: Record<string, number> | undefined;
   private seen = new Map<string, Set<number>>();
   private missingSets = new Map<string, Set<number>>();
   /** Highest epoch seen per patient. */
@@ -205,6 +236,8 @@ export class Spool {
     this.now = opts.now ?? Date.now;
     this.maxFutureMs = opts.maxFutureMs ?? 3_600_000;
     this.maxQueued = opts.maxQueued ?? 20_000;
+    this.reorderHoldMs = opts.reorderHoldMs ?? DEFAULT_REORDER_HOLD_MS;
+    if (!(this.reorderHoldMs >= 0)) throw new HrvaultError('HRV_ERR_CONFIG', `reorderHoldMs must be a non-negative number of ms, got ${this.reorderHoldMs}`);
     this.segDir = join(dir, 'spool');
     this.pendingDir = join(dir, 'pending');
     this.quarantineDir = join(dir, 'quarantine');
@@ -223,7 +256,11 @@ export class Spool {
     } else {
       this.state = stateSchema.parse({ segment: 0, nextSeq: {}, watermark: {} });
     }
-    for (const [k, list] of Object.entries(this.state.missing)) this.missingSets.set(k, new Set(list));
+    for (const [k, list] of Object.entries(this.state.missing)) {
+      this.missingSets.set(k, new Set(list));
+      // Gaps found before a restart wait one more hold from now.
+      if (list.length > 0) this.gapRuns.set(k, new Map([[Math.min(...list), this.now()]]));
+    }
     for (const k of Object.keys(this.state.high)) {
       const at = k.lastIndexOf('@');
       const [p, e] = at < 0 ? [k, 0] : [k.slice(0, at), Number(k.slice(at + 1))];
@@ -263,7 +300,7 @@ export class Spool {
           continue;
         }
         // The verdict (quarantine or not) was taken when the beat was first spooled; replay it as written.
-        if (this.remember(beat, beat.q ?? null) !== 'duplicate') recovered++;
+        if (this.remember(beat, beat.q ?? null, index) !== 'duplicate') recovered++;
       }
     }
     this.recovered = recovered;
@@ -285,7 +322,7 @@ export class Spool {
    * Decides a beat's fate and records it in memory: a duplicate changes nothing; otherwise the beat is buffered
    * for the next batch (or put in quarantine) and the gap accounting updated. `verdict` null = as recorded.
    */
-  private remember(b: SpooledBeat, verdict: QuarantineReason | null | undefined): AppendOutcome {
+  private remember(b: SpooledBeat, verdict: QuarantineReason | null | undefined, segment: number): AppendOutcome {
     const key = keyOf(b);
     const missing = this.missingSets.get(key);
     const fills = missing?.has(b.s) === true;
@@ -303,6 +340,7 @@ export class Spool {
     const high = this.state.high[key] ?? 0;
     if (fills) {
       missing!.delete(b.s);
+      if (missing!.size === 0) this.gapRuns.delete(key);
       this.counters.late_filled++;
     } else if (b.s > high + 1) {
       if (b.s - high - 1 > MAX_LISTED_GAP) this.state.unlisted += b.s - high - 1;
@@ -310,26 +348,43 @@ export class Spool {
         let m = missing;
         if (!m) this.missingSets.set(key, (m = new Set()));
         for (let s = high + 1; s < b.s; s++) m.add(s);
+        let runs = this.gapRuns.get(key);
+        if (!runs) this.gapRuns.set(key, (runs = new Map()));
+        runs.set(high + 1, this.now());
       }
     }
     if (b.s > high) this.state.high[key] = b.s;
     if (verdict !== null) {
-      this.quarantine.push({ ...b, q: verdict });
+      this.quarantine.push({ ...b, q: verdict, g: segment });
       return 'quarantined';
     }
     this.state.lastT[key] = Math.max(this.state.lastT[key] ?? -Infinity, b.t);
     let buf = this.buffers.get(b.p);
     if (!buf) this.buffers.set(b.p, (buf = []));
-    buf.push(b.e ? { t: b.t, r: b.r, s: b.s, e: b.e } : { t: b.t, r: b.r, s: b.s });
+    buf.push(b.e ? { t: b.t, r: b.r, s: b.s, e: b.e, g: segment } : { t: b.t, r: b.r, s: b.s, g: segment });
     return 'accepted';
   }
 
-  /** A beat whose time is not after its device's last accepted beat (same epoch), or far ahead of our clock. A late beat filling a gap is naturally earlier. */
+  /**
+   * A beat whose time is not after its device's last accepted beat (same epoch; for the first beat of a new epoch,
+   * any earlier epoch's), or far ahead of our clock, is quarantined; a late beat filling a gap is naturally earlier —
+   * unless a batch already cut holds later beats of its patient: then it is `late` (the enclave would refuse the file).
+   */
   private judgeTime(b: SpooledBeat, key: string, fills: boolean): QuarantineReason | null {
     if (b.t > this.now() + this.maxFutureMs) return 'time-future';
-    const last = this.state.lastT[key];
+    const last = this.state.lastT[key] ?? (this.epochs.has(b.p) ? this.patientLastT(b.p) : undefined);
     if (!fills && last !== undefined && b.t <= last) return 'time-step-back';
+    const cut = (this.passedCutT ?? this.state.cutT)[b.p];
+    if (cut !== undefined && b.t <= cut) return 'late';
     return null;
+  }
+
+  /** The latest accepted beat time of a patient over all its epochs (undefined: none yet). */
+  private patientLastT(patient: string): number | undefined {
+    let last: number | undefined;
+    for (const [key, t] of Object.entries(this.state.lastT))
+      if (key === patient || (key.startsWith(`${patient}@`) && !key.slice(patient.length + 1).includes('@'))) last = Math.max(last ?? t, t);
+    return last;
   }
 
   /**
@@ -337,7 +392,7 @@ export class Spool {
    * appended before it is on disk, so acknowledgements keep their order. While the spool is paused the promise waits.
    */
   append(b: SpooledBeat): Promise<AppendOutcome> {
-    const outcome = this.remember(b, undefined);
+    const outcome = this.remember(b, undefined, this.current.index);
     if (outcome === 'duplicate') return this.barrier().then(() => 'duplicate' as const);
     const rec: SpooledBeat = { p: b.p, s: b.s, t: b.t, r: b.r };
     if (b.e) rec.e = b.e;
@@ -483,9 +538,10 @@ export class Spool {
    * and the segment rotation are synchronous, so no beat slips between them; the writes after it run off the event
    * loop (intake goes on into the new segment meanwhile). All or nothing: if a write fails the spool is as before
    * (beats buffered, their segment kept, nothing listed as pending) and the error is thrown. One cut at a time.
+   * `releaseHeld` gives every open gap up now (the end of a run: no late beat will come).
    */
-  cut(): Promise<PendingBatch[]> {
-    const run = this.cutChain.then(() => this.cutOnce());
+  cut(o: { releaseHeld?: boolean } = {}): Promise<PendingBatch[]> {
+    const run = this.cutChain.then(() => this.cutOnce(o.releaseHeld === true));
     this.cutChain = run.then(
       () => undefined,
       () => undefined,
@@ -495,7 +551,7 @@ export class Spool {
 
   private cutChain: Promise<void> = Promise.resolve();
 
-  private async cutOnce(): Promise<PendingBatch[]> {
+  private async cutOnce(releaseHeld: boolean): Promise<PendingBatch[]> {
     const old = this.current;
     if (this.blocked) throw new HrvaultError('HRV_ERR_SPOOL', `spool paused: ${this.blocked.message}`, { cause: this.blocked });
     // Every remembered beat must be in the old segment before the rotation: write the queued group there now.
@@ -520,21 +576,45 @@ export class Spool {
     this.current = fresh;
     const buffers = this.buffers;
     const quarantine = this.quarantine;
+    // Beats after a young gap wait for the next cut (they stay in their segments, which the state keeps).
+    const holds = releaseHeld ? new Map<string, { e: number; s: number }>() : this.holdPoints();
+    const heldBack = (patient: string, b: { e?: number; s: number }): boolean => {
+      const h = holds.get(patient);
+      return h !== undefined && ((b.e ?? 0) > h.e || ((b.e ?? 0) === h.e && b.s > h.s));
+    };
     this.buffers = new Map();
-    this.quarantine = [];
+    const carriedN = new Map<string, number>();
+    const cutBeats = new Map<string, BufferedBeat[]>();
+    for (const [patient, beats] of buffers) {
+      const carried = beats.filter((b) => heldBack(patient, b));
+      if (carried.length > 0) {
+        this.buffers.set(patient, carried);
+        carriedN.set(patient, carried.length);
+      }
+      cutBeats.set(patient, carried.length === 0 ? beats : beats.filter((b) => !heldBack(patient, b)));
+    }
+    this.quarantine = quarantine.filter((q) => heldBack(q.p, q));
+    const carriedQ = this.quarantine.length;
+    const cutQuarantine = carriedQ === 0 ? quarantine : quarantine.filter((q) => !heldBack(q.p, q));
+    // The oldest segment still holding a beat held back: recovery must read from there.
+    let floor = fresh.index;
+    for (const beats of this.buffers.values()) for (const b of beats) floor = Math.min(floor, b.g);
+    for (const q of this.quarantine) floor = Math.min(floor, q.g);
     // Gap and time accounting as of the snapshot: the beats after it are in the new segment, replayed on recovery.
     const nextState: SpoolState = {
       ...this.state,
-      segment: fresh.index,
+      segment: floor,
       nextSeq: { ...this.state.nextSeq },
       watermark: { ...this.state.watermark },
       high: { ...this.state.high },
       lastT: { ...this.state.lastT },
       missing: Object.fromEntries([...this.missingSets].filter(([, m]) => m.size > 0).map(([k, m]) => [k, [...m]])),
-      quarantined: this.state.quarantined + quarantine.length,
+      quarantined: this.state.quarantined + cutQuarantine.length,
+      cutT: { ...this.state.cutT },
+      cuts: this.state.cuts + 1,
     };
     const batches: PendingBatch[] = [];
-    for (const [patient, beats] of [...buffers.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    for (const [patient, beats] of [...cutBeats.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
       if (beats.length === 0) continue;
       beats.sort((a, b) => (a.e ?? 0) - (b.e ?? 0) || a.s - b.s);
       const seq = nextState.nextSeq[patient] ?? 1;
@@ -543,12 +623,15 @@ export class Spool {
         const key = keyOf({ p: patient, e: b.e });
         nextState.watermark[key] = Math.max(nextState.watermark[key] ?? 0, b.s);
       }
-      batches.push({ patient, seq, tStartMs: beats[0]!.t - beats[0]!.r, tEndMs: beats[beats.length - 1]!.t, beats });
+      const out = beats.map(({ t, r, s, e }) => (e ? { t, r, s, e } : { t, r, s }));
+      batches.push({ patient, seq, tStartMs: out[0]!.t - out[0]!.r, tEndMs: out[out.length - 1]!.t, beats: out });
+      nextState.cutT[patient] = Math.max(nextState.cutT[patient] ?? -Infinity, out[out.length - 1]!.t);
     }
-    for (const q of quarantine) {
+    for (const q of cutQuarantine) {
       const key = keyOf(q);
       nextState.watermark[key] = Math.max(nextState.watermark[key] ?? 0, q.s);
     }
+    this.passedCutT = nextState.cutT;
     const written: string[] = [];
     let synced = false;
     try {
@@ -566,10 +649,10 @@ export class Spool {
           return this.io.writeFileDurable(file, JSON.stringify(b), { syncDir: false });
         }),
       );
-      if (quarantine.length > 0) {
-        // Named by the committed state it follows, so a cut replayed after a crash rewrites the same file.
-        const file = join(this.quarantineDir, `q-${String(this.state.segment).padStart(10, '0')}.jsonl`);
-        await this.io.writeFileDurable(file, quarantine.map((q) => JSON.stringify(q)).join('\n') + '\n');
+      if (cutQuarantine.length > 0) {
+        // Named by the cut's number, so a cut replayed after a crash rewrites the same file.
+        const file = join(this.quarantineDir, `q-${String(nextState.cuts).padStart(10, '0')}.jsonl`);
+        await this.io.writeFileDurable(file, cutQuarantine.map(({ g: _segment, ...q }) => JSON.stringify(q)).join('\n') + '\n');
       }
       await fsyncDirAsync(this.pendingDir);
       failpoint('gateway.cut.after-pending-write');
@@ -577,10 +660,14 @@ export class Spool {
     } catch (err) {
       // Nothing committed: the beats go back to the buffers (they are still in the old segment, which the state
       // still names, or queued again), and the files written are orphans under uncommitted numbers that `pending()`
-      // never lists and the next cut overwrites.
-      for (const [patient, beats] of this.buffers) (buffers.get(patient) ?? buffers.set(patient, []).get(patient)!).push(...beats);
+      // never lists and the next cut overwrites. Beats held back are already in `buffers`; only later arrivals join.
+      this.passedCutT = undefined;
+      for (const [patient, beats] of this.buffers) {
+        const arrivals = beats.slice(carriedN.get(patient) ?? 0);
+        if (arrivals.length > 0) (buffers.get(patient) ?? buffers.set(patient, []).get(patient)!).push(...arrivals);
+      }
       this.buffers = buffers;
-      this.quarantine = [...quarantine, ...this.quarantine];
+      this.quarantine = [...quarantine, ...this.quarantine.slice(carriedQ)];
       if (g && !synced) {
         this.requeue(g);
         this.scheduleFlush();
@@ -594,6 +681,14 @@ export class Spool {
     this.state.nextSeq = nextState.nextSeq;
     this.state.watermark = nextState.watermark;
     this.state.quarantined = nextState.quarantined;
+    this.state.cuts = nextState.cuts;
+    this.state.cutT = nextState.cutT;
+    this.passedCutT = undefined;
+    // Gaps every one of whose seqs a cut has passed no longer hold anything back.
+    for (const [key, runs] of this.gapRuns) {
+      const wm = this.state.watermark[key] ?? 0;
+      if (runs.size > 0 && [...(this.missingSets.get(key) ?? [])].every((m) => m <= wm)) this.gapRuns.delete(key);
+    }
     if (this.pendingN !== undefined) this.pendingN += batches.length;
     failpoint('gateway.cut.after-state-commit');
     // Seen-sets are only needed for seqs above the new watermark.
@@ -608,6 +703,36 @@ export class Spool {
       if (m && Number(m[1]) < this.state.segment) await unlink(join(this.segDir, name));
     }
     return batches;
+  }
+
+  /**
+   * Per patient, the (epoch, seq) of its lowest gap that no cut has passed and that is younger than the reorder
+   * hold: beats after it (and of later epochs) wait. Gaps older than the hold are given up.
+   */
+  private holdPoints(): Map<string, { e: number; s: number }> {
+    const out = new Map<string, { e: number; s: number }>();
+    const now = this.now();
+    for (const [key, missing] of this.missingSets) {
+      const runs = this.gapRuns.get(key);
+      if (missing.size === 0 || runs === undefined) continue;
+      const wm = this.state.watermark[key] ?? 0;
+      const starts = [...runs.keys()].sort((a, b) => a - b);
+      let lowest: number | undefined;
+      for (const m of missing) {
+        if (m <= wm || (lowest !== undefined && m >= lowest)) continue;
+        // The gap run m belongs to: the last one starting at or below it.
+        let start: number | undefined;
+        for (const st of starts) if (st <= m) start = st;
+        const noticed = start === undefined ? undefined : runs.get(start);
+        if (noticed !== undefined && now - noticed < this.reorderHoldMs) lowest = m;
+      }
+      if (lowest === undefined) continue;
+      const at = key.lastIndexOf('@');
+      const [p, e] = at < 0 ? [key, 0] : [key.slice(0, at), Number(key.slice(at + 1))];
+      const prev = out.get(p);
+      if (prev === undefined || e < prev.e || (e === prev.e && lowest < prev.s)) out.set(p, { e, s: lowest });
+    }
+    return out;
   }
 
   /** fdatasync of a whole segment (off the event loop). */
