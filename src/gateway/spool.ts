@@ -33,6 +33,7 @@ import { unlink } from 'node:fs/promises';
 import { fsyncDir, fsyncDirAsync, writeFileDurableAsync } from '../durable-file.js';
 import { HrvaultError } from '../errors.js';
 import { failpoint } from '../failpoints/index.js';
+import { RR_MAX_MS } from '../contracts/index.js';
 
 /** One spooled beat (compact field names: the spool is written once per beat). `e` boot epoch (absent = 0), `q` quarantine reason. */
 export interface SpooledBeat {
@@ -44,7 +45,8 @@ export interface SpooledBeat {
   q?: QuarantineReason;
 }
 
-export type QuarantineReason = 'time-step-back' | 'time-future';
+/** `time-jump`: further ahead of its device's previous beat than the beats between can span (see judgeTime). */
+export type QuarantineReason = 'time-step-back' | 'time-future' | 'time-jump';
 
 /** A cut batch waiting for upload: one patient's beats over one interval. */
 export interface PendingBatch {
@@ -88,6 +90,8 @@ const stateSchema = z.object({
   /** Per key: highest seq seen, time of the last accepted beat, seqs never seen below it. */
   high: z.record(z.string(), z.number().int().min(0)).default({}),
   lastT: z.record(z.string(), z.number()).default({}),
+  /** Per key: seq of the beat that set lastT (bounds how far ahead the next beat may be). */
+  lastS: z.record(z.string(), z.number().int()).default({}),
   missing: z.record(z.string(), z.array(z.number().int())).default({}),
   /** Gap beats too many to list (one gap above MAX_LISTED_GAP), counted only. */
   unlisted: z.number().int().min(0).default(0),
@@ -101,7 +105,7 @@ const beatSchema = z.object({
   t: z.number(),
   r: z.number(),
   e: z.number().optional(),
-  q: z.enum(['time-step-back', 'time-future']).optional(),
+  q: z.enum(['time-step-back', 'time-future', 'time-jump']).optional(),
 });
 const pendingSchema = z.object({
   patient: z.string(),
@@ -181,6 +185,8 @@ export class Spool {
   private missingSets = new Map<string, Set<number>>();
   /** Highest epoch seen per patient. */
   private epochs = new Map<string, number>();
+  /** Per key: the last beat quarantined as a time jump; a later beat consistent with it means the clock stepped for good. */
+  private jumps = new Map<string, { t: number; s: number }>();
   /** The group collecting beats; the group being written and synced. */
   private queued: Group | undefined;
   private writing: Group | undefined;
@@ -314,22 +320,40 @@ export class Spool {
     }
     if (b.s > high) this.state.high[key] = b.s;
     if (verdict !== null) {
+      if (verdict === 'time-jump') this.jumps.set(key, { t: b.t, s: b.s });
       this.quarantine.push({ ...b, q: verdict });
       return 'quarantined';
     }
-    this.state.lastT[key] = Math.max(this.state.lastT[key] ?? -Infinity, b.t);
+    if (b.t > (this.state.lastT[key] ?? -Infinity)) {
+      this.state.lastT[key] = b.t;
+      this.state.lastS[key] = b.s;
+    }
     let buf = this.buffers.get(b.p);
     if (!buf) this.buffers.set(b.p, (buf = []));
     buf.push(b.e ? { t: b.t, r: b.r, s: b.s, e: b.e } : { t: b.t, r: b.r, s: b.s });
     return 'accepted';
   }
 
-  /** A beat whose time is not after its device's last accepted beat (same epoch), or far ahead of our clock. A late beat filling a gap is naturally earlier. */
+  /**
+   * A beat whose time is not after its device's last accepted beat (same epoch), far ahead of our clock, or further
+   * ahead of the last accepted beat than the beats between can span (RR_MAX_MS each) plus maxFutureMs — a clock
+   * that jumped, caught even when all times lie before our clock (a replay, a backlog). A late beat filling a gap is
+   * naturally earlier. A beat consistent with the last jump quarantined is accepted: the clock stepped for good,
+   * and only the first beat of the step is lost, not every later one.
+   */
   private judgeTime(b: SpooledBeat, key: string, fills: boolean): QuarantineReason | null {
     if (b.t > this.now() + this.maxFutureMs) return 'time-future';
     const last = this.state.lastT[key];
-    if (!fills && last !== undefined && b.t <= last) return 'time-step-back';
-    return null;
+    if (fills || last === undefined) return null;
+    if (b.t <= last) return 'time-step-back';
+    const within = (t: number, s: number): boolean => b.s <= s || b.t - t <= (b.s - s) * RR_MAX_MS + this.maxFutureMs;
+    if (within(last, this.state.lastS[key] ?? b.s)) return null;
+    const jump = this.jumps.get(key);
+    if (jump !== undefined && b.s > jump.s && b.t > jump.t && within(jump.t, jump.s)) {
+      this.jumps.delete(key);
+      return null;
+    }
+    return 'time-jump';
   }
 
   /**
@@ -530,6 +554,7 @@ export class Spool {
       watermark: { ...this.state.watermark },
       high: { ...this.state.high },
       lastT: { ...this.state.lastT },
+      lastS: { ...this.state.lastS },
       missing: Object.fromEntries([...this.missingSets].filter(([, m]) => m.size > 0).map(([k, m]) => [k, [...m]])),
       quarantined: this.state.quarantined + quarantine.length,
     };
