@@ -85,6 +85,8 @@ export function registerSensorCommand(program: Command): void {
         throw new ConfigError("--password is one device's password: use it with --patients 1");
       const logger = pino({ level: 'info' }, pino.destination(2));
       const patients = syntheticPatients(s.patients, s.seed, s.firstPatient);
+      if (o.epoch !== undefined && !(Number.isSafeInteger(o.epoch) && Number(o.epoch) >= 0))
+        throw new ConfigError(`--epoch must be a whole number ≥ 0 (got ${o.epoch})`);
       const ackLog = o.ackLog === undefined ? undefined : openAckLog(String(o.ackLog));
       const fleet = await startSensorFleet({
         url: cfg.mqtt.url,
