@@ -274,6 +274,11 @@ describe('Spool edge accounting', () => {
     expect(s.counts()).toMatchObject({ quarantined: 1 });
     expect(ids(await s.cut())).toEqual(['A:1', 'A:3', 'A:4', 'A:5', 'A:6', 'A:7']);
     s.close();
+    // The previous beat's time and number are committed with the cut: a restarted gateway still sees a jump.
+    const again = new Spool(d, { now: () => 1_000_000 + 30 * 86_400_000, maxFutureMs: 3_600_000 });
+    expect(await again.append({ ...beat('A', 8), t: beat('A', 8).t + 1_200_000 + 86_400_000 })).toBe('quarantined');
+    expect(await again.append({ ...beat('A', 9), t: beat('A', 9).t + 1_200_000 })).toBe('accepted');
+    again.close();
   });
 
   it('follows a clock that stepped forward for good after quarantining the first beat of the step', async () => {
