@@ -52,6 +52,7 @@ describe('faults: sensor processes SIGKILLed at random moments and restarted', (
     const check = (): ReturnType<typeof checkExactlyOnce> => checkExactlyOnce(procs.expected(), procs.acked(), readKeptResults(join(stack!.gatewayDir, 'spool')));
     const analysed = (): number => stack!.analysed().reduce((s, b) => s + b.tMs.length, 0);
     await untilSettled(() => check().missing === 0, analysed);
+    // drainAndCheck's own I1 and I2 assume one in-process fleet from SCENARIO_START_MS: only its I3 is used here.
     const r = await drainAndCheck(stack, procs.fleet(), gw, cloud);
     const i1 = check();
     const i2 = scanHost({ cloudDir: stack.cloudDir, runs: stack.runs, expected: () => procs.expected() }, 0);
