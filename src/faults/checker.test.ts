@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { syntheticPatients } from '../sensor/index.js';
-import { ackedPrefix, checkExactlyOnce, expectedBeats, type AnalysedBatch } from './checker.js';
+import { ackedPrefix, checkExactlyOnce, expectedBeats, withClockSteps, type AnalysedBatch } from './checker.js';
 
 const START = Date.UTC(2026, 0, 1);
 const patients = syntheticPatients(2, 3);
@@ -64,5 +64,21 @@ describe('checkExactlyOnce', () => {
     const partial = ackedPrefix({ [p]: n - 5, [patients[1]!.patient]: expected.get(patients[1]!.patient)!.length });
     const b = [...batches(p, 7, 0, n - 5), ...batches(patients[1]!.patient, 7)];
     expect(checkExactlyOnce(expected, partial, b).ok).toBe(true);
+  });
+
+  it('does not count an excluded (quarantined) beat missing, and counts it when a result carries it', () => {
+    const p = patients[0]!.patient;
+    const stepped = withClockSteps(expected, [{ patient: p, seq: 10, deltaMs: 86_400_000 }]);
+    const excluded = new Map([[p, new Set([10])]]);
+    const beats = stepped.get(p)!;
+    const without = [...patients.slice(1).flatMap((q) => batches(q.patient, 7))];
+    const kept: AnalysedBatch = { patient: p, seq: 1, tMs: beats.filter((b) => b.seq !== 10).map((b) => b.tMs), rrMs: beats.filter((b) => b.seq !== 10).map((b) => b.rrMs) };
+    const r = checkExactlyOnce(stepped, acked(), [...without, kept], excluded);
+    expect(r.ok).toBe(true);
+    expect(r.missing).toBe(0);
+    const carried: AnalysedBatch = { patient: p, seq: 1, tMs: beats.map((b) => b.tMs), rrMs: beats.map((b) => b.rrMs) };
+    const bad = checkExactlyOnce(stepped, acked(), [...without, carried], excluded);
+    expect(bad.ok).toBe(false);
+    expect(bad.excludedAnalysed).toBe(1);
   });
 });

@@ -51,6 +51,8 @@ export interface PatientTally {
   /** The first few missing sequence numbers, for the message. */
   missingSeqs: number[];
   duplicatedSeqs: number[];
+  /** Beats the scenario expects quarantined (`excluded`) that a result carries anyway. */
+  excludedAnalysed: number;
 }
 
 export interface ExactlyOnceReport {
@@ -60,17 +62,22 @@ export interface ExactlyOnceReport {
   missing: number;
   duplicated: number;
   unknown: number;
+  /** Excluded beats (expected quarantined) found in a result. */
+  excludedAnalysed: number;
   perPatient: Record<string, PatientTally>;
 }
 
 /**
  * (I1) every acknowledged beat analysed exactly once. `ackedSeqs` gives, per patient, the sequence numbers the
  * broker acknowledged to the sensor; a beat that was never acknowledged may be analysed or not (once at most).
+ * `excluded` (per patient, sequence numbers) are beats that must be in no result — an injected impossible time
+ * the gateway must quarantine alone: not counted missing, counted `excludedAnalysed` when found.
  */
 export function checkExactlyOnce(
   expected: ReadonlyMap<string, readonly SensorBeat[]>,
   ackedSeqs: ReadonlyMap<string, ReadonlySet<number>>,
   analysed: readonly AnalysedBatch[],
+  excluded: ReadonlyMap<string, ReadonlySet<number>> = new Map(),
 ): ExactlyOnceReport {
   const byTime = new Map<string, Map<number, SensorBeat>>();
   for (const [p, beats] of expected) byTime.set(p, new Map(beats.map((b) => [b.tMs, b])));
@@ -94,9 +101,11 @@ export function checkExactlyOnce(
   for (const p of [...patients].sort()) {
     const acked = ackedSeqs.get(p) ?? new Set<number>();
     const counts = seen.get(p) ?? new Map<number, number>();
-    const t: PatientTally = { acked: acked.size, analysed: 0, missing: 0, duplicated: 0, unknown: unknown.get(p) ?? 0, missingSeqs: [], duplicatedSeqs: [] };
+    const out = excluded.get(p) ?? new Set<number>();
+    const t: PatientTally = { acked: acked.size, analysed: 0, missing: 0, duplicated: 0, unknown: unknown.get(p) ?? 0, missingSeqs: [], duplicatedSeqs: [], excludedAnalysed: 0 };
+    for (const seq of out) if (counts.has(seq)) t.excludedAnalysed++;
     for (const seq of [...acked].sort((a, b) => a - b)) {
-      if (!counts.has(seq)) {
+      if (!counts.has(seq) && !out.has(seq)) {
         t.missing++;
         if (t.missingSeqs.length < 10) t.missingSeqs.push(seq);
       }
@@ -110,9 +119,9 @@ export function checkExactlyOnce(
     }
     perPatient[p] = t;
   }
-  const sum = (k: 'acked' | 'analysed' | 'missing' | 'duplicated' | 'unknown'): number => Object.values(perPatient).reduce((s, t) => s + t[k], 0);
-  const r = { acked: sum('acked'), analysed: sum('analysed'), missing: sum('missing'), duplicated: sum('duplicated'), unknown: sum('unknown'), perPatient };
-  return { ok: r.missing === 0 && r.duplicated === 0 && r.unknown === 0, ...r };
+  const sum = (k: 'acked' | 'analysed' | 'missing' | 'duplicated' | 'unknown' | 'excludedAnalysed'): number => Object.values(perPatient).reduce((s, t) => s + t[k], 0);
+  const r = { acked: sum('acked'), analysed: sum('analysed'), missing: sum('missing'), duplicated: sum('duplicated'), unknown: sum('unknown'), excludedAnalysed: sum('excludedAnalysed'), perPatient };
+  return { ok: r.missing === 0 && r.duplicated === 0 && r.unknown === 0 && r.excludedAnalysed === 0, ...r };
 }
 
 /** The first `count` sequence numbers of each patient: what a QoS 1 publisher that sends in order has had acknowledged. */
@@ -154,10 +163,11 @@ export function readKeptEntries(spoolDir: string): KeptResult[] {
 
 /** One line per invariant, and the patients that break I1, for the test log. */
 export function formatExactlyOnce(r: ExactlyOnceReport): string {
-  const head = `I1 every acknowledged beat analysed exactly once: ${r.ok ? 'HOLDS' : 'BROKEN'} (acked ${r.acked}, analysed ${r.analysed}, missing ${r.missing}, duplicated ${r.duplicated}, unknown ${r.unknown})`;
+  const excl = r.excludedAnalysed > 0 ? `, excluded yet analysed ${r.excludedAnalysed}` : '';
+  const head = `I1 every acknowledged beat analysed exactly once: ${r.ok ? 'HOLDS' : 'BROKEN'} (acked ${r.acked}, analysed ${r.analysed}, missing ${r.missing}, duplicated ${r.duplicated}, unknown ${r.unknown}${excl})`;
   const bad = Object.entries(r.perPatient)
-    .filter(([, t]) => t.missing + t.duplicated + t.unknown > 0)
-    .map(([p, t]) => `  ${p}: acked ${t.acked}, missing ${t.missing}${t.missingSeqs.length ? ` (seq ${t.missingSeqs.join(',')}…)` : ''}, duplicated ${t.duplicated}${t.duplicatedSeqs.length ? ` (seq ${t.duplicatedSeqs.join(',')}…)` : ''}, unknown ${t.unknown}`);
+    .filter(([, t]) => t.missing + t.duplicated + t.unknown + t.excludedAnalysed > 0)
+    .map(([p, t]) => `  ${p}: acked ${t.acked}, missing ${t.missing}${t.missingSeqs.length ? ` (seq ${t.missingSeqs.join(',')}…)` : ''}, duplicated ${t.duplicated}${t.duplicatedSeqs.length ? ` (seq ${t.duplicatedSeqs.join(',')}…)` : ''}, unknown ${t.unknown}${t.excludedAnalysed ? `, excluded yet analysed ${t.excludedAnalysed}` : ''}`);
   return [head, ...bad].join('\n');
 }
 
@@ -220,4 +230,15 @@ export function mergeAcked(first: ReadonlyMap<string, ReadonlySet<number>>, late
     out.set(p, set);
   }
   return out;
+}
+
+/** The sequence number epochBeats gives beat `seq` of boot epoch `epoch` (epoch 0 = the first boot). */
+export function epochSeq(epoch: number, seq: number): number {
+  return epoch * EPOCH_STRIDE + seq;
+}
+
+/** The expected beats with each listed beat's time shifted by its step (ms), as the sensors' clockSteps send them. */
+export function withClockSteps(m: ReadonlyMap<string, readonly SensorBeat[]>, steps: readonly { patient: string; seq: number; deltaMs: number }[]): Map<string, SensorBeat[]> {
+  const by = new Map(steps.map((c) => [`${c.patient}#${c.seq}`, c.deltaMs]));
+  return new Map([...m].map(([p, beats]) => [p, beats.map((b) => ({ ...b, tMs: b.tMs + (by.get(`${p}#${b.seq}`) ?? 0) }))]));
 }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { computeMeasurement, ensurePlatformKey } from '../enclave/index.js';
 import { ensureGatewayKeys, startEmbeddedBroker, type EmbeddedBroker } from '../gateway/index.js';
-import { devicePassword, startSensorFleet, syntheticPatients, type PatientParams, type SensorFleet } from '../sensor/index.js';
+import { devicePassword, startSensorFleet, syntheticPatients, type ClockStep, type PatientParams, type SensorFleet } from '../sensor/index.js';
 import { exitWithin, ROOT, spawnCli, type CliProcess, type Exit } from '../test-support/processes.js';
 import { ackedPrefix, checkCleanRun, checkExactlyOnce, expectedBeats, readKeptEntries, readKeptResults, type AnalysedBatch, type ExactlyOnceReport, type SensorBeat } from './checker.js';
 import { scanHost } from './plaintext.js';
@@ -54,8 +54,11 @@ export interface FaultStack {
    * proxy in between), `mqttUrl` the broker's.
    */
   startGateway(opts?: { env?: Record<string, string>; sftpPort?: number; mqttUrl?: string }): Promise<CliProcess>;
-  /** Starts the deterministic sensors: `durationS` simulated seconds (null: until stop()) at `speed`, from SCENARIO_START_MS. */
-  startSensors(durationS: number | null, speed: number, o?: { mqttUrl?: string; startMs?: number }): Promise<SensorFleet>;
+  /**
+   * Starts the deterministic sensors: `durationS` simulated seconds (null: until stop()) at `speed`, from
+   * SCENARIO_START_MS; `clockSteps` injects beats with a stepped time (see SensorFleetOptions).
+   */
+  startSensors(durationS: number | null, speed: number, o?: { mqttUrl?: string; startMs?: number; clockSteps?: ClockStep[] }): Promise<SensorFleet>;
   /** Every process started so far, in order (for the log scan and the post-mortem). */
   runs: ProcessRun[];
   /** Why gateway processes died while starting (each was started again). */
@@ -165,6 +168,7 @@ export function createStack(opts: StackOptions): FaultStack {
         startMs: o.startMs ?? SCENARIO_START_MS,
         password: (d) => devicePassword(DEVICE_SECRET, d),
         maxInflight: 100,
+        ...(o.clockSteps === undefined ? {} : { clockSteps: o.clockSteps }),
       });
     },
     analysed: () => readKeptResults(join(gatewayDir, 'spool')),
@@ -288,7 +292,8 @@ export interface Outcome {
 
 /**
  * The end of every scenario: stops the sensors (waiting for every PUBACK), lets the gateway drain until the kept
- * results carry as many beats as were acknowledged (`earlierPublished`: beats of fleets stopped before) or nothing
+ * results carry as many beats as were acknowledged (`earlierPublished`: beats of fleets stopped before; less the
+ * `excludedBeats` expected quarantined) or nothing
  * moves any more, and stops it with SIGTERM (it cuts and uploads what is left). Results the host wrote after that
  * are fetched by one more, clean incarnation of the gateway (a loss is one that no restart recovers). Then the
  * cloud stops, and I1, I2 and I3 are evaluated.
@@ -298,11 +303,12 @@ export async function drainAndCheck(
   fleet: SensorFleet,
   gw: CliProcess,
   cloud: CliProcess,
-  o: { earlierPublished?: number; gatewayStuck?: boolean } = {},
+  o: { earlierPublished?: number; gatewayStuck?: boolean; excludedBeats?: number } = {},
 ): Promise<Outcome> {
   await fleet.stop();
   const st = fleet.stats();
-  const target = st.published + (o.earlierPublished ?? 0);
+  // Beats the scenario expects the gateway to quarantine (`excludedBeats`) are never in a result.
+  const target = st.published + (o.earlierPublished ?? 0) - (o.excludedBeats ?? 0);
   const beats = (): number => stack.analysed().reduce((s, b) => s + b.tMs.length, 0);
   // A gateway the scenario already saw stuck is SIGKILLed at once: its recovery incarnation does the draining.
   if (o.gatewayStuck === true) await sigkill(gw);

@@ -348,4 +348,34 @@ describe('Spool time quarantine', () => {
     s.close();
     expect(new Spool(d).counts().quarantined).toBe(2);
   });
+
+  it('quarantines a beat jumping ahead of its predecessor alone, even when the gateway clock is later still (issue 8: +24 h blacked the patient out)', async () => {
+    const d = dir();
+    // Beats replayed from a day long past: "ahead of the gateway's clock" cannot catch the jump.
+    const s = new Spool(d, { now: () => 1_000_000 + 30 * 86_400_000, maxFutureMs: 3_600_000 });
+    expect(await s.append(beat('A', 1))).toBe('accepted');
+    expect(await s.append({ ...beat('A', 2), t: beat('A', 2).t + 86_400_000 })).toBe('quarantined');
+    for (let i = 3; i <= 6; i++) expect(await s.append(beat('A', i))).toBe('accepted');
+    // Lead-off for 20 minutes: one beat later by far more than its interval, within maxFutureMs: accepted.
+    expect(await s.append({ ...beat('A', 7), t: beat('A', 7).t + 1_200_000 })).toBe('accepted');
+    expect(s.counts()).toMatchObject({ quarantined: 1 });
+    expect(ids(await s.cut())).toEqual(['A:1', 'A:3', 'A:4', 'A:5', 'A:6', 'A:7']);
+    s.close();
+    // The previous beat's time and number are committed with the cut: a restarted gateway still sees a jump.
+    const again = new Spool(d, { now: () => 1_000_000 + 30 * 86_400_000, maxFutureMs: 3_600_000 });
+    expect(await again.append({ ...beat('A', 8), t: beat('A', 8).t + 1_200_000 + 86_400_000 })).toBe('quarantined');
+    expect(await again.append({ ...beat('A', 9), t: beat('A', 9).t + 1_200_000 })).toBe('accepted');
+    again.close();
+  });
+
+  it('follows a clock that stepped forward for good after quarantining the first beat of the step', async () => {
+    const d = dir();
+    const s = new Spool(d, { now: () => 1_000_000 + 30 * 86_400_000, maxFutureMs: 3_600_000 });
+    const step = 7_200_000;
+    expect(await s.append(beat('A', 1))).toBe('accepted');
+    expect(await s.append({ ...beat('A', 2), t: beat('A', 2).t + step })).toBe('quarantined');
+    for (let i = 3; i <= 5; i++) expect(await s.append({ ...beat('A', i), t: beat('A', i).t + step })).toBe('accepted');
+    expect(s.counts()).toMatchObject({ quarantined: 1 });
+    s.close();
+  });
 });

@@ -40,6 +40,7 @@ import { unlink } from 'node:fs/promises';
 import { fsyncDir, fsyncDirAsync, writeFileDurableAsync } from '../durable-file.js';
 import { HrvaultError } from '../errors.js';
 import { failpoint } from '../failpoints/index.js';
+import { RR_MAX_MS } from '../contracts/index.js';
 
 /** One spooled beat (compact field names: the spool is written once per beat). `e` boot epoch (absent = 0), `q` quarantine reason. */
 export interface SpooledBeat {
@@ -51,8 +52,12 @@ export interface SpooledBeat {
   q?: QuarantineReason;
 }
 
-/** Why a beat was set aside: its time steps back, lies too far ahead, or it came after its successors were cut. */
-export type QuarantineReason = 'time-step-back' | 'time-future' | 'late';
+/**
+ * Why a beat was set aside: its time steps back, lies too far ahead of our clock, jumps further ahead of its
+ * device's previous beat than the beats between can span (see judgeTime), or came after a batch holding later beats
+ * of its patient was cut (`late`).
+ */
+export type QuarantineReason = 'time-step-back' | 'time-future' | 'time-jump' | 'late';
 
 /** A cut batch waiting for upload: one patient's beats over one interval. */
 export interface PendingBatch {
@@ -101,6 +106,8 @@ const stateSchema = z.object({
   /** Per key: highest seq seen, time of the last accepted beat, seqs never seen below it. */
   high: z.record(z.string(), z.number().int().min(0)).default({}),
   lastT: z.record(z.string(), z.number()).default({}),
+  /** Per key: seq of the beat that set lastT (bounds how far ahead the next beat may be). */
+  lastS: z.record(z.string(), z.number().int()).default({}),
   missing: z.record(z.string(), z.array(z.number().int())).default({}),
   /** Gap beats too many to list (one gap above MAX_LISTED_GAP), counted only. */
   unlisted: z.number().int().min(0).default(0),
@@ -118,7 +125,7 @@ const beatSchema = z.object({
   t: z.number(),
   r: z.number(),
   e: z.number().optional(),
-  q: z.enum(['time-step-back', 'time-future', 'late']).optional(),
+  q: z.enum(['time-step-back', 'time-future', 'time-jump', 'late']).optional(),
 });
 const pendingSchema = z.object({
   patient: z.string(),
@@ -212,6 +219,8 @@ export class Spool {
   private missingSets = new Map<string, Set<number>>();
   /** Highest epoch seen per patient. */
   private epochs = new Map<string, number>();
+  /** Per key: the last beat quarantined as a time jump; a later beat consistent with it means the clock stepped for good. */
+  private jumps = new Map<string, { t: number; s: number }>();
   /** The group collecting beats; the group being written and synced. */
   private queued: Group | undefined;
   private writing: Group | undefined;
@@ -355,10 +364,14 @@ export class Spool {
     }
     if (b.s > high) this.state.high[key] = b.s;
     if (verdict !== null) {
+      if (verdict === 'time-jump') this.jumps.set(key, { t: b.t, s: b.s });
       this.quarantine.push({ ...b, q: verdict, g: segment });
       return 'quarantined';
     }
-    this.state.lastT[key] = Math.max(this.state.lastT[key] ?? -Infinity, b.t);
+    if (b.t > (this.state.lastT[key] ?? -Infinity)) {
+      this.state.lastT[key] = b.t;
+      this.state.lastS[key] = b.s;
+    }
     let buf = this.buffers.get(b.p);
     if (!buf) this.buffers.set(b.p, (buf = []));
     buf.push(b.e ? { t: b.t, r: b.r, s: b.s, e: b.e, g: segment } : { t: b.t, r: b.r, s: b.s, g: segment });
@@ -367,16 +380,28 @@ export class Spool {
 
   /**
    * A beat whose time is not after its device's last accepted beat (same epoch; for the first beat of a new epoch,
-   * any earlier epoch's), or far ahead of our clock, is quarantined; a late beat filling a gap is naturally earlier —
-   * unless a batch already cut holds later beats of its patient: then it is `late` (the enclave would refuse the file).
+   * any earlier epoch's), far ahead of our clock, or further ahead of the last accepted beat than the beats between
+   * can span (RR_MAX_MS each) plus maxFutureMs — a clock that jumped, caught even when all times lie before our clock
+   * (a replay, a backlog). A late beat filling a gap is naturally earlier — unless a batch already cut holds later
+   * beats of its patient: then it is `late` (the enclave would refuse its whole file). A beat consistent with the
+   * last jump quarantined is accepted: the clock stepped for good, and only the first beat of the step is lost.
    */
   private judgeTime(b: SpooledBeat, key: string, fills: boolean): QuarantineReason | null {
     if (b.t > this.now() + this.maxFutureMs) return 'time-future';
-    const last = this.state.lastT[key] ?? (this.epochs.has(b.p) ? this.patientLastT(b.p) : undefined);
-    if (!fills && last !== undefined && b.t <= last) return 'time-step-back';
     const cut = (this.passedCutT ?? this.state.cutT)[b.p];
-    if (cut !== undefined && b.t <= cut) return 'late';
-    return null;
+    const late = cut !== undefined && b.t <= cut;
+    const last = this.state.lastT[key] ?? (this.epochs.has(b.p) ? this.patientLastT(b.p) : undefined);
+    if (fills || last === undefined) return late ? 'late' : null;
+    if (b.t <= last) return 'time-step-back';
+    if (late) return 'late';
+    const within = (t: number, s: number): boolean => b.s <= s || b.t - t <= (b.s - s) * RR_MAX_MS + this.maxFutureMs;
+    if (within(last, this.state.lastS[key] ?? b.s)) return null;
+    const jump = this.jumps.get(key);
+    if (jump !== undefined && b.s > jump.s && b.t > jump.t && within(jump.t, jump.s)) {
+      this.jumps.delete(key);
+      return null;
+    }
+    return 'time-jump';
   }
 
   /** The latest accepted beat time of a patient over all its epochs (undefined: none yet). */
@@ -608,6 +633,7 @@ export class Spool {
       watermark: { ...this.state.watermark },
       high: { ...this.state.high },
       lastT: { ...this.state.lastT },
+      lastS: { ...this.state.lastS },
       missing: Object.fromEntries([...this.missingSets].filter(([, m]) => m.size > 0).map(([k, m]) => [k, [...m]])),
       quarantined: this.state.quarantined + cutQuarantine.length,
       cutT: { ...this.state.cutT },

@@ -24,5 +24,7 @@ export {
   type SensorFleet,
   type SensorFleetOptions,
   type SensorFleetStats,
+  type ClockStep,
+  type BeatAck,
 } from './publisher.js';
 export { ReplayPatient, recordedBeatTimesMs, replayKind, type BeatSource } from './replay.js';

@@ -36,7 +36,32 @@ export interface SensorFleetOptions {
    * restart their sequence numbers from 1, so the gateway tells a restart from a redelivery.
    */
   epoch?: number;
+  /**
+   * Fault injection (the fault suite's clock-step scenario): each listed beat carries its time shifted by
+   * `deltaMs`, as from a device clock that stepped for that one beat; the beats around it keep their true times.
+   */
+  clockSteps?: ClockStep[];
+  /**
+   * Called after each PUBACK with the acknowledged beat (the fault suite's ack log: which beats the broker
+   * acknowledged to a sensor process that is later SIGKILLed).
+   */
+  onAck?: (ack: BeatAck) => void;
   logger?: Logger;
+}
+
+/** One injected clock step: beat `seq` of `patient` is sent with `t_ms` + `deltaMs` (ms; negative steps back). */
+export interface ClockStep {
+  patient: string;
+  seq: number;
+  deltaMs: number;
+}
+
+/** A beat the broker acknowledged: its device, boot epoch, sequence number and the time it carried (ms since the epoch). */
+export interface BeatAck {
+  device: string;
+  epoch: number;
+  seq: number;
+  tMs: number;
 }
 
 export interface SensorFleetStats {
@@ -110,12 +135,14 @@ export async function startSensorFleet(opts: SensorFleetOptions): Promise<Sensor
   let finishedPublishing = false;
   const simulatedMs = (): number => Math.min(durationMs, (performance.now() - realStart) * opts.speed);
 
+  const steps = new Map((opts.clockSteps ?? []).map((c) => [`${c.patient}#${c.seq}`, c.deltaMs]));
   const publishOne = (d: Device, b: SyntheticBeat): void => {
+    const tMs = startMs + b.tMs + (steps.get(`${d.gen.patient}#${b.seq}`) ?? 0);
     const msg: BeatMessage = {
       v: 1,
       patient: d.gen.patient,
       seq: b.seq,
-      t_ms: startMs + b.tMs,
+      t_ms: tMs,
       rr_ms: b.rrMs,
       epoch,
     };
@@ -125,6 +152,7 @@ export async function startSensorFleet(opts: SensorFleetOptions): Promise<Sensor
       .then(
         () => {
           d.published++;
+          opts.onAck?.({ device: d.device, epoch, seq: b.seq, tMs });
         },
         (err: unknown) => {
           // mqtt.js keeps QoS 1 packets in its outgoing store across reconnects; a rejection here means the
