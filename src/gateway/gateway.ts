@@ -182,6 +182,27 @@ export interface GatewayHandle {
   stop(timeoutMs?: number): Promise<void>;
 }
 
+/**
+ * Subscribes to the beat topic, again after each reconnect until the broker grants it: a connection that drops
+ * while the SUBSCRIBE is in flight (a broker restarting, a redelivery burst) must not kill a gateway that a
+ * supervisor would only start again into the same race. A refusal by the broker (SUBACK failure) is final.
+ */
+async function subscribeUntilGranted(client: MqttClient, topic: string, log: GatewayOptions['logger']): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const granted = await client.subscribeAsync(topic, { qos: 1 });
+      const refused = granted.find((g) => g.qos === 128);
+      if (refused !== undefined)
+        throw new HrvaultError('HRV_ERR_CONFIG', `the MQTT broker refused the gateway's subscription to ${topic}`);
+      return;
+    } catch (err) {
+      if (err instanceof HrvaultError || client.disconnecting) throw err;
+      log.warn({ err: err instanceof Error ? err.message : String(err), attempt }, 'MQTT subscribe lost with its connection; subscribing again after the reconnect');
+      if (!client.connected) await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+    }
+  }
+}
+
 /** OpenSSH-style fingerprint of a raw SSH public key blob. */
 export function sshFingerprint(key: Buffer): string {
   return `SHA256:${createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`;
@@ -424,7 +445,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     client.once('error', reject);
   });
   client.on('error', (err) => log.warn({ err: err.message }, 'gateway MQTT error'));
-  await client.subscribeAsync(`${opts.mqtt.topicPrefix}/+/beats`, { qos: 1 });
+  await subscribeUntilGranted(client, `${opts.mqtt.topicPrefix}/+/beats`, log);
 
   // --- SFTP ---------------------------------------------------------------------------------------------
   let sftp: SftpClient | undefined;

@@ -1,5 +1,5 @@
 import { mkdtempSync } from 'node:fs';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -346,5 +346,73 @@ describe('gateway edge accounting', () => {
     await gw.stop(1000);
     const [batch] = new Spool(join(dir, 'gw')).pending();
     expect(batch!.beats.map((b) => `${b.e}:${b.s}`)).toEqual(['100:1', '100:2', '200:1', '200:2', '200:5', '200:8']);
+  });
+});
+
+/**
+ * A TCP relay to the broker that drops the connection when the client's first SUBSCRIBE comes through (as an
+ * aedes broker did to a restarted gateway: `ErrorWithSubackPacket: Connection closed` after `write EPIPE`).
+ */
+async function relayDroppingFirstSubscribe(brokerUrl: string): Promise<{ url: string; dropped: () => number }> {
+  const target = Number(new URL(brokerUrl).port);
+  let dropped = 0;
+  const sockets = new Set<Socket>();
+  const srv = createServer((client) => {
+    const upstream = connect(target, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    upstream.on('data', (d: Buffer) => client.write(d));
+    client.on('data', (d: Buffer) => {
+      // 0x82: an MQTT SUBSCRIBE fixed header (mqtt.js writes each packet in its own chunk).
+      if (dropped === 0 && d[0] === 0x82) {
+        dropped++;
+        client.destroy();
+        return;
+      }
+      upstream.write(d);
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  cleanup.push(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => srv.close(() => r()));
+  });
+  return { url: `mqtt://127.0.0.1:${(srv.address() as AddressInfo).port}`, dropped: () => dropped };
+}
+
+describe('gateway start-up against a broker that drops the first SUBSCRIBE', () => {
+  it('subscribes again after the reconnect instead of dying, and takes beats', async () => {
+    const broker = await startEmbeddedBroker({
+      credentials: (u) => (u === 'gw1' ? 'gwpass' : u.startsWith('dev-') ? devicePassword(SECRET, u) : undefined),
+      gatewayUsernames: ['gw1'],
+      topicPrefix: PREFIX,
+    });
+    cleanup.push(() => broker.close());
+    const relay = await relayDroppingFirstSubscribe(broker.url);
+    const dir = mkdtempSync(join(tmpdir(), 'hrv-gw-'));
+    const keys = ensureGatewayKeys(join(dir, 'keys'));
+    const gw = await startGateway({
+      id: 'gw1',
+      dataDir: join(dir, 'gw'),
+      mqtt: { url: relay.url, topicPrefix: PREFIX, username: 'gw1', password: 'gwpass' },
+      devices: { [deviceOfPatient('P0001')]: 'P0001' },
+      batchIntervalMs: 60_000,
+      mode: 'plain',
+      sftp: { host: '127.0.0.1', port: 1, privateKey: keys.sshPrivateKey },
+      keys,
+      bucketBytes: [1024],
+      retryMaxMs: 60_000,
+      logger: pino({ level: 'silent' }),
+    });
+    cleanup.push(() => gw.stop(1000));
+    expect(relay.dropped()).toBe(1);
+    await publishBeats(broker, [1, 2, 3]);
+    await expect.poll(() => gw.stats().accepted, { timeout: 10_000 }).toBe(3);
   });
 });
