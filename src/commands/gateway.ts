@@ -161,6 +161,8 @@ export function registerGatewayCommand(program: Command): void {
       // Results not yet acknowledged stay in the durable outbox for the next start; this only shortens the wait.
       await gw.deliverResults(Math.max(0, Math.min(5_000, drainEnd - Date.now() - 2_000)));
       await gw.stop(Math.max(1_000, drainEnd - Date.now()));
-      process.stdout.write(`${JSON.stringify(gw.stats())}\n`);
+      // The drain is over and everything it cut short is durable: end now, whatever socket a dead network left
+      // half-open (a SIGTERM must end the gateway within its deadline).
+      process.stdout.write(`${JSON.stringify(gw.stats())}\n`, () => process.exit(process.exitCode ?? 0));
     });
 }

@@ -56,12 +56,12 @@ async function startBroker(kind: 'embedded' | 'mosquitto', prefix: string): Prom
   };
 }
 
-async function setUp(name: string, brokerKind: 'embedded' | 'mosquitto' = 'embedded'): Promise<Net> {
+async function setUp(name: string, brokerKind: 'embedded' | 'mosquitto' = 'embedded', batchIntervalS?: number): Promise<Net> {
   const seed = faultSeed();
   // The documented Mosquitto ACL allows the hrvault/v1 prefix only.
   const prefix = brokerKind === 'mosquitto' ? 'hrvault/v1' : `hrvault/v1/net${process.pid}`;
   const broker = await startBroker(brokerKind, prefix);
-  const stack = createStack({ name, patients: PATIENTS, seed, mqttUrl: broker.url, topicPrefix: prefix });
+  const stack = createStack({ name, patients: PATIENTS, seed, mqttUrl: broker.url, topicPrefix: prefix, ...(batchIntervalS === undefined ? {} : { batchIntervalS }) });
   const proxies: FaultProxy[] = [];
   cleanup.push(async () => {
     await stack.close(process.env.HRVAULT_FAULTS_KEEP === '1');
@@ -133,13 +133,16 @@ describe('faults: network cut and silent stall through a fault proxy', () => {
   it('gateway ↔ SFTP: a cut, then a stall that heals', () => cutThenStall('net-sftp', 'sftp'));
 
   it('gateway ↔ SFTP: a stall whose connection stays black-holed (the gateway must reconnect by itself)', async () => {
-    const net = await setUp('net-sftp-abandoned-stall');
+    // 1-s cuts: the backlog the stall leaves is files, and at 0.3 s it took a minute to drain on a loaded machine.
+    const net = await setUp('net-sftp-abandoned-stall', 'embedded', 1);
     net.sftp.stall();
     await whilePublishing(net.fleet, 300);
     net.sftp.heal({ abandonStalled: true });
     const resumed = await resultsResume(net.gw);
     const r = await finishNet('net-sftp-abandoned-stall', net, { resumed_after_stall: resumed }, !resumed);
     expect(resumed, 'the gateway never uploaded again after its SFTP connection went silent (no keepalive / operation timeout)').toBe(true);
+    // Was a finding: the black-holed connection's socket kept the drained gateway alive past 30 s after SIGTERM.
+    expect(r.gatewaySigterm, 'the gateway ends on SIGTERM within its drain deadline').toMatch(/^exited/);
     expect(r.i1.ok, 'I1').toBe(true);
     expect(r.i2, 'I2').toEqual([]);
     expect(r.i3, 'I3').toEqual([]);

@@ -507,7 +507,9 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
   const dropSftp = async (): Promise<void> => {
     const c = sftp;
     sftp = undefined;
-    if (c) await timed('end', c.end()).catch(() => undefined);
+    // A connection the network black-holed never answers the close, and its socket would keep the process alive
+    // after a SIGTERM drain: destroy it (ssh2-sftp-client keeps its ssh2 Client as `client`).
+    if (c) await timed('end', c.end()).catch(() => (c as unknown as { client?: { destroy?: () => void } }).client?.destroy?.());
   };
 
   let verified: VerifiedQuote | undefined;
