@@ -63,8 +63,11 @@ export interface PatientState {
   done: Map<number, Receipt>;
 }
 
-/** How the state classifies an authentic file before analysing it. */
-export type Classification = { kind: 'new' } | { kind: 'duplicate'; receipt: Receipt } | { kind: 'defer' };
+/**
+ * How the state classifies an authentic file before analysing it. `late`: never accepted, but its successor was
+ * analysed without it (it came after the reorder hold); `analyse` analyses it on its own (see `analyseAlone`).
+ */
+export type Classification = { kind: 'new' } | { kind: 'late' } | { kind: 'duplicate'; receipt: Receipt } | { kind: 'defer' };
 
 const MAX_RR_MS = 5000;
 
@@ -91,6 +94,17 @@ export function parseBatchCsv(text: string, name: string): { t: Float64Array; rr
     rr.push(rv);
   }
   return { t: Float64Array.from(t), rr: Float64Array.from(rr) };
+}
+
+/** Parses a batch's CSV and checks its beats against the header's time range (ms); throws EnvelopeError(CONTENT). */
+function parseInRange(h: BatchMeta, csvText: string, name: string): { t: Float64Array; rr: Float64Array } {
+  if (h.t_end_ms < h.t_start_ms) throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', `time range ${h.t_start_ms}–${h.t_end_ms} ms is reversed`);
+  const { t, rr } = parseBatchCsv(csvText, name);
+  const n = t.length;
+  if (n > 0 && (t[0]! < h.t_start_ms || t[n - 1]! > h.t_end_ms)) {
+    throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', `${name}: beats lie outside the header's time range`);
+  }
+  return { t, rr };
 }
 
 /** Mean heart rate over the trailing `rateSpanMs` before `endT` (bpm) and how many ms of intervals it rests on. */
@@ -137,6 +151,32 @@ function windowSummary(series: RrSeries, afSuspected: boolean | null): HrvResult
       ? { n_input: r.n_input, n_kept: r.n_kept, n_excluded: r.n_excluded, n_corrected: r.n_corrected, n_out_of_range: r.n_out_of_range, n_ectopic: r.n_ectopic, n_artefact: r.n_artefact }
       : null,
     af_suspected: afSuspected,
+  };
+}
+
+/**
+ * The result of a file late beyond the reorder hold, from its own beats alone: its beats, the original block
+ * measures, and a "window" of just these beats (measures, cleaning, rhythm when long enough), flagged `late`.
+ * No stream state goes in (the stream was analysed on without it, and its window has moved on), so no gap and no
+ * alerts: a rate or rhythm alert needs the trailing stream. Pure: the fault suite's checker recomputes it as is.
+ */
+export function analyseAlone(h: BatchMeta, csvText: string, name: string): HrvResult {
+  const { t, rr } = parseInRange(h, csvText, name);
+  const series = { tMs: t, rrMs: rr };
+  const rhythm = t.length > 0 ? trailingRhythm(series, t[t.length - 1]!) : null;
+  return {
+    v: 2,
+    patient: h.patient,
+    seq: h.seq,
+    gap: 0,
+    t_start_ms: h.t_start_ms,
+    t_end_ms: h.t_end_ms,
+    rr: { t_ms: Array.from(t), rr_ms: Array.from(rr) },
+    original: t.length > 0 ? originalBlockMeasures(series, 10) : [],
+    window: windowSummary(series, rhythm === null ? null : rhythm.af_suspected),
+    active_alerts: [],
+    alerts: [],
+    late: true,
   };
 }
 
@@ -212,9 +252,11 @@ export class HrvAnalyser {
 
   /**
    * Decides what an authentic file is, before anything changes: new (analyse it), a true repeat of an accepted
-   * file (answer with its receipt), or early (its predecessor is missing: wait, unless `release` says it has waited
-   * long enough). Throws SequenceError for a file that reuses an accepted number with other content, one older
-   * than the dedupe window, or one that came after its successors were analysed without it.
+   * file (answer with its receipt), early (its predecessor is missing: wait, unless `release` says it has waited
+   * long enough), or late (never accepted, below the last accepted number but within the dedupe window: its
+   * successor was released without it; analysed on its own). Throws SequenceError for a file that reuses an
+   * accepted number with other content, or one older than the dedupe window (its receipt, if any, is gone: a
+   * repeat could not be told from a file never seen).
    *
    * Bounded reorder: how long an early file waits is the host's reorder hold (src/cloud, `reorderHoldMs`); a
    * host can only delay or drop files by it, which it can do anyway.
@@ -230,9 +272,8 @@ export class HrvAnalyser {
     if (h.seq <= st.lastSeq - DEDUPE_WINDOW) {
       throw new SequenceError(`${h.gateway}/${h.patient}: sequence ${h.seq} is older than the last ${DEDUPE_WINDOW} accepted (up to ${st.lastSeq}): a repeat or a file late beyond the window`);
     }
-    if (h.seq <= st.lastSeq) {
-      throw new SequenceError(`${h.gateway}/${h.patient}: sequence ${h.seq} arrived after ${st.lastSeq} was analysed without it (late beyond the reorder hold)`);
-    }
+    // Every accepted number within the window has a receipt, so one below lastSeq without a receipt was never seen.
+    if (h.seq < st.lastSeq) return { kind: 'late' };
     if (h.seq > st.lastSeq + 1 && !release) return { kind: 'defer' };
     return { kind: 'new' };
   }
@@ -313,21 +354,18 @@ export class HrvAnalyser {
 
   /**
    * Checks the batch's sequence number and beats against the patient's state, then updates the window and computes
-   * results; `input` (inputDigest of the plaintext) is kept in the receipt. Call `classify` first: this refuses
-   * any number at or below the last accepted one.
+   * results; `input` (inputDigest of the plaintext) is kept in the receipt. Call `classify` first: a file it
+   * calls late is analysed on its own (`#analyseLate`); any other number at or below the last accepted one is refused.
    */
   analyse(h: BatchMeta, csvText: string, name: string, input = ''): Analysis {
     const key = `${h.gateway}/${h.patient}`;
     const st = this.#patients.get(key);
     if (st && h.seq <= st.lastSeq) {
+      if (h.seq < st.lastSeq && h.seq > st.lastSeq - DEDUPE_WINDOW && !st.done.has(h.seq)) return this.#analyseLate(st, h, csvText, name, input);
       throw new SequenceError(`${h.gateway}/${h.patient}: sequence ${h.seq} is not after ${st.lastSeq} (replayed or reordered file)`);
     }
-    if (h.t_end_ms < h.t_start_ms) throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', `time range ${h.t_start_ms}–${h.t_end_ms} ms is reversed`);
-    const { t, rr } = parseBatchCsv(csvText, name);
+    const { t, rr } = parseInRange(h, csvText, name);
     const n = t.length;
-    if (n > 0 && (t[0]! < h.t_start_ms || t[n - 1]! > h.t_end_ms)) {
-      throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', `${name}: beats lie outside the header's time range`);
-    }
     if (st && n > 0 && t[0]! <= st.lastT) {
       throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', `${name}: first beat is not after the last accepted beat`);
     }
@@ -381,6 +419,28 @@ export class HrvAnalyser {
       alerts: onsets,
     };
     return { result, beats: n, alerts: onsets.length, gap };
+  }
+
+  /**
+   * A late file (see `classify`): analysed alone (`analyseAlone`); only its receipt enters the state, so a
+   * redelivery gets this result back and the stream's window, alerts and lastSeq stay as they were (nothing counted
+   * twice, the stream's later results unchanged). Its beats must precede the last accepted beat, as a file before
+   * an analysed successor does.
+   */
+  #analyseLate(st: PatientState, h: BatchMeta, csvText: string, name: string, input: string): Analysis {
+    const result = analyseAlone(h, csvText, name);
+    const n = result.rr.t_ms.length;
+    if (n > 0 && result.rr.t_ms[n - 1]! >= st.lastT) {
+      throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', `${name}: a late file's beats are not before the last accepted beat`);
+    }
+    st.done.set(h.seq, { input });
+    if (this.#journal) {
+      const key = `${h.gateway}/${h.patient}`;
+      const dirty = this.#dirty.get(key) ?? { t: [], rr: [], seqs: [] };
+      this.#dirty.set(key, dirty);
+      dirty.seqs.push(h.seq);
+    }
+    return { result, beats: n, alerts: 0, gap: 0 };
   }
 
   /** The whole state as bytes (JSON index + float64 samples), for sealing. */
