@@ -61,6 +61,26 @@ export interface PatientState {
   active: Set<AlertType>;
   /** Receipts of the accepted sequence numbers within DEDUPE_WINDOW of lastSeq. */
   done: Map<number, Receipt>;
+  /** Numbers skipped when a successor was released without them (within LATE_WINDOW of lastSeq): late files welcome. */
+  skipped?: Set<number>;
+}
+
+/**
+ * How far behind lastSeq a skipped number is still remembered (sequence numbers). The dedupe window alone is too
+ * short for a late file: while a hold runs the patient's next files queue up (17 in 5 s at 0.3-s cuts), and the
+ * released successor takes them all through at once. Beyond this a late file is refused as older than the window.
+ */
+export const LATE_WINDOW = 1024;
+
+/** A late file: never accepted, below lastSeq, within the dedupe window (every accepted number there has a receipt) or skipped. */
+function isLate(st: PatientState, seq: number): boolean {
+  return seq < st.lastSeq && !st.done.has(seq) && (seq > st.lastSeq - DEDUPE_WINDOW || st.skipped?.has(seq) === true);
+}
+
+/** Remembers the numbers a released file skipped (prev = the last accepted before it) and forgets those beyond LATE_WINDOW. */
+function trackSkipped(st: PatientState, prev: number, seq: number): void {
+  for (let q = Math.max(prev + 1, seq - LATE_WINDOW + 1); q < seq; q++) (st.skipped ??= new Set()).add(q);
+  for (const q of st.skipped ?? []) if (q <= seq - LATE_WINDOW) st.skipped!.delete(q);
 }
 
 /**
@@ -206,6 +226,8 @@ interface StateMeta {
   a: AlertType[];
   /** Receipts: [seq, input hash, held result (base64) or null]. */
   d?: [number, string, string | null][];
+  /** Skipped numbers (PatientState.skipped). */
+  m?: number[];
 }
 
 /** The content hash a receipt keeps of a file's plaintext. */
@@ -225,6 +247,8 @@ interface DeltaPatient {
   br: number[];
   /** [seq, input hash, length of the held result in the record's blob area (0: none)] */
   d: [number, string, number][];
+  /** The skipped numbers after the change (PatientState.skipped), when there are any to remember. */
+  m?: number[];
 }
 
 interface DeltaMeta {
@@ -269,11 +293,10 @@ export class HrvAnalyser {
       if (receipt.input !== input) throw new SequenceError(`${h.gateway}/${h.patient}: sequence ${h.seq} was accepted with other content`);
       return { kind: 'duplicate', receipt };
     }
-    if (h.seq <= st.lastSeq - DEDUPE_WINDOW) {
-      throw new SequenceError(`${h.gateway}/${h.patient}: sequence ${h.seq} is older than the last ${DEDUPE_WINDOW} accepted (up to ${st.lastSeq}): a repeat or a file late beyond the window`);
+    if (isLate(st, h.seq)) return { kind: 'late' };
+    if (h.seq <= st.lastSeq) {
+      throw new SequenceError(`${h.gateway}/${h.patient}: sequence ${h.seq} is older than the last ${DEDUPE_WINDOW} accepted (up to ${st.lastSeq}) and was not skipped within the last ${LATE_WINDOW}: a repeat or a file late beyond the window`);
     }
-    // Every accepted number within the window has a receipt, so one below lastSeq without a receipt was never seen.
-    if (h.seq < st.lastSeq) return { kind: 'late' };
     if (h.seq > st.lastSeq + 1 && !release) return { kind: 'defer' };
     return { kind: 'new' };
   }
@@ -311,7 +334,7 @@ export class HrvAnalyser {
         d.push([seq, r.input, r.result?.length ?? 0]);
         if (r.result) blobs.push(r.result);
       }
-      meta.p.push({ g: st.gateway, p: st.patient, s: st.lastSeq, t: Number.isFinite(st.lastT) ? st.lastT : -1, a: [...st.active], bt: dirty.t, br: dirty.rr, d });
+      meta.p.push({ g: st.gateway, p: st.patient, s: st.lastSeq, t: Number.isFinite(st.lastT) ? st.lastT : -1, a: [...st.active], bt: dirty.t, br: dirty.rr, d, ...(st.skipped ? { m: [...st.skipped] } : {}) });
     }
     this.#dirty.clear();
     this.#acked = [];
@@ -340,6 +363,7 @@ export class HrvAnalyser {
         st.lastT = m.t < 0 ? -Infinity : m.t;
         if (m.bt.length > 0) st.window.evictBefore(st.lastT - WINDOW_MS);
         st.active = new Set(m.a);
+        if (m.m) st.skipped = new Set(m.m);
         for (const [seq, input, len] of m.d) {
           st.done.set(seq, len > 0 ? { input, result: new Uint8Array(b.subarray(off, off + len)) } : { input });
           off += len;
@@ -361,7 +385,7 @@ export class HrvAnalyser {
     const key = `${h.gateway}/${h.patient}`;
     const st = this.#patients.get(key);
     if (st && h.seq <= st.lastSeq) {
-      if (h.seq < st.lastSeq && h.seq > st.lastSeq - DEDUPE_WINDOW && !st.done.has(h.seq)) return this.#analyseLate(st, h, csvText, name, input);
+      if (isLate(st, h.seq)) return this.#analyseLate(st, h, csvText, name, input);
       throw new SequenceError(`${h.gateway}/${h.patient}: sequence ${h.seq} is not after ${st.lastSeq} (replayed or reordered file)`);
     }
     const { t, rr } = parseInRange(h, csvText, name);
@@ -372,6 +396,7 @@ export class HrvAnalyser {
     const state: PatientState = st ?? { gateway: h.gateway, patient: h.patient, lastSeq: -1, lastT: -Infinity, window: new StreamingHrvWindow(), active: new Set(), done: new Map()};
     // The first file of a patient sets the baseline; after that a skipped number is flagged, not refused.
     const gap = st ? h.seq - st.lastSeq - 1 : 0;
+    if (st) trackSkipped(state, st.lastSeq, h.seq);
     for (let i = 0; i < n; i++) state.window.append(t[i]!, rr[i]!);
     if (this.#journal) {
       const dirty = this.#dirty.get(key) ?? { t: [], rr: [], seqs: [] };
@@ -434,6 +459,7 @@ export class HrvAnalyser {
       throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', `${name}: a late file's beats are not before the last accepted beat`);
     }
     st.done.set(h.seq, { input });
+    st.skipped?.delete(h.seq);
     if (this.#journal) {
       const key = `${h.gateway}/${h.patient}`;
       const dirty = this.#dirty.get(key) ?? { t: [], rr: [], seqs: [] };
@@ -453,7 +479,7 @@ export class HrvAnalyser {
       series.push(s);
       total += s.tMs.length;
       const d: StateMeta['d'] = [...st.done].map(([seq, r]) => [seq, r.input, r.result ? Buffer.from(r.result).toString('base64') : null]);
-      meta.push({ g: st.gateway, p: st.patient, s: st.lastSeq, t: Number.isFinite(st.lastT) ? st.lastT : -1, n: s.tMs.length, a: [...st.active], d });
+      meta.push({ g: st.gateway, p: st.patient, s: st.lastSeq, t: Number.isFinite(st.lastT) ? st.lastT : -1, n: s.tMs.length, a: [...st.active], d, ...(st.skipped ? { m: [...st.skipped] } : {}) });
     }
     const metaBytes = Buffer.from(JSON.stringify(meta));
     const pad = (8 - ((4 + metaBytes.length) % 8)) % 8;
@@ -487,7 +513,7 @@ export class HrvAnalyser {
         for (let i = 0; i < m.n; i++) w.append(f[o + i]!, f[o + m.n + i]!);
         o += 2 * m.n;
         const done = new Map<number, Receipt>((m.d ?? []).map(([seq, input, result]) => [seq, result === null ? { input } : { input, result: new Uint8Array(Buffer.from(result, 'base64')) }]));
-        this.#patients.set(`${m.g}/${m.p}`, { gateway: m.g, patient: m.p, lastSeq: m.s, lastT: m.t < 0 ? -Infinity : m.t, window: w, active: new Set(m.a), done});
+        this.#patients.set(`${m.g}/${m.p}`, { gateway: m.g, patient: m.p, lastSeq: m.s, lastT: m.t < 0 ? -Infinity : m.t, window: w, active: new Set(m.a), done, ...(m.m ? { skipped: new Set(m.m) } : {}) });
       }
     } catch (err) {
       throw new HrvaultError('HRV_ERR_SEALING', 'saved analysis state is unreadable', { cause: err });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateSigningKeyPair, openEnvelope } from '../crypto/index.js';
-import { DEDUPE_WINDOW, parseBatchCsv, type HrvResult } from './analysis.js';
+import { DEDUPE_WINDOW, LATE_WINDOW, parseBatchCsv, type HrvResult } from './analysis.js';
 import { EnclaveCore } from './core.js';
 import { makeGateway, sealedBatch } from '../test-support/sealed-batches.js';
 
@@ -130,13 +130,31 @@ describe('EnclaveCore', () => {
     expect(out.rejected.map((r) => [r.code, r.reason])).toEqual([['HRV_ERR_ENVELOPE_CONTENT', expect.stringMatching(/late file's beats are not before/)]]);
   });
 
-  it('refuses a file never seen but older than the dedupe window', () => {
-    const core = newCore();
+  it('accepts a skipped file late beyond the dedupe window (its successors queued up during the hold), also after a restart', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'enclave-'));
+    dirs.push(dir);
+    const core = newCore(dir);
     const files = Array.from({ length: DEDUPE_WINDOW + 3 }, (_, s) => sealedBatch(gw, core.publicKey, 'p1', s, s * 10_000, (s + 1) * 10_000));
     core.processBatch([files[0]!]);
     expect(core.processBatch(files.slice(2).map((f) => ({ ...f, release: true }))).stats.accepted).toBe(files.length - 2);
-    const out = core.processBatch([files[1]!]);
-    expect(out.rejected.map((r) => [r.code, r.reason])).toEqual([['HRV_ERR_SEQUENCE_REPLAY', expect.stringMatching(/older than the last 16 accepted/)]]);
+    const out = newCore(dir).processBatch([files[1]!]);
+    expect(out.rejected).toEqual([]);
+    expect(openResult(out.results[0]!.bytes, core)).toMatchObject({ seq: 1, late: true, window: { n: files[1]!.beats } });
+  });
+
+  it('refuses a file never seen, older than the dedupe window and not skipped by a release (or skipped beyond LATE_WINDOW)', () => {
+    const core = newCore();
+    const f = (s: number) => sealedBatch(gw, core.publicKey, 'p1', s, s * 10_000, (s + 1) * 10_000);
+    // The patient's first file sets the baseline: nothing before it was skipped.
+    core.processBatch([f(DEDUPE_WINDOW + 5)]);
+    // A release far ahead remembers only the last LATE_WINDOW numbers it skipped.
+    core.processBatch([{ ...f(LATE_WINDOW + 100), release: true }]);
+    const out = core.processBatch([f(2), f(50)]);
+    expect(out.rejected.map((r) => [r.code, r.reason])).toEqual([
+      ['HRV_ERR_SEQUENCE_REPLAY', expect.stringMatching(/sequence 2 is older than the last 16 accepted .* not skipped/)],
+      ['HRV_ERR_SEQUENCE_REPLAY', expect.stringMatching(/sequence 50 is older than the last 16 accepted .* not skipped/)],
+    ]);
+    expect(core.processBatch([f(LATE_WINDOW + 50)]).stats.accepted).toBe(1);
   });
 
   it('refuses a repeat older than the dedupe window as a replay', () => {
