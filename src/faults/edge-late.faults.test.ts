@@ -3,11 +3,10 @@
  * out of the host's inbox as it arrives and put back once A's next two files wait in the inbox (within the
  * enclave's reorder hold, `reorderHoldMs`, 5 s here); one file of patient B is put back only after B's next file
  * was released from the hold and analysed with the gap flagged (beyond the hold). A late file never seen before
- * must be accepted and analysed in order: every acknowledged beat analysed exactly once (I1), I2, I3.
+ * must be accepted: every acknowledged beat analysed exactly once (I1), I2, I3.
  *
- * Within the hold this holds on today's code. Beyond the hold it does not (open, issue 8 item "late files that
- * were never seen are accepted"): the enclave refuses the late file (HRV_ERR_SEQUENCE_REPLAY, "arrived after N
- * was analysed without it") and its beats are lost; that test is it.fails until the enclave accepts such a file.
+ * Within the hold the file is analysed in order. Beyond the hold (finding 11, fixed) the enclave analyses it on
+ * its own and answers a result flagged `late`; the stream goes on without it, and I3 checks the late result alone.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -38,6 +37,8 @@ interface Run {
   within: string;
   beyond: string;
   rejections: Record<string, number>;
+  /** The `late` flags of the kept results of the file held beyond the hold (one per copy kept). */
+  beyondLate: (boolean | undefined)[];
 }
 let run: Run | undefined;
 
@@ -105,8 +106,12 @@ describe('faults: late and reordered batch files at the host', () => {
     }
     const r = await drainAndCheck(s, fleet, gw, cloud);
     const { real } = kept(s);
-    run = { r, within: real.get(held(WITHIN_SEQ)?.pseudonym ?? '') ?? '?', beyond: real.get(held(BEYOND_SEQ)?.pseudonym ?? '') ?? '?', rejections: s.hostRejections() };
-    printInvariants('edge-late', r, { seed, held: notes, within_patient: run.within, beyond_patient: run.beyond, host_rejections: run.rejections, published: r.published, gateway_sigterm: r.gatewaySigterm });
+    const fb = held(BEYOND_SEQ);
+    const beyondLate = readKeptEntries(join(s.gatewayDir, 'spool'))
+      .filter((e) => e.result.patient === fb?.pseudonym && e.result.seq === BEYOND_SEQ)
+      .map((e) => e.result.late);
+    run = { r, within: real.get(held(WITHIN_SEQ)?.pseudonym ?? '') ?? '?', beyond: real.get(fb?.pseudonym ?? '') ?? '?', rejections: s.hostRejections(), beyondLate };
+    printInvariants('edge-late', r, { seed, held: notes, within_patient: run.within, beyond_patient: run.beyond, beyond_result_late: beyondLate, host_rejections: run.rejections, published: r.published, gateway_sigterm: r.gatewaySigterm });
     expect(notes, 'both files were held and put back').toHaveLength(2);
     expect(tallyOk(r.i1, run.within), `I1 for ${run.within} (late within the hold)`).toBe(true);
     for (const p of s.patients.map((x) => x.patient).filter((p) => p !== run!.beyond)) expect(tallyOk(r.i1, p), `I1 for ${p}`).toBe(true);
@@ -114,11 +119,14 @@ describe('faults: late and reordered batch files at the host', () => {
     expect(r.i3, 'I3').toEqual([]);
   });
 
-  // Open finding (issue 8): a file late beyond the reorder hold is refused by the enclave as HRV_ERR_SEQUENCE_REPLAY
-  // ("arrived after N was analysed without it") and its beats are lost. Flip to `it` when the enclave accepts it.
-  it.fails('a file late beyond the reorder hold is accepted; its beats analysed exactly once', () => {
+  // Finding 11 (fixed): a file late beyond the reorder hold was refused as HRV_ERR_SEQUENCE_REPLAY and its beats lost.
+  it('a file late beyond the reorder hold is accepted on its own, flagged late; its beats analysed exactly once', () => {
     expect(run, 'the scenario ran').toBeDefined();
     expect(run!.rejections, 'host refused no file').toEqual({});
+    expect(run!.beyondLate, 'the late file has one result, flagged late').toEqual([true]);
     expect(tallyOk(run!.r.i1, run!.beyond), `I1 for ${run!.beyond} (late beyond the hold)`).toBe(true);
+    expect(run!.r.i1.ok, 'I1 for every patient').toBe(true);
+    expect(run!.r.i2, 'I2').toEqual([]);
+    expect(run!.r.i3, 'I3 (the late result checked on its own)').toEqual([]);
   });
 });
