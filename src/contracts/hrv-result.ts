@@ -90,5 +90,11 @@ export const hrvResultSchema = z.strictObject({
   active_alerts: z.array(z.enum(ALERT_TYPES)),
   /** Alerts whose onset is in this batch. */
   alerts: z.array(alertOnsetSchema),
+  /**
+   * The file reached the enclave after its successor had been analysed without it (late beyond the reorder hold):
+   * analysed on its own — `window` holds this file's beats only, `gap` is 0, no alerts — and the stream's window,
+   * alerts and sequence were left as they were. Absent for a file analysed in order.
+   */
+  late: z.literal(true).optional(),
 });
 export type HrvResult = z.infer<typeof hrvResultSchema>;

@@ -38,6 +38,8 @@ export const hrvRecordDataSchema = z.strictObject({
   alerts: z.array(alertOnsetSchema),
   /** Batches missing before this one (pipeline only). */
   gap: z.number().int().min(0),
+  /** A batch late beyond the reorder hold, analysed on its own: the "window" is its own beats (HrvResult `late`). */
+  late: z.literal(true).optional(),
 });
 export type HrvRecordData = z.infer<typeof hrvRecordDataSchema>;
 
@@ -165,6 +167,7 @@ export function recordsFromResult(
         active_alerts: result.active_alerts,
         alerts: result.alerts,
         gap: result.gap,
+        ...(result.late ? { late: true as const } : {}),
       },
     },
     { type: 'rr_batch', t_ms: result.t_end_ms, data: { v: 1, source, beats: result.rr } },

@@ -61,10 +61,33 @@ export interface PatientState {
   active: Set<AlertType>;
   /** Receipts of the accepted sequence numbers within DEDUPE_WINDOW of lastSeq. */
   done: Map<number, Receipt>;
+  /** Numbers skipped when a successor was released without them (within LATE_WINDOW of lastSeq): late files welcome. */
+  skipped?: Set<number>;
 }
 
-/** How the state classifies an authentic file before analysing it. */
-export type Classification = { kind: 'new' } | { kind: 'duplicate'; receipt: Receipt } | { kind: 'defer' };
+/**
+ * How far behind lastSeq a skipped number is still remembered (sequence numbers). The dedupe window alone is too
+ * short for a late file: while a hold runs the patient's next files queue up (17 in 5 s at 0.3-s cuts), and the
+ * released successor takes them all through at once. Beyond this a late file is refused as older than the window.
+ */
+export const LATE_WINDOW = 1024;
+
+/** A late file: never accepted, below lastSeq, within the dedupe window (every accepted number there has a receipt) or skipped. */
+function isLate(st: PatientState, seq: number): boolean {
+  return seq < st.lastSeq && !st.done.has(seq) && (seq > st.lastSeq - DEDUPE_WINDOW || st.skipped?.has(seq) === true);
+}
+
+/** Remembers the numbers a released file skipped (prev = the last accepted before it) and forgets those beyond LATE_WINDOW. */
+function trackSkipped(st: PatientState, prev: number, seq: number): void {
+  for (let q = Math.max(prev + 1, seq - LATE_WINDOW + 1); q < seq; q++) (st.skipped ??= new Set()).add(q);
+  for (const q of st.skipped ?? []) if (q <= seq - LATE_WINDOW) st.skipped!.delete(q);
+}
+
+/**
+ * How the state classifies an authentic file before analysing it. `late`: never accepted, but its successor was
+ * analysed without it (it came after the reorder hold); `analyse` analyses it on its own (see `analyseAlone`).
+ */
+export type Classification = { kind: 'new' } | { kind: 'late' } | { kind: 'duplicate'; receipt: Receipt } | { kind: 'defer' };
 
 const MAX_RR_MS = 5000;
 
@@ -91,6 +114,17 @@ export function parseBatchCsv(text: string, name: string): { t: Float64Array; rr
     rr.push(rv);
   }
   return { t: Float64Array.from(t), rr: Float64Array.from(rr) };
+}
+
+/** Parses a batch's CSV and checks its beats against the header's time range (ms); throws EnvelopeError(CONTENT). */
+function parseInRange(h: BatchMeta, csvText: string, name: string): { t: Float64Array; rr: Float64Array } {
+  if (h.t_end_ms < h.t_start_ms) throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', `time range ${h.t_start_ms}–${h.t_end_ms} ms is reversed`);
+  const { t, rr } = parseBatchCsv(csvText, name);
+  const n = t.length;
+  if (n > 0 && (t[0]! < h.t_start_ms || t[n - 1]! > h.t_end_ms)) {
+    throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', `${name}: beats lie outside the header's time range`);
+  }
+  return { t, rr };
 }
 
 /** Mean heart rate over the trailing `rateSpanMs` before `endT` (bpm) and how many ms of intervals it rests on. */
@@ -140,6 +174,32 @@ function windowSummary(series: RrSeries, afSuspected: boolean | null): HrvResult
   };
 }
 
+/**
+ * The result of a file late beyond the reorder hold, from its own beats alone: its beats, the original block
+ * measures, and a "window" of just these beats (measures, cleaning, rhythm when long enough), flagged `late`.
+ * No stream state goes in (the stream was analysed on without it, and its window has moved on), so no gap and no
+ * alerts: a rate or rhythm alert needs the trailing stream. Pure: the fault suite's checker recomputes it as is.
+ */
+export function analyseAlone(h: BatchMeta, csvText: string, name: string): HrvResult {
+  const { t, rr } = parseInRange(h, csvText, name);
+  const series = { tMs: t, rrMs: rr };
+  const rhythm = t.length > 0 ? trailingRhythm(series, t[t.length - 1]!) : null;
+  return {
+    v: 2,
+    patient: h.patient,
+    seq: h.seq,
+    gap: 0,
+    t_start_ms: h.t_start_ms,
+    t_end_ms: h.t_end_ms,
+    rr: { t_ms: Array.from(t), rr_ms: Array.from(rr) },
+    original: t.length > 0 ? originalBlockMeasures(series, 10) : [],
+    window: windowSummary(series, rhythm === null ? null : rhythm.af_suspected),
+    active_alerts: [],
+    alerts: [],
+    late: true,
+  };
+}
+
 /** What one accepted batch produced. */
 export interface Analysis {
   result: HrvResult;
@@ -166,6 +226,8 @@ interface StateMeta {
   a: AlertType[];
   /** Receipts: [seq, input hash, held result (base64) or null]. */
   d?: [number, string, string | null][];
+  /** Skipped numbers (PatientState.skipped). */
+  m?: number[];
 }
 
 /** The content hash a receipt keeps of a file's plaintext. */
@@ -185,6 +247,8 @@ interface DeltaPatient {
   br: number[];
   /** [seq, input hash, length of the held result in the record's blob area (0: none)] */
   d: [number, string, number][];
+  /** The skipped numbers after the change (PatientState.skipped), when there are any to remember. */
+  m?: number[];
 }
 
 interface DeltaMeta {
@@ -212,9 +276,11 @@ export class HrvAnalyser {
 
   /**
    * Decides what an authentic file is, before anything changes: new (analyse it), a true repeat of an accepted
-   * file (answer with its receipt), or early (its predecessor is missing: wait, unless `release` says it has waited
-   * long enough). Throws SequenceError for a file that reuses an accepted number with other content, one older
-   * than the dedupe window, or one that came after its successors were analysed without it.
+   * file (answer with its receipt), early (its predecessor is missing: wait, unless `release` says it has waited
+   * long enough), or late (never accepted, below the last accepted number but within the dedupe window: its
+   * successor was released without it; analysed on its own). Throws SequenceError for a file that reuses an
+   * accepted number with other content, or one older than the dedupe window (its receipt, if any, is gone: a
+   * repeat could not be told from a file never seen).
    *
    * Bounded reorder: how long an early file waits is the host's reorder hold (src/cloud, `reorderHoldMs`); a
    * host can only delay or drop files by it, which it can do anyway.
@@ -227,11 +293,9 @@ export class HrvAnalyser {
       if (receipt.input !== input) throw new SequenceError(`${h.gateway}/${h.patient}: sequence ${h.seq} was accepted with other content`);
       return { kind: 'duplicate', receipt };
     }
-    if (h.seq <= st.lastSeq - DEDUPE_WINDOW) {
-      throw new SequenceError(`${h.gateway}/${h.patient}: sequence ${h.seq} is older than the last ${DEDUPE_WINDOW} accepted (up to ${st.lastSeq}): a repeat or a file late beyond the window`);
-    }
+    if (isLate(st, h.seq)) return { kind: 'late' };
     if (h.seq <= st.lastSeq) {
-      throw new SequenceError(`${h.gateway}/${h.patient}: sequence ${h.seq} arrived after ${st.lastSeq} was analysed without it (late beyond the reorder hold)`);
+      throw new SequenceError(`${h.gateway}/${h.patient}: sequence ${h.seq} is older than the last ${DEDUPE_WINDOW} accepted (up to ${st.lastSeq}) and was not skipped within the last ${LATE_WINDOW}: a repeat or a file late beyond the window`);
     }
     if (h.seq > st.lastSeq + 1 && !release) return { kind: 'defer' };
     return { kind: 'new' };
@@ -270,7 +334,7 @@ export class HrvAnalyser {
         d.push([seq, r.input, r.result?.length ?? 0]);
         if (r.result) blobs.push(r.result);
       }
-      meta.p.push({ g: st.gateway, p: st.patient, s: st.lastSeq, t: Number.isFinite(st.lastT) ? st.lastT : -1, a: [...st.active], bt: dirty.t, br: dirty.rr, d });
+      meta.p.push({ g: st.gateway, p: st.patient, s: st.lastSeq, t: Number.isFinite(st.lastT) ? st.lastT : -1, a: [...st.active], bt: dirty.t, br: dirty.rr, d, ...(st.skipped ? { m: [...st.skipped] } : {}) });
     }
     this.#dirty.clear();
     this.#acked = [];
@@ -299,6 +363,7 @@ export class HrvAnalyser {
         st.lastT = m.t < 0 ? -Infinity : m.t;
         if (m.bt.length > 0) st.window.evictBefore(st.lastT - WINDOW_MS);
         st.active = new Set(m.a);
+        if (m.m) st.skipped = new Set(m.m);
         for (const [seq, input, len] of m.d) {
           st.done.set(seq, len > 0 ? { input, result: new Uint8Array(b.subarray(off, off + len)) } : { input });
           off += len;
@@ -313,27 +378,25 @@ export class HrvAnalyser {
 
   /**
    * Checks the batch's sequence number and beats against the patient's state, then updates the window and computes
-   * results; `input` (inputDigest of the plaintext) is kept in the receipt. Call `classify` first: this refuses
-   * any number at or below the last accepted one.
+   * results; `input` (inputDigest of the plaintext) is kept in the receipt. Call `classify` first: a file it
+   * calls late is analysed on its own (`#analyseLate`); any other number at or below the last accepted one is refused.
    */
   analyse(h: BatchMeta, csvText: string, name: string, input = ''): Analysis {
     const key = `${h.gateway}/${h.patient}`;
     const st = this.#patients.get(key);
     if (st && h.seq <= st.lastSeq) {
+      if (isLate(st, h.seq)) return this.#analyseLate(st, h, csvText, name, input);
       throw new SequenceError(`${h.gateway}/${h.patient}: sequence ${h.seq} is not after ${st.lastSeq} (replayed or reordered file)`);
     }
-    if (h.t_end_ms < h.t_start_ms) throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', `time range ${h.t_start_ms}–${h.t_end_ms} ms is reversed`);
-    const { t, rr } = parseBatchCsv(csvText, name);
+    const { t, rr } = parseInRange(h, csvText, name);
     const n = t.length;
-    if (n > 0 && (t[0]! < h.t_start_ms || t[n - 1]! > h.t_end_ms)) {
-      throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', `${name}: beats lie outside the header's time range`);
-    }
     if (st && n > 0 && t[0]! <= st.lastT) {
       throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', `${name}: first beat is not after the last accepted beat`);
     }
     const state: PatientState = st ?? { gateway: h.gateway, patient: h.patient, lastSeq: -1, lastT: -Infinity, window: new StreamingHrvWindow(), active: new Set(), done: new Map()};
     // The first file of a patient sets the baseline; after that a skipped number is flagged, not refused.
     const gap = st ? h.seq - st.lastSeq - 1 : 0;
+    if (st) trackSkipped(state, st.lastSeq, h.seq);
     for (let i = 0; i < n; i++) state.window.append(t[i]!, rr[i]!);
     if (this.#journal) {
       const dirty = this.#dirty.get(key) ?? { t: [], rr: [], seqs: [] };
@@ -383,6 +446,29 @@ export class HrvAnalyser {
     return { result, beats: n, alerts: onsets.length, gap };
   }
 
+  /**
+   * A late file (see `classify`): analysed alone (`analyseAlone`); only its receipt enters the state, so a
+   * redelivery gets this result back and the stream's window, alerts and lastSeq stay as they were (nothing counted
+   * twice, the stream's later results unchanged). Its beats must precede the last accepted beat, as a file before
+   * an analysed successor does.
+   */
+  #analyseLate(st: PatientState, h: BatchMeta, csvText: string, name: string, input: string): Analysis {
+    const result = analyseAlone(h, csvText, name);
+    const n = result.rr.t_ms.length;
+    if (n > 0 && result.rr.t_ms[n - 1]! >= st.lastT) {
+      throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', `${name}: a late file's beats are not before the last accepted beat`);
+    }
+    st.done.set(h.seq, { input });
+    st.skipped?.delete(h.seq);
+    if (this.#journal) {
+      const key = `${h.gateway}/${h.patient}`;
+      const dirty = this.#dirty.get(key) ?? { t: [], rr: [], seqs: [] };
+      this.#dirty.set(key, dirty);
+      dirty.seqs.push(h.seq);
+    }
+    return { result, beats: n, alerts: 0, gap: 0 };
+  }
+
   /** The whole state as bytes (JSON index + float64 samples), for sealing. */
   save(): Uint8Array {
     const meta: StateMeta[] = [];
@@ -393,7 +479,7 @@ export class HrvAnalyser {
       series.push(s);
       total += s.tMs.length;
       const d: StateMeta['d'] = [...st.done].map(([seq, r]) => [seq, r.input, r.result ? Buffer.from(r.result).toString('base64') : null]);
-      meta.push({ g: st.gateway, p: st.patient, s: st.lastSeq, t: Number.isFinite(st.lastT) ? st.lastT : -1, n: s.tMs.length, a: [...st.active], d });
+      meta.push({ g: st.gateway, p: st.patient, s: st.lastSeq, t: Number.isFinite(st.lastT) ? st.lastT : -1, n: s.tMs.length, a: [...st.active], d, ...(st.skipped ? { m: [...st.skipped] } : {}) });
     }
     const metaBytes = Buffer.from(JSON.stringify(meta));
     const pad = (8 - ((4 + metaBytes.length) % 8)) % 8;
@@ -427,7 +513,7 @@ export class HrvAnalyser {
         for (let i = 0; i < m.n; i++) w.append(f[o + i]!, f[o + m.n + i]!);
         o += 2 * m.n;
         const done = new Map<number, Receipt>((m.d ?? []).map(([seq, input, result]) => [seq, result === null ? { input } : { input, result: new Uint8Array(Buffer.from(result, 'base64')) }]));
-        this.#patients.set(`${m.g}/${m.p}`, { gateway: m.g, patient: m.p, lastSeq: m.s, lastT: m.t < 0 ? -Infinity : m.t, window: w, active: new Set(m.a), done});
+        this.#patients.set(`${m.g}/${m.p}`, { gateway: m.g, patient: m.p, lastSeq: m.s, lastT: m.t < 0 ? -Infinity : m.t, window: w, active: new Set(m.a), done, ...(m.m ? { skipped: new Set(m.m) } : {}) });
       }
     } catch (err) {
       throw new HrvaultError('HRV_ERR_SEALING', 'saved analysis state is unreadable', { cause: err });

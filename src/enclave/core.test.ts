@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateSigningKeyPair, openEnvelope } from '../crypto/index.js';
-import { DEDUPE_WINDOW, parseBatchCsv, type HrvResult } from './analysis.js';
+import { DEDUPE_WINDOW, LATE_WINDOW, parseBatchCsv, type HrvResult } from './analysis.js';
 import { EnclaveCore } from './core.js';
 import { makeGateway, sealedBatch } from '../test-support/sealed-batches.js';
 
@@ -91,10 +91,70 @@ describe('EnclaveCore', () => {
     const gave = core.processBatch([{ ...f[4]!, release: true }]);
     expect(gave.stats).toMatchObject({ accepted: 1, gaps: 1, deferred: 0 });
     expect(openResult(gave.results[0]!.bytes, core).gap).toBe(1);
-    // f3 after that is late beyond the hold: refused as late (its successors were analysed without it).
-    const tooLate = core.processBatch([f[3]!, f[5]!]);
-    expect(tooLate.rejected.map((r) => [r.name, r.code, r.reason])).toEqual([[f[3]!.name, 'HRV_ERR_SEQUENCE_REPLAY', expect.stringMatching(/late beyond the reorder hold/)]]);
-    expect(tooLate.stats.accepted).toBe(1);
+  });
+
+  it('accepts a file late beyond the reorder hold on its own, flagged late, leaving the stream as it was', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'enclave-'));
+    dirs.push(dir);
+    const core = newCore(dir);
+    const f = [0, 1, 2, 3, 4, 5].map((s) => sealedBatch(gw, core.publicKey, 'p1', s, s * 10_000, (s + 1) * 10_000));
+    core.processBatch([f[0]!, f[1]!, f[2]!]);
+    // f3 is missing when the host's hold for f4 ends: f4 is analysed with the gap flagged; f3 comes after that.
+    expect(openResult(core.processBatch([{ ...f[4]!, release: true }]).results[0]!.bytes, core).gap).toBe(1);
+    const late = core.processBatch([f[3]!, f[5]!]);
+    expect(late.rejected).toEqual([]);
+    expect(late.stats).toMatchObject({ accepted: 2, beats: f[3]!.beats + f[5]!.beats });
+    const [r3, r5] = late.results.map((r) => openResult(r.bytes, core));
+    // The late file alone: its beats and what they give by themselves; no stream window, no alerts.
+    expect(r3).toMatchObject({ seq: 3, late: true, gap: 0, alerts: [], active_alerts: [], window: { n: f[3]!.beats, partial: true } });
+    expect(r3!.rr.t_ms).toHaveLength(f[3]!.beats);
+    expect(r3!.window.measures?.mean_hr_bpm).toBeGreaterThan(65);
+    // The stream goes on as if f3 never came: f5's window holds f0–f2, f4, f5.
+    expect(r5).toMatchObject({ seq: 5, gap: 0, window: { n: f[0]!.beats + f[1]!.beats + f[2]!.beats + f[4]!.beats + f[5]!.beats } });
+    expect(r5!.late).toBeUndefined();
+    // Its receipt is kept like any accepted file's: a redelivery gets the same bytes, also after a restart.
+    const again = core.processBatch([f[3]!]);
+    expect(again.stats).toMatchObject({ accepted: 0, duplicates: 1, rejected: 0 });
+    expect(Buffer.from(again.results[0]!.bytes).equals(Buffer.from(late.results[0]!.bytes))).toBe(true);
+    const restarted = newCore(dir);
+    expect(Buffer.from(restarted.processBatch([f[3]!]).results[0]!.bytes).equals(Buffer.from(late.results[0]!.bytes))).toBe(true);
+    // Another file under the late number is not a repeat: refused.
+    const other = restarted.processBatch([{ ...sealedBatch(gw, core.publicKey, 'p1', 3, 30_000, 40_000, 95), name: 'p1-3-other.rrb' }]);
+    expect(other.rejected.map((r) => [r.code, r.reason])).toEqual([['HRV_ERR_SEQUENCE_REPLAY', expect.stringMatching(/sequence 3 was accepted with other content/)]]);
+  });
+
+  it('refuses a late file whose beats are not before the last accepted beat (it cannot precede its successors)', () => {
+    const core = newCore();
+    core.processBatch([sealedBatch(gw, core.publicKey, 'p1', 0, 0, 10_000), { ...sealedBatch(gw, core.publicKey, 'p1', 2, 10_000, 20_000), release: true }]);
+    const out = core.processBatch([sealedBatch(gw, core.publicKey, 'p1', 1, 15_000, 25_000)]);
+    expect(out.rejected.map((r) => [r.code, r.reason])).toEqual([['HRV_ERR_ENVELOPE_CONTENT', expect.stringMatching(/late file's beats are not before/)]]);
+  });
+
+  it('accepts a skipped file late beyond the dedupe window (its successors queued up during the hold), also after a restart', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'enclave-'));
+    dirs.push(dir);
+    const core = newCore(dir);
+    const files = Array.from({ length: DEDUPE_WINDOW + 3 }, (_, s) => sealedBatch(gw, core.publicKey, 'p1', s, s * 10_000, (s + 1) * 10_000));
+    core.processBatch([files[0]!]);
+    expect(core.processBatch(files.slice(2).map((f) => ({ ...f, release: true }))).stats.accepted).toBe(files.length - 2);
+    const out = newCore(dir).processBatch([files[1]!]);
+    expect(out.rejected).toEqual([]);
+    expect(openResult(out.results[0]!.bytes, core)).toMatchObject({ seq: 1, late: true, window: { n: files[1]!.beats } });
+  });
+
+  it('refuses a file never seen, older than the dedupe window and not skipped by a release (or skipped beyond LATE_WINDOW)', () => {
+    const core = newCore();
+    const f = (s: number) => sealedBatch(gw, core.publicKey, 'p1', s, s * 10_000, (s + 1) * 10_000);
+    // The patient's first file sets the baseline: nothing before it was skipped.
+    core.processBatch([f(DEDUPE_WINDOW + 5)]);
+    // A release far ahead remembers only the last LATE_WINDOW numbers it skipped.
+    core.processBatch([{ ...f(LATE_WINDOW + 100), release: true }]);
+    const out = core.processBatch([f(2), f(50)]);
+    expect(out.rejected.map((r) => [r.code, r.reason])).toEqual([
+      ['HRV_ERR_SEQUENCE_REPLAY', expect.stringMatching(/sequence 2 is older than the last 16 accepted .* not skipped/)],
+      ['HRV_ERR_SEQUENCE_REPLAY', expect.stringMatching(/sequence 50 is older than the last 16 accepted .* not skipped/)],
+    ]);
+    expect(core.processBatch([f(LATE_WINDOW + 50)]).stats.accepted).toBe(1);
   });
 
   it('refuses a repeat older than the dedupe window as a replay', () => {

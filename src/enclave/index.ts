@@ -6,6 +6,7 @@ export { spawnEnclave, ensurePlatformKey, EnclaveError, DEFAULT_ENCLAVE_CALL_TIM
 export { EnclaveCore, type BatchFile, type BatchOutcome, type BatchResult, type BatchStats, type EnrolledGateway, type ResultAck } from './core.js';
 export {
   HrvAnalyser,
+  analyseAlone,
   SequenceError,
   ALERT_RULES,
   WINDOW_MS,

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { HrvAnalyser } from '../enclave/index.js';
 import { syntheticPatients } from '../sensor/index.js';
-import { ackedPrefix, checkExactlyOnce, expectedBeats, withClockSteps, type AnalysedBatch } from './checker.js';
+import { rrCsv } from '../test-support/sealed-batches.js';
+import { ackedPrefix, checkCleanRun, checkExactlyOnce, expectedBeats, withClockSteps, type AnalysedBatch, type KeptResult } from './checker.js';
 
 const START = Date.UTC(2026, 0, 1);
 const patients = syntheticPatients(2, 3);
@@ -80,5 +82,29 @@ describe('checkExactlyOnce', () => {
     const bad = checkExactlyOnce(stepped, acked(), [...without, carried], excluded);
     expect(bad.ok).toBe(false);
     expect(bad.excludedAnalysed).toBe(1);
+  });
+});
+
+describe('checkCleanRun', () => {
+  /** Results as the enclave's analysis makes them when file 3 arrives after 4 was released without it (late). */
+  function lateRun(): KeptResult[] {
+    const a = new HrvAnalyser();
+    const file = (seq: number) => [{ gateway: 'gw', patient: 'p1', seq, t_start_ms: seq * 10_000, t_end_ms: (seq + 1) * 10_000 }, rrCsv(seq * 10_000, (seq + 1) * 10_000, 70).csv, `f${seq}`] as const;
+    return [0, 1, 2, 4, 3, 5].map((seq) => ({ patient: 'P-1', result: a.analyse(...file(seq)).result }));
+  }
+
+  it('checks a late result on its own and the stream without it', () => {
+    const kept = lateRun();
+    expect(kept.find((k) => k.result.seq === 3)!.result.late).toBe(true);
+    expect(checkCleanRun(kept, 'gw')).toEqual([]);
+  });
+
+  it('finds a late result that differs from its own analysis, or that nothing after it explains', () => {
+    const kept = lateRun();
+    const late = kept.find((k) => k.result.seq === 3)!;
+    const altered = kept.map((k) => (k === late ? { ...k, result: { ...k.result, alerts: [{ type: 'tachycardia' as const, onset_ms: 35_000, value: 130 }] } } : k));
+    expect(checkCleanRun(altered, 'gw')).toEqual(['P-1 seq 3: differs from the clean run in alerts']);
+    // Flagged late though no later file of the patient was analysed before it: not what a clean run does.
+    expect(checkCleanRun(kept.filter((k) => k.result.seq < 4), 'gw')).toEqual(['P-1 seq 3: flagged late, but no later file of P-1 was analysed']);
   });
 });

@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HrvResult } from '../contracts/index.js';
-import { HrvAnalyser } from '../enclave/index.js';
+import { analyseAlone, HrvAnalyser, type BatchMeta } from '../enclave/index.js';
 import { formatRrCsv } from '../hrv/index.js';
 import { SyntheticPatient, type PatientParams } from '../sensor/index.js';
 
@@ -176,17 +176,27 @@ export function formatExactlyOnce(r: ExactlyOnceReport): string {
  * again as the same batches to a fresh analyser (the enclave's own analysis code, in this process, never
  * interrupted) and must come out identical — window, measures, gap, alerts. A result computed from lost or
  * rolled-back enclave state (a window that restarted, a gap that is not one, an alert raised twice) differs.
+ * A result flagged `late` (its file came after a later one was analysed without it) is what the enclave made of
+ * that file alone: it is recomputed alone (`analyseAlone`), and the stream is replayed without it — the order the
+ * enclave analysed in. A late flag with no later file of the patient kept is itself a difference.
  * Returns the differences (empty = holds).
  */
 export function checkCleanRun(kept: readonly KeptResult[], gateway: string): string[] {
   const analyser = new HrvAnalyser();
   const diffs: string[] = [];
   const ordered = [...kept].sort((a, b) => (a.patient === b.patient ? a.result.seq - b.result.seq : a.patient < b.patient ? -1 : 1));
+  const lastInStream = new Map<string, number>();
+  for (const { patient, result } of ordered) if (result.late !== true) lastInStream.set(patient, result.seq);
   for (const { patient, result } of ordered) {
-    const meta = { gateway, patient: result.patient, seq: result.seq, t_start_ms: result.t_start_ms, t_end_ms: result.t_end_ms };
+    const meta: BatchMeta = { gateway, patient: result.patient, seq: result.seq, t_start_ms: result.t_start_ms, t_end_ms: result.t_end_ms };
+    const csv = formatRrCsv({ tMs: Float64Array.from(result.rr.t_ms), rrMs: Float64Array.from(result.rr.rr_ms) });
+    if (result.late === true && !(result.seq < (lastInStream.get(patient) ?? -1))) {
+      diffs.push(`${patient} seq ${result.seq}: flagged late, but no later file of ${patient} was analysed`);
+      continue;
+    }
     let clean: HrvResult;
     try {
-      clean = analyser.analyse(meta, formatRrCsv({ tMs: Float64Array.from(result.rr.t_ms), rrMs: Float64Array.from(result.rr.rr_ms) }), `${patient}-${result.seq}`).result;
+      clean = result.late === true ? analyseAlone(meta, csv, `${patient}-${result.seq}`) : analyser.analyse(meta, csv, `${patient}-${result.seq}`).result;
     } catch (err) {
       diffs.push(`${patient} seq ${result.seq}: a clean run refuses this batch (${err instanceof Error ? err.message : String(err)})`);
       continue;

@@ -3,11 +3,10 @@
  * out of the host's inbox as it arrives and put back once A's next two files wait in the inbox (within the
  * enclave's reorder hold, `reorderHoldMs`, 5 s here); one file of patient B is put back only after B's next file
  * was released from the hold and analysed with the gap flagged (beyond the hold). A late file never seen before
- * must be accepted and analysed in order: every acknowledged beat analysed exactly once (I1), I2, I3.
+ * must be accepted: every acknowledged beat analysed exactly once (I1), I2, I3.
  *
- * Within the hold this holds on today's code. Beyond the hold it does not (open, issue 8 item "late files that
- * were never seen are accepted"): the enclave refuses the late file (HRV_ERR_SEQUENCE_REPLAY, "arrived after N
- * was analysed without it") and its beats are lost; that test is it.fails until the enclave accepts such a file.
+ * Within the hold the file is analysed in order. Beyond the hold (finding 11, fixed) the enclave analyses it on
+ * its own and answers a result flagged `late`; the stream goes on without it, and I3 checks the late result alone.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -38,6 +37,8 @@ interface Run {
   within: string;
   beyond: string;
   rejections: Record<string, number>;
+  /** The `late` flags of the kept results of the file held beyond the hold (one per copy kept). */
+  beyondLate: (boolean | undefined)[];
 }
 let run: Run | undefined;
 
@@ -66,10 +67,15 @@ describe('faults: late and reordered batch files at the host', () => {
     const inbox = areaDir(s.cloudDir, GATEWAY_USER, 'inbox');
     const cloud = await s.startCloud();
     const gw = await s.startGateway();
-    // The first file numbered WITHIN_SEQ is held (patient A), then the first numbered BEYOND_SEQ of another patient (B).
+    // The first file numbered WITHIN_SEQ is held (patient A), then the first numbered BEYOND_SEQ of another patient (B)
+    // (a later one of B's if that one slipped through: see below).
+    let beyondSeq = BEYOND_SEQ;
+    let bPseud: string | undefined;
     const held = (seq: number): HeldFile | undefined => hold.held.find((h) => h.seq === seq);
     const hold: InboxHold = holdInbox(inbox, join(s.dir, 'held'), (pseud, seq) =>
-      seq === WITHIN_SEQ ? held(WITHIN_SEQ) === undefined : seq === BEYOND_SEQ && held(BEYOND_SEQ) === undefined && pseud !== held(WITHIN_SEQ)?.pseudonym,
+      seq === WITHIN_SEQ
+        ? held(WITHIN_SEQ) === undefined
+        : seq === beyondSeq && held(beyondSeq) === undefined && pseud !== held(WITHIN_SEQ)?.pseudonym && (bPseud === undefined || pseud === bPseud),
     );
     const fleet = await s.startSensors(null, 10);
     const file = (f: HeldFile | undefined, seq: number): string => join(inbox, `${f?.pseudonym ?? '-'}-${String(seq).padStart(10, '0')}.hrve`);
@@ -81,6 +87,8 @@ describe('faults: late and reordered batch files at the host', () => {
       return () => hold.held.length * 1_000_000 + Math.min(resultsKept(gw), until);
     };
     const notes: string[] = [];
+    const slipped: string[] = [];
+    let fb: HeldFile | undefined;
     try {
       // Within the hold: A's next two files wait in the inbox for the missing one, which then comes back.
       await untilSettled(() => held(WITHIN_SEQ) !== undefined && existsSync(file(held(WITHIN_SEQ), WITHIN_SEQ + 1)) && existsSync(file(held(WITHIN_SEQ), WITHIN_SEQ + 2)), cap(30 * PATIENTS));
@@ -89,15 +97,26 @@ describe('faults: late and reordered batch files at the host', () => {
         notes.push(`A held ${fa.name}; back while ${WITHIN_SEQ + 1} and ${WITHIN_SEQ + 2} waited`);
         hold.release(fa);
       }
-      // Beyond the hold: B's next file is released and analysed (gap flagged) before the missing one comes back.
-      await untilSettled(() => keptOf(held(BEYOND_SEQ)).some((q) => q > BEYOND_SEQ), cap(60 * PATIENTS));
-      const fb = held(BEYOND_SEQ);
-      if (fb) {
-        notes.push(`B held ${fb.name}; back after ${BEYOND_SEQ + 1} was analysed without it`);
+      // Beyond the hold: B's next file is released and analysed (gap flagged) before the missing one comes back. If the
+      // held file was analysed in order all the same (the host read it before the rename took it away, or the gateway
+      // uploaded it again), nothing was late: put it back and hold one of B's later files instead (3 tries).
+      for (let tries = 0; tries < 3; tries++) {
+        await untilSettled(() => keptOf(held(beyondSeq)).some((q) => q > beyondSeq), cap(60 * PATIENTS));
+        fb = held(beyondSeq);
+        if (!fb) break;
+        bPseud = fb.pseudonym;
+        const inOrder = keptOf(fb).includes(beyondSeq);
         hold.release(fb);
+        if (!inOrder) {
+          notes.push(`B held ${fb.name}; back after ${beyondSeq + 1} was analysed without it`);
+          break;
+        }
+        slipped.push(fb.name);
+        // Far enough ahead that the gateway has not uploaded it yet (0.3-s cuts).
+        beyondSeq = Math.max(...keptOf(fb)) + 20;
       }
       // The late file's fate: analysed, or refused by the host.
-      await untilSettled(() => keptOf(fb).includes(BEYOND_SEQ) || Object.keys(s.hostRejections()).length > 0, cap(30 * PATIENTS));
+      await untilSettled(() => keptOf(fb).includes(beyondSeq) || Object.keys(s.hostRejections()).length > 0, cap(30 * PATIENTS));
       const before = resultsKept(gw);
       await untilSettled(() => resultsKept(gw) >= before + PATIENTS, () => resultsKept(gw));
     } finally {
@@ -105,8 +124,11 @@ describe('faults: late and reordered batch files at the host', () => {
     }
     const r = await drainAndCheck(s, fleet, gw, cloud);
     const { real } = kept(s);
-    run = { r, within: real.get(held(WITHIN_SEQ)?.pseudonym ?? '') ?? '?', beyond: real.get(held(BEYOND_SEQ)?.pseudonym ?? '') ?? '?', rejections: s.hostRejections() };
-    printInvariants('edge-late', r, { seed, held: notes, within_patient: run.within, beyond_patient: run.beyond, host_rejections: run.rejections, published: r.published, gateway_sigterm: r.gatewaySigterm });
+    const beyondLate = readKeptEntries(join(s.gatewayDir, 'spool'))
+      .filter((e) => e.result.patient === fb?.pseudonym && e.result.seq === beyondSeq)
+      .map((e) => e.result.late);
+    run = { r, within: real.get(held(WITHIN_SEQ)?.pseudonym ?? '') ?? '?', beyond: real.get(fb?.pseudonym ?? '') ?? '?', rejections: s.hostRejections(), beyondLate };
+    printInvariants('edge-late', r, { seed, held: notes, within_patient: run.within, beyond_patient: run.beyond, beyond_result_late: beyondLate, slipped_through: slipped, host_rejections: run.rejections, published: r.published, gateway_sigterm: r.gatewaySigterm });
     expect(notes, 'both files were held and put back').toHaveLength(2);
     expect(tallyOk(r.i1, run.within), `I1 for ${run.within} (late within the hold)`).toBe(true);
     for (const p of s.patients.map((x) => x.patient).filter((p) => p !== run!.beyond)) expect(tallyOk(r.i1, p), `I1 for ${p}`).toBe(true);
@@ -114,11 +136,14 @@ describe('faults: late and reordered batch files at the host', () => {
     expect(r.i3, 'I3').toEqual([]);
   });
 
-  // Open finding (issue 8): a file late beyond the reorder hold is refused by the enclave as HRV_ERR_SEQUENCE_REPLAY
-  // ("arrived after N was analysed without it") and its beats are lost. Flip to `it` when the enclave accepts it.
-  it.fails('a file late beyond the reorder hold is accepted; its beats analysed exactly once', () => {
+  // Finding 11 (fixed): a file late beyond the reorder hold was refused as HRV_ERR_SEQUENCE_REPLAY and its beats lost.
+  it('a file late beyond the reorder hold is accepted on its own, flagged late; its beats analysed exactly once', () => {
     expect(run, 'the scenario ran').toBeDefined();
     expect(run!.rejections, 'host refused no file').toEqual({});
+    expect(run!.beyondLate, 'the late file has one result, flagged late').toEqual([true]);
     expect(tallyOk(run!.r.i1, run!.beyond), `I1 for ${run!.beyond} (late beyond the hold)`).toBe(true);
+    expect(run!.r.i1.ok, 'I1 for every patient').toBe(true);
+    expect(run!.r.i2, 'I2').toEqual([]);
+    expect(run!.r.i3, 'I3 (the late result checked on its own)').toEqual([]);
   });
 });
