@@ -11,6 +11,8 @@
  * A point that is not yet placed in the code (the enclave/cloud helper of issue 8 places them) is skipped with a
  * printed reason; a placed point that never fires fails the scenario.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { EmbeddedBroker } from '../gateway/index.js';
 import type { CliProcess } from '../test-support/processes.js';
@@ -25,7 +27,12 @@ const RANDOM_KILLS = 3;
 let broker: EmbeddedBroker | undefined;
 let stack: FaultStack | undefined;
 afterAll(async () => {
-  await stack?.close(process.env.HRVAULT_FAULTS_KEEP === '1');
+  const keep = process.env.HRVAULT_FAULTS_KEEP === '1';
+  if (keep && stack) {
+    mkdirSync(join(stack.dir, 'logs'), { recursive: true });
+    for (const [i, r] of stack.runs.entries()) writeFileSync(join(stack.dir, 'logs', `${i}-${r.name}.log`), r.proc.stderr());
+  }
+  await stack?.close(keep);
   await broker?.close();
 });
 
