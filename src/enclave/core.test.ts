@@ -126,6 +126,24 @@ describe('EnclaveCore', () => {
     expect(a.processBatch(files).rejected).toEqual([]);
   });
 
+  it('drops a held result whose acknowledgement was lost once the host acknowledges a seq a window later (bounded state)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'enclave-'));
+    dirs.push(dir);
+    const a = newCore(dir);
+    const files = Array.from({ length: DEDUPE_WINDOW + 6 }, (_, s) => sealedBatch(gw, a.publicKey, 'p1', s, s * 10_000, (s + 1) * 10_000));
+    const acksOf = (o: { results: { gateway: string; patient: string; seq: number }[] }) => o.results.map((r) => ({ gateway: r.gateway, patient: r.patient, seq: r.seq }));
+    // Files 0–2: results written by the host, which crashed before it sent their acknowledgements.
+    a.processBatch(files.slice(0, 3));
+    const later = a.processBatch(files.slice(3, DEDUPE_WINDOW + 5));
+    // Still held: a retry of 0 (had its result not been written) gets it back.
+    expect(a.processBatch([files[0]!]).stats).toMatchObject({ duplicates: 1, rejected: 0 });
+    a.processBatch([files.at(-1)!], acksOf(later));
+    for (const core of [a, newCore(dir)]) {
+      const out = core.processBatch([files[0]!, files[2]!]);
+      expect(out.rejected.map((r) => r.reason)).toEqual([expect.stringMatching(/sequence 0 is older than the last 16/), expect.stringMatching(/sequence 2 is older than the last 16/)]);
+    }
+  });
+
   it('rejects tampered, truncated, foreign-key, unsigned-by-enrolled and unknown-gateway files, one by one', () => {
     const core = newCore();
     const good = sealedBatch(gw, core.publicKey, 'p1', 0, 0, 10_000);
