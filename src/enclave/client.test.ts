@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openEnvelope, verifyQuoteDetails } from '../crypto/index.js';
-import { computeMeasurement, ensurePlatformKey, spawnEnclave, type HrvResult } from './index.js';
+import { computeMeasurement, DEDUPE_WINDOW, ensurePlatformKey, spawnEnclave, type HrvResult } from './index.js';
 import { makeGateway, sealedBatch } from '../test-support/sealed-batches.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'enclave-proc-'));
@@ -67,6 +67,27 @@ describe('enclave process', () => {
       const opened = openEnvelope(gw.hpke.privateKey, out.results[0]!.bytes, { senderKey: () => enclave.signingPublicKey });
       const body = JSON.parse(new TextDecoder().decode(opened.plaintext)) as HrvResult;
       expect([body.seq, body.window.n]).toEqual([1, f0.beats]);
+      expect(enclave.restarts).toBe(1);
+    } finally {
+      await enclave.close();
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+  it('a crash after the seal of a micro-batch with more files of one patient than the dedupe window: every retried file gets its result back', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'enclave-seal-backlog-'));
+    const o = { ...opts, dataDir: join(d, 'enclave') };
+    let restarted!: () => void;
+    const up = new Promise<void>((r) => (restarted = r));
+    const enclave = await spawnEnclave({ ...o, env: { ...process.env, HRVAULT_FAILPOINTS: 'enclave.after-seal=crash' }, log: (_l, msg) => msg === 'enclave restarted' && restarted() });
+    try {
+      // The host's backlog after a restart: DEDUPE_WINDOW + 3 files of one patient in one call.
+      const files = Array.from({ length: DEDUPE_WINDOW + 3 }, (_, s) => sealedBatch(gw, enclave.publicKey, 'p3', s, s * 10_000, (s + 1) * 10_000));
+      await expect(enclave.processBatch(files)).rejects.toThrow(/exited \(SIGKILL\)/);
+      await up;
+      const out = await enclave.processBatch(files);
+      expect(out.rejected).toEqual([]);
+      expect(out.stats).toMatchObject({ accepted: 0, duplicates: files.length, beats: 0 });
+      expect(out.results.map((r) => r.seq)).toEqual(files.map((_, s) => s));
       expect(enclave.restarts).toBe(1);
     } finally {
       await enclave.close();
