@@ -93,4 +93,21 @@ describe('enclave process', () => {
       (out, files) => expect(out.results.map((r) => r.seq)).toEqual(files.map((_, s) => s)),
     );
   });
+  it('refuses to start on a sealed state another live enclave process holds (the orphan of a host that died alone), and starts once it is gone', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'enclave-lock-'));
+    const o = { ...opts, dataDir: join(d, 'enclave') };
+    const first = await spawnEnclave(o);
+    try {
+      await expect(spawnEnclave({ ...o, restart: false })).rejects.toThrow(new RegExp(`held by enclave process ${first.pid}, still running`));
+    } finally {
+      await first.close();
+    }
+    const second = await spawnEnclave(o);
+    try {
+      expect(second.publicKey).toEqual(first.publicKey);
+    } finally {
+      await second.close();
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
 });
