@@ -32,19 +32,22 @@ function logLines(cloud: CliProcess): Record<string, unknown>[] {
   return out;
 }
 
-/** What the host's enclave supervisor logged: processes lost (with why), restarts done, watchdog kills, and the last restart count. */
+/** What the host's enclave supervisor logged: processes lost (with why), restarts done, watchdog kills, the last restart count; and the host's failed micro-batches. */
 export interface SupervisorLog {
   lost: string[];
   restarted: number;
   hung: number;
   /** The `restarts` counter of the last "enclave process lost; restarting it" line (0 if none). */
   restarts: number;
+  /** Micro-batches the host logged as partly failed (the enclave lost in the middle of a call): their files were retried. */
+  failedBatches: number;
 }
 
 /** Reads the supervisor's lines from the host's log. */
 export function supervisorLog(cloud: CliProcess): SupervisorLog {
-  const s: SupervisorLog = { lost: [], restarted: 0, hung: 0, restarts: 0 };
+  const s: SupervisorLog = { lost: [], restarted: 0, hung: 0, restarts: 0, failedBatches: 0 };
   for (const l of logLines(cloud)) {
+    if (l.component === 'cloud' && l.level === 50 && String(l.msg).startsWith('enclave could not process')) s.failedBatches++;
     if (l.component !== 'enclave-supervisor') continue;
     if (l.msg === 'enclave process lost; restarting it') {
       s.lost.push(String(l.error));

@@ -107,6 +107,7 @@ describe('faults: the enclave child fails alone and the host supervises it', () 
     printInvariants('enclave-hang', r, { seed, armed: `enclave.before-batch=hang@${hit}`, watchdog_ms: WATCHDOG_MS, supervisor: sup, results_after_restart: after, host_enclave_restarts: reportedRestarts(cloud), published: r.published, host_rejections: stack.hostRejections(), gateway_sigterm: r.gatewaySigterm });
     // A micro-batch slower than the watchdog on a loaded machine would count as a hang too (and be retried): at least the armed one.
     expect(sup.hung, 'the watchdog fired').toBeGreaterThanOrEqual(1);
+    expect(sup.failedBatches, 'the hung micro-batch failed at the host (its files retried)').toBeGreaterThanOrEqual(1);
     expect(sup.lost, 'each loss logged as a watchdog kill').toEqual(sup.lost.map(() => expect.stringMatching(new RegExp(`did not answer (batch|quote) within ${WATCHDOG_MS} ms \\(killed as hung\\)`))));
     expect([sup.restarts, sup.restarted], 'restarts counted and logged').toEqual([sup.hung, sup.hung]);
     expect(reportedRestarts(cloud), "the host's enclave_restarts").toBe(sup.hung);
