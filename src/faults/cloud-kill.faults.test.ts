@@ -45,7 +45,7 @@ describe('faults: cloud host and enclave killed at their failpoints and at rando
     const points = CLOUD_POINTS.filter((p) => failpointPlaced(p));
     const skipped = CLOUD_POINTS.filter((p) => !points.includes(p));
     for (const p of skipped)
-      console.log(`faults: cloud-kill skips ${p}: not placed in the code yet (open fix: issue 8, enclave/cloud helper — redelivery returns the original result, state committed so a crash loses no result)`);
+      console.log(`faults: cloud-kill skips ${p}: not placed in the code (no failpoint('${p}') call outside src/failpoints)`);
     const hits = points.map(() => 1 + Math.floor(rand() * 3));
     const armed = (i: number): Record<string, string> => (i < points.length ? { HRVAULT_FAILPOINTS: `${points[i]}=crash@${hits[i]}` } : {});
     let cloud = await stack.startCloud(armed(0));
