@@ -40,8 +40,42 @@ export const WINDOW_MS = 300_000;
  * How many of a patient's most recent sequence numbers the state remembers (dedupe and reorder window): a file
  * repeating one of them gets its original result back; an older repeat is refused as a replay. A gateway uploads
  * each patient's files in order, so a redelivery (host crash, gateway re-upload) lies a few numbers behind.
+ * A receipt that still holds its result (not yet acknowledged durable by the host) is kept beyond the window: one
+ * micro-batch can carry more than 16 files of a patient (the backlog after a restart), and a crash before the host
+ * wrote them must not turn their retry into replays (see `evictReceipts`).
  */
 export const DEDUPE_WINDOW = 16;
+
+/**
+ * Drops the receipts that left the dedupe window, except those still holding a result the host has not written.
+ * `ackedSeq`: the host has just acknowledged this seq of the patient. The host writes all results of one call at
+ * once and acknowledges them together, and a patient's files are in one call in seq order; so a held result more
+ * than DEDUPE_WINDOW below an acknowledged seq is one whose acknowledgement was lost with a host crash (its input
+ * has left the inbox; no retry can come): dropped, which bounds what lost acknowledgements leave behind.
+ */
+function evictReceipts(st: PatientState, ackedSeq?: number): boolean {
+  let changed = false;
+  for (const [seq, r] of st.done) {
+    if (seq > st.lastSeq - DEDUPE_WINDOW) continue;
+    if (r.result === undefined || (ackedSeq !== undefined && seq <= ackedSeq - DEDUPE_WINDOW)) {
+      st.done.delete(seq);
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+/** Drops the held result of an acknowledged seq and what the acknowledgement makes obsolete; true when state changed. */
+function acknowledgeIn(st: PatientState | undefined, seq: number): boolean {
+  if (!st) return false;
+  const r = st.done.get(seq);
+  let changed = false;
+  if (r?.result) {
+    delete r.result;
+    changed = true;
+  }
+  return evictReceipts(st, seq) || changed;
+}
 
 
 /** What the state keeps of an accepted file: a hash of its content, and its result until the host has written it. */
@@ -59,7 +93,7 @@ export interface PatientState {
   lastT: number;
   window: StreamingHrvWindow;
   active: Set<AlertType>;
-  /** Receipts of the accepted sequence numbers within DEDUPE_WINDOW of lastSeq. */
+  /** Receipts of the accepted sequence numbers within DEDUPE_WINDOW of lastSeq, and older ones still holding their result. */
   done: Map<number, Receipt>;
   /** Numbers skipped when a successor was released without them (within LATE_WINDOW of lastSeq): late files welcome. */
   skipped?: Set<number>;
@@ -309,9 +343,7 @@ export class HrvAnalyser {
 
   /** The host has made this result durable: drop the held copy; true when state changed. */
   acknowledge(a: { gateway: string; patient: string; seq: number }): boolean {
-    const r = this.#patients.get(`${a.gateway}/${a.patient}`)?.done.get(a.seq);
-    if (!r?.result) return false;
-    delete r.result;
+    if (!acknowledgeIn(this.#patients.get(`${a.gateway}/${a.patient}`), a.seq)) return false;
     if (this.#journal) this.#acked.push([a.gateway, a.patient, a.seq]);
     return true;
   }
@@ -351,10 +383,7 @@ export class HrvAnalyser {
       const metaLen = b.readUInt32BE(0);
       const meta = JSON.parse(b.subarray(4, 4 + metaLen).toString()) as DeltaMeta;
       let off = 4 + metaLen;
-      for (const [g, p, seq] of meta.k) {
-        const r = this.#patients.get(`${g}/${p}`)?.done.get(seq);
-        if (r) delete r.result;
-      }
+      for (const [g, p, seq] of meta.k) acknowledgeIn(this.#patients.get(`${g}/${p}`), seq);
       for (const m of meta.p) {
         const key = `${m.g}/${m.p}`;
         const st = this.#patients.get(key) ?? { gateway: m.g, patient: m.p, lastSeq: -1, lastT: -Infinity, window: new StreamingHrvWindow(), active: new Set<AlertType>(), done: new Map<number, Receipt>()};
@@ -368,7 +397,7 @@ export class HrvAnalyser {
           st.done.set(seq, len > 0 ? { input, result: new Uint8Array(b.subarray(off, off + len)) } : { input });
           off += len;
         }
-        for (const seq of st.done.keys()) if (seq <= st.lastSeq - DEDUPE_WINDOW) st.done.delete(seq);
+        evictReceipts(st);
         this.#patients.set(key, st);
       }
     } catch (err) {
@@ -409,7 +438,7 @@ export class HrvAnalyser {
     }
     state.lastSeq = h.seq;
     state.done.set(h.seq, { input });
-    for (const seq of state.done.keys()) if (seq <= h.seq - DEDUPE_WINDOW) state.done.delete(seq);
+    evictReceipts(state);
     if (n > 0) {
       state.lastT = t[n - 1]!;
       state.window.evictBefore(state.lastT - WINDOW_MS);

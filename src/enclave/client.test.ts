@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openEnvelope, verifyQuoteDetails } from '../crypto/index.js';
-import { computeMeasurement, ensurePlatformKey, spawnEnclave, type HrvResult } from './index.js';
+import { computeMeasurement, DEDUPE_WINDOW, ensurePlatformKey, spawnEnclave, type BatchFile, type BatchOutcome, type HrvResult } from './index.js';
 import { makeGateway, sealedBatch } from '../test-support/sealed-batches.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'enclave-proc-'));
@@ -51,25 +51,62 @@ describe('enclave process', () => {
     }
   });
 
-  it('a crash after the state is sealed and before the reply loses no result: the retried file gets it back, analysed once', async () => {
+  /**
+   * An enclave armed to crash after its first seal; `retry` gets the files that crashed it handed over again by the
+   * restarted process (the supervisor's restart awaited), the enclave closed and its directory removed afterwards.
+   */
+  async function sealCrash<F extends BatchFile>(files: (publicKey: Uint8Array) => F[], check: (out: BatchOutcome, files: F[], signer: Uint8Array) => void): Promise<void> {
     const d = mkdtempSync(join(tmpdir(), 'enclave-seal-crash-'));
-    const o = { ...opts, dataDir: join(d, 'enclave') };
     let restarted!: () => void;
     const up = new Promise<void>((r) => (restarted = r));
-    const enclave = await spawnEnclave({ ...o, env: { ...process.env, HRVAULT_FAILPOINTS: 'enclave.after-seal=crash' }, log: (_l, msg) => msg === 'enclave restarted' && restarted() });
+    const enclave = await spawnEnclave({ ...opts, dataDir: join(d, 'enclave'), env: { ...process.env, HRVAULT_FAILPOINTS: 'enclave.after-seal=crash' }, log: (_l, msg) => msg === 'enclave restarted' && restarted() });
     try {
-      const f0 = sealedBatch(gw, enclave.publicKey, 'p2', 1, 0, 10_000);
-      await expect(enclave.processBatch([f0])).rejects.toThrow(/exited \(SIGKILL\)/);
+      const fs = files(enclave.publicKey);
+      await expect(enclave.processBatch(fs)).rejects.toThrow(/exited \(SIGKILL\)/);
       await up;
-      const out = await enclave.processBatch([f0]);
+      const out = await enclave.processBatch(fs);
       expect(out.rejected).toEqual([]);
-      expect(out.stats).toMatchObject({ accepted: 0, duplicates: 1, beats: 0 });
-      const opened = openEnvelope(gw.hpke.privateKey, out.results[0]!.bytes, { senderKey: () => enclave.signingPublicKey });
-      const body = JSON.parse(new TextDecoder().decode(opened.plaintext)) as HrvResult;
-      expect([body.seq, body.window.n]).toEqual([1, f0.beats]);
+      expect(out.stats).toMatchObject({ accepted: 0, duplicates: fs.length, beats: 0 });
       expect(enclave.restarts).toBe(1);
+      check(out, fs, enclave.signingPublicKey);
     } finally {
       await enclave.close();
+      rmSync(d, { recursive: true, force: true });
+    }
+  }
+
+  it('a crash after the state is sealed and before the reply loses no result: the retried file gets it back, analysed once', async () => {
+    await sealCrash(
+      (key) => [sealedBatch(gw, key, 'p2', 1, 0, 10_000)],
+      (out, files, signer) => {
+        const opened = openEnvelope(gw.hpke.privateKey, out.results[0]!.bytes, { senderKey: () => signer });
+        const body = JSON.parse(new TextDecoder().decode(opened.plaintext)) as HrvResult;
+        expect([body.seq, body.window.n]).toEqual([1, files[0]!.beats]);
+      },
+    );
+  });
+
+  it('a crash after the seal of a micro-batch with more files of one patient than the dedupe window: every retried file gets its result back', async () => {
+    // The host's backlog after a restart: DEDUPE_WINDOW + 3 files of one patient in one call.
+    await sealCrash(
+      (key) => Array.from({ length: DEDUPE_WINDOW + 3 }, (_, s) => sealedBatch(gw, key, 'p3', s, s * 10_000, (s + 1) * 10_000)),
+      (out, files) => expect(out.results.map((r) => r.seq)).toEqual(files.map((_, s) => s)),
+    );
+  });
+  it('refuses to start on a sealed state another live enclave process holds (the orphan of a host that died alone), and starts once it is gone', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'enclave-lock-'));
+    const o = { ...opts, dataDir: join(d, 'enclave') };
+    const first = await spawnEnclave(o);
+    try {
+      await expect(spawnEnclave({ ...o, restart: false })).rejects.toThrow(new RegExp(`held by enclave process ${first.pid}, still running`));
+    } finally {
+      await first.close();
+    }
+    const second = await spawnEnclave(o);
+    try {
+      expect(second.publicKey).toEqual(first.publicKey);
+    } finally {
+      await second.close();
       rmSync(d, { recursive: true, force: true });
     }
   });

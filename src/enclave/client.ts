@@ -207,7 +207,9 @@ export async function spawnEnclave(opts: SpawnEnclaveOptions): Promise<EnclaveCl
     }
     restarts++;
     log('error', 'enclave process lost; restarting it', { pid: p.child.pid, error: why.message, restarts });
-    ready = restartLoop();
+    // Only once the old process is gone (a watchdog kill is not yet an exit): two processes must never share the
+    // sealed state, or the old one's last journal append could land after the new one loaded it.
+    ready = p.exited.then(() => restartLoop());
     ready.then(
       (np) => log('info', 'enclave restarted', { pid: np.child.pid, restarts }),
       () => undefined,

@@ -157,14 +157,51 @@ describe('EnclaveCore', () => {
     expect(core.processBatch([f(LATE_WINDOW + 50)]).stats.accepted).toBe(1);
   });
 
-  it('refuses a repeat older than the dedupe window as a replay', () => {
+  it('refuses a repeat older than the dedupe window as a replay, once its result is acknowledged', () => {
     const core = newCore();
     const files = Array.from({ length: DEDUPE_WINDOW + 2 }, (_, s) => sealedBatch(gw, core.publicKey, 'p1', s, s * 10_000, (s + 1) * 10_000));
-    expect(core.processBatch(files).stats.accepted).toBe(files.length);
-    const out = core.processBatch([files[0]!, files[2]!]);
+    const first = core.processBatch(files);
+    expect(first.stats.accepted).toBe(files.length);
+    const out = core.processBatch([files[0]!, files[2]!], first.results.map((r) => ({ gateway: r.gateway, patient: r.patient, seq: r.seq })));
     expect(out.rejected.map((r) => r.code)).toEqual(['HRV_ERR_SEQUENCE_REPLAY']);
     expect(out.rejected[0]!.reason).toMatch(/older than the last 16 accepted/);
     expect(out.stats.duplicates).toBe(1);
+  });
+
+  it('a crash after a micro-batch of more files of one patient than the dedupe window loses no result: every retried file gets its original back', () => {
+    // The host's backlog after a restart: DEDUPE_WINDOW + 4 files of one patient in one call. The enclave seals
+    // them (results held), the reply is lost (host or enclave killed), the restarted enclave gets the same files.
+    const dir = mkdtempSync(join(tmpdir(), 'enclave-'));
+    dirs.push(dir);
+    const a = newCore(dir);
+    const files = Array.from({ length: DEDUPE_WINDOW + 4 }, (_, s) => sealedBatch(gw, a.publicKey, 'p1', s, s * 10_000, (s + 1) * 10_000));
+    const lost = a.processBatch(files);
+    expect(lost.stats.accepted).toBe(files.length);
+    const b = newCore(dir);
+    const retried = b.processBatch(files);
+    expect(retried.rejected).toEqual([]);
+    expect(retried.stats).toMatchObject({ accepted: 0, duplicates: files.length, beats: 0 });
+    expect(retried.results.map((r) => Buffer.from(r.bytes).toString('base64'))).toEqual(lost.results.map((r) => Buffer.from(r.bytes).toString('base64')));
+    // And in the same process (the host crashed alone): the same answer.
+    expect(a.processBatch(files).rejected).toEqual([]);
+  });
+
+  it('drops a held result whose acknowledgement was lost once the host acknowledges a seq a window later (bounded state)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'enclave-'));
+    dirs.push(dir);
+    const a = newCore(dir);
+    const files = Array.from({ length: DEDUPE_WINDOW + 6 }, (_, s) => sealedBatch(gw, a.publicKey, 'p1', s, s * 10_000, (s + 1) * 10_000));
+    const acksOf = (o: { results: { gateway: string; patient: string; seq: number }[] }) => o.results.map((r) => ({ gateway: r.gateway, patient: r.patient, seq: r.seq }));
+    // Files 0–2: results written by the host, which crashed before it sent their acknowledgements.
+    a.processBatch(files.slice(0, 3));
+    const later = a.processBatch(files.slice(3, DEDUPE_WINDOW + 5));
+    // Still held: a retry of 0 (had its result not been written) gets it back.
+    expect(a.processBatch([files[0]!]).stats).toMatchObject({ duplicates: 1, rejected: 0 });
+    a.processBatch([files.at(-1)!], acksOf(later));
+    for (const core of [a, newCore(dir)]) {
+      const out = core.processBatch([files[0]!, files[2]!]);
+      expect(out.rejected.map((r) => r.reason)).toEqual([expect.stringMatching(/sequence 0 is older than the last 16/), expect.stringMatching(/sequence 2 is older than the last 16/)]);
+    }
   });
 
   it('rejects tampered, truncated, foreign-key, unsigned-by-enrolled and unknown-gateway files, one by one', () => {

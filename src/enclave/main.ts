@@ -8,6 +8,7 @@ import { HrvaultError } from '../errors.js';
 import { failpoint } from '../failpoints/index.js';
 import { EnclaveCore, type BatchFile, type EnrolledGateway, type ResultAck } from './core.js';
 import { computeMeasurement } from './measurement.js';
+import { lockStateDir } from './state-lock.js';
 
 type Request =
   | { id: number; op: 'init'; dataDir: string; platformKeyFile: string; enrolledGateways: EnrolledGateway[] }
@@ -27,6 +28,8 @@ function handle(msg: Request): void {
       case 'init': {
         const seed = readFileSync(msg.platformKeyFile);
         if (seed.length !== 32) throw new HrvaultError('HRV_ERR_CONFIG', `platform key ${msg.platformKeyFile} must be a 32-byte Ed25519 seed`);
+        // Before anything is read: an enclave of a host that died alone may still be appending to this state.
+        lockStateDir(msg.dataDir);
         core = new EnclaveCore({
           dataDir: msg.dataDir,
           platformPrivateKey: new Uint8Array(seed),
