@@ -666,6 +666,9 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
           else outbox.delivered(outbox.pending());
         }
       } catch (err) {
+        // The outbox could not write (a full disk): the result is fine, our disk is not. Leave the host's copy and
+        // end this round; the next poll fetches it again. Deleting it here would lose its beats for good.
+        if (err instanceof HrvaultError && err.code === 'HRV_ERR_SPOOL') throw err;
         st.results_rejected++;
         log.warn(
           {
@@ -689,7 +692,8 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
           { err: err instanceof Error ? err.message : String(err) },
           'result fetch failed; will retry',
         );
-        await dropSftp();
+        // Our own disk failed, not the link: keep the connection for the next poll.
+        if (!(err instanceof HrvaultError && err.code === 'HRV_ERR_SPOOL')) await dropSftp();
       })
       .finally(() => {
         fetching = undefined;
