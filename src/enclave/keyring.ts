@@ -10,10 +10,11 @@
  * never leave the enclave otherwise. A keys file of the first format (one pair, 64 raw bytes) is read as a ring of one.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { generateHpkeKeyPair, generateSigningKeyPair, hpkePublicKeyOf, keyIdOf, signingPublicKeyOf } from '../crypto/index.js';
 import { HrvaultError } from '../errors.js';
-import { seal, unseal, writeFileDurable } from './sealing.js';
+import { loadSealingSecret, seal, unseal, writeFileDurable } from './sealing.js';
 
 /** When to rotate and how long a retired key still opens files (ms; rotation 0 = never). */
 export interface KeyPolicy {
@@ -62,6 +63,11 @@ function pairOf(hpkePrivate: Uint8Array, signingPrivate: Uint8Array, createdMs: 
 
 function freshPair(now: number): KeyPair {
   return pairOf(generateHpkeKeyPair().privateKey, generateSigningKeyPair().privateKey, now);
+}
+
+/** The key ids the enclave in `dataDir` holds (current last), read from its sealed keys file: public values, for operators and tests. */
+export function sealedKeyIds(dataDir: string): string[] {
+  return KeyRing.open(join(dataDir, 'keys.sealed'), loadSealingSecret(join(dataDir, 'seal.key')), NO_ROTATION).keyIds;
 }
 
 export class KeyRing {
