@@ -42,6 +42,7 @@ describe('KeyRing', () => {
     // The next rotation erases it from the sealed file; the refusal still names it as retired.
     expect(r.rotateIfDue(T0 + 3 * HOUR + 1)).toBe(true);
     expect(r.keyIds).not.toContain(first);
+    expect(r.erasedKeyIds).toEqual([first]);
     expect(r.rotations).toBe(2);
     const again = ring(d, T0 + 3 * HOUR + 2);
     expect(again.keyIds).toEqual(r.keyIds);

@@ -65,9 +65,13 @@ function freshPair(now: number): KeyPair {
   return pairOf(generateHpkeKeyPair().privateKey, generateSigningKeyPair().privateKey, now);
 }
 
-/** The key ids the enclave in `dataDir` holds (current last), read from its sealed keys file: public values, for operators and tests. */
-export function sealedKeyIds(dataDir: string): string[] {
-  return KeyRing.open(join(dataDir, 'keys.sealed'), loadSealingSecret(join(dataDir, 'seal.key')), NO_ROTATION).keyIds;
+/**
+ * The key ids of the enclave in `dataDir`, read from its sealed keys file: those it holds (current last) and those
+ * erased after their retention (the last 256). Public values, for operators and tests.
+ */
+export function sealedKeyIds(dataDir: string): { held: string[]; erased: string[] } {
+  const ring = KeyRing.open(join(dataDir, 'keys.sealed'), loadSealingSecret(join(dataDir, 'seal.key')), NO_ROTATION);
+  return { held: ring.keyIds, erased: ring.erasedKeyIds };
 }
 
 export class KeyRing {
@@ -113,6 +117,11 @@ export class KeyRing {
   /** Key ids still able to open files (current and retained), oldest first. */
   get keyIds(): string[] {
     return this.#pairs.map((p) => p.keyId);
+  }
+
+  /** Key ids erased after their retention (the last 256), oldest first. */
+  get erasedKeyIds(): string[] {
+    return this.#forgotten.map((f) => f.keyId);
   }
 
   /** Rotations done by this instance. */

@@ -63,8 +63,8 @@ describe('faults: enclave key rotation under load', () => {
       rotation_s: ROTATION_S,
       retention_s: RETENTION_S,
       cloud_restarts: stack.runs.filter((x) => x.name === 'cloud').length - 1,
-      // The ring holds the current pair and every pair retired within the retention (the run is shorter than it).
-      enclave_rotations: keyIds.length - 1,
+      // Every pair but the first was made by a rotation: held (current, retained) or erased after the retention.
+      enclave_rotations: keyIds.held.length - 1 + keyIds.erased.length,
       gateway_attestations: count(gw, 'enclave attested'),
       gateway_key_changes: changes(),
       key_changes_before_restart: changesAtRestart,
