@@ -2,9 +2,11 @@
  * Scenario "key-rotation": the enclave rotates its HPKE and signing key pair every 3 s (`cloud.enclaveKeyRotationS`)
  * and keeps retired pairs for 60 s; the gateway re-attests when its attestation is older than 1 s
  * (`gateway.attestationMaxAgeS`), so while 5 patients publish at 10× files sealed to a pair just retired are always
- * in flight (in the host's inbox, in the enclave's micro-batch, their results in the outbox). Half-way the cloud is
- * restarted (SIGTERM, then started again on the same directories): the ring and its rotation schedule come back
- * from the sealed keys file. Invariants I1, I2, I3; no file refused by the host (a file sealed to a key the enclave
+ * in flight (in the host's inbox, in the enclave's micro-batch, their results in the outbox). After 3 key changes the
+ * cloud is restarted (SIGTERM, then started again on the same directories): the ring and its rotation schedule come
+ * back from the sealed keys file. After 3 more the gateway is SIGKILLed at a seeded moment and restarted: results
+ * of files the killed run sealed to since-retired keys are verified with the pairs it kept (attested.json). Then 3
+ * more key changes. Invariants I1, I2, I3; no file refused by the host (a file sealed to a key the enclave
  * no longer holds would be quarantined there). Prints the rotations (the enclave's ring) and the re-attestations.
  */
 import { afterAll, describe, expect, it } from 'vitest';
@@ -12,8 +14,8 @@ import { sealedKeyIds } from '../enclave/index.js';
 import type { EmbeddedBroker } from '../gateway/index.js';
 import type { CliProcess } from '../test-support/processes.js';
 import { printInvariants } from './report.js';
-import { faultSeed } from './seed.js';
-import { createStack, drainAndCheck, resultsKept, sigterm, startSuiteBroker, untilSettled, type FaultStack } from './stack.js';
+import { faultSeed, seededRandom } from './seed.js';
+import { createStack, drainAndCheck, killAtRandomMoments, resultsKept, sigkill, sigterm, startSuiteBroker, untilSettled, type FaultStack } from './stack.js';
 
 const PATIENTS = 5;
 const ROTATION_S = 3;
@@ -33,25 +35,38 @@ afterAll(async () => {
 });
 
 describe('faults: enclave key rotation under load', () => {
-  it('no file in flight is lost when the enclave rotates its keys every few seconds, across a cloud restart', async () => {
+  it('no file in flight is lost when the enclave rotates its keys every few seconds, across cloud and gateway restarts', async () => {
     const seed = faultSeed();
     const prefix = `hrvault/v1/keys${process.pid}`;
     broker = await startSuiteBroker(prefix);
     stack = createStack({ name: 'key-rotation', patients: PATIENTS, seed, mqttUrl: broker.url, topicPrefix: prefix });
+    const rand = seededRandom(seed, 'key-rotation');
     let cloud = await stack.startCloud(CLOUD_ENV);
-    const gw = await stack.startGateway({ env: GATEWAY_ENV });
+    let gw = await stack.startGateway({ env: GATEWAY_ENV });
     const fleet = await stack.startSensors(null, 10);
-    const changes = (): number => count(gw, 'enclave key changed');
+    const gateways = (): CliProcess[] => stack!.runs.filter((x) => x.name === 'gateway').map((x) => x.proc);
+    const changes = (): number => gateways().reduce((s, p) => s + count(p, 'enclave key changed'), 0);
     const moving = (): number => resultsKept(gw) + changes() + fleet.stats().published;
-    let changesAtRestart = 0;
+    const untilChanges = async (n: number, when: string): Promise<void> => {
+      const from = changes();
+      const ok = await untilSettled(() => changes() >= from + n, moving, 30_000);
+      expect(ok, `the gateway saw ${changes() - from} of ${n} key changes ${when}`).toBe(true);
+    };
+    let changesAtRestart: number | undefined;
+    let gatewayKill: string | undefined;
     try {
-      const before = await untilSettled(() => changes() >= CHANGES, moving, 30_000);
-      expect(before, `the gateway saw ${changes()} key changes before the restart`).toBe(true);
+      await untilChanges(CHANGES, 'before the cloud restart');
       changesAtRestart = changes();
       await sigterm(cloud);
       cloud = await stack.startCloud(CLOUD_ENV);
-      const after = await untilSettled(() => changes() >= changesAtRestart + CHANGES, moving, 30_000);
-      expect(after, `the gateway saw ${changes() - changesAtRestart} key changes after the restart`).toBe(true);
+      await untilChanges(CHANGES, 'after the cloud restart');
+      // A gateway SIGKILLed at a seeded moment: its next run must still verify results of files the killed one sealed
+      // to keys since retired (it keeps every pair it attested, attested.json).
+      [gatewayKill] = await killAtRandomMoments(1, rand, 2000, () => resultsKept(gw), async () => {
+        await sigkill(gw);
+        gw = await stack!.startGateway({ env: GATEWAY_ENV });
+      });
+      await untilChanges(CHANGES, 'after the gateway restart');
     } finally {
       await fleet.stop();
     }
@@ -65,11 +80,12 @@ describe('faults: enclave key rotation under load', () => {
       cloud_restarts: stack.runs.filter((x) => x.name === 'cloud').length - 1,
       // Every pair but the first was made by a rotation: held (current, retained) or erased after the retention.
       enclave_rotations: keyIds.held.length - 1 + keyIds.erased.length,
-      gateway_attestations: count(gw, 'enclave attested'),
+      gateway_kill: gatewayKill,
+      gateway_attestations: gateways().reduce((s, p) => s + count(p, 'enclave attested'), 0),
       gateway_key_changes: changes(),
       key_changes_before_restart: changesAtRestart,
-      results_signed_by_unattested_key: count(gw, 'result signed by an enclave key not attested yet'),
-      results_rejected: count(gw, 'result rejected'),
+      results_signed_by_unattested_key: gateways().reduce((s, p) => s + count(p, 'result signed by an enclave key not attested yet'), 0),
+      results_rejected: gateways().reduce((s, p) => s + count(p, 'result rejected'), 0),
       published: r.published,
       host_rejections: hostRejections,
       gateway_sigterm: r.gatewaySigterm,
@@ -80,6 +96,6 @@ describe('faults: enclave key rotation under load', () => {
     expect(r.i3, 'I3').toEqual([]);
     expect(hostRejections, 'files refused by the host').toEqual({});
     expect(facts.results_rejected, 'results the gateway rejected').toBe(0);
-    expect(facts.enclave_rotations).toBeGreaterThanOrEqual(2 * CHANGES);
+    expect(facts.enclave_rotations).toBeGreaterThanOrEqual(3 * CHANGES);
   });
 });
