@@ -18,7 +18,7 @@
  * Where the machine refuses `mount -t tmpfs` (not root, no CAP_SYS_ADMIN) the scenario is skipped with the reason.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -148,6 +148,9 @@ describe.skipIf(mountRefused !== undefined)('faults: the gateway spool disk fill
       await fleet.stop();
     }
     const r = await drainAndCheck(stack, fleet, gw, cloud);
+    // Writes that failed for want of space must not leave their temp files behind (they hold space a full disk needs).
+    const leftovers = readdirSync(spoolDir, { recursive: true, encoding: 'utf8' }).filter((n) => /\.tmp-\d+$/.test(n));
+    facts.leftover_temp_files = leftovers.length;
     const last = stack.runs.filter((x) => x.name === 'gateway').map((x) => x.proc);
     const counters = last.map((p) => /\{"received".*\}/.exec(p.stdout())?.[0]).filter((s) => s !== undefined).map((s) => JSON.parse(s) as Record<string, unknown>);
     facts.gateway_counters = counters.map((c) => ({ spool_write_failures: c.spool_write_failures, intake_pauses: c.intake_pauses, results_rejected: c.results_rejected, accepted: c.accepted }));
@@ -158,6 +161,7 @@ describe.skipIf(mountRefused !== undefined)('faults: the gateway spool disk fill
     expect(r.i1.ok, 'I1').toBe(true);
     expect(r.i2, 'I2').toEqual([]);
     expect(r.i3, 'I3').toEqual([]);
+    expect(leftovers, 'temp files of failed writes left in the spool').toEqual([]);
     expect(Number(counters[0]?.intake_pauses ?? 0), 'the gateway counted the pause').toBeGreaterThanOrEqual(1);
   });
 });
