@@ -119,11 +119,6 @@ export class EnclaveCore {
     return this.#keys.current.keyId;
   }
 
-  /** Key ids that still open files (retained and current), oldest first. */
-  get keyIds(): string[] {
-    return this.#keys.keyIds;
-  }
-
   /** A quote binding the measurement and this enclave's current public keys to `nonce` (rotating first if due). */
   quote(nonce: Uint8Array): Quote {
     this.#rotateIfDue();

@@ -2,10 +2,10 @@
  * Scenario "key-rotation": the enclave rotates its HPKE and signing key pair every 3 s (`cloud.enclaveKeyRotationS`)
  * and keeps retired pairs for 60 s; the gateway re-attests when its attestation is older than 1 s
  * (`gateway.attestationMaxAgeS`), so while 5 patients publish at 10× files sealed to a pair just retired are always
- * in flight (in the host's inbox, in the enclave's micro-batch, their results in the outbox). After 3 key changes the
+ * in flight (in the host's inbox, in the enclave's micro-batch, their results in the outbox). After 2 key changes the
  * cloud is restarted (SIGTERM, then started again on the same directories): the ring and its rotation schedule come
- * back from the sealed keys file. After 3 more the gateway is SIGKILLed at a seeded moment and restarted: results
- * of files the killed run sealed to since-retired keys are verified with the pairs it kept (attested.json). Then 3
+ * back from the sealed keys file. After 2 more the gateway is SIGKILLed at a seeded moment and restarted: results
+ * of files the killed run sealed to since-retired keys are verified with the pairs it kept (attested.json). Then 2
  * more key changes. Invariants I1, I2, I3; no file refused by the host (a file sealed to a key the enclave
  * no longer holds would be quarantined there). Prints the rotations (the enclave's ring) and the re-attestations.
  */
@@ -21,7 +21,7 @@ const PATIENTS = 5;
 const ROTATION_S = 3;
 const RETENTION_S = 60;
 /** Key changes the gateway must see before the cloud restart, and again after it. */
-const CHANGES = 3;
+const CHANGES = 2;
 const CLOUD_ENV = { HRVAULT_CLOUD_ENCLAVE_KEY_ROTATION_S: String(ROTATION_S), HRVAULT_CLOUD_ENCLAVE_KEY_RETENTION_S: String(RETENTION_S) };
 const GATEWAY_ENV = { HRVAULT_GATEWAY_ATTESTATION_MAX_AGE_S: '1' };
 
@@ -50,11 +50,14 @@ describe('faults: enclave key rotation under load', () => {
       const from = changes();
       // Nothing moves when no key has changed for 30 s (ten rotation intervals).
       const ok = await untilSettled(() => changes() >= from + n, changes, 30_000);
-      expect(ok, `the gateway saw ${changes() - from} of ${n} key changes ${when}`).toBe(true);
+      const attestations = gateways().reduce((s, p) => s + count(p, 'enclave attested'), 0);
+      expect(ok, `the gateway saw ${changes() - from} of ${n} key changes ${when} (${attestations} attestations); its log ends:\n${gw.stderr().slice(-1500)}`).toBe(true);
     };
     let changesAtRestart: number | undefined;
     let gatewayKill: string | undefined;
     try {
+      // Key changes are counted once the pipeline runs (start-up on a loaded machine takes a while).
+      await untilSettled(() => resultsKept(gw) >= PATIENTS, () => resultsKept(gw));
       await untilChanges(CHANGES, 'before the cloud restart');
       changesAtRestart = changes();
       await sigterm(cloud);
