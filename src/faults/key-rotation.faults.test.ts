@@ -94,6 +94,7 @@ describe('faults: enclave key rotation under load', () => {
       gateway_sigterm: r.gatewaySigterm,
     };
     printInvariants('key-rotation', r, facts);
+    if (r.gatewaySigterm !== 'exited') console.log(`faults: key-rotation: the last gateway's log ends:\n${gateways().at(-1)!.stderr().slice(-3000)}\nstdout: ${gateways().at(-1)!.stdout().slice(-1000)}`);
     expect(r.i1.ok, 'I1').toBe(true);
     expect(r.i2, 'I2').toEqual([]);
     expect(r.i3, 'I3').toEqual([]);
