@@ -444,8 +444,16 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       clearTimeout(t);
     }
   };
-  const connectSftp = async (): Promise<SftpClient> => {
-    if (sftp) return sftp;
+  let connecting: Promise<SftpClient> | undefined;
+  /** The one SFTP connection: callers at the same moment (upload, fetch) share one connect, so none is orphaned. */
+  const connectSftp = (): Promise<SftpClient> => {
+    if (sftp) return Promise.resolve(sftp);
+    connecting ??= openSftp().finally(() => {
+      connecting = undefined;
+    });
+    return connecting;
+  };
+  const openSftp = async (): Promise<SftpClient> => {
     // The library's default callbacks print to the console; route them to the log and forget the connection.
     const c = new SftpClient(`gateway-${opts.id}`, {
       error: (err: unknown) => {
@@ -477,6 +485,11 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       await c.end().catch(() => undefined);
       throw err;
     });
+    if (stopped) {
+      // Shutdown dropped the connection while this one was being made: an open socket would keep the process alive.
+      await c.end().catch(() => undefined);
+      throw new HrvaultError('HRV_ERR_UPLOAD', 'gateway stopping');
+    }
     sftp = c;
     return c;
   };
