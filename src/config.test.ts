@@ -39,6 +39,16 @@ describe('loadConfig', () => {
     );
   });
 
+  it('validates the key-rotation keys: rotation off by default, a negative or fractional value refused with its variable', () => {
+    const cfg = loadConfig({ env: { HRVAULT_CLOUD_ENCLAVE_KEY_ROTATION_S: '86400', HRVAULT_GATEWAY_ATTESTATION_MAX_AGE_S: '600' } });
+    expect(cfg.cloud.enclaveKeyRotationS).toBe(86_400);
+    expect(cfg.gateway.attestationMaxAgeS).toBe(600);
+    expect(loadConfig({ env: {} }).cloud.enclaveKeyRotationS).toBe(0);
+    expect(() => loadConfig({ env: { HRVAULT_CLOUD_ENCLAVE_KEY_ROTATION_S: '-1' } })).toThrow(/cloud\.enclaveKeyRotationS \(from environment HRVAULT_CLOUD_ENCLAVE_KEY_ROTATION_S\)/);
+    expect(() => loadConfig({ env: { HRVAULT_CLOUD_ENCLAVE_KEY_RETENTION_S: '0' } })).toThrow(/cloud\.enclaveKeyRetentionS/);
+    expect(() => loadConfig({ env: { HRVAULT_GATEWAY_ATTESTATION_MAX_AGE_S: '1.5' } })).toThrow(/gateway\.attestationMaxAgeS/);
+  });
+
   it('names a bad flag and an unknown key', () => {
     expect(() => loadConfig({ env: {}, flags: { sensor: { patients: 0 } } })).toThrow(
       /sensor\.patients \(from flag\)/,

@@ -42,6 +42,7 @@ export const DEFAULT_CONFIG: HrvaultConfig = {
     maxClockAheadMs: 3_600_000,
     reorderHoldMs: 10_000,
     cspUrl: '',
+    attestationMaxAgeS: 3600,
   },
   pipeline: { mode: 'secure' },
   cloud: {
@@ -53,6 +54,8 @@ export const DEFAULT_CONFIG: HrvaultConfig = {
     maxUploadBytes: 4 * 1024 * 1024,
     gatewayKeysFiles: [],
     enclaveCallTimeoutMs: 60_000,
+    enclaveKeyRotationS: 0,
+    enclaveKeyRetentionS: 7 * 86_400,
   },
   enclave: { dataDir: 'hrvault-data/enclave', platformKeyFile: 'hrvault-data/platform.key', enrolmentFile: '' },
   access: { dataDir: './hrvault-data', host: '127.0.0.1', port: 8080, paillierBits: 2048, spDb: '', adminPassword: '' },

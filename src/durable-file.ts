@@ -4,8 +4,8 @@
  * over the target, then flush the directory: after a crash the target is either the old or the new content,
  * never a mix, and a rename that returned is not lost with the directory's metadata.
  */
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /** Flushes a directory's entries (creations, renames, deletions) to disk. */
@@ -27,13 +27,19 @@ export function writeFileDurable(file: string, data: Uint8Array | string, opts: 
   const bytes = typeof data === 'string' ? Buffer.from(data) : data;
   const fd = openSync(tmp, 'w', opts.mode ?? 0o600);
   try {
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    try {
+      let off = 0;
+      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (err) {
+    // A failed write (a full disk) must not leave its partial temp file holding the space it lacked.
+    rmSync(tmp, { force: true });
+    throw err;
   }
-  renameSync(tmp, file);
   if (opts.syncDir !== false) fsyncDir(dirname(file));
 }
 
@@ -45,12 +51,17 @@ export async function writeFileDurableAsync(file: string, data: Uint8Array | str
   const tmp = `${file}.tmp-${process.pid}`;
   const fh = await open(tmp, 'w', opts.mode ?? 0o600);
   try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
   }
-  await rename(tmp, file);
   if (opts.syncDir !== false) await fsyncDirAsync(dirname(file));
 }
 

@@ -37,6 +37,7 @@ export const ERROR_CODES = {
   HRV_ERR_ATTESTATION_NONCE: 'an attestation quote does not answer this verifier nonce',
   HRV_ERR_SEQUENCE_REPLAY: 'a batch file repeats or precedes a sequence number already accepted',
   HRV_ERR_SEALING: 'sealed enclave state could not be read or written',
+  HRV_ERR_KEY_RETIRED: 'a sealed file is sealed to an enclave key retired beyond its retention (the gateway must re-attest)',
   HRV_ERR_ENCLAVE: 'the enclave process failed or answered out of protocol',
   HRV_ERR_SFTP_PATH: 'an SFTP path is outside the caller\'s inbox/outbox or not an allowed file name',
   HRV_ERR_SFTP_SIZE: 'an SFTP upload exceeds the size limit',

@@ -50,6 +50,7 @@ export async function cloudFromConfig(
     // The client supervises its process: watchdog on every call, restart after an exit, kill or hang.
     enclave = await spawnEnclave({
       callTimeoutMs: c.enclaveCallTimeoutMs,
+      keyPolicy: { rotationMs: c.enclaveKeyRotationS * 1000, retentionMs: c.enclaveKeyRetentionS * 1000 },
       log: (level, msg, fields) => enclaveLog[level](fields ?? {}, msg),
       dataDir: enclaveDir,
       platformKeyFile: join(enclaveDir, 'platform.key'),

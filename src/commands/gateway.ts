@@ -55,6 +55,7 @@ export async function gatewayFromConfig(
       platformPublicKey: new Uint8Array(pk),
       allowedMeasurements: g.allowedMeasurements,
       allowSoftwareQuotes: g.allowSoftwareQuotes,
+      maxAgeMs: g.attestationMaxAgeS * 1000,
     };
   }
   return startGateway({

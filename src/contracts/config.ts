@@ -61,6 +61,8 @@ const gatewaySchema = z
     reorderHoldMs: z.number().int().min(0).max(3_600_000),
     /** The CSP's base URL that verified results are delivered to (device credential); empty = not set. */
     cspUrl: z.union([z.literal(''), z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })]),
+    /** Re-attest the enclave when the last attestation is older than this (s; 0 = only once per connection), so new files are sealed to a rotated key. */
+    attestationMaxAgeS: z.number().int().min(0).max(30 * 86_400),
   })
   .strict();
 
@@ -84,6 +86,13 @@ const cloudSchema = z
     gatewayKeysFiles: z.array(z.string().min(1)),
     /** Watchdog deadline of every call to the enclave (ms): past it the enclave counts as hung, is killed and restarted. */
     enclaveCallTimeoutMs: z.number().int().min(100).max(3_600_000),
+    /** The enclave rotates its HPKE and signing keys this often (s; 0 = never). */
+    enclaveKeyRotationS: z.number().int().min(0).max(365 * 86_400),
+    /**
+     * A retired enclave key still opens files this long after it was replaced (s); then its private half is erased and
+     * files sealed to it are refused. Must exceed the gateways' attestation max age plus the longest upload backlog.
+     */
+    enclaveKeyRetentionS: z.number().int().min(1).max(365 * 86_400),
   })
   .strict();
 

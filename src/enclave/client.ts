@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { signingPublicKeyOf, type Quote } from '../crypto/index.js';
 import { HrvaultError, type ErrorCode } from '../errors.js';
 import type { BatchFile, BatchOutcome, EnrolledGateway, ResultAck } from './core.js';
+import type { KeyPolicy } from './keyring.js';
 import { writeFileDurable } from './sealing.js';
 
 /** The enclave process failed, exited, hung, or answered out of protocol. */
@@ -44,6 +45,8 @@ export interface SpawnEnclaveOptions {
    * so a failpoint a test armed fires once and the restarted enclave comes up clean.
    */
   env?: NodeJS.ProcessEnv;
+  /** Key rotation and retention inside the enclave (default: never rotate). */
+  keyPolicy?: KeyPolicy;
   /** Log sink for supervision events (restarts, watchdog kills); receives no data, only pids and reasons. */
   log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 }
@@ -53,7 +56,7 @@ export interface EnclaveClient {
   readonly pid: number;
   /** How many times the process was restarted after an exit, kill or hang. */
   readonly restarts: number;
-  /** The enclave's X25519 HPKE public key. */
+  /** The enclave's X25519 HPKE public key at start (with key rotation on, a quote names the current one). */
   readonly publicKey: Uint8Array;
   /** The enclave's Ed25519 key that signs results. */
   readonly signingPublicKey: Uint8Array;
@@ -220,8 +223,14 @@ export async function spawnEnclave(opts: SpawnEnclaveOptions): Promise<EnclaveCl
     const p: EnclaveProcess = new EnclaveProcess(env, (why) => lost(p, why));
     current = p;
     try {
-      const got = await p.call<EnclaveInfo>({ op: 'init', dataDir: opts.dataDir, platformKeyFile: opts.platformKeyFile, enrolledGateways: opts.enrolledGateways }, startTimeoutMs, onHang(p.child.pid));
-      if (info && Buffer.compare(Buffer.from(got.publicKey), Buffer.from(info.publicKey)) !== 0) {
+      const got = await p.call<EnclaveInfo>(
+        { op: 'init', dataDir: opts.dataDir, platformKeyFile: opts.platformKeyFile, enrolledGateways: opts.enrolledGateways, ...(opts.keyPolicy ? { keyPolicy: opts.keyPolicy } : {}) },
+        startTimeoutMs,
+        onHang(p.child.pid),
+      );
+      // With rotation on, a restarted enclave may hold a newer key than the first start did; that is expected.
+      const rotates = (opts.keyPolicy?.rotationMs ?? 0) > 0;
+      if (info && !rotates && Buffer.compare(Buffer.from(got.publicKey), Buffer.from(info.publicKey)) !== 0) {
         throw new EnclaveError('HRV_ERR_ENCLAVE', 'restarted enclave holds a different key (sealed keys replaced?)');
       }
       if (closed) throw new EnclaveError('HRV_ERR_ENCLAVE', 'enclave closed while it started');

@@ -5,26 +5,13 @@
  * only for a file that passed every check, so a rejected file never costs anything already accepted.
  * `main.ts` runs this in its own OS process; nothing here touches the host except the sealed files.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  createQuote,
-  EnvelopeError,
-  generateHpkeKeyPair,
-  generateSigningKeyPair,
-  hpkePublicKeyOf,
-  keyIdOf,
-  openEnvelope,
-  readEnvelopeHeader,
-  sealEnvelope,
-  signingPublicKeyOf,
-  type EnvelopeHeader,
-  type Quote,
-} from '../crypto/index.js';
+import { createQuote, EnvelopeError, keyIdOf, openEnvelope, readEnvelopeHeader, sealEnvelope, type EnvelopeHeader, type Quote } from '../crypto/index.js';
 import { HrvaultError, type ErrorCode } from '../errors.js';
 import { failpoint } from '../failpoints/index.js';
 import { HrvAnalyser, inputDigest } from './analysis.js';
-import { loadSealingSecret, seal, SealingError, unseal, writeFileDurable } from './sealing.js';
+import { KeyRing, NO_ROTATION, type KeyPolicy } from './keyring.js';
+import { loadSealingSecret, SealingError } from './sealing.js';
 import { SealedStateStore } from './state-store.js';
 
 /** A gateway the trusted operator enrolled: its id, Ed25519 signing key and X25519 HPKE key (raw bytes). */
@@ -89,16 +76,14 @@ export interface EnclaveCoreOptions {
   platformPrivateKey: Uint8Array;
   measurement: string;
   enrolledGateways: EnrolledGateway[];
+  /** Key rotation and retention (default: never rotate). */
+  keyPolicy?: KeyPolicy;
 }
 
 /** The enclave's state machine; one instance per enclave process. */
 export class EnclaveCore {
-  readonly publicKey: Uint8Array;
-  readonly signingPublicKey: Uint8Array;
-  readonly keyId: string;
   readonly measurement: string;
-  readonly #hpkePrivate: Uint8Array;
-  readonly #signingPrivate: Uint8Array;
+  readonly #keys: KeyRing;
   readonly #platformKey: Uint8Array;
   readonly #secret: Uint8Array;
   readonly #state: SealedStateStore;
@@ -111,20 +96,8 @@ export class EnclaveCore {
     this.#platformKey = opts.platformPrivateKey;
     for (const g of opts.enrolledGateways) this.#gateways.set(g.id, g);
     this.#secret = loadSealingSecret(join(opts.dataDir, 'seal.key'));
-    const keysFile = join(opts.dataDir, 'keys.sealed');
-    if (existsSync(keysFile)) {
-      const keys = unseal(this.#secret, 'keys', readFileSync(keysFile));
-      this.#hpkePrivate = new Uint8Array(keys.subarray(0, 32));
-      this.#signingPrivate = new Uint8Array(keys.subarray(32, 64));
-    } else {
-      // Generated here, inside; the private halves leave only sealed under the platform secret.
-      this.#hpkePrivate = generateHpkeKeyPair().privateKey;
-      this.#signingPrivate = generateSigningKeyPair().privateKey;
-      writeFileDurable(keysFile, seal(this.#secret, 'keys', Buffer.concat([this.#hpkePrivate, this.#signingPrivate])));
-    }
-    this.publicKey = hpkePublicKeyOf(this.#hpkePrivate);
-    this.signingPublicKey = signingPublicKeyOf(this.#signingPrivate);
-    this.keyId = keyIdOf(this.publicKey);
+    // Generated here, inside; the private halves leave only sealed under the platform secret.
+    this.#keys = KeyRing.open(join(opts.dataDir, 'keys.sealed'), this.#secret, opts.keyPolicy ?? NO_ROTATION);
     this.#state = new SealedStateStore(opts.dataDir, this.#secret);
     this.#state.load(
       (snapshot) => this.#analyser.load(snapshot),
@@ -132,9 +105,33 @@ export class EnclaveCore {
     );
   }
 
-  /** A quote binding the measurement and this enclave's public keys to `nonce`. */
+  /** The current HPKE public key (new files are sealed to it). */
+  get publicKey(): Uint8Array {
+    return this.#keys.current.publicKey;
+  }
+
+  /** The current signing key's public half. */
+  get signingPublicKey(): Uint8Array {
+    return this.#keys.current.signingPublicKey;
+  }
+
+  get keyId(): string {
+    return this.#keys.current.keyId;
+  }
+
+  /** A quote binding the measurement and this enclave's current public keys to `nonce` (rotating first if due). */
   quote(nonce: Uint8Array): Quote {
+    this.#rotateIfDue();
     return createQuote(this.#platformKey, { measurement: this.measurement, enclavePublicKey: this.publicKey, enclaveSigningKey: this.signingPublicKey, nonce });
+  }
+
+  /** Rotates the key pair when due. A failed write of the keys file keeps the current pair: it is retried next time. */
+  #rotateIfDue(): void {
+    try {
+      this.#keys.rotateIfDue(Date.now());
+    } catch {
+      // nothing changed (the ring updates only after its sealed file is durable)
+    }
   }
 
   /** Number of patients with state. */
@@ -165,6 +162,7 @@ export class EnclaveCore {
       out.stats.rejected++;
     };
     if (this.#broken) throw this.#broken;
+    this.#rotateIfDue();
     let changed = false;
     for (const a of written) if (this.#analyser.acknowledge(a)) changed = true;
     // A new snapshot goes here, when the acknowledged results are gone and this micro-batch's are not yet made.
@@ -238,10 +236,12 @@ export class EnclaveCore {
     | { kind: 'new'; result: BatchResult; beats: number; alerts: number; gap: number } {
     const h = readEnvelopeHeader(f.bytes);
     if (h.kind !== 'rr-batch') throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', `expected an rr-batch file, got ${h.kind}`);
-    if (h.key_id !== this.keyId) throw new EnvelopeError('HRV_ERR_ENVELOPE_INTEGRITY', `file is sealed to key ${h.key_id}, this enclave holds ${this.keyId}`);
+    // The pair it was sealed to (current, or retired within retention) opens it and signs its result: the gateway
+    // attested that pair together before it sealed to it.
+    const pair = this.#keys.forOpening(h.key_id);
     const gw = this.#gateways.get(h.gateway);
     // Authenticated before anything is classified: a forged repeat learns nothing and gets nothing back.
-    const { plaintext } = openEnvelope(this.#hpkePrivate, f.bytes, { expectedKind: 'rr-batch', senderKey: () => gw?.signingPublicKey });
+    const { plaintext } = openEnvelope(pair.hpkePrivate, f.bytes, { expectedKind: 'rr-batch', senderKey: () => gw?.signingPublicKey });
     const input = inputDigest(plaintext);
     const name = `${h.patient}-${h.seq}.result`;
     const c = this.#analyser.classify(h, input, f.release === true);
@@ -254,7 +254,7 @@ export class EnclaveCore {
     const { result, beats, alerts, gap } = this.#analyser.analyse(h, new TextDecoder().decode(plaintext), f.name, input);
     const gwKey = gw!.hpkePublicKey;
     const header: EnvelopeHeader = { v: 1, kind: 'hrv-result', gateway: h.gateway, patient: h.patient, seq: h.seq, t_start_ms: h.t_start_ms, t_end_ms: h.t_end_ms, key_id: keyIdOf(gwKey) };
-    const bytes = sealEnvelope(gwKey, header, new TextEncoder().encode(JSON.stringify(result)), this.#signingPrivate);
+    const bytes = sealEnvelope(gwKey, header, new TextEncoder().encode(JSON.stringify(result)), pair.signingPrivate);
     this.#analyser.hold(h, bytes);
     return { kind: 'new', result: { ...base, bytes, duplicate: false }, beats, alerts, gap };
   }

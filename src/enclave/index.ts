@@ -21,3 +21,4 @@ export {
 export { computeMeasurement } from './measurement.js';
 export { loadEnrolment, parseEnrolment } from './enrolment.js';
 export { SealingError } from './sealing.js';
+export { KeyRing, sealedKeyIds, NO_ROTATION, type KeyPolicy, type KeyPair } from './keyring.js';

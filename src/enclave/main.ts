@@ -7,11 +7,12 @@ import { readFileSync } from 'node:fs';
 import { HrvaultError } from '../errors.js';
 import { failpoint } from '../failpoints/index.js';
 import { EnclaveCore, type BatchFile, type EnrolledGateway, type ResultAck } from './core.js';
+import type { KeyPolicy } from './keyring.js';
 import { computeMeasurement } from './measurement.js';
 import { lockStateDir } from './state-lock.js';
 
 type Request =
-  | { id: number; op: 'init'; dataDir: string; platformKeyFile: string; enrolledGateways: EnrolledGateway[] }
+  | { id: number; op: 'init'; dataDir: string; platformKeyFile: string; enrolledGateways: EnrolledGateway[]; keyPolicy?: KeyPolicy }
   | { id: number; op: 'quote'; nonce: Uint8Array }
   | { id: number; op: 'batch'; files: BatchFile[]; written?: ResultAck[] }
   | { id: number; op: 'close' };
@@ -35,6 +36,7 @@ function handle(msg: Request): void {
           platformPrivateKey: new Uint8Array(seed),
           measurement: computeMeasurement(),
           enrolledGateways: msg.enrolledGateways.map((g) => ({ id: g.id, signingPublicKey: new Uint8Array(g.signingPublicKey), hpkePublicKey: new Uint8Array(g.hpkePublicKey) })),
+          ...(msg.keyPolicy === undefined ? {} : { keyPolicy: msg.keyPolicy }),
         });
         reply(msg.id, { ok: true, value: { publicKey: core.publicKey, signingPublicKey: core.signingPublicKey, keyId: core.keyId, measurement: core.measurement } });
         return;

@@ -10,6 +10,7 @@ import SftpClient from 'ssh2-sftp-client';
 import {
   decodePlainFile,
   encodePlainFile,
+  EnvelopeError,
   keyIdOf,
   openEnvelope,
   pseudonymise,
@@ -23,6 +24,7 @@ import { HrvaultError } from '../errors.js';
 import { formatRrCsv } from '../hrv/index.js';
 import { failpoint } from '../failpoints/index.js';
 import { beatMessageSchema, deviceOfTopic, RR_MAX_MS, RR_MIN_MS } from '../sensor/index.js';
+import { AttestedKeys } from './attested-keys.js';
 import { startCspForwarder } from './csp-forwarder.js';
 import { ResultOutbox } from './result-outbox.js';
 import { Spool, type PendingBatch, type SpoolIo } from './spool.js';
@@ -62,6 +64,8 @@ export interface GatewayOptions {
     platformPublicKey: Uint8Array;
     allowedMeasurements: string[];
     allowSoftwareQuotes: boolean;
+    /** Re-attest when the last attestation is older than this, ms (0 or undefined: once per connection), so new files go to a rotated key. */
+    maxAgeMs?: number;
   };
   /** Gateway's own keys: Ed25519 signing seed, X25519 HPKE private key (results are sealed to its public half), pseudonym key. */
   keys: { signingPrivateKey: Uint8Array; hpkePrivateKey: Uint8Array; pseudonymKey: Uint8Array };
@@ -468,8 +472,16 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       clearTimeout(t);
     }
   };
-  const connectSftp = async (): Promise<SftpClient> => {
-    if (sftp) return sftp;
+  let connecting: Promise<SftpClient> | undefined;
+  /** The one SFTP connection: callers at the same moment (upload, fetch) share one connect, so none is orphaned. */
+  const connectSftp = (): Promise<SftpClient> => {
+    if (sftp) return Promise.resolve(sftp);
+    connecting ??= openSftp().finally(() => {
+      connecting = undefined;
+    });
+    return connecting;
+  };
+  const openSftp = async (): Promise<SftpClient> => {
     // The library's default callbacks print to the console; route them to the log and forget the connection.
     const c = new SftpClient(`gateway-${opts.id}`, {
       error: (err: unknown) => {
@@ -501,6 +513,11 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       await c.end().catch(() => undefined);
       throw err;
     });
+    if (stopped) {
+      // Shutdown dropped the connection while this one was being made: an open socket would keep the process alive.
+      await c.end().catch(() => undefined);
+      throw new HrvaultError('HRV_ERR_UPLOAD', 'gateway stopping');
+    }
     sftp = c;
     return c;
   };
@@ -512,7 +529,38 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     if (c) await timed('end', c.end()).catch(() => (c as unknown as { client?: { destroy?: () => void } }).client?.destroy?.());
   };
 
+  // Attestation. `verified` is the enclave key new files are sealed to; it is renewed when older than maxAgeMs (the
+  // enclave rotates its keys) or when a result is signed by a pair not attested yet. Every pair attested is kept
+  // (attested-keys.ts): the enclave signs a result with the pair its input was sealed to.
   let verified: VerifiedQuote | undefined;
+  let verifiedAtMs = 0;
+  let attestDue = false;
+  const attested =
+    opts.mode === 'secure'
+      ? AttestedKeys.open(join(opts.dataDir, 'attested.json'), (q, nonce) => verifyQuoteDetails(q, { ...opts.attestation!, nonce }))
+      : undefined;
+  const maxAgeMs = opts.attestation?.maxAgeMs ?? 0;
+  const attestationStale = (): boolean =>
+    verified === undefined || attestDue || (maxAgeMs > 0 && Date.now() - verifiedAtMs >= maxAgeMs);
+  let attesting: Promise<VerifiedQuote> | undefined;
+  /** Attests again if the current attestation is missing or stale (one attestation at a time); returns the key to seal to. */
+  const ensureAttested = (c: SftpClient): Promise<VerifiedQuote> => {
+    if (!attestationStale()) return Promise.resolve(verified!);
+    attesting ??= attest(c)
+      .then((v) => {
+        const before = verified === undefined ? undefined : keyIdOf(verified.enclavePublicKey);
+        if (before !== undefined && before !== keyIdOf(v.enclavePublicKey))
+          log.info({ from: before, to: keyIdOf(v.enclavePublicKey) }, 'enclave key changed: new files are sealed to the new key');
+        verified = v;
+        verifiedAtMs = Date.now();
+        attestDue = false;
+        return v;
+      })
+      .finally(() => {
+        attesting = undefined;
+      });
+    return attesting;
+  };
   const attest = async (c: SftpClient): Promise<VerifiedQuote> => {
     const nonce = randomBytes(32);
     const hex = nonce.toString('hex');
@@ -523,7 +571,10 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
         const body = (await timed('get', c.get(`outbox/attest-${hex}.quote`))) as Buffer;
         await timed('delete', c.delete(`outbox/attest-${hex}.quote`)).catch(() => undefined);
         try {
-          const v = verifyQuoteDetails(JSON.parse(body.toString('utf8')), { ...opts.attestation!, nonce });
+          const quote: unknown = JSON.parse(body.toString('utf8'));
+          const v = verifyQuoteDetails(quote, { ...opts.attestation!, nonce });
+          // Durable before anything is sealed to it: a restarted gateway still verifies the results of those files.
+          attested!.add(quote, nonce, v, Date.now());
           st.attestations++;
           log.info(
             { measurement: v.measurement, backend: v.backend, key_id: keyIdOf(v.enclavePublicKey) },
@@ -598,7 +649,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     st.pending_files = batches.length;
     if (batches.length === 0) return;
     const c = await connectSftp();
-    if (opts.mode === 'secure' && verified === undefined) verified = await attest(c);
+    if (opts.mode === 'secure') await ensureAttested(c);
     for (const b of batches) {
       const { name, bytes } = encodeBatch(b);
       const tmp = `inbox/${name}.part`;
@@ -635,9 +686,25 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
   };
 
   // --- results ------------------------------------------------------------------------------------------
+  /** Result names whose signer was unknown once (fetched again after a new attestation, then judged). */
+  const unknownSigner = new Set<string>();
+  /** Opens a result signed by any enclave pair this gateway attested (newest first). */
+  const openSignedByAny = (bytes: Uint8Array, signers: Uint8Array[]): ReturnType<typeof openEnvelope> => {
+    let last: unknown = new EnvelopeError('HRV_ERR_ENVELOPE_SIGNATURE', 'no enclave key attested yet');
+    for (const k of signers) {
+      try {
+        return openEnvelope(opts.keys.hpkePrivateKey, bytes, { expectedKind: 'hrv-result', senderKey: () => k });
+      } catch (err) {
+        if (!(err instanceof EnvelopeError && err.code === 'HRV_ERR_ENVELOPE_SIGNATURE')) throw err;
+        last = err;
+      }
+    }
+    throw last;
+  };
   const fetchResults = async (): Promise<void> => {
-    if (opts.mode === 'secure' && verified === undefined) return;
+    if (opts.mode === 'secure' && verified === undefined && attested!.size === 0) return;
     const c = await connectSftp();
+    if (opts.mode === 'secure' && attestDue) await ensureAttested(c);
     const names = (await timed('list', c.list('outbox')))
       .map((f) => f.name)
       .filter((n) => RESULT_NAME.test(n))
@@ -650,11 +717,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
         let header: { patient: string; seq: number; t_start_ms: number; t_end_ms: number };
         let text: string;
         if (opts.mode === 'secure') {
-          const signer = verified!.enclaveSigningKey;
-          const opened = openEnvelope(opts.keys.hpkePrivateKey, bytes, {
-            expectedKind: 'hrv-result',
-            senderKey: () => signer,
-          });
+          const opened = openSignedByAny(bytes, attested!.signers());
           if (opened.header.gateway !== opts.id)
             throw new HrvaultError('HRV_ERR_RESULT', `result addressed to gateway ${opened.header.gateway}`);
           header = opened.header;
@@ -696,6 +759,17 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
           else outbox.delivered(outbox.pending());
         }
       } catch (err) {
+        if (err instanceof EnvelopeError && err.code === 'HRV_ERR_ENVELOPE_SIGNATURE' && !unknownSigner.has(name)) {
+          // Perhaps signed by an enclave pair this gateway has not attested (it rotated since): attest again and
+          // fetch it once more before calling it forged. The host's copy stays.
+          unknownSigner.add(name);
+          attestDue = true;
+          log.warn({ file: name }, 'result signed by an enclave key not attested yet: attesting again before it is fetched again');
+          continue;
+        }
+        // The outbox could not write (a full disk): the result is fine, our disk is not. Leave the host's copy and
+        // end this round; the next poll fetches it again. Deleting it here would lose its beats for good.
+        if (err instanceof HrvaultError && err.code === 'HRV_ERR_SPOOL') throw err;
         st.results_rejected++;
         log.warn(
           {
@@ -706,6 +780,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
           'result rejected',
         );
       }
+      unknownSigner.delete(name);
       await timed('delete', c.delete(`outbox/${name}`)).catch((err: unknown) =>
         log.warn({ file: name, err: String(err) }, 'could not delete fetched result'),
       );
@@ -719,7 +794,8 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
           { err: err instanceof Error ? err.message : String(err) },
           'result fetch failed; will retry',
         );
-        await dropSftp();
+        // Our own disk failed, not the link: keep the connection for the next poll.
+        if (!(err instanceof HrvaultError && err.code === 'HRV_ERR_SPOOL')) await dropSftp();
       })
       .finally(() => {
         fetching = undefined;
