@@ -39,6 +39,7 @@ export const ERROR_CODES = {
   HRV_ERR_SEALING: 'sealed enclave state could not be read or written',
   HRV_ERR_KEY_RETIRED: 'a sealed file is sealed to an enclave key retired beyond its retention (the gateway must re-attest)',
   HRV_ERR_ENCLAVE: 'the enclave process failed or answered out of protocol',
+  HRV_ERR_ENCLAVE_STATE_HELD: 'another live enclave process holds this sealed state (the orphan of a host that died?)',
   HRV_ERR_SFTP_PATH: 'an SFTP path is outside the caller\'s inbox/outbox or not an allowed file name',
   HRV_ERR_SFTP_SIZE: 'an SFTP upload exceeds the size limit',
   HRV_ERR_SFTP_AUTH: 'an SFTP login was refused',

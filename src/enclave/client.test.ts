@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { openEnvelope, verifyQuoteDetails } from '../crypto/index.js';
 import { computeMeasurement, DEDUPE_WINDOW, ensurePlatformKey, spawnEnclave, type BatchFile, type BatchOutcome, type HrvResult } from './index.js';
 import { makeGateway, sealedBatch } from '../test-support/sealed-batches.js';
@@ -93,12 +93,28 @@ describe('enclave process', () => {
       (out, files) => expect(out.results.map((r) => r.seq)).toEqual(files.map((_, s) => s)),
     );
   });
+  it('a start waits for an earlier enclave that still holds the sealed state to go, then starts (a host restarted at once after dying alone)', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'enclave-lock-'));
+    const o = { ...opts, dataDir: join(d, 'enclave') };
+    const first = await spawnEnclave(o);
+    const log: string[] = [];
+    const starting = spawnEnclave({ ...o, log: (_l, msg) => log.push(msg) });
+    await vi.waitFor(() => expect(log).toContain('sealed state still held by an earlier enclave process; waiting for it to exit'), { timeout: 10_000 });
+    await first.close();
+    const second = await starting;
+    try {
+      expect(second.pid).not.toBe(first.pid);
+    } finally {
+      await second.close();
+    }
+  });
   it('refuses to start on a sealed state another live enclave process holds (the orphan of a host that died alone), and starts once it is gone', async () => {
     const d = mkdtempSync(join(tmpdir(), 'enclave-lock-'));
     const o = { ...opts, dataDir: join(d, 'enclave') };
     const first = await spawnEnclave(o);
     try {
-      await expect(spawnEnclave({ ...o, restart: false })).rejects.toThrow(new RegExp(`held by enclave process ${first.pid}, still running`));
+      // A start waits for the holder to go, but no longer than its start timeout.
+      await expect(spawnEnclave({ ...o, restart: false, startTimeoutMs: 1_000, callTimeoutMs: 1_000 })).rejects.toThrow(new RegExp(`held by enclave process ${first.pid}, still running`));
     } finally {
       await first.close();
     }

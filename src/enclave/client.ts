@@ -260,7 +260,24 @@ export async function spawnEnclave(opts: SpawnEnclaveOptions): Promise<EnclaveCl
     }
   };
 
-  ready = start(firstEnv);
+  /**
+   * The first start. A host that died alone leaves its enclave child running until that child sees its IPC channel
+   * close (it then exits), and the sealed state's lock refuses a second enclave meanwhile: wait for the orphan to go,
+   * within the start timeout, instead of failing the host's start.
+   */
+  const firstStart = async (): Promise<EnclaveProcess> => {
+    const deadline = Date.now() + startTimeoutMs;
+    for (let delay = 100; ; delay = Math.min(delay * 2, 2_000)) {
+      try {
+        return await start(firstEnv);
+      } catch (err) {
+        if (!(err instanceof EnclaveError && err.code === 'HRV_ERR_ENCLAVE_STATE_HELD') || Date.now() + delay > deadline) throw err;
+        log('warn', 'sealed state still held by an earlier enclave process; waiting for it to exit', { error: err.message, retry_ms: delay });
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  };
+  ready = firstStart();
   await ready;
 
   const call = async <T>(body: Record<string, unknown>): Promise<T> => {

@@ -46,7 +46,7 @@ export function lockStateDir(dir: string): void {
   const [pidText, start] = text.trim().split(' ');
   const holder = Number(pidText);
   if (Number.isSafeInteger(holder) && holder > 0 && holder !== process.pid && holderAlive(holder, start)) {
-    throw new HrvaultError('HRV_ERR_ENCLAVE', `sealed state ${dir} is held by enclave process ${holder}, still running`);
+    throw new HrvaultError('HRV_ERR_ENCLAVE_STATE_HELD', `sealed state ${dir} is held by enclave process ${holder}, still running`);
   }
   const mine = startTime(process.pid);
   writeFileDurable(file, `${process.pid}${mine === undefined ? '' : ` ${mine}`}\n`);
