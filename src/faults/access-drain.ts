@@ -27,6 +27,8 @@ export interface AccessOutcome {
   integrityFailures: string[];
   gatewaySigterm: string;
   gatewayStartFailures: string[];
+  /** The last refusals of the CSP the gateways logged (why results stayed in the outbox). */
+  deliveryFailures: string[];
 }
 
 const beatsIn = (read: StoredRead): number => storedBatches(read.records).reduce((s, b) => s + b.tMs.length, 0);
@@ -83,5 +85,9 @@ export async function drainAndCheckAccess(stack: FaultStack, access: AccessServi
     integrityFailures: read.integrityFailures,
     gatewaySigterm,
     gatewayStartFailures: [...stack.gatewayStartFailures],
+    deliveryFailures: stack.runs
+      .filter((r) => r.name === 'gateway')
+      .flatMap((r) => r.proc.stderr().match(/[^\n]*(CSP delivery|CSP refused)[^\n]*/g) ?? [])
+      .slice(-3),
   };
 }

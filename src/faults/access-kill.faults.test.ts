@@ -58,7 +58,7 @@ function report(name: string, r: AccessOutcome, facts: Record<string, unknown>):
     integrity_failures: r.integrityFailures.length,
     gateway_sigterm: r.gatewaySigterm,
   });
-  for (const w of [...r.wedged, ...r.integrityFailures].slice(0, 5)) console.log(`  ${w}`);
+  for (const w of [...r.wedged, ...r.integrityFailures, ...r.deliveryFailures].slice(0, 8)) console.log(`  ${w}`);
 }
 
 function expectInvariants(r: AccessOutcome): void {
