@@ -38,8 +38,8 @@ describe('CSP forwarder', () => {
     await h.csp.registerDevice('bootstrap', { id: GATEWAY, signing_public_key: Buffer.from(key.publicKey).toString('hex'), patients: ['P-A'] });
     app = await buildApi({ csp: h.csp });
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
-    // 2-s batches of the enclave's own analysis: 300 real results for one patient.
-    const results = pipelineResults({ source: 'synthetic', gateway: GATEWAY, durationS: 600, batchMs: 2000 });
+    // 2-s batches of the enclave's own analysis: 150 real results for one patient.
+    const results = pipelineResults({ source: 'synthetic', gateway: GATEWAY, durationS: 300, batchMs: 2000 });
     const ingest = async (from: number, to: number): Promise<number> => {
       const t0 = performance.now();
       const res = await fetch(`${url}${INGEST_PATH}`, {
