@@ -128,3 +128,14 @@ export function scanSp(spDir: string, logs: readonly { name: string; text: strin
   for (const l of logs) texts.push([l.name, l.text]);
   return plaintextFindings(texts, expected);
 }
+
+/** The CSP's audit entries counted by action (with the CSP stopped), e.g. how many key renewals it made. */
+export async function auditActions(cspDir: string): Promise<Record<string, number>> {
+  const db = await openSqlDb(join(cspDir, 'csp', 'db'));
+  try {
+    const rows = await db.query<{ action: string; c: number | string }>("SELECT entry::jsonb ->> 'action' AS action, count(*) AS c FROM csp_audit GROUP BY 1");
+    return Object.fromEntries(rows.map((r) => [r.action, Number(r.c)]));
+  } finally {
+    await db.close();
+  }
+}

@@ -13,11 +13,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EmbeddedBroker } from '../gateway/index.js';
 import type { CliProcess } from '../test-support/processes.js';
+import { auditActions } from './access-check.js';
 import { drainAndCheckAccess, type AccessOutcome } from './access-drain.js';
 import { ACCESS_GATEWAY_ENV, backgroundCount, startAccessServices, type AccessServices } from './access-stack.js';
 import { printInvariants } from './report.js';
 import { faultSeed, seededRandom } from './seed.js';
-import { awaitFailpoint, createStack, GATEWAY_USER, killAtRandomMoments, resultsKept, sigkill, startSuiteBroker, untilSettled, type FaultStack } from './stack.js';
+import { awaitFailpoint, createStack, GATEWAY_USER, killAtRandomMoments, resultsKept, sigkill, sigterm, startSuiteBroker, untilSettled, type FaultStack } from './stack.js';
 
 const PATIENTS = 4;
 const CSP_POINTS = ['csp.after-sp-commit', 'csp.after-index'] as const;
@@ -34,10 +35,10 @@ afterEach(async () => {
 });
 
 /** Starts broker, SP, CSP, cloud, gateway (forwarding to the CSP) and the sensors at 10×. */
-async function startPipeline(name: string, seed: number): Promise<{ stack: FaultStack; access: AccessServices; cloud: CliProcess; gw: CliProcess; fleet: Awaited<ReturnType<FaultStack['startSensors']>> }> {
+async function startPipeline(name: string, seed: number, o: { relay?: boolean } = {}): Promise<{ stack: FaultStack; access: AccessServices; cloud: CliProcess; gw: CliProcess; fleet: Awaited<ReturnType<FaultStack['startSensors']>> }> {
   const prefix = `hrvault/v1/faults${process.pid}${name.replace(/-/g, '')}`;
   broker = await startSuiteBroker(prefix);
-  access = await startAccessServices(name);
+  access = await startAccessServices(name, o);
   stack = createStack({ name, patients: PATIENTS, seed, mqttUrl: broker.url, topicPrefix: prefix, cspUrl: access.url() });
   await access.enrol(stack.patients.map((p) => p.patient), GATEWAY_USER, stack.gatewayDir);
   const cloud = await stack.startCloud();
@@ -129,6 +130,51 @@ describe('faults: the access services crash while results flow', () => {
     const r = await drainAndCheckAccess(p.stack, p.access, p.fleet, p.gw, p.cloud);
     report('access-kill', r, { seed, kills });
     expect(kills.length).toBe(4);
+    expectInvariants(r);
+  });
+
+  it('access-renewal: K_st and K_rt renewed while results are appended (corrupted messages, an SP restart)', async () => {
+    const seed = faultSeed();
+    const rand = seededRandom(seed, 'access-renewal');
+    const p = await startPipeline('access-renewal', seed, { relay: true });
+    const relay = p.access.relay!;
+    const steps = ['request', 'answer', 'sp-restart', 'request', 'answer'] as const;
+    const done: string[] = [];
+    const failures: string[] = [];
+    try {
+      for (const step of steps) {
+        const moments = await killAtRandomMoments(1, rand, 1500, () => keptByAll(p.stack), async () => {
+          if (step === 'sp-restart') {
+            // A graceful restart: the SP's session keys are gone, the CSP's next request is answered no_session.
+            await sigterm([...p.access.runs].reverse().find((r) => r.name === 'sp')!.proc);
+            await p.access.startSp();
+            return;
+          }
+          const before = relay.corrupted()[step];
+          relay.corruptNext(step);
+          if (!(await untilSettled(() => relay.corrupted()[step] > before, () => keptByAll(p.stack), 30_000))) failures.push(`no sealed ${step} crossed the relay to corrupt`);
+        });
+        done.push(...moments.map((m) => `${step} ${m}`));
+      }
+    } finally {
+      await p.fleet.stop();
+    }
+    const r = await drainAndCheckAccess(p.stack, p.access, p.fleet, p.gw, p.cloud);
+    const audit = await auditActions(p.access.cspDir);
+    const corrupted = relay.corrupted();
+    report('access-renewal', r, {
+      seed,
+      steps: done,
+      corrupted,
+      renewals: audit['key.renewal'] ?? 0,
+      handshakes: audit['key.handshake'] ?? 0,
+      integrity_failures_audited: audit['integrity.failure'] ?? 0,
+      renewals_refused: audit['key.renewal_refused'] ?? 0,
+    });
+    expect(failures, failures.join('\n')).toEqual([]);
+    // Every corrupted message was caught as an integrity failure and answered by a renewal (new K_st and K_rt).
+    expect(audit['integrity.failure'] ?? 0).toBeGreaterThanOrEqual(corrupted.request + corrupted.answer);
+    expect(audit['key.renewal'] ?? 0).toBeGreaterThanOrEqual(1);
     expectInvariants(r);
   });
 });

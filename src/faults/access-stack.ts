@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { parseRecordData, type HrvRecordData, type RrBatchData } from '../contracts/index.js';
 import { ensureGatewayKeys } from '../gateway/index.js';
 import { runCli, spawnCli, type CliProcess } from '../test-support/processes.js';
+import { startWireRelay, type WireRelay } from './access-relay.js';
 import type { ProcessRun } from './stack.js';
 
 export const ACCESS_PASSWORD = 'faults access password, long enough';
@@ -45,6 +46,8 @@ export interface AccessServices {
   spDir: string;
   /** The CSP's base URL (the gateway's `--csp-url`); fixed after its first start. */
   url(): string;
+  /** The relay the CSP reaches the SP through (when started with `relay`), which can corrupt a message. */
+  relay: WireRelay | undefined;
   /** Every SP and CSP process started so far, in order. */
   runs: ProcessRun[];
   /** Starts `hrvault sp` (on the port of its first start) and waits for its address line. */
@@ -81,8 +84,11 @@ async function call(base: string, method: string, path: string, token?: string, 
   return { status: res.status, json };
 }
 
-/** Creates the keys of both services (`--init`), starts the SP, then the CSP with an admin; nothing is enrolled yet. */
-export async function startAccessServices(name: string): Promise<AccessServices> {
+/**
+ * Creates the keys of both services (`--init`), starts the SP, then the CSP with an admin; nothing is enrolled yet.
+ * With `relay`, the CSP reaches the SP through a WireRelay.
+ */
+export async function startAccessServices(name: string, o: { relay?: boolean } = {}): Promise<AccessServices> {
   const dir = mkdtempSync(join(tmpdir(), `hrv-faults-${name}-access-`));
   const cspDir = join(dir, 'csp');
   const spDir = join(dir, 'sp');
@@ -97,12 +103,15 @@ export async function startAccessServices(name: string): Promise<AccessServices>
   let spPort = 0;
   let cspPort = 0;
   let doctorToken: string | undefined;
+  const spWire = (): string => `http://127.0.0.1:${spPort}/sp/v1/wire`;
+  const relay = o.relay === true ? await startWireRelay(spWire) : undefined;
 
   const services: AccessServices = {
     dir,
     cspDir,
     spDir,
     runs,
+    relay,
     url: () => `http://127.0.0.1:${cspPort}`,
     async startSp(env = {}) {
       const proc = spawnCli(['sp', '--csp-public-key', cspKey, '--data-dir', spDir, '--port', String(spPort)], { env });
@@ -113,7 +122,7 @@ export async function startAccessServices(name: string): Promise<AccessServices>
     },
     async startCsp(env = {}) {
       if (spPort === 0) throw new Error('start the SP before the CSP (the CSP pins it and handshakes at start)');
-      const proc = spawnCli(['csp', '--sp-url', `http://127.0.0.1:${spPort}/sp/v1/wire`, '--sp-public-key', spKey, '--data-dir', cspDir, '--port', String(cspPort)], {
+      const proc = spawnCli(['csp', '--sp-url', relay?.url ?? spWire(), '--sp-public-key', spKey, '--data-dir', cspDir, '--port', String(cspPort)], {
         env: { HRVAULT_CSP_ADMIN_PASSWORD: ACCESS_PASSWORD, ...env },
       });
       runs.push({ name: 'csp', proc });
@@ -181,6 +190,7 @@ export async function startAccessServices(name: string): Promise<AccessServices>
     },
     async close(keep = false) {
       await services.killAll();
+      await relay?.close();
       if (!keep) rmSync(dir, { recursive: true, force: true });
       else console.log(`faults: kept ${dir} for inspection`);
     },
