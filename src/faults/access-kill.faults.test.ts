@@ -35,7 +35,7 @@ afterEach(async () => {
 });
 
 /** Starts broker, SP, CSP, cloud, gateway (forwarding to the CSP) and the sensors at 10×. */
-async function startPipeline(name: string, seed: number, o: { relay?: boolean } = {}): Promise<{ stack: FaultStack; access: AccessServices; cloud: CliProcess; gw: CliProcess; fleet: Awaited<ReturnType<FaultStack['startSensors']>> }> {
+async function startPipeline(name: string, seed: number, o: { relay?: boolean; cspEnv?: Record<string, string> } = {}): Promise<{ stack: FaultStack; access: AccessServices; cloud: CliProcess; gw: CliProcess; fleet: Awaited<ReturnType<FaultStack['startSensors']>> }> {
   const prefix = `hrvault/v1/faults${process.pid}${name.replace(/-/g, '')}`;
   broker = await startSuiteBroker(prefix);
   access = await startAccessServices(name, o);
@@ -84,26 +84,27 @@ describe('faults: the access services crash while results flow', () => {
   it('access-failpoints: the CSP killed at csp.after-sp-commit and csp.after-index', async () => {
     const seed = faultSeed();
     const rand = seededRandom(seed, 'access-failpoints');
-    const p = await startPipeline('access-failpoints', seed);
+    // The first CSP is armed at the first point (enrolment stores users and the device, never an append, so it
+    // does not pass the point); each restarted one at the next, the last one unarmed.
+    const hits = CSP_POINTS.map(() => 2 + Math.floor(rand() * 4));
+    const armed = (i: number): Record<string, string> => (i < CSP_POINTS.length ? { HRVAULT_FAILPOINTS: `${CSP_POINTS[i]}=crash@${hits[i]}` } : {});
+    const p = await startPipeline('access-failpoints', seed, { cspEnv: armed(0) });
     const patients = p.stack.patients.map((x) => x.patient);
     const stored = backgroundCount(() => p.access.storedResults(patients));
     const kills: string[] = [];
     const failures: string[] = [];
     try {
-      // The first CSP runs unarmed (it enrolled everyone); each incarnation from here is armed at the next point.
-      await sigkill(p.access.runs.find((r) => r.name === 'csp')!.proc);
-      for (const point of CSP_POINTS) {
-        const hit = 2 + Math.floor(rand() * 4);
+      for (const [i, point] of CSP_POINTS.entries()) {
         const base = stored.value();
-        const csp = await p.access.startCsp({ HRVAULT_FAILPOINTS: `${point}=crash@${hit}` });
+        const csp = [...p.access.runs].reverse().find((r) => r.name === 'csp')!.proc;
         try {
-          await awaitFailpoint(csp, point, { passed: () => stored.value() - base > hit + 8, progress: () => stored.value() + keptByAll(p.stack) });
-          kills.push(`${point}@${hit}`);
+          await awaitFailpoint(csp, point, { passed: () => stored.value() - base > hits[i]! + 8, progress: () => stored.value() + keptByAll(p.stack) });
+          kills.push(`${point}@${hits[i]}`);
         } catch (err) {
           failures.push(err instanceof Error ? err.message : String(err));
         }
+        await p.access.startCsp(armed(i + 1));
       }
-      await p.access.startCsp();
       // Results go on flowing into the restarted CSP before the drain.
       const before = stored.value();
       await untilSettled(() => stored.value() > before + 2 * PATIENTS, () => stored.value() + keptByAll(p.stack), 30_000);

@@ -86,9 +86,9 @@ async function call(base: string, method: string, path: string, token?: string, 
 
 /**
  * Creates the keys of both services (`--init`), starts the SP, then the CSP with an admin; nothing is enrolled yet.
- * With `relay`, the CSP reaches the SP through a WireRelay.
+ * With `relay`, the CSP reaches the SP through a WireRelay; `cspEnv` is the first CSP's environment (a failpoint).
  */
-export async function startAccessServices(name: string, o: { relay?: boolean } = {}): Promise<AccessServices> {
+export async function startAccessServices(name: string, o: { relay?: boolean; cspEnv?: Record<string, string> } = {}): Promise<AccessServices> {
   const dir = mkdtempSync(join(tmpdir(), `hrv-faults-${name}-access-`));
   const cspDir = join(dir, 'csp');
   const spDir = join(dir, 'sp');
@@ -196,7 +196,7 @@ export async function startAccessServices(name: string, o: { relay?: boolean } =
     },
   };
   await services.startSp();
-  await services.startCsp();
+  await services.startCsp(o.cspEnv);
   return services;
 }
 
