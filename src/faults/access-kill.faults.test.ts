@@ -42,8 +42,7 @@ async function startPipeline(name: string, seed: number, o: { relay?: boolean; c
   // 1-s cuts (the suite's default is 0.3 s): every result is one crash-atomic append at the CSP, and 4 patients at 0.3 s
   // outrun a CSP on a loaded 2-core machine, which is then a backlog, not a fault.
   stack = createStack({ name, patients: PATIENTS, seed, mqttUrl: broker.url, topicPrefix: prefix, cspUrl: access.url(), batchIntervalS: 1 });
-  await access.enrol(stack.patients.map((p) => p.patient), GATEWAY_USER, stack.gatewayDir);
-  const cloud = await stack.startCloud();
+  const [cloud] = await Promise.all([stack.startCloud(), access.enrol(stack.patients.map((p) => p.patient), GATEWAY_USER, stack.gatewayDir)]);
   const gw = await stack.startGateway({ env: ACCESS_GATEWAY_ENV });
   const fleet = await stack.startSensors(null, 10);
   return { stack, access, cloud, gw, fleet };
