@@ -382,11 +382,17 @@ export class CspService {
         data: recordData(r.type, r.data),
       }));
       const dedupe = blindIndex(this.#keys.indexKey, 'ingest', `${req.gateway}\0${item.patient}\0${item.result.seq}`);
-      const { stored } = await this.#append({
-        records,
-        dedupe,
-        event: { actor, action: 'ingest.result', target: item.patient, outcome: 'ok', detail: { seq: item.result.seq, ids: records.map((r) => r.id) } },
-      });
+      // A resend after a lost answer is answered from the CSP's own index (the key is committed with the records):
+      // no intent, no SP transaction. Only a result the CSP never indexed goes on to the SP's unique key.
+      const [known] = await this.#db.query<{ seq: number }>('SELECT seq FROM csp_idempotency WHERE idem_ref = $1', [dedupe]);
+      const { stored } = known
+        ? { stored: false }
+        : await this.#append({
+            records,
+            dedupe,
+            idem: { ref: dedupe, hash: createHash('sha256').update(canonicalJson(item.result)).digest('hex') },
+            event: { actor, action: 'ingest.result', target: item.patient, outcome: 'ok', detail: { seq: item.result.seq, ids: records.map((r) => r.id) } },
+          });
       outcomes.push({ patient: item.patient, seq: item.result.seq, outcome: stored ? 'stored' : 'duplicate' });
       if (!stored) await this.audit.append({ actor, action: 'ingest.result', target: item.patient, outcome: 'ok', detail: { seq: item.result.seq, duplicate: true } });
     }
@@ -1158,6 +1164,8 @@ export class CspService {
           [ref, sp.seq, seqs[0]],
         );
         await tx.query('DELETE FROM csp_record_index WHERE patient_ref = $1 AND seq > $2', [ref, sp.seq]);
+        // The keys of lost records no longer name a stored record: a resend must store it again.
+        await tx.query('DELETE FROM csp_idempotency WHERE patient_ref = $1 AND seq > $2', [ref, sp.seq]);
         await tx.query('UPDATE csp_chain_heads SET seq = $2, chain = $3 WHERE patient_ref = $1', [ref, sp.seq, sp.chain]);
         await tx.query('DELETE FROM csp_append_intents WHERE patient_ref = $1', [ref]);
       },

@@ -11,6 +11,9 @@ import type { Principal } from './policy.js';
 import { makeHarness, type Harness } from '../test-support/access/harness.js';
 import { seedResults } from '../test-support/access/seed.js';
 import { hasSharedData, SHARED_DATA_SKIP_REASON } from '../test-support/shared-data.js';
+import { generateSigningKeyPair } from '../crypto/index.js';
+import { pipelineResults } from '../test-support/pipeline-fixtures.js';
+import { signDeviceToken } from './devices.js';
 
 const PW = 'correct horse battery staple';
 let h: Harness;
@@ -125,5 +128,24 @@ describe.skipIf(!hasSharedData())('per-patient summary', () => {
     expect(h.csp.listPatientSummaries(doc).items[0]).toEqual(before);
     const rebuilt = (await h.csp.audit.search({ action: 'summary.rebuild' })).items;
     expect(rebuilt.map((e) => e.outcome)).toEqual(['ok']);
+  });
+});
+
+describe('pipeline results resent by a gateway (its answer was lost)', () => {
+  it('are answered "duplicate" from the CSP\'s own index: nothing sent to the SP, no "not stored" audit entry', async () => {
+    const key = generateSigningKeyPair();
+    const gateway = 'gw-resend';
+    await h.csp.registerDevice('bootstrap', { id: gateway, signing_public_key: Buffer.from(key.publicKey).toString('hex'), patients: ['P-1'] });
+    const body = { gateway, items: pipelineResults({ source: 'synthetic', gateway, durationS: 30 }).map((result) => ({ patient: 'P-1', result })) };
+    const ingest = async () => h.csp.ingestResults(await h.csp.authenticateDevice(await signDeviceToken(key, gateway)), body);
+    expect((await ingest()).outcomes.map((o) => o.outcome)).toEqual(body.items.map(() => 'stored'));
+    const errorsBefore = (await h.csp.audit.search({ action: 'ingest.result', outcome: 'error' })).total;
+    const spBefore = h.sp.stats.requests;
+    expect((await ingest()).outcomes.map((o) => o.outcome)).toEqual(body.items.map(() => 'duplicate'));
+    // A retry is not a store: it costs no SP transaction, and the log does not claim a stored result was "not stored".
+    expect(h.sp.stats.requests - spBefore).toBe(0);
+    expect((await h.csp.audit.search({ action: 'ingest.result', outcome: 'error' })).total).toBe(errorsBefore);
+    const dup = (await h.csp.audit.search({ action: 'ingest.result' })).items.filter((e) => e.detail?.duplicate === true);
+    expect(dup).toHaveLength(body.items.length);
   });
 });

@@ -31,6 +31,8 @@ export interface StackOptions {
   /** The gateway's batch cut interval and the cloud's micro-batch interval (s). */
   batchIntervalS?: number;
   cloudIntervalS?: number;
+  /** The CSP the gateway forwards its verified results to (default: none, the results stay in its outbox). */
+  cspUrl?: string;
 }
 
 export interface ProcessRun {
@@ -126,8 +128,8 @@ export function createStack(opts: StackOptions): FaultStack {
       const proc = spawnCli(
         [
           'gateway',
-          // No CSP (port 9 refuses connections): every verified result stays in the outbox, where the checker reads it.
-          '--csp-url', 'http://127.0.0.1:9',
+          // Without a CSP (port 9 refuses connections) every verified result stays in the outbox, where the checker reads it.
+          '--csp-url', opts.cspUrl ?? 'http://127.0.0.1:9',
           '--id', GATEWAY_USER,
           '--data-dir', gatewayDir,
           '--mode', 'secure',

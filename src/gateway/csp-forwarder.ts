@@ -73,6 +73,11 @@ class HttpStatusError extends Error {
   }
 }
 
+/** True when a request gave up on its own timeout (the CSP may still be storing what it carried). */
+function timedOut(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'TimeoutError' || (err.cause instanceof Error && err.cause.name === 'TimeoutError'));
+}
+
 /** Starts delivering; call `kick()` after accepting results into the outbox. */
 export function startCspForwarder(opts: CspForwarderOptions): CspForwarder {
   const log = opts.logger.child({ component: 'csp-forwarder' });
@@ -82,6 +87,10 @@ export function startCspForwarder(opts: CspForwarderOptions): CspForwarder {
   let running: Promise<void> | undefined;
   let backoffMs = 0;
   let retryTimer: NodeJS.Timeout | undefined;
+  // Items per request. The CSP stores each item as its own crash-atomic append, so a full request can outlast the
+  // timeout; resending the same full request would then time out for ever (stored once, then answered
+  // "duplicate" item by item). Halved after a timeout, doubled back after each answer.
+  let batch = MAX_INGEST_ITEMS;
 
   const post = async (entries: readonly OutboxEntry[]): Promise<('stored' | 'duplicate')[]> => {
     const body: IngestRequest = { gateway: opts.gatewayId, items: entries.map((e) => ({ patient: e.patient, result: e.result })) };
@@ -110,9 +119,10 @@ export function startCspForwarder(opts: CspForwarderOptions): CspForwarder {
 
   const round = async (): Promise<void> => {
     while (!stopped && opts.outbox.size > 0) {
-      const entries = opts.outbox.pending(MAX_INGEST_ITEMS);
+      const entries = opts.outbox.pending(batch);
       try {
         const outcomes = await post(entries);
+        batch = Math.min(MAX_INGEST_ITEMS, batch * 2);
         opts.outbox.delivered(entries);
         st.delivered += outcomes.filter((o) => o === 'stored').length;
         st.duplicates += outcomes.filter((o) => o === 'duplicate').length;
@@ -147,9 +157,10 @@ export function startCspForwarder(opts: CspForwarderOptions): CspForwarder {
           continue;
         }
         st.failures++;
+        if (timedOut(err)) batch = Math.max(1, Math.floor(entries.length / 2));
         backoffMs = Math.min(opts.retryMaxMs, Math.max(200, backoffMs * 2));
         const wait = err instanceof HttpStatusError && err.retryAfterMs !== undefined ? Math.max(err.retryAfterMs, backoffMs) : backoffMs;
-        log.warn({ err: err instanceof Error ? err.message : String(err), waiting: opts.outbox.size, retry_ms: wait }, 'CSP delivery failed; results kept, will retry');
+        log.warn({ err: err instanceof Error ? err.message : String(err), waiting: opts.outbox.size, retry_ms: wait, batch }, 'CSP delivery failed; results kept, will retry');
         retryTimer = setTimeout(() => {
           retryTimer = undefined;
           kick();
