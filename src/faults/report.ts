@@ -18,6 +18,8 @@ export interface Invariants {
   i4?: string[];
   /** Gateway processes that died while starting (restarted, as a supervisor would). */
   gatewayStartFailures?: string[];
+  /** Invariants this scenario demonstrates broken on purpose (a finding outside our code, e.g. a broker's default configuration); the scenario asserts the breakage. */
+  expectedBroken?: ('i1' | 'i2' | 'i3' | 'i4')[];
 }
 
 /** One scenario run as `fault-results/runs.jsonl` keeps it: null = the invariant is not checked by that scenario. */
@@ -30,6 +32,8 @@ export interface RunRecord {
   i2: number | null;
   i3: number | null;
   i4: number | null;
+  /** Invariants broken on purpose (see Invariants.expectedBroken): held = broken, for the tally. */
+  expectedBroken: ('i1' | 'i2' | 'i3' | 'i4')[];
   facts: Record<string, unknown>;
 }
 
@@ -49,6 +53,7 @@ export function printInvariants(scenario: string, inv: Invariants, facts: Record
     `=== faults: ${scenario}`,
     ...(Object.keys(facts).length > 0 ? [`facts: ${JSON.stringify(facts)}`] : []),
     ...(inv.gatewayStartFailures?.length ? [`gateway died while starting (restarted) ${inv.gatewayStartFailures.length}×: ${inv.gatewayStartFailures.slice(0, 3).join(' | ')}`] : []),
+    ...(inv.expectedBroken?.length ? [`expected broken here (the scenario asserts it): ${inv.expectedBroken.join(', ').toUpperCase()}`] : []),
     inv.i1 === undefined ? 'I1 every acknowledged beat analysed exactly once: not checked' : formatExactlyOnce(inv.i1),
     list('I2 nothing readable on the untrusted host (disk, logs)', inv.i2, 'not in this scenario'),
     list('I3 results equal a clean run', inv.i3, 'not in this scenario'),
@@ -64,6 +69,7 @@ export function printInvariants(scenario: string, inv: Invariants, facts: Record
     i2: inv.i2?.length ?? null,
     i3: inv.i3?.length ?? null,
     i4: inv.i4?.length ?? null,
+    expectedBroken: inv.expectedBroken ?? [],
     facts,
   };
   const path = runRecordsPath();
