@@ -134,7 +134,8 @@ export function sensorProcs(stack: FaultStack, o: { groups: number; speed: numbe
       const stats = (): SensorFleetStats => {
         const acked = procs.acked();
         const perPatient = Object.fromEntries([...acked].map(([p, s]) => [p, s.size]));
-        return { published: Object.values(perPatient).reduce((a, b) => a + b, 0), inflight: 0, simulatedS: Math.max(...all.map(simulatedMs)) / 1000, perPatient };
+        // Beats published again after a reconnect are not seen from outside the sensor processes: 0 here.
+        return { published: Object.values(perPatient).reduce((a, b) => a + b, 0), inflight: 0, simulatedS: Math.max(...all.map(simulatedMs)) / 1000, perPatient, resent: 0 };
       };
       return { stats, done: Promise.resolve(), stop: () => procs.stop() };
     },

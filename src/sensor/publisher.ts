@@ -6,6 +6,7 @@
 import { createHmac } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
+import { HrvaultError } from '../errors.js';
 import { beatTopic, deviceOfPatient, type BeatMessage } from './message.js';
 import { SyntheticPatient, type PatientParams, type SyntheticBeat } from './synthetic.js';
 import type { BeatSource } from './replay.js';
@@ -46,8 +47,18 @@ export interface SensorFleetOptions {
    * acknowledged to a sensor process that is later SIGKILLed).
    */
   onAck?: (ack: BeatAck) => void;
+  /**
+   * After a reconnect each device publishes again the beats the broker acknowledged in this many ms before the
+   * connection dropped (default 5,000; 0 = never): Mosquitto sends its PUBACK before it writes the message to its
+   * store, so a broker crash in that instant loses acknowledged beats. The gateway drops the repeats it already has
+   * by (device, epoch, seq).
+   */
+  resendWindowMs?: number;
   logger?: Logger;
 }
+
+/** Default of `resendWindowMs`: far longer than Mosquitto's write of its store after a PUBACK, a few dozen beats per device. */
+export const DEFAULT_RESEND_WINDOW_MS = 5_000;
 
 /** One injected clock step: beat `seq` of `patient` is sent with `t_ms` + `deltaMs` (ms; negative steps back). */
 export interface ClockStep {
@@ -73,6 +84,8 @@ export interface SensorFleetStats {
   simulatedS: number;
   /** Beats acknowledged per patient. */
   perPatient: Record<string, number>;
+  /** Acknowledged beats published again after reconnects (see resendWindowMs). */
+  resent: number;
 }
 
 export interface SensorFleet {
@@ -91,6 +104,10 @@ interface Device {
   inflight: number;
   published: number;
   pending: Set<Promise<void>>;
+  /** Acknowledged beats of the last resend window, oldest first: [ack time (performance.now() ms), topic, payload]. */
+  recent: [number, string, string][];
+  /** Beats published again after a reconnect. */
+  resent: number;
 }
 
 const TICK_MS = 20;
@@ -126,9 +143,34 @@ export async function startSensorFleet(opts: SensorFleetOptions): Promise<Sensor
         inflight: 0,
         published: 0,
         pending: new Set<Promise<void>>(),
+        recent: [],
+        resent: 0,
       };
     }),
   );
+  const resendWindowMs = opts.resendWindowMs ?? DEFAULT_RESEND_WINDOW_MS;
+  if (!(resendWindowMs >= 0)) throw new HrvaultError('HRV_ERR_CONFIG', `resendWindowMs must be a non-negative number of ms, got ${resendWindowMs}`);
+  for (const d of devices) {
+    // When the last good connection dropped ('close' also follows every failed reconnect attempt).
+    let droppedAt = performance.now();
+    let connected = true;
+    d.client.on('close', () => {
+      if (connected) droppedAt = performance.now();
+      connected = false;
+    });
+    // Every 'connect' after the first is a reconnect (connectAsync resolved on the first).
+    d.client.on('connect', () => {
+      connected = true;
+      const from = droppedAt - resendWindowMs;
+      const again = d.recent.filter(([at]) => at >= from);
+      for (const [, topic, payload] of again)
+        d.client.publishAsync(topic, payload, { qos: 1 }).catch((err: unknown) =>
+          opts.logger?.warn({ device: d.device, err: err instanceof Error ? err.message : String(err) }, 'beat published again after a reconnect not acknowledged'),
+        );
+      d.resent += again.length;
+      if (again.length > 0) opts.logger?.info({ device: d.device, beats: again.length }, 'reconnected: published the last acknowledged beats again');
+    });
+  }
   const realStart = performance.now();
   const durationMs = opts.durationS === null ? Infinity : opts.durationS * 1000;
   let stopped = false;
@@ -147,12 +189,19 @@ export async function startSensorFleet(opts: SensorFleetOptions): Promise<Sensor
       epoch,
     };
     d.inflight++;
+    const topic = beatTopic(opts.topicPrefix, d.device);
+    const payload = JSON.stringify(msg);
     const p = d.client
-      .publishAsync(beatTopic(opts.topicPrefix, d.device), JSON.stringify(msg), { qos: 1 })
+      .publishAsync(topic, payload, { qos: 1 })
       .then(
         () => {
           d.published++;
           opts.onAck?.({ device: d.device, epoch, seq: b.seq, tMs });
+          if (resendWindowMs > 0) {
+            const now = performance.now();
+            d.recent.push([now, topic, payload]);
+            while (d.recent.length > 0 && d.recent[0]![0] < now - resendWindowMs) d.recent.shift();
+          }
         },
         (err: unknown) => {
           // mqtt.js keeps QoS 1 packets in its outgoing store across reconnects; a rejection here means the
@@ -194,6 +243,7 @@ export async function startSensorFleet(opts: SensorFleetOptions): Promise<Sensor
       for (const d of devices) perPatient[d.gen.patient] = d.published;
       return {
         published: devices.reduce((s, d) => s + d.published, 0),
+        resent: devices.reduce((s, d) => s + d.resent, 0),
         inflight: devices.reduce((s, d) => s + d.inflight, 0),
         simulatedS: simulatedMs() / 1000,
         perPatient,
