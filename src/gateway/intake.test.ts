@@ -30,9 +30,11 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
+/** `via` puts something between the gateway and the broker: it gets the broker's URL and returns the one the gateway uses. */
 async function setup(
   patients: number,
   extra: Partial<GatewayOptions> = {},
+  via: (brokerUrl: string) => Promise<string> = async (u) => u,
 ): Promise<{
   broker: EmbeddedBroker;
   gw: GatewayHandle;
@@ -52,7 +54,7 @@ async function setup(
   const gw = await startGateway({
     id: 'gw1',
     dataDir: join(dir, 'gw'),
-    mqtt: { url: broker.url, topicPrefix: PREFIX, username: 'gw1', password: 'gwpass' },
+    mqtt: { url: await via(broker.url), topicPrefix: PREFIX, username: 'gw1', password: 'gwpass' },
     devices: Object.fromEntries(ps.map((p) => [deviceOfPatient(p.patient), p.patient])),
     batchIntervalMs: 60_000,
     mode: 'plain',
@@ -388,29 +390,9 @@ async function relayDroppingFirstSubscribe(brokerUrl: string): Promise<{ url: st
 
 describe('gateway start-up against a broker that drops the first SUBSCRIBE', () => {
   it('subscribes again after the reconnect instead of dying, and takes beats', async () => {
-    const broker = await startEmbeddedBroker({
-      credentials: (u) => (u === 'gw1' ? 'gwpass' : u.startsWith('dev-') ? devicePassword(SECRET, u) : undefined),
-      gatewayUsernames: ['gw1'],
-      topicPrefix: PREFIX,
-    });
-    cleanup.push(() => broker.close());
-    const relay = await relayDroppingFirstSubscribe(broker.url);
-    const dir = mkdtempSync(join(tmpdir(), 'hrv-gw-'));
-    const keys = ensureGatewayKeys(join(dir, 'keys'));
-    const gw = await startGateway({
-      id: 'gw1',
-      dataDir: join(dir, 'gw'),
-      mqtt: { url: relay.url, topicPrefix: PREFIX, username: 'gw1', password: 'gwpass' },
-      devices: { [deviceOfPatient('P0001')]: 'P0001' },
-      batchIntervalMs: 60_000,
-      mode: 'plain',
-      sftp: { host: '127.0.0.1', port: 1, privateKey: keys.sshPrivateKey },
-      keys,
-      bucketBytes: [1024],
-      retryMaxMs: 60_000,
-      logger: pino({ level: 'silent' }),
-    });
-    cleanup.push(() => gw.stop(1000));
+    let relay: Awaited<ReturnType<typeof relayDroppingFirstSubscribe>> | undefined;
+    const { gw, broker } = await setup(1, {}, async (url) => (relay = await relayDroppingFirstSubscribe(url)).url);
+    if (relay === undefined) throw new Error('the relay was not started');
     expect(relay.dropped()).toBe(1);
     await publishBeats(broker, [1, 2, 3]);
     await expect.poll(() => gw.stats().accepted, { timeout: 10_000 }).toBe(3);
