@@ -149,7 +149,12 @@ describe('a deployment of separate components', () => {
       for (const id of ['latest-sdnn_ms', 'latest-rmssd_ms'])
         await expect.poll(() => page.getByTestId(id).textContent(), { timeout: UI_TIMEOUT, message: id }).toSatisfy(numeric);
       // The sensors still run, so the newest window moves on: what the page shows must be one the enclave computed.
-      const shown = { sdnn: await page.getByTestId('latest-sdnn_ms').textContent(), rmssd: await page.getByTestId('latest-rmssd_ms').textContent() };
+      // Both numbers are read in one turn of the page's event loop: two separate reads could straddle a live update and pair
+      // the SDNN of one window with the RMSSD of the next (a CI run saw exactly that).
+      const shown = await page.evaluate(() => ({
+        sdnn: document.querySelector('[data-testid=latest-sdnn_ms]')?.textContent ?? null,
+        rmssd: document.querySelector('[data-testid=latest-rmssd_ms]')?.textContent ?? null,
+      }));
       const after = await api(base, 'GET', '/patients/P0001/records?type=hrv&limit=10000', doctor.access_token);
       const windows = recordsOf(after.json);
       const computed = windows.map((i) => parseRecordData('hrv', i.data).measures).filter((m) => m != null);
