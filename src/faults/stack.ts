@@ -329,8 +329,11 @@ export async function drainAndCheck(
   }
   await sigterm(cloud).catch(() => undefined);
   const duration = st.simulatedS + 10;
+  const i1 = stack.checkI1(duration, ackedPrefix(st.perPatient));
+  // A CI log is all a failed run leaves behind: print each process's last warnings and errors beside the verdict.
+  if (!i1.ok) printTroubleTail(stack);
   return {
-    i1: stack.checkI1(duration, ackedPrefix(st.perPatient)),
+    i1,
     i2: scanHost(stack, duration),
     i3: checkCleanRun(readKeptEntries(join(stack.gatewayDir, 'spool')), GATEWAY_USER),
     published: st.published,
@@ -355,4 +358,15 @@ export async function killAtRandomMoments(n: number, rand: () => number, spreadM
     out.push(`random+${delay}ms`);
   }
   return out;
+}
+
+/** Prints, per process of `stack`, its last `n` log lines at warn level or above (and lines that are not JSON). */
+export function printTroubleTail(stack: FaultStack, n = 15): void {
+  for (const [i, r] of stack.runs.entries()) {
+    const trouble = r.proc
+      .stderr()
+      .split('\n')
+      .filter((l) => l !== '' && !/^\{"level":(10|20|30),/.test(l));
+    console.log(`--- ${i}-${r.name} (pid ${r.proc.child.pid ?? '?'}): last ${Math.min(n, trouble.length)} of ${trouble.length} warn/error lines\n${trouble.slice(-n).map((l) => l.slice(0, 400)).join('\n')}`);
+  }
 }
