@@ -43,6 +43,7 @@ export const ERROR_CODES = {
   HRV_ERR_SFTP_PATH: 'an SFTP path is outside the caller\'s inbox/outbox or not an allowed file name',
   HRV_ERR_SFTP_SIZE: 'an SFTP upload exceeds the size limit',
   HRV_ERR_SFTP_AUTH: 'an SFTP login was refused',
+  HRV_ERR_SFTP_LIMIT: 'an SFTP connection, login, session or handle was refused or ended by a resource limit or timeout',
   HRV_ERR_BEAT_PAYLOAD: 'an MQTT beat message is malformed (not JSON, wrong version or fields)',
   HRV_ERR_BEAT_VALUE: 'an MQTT beat message carries impossible values (RR interval, time or sequence number)',
   HRV_ERR_UNKNOWN_DEVICE: 'an MQTT beat message came from an unknown device or names another device\'s patient',
