@@ -35,6 +35,7 @@ export const DEFAULT_CONFIG: HrvaultConfig = {
     platformPublicKeyFile: '',
     allowedMeasurements: [],
     allowSoftwareQuotes: false,
+    dangerouslyAcceptForgeableSoftwareQuotesInProduction: false,
     mqttUsername: 'gw1',
     mqttPassword: '',
     mqttClientId: '',
@@ -44,7 +45,7 @@ export const DEFAULT_CONFIG: HrvaultConfig = {
     cspUrl: '',
     attestationMaxAgeS: 3600,
   },
-  pipeline: { mode: 'secure' },
+  pipeline: { mode: 'secure', deployment: 'development' },
   cloud: {
     dataDir: 'hrvault-data/cloud',
     host: '127.0.0.1',

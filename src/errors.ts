@@ -35,6 +35,7 @@ export const ERROR_CODES = {
   HRV_ERR_ATTESTATION_SIGNATURE: 'an attestation quote is not signed by the pinned platform key',
   HRV_ERR_ATTESTATION_MEASUREMENT: 'an attestation quote reports a measurement not on the allow-list',
   HRV_ERR_ATTESTATION_NONCE: 'an attestation quote does not answer this verifier nonce',
+  HRV_ERR_SOFTWARE_QUOTES_IN_PRODUCTION: 'software-backend attestation quotes were enabled in a production configuration without the explicit override',
   HRV_ERR_SEQUENCE_REPLAY: 'a batch file repeats or precedes a sequence number already accepted',
   HRV_ERR_SEALING: 'sealed enclave state could not be read or written',
   HRV_ERR_KEY_RETIRED: 'a sealed file is sealed to an enclave key retired beyond its retention (the gateway must re-attest)',

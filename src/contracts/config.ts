@@ -49,7 +49,10 @@ const gatewaySchema = z
     sftpHostFingerprint: z.string(),
     platformPublicKeyFile: z.string(),
     allowedMeasurements: z.array(z.string().regex(/^[0-9a-f]{64}$/)),
+    /** Accept software-backend quotes (signed by a key file on the cloud host): development only; refused in production without the override below. */
     allowSoftwareQuotes: z.boolean(),
+    /** Production override for allowSoftwareQuotes: the host can then impersonate the enclave. Never set by a flag. */
+    dangerouslyAcceptForgeableSoftwareQuotesInProduction: z.boolean(),
     mqttUsername: z.string(),
     mqttPassword: z.string(),
     /** The broker session's client id (persistent session: keep it fixed across restarts); empty = hrvault-gateway-<id>. */
@@ -69,6 +72,8 @@ const gatewaySchema = z
 const pipelineSchema = z
   .object({
     mode: z.enum(['secure', 'plain']),
+    /** `production` refuses development-only settings (software attestation quotes) at start-up; so does NODE_ENV=production. */
+    deployment: z.enum(['development', 'production']),
   })
   .strict();
 
