@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { acceptSoftwareQuotes, gatewayFromConfig } from '../commands/gateway.js';
+import { acceptSoftwareQuotes, gatewayFromConfig } from './gateway.js';
 import { loadConfig } from '../config.js';
 import { ConfigError } from '../errors.js';
-import { SoftwareQuotesInProductionError, softwareQuotePolicy } from './software-quotes.js';
+import { SoftwareQuotesInProductionError, softwareQuotePolicy } from '../gateway/index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'sw-quotes-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
