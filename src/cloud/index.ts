@@ -15,12 +15,14 @@ import { failpoint } from '../failpoints/index.js';
 import { fsyncDirAsync, writeFileDurableAsync } from '../durable-file.js';
 import { ConfigError, HrvaultError, type ErrorCode } from '../errors.js';
 import { isTempName } from './paths.js';
-import { areaDir, startSftpServer, type SftpGateway } from './sftp-server.js';
+import { DEFAULT_RETENTION, sweepRetention, type RetentionPolicy, type SweepResult } from './retention.js';
+import { areaDir, startSftpServer, type SftpGateway, type SftpLimitKind, type SftpLimits } from './sftp-server.js';
 
 export { areaDir };
 
 export { resolveVirtualPath, isTempName, FILE_NAME, SftpPathError } from './paths.js';
-export { loadHostKey, SftpSizeError, type SftpGateway } from './sftp-server.js';
+export { loadHostKey, SftpSizeError, SftpLimitError, DEFAULT_SFTP_LIMITS, type SftpGateway, type SftpLimits, type SftpLimitKind } from './sftp-server.js';
+export { DEFAULT_RETENTION, type RetentionPolicy, type SweepResult } from './retention.js';
 
 const ATTEST_REQ = /^attest-((?:[0-9a-f]{2}){16,64})\.req$/;
 /** A micro-batch goes to the enclave in at most this many chunks of at least MIN_CHUNK_FILES files. */
@@ -54,6 +56,10 @@ export interface CloudOptions {
   reorderHoldMs?: number;
   /** Largest accepted upload (bytes); default 1 MiB. */
   maxUploadBytes?: number;
+  /** SFTP resource bounds; missing fields take DEFAULT_SFTP_LIMITS. */
+  sftpLimits?: Partial<SftpLimits>;
+  /** Retention of abandoned temp uploads and quarantine entries; missing fields take DEFAULT_RETENTION. */
+  retention?: Partial<RetentionPolicy>;
   /** Structured log sink (pino-style levels); receives names, codes and counts only. */
   log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 }
@@ -108,6 +114,12 @@ export interface CloudStats {
   enclave_restarts: number;
   max_backlog: number;
   records: BatchRecord[];
+  /** Connections, logins, sessions and handles the SFTP limits refused, and connections its timeouts ended. */
+  sftp_refused: Record<SftpLimitKind, number>;
+  /** Abandoned temp uploads (and host temp files) the retention sweep deleted. */
+  swept_temp_files: number;
+  /** Quarantine entries the retention sweep deleted. */
+  swept_quarantine_entries: number;
 }
 
 export interface CloudHandle {
@@ -119,6 +131,8 @@ export interface CloudHandle {
    * waiting for a missing predecessor are analysed now with the gap flagged (at the end of a run).
    */
   flush(opts?: { releaseHeld?: boolean }): Promise<BatchRecord>;
+  /** Runs the retention sweep now (or waits for the running one, then runs) and returns what it deleted. */
+  sweep(): Promise<SweepResult>;
   stop(): Promise<void>;
 }
 
@@ -147,7 +161,16 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
     enclave_restarts: 0,
     max_backlog: 0,
     records: [],
+    sftp_refused: { handles: 0, sessions: 0, connections_per_address: 0, connections_total: 0, auth_timeouts: 0, idle_timeouts: 0 },
+    swept_temp_files: 0,
+    swept_quarantine_entries: 0,
   };
+  const retention: RetentionPolicy = { ...DEFAULT_RETENTION, ...opts.retention };
+  for (const [k, v] of Object.entries(retention)) {
+    if (!Number.isSafeInteger(v) || v < 1) throw new ConfigError(`retention ${k} must be a positive integer of ms (got ${String(v)})`);
+  }
+  /** When each kind of limit was last logged: a flood of refusals is counted in full but logged at most once a minute per kind. */
+  const limitLogged = new Map<SftpLimitKind, number>();
   const recordReject = (r: RejectedFile): void => {
     stats.rejected_files.push(r);
     log('warn', 'file rejected', { gateway: r.gateway, name: r.name, code: r.code, reason: r.reason });
@@ -204,7 +227,40 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
       if (ATTEST_REQ.test(name)) void serveQuote(gateway, name);
     },
     onReject: (gateway, name, err) => recordReject({ gateway, name, code: err.code, reason: err.message }),
+    onLimit: (gateway, remote, err) => {
+      stats.sftp_refused[err.kind]++;
+      const now = Date.now();
+      if (now - (limitLogged.get(err.kind) ?? -Infinity) < 60_000) return;
+      limitLogged.set(err.kind, now);
+      log('warn', 'sftp limit', { kind: err.kind, gateway, remote, code: err.code, reason: err.message, refused_so_far: stats.sftp_refused[err.kind] });
+    },
+    ...(opts.sftpLimits === undefined ? {} : { limits: opts.sftpLimits }),
   });
+
+  let sweeping: Promise<SweepResult> | undefined;
+  const sweep = (): Promise<SweepResult> => {
+    const p = (sweeping ?? Promise.resolve(undefined))
+      .catch(() => undefined)
+      .then(() => sweepRetention({ root, gateways: opts.gateways.map((g) => g.id), isWriting: (gw, name) => writing.has(`${gw}/${name}`), policy: retention, now: Date.now() }))
+      .then((r) => {
+        stats.swept_temp_files += r.temp_files;
+        stats.swept_quarantine_entries += r.quarantine_entries;
+        if (r.temp_files + r.quarantine_entries > 0) log('info', 'retention sweep', { ...r });
+        return r;
+      });
+    const mine = p.finally(() => {
+      if (sweeping === mine) sweeping = undefined;
+    });
+    sweeping = mine;
+    return mine;
+  };
+  const sweepFailed = (err: unknown): void => log('error', 'retention sweep failed', { error: err instanceof Error ? err.message : String(err) });
+  // Once at start (what a crash left behind), then periodically.
+  sweep().catch(sweepFailed);
+  const sweepTimer = setInterval(() => {
+    if (!sweeping) sweep().catch(sweepFailed);
+  }, retention.sweepIntervalMs);
+  sweepTimer.unref();
 
   const quarantine = async (gateway: string, name: string, code: ErrorCode, reason: string): Promise<void> => {
     const dir = join(root, 'quarantine', gateway);
@@ -416,10 +472,13 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
   return {
     port: sftp.port,
     hostKeyFingerprint: sftp.hostKeyFingerprint,
-    stats: () => ({ ...stats, enclave_restarts: enclave?.restarts ?? 0, batch_ms: [...stats.batch_ms], rejected_files: [...stats.rejected_files], records: [...stats.records] }),
+    stats: () => ({ ...stats, enclave_restarts: enclave?.restarts ?? 0, batch_ms: [...stats.batch_ms], rejected_files: [...stats.rejected_files], records: [...stats.records], sftp_refused: { ...stats.sftp_refused } }),
     flush: (o) => schedule(o?.releaseHeld === true),
+    sweep,
     stop: async () => {
       clearInterval(timer);
+      clearInterval(sweepTimer);
+      await sweeping?.catch(() => undefined);
       await running?.catch(() => undefined);
       await sftp.close();
     },

@@ -5,9 +5,15 @@
  * publishes a complete file. ssh2's server does not advertise the posix-rename@openssh.com and
  * fsync@openssh.com extensions (its VERSION packet is fixed), so clients use plain RENAME; the two
  * extensions are still honoured if a client sends them.
+ *
+ * Every resource a peer can make the host hold is bounded (SftpLimits): connections in total and per remote
+ * address (refused at TCP accept, before any SSH work), the time to authenticate, concurrent sessions per gateway,
+ * open handles per session (an OPEN past the limit gets FAILURE, the session lives on) and the idle time of an
+ * authenticated connection.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import ssh2 from 'ssh2';
@@ -33,11 +39,52 @@ export interface SftpGateway {
   sshPublicKey: string;
 }
 
+/** Bounds on what SFTP peers can make the host hold (counts, ms). */
+export interface SftpLimits {
+  /** Open file and directory handles per SFTP session; an OPEN/OPENDIR beyond it is answered FAILURE. */
+  maxHandlesPerSession: number;
+  /** Concurrent SFTP sessions (channels) of one gateway over all its connections; a login while it holds this many is refused. */
+  maxSessionsPerGateway: number;
+  /** Concurrent TCP connections from one remote address (authenticated or not); more are closed at accept. */
+  maxConnectionsPerAddress: number;
+  /** Concurrent TCP connections in total; more are closed at accept. */
+  maxConnections: number;
+  /** A connection that has not authenticated this long after its TCP accept is closed (ms). */
+  authTimeoutMs: number;
+  /** An authenticated connection that sends no SFTP request for this long is ended (ms). */
+  idleTimeoutMs: number;
+}
+
+/** Defaults: generous for a handful of gateways (each keeps one connection), tight enough that no peer exhausts descriptors. */
+export const DEFAULT_SFTP_LIMITS: SftpLimits = {
+  maxHandlesPerSession: 64,
+  maxSessionsPerGateway: 4,
+  maxConnectionsPerAddress: 16,
+  maxConnections: 128,
+  authTimeoutMs: 30_000,
+  idleTimeoutMs: 600_000,
+};
+
+/** Which bound refused or ended something. */
+export type SftpLimitKind = 'handles' | 'sessions' | 'connections_per_address' | 'connections_total' | 'auth_timeouts' | 'idle_timeouts';
+
+/** A limit of the SFTP ingress was reached. */
+export class SftpLimitError extends HrvaultError {
+  readonly kind: SftpLimitKind;
+  constructor(kind: SftpLimitKind, message: string) {
+    super('HRV_ERR_SFTP_LIMIT', message);
+    this.name = 'SftpLimitError';
+    this.kind = kind;
+  }
+}
+
 export interface SftpEvents {
   /** A file under a final (non-temp) name became complete in a gateway's inbox. */
   onUpload?(gateway: string, name: string): void;
   /** An upload, login or path was refused. */
   onReject?(gateway: string | undefined, name: string, err: HrvaultError): void;
+  /** A limit refused a connection, login, session or handle, or a timeout ended a connection (`remote`: the peer's address). */
+  onLimit?(gateway: string | undefined, remote: string, err: SftpLimitError): void;
 }
 
 export interface SftpServerOptions extends SftpEvents {
@@ -48,8 +95,10 @@ export interface SftpServerOptions extends SftpEvents {
   hostKeyFile: string;
   gateways: SftpGateway[];
   maxUploadBytes: number;
-  /** Filled with `<gateway>/<name>` while a file is open for writing, so the scheduler skips it. */
+  /** Filled with `<gateway>/<name>` while a file is open for writing, so the scheduler and the retention sweep skip it. */
   writing?: Set<string>;
+  /** Missing fields take DEFAULT_SFTP_LIMITS. */
+  limits?: Partial<SftpLimits>;
 }
 
 export interface SftpServerHandle {
@@ -95,8 +144,53 @@ function attrsOf(size: number, mtimeMs: number, dir: boolean): Attributes {
   return { mode: dir ? DIR_MODE : FILE_MODE, uid: 0, gid: 0, size, atime: t, mtime: t };
 }
 
+/** Validates limits (each a positive integer) and fills the missing ones from the defaults. */
+export function resolveSftpLimits(partial: Partial<SftpLimits> = {}): SftpLimits {
+  const limits = { ...DEFAULT_SFTP_LIMITS, ...partial };
+  for (const [k, v] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(v) || v < 1) throw new HrvaultError('HRV_ERR_CONFIG', `SFTP limit ${k} must be a positive integer (got ${String(v)})`);
+  }
+  return limits;
+}
+
+/** Refcounted marks of files open for writing, mirrored into the caller's `writing` set (two sessions may write one name). */
+class WritingMarks {
+  private readonly counts = new Map<string, number>();
+  constructor(private readonly set: Set<string> | undefined) {}
+  add(key: string): void {
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+    this.set?.add(key);
+  }
+  delete(key: string): void {
+    const n = (this.counts.get(key) ?? 0) - 1;
+    if (n > 0) return void this.counts.set(key, n);
+    this.counts.delete(key);
+    this.set?.delete(key);
+  }
+}
+
+/** Per-gateway counters of authenticated connections and SFTP sessions. */
+class Tally {
+  private readonly m = new Map<string, number>();
+  get(k: string): number {
+    return this.m.get(k) ?? 0;
+  }
+  inc(k: string): void {
+    this.m.set(k, this.get(k) + 1);
+  }
+  dec(k: string): void {
+    const n = this.get(k) - 1;
+    if (n > 0) this.m.set(k, n);
+    else this.m.delete(k);
+  }
+}
+
+/** A connection an ended peer may leave half-open gets this long (ms) before its socket is destroyed. */
+const END_GRACE_MS = 2000;
+
 /** Starts the SFTP server; resolves once it listens (port 0 picks a free port). */
 export async function startSftpServer(opts: SftpServerOptions): Promise<SftpServerHandle> {
+  const limits = resolveSftpLimits(opts.limits);
   const host = loadHostKey(opts.hostKeyFile);
   const keys = new Map<string, ParsedKey>();
   for (const g of opts.gateways) {
@@ -104,10 +198,29 @@ export async function startSftpServer(opts: SftpServerOptions): Promise<SftpServ
     keys.set(g.id, parseGatewayKey(g));
     for (const area of ['inbox', 'outbox'] as const) mkdirSync(areaDir(opts.root, g.id, area), { recursive: true });
   }
+  const limit = (kind: SftpLimitKind, gateway: string | undefined, remote: string, message: string): void =>
+    opts.onLimit?.(gateway, remote, new SftpLimitError(kind, message));
+  const writing = new WritingMarks(opts.writing);
+  const gatewayConnections = new Tally();
+  const gatewaySessions = new Tally();
+  /** Accepted TCP connections by `<address>|<port>`, so the SSH layer's connection can find its socket and deadline. */
+  const accepted = new Map<string, { socket: Socket; authTimer: NodeJS.Timeout; authenticated: boolean }>();
+  const perAddress = new Tally();
+  const sockets = new Set<Socket>();
   const connections = new Set<Connection>();
-  const server = new Server({ hostKeys: [host.privateKey] }, (client) => {
+  const endGently = (client: Connection, socket: Socket | undefined): void => {
+    client.end();
+    // A peer that ignores the disconnect must not keep the descriptor.
+    if (socket) setTimeout(() => socket.destroy(), END_GRACE_MS).unref();
+  };
+
+  const server = new Server({ hostKeys: [host.privateKey] }, (client, info) => {
+    const conn = accepted.get(`${info.ip}|${info.port}`);
     connections.add(client);
     let gateway: string | undefined;
+    let idleTimer: NodeJS.Timeout | undefined;
+    /** Any SFTP request from this connection restarts its idle deadline. */
+    const touch = (): void => void idleTimer?.refresh();
     client.on('authentication', (ctx) => {
       const key = keys.get(ctx.username);
       if (ctx.method !== 'publickey' || !key) {
@@ -124,7 +237,14 @@ export async function startSftpServer(opts: SftpServerOptions): Promise<SftpServ
       }
       if (ctx.signature && ctx.blob) {
         if (key.verify(ctx.blob, ctx.signature, ctx.hashAlgo)) {
+          // Counted at the decision (synchronously), so logins racing each other cannot all pass the check.
+          if (gatewayConnections.get(ctx.username) >= limits.maxSessionsPerGateway || gatewaySessions.get(ctx.username) >= limits.maxSessionsPerGateway) {
+            limit('sessions', ctx.username, info.ip, `gateway '${ctx.username}' already holds ${limits.maxSessionsPerGateway} sessions; login refused`);
+            ctx.reject([]);
+            return;
+          }
           gateway = ctx.username;
+          gatewayConnections.inc(gateway);
           ctx.accept();
         } else {
           opts.onReject?.(ctx.username, ctx.username, new HrvaultError('HRV_ERR_SFTP_AUTH', `gateway '${ctx.username}' signature did not verify`));
@@ -135,27 +255,82 @@ export async function startSftpServer(opts: SftpServerOptions): Promise<SftpServ
       ctx.accept(); // key query: the client will now sign
     });
     client.on('ready', () => {
-      client.on('session', (acceptSession) => {
+      if (conn) {
+        clearTimeout(conn.authTimer);
+        conn.authenticated = true;
+      }
+      idleTimer = setTimeout(() => {
+        limit('idle_timeouts', gateway, info.ip, `gateway '${gateway ?? '?'}' sent no SFTP request for ${limits.idleTimeoutMs} ms; connection ended`);
+        endGently(client, conn?.socket);
+      }, limits.idleTimeoutMs);
+      idleTimer.unref();
+      client.on('session', (acceptSession, rejectSession) => {
+        if (!gateway) return rejectSession();
+        if (gatewaySessions.get(gateway) >= limits.maxSessionsPerGateway) {
+          limit('sessions', gateway, info.ip, `gateway '${gateway}' already holds ${limits.maxSessionsPerGateway} sessions; session refused`);
+          return rejectSession();
+        }
+        const g = gateway;
+        gatewaySessions.inc(g);
         const session = acceptSession();
+        session.once('close', () => gatewaySessions.dec(g));
         session.on('sftp', (acceptSftp) => {
-          if (!gateway) return;
-          serveSftp(acceptSftp(), gateway, opts);
+          serveSftp(acceptSftp(), g, opts, limits, writing, touch, (msg) => limit('handles', g, info.ip, msg));
         });
       });
     });
     client.on('error', () => {
       // A client dropping its connection is routine; the session's state is per connection.
     });
-    client.on('close', () => connections.delete(client));
+    client.on('close', () => {
+      connections.delete(client);
+      clearTimeout(idleTimer);
+      if (gateway) gatewayConnections.dec(gateway);
+    });
+  });
+
+  // The TCP layer is ours: limits apply at accept, before any key exchange work, and the authentication deadline
+  // also covers a peer that never sends its identification line (ssh2 sees such a peer only once it speaks).
+  const tcp = createServer((socket) => {
+    const ip = socket.remoteAddress ?? 'unknown';
+    if (sockets.size >= limits.maxConnections) {
+      limit('connections_total', undefined, ip, `${limits.maxConnections} connections open; connection from ${ip} refused`);
+      socket.destroy();
+      return;
+    }
+    if (perAddress.get(ip) >= limits.maxConnectionsPerAddress) {
+      limit('connections_per_address', undefined, ip, `${limits.maxConnectionsPerAddress} connections open from ${ip}; connection refused`);
+      socket.destroy();
+      return;
+    }
+    const id = `${ip}|${socket.remotePort ?? 0}`;
+    sockets.add(socket);
+    perAddress.inc(ip);
+    const authTimer = setTimeout(() => {
+      limit('auth_timeouts', undefined, ip, `connection from ${ip} did not authenticate within ${limits.authTimeoutMs} ms; closed`);
+      socket.destroy();
+    }, limits.authTimeoutMs);
+    authTimer.unref();
+    accepted.set(id, { socket, authTimer, authenticated: false });
+    socket.once('close', () => {
+      clearTimeout(authTimer);
+      accepted.delete(id);
+      sockets.delete(socket);
+      perAddress.dec(ip);
+    });
+    server.injectSocket(socket);
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
+    tcp.once('error', reject);
+    tcp.listen(opts.port, opts.host, () => {
+      tcp.off('error', reject);
       resolve();
     });
   });
-  const addr = server.address();
+  tcp.on('error', () => {
+    // Accept errors (EMFILE under pressure) are transient; the listener keeps serving.
+  });
+  const addr = tcp.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
   return {
     port,
@@ -163,14 +338,32 @@ export async function startSftpServer(opts: SftpServerOptions): Promise<SftpServ
     close: () =>
       new Promise<void>((resolve) => {
         for (const c of connections) c.end();
-        server.close(() => resolve());
+        for (const a of accepted.values()) {
+          if (a.authenticated) setTimeout(() => a.socket.destroy(), END_GRACE_MS).unref();
+          else a.socket.destroy();
+        }
+        tcp.close(() => resolve());
       }),
   };
 }
 
-function serveSftp(sftp: SFTPWrapper, gateway: string, opts: SftpServerOptions): void {
+/** SFTP requests a client can send; each one restarts the connection's idle deadline. */
+const REQUESTS = ['OPEN', 'READ', 'WRITE', 'FSTAT', 'FSETSTAT', 'CLOSE', 'OPENDIR', 'READDIR', 'LSTAT', 'STAT', 'REMOVE', 'RMDIR', 'REALPATH', 'READLINK', 'SETSTAT', 'MKDIR', 'RENAME', 'SYMLINK', 'EXTENDED'] as const;
+
+function serveSftp(sftp: SFTPWrapper, gateway: string, opts: SftpServerOptions, limits: SftpLimits, writing: WritingMarks, touch: () => void, onHandleLimit: (message: string) => void): void {
   const handles = new Map<number, Handle>();
+  /** OPENs admitted but not yet answered: pipelined requests must not all pass the check before the first resolves. */
+  let opening = 0;
   let nextHandle = 1;
+  for (const ev of REQUESTS) sftp.on(ev, touch);
+  /** Admits one more handle, or answers FAILURE (the session stays usable) and returns false. */
+  const admitHandle = (reqId: number): boolean => {
+    if (handles.size + opening < limits.maxHandlesPerSession) return true;
+    const msg = `too many open handles (limit ${limits.maxHandlesPerSession}); close one first`;
+    onHandleLimit(`gateway '${gateway}': ${msg}`);
+    sftp.status(reqId, STATUS_CODE.FAILURE, msg);
+    return false;
+  };
   const dirOf = (area: Area): string => areaDir(opts.root, gateway, area);
   const newHandle = (h: Handle): Buffer => {
     const id = nextHandle++;
@@ -211,18 +404,28 @@ function serveSftp(sftp: SFTPWrapper, gateway: string, opts: SftpServerOptions):
     fn().catch((err: unknown) => deny(reqId, err));
   };
 
-  sftp.on('OPEN', (reqId, filename, flags) =>
+  sftp.on('OPEN', (reqId, filename, flags) => {
+    if (!admitHandle(reqId)) return;
+    opening++;
+    let marked: string | undefined;
     run(reqId, async () => {
-      const p = filePath(filename);
-      const write = (flags & (OPEN_MODE.WRITE | OPEN_MODE.APPEND | OPEN_MODE.CREAT | OPEN_MODE.TRUNC)) !== 0;
-      if (write && p.area !== 'inbox') throw new SftpPathError('/outbox is read-only');
-      const mode = utils.sftp.flagsToString(flags);
-      if (!mode) throw new SftpPathError(`unsupported open flags ${flags}`);
-      const fh = await open(p.path, mode, 0o600);
-      if (write) opts.writing?.add(`${gateway}/${p.name}`);
-      sftp.handle(reqId, newHandle({ kind: 'file', fh, area: p.area, name: p.name, write, poisoned: false, writes: [] }));
-    }),
-  );
+      try {
+        const p = filePath(filename);
+        const write = (flags & (OPEN_MODE.WRITE | OPEN_MODE.APPEND | OPEN_MODE.CREAT | OPEN_MODE.TRUNC)) !== 0;
+        if (write && p.area !== 'inbox') throw new SftpPathError('/outbox is read-only');
+        const mode = utils.sftp.flagsToString(flags);
+        if (!mode) throw new SftpPathError(`unsupported open flags ${flags}`);
+        // Marked before the open, so the retention sweep never deletes a file between its open and its mark.
+        if (write) writing.add((marked = `${gateway}/${p.name}`));
+        const fh = await open(p.path, mode, 0o600);
+        marked = undefined;
+        sftp.handle(reqId, newHandle({ kind: 'file', fh, area: p.area, name: p.name, write, poisoned: false, writes: [] }));
+      } finally {
+        opening--;
+        if (marked !== undefined) writing.delete(marked);
+      }
+    });
+  });
   sftp.on('WRITE', (reqId, hb, offset, data) => {
     const [, h] = getHandle(hb);
     if (!h || h.kind !== 'file' || !h.write) return sftp.status(reqId, STATUS_CODE.FAILURE, 'bad handle');
@@ -268,7 +471,7 @@ function serveSftp(sftp: SFTPWrapper, gateway: string, opts: SftpServerOptions):
       if (!h) throw new HrvaultError('HRV_ERR_SFTP_PATH', 'bad handle');
       handles.delete(id);
       if (h.kind === 'dir') return sftp.status(reqId, STATUS_CODE.OK);
-      if (h.write) opts.writing?.delete(`${gateway}/${h.name}`);
+      if (h.write) writing.delete(`${gateway}/${h.name}`);
       try {
         await fsync(h);
       } finally {
@@ -282,13 +485,14 @@ function serveSftp(sftp: SFTPWrapper, gateway: string, opts: SftpServerOptions):
       if (h.write && !isTempName(h.name)) opts.onUpload?.(gateway, h.name);
     }),
   );
-  sftp.on('OPENDIR', (reqId, path) =>
+  sftp.on('OPENDIR', (reqId, path) => {
+    if (!admitHandle(reqId)) return;
     run(reqId, async () => {
       const v = resolveVirtualPath(path);
       if (v.kind === 'file') throw new SftpPathError(`'${path}' is not a directory`);
       sftp.handle(reqId, newHandle({ kind: 'dir', area: v.kind === 'dir' ? v.area : null, done: false }));
-    }),
-  );
+    });
+  });
   sftp.on('READDIR', (reqId, hb) =>
     run(reqId, async () => {
       const [, h] = getHandle(hb);
@@ -364,7 +568,7 @@ function serveSftp(sftp: SFTPWrapper, gateway: string, opts: SftpServerOptions):
   sftp.on('close', () => {
     for (const h of handles.values()) {
       if (h.kind === 'file') {
-        if (h.write) opts.writing?.delete(`${gateway}/${h.name}`);
+        if (h.write) writing.delete(`${gateway}/${h.name}`);
         void h.fh.close().catch(() => undefined);
         if (h.write && isTempName(h.name)) void unlink(join(dirOf(h.area), h.name)).catch(() => undefined);
       }

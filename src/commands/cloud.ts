@@ -72,6 +72,15 @@ export async function cloudFromConfig(
     mode: cfg.pipeline.mode,
     ...(enclave === undefined ? {} : { enclave }),
     maxUploadBytes: c.maxUploadBytes,
+    sftpLimits: {
+      maxHandlesPerSession: c.sftpMaxHandlesPerSession,
+      maxSessionsPerGateway: c.sftpMaxSessionsPerGateway,
+      maxConnectionsPerAddress: c.sftpMaxConnectionsPerAddress,
+      maxConnections: c.sftpMaxConnections,
+      authTimeoutMs: c.sftpAuthTimeoutMs,
+      idleTimeoutMs: c.sftpIdleTimeoutMs,
+    },
+    retention: { tempRetentionMs: c.tempRetentionS * 1000, quarantineRetentionMs: c.quarantineRetentionS * 1000, sweepIntervalMs: c.retentionSweepIntervalS * 1000 },
     log: (level, msg, fields) => cloudLog[level](fields ?? {}, msg),
   }).catch(async (err: unknown) => {
     // The enclave child would keep the process alive: stop it before reporting.

@@ -232,7 +232,7 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
         ...base,
         mqtt: { ...base.mqtt, url: mqttUrl!, topicPrefix },
         sensor: { ...base.sensor, patients: totalPatients, firstPatient: 1 },
-        pipeline: { mode: opts.mode },
+        pipeline: { ...base.pipeline, mode: opts.mode },
         enclave: { ...base.enclave, dataDir: enclaveDir, platformKeyFile },
         cloud: {
           ...base.cloud,

@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import { pino } from 'pino';
 import { loadConfig, type ConfigOverrides, type HrvaultConfig } from '../config.js';
 import { ConfigError } from '../errors.js';
-import { ensureGatewayKeys, startGateway, type GatewayHandle, type GatewayResult } from '../gateway/index.js';
+import { ensureGatewayKeys, softwareQuotePolicy, startGateway, type GatewayHandle, type GatewayResult } from '../gateway/index.js';
 import { deviceOfPatient, patientId } from '../sensor/index.js';
 import { num, untilSignal } from './sensor.js';
 import type { Logger } from 'pino';
@@ -25,13 +25,31 @@ export function deviceRegistry(patients: number, first: number): Record<string, 
   return out;
 }
 
-/** Starts a gateway from a validated config. */
+/**
+ * Applies the software-quote policy to a validated config: throws SoftwareQuotesInProductionError for a production
+ * configuration without the override, and logs a warning whenever software quotes will be accepted.
+ */
+export function acceptSoftwareQuotes(cfg: HrvaultConfig, logger: Logger, env: NodeJS.ProcessEnv = process.env): boolean {
+  const policy = softwareQuotePolicy({
+    allowSoftwareQuotes: cfg.gateway.allowSoftwareQuotes,
+    deployment: cfg.pipeline.deployment,
+    nodeEnv: env.NODE_ENV,
+    overrideInProduction: cfg.gateway.dangerouslyAcceptForgeableSoftwareQuotesInProduction,
+  });
+  if (policy.warning !== undefined) logger.warn({ attestation_backend: 'software', deployment: cfg.pipeline.deployment, node_env: env.NODE_ENV }, policy.warning);
+  return policy.accept;
+}
+
+/** Starts a gateway from a validated config (`env`: where NODE_ENV is read). */
 export async function gatewayFromConfig(
   cfg: HrvaultConfig,
   logger: Logger,
   onResult?: (r: GatewayResult) => void,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<GatewayHandle> {
   const g = cfg.gateway;
+  // First, before any key or connection is made: a refused configuration starts nothing.
+  const allowSoftwareQuotes = acceptSoftwareQuotes(cfg, logger, env);
   const keys = ensureGatewayKeys(join(g.dataDir, 'keys'));
   let attestation;
   if (cfg.pipeline.mode === 'secure') {
@@ -54,7 +72,7 @@ export async function gatewayFromConfig(
     attestation = {
       platformPublicKey: new Uint8Array(pk),
       allowedMeasurements: g.allowedMeasurements,
-      allowSoftwareQuotes: g.allowSoftwareQuotes,
+      allowSoftwareQuotes,
       maxAgeMs: g.attestationMaxAgeS * 1000,
     };
   }
@@ -109,7 +127,7 @@ export function registerGatewayCommand(program: Command): void {
     .option('--sftp-host-fingerprint <sha256hex>', 'pin the cloud host key')
     .option('--platform-public-key-file <file>', 'pinned attestation platform key (hex)')
     .option('--allowed-measurement <hex...>', 'enclave measurements to trust')
-    .option('--allow-software-quotes', 'accept software-backend quotes (development only)')
+    .option('--allow-software-quotes', 'accept software-backend quotes (development only; refused when NODE_ENV=production or pipeline.deployment=production)')
     .option('--csp-url <url>', 'CSP base URL that verified results are delivered to (HRVAULT_GATEWAY_CSP_URL)')
     .option('--print-keys', 'print the public keys to enrol and exit')
     .action(async (o: Record<string, unknown>) => {

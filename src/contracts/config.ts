@@ -49,7 +49,10 @@ const gatewaySchema = z
     sftpHostFingerprint: z.string(),
     platformPublicKeyFile: z.string(),
     allowedMeasurements: z.array(z.string().regex(/^[0-9a-f]{64}$/)),
+    /** Accept software-backend quotes (signed by a key file on the cloud host): development only; refused in production without the override below. */
     allowSoftwareQuotes: z.boolean(),
+    /** Production override for allowSoftwareQuotes: the host can then impersonate the enclave. Never set by a flag. */
+    dangerouslyAcceptForgeableSoftwareQuotesInProduction: z.boolean(),
     mqttUsername: z.string(),
     mqttPassword: z.string(),
     /** The broker session's client id (persistent session: keep it fixed across restarts); empty = hrvault-gateway-<id>. */
@@ -69,6 +72,8 @@ const gatewaySchema = z
 const pipelineSchema = z
   .object({
     mode: z.enum(['secure', 'plain']),
+    /** `production` refuses development-only settings (software attestation quotes) at start-up; so does NODE_ENV=production. */
+    deployment: z.enum(['development', 'production']),
   })
   .strict();
 
@@ -93,8 +98,32 @@ const cloudSchema = z
      * files sealed to it are refused. Must exceed the gateways' attestation max age plus the longest upload backlog.
      */
     enclaveKeyRetentionS: z.number().int().min(1).max(365 * 86_400),
+    /** Open SFTP handles per session; an OPEN beyond it is refused with FAILURE (the session lives on). */
+    sftpMaxHandlesPerSession: z.number().int().min(4).max(65_536),
+    /** Concurrent SFTP sessions of one gateway (over all its connections); a login while it holds this many is refused. */
+    sftpMaxSessionsPerGateway: z.number().int().min(1).max(1024),
+    /** Concurrent TCP connections from one remote address, authenticated or not; more are closed at accept. */
+    sftpMaxConnectionsPerAddress: z.number().int().min(1).max(65_536),
+    /** Concurrent TCP connections in total; more are closed at accept. */
+    sftpMaxConnections: z.number().int().min(1).max(65_536),
+    /** A connection not authenticated this long after accept is closed (ms). */
+    sftpAuthTimeoutMs: z.number().int().min(100).max(600_000),
+    /** An authenticated connection that sends no SFTP request for this long is ended (ms); above the gateways' batch interval. */
+    sftpIdleTimeoutMs: z.number().int().min(1000).max(86_400_000),
+    /** Abandoned temp uploads (`.part`, `.tmp`) older than this are deleted, unless open for writing (s). */
+    tempRetentionS: z.number().int().min(60).max(365 * 86_400),
+    /** Quarantine entries (refused file and its reason) older than this are deleted (s). */
+    quarantineRetentionS: z.number().int().min(3600).max(10 * 365 * 86_400),
+    /** How often the retention sweep runs (s); it also runs once at start. */
+    retentionSweepIntervalS: z.number().int().min(10).max(86_400),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.sftpMaxConnectionsPerAddress > c.sftpMaxConnections)
+      ctx.addIssue({ code: 'custom', path: ['sftpMaxConnectionsPerAddress'], message: `must not exceed cloud.sftpMaxConnections (${c.sftpMaxConnections})` });
+    if (c.sftpIdleTimeoutMs <= c.batchIntervalMs)
+      ctx.addIssue({ code: 'custom', path: ['sftpIdleTimeoutMs'], message: `must exceed cloud.batchIntervalMs (${c.batchIntervalMs} ms)` });
+  });
 
 const enclaveSchema = z
   .object({

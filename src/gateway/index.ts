@@ -10,3 +10,4 @@ export {
 export { Spool, nodeSpoolIo, type PendingBatch, type SpooledBeat, type SpoolIo, type SpoolCounters, type QuarantineReason } from './spool.js';
 export { startEmbeddedBroker, type EmbeddedBroker } from './broker.js';
 export { ensureGatewayKeys, type GatewayKeys } from './keys.js';
+export { softwareQuotePolicy, SoftwareQuotesInProductionError, SOFTWARE_QUOTES_OVERRIDE_KEY, type SoftwareQuotePolicy, type SoftwareQuotePolicyInput } from './software-quotes.js';
