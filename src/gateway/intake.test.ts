@@ -351,6 +351,37 @@ describe('gateway edge accounting', () => {
   });
 });
 
+describe('gateway intake against forged beats (issue 9 item 9)', () => {
+  it('a forged beat with seq 2^53-1 or t_ms 1 is quarantined alone; every genuine beat before and after it is accepted and cut', async () => {
+    const { gw, broker, dir } = await setup(1);
+    const dev = deviceOfPatient('P0001');
+    const c = await mqtt.connectAsync(broker.url, { username: dev, password: devicePassword(SECRET, dev), clientId: dev });
+    cleanup.push(() => c.endAsync());
+    const t0 = Date.now() - 60_000;
+    const send = (seq: number, t: number): Promise<unknown> =>
+      c.publishAsync(`${PREFIX}/${dev}/beats`, JSON.stringify({ v: 1, patient: 'P0001', seq, t_ms: t, rr_ms: 800, epoch: 7 }), { qos: 1 });
+    const genuine = (seq: number): Promise<unknown> => send(seq, t0 + seq * 800);
+    for (const seq of [1, 2, 4]) await genuine(seq);
+    await send(Number.MAX_SAFE_INTEGER, t0 + 4 * 800 + 100);
+    await send(3, 1);
+    for (const seq of [3, 5, 6]) await genuine(seq);
+    await received(gw, 8);
+    await expect.poll(() => gw.stats().accepted + gw.stats().quarantined).toBe(8);
+    expect(gw.stats()).toMatchObject({ accepted: 6, quarantined: 2, duplicates: 0, seq_gaps: 0 });
+    // After a cut, the genuine stream goes on.
+    await gw.flush(0);
+    for (const seq of [7, 8]) await genuine(seq);
+    await received(gw, 10);
+    await expect.poll(() => gw.stats().accepted + gw.stats().duplicates).toBe(8);
+    expect(gw.stats().duplicates).toBe(0);
+    await gw.flush(0);
+    await gw.stop(1000);
+    const pending = new Spool(join(dir, 'gw')).pending();
+    expect(pending.flatMap((b) => b.beats.map((x) => x.s))).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    for (const b of pending) expect(b.beats.map((x) => x.t)).toEqual(b.beats.map((x) => t0 + x.s * 800));
+  });
+});
+
 /**
  * A TCP relay to the broker that drops the connection when the client's first SUBSCRIBE comes through (as an
  * aedes broker did to a restarted gateway: `ErrorWithSubackPacket: Connection closed` after `write EPIPE`).
