@@ -41,6 +41,7 @@ export const DEFAULT_CONFIG: HrvaultConfig = {
     retryMaxMs: 30_000,
     maxClockAheadMs: 3_600_000,
     reorderHoldMs: 10_000,
+    maxSeqJump: 10_000,
     cspUrl: '',
     attestationMaxAgeS: 3600,
   },

@@ -83,6 +83,7 @@ export async function gatewayFromConfig(
     retryMaxMs: g.retryMaxMs,
     maxFutureMs: g.maxClockAheadMs,
     reorderHoldMs: g.reorderHoldMs,
+    maxSeqJump: g.maxSeqJump,
     logger,
     ...(onResult === undefined ? {} : { onResult }),
     ...(g.cspUrl === '' ? {} : { csp: { url: g.cspUrl } }),
