@@ -169,13 +169,14 @@ describe('gateway intake', () => {
     const c = await mqtt.connectAsync(broker.url, {
       username: 'dev-P0001',
       password: devicePassword(SECRET, 'dev-P0001'),
+      clientId: 'dev-P0001',
     });
     c.on('error', () => undefined);
     await Promise.race([
       c.publishAsync(`${PREFIX}/dev-P0002/beats`, '{}', { qos: 1 }).catch(() => undefined),
       new Promise((r) => setTimeout(r, 300)),
     ]);
-    expect(broker.refused()).toEqual({ logins: 1, publishes: 1 });
+    expect(broker.refused()).toMatchObject({ logins: 1, publishes: 1 });
     await c.endAsync(true);
   });
 });
@@ -348,6 +349,46 @@ describe('gateway edge accounting', () => {
     await gw.stop(1000);
     const [batch] = new Spool(join(dir, 'gw')).pending();
     expect(batch!.beats.map((b) => `${b.e}:${b.s}`)).toEqual(['100:1', '100:2', '200:1', '200:2', '200:5', '200:8']);
+  });
+});
+
+describe('embedded broker client ids (issue 9 item 11)', () => {
+  it("refuses a device with valid credentials that connects under the gateway's client id (not authorized); the gateway keeps its session and its beats", async () => {
+    const { gw, broker } = await setup(2);
+    const dev = deviceOfPatient('P0001');
+    const c = await mqtt.connectAsync(broker.url, { username: dev, password: devicePassword(SECRET, dev), clientId: dev });
+    cleanup.push(() => c.endAsync());
+    const send = (seq: number): Promise<unknown> =>
+      c.publishAsync(`${PREFIX}/${dev}/beats`, JSON.stringify({ v: 1, patient: 'P0001', seq, t_ms: Date.now() - 10_000 + seq * 800, rr_ms: 800 }), { qos: 1 });
+    await send(1);
+    await received(gw, 1);
+    const other = deviceOfPatient('P0002');
+    for (const [clientId, user] of [
+      ['hrvault-gateway-gw1', dev],
+      [other, dev],
+      [`${other}:x`, dev],
+      [`${dev}-x`, dev],
+    ] as const) {
+      const err = await mqtt
+        .connectAsync(broker.url, { username: user, password: devicePassword(SECRET, user), clientId, reconnectPeriod: 0 })
+        .then(
+          async (hijacker) => {
+            await hijacker.endAsync(true);
+            return undefined;
+          },
+          (e: unknown) => e as { code?: number },
+        );
+      expect(err, `${user} as ${clientId}`).toBeDefined();
+      expect(err!.code, `${user} as ${clientId}: CONNACK not authorized`).toBe(5);
+    }
+    expect(broker.refused().clientIds).toBe(4);
+    // The gateway's session was never taken over: the next beats reach it on the same connection.
+    for (const seq of [2, 3]) await send(seq);
+    await received(gw, 3);
+    await expect.poll(() => gw.stats().accepted).toBe(3);
+    // The device's own id, and its id with a suffix, are its to use.
+    const again = await mqtt.connectAsync(broker.url, { username: dev, password: devicePassword(SECRET, dev), clientId: `${dev}:spare` });
+    await again.endAsync();
   });
 });
 
