@@ -15,6 +15,8 @@ const mqttSchema = z
     topicPrefix: z.string().regex(/^[A-Za-z0-9_/-]+$/),
     /** Bound on unacknowledged QoS 1 publishes per client (mqtt.js has 65,535 packet ids). */
     maxInflight: z.number().int().min(1).max(60000),
+    /** PEM file of the CA the broker's TLS certificate must chain to (mqtts:// URLs); empty = the system's CAs. */
+    caFile: z.string(),
   })
   .strict();
 

@@ -38,6 +38,8 @@ export interface GatewayOptions {
     username: string;
     password: string;
     /** default hrvault-gateway-<id> */ clientId?: string;
+    /** PEM CA the broker's TLS certificate must chain to (mqtts:// URLs); undefined = the system's CAs. */
+    ca?: string;
   };
   /** Registered devices: device id → patient id. Beats from anything else are refused. */
   devices: Record<string, string>;
@@ -393,6 +395,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     clientId: opts.mqtt.clientId ?? `hrvault-gateway-${opts.id}`,
     username: opts.mqtt.username,
     password: opts.mqtt.password,
+    ...(opts.mqtt.ca === undefined ? {} : { ca: opts.mqtt.ca }),
     clean: false,
     reconnectPeriod: 500,
   });
