@@ -386,7 +386,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     else if (outcome === 'quarantined')
       log.warn(
         { code: 'HRV_ERR_BEAT_VALUE', topic, seq: b.seq, t_ms: b.t_ms, ...(b.epoch ? { epoch: b.epoch } : {}) },
-        'beat quarantined alone: impossible number or time (the device state is left as it was)',
+        'beat quarantined: impossible time or sequence number (set aside alone; the device state is left as it was)',
       );
     else st.accepted++;
   };

@@ -449,3 +449,26 @@ describe('Spool against forged beats (issue 9 item 9: one forged beat must not s
     s.close();
   });
 });
+
+describe('Spool: forged beats across a crash', () => {
+  it('a forged beat set aside stays set aside after a restart (its redelivery is a duplicate) and still moves nothing', async () => {
+    const d = dir();
+    const opts = { now: () => 5_000_000 };
+    const s = new Spool(d, opts);
+    for (let i = 1; i <= 3; i++) await s.append(beat('A', i));
+    const forged = { ...beat('A', 4), s: Number.MAX_SAFE_INTEGER };
+    expect(await s.append(forged)).toBe('quarantined');
+    // Killed before any cut: the forged beat is in the segment with its verdict.
+    const afterCrash = new Spool(d, opts);
+    expect(await afterCrash.append(forged)).toBe('duplicate');
+    expect(await afterCrash.append(beat('A', 4))).toBe('accepted');
+    expect(ids(await afterCrash.cut())).toEqual(['A:1', 'A:2', 'A:3', 'A:4']);
+    afterCrash.close();
+    // After a cut and a restart, the redelivered forged beat is still a duplicate, and the stream goes on.
+    const again = new Spool(d, opts);
+    expect(await again.append(forged)).toBe('duplicate');
+    expect(await again.append(beat('A', 5))).toBe('accepted');
+    expect(again.counts()).toMatchObject({ quarantined: 1, seq_gaps: 0 });
+    again.close();
+  });
+});

@@ -130,6 +130,8 @@ const stateSchema = z.object({
   cutT: z.record(z.string(), z.number()).default({}),
   /** Cuts committed: names the cut's quarantine file, so a cut replayed after a crash rewrites the same one. */
   cuts: z.number().int().min(0).default(0),
+  /** Per key: numbers of quarantined beats a redelivery may still bring (above the watermark, or in a gap) → `t:r`. */
+  aside: z.record(z.string(), z.record(z.string(), z.string())).default({}),
 });
 type SpoolState = z.infer<typeof stateSchema>;
 
@@ -294,6 +296,8 @@ export class Spool {
     } else {
       this.state = stateSchema.parse({ segment: 0, nextSeq: {}, watermark: {} });
     }
+    for (const [k, entries] of Object.entries(this.state.aside))
+      this.setAside.set(k, new Map(Object.entries(entries).map(([s, fp]) => [Number(s), fp])));
     for (const [k, list] of Object.entries(this.state.missing)) {
       this.missingSets.set(k, new Set(list));
       // Gaps found before a restart wait one more hold from now.
@@ -697,7 +701,8 @@ export class Spool {
       // The next batch must start after this one ends: a beat of another epoch (or a fill) not behind the gap but
       // later than a beat held back waits with it.
       if (carried.length > 0) {
-        const firstHeld = Math.min(...carried.map((b) => b.t));
+        let firstHeld = Infinity;
+        for (const b of carried) firstHeld = Math.min(firstHeld, b.t);
         carried = beats.filter((b) => heldBack(patient, b) || b.t > firstHeld);
         this.buffers.set(patient, carried);
         carriedN.set(patient, carried.length);
@@ -726,6 +731,7 @@ export class Spool {
       quarantined: this.state.quarantined + cutQuarantine.length,
       cutT: { ...this.state.cutT },
       cuts: this.state.cuts + 1,
+      aside: {},
     };
     const batches: PendingBatch[] = [];
     for (const [patient, beats] of [...cutBeats.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
@@ -741,6 +747,13 @@ export class Spool {
       const out = beats.map(({ t, r, s, e }) => (e ? { t, r, s, e } : { t, r, s }));
       batches.push({ patient, seq, tStartMs: out[0]!.t - out[0]!.r, tEndMs: out[out.length - 1]!.t, beats: out });
       nextState.cutT[patient] = Math.max(nextState.cutT[patient] ?? -Infinity, out[out.length - 1]!.t);
+    }
+    // Numbers set aside that a redelivery may still bring: above the new watermark, or still in a gap.
+    for (const [key, aside] of this.setAside) {
+      const wm = nextState.watermark[key] ?? 0;
+      const missing = this.missingSets.get(key);
+      const kept = [...aside].filter(([s]) => s > wm || missing?.has(s) === true);
+      if (kept.length > 0) nextState.aside[key] = Object.fromEntries(kept.map(([s, fp]) => [String(s), fp]));
     }
     this.passedCutT = nextState.cutT;
     const written: string[] = [];
@@ -795,6 +808,7 @@ export class Spool {
     this.state.quarantined = nextState.quarantined;
     this.state.cuts = nextState.cuts;
     this.state.cutT = nextState.cutT;
+    this.state.aside = nextState.aside;
     this.passedCutT = undefined;
     // Gaps every one of whose seqs a cut has passed no longer hold anything back.
     for (const [key, runs] of this.gapRuns) {
