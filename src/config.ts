@@ -13,7 +13,7 @@ export { configSchema, type HrvaultConfig };
 
 /** Built-in defaults: everything on loopback, 10 patients, 10 s batches. */
 export const DEFAULT_CONFIG: HrvaultConfig = {
-  mqtt: { url: 'mqtt://127.0.0.1:1883', topicPrefix: 'hrvault/v1', maxInflight: 1000 },
+  mqtt: { url: 'mqtt://127.0.0.1:1883', topicPrefix: 'hrvault/v1', maxInflight: 1000, caFile: '' },
   sensor: {
     patients: 10,
     speed: 1,
@@ -42,6 +42,7 @@ export const DEFAULT_CONFIG: HrvaultConfig = {
     retryMaxMs: 30_000,
     maxClockAheadMs: 3_600_000,
     reorderHoldMs: 10_000,
+    maxSeqJump: 10_000,
     cspUrl: '',
     attestationMaxAgeS: 3600,
   },

@@ -135,7 +135,7 @@ export async function runOne(
   const clients: MqttClient[] = await Promise.all(
     patients.map((p) =>
       mqtt.connectAsync(url, {
-        clientId: `${deviceOfPatient(p)}-bench-${process.pid}`,
+        clientId: `${deviceOfPatient(p)}:bench-${process.pid}`,
         username: deviceOfPatient(p),
         password: devicePassword(SECRET, deviceOfPatient(p)),
         clean: true,

@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { loadConfig, type ConfigOverrides, type HrvaultConfig } from '../config.js';
 import { ConfigError } from '../errors.js';
 import { ensureGatewayKeys, softwareQuotePolicy, startGateway, type GatewayHandle, type GatewayResult } from '../gateway/index.js';
-import { deviceOfPatient, patientId } from '../sensor/index.js';
+import { deviceOfPatient, patientId, readMqttCa } from '../sensor/index.js';
 import { num, untilSignal } from './sensor.js';
 import type { Logger } from 'pino';
 
@@ -85,6 +85,7 @@ export async function gatewayFromConfig(
       username: g.mqttUsername,
       password: g.mqttPassword,
       ...(g.mqttClientId === '' ? {} : { clientId: g.mqttClientId }),
+      ...(cfg.mqtt.caFile === '' ? {} : { ca: readMqttCa(cfg.mqtt.caFile)! }),
     },
     devices: deviceRegistry(cfg.sensor.patients, cfg.sensor.firstPatient),
     batchIntervalMs: g.batchIntervalMs,
@@ -101,6 +102,7 @@ export async function gatewayFromConfig(
     retryMaxMs: g.retryMaxMs,
     maxFutureMs: g.maxClockAheadMs,
     reorderHoldMs: g.reorderHoldMs,
+    maxSeqJump: g.maxSeqJump,
     logger,
     ...(onResult === undefined ? {} : { onResult }),
     ...(g.cspUrl === '' ? {} : { csp: { url: g.cspUrl } }),
@@ -117,6 +119,7 @@ export function registerGatewayCommand(program: Command): void {
     .option('--mode <mode>', 'secure | plain (HRVAULT_PIPELINE_MODE)')
     .option('--mqtt-url <url>', 'broker URL (HRVAULT_MQTT_URL)')
     .option('--topic-prefix <prefix>', 'topic prefix (HRVAULT_MQTT_TOPIC_PREFIX)')
+    .option('--mqtt-ca-file <file>', 'PEM CA of the broker certificate, for mqtts:// (HRVAULT_MQTT_CA_FILE)')
     .option('--mqtt-username <u>', 'broker user (HRVAULT_GATEWAY_MQTT_USERNAME)')
     .option('--mqtt-password <p>', 'broker password (HRVAULT_GATEWAY_MQTT_PASSWORD)')
     .option('--patients <n>', 'register devices dev-P<first>… for this many patients', num)
@@ -132,7 +135,7 @@ export function registerGatewayCommand(program: Command): void {
     .option('--print-keys', 'print the public keys to enrol and exit')
     .action(async (o: Record<string, unknown>) => {
       const flags: ConfigOverrides = {
-        mqtt: { url: o.mqttUrl as string | undefined, topicPrefix: o.topicPrefix as string | undefined },
+        mqtt: { url: o.mqttUrl as string | undefined, topicPrefix: o.topicPrefix as string | undefined, caFile: o.mqttCaFile as string | undefined },
         pipeline: { mode: o.mode as 'secure' | 'plain' | undefined },
         sensor: {
           patients: o.patients as number | undefined,

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { pino } from 'pino';
 import { loadConfig, type ConfigOverrides } from '../config.js';
 import { ConfigError } from '../errors.js';
-import { deviceOfPatient, devicePassword, startSensorFleet, syntheticPatients, type BeatAck } from '../sensor/index.js';
+import { deviceOfPatient, devicePassword, startSensorFleet, syntheticPatients, readMqttCa, type BeatAck } from '../sensor/index.js';
 
 /** Parses a number flag; the config loader validates its range. */
 export function num(v: string): number {
@@ -51,6 +51,7 @@ export function registerSensorCommand(program: Command): void {
     .option('--config <file>', 'JSON config file')
     .option('--mqtt-url <url>', 'broker URL (HRVAULT_MQTT_URL)')
     .option('--topic-prefix <prefix>', 'topic prefix (HRVAULT_MQTT_TOPIC_PREFIX)')
+    .option('--mqtt-ca-file <file>', 'PEM CA of the broker certificate, for mqtts:// (HRVAULT_MQTT_CA_FILE)')
     .option('--patients <n>', 'number of patients (HRVAULT_SENSOR_PATIENTS)', num)
     .option('--first-patient <n>', 'number of the first patient, P0001 = 1', num)
     .option('--speed <x>', 'simulated seconds per real second', num)
@@ -66,7 +67,7 @@ export function registerSensorCommand(program: Command): void {
     .option('--ack-log <file>', 'append "device epoch seq" to this file after each PUBACK (fault testing: which beats were acknowledged)')
     .action(async (o: Record<string, string | number | undefined>) => {
       const flags: ConfigOverrides = {
-        mqtt: { url: o.mqttUrl as string | undefined, topicPrefix: o.topicPrefix as string | undefined },
+        mqtt: { url: o.mqttUrl as string | undefined, topicPrefix: o.topicPrefix as string | undefined, caFile: o.mqttCaFile as string | undefined },
         sensor: {
           patients: o.patients as number | undefined,
           firstPatient: o.firstPatient as number | undefined,
@@ -96,6 +97,7 @@ export function registerSensorCommand(program: Command): void {
         durationS: s.durationS,
         password: (d) => (s.password !== '' ? s.password : devicePassword(s.deviceSecret, d)),
         maxInflight: cfg.mqtt.maxInflight,
+        ...(cfg.mqtt.caFile === '' ? {} : { ca: readMqttCa(cfg.mqtt.caFile)! }),
         ...(o.startMs === undefined ? {} : { startMs: Number(o.startMs) }),
         ...(o.epoch === undefined ? {} : { epoch: Number(o.epoch) }),
         ...(ackLog === undefined ? {} : { onAck: ackLog.onAck }),

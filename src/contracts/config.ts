@@ -15,6 +15,8 @@ const mqttSchema = z
     topicPrefix: z.string().regex(/^[A-Za-z0-9_/-]+$/),
     /** Bound on unacknowledged QoS 1 publishes per client (mqtt.js has 65,535 packet ids). */
     maxInflight: z.number().int().min(1).max(60000),
+    /** PEM file of the CA the broker's TLS certificate must chain to (mqtts:// URLs); empty = the system's CAs. */
+    caFile: z.string(),
   })
   .strict();
 
@@ -62,6 +64,8 @@ const gatewaySchema = z
     maxClockAheadMs: z.number().int().min(1000),
     /** How long a sequence gap holds later beats back from the batch cut, waiting for the late beat (ms). */
     reorderHoldMs: z.number().int().min(0).max(3_600_000),
+    /** A beat numbered more than this ahead of its device's highest accepted number is quarantined alone (beats). */
+    maxSeqJump: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
     /** The CSP's base URL that verified results are delivered to (device credential); empty = not set. */
     cspUrl: z.union([z.literal(''), z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })]),
     /** Re-attest the enclave when the last attestation is older than this (s; 0 = only once per connection), so new files are sealed to a rotated key. */

@@ -38,6 +38,8 @@ export interface GatewayOptions {
     username: string;
     password: string;
     /** default hrvault-gateway-<id> */ clientId?: string;
+    /** PEM CA the broker's TLS certificate must chain to (mqtts:// URLs); undefined = the system's CAs. */
+    ca?: string;
   };
   /** Registered devices: device id → patient id. Beats from anything else are refused. */
   devices: Record<string, string>;
@@ -57,6 +59,8 @@ export interface GatewayOptions {
   maxFutureMs?: number;
   /** How long a sequence gap holds the beats after it back from the cut, ms (default 10,000). */
   reorderHoldMs?: number;
+  /** A beat numbered more than this ahead of its device's highest is quarantined alone (default 10,000 beats). */
+  maxSeqJump?: number;
   /** The spool's file operations (tests substitute a disk that fills up); default node:fs. */
   spoolIo?: SpoolIo;
   /** Required in secure mode. */
@@ -255,6 +259,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     ...(opts.spoolIo ? { io: opts.spoolIo } : {}),
     ...(opts.maxFutureMs === undefined ? {} : { maxFutureMs: opts.maxFutureMs }),
     ...(opts.reorderHoldMs === undefined ? {} : { reorderHoldMs: opts.reorderHoldMs }),
+    ...(opts.maxSeqJump === undefined ? {} : { maxSeqJump: opts.maxSeqJump }),
   });
   const st: GatewayStats = {
     received: 0,
@@ -380,8 +385,8 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     if (outcome === 'duplicate') st.duplicates++;
     else if (outcome === 'quarantined')
       log.warn(
-        { code: 'HRV_ERR_BEAT_VALUE', topic, seq: b.seq, t_ms: b.t_ms },
-        'beat quarantined: impossible time',
+        { code: 'HRV_ERR_BEAT_VALUE', topic, seq: b.seq, t_ms: b.t_ms, ...(b.epoch ? { epoch: b.epoch } : {}) },
+        'beat quarantined: impossible time or sequence number (set aside alone; the device state is left as it was)',
       );
     else st.accepted++;
   };
@@ -390,6 +395,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     clientId: opts.mqtt.clientId ?? `hrvault-gateway-${opts.id}`,
     username: opts.mqtt.username,
     password: opts.mqtt.password,
+    ...(opts.mqtt.ca === undefined ? {} : { ca: opts.mqtt.ca }),
     clean: false,
     reconnectPeriod: 500,
   });

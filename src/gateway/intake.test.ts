@@ -169,13 +169,14 @@ describe('gateway intake', () => {
     const c = await mqtt.connectAsync(broker.url, {
       username: 'dev-P0001',
       password: devicePassword(SECRET, 'dev-P0001'),
+      clientId: 'dev-P0001',
     });
     c.on('error', () => undefined);
     await Promise.race([
       c.publishAsync(`${PREFIX}/dev-P0002/beats`, '{}', { qos: 1 }).catch(() => undefined),
       new Promise((r) => setTimeout(r, 300)),
     ]);
-    expect(broker.refused()).toEqual({ logins: 1, publishes: 1 });
+    expect(broker.refused()).toMatchObject({ logins: 1, publishes: 1 });
     await c.endAsync(true);
   });
 });
@@ -348,6 +349,77 @@ describe('gateway edge accounting', () => {
     await gw.stop(1000);
     const [batch] = new Spool(join(dir, 'gw')).pending();
     expect(batch!.beats.map((b) => `${b.e}:${b.s}`)).toEqual(['100:1', '100:2', '200:1', '200:2', '200:5', '200:8']);
+  });
+});
+
+describe('embedded broker client ids (issue 9 item 11)', () => {
+  it("refuses a device with valid credentials that connects under the gateway's client id (not authorized); the gateway keeps its session and its beats", async () => {
+    const { gw, broker } = await setup(2);
+    const dev = deviceOfPatient('P0001');
+    const c = await mqtt.connectAsync(broker.url, { username: dev, password: devicePassword(SECRET, dev), clientId: dev });
+    cleanup.push(() => c.endAsync());
+    const send = (seq: number): Promise<unknown> =>
+      c.publishAsync(`${PREFIX}/${dev}/beats`, JSON.stringify({ v: 1, patient: 'P0001', seq, t_ms: Date.now() - 10_000 + seq * 800, rr_ms: 800 }), { qos: 1 });
+    await send(1);
+    await received(gw, 1);
+    const other = deviceOfPatient('P0002');
+    for (const [clientId, user] of [
+      ['hrvault-gateway-gw1', dev],
+      [other, dev],
+      [`${other}:x`, dev],
+      [`${dev}-x`, dev],
+    ] as const) {
+      const err = await mqtt
+        .connectAsync(broker.url, { username: user, password: devicePassword(SECRET, user), clientId, reconnectPeriod: 0 })
+        .then(
+          async (hijacker) => {
+            await hijacker.endAsync(true);
+            return undefined;
+          },
+          (e: unknown) => e as { code?: number },
+        );
+      expect(err, `${user} as ${clientId}`).toBeDefined();
+      expect(err!.code, `${user} as ${clientId}: CONNACK not authorized`).toBe(5);
+    }
+    expect(broker.refused().clientIds).toBe(4);
+    // The gateway's session was never taken over: the next beats reach it on the same connection.
+    for (const seq of [2, 3]) await send(seq);
+    await received(gw, 3);
+    await expect.poll(() => gw.stats().accepted).toBe(3);
+    // The device's own id, and its id with a suffix, are its to use.
+    const again = await mqtt.connectAsync(broker.url, { username: dev, password: devicePassword(SECRET, dev), clientId: `${dev}:spare` });
+    await again.endAsync();
+  });
+});
+
+describe('gateway intake against forged beats (issue 9 item 9)', () => {
+  it('a forged beat with seq 2^53-1 or t_ms 1 is quarantined alone; every genuine beat before and after it is accepted and cut', async () => {
+    const { gw, broker, dir } = await setup(1);
+    const dev = deviceOfPatient('P0001');
+    const c = await mqtt.connectAsync(broker.url, { username: dev, password: devicePassword(SECRET, dev), clientId: dev });
+    cleanup.push(() => c.endAsync());
+    const t0 = Date.now() - 60_000;
+    const send = (seq: number, t: number): Promise<unknown> =>
+      c.publishAsync(`${PREFIX}/${dev}/beats`, JSON.stringify({ v: 1, patient: 'P0001', seq, t_ms: t, rr_ms: 800, epoch: 7 }), { qos: 1 });
+    const genuine = (seq: number): Promise<unknown> => send(seq, t0 + seq * 800);
+    for (const seq of [1, 2, 4]) await genuine(seq);
+    await send(Number.MAX_SAFE_INTEGER, t0 + 4 * 800 + 100);
+    await send(3, 1);
+    for (const seq of [3, 5, 6]) await genuine(seq);
+    await received(gw, 8);
+    await expect.poll(() => gw.stats().accepted + gw.stats().quarantined).toBe(8);
+    expect(gw.stats()).toMatchObject({ accepted: 6, quarantined: 2, duplicates: 0, seq_gaps: 0 });
+    // After a cut, the genuine stream goes on.
+    await gw.flush(0);
+    for (const seq of [7, 8]) await genuine(seq);
+    await received(gw, 10);
+    await expect.poll(() => gw.stats().accepted + gw.stats().duplicates).toBe(8);
+    expect(gw.stats().duplicates).toBe(0);
+    await gw.flush(0);
+    await gw.stop(1000);
+    const pending = new Spool(join(dir, 'gw')).pending();
+    expect(pending.flatMap((b) => b.beats.map((x) => x.s))).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    for (const b of pending) expect(b.beats.map((x) => x.t)).toEqual(b.beats.map((x) => t0 + x.s * 800));
   });
 });
 

@@ -379,3 +379,96 @@ describe('Spool time quarantine', () => {
     s.close();
   });
 });
+
+describe('Spool against forged beats (issue 9 item 9: one forged beat must not silence a patient)', () => {
+  it('quarantines a beat with seq 2^53-1 alone; it moves no watermark, and every genuine beat after it is accepted and cut, also after a restart', async () => {
+    const d = dir();
+    const opts = { now: () => 5_000_000 };
+    const s = new Spool(d, opts);
+    for (let i = 1; i <= 3; i++) expect(await s.append(beat('A', i))).toBe('accepted');
+    // A plausible time, an impossible number: the watermark would jump to the end of the integers.
+    expect(await s.append({ ...beat('A', 4), s: Number.MAX_SAFE_INTEGER })).toBe('quarantined');
+    for (let i = 4; i <= 6; i++) expect(await s.append(beat('A', i))).toBe('accepted');
+    expect(ids(await s.cut())).toEqual(['A:1', 'A:2', 'A:3', 'A:4', 'A:5', 'A:6']);
+    for (let i = 7; i <= 8; i++) expect(await s.append(beat('A', i))).toBe('accepted');
+    expect(ids(await s.cut())).toEqual(['A:7', 'A:8']);
+    s.close();
+    const again = new Spool(d, opts);
+    expect(await again.append(beat('A', 9))).toBe('accepted');
+    expect(ids(await again.cut())).toEqual(['A:9']);
+    expect(again.counts()).toMatchObject({ quarantined: 1, seq_gaps: 0 });
+    again.close();
+  });
+
+  it('a beat with seq 2^53-1 and t_ms 1, quarantined for its time, still moves no watermark at the cut', async () => {
+    const s = new Spool(dir(), { now: () => 5_000_000 });
+    for (let i = 1; i <= 3; i++) await s.append(beat('A', i));
+    expect(await s.append({ ...beat('A', 4), s: Number.MAX_SAFE_INTEGER, t: 1 })).toBe('quarantined');
+    expect(ids(await s.cut())).toEqual(['A:1', 'A:2', 'A:3']);
+    for (let i = 4; i <= 6; i++) expect(await s.append(beat('A', i))).toBe('accepted');
+    expect(ids(await s.cut())).toEqual(['A:4', 'A:5', 'A:6']);
+    s.close();
+  });
+
+  it('quarantines a beat at t_ms 1 filling a sequence gap alone; the genuine beat fills it and the batch stays complete and time-ordered', async () => {
+    // These beats lie only ~1,000 s after t = 1: a one-minute lead-off allowance keeps t = 1 "far before" them (the
+    // gateway intake test has real times and the default allowance).
+    const s = new Spool(dir(), { now: () => 5_000_000, reorderHoldMs: 60_000, maxFutureMs: 60_000 });
+    for (const i of [1, 2, 4, 5]) expect(await s.append(beat('A', i))).toBe('accepted');
+    expect(await s.append({ ...beat('A', 3), t: 1 })).toBe('quarantined');
+    expect(await s.append(beat('A', 3))).toBe('accepted');
+    for (const i of [6, 7]) expect(await s.append(beat('A', i))).toBe('accepted');
+    const batches = await s.cut();
+    expect(ids(batches)).toEqual(['A:1', 'A:2', 'A:3', 'A:4', 'A:5', 'A:6', 'A:7']);
+    expectTimeOrdered(batches);
+    expect(s.counts()).toMatchObject({ quarantined: 1, seq_gaps: 0 });
+    s.close();
+  });
+
+  it('quarantines a gap-filling beat later than the beats after it alone: no later cut calls the genuine stream late', async () => {
+    const s = new Spool(dir(), { now: () => 5_000_000, reorderHoldMs: 60_000 });
+    for (const i of [1, 2, 4, 5]) await s.append(beat('A', i));
+    // Half an hour ahead of beat 5, still before the gateway's clock: as a batch's last beat it would make the
+    // next half hour of genuine beats "late".
+    expect(await s.append({ ...beat('A', 3), t: beat('A', 5).t + 1_800_000 })).toBe('quarantined');
+    expect(await s.append(beat('A', 3))).toBe('accepted');
+    expectTimeOrdered(await s.cut());
+    for (const i of [6, 7]) expect(await s.append(beat('A', i))).toBe('accepted');
+    expect(ids(await s.cut())).toEqual(['A:6', 'A:7']);
+    s.close();
+  });
+
+  it('a forged beat under another boot epoch cannot break the time order of the batch it joins', async () => {
+    const s = new Spool(dir(), { now: () => 5_000_000 });
+    for (let i = 1; i <= 3; i++) await s.append(beat('A', i));
+    await s.append({ ...beat('A', 1, Number.MAX_SAFE_INTEGER), t: beat('A', 3).t + 300 });
+    for (let i = 4; i <= 6; i++) expect(await s.append(beat('A', i))).toBe('accepted');
+    const batches = await s.cut();
+    expect(ids(batches).filter((x) => !x.includes('@'))).toEqual(['A:1', 'A:2', 'A:3', 'A:4', 'A:5', 'A:6']);
+    expectTimeOrdered(batches);
+    s.close();
+  });
+});
+
+describe('Spool: forged beats across a crash', () => {
+  it('a forged beat set aside stays set aside after a restart (its redelivery is a duplicate) and still moves nothing', async () => {
+    const d = dir();
+    const opts = { now: () => 5_000_000 };
+    const s = new Spool(d, opts);
+    for (let i = 1; i <= 3; i++) await s.append(beat('A', i));
+    const forged = { ...beat('A', 4), s: Number.MAX_SAFE_INTEGER };
+    expect(await s.append(forged)).toBe('quarantined');
+    // Killed before any cut: the forged beat is in the segment with its verdict.
+    const afterCrash = new Spool(d, opts);
+    expect(await afterCrash.append(forged)).toBe('duplicate');
+    expect(await afterCrash.append(beat('A', 4))).toBe('accepted');
+    expect(ids(await afterCrash.cut())).toEqual(['A:1', 'A:2', 'A:3', 'A:4']);
+    afterCrash.close();
+    // After a cut and a restart, the redelivered forged beat is still a duplicate, and the stream goes on.
+    const again = new Spool(d, opts);
+    expect(await again.append(forged)).toBe('duplicate');
+    expect(await again.append(beat('A', 5))).toBe('accepted');
+    expect(again.counts()).toMatchObject({ quarantined: 1, seq_gaps: 0 });
+    again.close();
+  });
+});

@@ -15,6 +15,12 @@
  * epoch is not taken for a replay; sequence gaps per (patient, epoch) are counted and a late beat filling one is
  * accepted; a beat whose time steps back or lies too far ahead of the gateway's clock is quarantined on its own.
  *
+ * Forged beats (issue 9): whoever can publish on a device's topic can send any number and time. A quarantined beat
+ * therefore changes no per-device state — not the sequence high or watermark, not the epoch, not the last time — so
+ * the genuine stream after it goes on as if it had never come: a number further ahead than `maxSeqJump` is
+ * quarantined (`seq-jump`), a beat filling a gap must lie between the times of the beats around it, and a cut orders
+ * its beats by time, so that a beat under a foreign epoch cannot put a batch out of order either.
+ *
  * Reordering: a broker may deliver a beat after its successors (a redelivery after a reconnect). The enclave takes
  * a patient's beats only in time order, so a batch must never hold a beat earlier than the last beat of an earlier
  * batch — one such beat would get its whole file refused. A cut therefore holds back the beats after a young gap
@@ -55,9 +61,9 @@ export interface SpooledBeat {
 /**
  * Why a beat was set aside: its time steps back, lies too far ahead of our clock, jumps further ahead of its
  * device's previous beat than the beats between can span (see judgeTime), or came after a batch holding later beats
- * of its patient was cut (`late`).
+ * of its patient was cut (`late`), or its number lies more than `maxSeqJump` ahead of its device's highest (`seq-jump`).
  */
-export type QuarantineReason = 'time-step-back' | 'time-future' | 'time-jump' | 'late';
+export type QuarantineReason = 'time-step-back' | 'time-future' | 'time-jump' | 'late' | 'seq-jump';
 
 /** A cut batch waiting for upload: one patient's beats over one interval. */
 export interface PendingBatch {
@@ -93,7 +99,15 @@ export interface SpoolOptions {
   maxQueued?: number;
   /** How long a sequence gap holds the beats after it back from the cut, waiting for the late beat, ms (default 10,000). */
   reorderHoldMs?: number;
+  /** A beat numbered more than this ahead of its device's highest accepted number is quarantined (default 10,000). */
+  maxSeqJump?: number;
 }
+
+/**
+ * Default of `maxSeqJump`: the largest gap whose numbers are listed one by one (so each beat of it can still come
+ * late and be accepted) — about two hours of beats lost in transit between two that arrived.
+ */
+export const DEFAULT_MAX_SEQ_JUMP = 10_000;
 
 /** Default of `reorderHoldMs`: longer than a broker's redelivery after a reconnect, short against a batch's latency. */
 export const DEFAULT_REORDER_HOLD_MS = 10_000;
@@ -116,6 +130,8 @@ const stateSchema = z.object({
   cutT: z.record(z.string(), z.number()).default({}),
   /** Cuts committed: names the cut's quarantine file, so a cut replayed after a crash rewrites the same one. */
   cuts: z.number().int().min(0).default(0),
+  /** Per key: numbers of quarantined beats a redelivery may still bring (above the watermark, or in a gap) → `t:r`. */
+  aside: z.record(z.string(), z.record(z.string(), z.string())).default({}),
 });
 type SpoolState = z.infer<typeof stateSchema>;
 
@@ -125,7 +141,7 @@ const beatSchema = z.object({
   t: z.number(),
   r: z.number(),
   e: z.number().optional(),
-  q: z.enum(['time-step-back', 'time-future', 'time-jump', 'late']).optional(),
+  q: z.enum(['time-step-back', 'time-future', 'time-jump', 'late', 'seq-jump']).optional(),
 });
 const pendingSchema = z.object({
   patient: z.string(),
@@ -137,6 +153,8 @@ const pendingSchema = z.object({
 
 /** A gap larger than this is counted but its seqs are not listed (a late fill of it is then a duplicate). */
 const MAX_LISTED_GAP = 10_000;
+/** Quarantined numbers remembered per key (for their redeliveries and the gap count); the oldest go first. */
+const MAX_SET_ASIDE = 1_000;
 
 interface Group {
   lines: string[];
@@ -204,6 +222,7 @@ export class Spool {
   private readonly now: () => number;
   private readonly maxFutureMs: number;
   private readonly maxQueued: number;
+  private readonly maxSeqJump: number;
   private state: SpoolState;
   private current!: Segment;
   /** Beats since the last cut, per patient (including beats recovered after a crash and beats held back). */
@@ -221,6 +240,15 @@ export class Spool {
   private epochs = new Map<string, number>();
   /** Per key: the last beat quarantined as a time jump; a later beat consistent with it means the clock stepped for good. */
   private jumps = new Map<string, { t: number; s: number }>();
+  /** Per key never accepted from: the last beat quarantined as a seq jump (a device met mid-count; see judgeSeq). */
+  private seqJumps = new Map<string, { t: number; s: number }>();
+  /**
+   * Per key: quarantined numbers → `t:r` of the beat set aside. Only the accounting reads it (a redelivery of the same
+   * beat is a duplicate, its number is no gap); a different beat under that number is judged as if it had not come.
+   */
+  private setAside = new Map<string, Map<number, string>>();
+  /** Per patient: the times of its buffered beats (a batch's times must strictly increase). */
+  private bufferedTimes = new Map<string, Set<number>>();
   /** The group collecting beats; the group being written and synced. */
   private queued: Group | undefined;
   private writing: Group | undefined;
@@ -247,6 +275,9 @@ export class Spool {
     this.maxQueued = opts.maxQueued ?? 20_000;
     this.reorderHoldMs = opts.reorderHoldMs ?? DEFAULT_REORDER_HOLD_MS;
     if (!(this.reorderHoldMs >= 0)) throw new HrvaultError('HRV_ERR_CONFIG', `reorderHoldMs must be a non-negative number of ms, got ${this.reorderHoldMs}`);
+    this.maxSeqJump = opts.maxSeqJump ?? DEFAULT_MAX_SEQ_JUMP;
+    if (!(Number.isSafeInteger(this.maxSeqJump) && this.maxSeqJump >= 1))
+      throw new HrvaultError('HRV_ERR_CONFIG', `maxSeqJump must be a positive integer, got ${this.maxSeqJump}`);
     this.segDir = join(dir, 'spool');
     this.pendingDir = join(dir, 'pending');
     this.quarantineDir = join(dir, 'quarantine');
@@ -265,6 +296,8 @@ export class Spool {
     } else {
       this.state = stateSchema.parse({ segment: 0, nextSeq: {}, watermark: {} });
     }
+    for (const [k, entries] of Object.entries(this.state.aside))
+      this.setAside.set(k, new Map(Object.entries(entries).map(([s, fp]) => [Number(s), fp])));
     for (const [k, list] of Object.entries(this.state.missing)) {
       this.missingSets.set(k, new Set(list));
       // Gaps found before a restart wait one more hold from now.
@@ -337,7 +370,18 @@ export class Spool {
     const fills = missing?.has(b.s) === true;
     let seen = this.seen.get(key);
     if (!fills && (b.s <= (this.state.watermark[key] ?? 0) || seen?.has(b.s) === true)) return 'duplicate';
-    if (verdict === undefined) verdict = this.judgeTime(b, key, fills);
+    const aside = this.setAside.get(key);
+    if (aside?.get(b.s) === `${b.t}:${b.r}`) return 'duplicate';
+    if (verdict === undefined) verdict = this.judgeSeq(b, key, fills) ?? this.judgeTime(b, key, fills);
+    if (verdict !== null) {
+      // Set aside without touching the device's state: if it was forged, the genuine beats after it are judged as
+      // if it had never come.
+      if (verdict === 'time-jump' && !fills) this.jumps.set(key, { t: b.t, s: b.s });
+      if (verdict === 'seq-jump' && (this.state.high[key] ?? 0) === 0) this.seqJumps.set(key, { t: b.t, s: b.s });
+      this.noteSetAside(key, b);
+      this.quarantine.push({ ...b, q: verdict, g: segment });
+      return 'quarantined';
+    }
     if (!seen) this.seen.set(key, (seen = new Set()));
     seen.add(b.s);
     const epoch = this.epochOf(b);
@@ -356,18 +400,17 @@ export class Spool {
       else {
         let m = missing;
         if (!m) this.missingSets.set(key, (m = new Set()));
-        for (let s = high + 1; s < b.s; s++) m.add(s);
-        let runs = this.gapRuns.get(key);
-        if (!runs) this.gapRuns.set(key, (runs = new Map()));
-        runs.set(high + 1, this.now());
+        let added = 0;
+        // A number whose beat was set aside is no gap: it came (its beat is in quarantine).
+        for (let s = high + 1; s < b.s; s++) if (aside?.has(s) !== true && m.add(s)) added++;
+        if (added > 0) {
+          let runs = this.gapRuns.get(key);
+          if (!runs) this.gapRuns.set(key, (runs = new Map()));
+          runs.set(high + 1, this.now());
+        }
       }
     }
     if (b.s > high) this.state.high[key] = b.s;
-    if (verdict !== null) {
-      if (verdict === 'time-jump') this.jumps.set(key, { t: b.t, s: b.s });
-      this.quarantine.push({ ...b, q: verdict, g: segment });
-      return 'quarantined';
-    }
     if (b.t > (this.state.lastT[key] ?? -Infinity)) {
       this.state.lastT[key] = b.t;
       this.state.lastS[key] = b.s;
@@ -375,23 +418,62 @@ export class Spool {
     let buf = this.buffers.get(b.p);
     if (!buf) this.buffers.set(b.p, (buf = []));
     buf.push(b.e ? { t: b.t, r: b.r, s: b.s, e: b.e, g: segment } : { t: b.t, r: b.r, s: b.s, g: segment });
+    let times = this.bufferedTimes.get(b.p);
+    if (!times) this.bufferedTimes.set(b.p, (times = new Set()));
+    times.add(b.t);
     return 'accepted';
+  }
+
+  /** Remembers a quarantined beat's number and content (bounded per key: the oldest are forgotten first). */
+  private noteSetAside(key: string, b: SpooledBeat): void {
+    let aside = this.setAside.get(key);
+    if (!aside) this.setAside.set(key, (aside = new Map()));
+    aside.delete(b.s);
+    aside.set(b.s, `${b.t}:${b.r}`);
+    if (aside.size > MAX_SET_ASIDE) aside.delete(aside.keys().next().value!);
+  }
+
+  /**
+   * A number further than `maxSeqJump` ahead of the device's highest accepted one (2^53-1 would make every later
+   * genuine beat a "duplicate"). A device never accepted from (a gateway that starts while the device is mid-count,
+   * or a device that does not send epochs restarting) is followed once a second beat agrees with the first jump.
+   */
+  private judgeSeq(b: SpooledBeat, key: string, fills: boolean): QuarantineReason | null {
+    const high = this.state.high[key] ?? 0;
+    if (fills || b.s - high <= this.maxSeqJump) return null;
+    const jump = high === 0 ? this.seqJumps.get(key) : undefined;
+    if (jump !== undefined && b.s > jump.s && b.s - jump.s <= this.maxSeqJump && b.t > jump.t) {
+      this.seqJumps.delete(key);
+      return null;
+    }
+    return 'seq-jump';
   }
 
   /**
    * A beat whose time is not after its device's last accepted beat (same epoch; for the first beat of a new epoch,
    * any earlier epoch's), far ahead of our clock, or further ahead of the last accepted beat than the beats between
    * can span (RR_MAX_MS each) plus maxFutureMs — a clock that jumped, caught even when all times lie before our clock
-   * (a replay, a backlog). A late beat filling a gap is naturally earlier — unless a batch already cut holds later
-   * beats of its patient: then it is `late` (the enclave would refuse its whole file). A beat consistent with the
-   * last jump quarantined is accepted: the clock stepped for good, and only the first beat of the step is lost.
+   * (a replay, a backlog). A late beat filling a gap is naturally earlier, but not later than the beats after it, nor
+   * earlier than the beats before it can span — and not at or before the last beat of a batch already cut for its
+   * patient (`late`: the enclave would refuse its whole file). A beat consistent with the last jump quarantined is
+   * accepted: the clock stepped for good, and only the first beat of the step is lost. A beat at the time of one
+   * already buffered for its patient is set aside too: a batch's times strictly increase.
    */
   private judgeTime(b: SpooledBeat, key: string, fills: boolean): QuarantineReason | null {
     if (b.t > this.now() + this.maxFutureMs) return 'time-future';
+    if (this.bufferedTimes.get(b.p)?.has(b.t) === true) return 'time-step-back';
     const cut = (this.passedCutT ?? this.state.cutT)[b.p];
     const late = cut !== undefined && b.t <= cut;
+    if (fills) {
+      if (late) return 'late';
+      const lastT = this.state.lastT[key];
+      if (lastT === undefined) return null;
+      if (b.t >= lastT) return 'time-jump';
+      const between = Math.max(0, (this.state.lastS[key] ?? b.s) - b.s);
+      return lastT - b.t > between * RR_MAX_MS + this.maxFutureMs ? 'time-step-back' : null;
+    }
     const last = this.state.lastT[key] ?? (this.epochs.has(b.p) ? this.patientLastT(b.p) : undefined);
-    if (fills || last === undefined) return late ? 'late' : null;
+    if (last === undefined) return late ? 'late' : null;
     if (b.t <= last) return 'time-step-back';
     if (late) return 'late';
     const within = (t: number, s: number): boolean => b.s <= s || b.t - t <= (b.s - s) * RR_MAX_MS + this.maxFutureMs;
@@ -547,7 +629,11 @@ export class Spool {
   /** Gap, epoch, quarantine and write-failure counts. */
   counts(): SpoolCounters {
     let gaps = this.state.unlisted;
-    for (const m of this.missingSets.values()) gaps += m.size;
+    for (const [key, m] of this.missingSets) {
+      const aside = this.setAside.get(key);
+      // A number whose beat came and was quarantined (a late beat with an impossible time) is no gap.
+      for (const s of m) if (aside?.has(s) !== true) gaps++;
+    }
     return {
       seq_gaps: gaps,
       late_filled: this.counters.late_filled,
@@ -611,13 +697,20 @@ export class Spool {
     const carriedN = new Map<string, number>();
     const cutBeats = new Map<string, BufferedBeat[]>();
     for (const [patient, beats] of buffers) {
-      const carried = beats.filter((b) => heldBack(patient, b));
+      let carried = beats.filter((b) => heldBack(patient, b));
+      // The next batch must start after this one ends: a beat of another epoch (or a fill) not behind the gap but
+      // later than a beat held back waits with it.
       if (carried.length > 0) {
+        let firstHeld = Infinity;
+        for (const b of carried) firstHeld = Math.min(firstHeld, b.t);
+        carried = beats.filter((b) => heldBack(patient, b) || b.t > firstHeld);
         this.buffers.set(patient, carried);
         carriedN.set(patient, carried.length);
       }
-      cutBeats.set(patient, carried.length === 0 ? beats : beats.filter((b) => !heldBack(patient, b)));
+      const held = new Set(carried);
+      cutBeats.set(patient, carried.length === 0 ? beats : beats.filter((b) => !held.has(b)));
     }
+    this.rebuildBufferedTimes();
     this.quarantine = quarantine.filter((q) => heldBack(q.p, q));
     const carriedQ = this.quarantine.length;
     const cutQuarantine = carriedQ === 0 ? quarantine : quarantine.filter((q) => !heldBack(q.p, q));
@@ -638,11 +731,13 @@ export class Spool {
       quarantined: this.state.quarantined + cutQuarantine.length,
       cutT: { ...this.state.cutT },
       cuts: this.state.cuts + 1,
+      aside: {},
     };
     const batches: PendingBatch[] = [];
     for (const [patient, beats] of [...cutBeats.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
       if (beats.length === 0) continue;
-      beats.sort((a, b) => (a.e ?? 0) - (b.e ?? 0) || a.s - b.s);
+      // Time order (the enclave's), not number order: a beat under a foreign epoch sits where its time puts it.
+      beats.sort((a, b) => a.t - b.t || (a.e ?? 0) - (b.e ?? 0) || a.s - b.s);
       const seq = nextState.nextSeq[patient] ?? 1;
       nextState.nextSeq[patient] = seq + 1;
       for (const b of beats) {
@@ -653,9 +748,12 @@ export class Spool {
       batches.push({ patient, seq, tStartMs: out[0]!.t - out[0]!.r, tEndMs: out[out.length - 1]!.t, beats: out });
       nextState.cutT[patient] = Math.max(nextState.cutT[patient] ?? -Infinity, out[out.length - 1]!.t);
     }
-    for (const q of cutQuarantine) {
-      const key = keyOf(q);
-      nextState.watermark[key] = Math.max(nextState.watermark[key] ?? 0, q.s);
+    // Numbers set aside that a redelivery may still bring: above the new watermark, or still in a gap.
+    for (const [key, aside] of this.setAside) {
+      const wm = nextState.watermark[key] ?? 0;
+      const missing = this.missingSets.get(key);
+      const kept = [...aside].filter(([s]) => s > wm || missing?.has(s) === true);
+      if (kept.length > 0) nextState.aside[key] = Object.fromEntries(kept.map(([s, fp]) => [String(s), fp]));
     }
     this.passedCutT = nextState.cutT;
     const written: string[] = [];
@@ -693,6 +791,7 @@ export class Spool {
         if (arrivals.length > 0) (buffers.get(patient) ?? buffers.set(patient, []).get(patient)!).push(...arrivals);
       }
       this.buffers = buffers;
+      this.rebuildBufferedTimes();
       this.quarantine = [...quarantine, ...this.quarantine.slice(carriedQ)];
       if (g && !synced) {
         this.requeue(g);
@@ -709,6 +808,7 @@ export class Spool {
     this.state.quarantined = nextState.quarantined;
     this.state.cuts = nextState.cuts;
     this.state.cutT = nextState.cutT;
+    this.state.aside = nextState.aside;
     this.passedCutT = undefined;
     // Gaps every one of whose seqs a cut has passed no longer hold anything back.
     for (const [key, runs] of this.gapRuns) {
@@ -717,10 +817,16 @@ export class Spool {
     }
     if (this.pendingN !== undefined) this.pendingN += batches.length;
     failpoint('gateway.cut.after-state-commit');
-    // Seen-sets are only needed for seqs above the new watermark.
+    // Seen-sets are only needed for seqs above the new watermark; numbers set aside also while they count as no gap.
     for (const [key, seen] of this.seen) {
       const wm = nextState.watermark[key] ?? 0;
       for (const s of seen) if (s <= wm) seen.delete(s);
+    }
+    for (const [key, aside] of this.setAside) {
+      const wm = nextState.watermark[key] ?? 0;
+      const missing = this.missingSets.get(key);
+      for (const s of aside.keys()) if (s <= wm && missing?.has(s) !== true) aside.delete(s);
+      if (aside.size === 0) this.setAside.delete(key);
     }
     await old.inflight?.catch(() => undefined);
     closeSync(old.fd);
@@ -729,6 +835,10 @@ export class Spool {
       if (m && Number(m[1]) < this.state.segment) await unlink(join(this.segDir, name));
     }
     return batches;
+  }
+
+  private rebuildBufferedTimes(): void {
+    this.bufferedTimes = new Map([...this.buffers].map(([p, beats]) => [p, new Set(beats.map((b) => b.t))]));
   }
 
   /**
@@ -742,10 +852,12 @@ export class Spool {
       const runs = this.gapRuns.get(key);
       if (missing.size === 0 || runs === undefined) continue;
       const wm = this.state.watermark[key] ?? 0;
+      const aside = this.setAside.get(key);
       const starts = [...runs.keys()].sort((a, b) => a - b);
       let lowest: number | undefined;
       for (const m of missing) {
-        if (m <= wm || (lowest !== undefined && m >= lowest)) continue;
+        // A number whose beat came and was quarantined holds nothing back.
+        if (m <= wm || aside?.has(m) === true || (lowest !== undefined && m >= lowest)) continue;
         // The gap run m belongs to: the last one starting at or below it.
         let start: number | undefined;
         for (const st of starts) if (st <= m) start = st;

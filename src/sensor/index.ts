@@ -27,4 +27,5 @@ export {
   type ClockStep,
   type BeatAck,
 } from './publisher.js';
+export { readMqttCa } from './tls.js';
 export { ReplayPatient, recordedBeatTimesMs, replayKind, type BeatSource } from './replay.js';

@@ -18,6 +18,8 @@ export function devicePassword(secret: string, device: string): string {
 
 export interface SensorFleetOptions {
   url: string;
+  /** PEM CA the broker's certificate must chain to (mqtts:// URLs); undefined = the system's CAs. */
+  ca?: string;
   topicPrefix: string;
   patients: PatientParams[];
   /** Further patients replayed from recordings (they stop when their record ends). */
@@ -130,6 +132,7 @@ export async function startSensorFleet(opts: SensorFleetOptions): Promise<Sensor
         clientId: device,
         username: device,
         password: opts.password(device),
+        ...(opts.ca === undefined ? {} : { ca: opts.ca }),
         clean: true,
         reconnectPeriod: 500,
         connectTimeout: 10_000,
