@@ -272,10 +272,45 @@ describe('EnclaveCore', () => {
     const next = (core: EnclaveCore) => core.processBatch(batch(core, s), acks).results.map((r) => openResult(r.bytes, core));
     const fromRunning = next(a);
     const fromReplay = next(b);
-    expect(fromReplay).toEqual(fromRunning);
+    // The same analysis, under the same commit number; the commit ids differ (two enclaves made the commit apart:
+    // what a gateway sees as a rollback).
+    const withoutId = (r: HrvResult) => ({ ...r, state_commit: { n: r.state_commit!.n } });
+    expect(fromReplay.map(withoutId)).toEqual(fromRunning.map(withoutId));
+    expect(fromReplay[0]!.state_commit!.id).not.toBe(fromRunning[0]!.state_commit!.id);
     expect(fromReplay[0]!.window.span_ms).toBeGreaterThan(290_000);
     // And what the replayed enclave committed after the cut is read back again.
     expect(newCore(copy).processBatch(batch(b, s)).stats).toMatchObject({ accepted: 0, duplicates: 2 });
+  });
+
+  it('every result names the state commit holding its receipt: numbers rise by one per commit across restarts and snapshots; a redelivery names its original commit; a restored or deleted state makes a number again under another id', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'enclave-'));
+    dirs.push(dir);
+    let core = newCore(dir);
+    const commitOf = (out: ReturnType<EnclaveCore['processBatch']>) => out.results.map((r) => openResult(r.bytes, core).state_commit!);
+    const first = commitOf(core.processBatch([sealedBatch(gw, core.publicKey, 'p1', 0, 0, 10_000), sealedBatch(gw, core.publicKey, 'p2', 0, 0, 10_000)]));
+    expect(first.map((c) => c.n)).toEqual([1, 1]);
+    expect(first[1]).toEqual(first[0]);
+    const saved = mkdtempSync(join(tmpdir(), 'enclave-'));
+    dirs.push(saved);
+    cpSync(dir, saved, { recursive: true });
+    const second = commitOf(core.processBatch([sealedBatch(gw, core.publicKey, 'p1', 1, 10_000, 20_000)]));
+    expect(second[0]!.n).toBe(2);
+    // After a restart the counter goes on; a redelivered file gets its original result, naming its original commit.
+    core = newCore(dir);
+    const redelivered = commitOf(core.processBatch([sealedBatch(gw, core.publicKey, 'p1', 1, 10_000, 20_000)]));
+    expect(redelivered).toEqual(second);
+    expect(commitOf(core.processBatch([sealedBatch(gw, core.publicKey, 'p1', 2, 20_000, 30_000)]))[0]!.n).toBe(3);
+    // The host restores the copy taken after commit 1 and replays seq 1: analysed again as commit 2, another id.
+    for (const n of readdirSync(dir)) if (n.startsWith('state')) rmSync(join(dir, n));
+    for (const n of readdirSync(saved)) if (n.startsWith('state')) cpSync(join(saved, n), join(dir, n));
+    core = newCore(dir);
+    const replayed = commitOf(core.processBatch([sealedBatch(gw, core.publicKey, 'p1', 1, 10_000, 20_000)]));
+    expect(replayed[0]!.n).toBe(2);
+    expect(replayed[0]!.id).not.toBe(second[0]!.id);
+    // Deleting the state starts the numbers again from 1.
+    for (const n of readdirSync(dir)) if (n.startsWith('state')) rmSync(join(dir, n));
+    core = newCore(dir);
+    expect(commitOf(core.processBatch([sealedBatch(gw, core.publicKey, 'p1', 1, 10_000, 20_000)]))[0]!.n).toBe(1);
   });
 
   it('raises tachycardia and AF-like alerts once at onset', () => {

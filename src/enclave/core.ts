@@ -251,7 +251,10 @@ export class EnclaveCore {
       const held = c.receipt.result;
       return held ? { kind: 'duplicate', result: { ...base, bytes: held, duplicate: true }, acked: { input: f.name, gateway: h.gateway, result: name } } : { kind: 'duplicate', acked: { input: f.name, gateway: h.gateway, result: name } };
     }
-    const { result, beats, alerts, gap } = this.#analyser.analyse(h, new TextDecoder().decode(plaintext), f.name, input);
+    const analysed = this.#analyser.analyse(h, new TextDecoder().decode(plaintext), f.name, input);
+    const { beats, alerts, gap } = analysed;
+    // Named before the commit is made: the receipt goes into exactly that commit, or the enclave stops (#commit).
+    const result = { ...analysed.result, state_commit: this.#state.nextCommit };
     const gwKey = gw!.hpkePublicKey;
     const header: EnvelopeHeader = { v: 1, kind: 'hrv-result', gateway: h.gateway, patient: h.patient, seq: h.seq, t_start_ms: h.t_start_ms, t_end_ms: h.t_end_ms, key_id: keyIdOf(gwKey) };
     const bytes = sealEnvelope(gwKey, header, new TextEncoder().encode(JSON.stringify(result)), pair.signingPrivate);

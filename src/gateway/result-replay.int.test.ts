@@ -91,14 +91,14 @@ async function restartGateway(ctx: DemoContext): Promise<{ gateway: GatewayHandl
   };
 }
 
-describe('replayed result files (issue 9 item 4)', () => {
+describe('replayed results and a rolled-back enclave state (issue 9 items 3 and 4)', () => {
   it('a result file the host copies back under a new name, after a gateway restart, is counted as replayed and never becomes a second record at the CSP', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'result-replay-'));
     const credentialsFile = join(dir, 'logins.json');
     const stash = join(dir, 'stash');
     mkdirSync(stash);
     let copier: NodeJS.Timeout | undefined;
-    const checks: { before?: number; after?: number; replayed?: boolean; verified?: number; delivered?: number; second?: { delivered: number; duplicates: number } } = {};
+    const checks: { before?: number; after?: number; replayed?: boolean; verified?: number; delivered?: number; rollback?: number; second?: { delivered: number; duplicates: number } } = {};
     const s = await runDemo(
       {
         patients: PATIENTS.length,
@@ -137,6 +137,7 @@ describe('replayed result files (issue 9 item 4)', () => {
             await again.gateway.deliverResults(10_000);
             checks.verified = again.gateway.stats().results_verified;
             checks.delivered = again.gateway.stats().results_delivered;
+            checks.rollback = again.gateway.stats().results_rollback;
           } finally {
             await again.close();
           }
@@ -164,8 +165,79 @@ describe('replayed result files (issue 9 item 4)', () => {
     expect(checks.replayed).toBe(true);
     expect(checks.verified).toBe(0);
     expect(checks.delivered).toBe(0);
+    // Byte-identical copies name the commits their originals came from: replays, not a rolled-back enclave.
+    expect(checks.rollback).toBe(0);
     expect(checks.second!.delivered).toBe(0);
     expect(checks.second!.duplicates).toBeGreaterThan(0);
+    expect(checks.after).toBe(checks.before);
+    rmSync(s.data_dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+  }, 240_000);
+
+  it('the host rolls the enclave\'s sealed state back (restores an older state.sealed and journal) and replays a batch: the real enclave analyses it again, the gateway detects the rollback (HRV_ERR_ENCLAVE_ROLLBACK, counted) and no second record reaches the CSP', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'enclave-rollback-'));
+    const credentialsFile = join(dir, 'logins.json');
+    const saved = join(dir, 'saved-state');
+    let saver: NodeJS.Timeout | undefined;
+    const checks: { before?: number; after?: number; detected?: boolean; reanalysed?: number; rollback?: number; verified?: number; rejected?: number } = {};
+    const stateFiles = (d: string): string[] => readdirSync(d).filter((n) => n === 'state.sealed' || /^state-\d+\.journal$/.test(n));
+    const s = await runDemo(
+      {
+        patients: PATIENTS.length,
+        durationS: 60,
+        batchIntervalS: 0.5,
+        mode: 'secure',
+        speed: 20,
+        logLevel: 'warn',
+        access: { port: 0, credentialsFile, paillierBits: 1024 },
+        // The host copies the enclave's sealed state once a few results are out, to restore it later.
+        onStarted: (ctx: DemoContext) => {
+          const enclaveDir = join(ctx.dataDir, 'enclave');
+          saver = setInterval(() => {
+            if (existsSync(saved) || ctx.cloud.stats().results_written < PATIENTS.length * 2) return;
+            mkdirSync(saved);
+            for (const n of stateFiles(enclaveDir)) copyFileSync(join(enclaveDir, n), join(saved, n));
+            clearInterval(saver);
+          }, 10);
+        },
+        beforeSummary: async (ctx: DemoContext) => {
+          clearInterval(saver);
+          checks.before = await hrvRecords(ctx.apiUrl!, credentialsFile);
+          const verifiedBefore = ctx.gateway.stats().results_verified;
+          // Roll back: the saved state replaces the current one, and the enclave process is killed; its supervisor
+          // restarts it on the old state.
+          const enclaveDir = join(ctx.dataDir, 'enclave');
+          for (const n of stateFiles(enclaveDir)) rmSync(join(enclaveDir, n));
+          for (const n of stateFiles(saved)) copyFileSync(join(saved, n), join(enclaveDir, n));
+          process.kill(ctx.enclave!.pid, 'SIGKILL');
+          // Replay the last batch of the first patient from the host's store: analysed after the saved state was taken.
+          const store = join(ctx.dataDir, 'cloud', 'store', 'gw1');
+          const keys = ensureGatewayKeys(join(ctx.dataDir, 'gateway', 'keys'));
+          const pseud = pseudonymise(PATIENTS[0]!, keys.pseudonymKey);
+          const last = readdirSync(store).filter((n) => n.startsWith(`${pseud}-`)).sort().at(-1)!;
+          copyFileSync(join(store, last), join(areaDir(join(ctx.dataDir, 'cloud'), 'gw1', 'inbox'), last));
+          let rec = await ctx.cloud.flush({ releaseHeld: true });
+          // The first call after the kill may fail while the supervisor restarts the process; the file waits in the inbox.
+          while (rec.failed > 0) rec = await ctx.cloud.flush({ releaseHeld: true });
+          checks.reanalysed = rec.accepted;
+          checks.detected = await until(() => ctx.gateway.stats().results_rollback >= 1, 30_000);
+          checks.rollback = ctx.gateway.stats().results_rollback;
+          checks.verified = ctx.gateway.stats().results_verified - verifiedBefore;
+          await ctx.gateway.deliverResults(10_000);
+          checks.after = await hrvRecords(ctx.apiUrl!, credentialsFile);
+        },
+      },
+      silent,
+    );
+    console.log(`enclave rollback: ${JSON.stringify(checks)}`);
+    expect(existsSync(saved)).toBe(true);
+    expect(checks.before).toBe(s.results_verified - (checks.verified ?? 0));
+    // The rolled-back enclave took the replay as new (what the review found) …
+    expect(checks.reanalysed).toBe(1);
+    // … and the gateway saw it: refused, counted, and no second record.
+    expect(checks.detected).toBe(true);
+    expect(checks.rollback).toBe(1);
+    expect(checks.verified).toBe(0);
     expect(checks.after).toBe(checks.before);
     rmSync(s.data_dir, { recursive: true, force: true });
     rmSync(dir, { recursive: true, force: true });
