@@ -45,11 +45,15 @@ const MIN_CHECKPOINT_BYTES = 64 * 1024;
 const CHECKPOINT_RATIO = 4;
 const PAD_STEP = 64 * 1024;
 
-/** Power of two ≥ 1 KiB up to 64 KiB, then multiples of 64 KiB: small records (one patient) hide their beat count. */
-function pad(data: Uint8Array): Uint8Array {
+/**
+ * Power of two ≥ 1 KiB up to 64 KiB, then multiples of 64 KiB, of at least `minBytes`: small records (one patient)
+ * hide their beat count, and a caller that sizes `minBytes` from what the host already knows hides it entirely.
+ */
+function pad(data: Uint8Array, minBytes = 0): Uint8Array {
+  const need = Math.max(data.length + 4, minBytes);
   let size = 1024;
-  while (size < data.length + 4 && size < PAD_STEP) size *= 2;
-  if (size < data.length + 4) size = Math.ceil((data.length + 4) / PAD_STEP) * PAD_STEP;
+  while (size < need && size < PAD_STEP) size *= 2;
+  if (size < need) size = Math.ceil(need / PAD_STEP) * PAD_STEP;
   const out = Buffer.alloc(size);
   out.writeUInt32BE(data.length, 0);
   out.set(data, 4);
@@ -96,7 +100,7 @@ export class SealedStateStore {
       if (b.length < 12) throw new SealingError('sealed state is malformed');
       this.#generation = b.readUInt32BE(0);
       this.#counter = Number(b.readBigUInt64BE(4));
-      restore(b.subarray(12));
+      restore(unpad(b.subarray(12), 'sealed state'));
     }
     // Journals of other generations are left over from a crash between a snapshot and the old journal's deletion.
     for (const name of readdirSync(this.#dir)) {
@@ -155,12 +159,15 @@ export class SealedStateStore {
     return this.#counter;
   }
 
-  /** Commits one micro-batch's delta durably (append + fdatasync) as commit `nextCommit`. */
-  commit(delta: Uint8Array): void {
+  /**
+   * Commits one micro-batch's delta durably (append + fdatasync) as commit `nextCommit`. `minBytes`: the record's
+   * padded size is at least this (the host sees the journal grow; see EnclaveCore's record sizing).
+   */
+  commit(delta: Uint8Array, minBytes = 0): void {
     const head = Buffer.alloc(COMMIT_HEAD);
     head.writeBigUInt64BE(BigInt(this.#counter + 1), 0);
     this.#nextId.copy(head, 8);
-    const blob = seal(this.#secret, `${JOURNAL_PURPOSE}/${this.#generation}/${this.#index}`, pad(Buffer.concat([head, delta])));
+    const blob = seal(this.#secret, `${JOURNAL_PURPOSE}/${this.#generation}/${this.#index}`, pad(Buffer.concat([head, delta]), minBytes));
     const rec = Buffer.alloc(4 + blob.length);
     rec.writeUInt32BE(blob.length, 0);
     rec.set(blob, 4);
@@ -178,13 +185,17 @@ export class SealedStateStore {
     this.#nextId = randomBytes(COMMIT_ID_BYTES);
   }
 
-  /** Writes the whole state as the next generation's snapshot and deletes the old journal. */
-  checkpoint(state: Uint8Array): void {
+  /**
+   * Writes the whole state as the next generation's snapshot and deletes the old journal. `minBytes`: its padded
+   * size is at least this (the host sees the snapshot's size; see EnclaveCore's snapshot sizing).
+   */
+  checkpoint(state: Uint8Array, minBytes = 0): void {
     const next = this.#generation + 1;
-    const plain = Buffer.alloc(12 + state.length);
+    const body = pad(state, minBytes);
+    const plain = Buffer.alloc(12 + body.length);
     plain.writeUInt32BE(next, 0);
     plain.writeBigUInt64BE(BigInt(this.#counter), 4);
-    plain.set(state, 12);
+    plain.set(body, 12);
     const sealed = seal(this.#secret, SNAPSHOT_PURPOSE, plain);
     writeFileDurable(join(this.#dir, SNAPSHOT), sealed);
     if (this.#fd !== undefined) closeSync(this.#fd);
