@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { areaDir } from '../cloud/index.js';
-import { deviceRegistry } from '../commands/gateway.js';
 import { runDemo, type DemoContext } from '../commands/index.js';
 import { openEnvelope, pseudonymise } from '../crypto/index.js';
 import { computeMeasurement } from '../enclave/index.js';
+import { deviceOfPatient } from '../sensor/index.js';
 import { startCspForwarder } from './csp-forwarder.js';
 import { startEmbeddedBroker } from './broker.js';
 import { parseResultBody, startGateway, type GatewayHandle } from './gateway.js';
@@ -67,7 +67,7 @@ async function restartGateway(ctx: DemoContext): Promise<{ gateway: GatewayHandl
     id: 'gw1',
     dataDir: join(gwDir, 'spool'),
     mqtt: { url: broker.url, topicPrefix: 'hrvault/v1/restart', username: 'gw1', password: 'restart', clientId: 'restart-gw1' },
-    devices: deviceRegistry(PATIENTS.length, 1),
+    devices: Object.fromEntries(PATIENTS.map((p) => [deviceOfPatient(p), p])),
     batchIntervalMs: 500,
     mode: 'secure',
     sftp: { host: '127.0.0.1', port: ctx.cloud.port, privateKey: keys.sshPrivateKey, hostFingerprint: ctx.cloud.hostKeyFingerprint },
