@@ -51,6 +51,7 @@ export const ERROR_CODES = {
   HRV_ERR_SPOOL: 'the gateway spool could not be written or read back',
   HRV_ERR_UPLOAD: 'a batch upload or result download over SFTP failed',
   HRV_ERR_RESULT: 'a result file from the enclave failed verification',
+  HRV_ERR_ENCLAVE_ROLLBACK: 'a result comes from an enclave state the host rolled back (a commit number repeated under another id, far behind, or a batch analysed twice)',
   HRV_ERR_CONTRACT: 'data that crossed a component boundary does not have the declared shape',
   HRV_ERR_DEVICE: 'a device (gateway) credential was refused, revoked, or used beyond its rights',
   HRV_ERR_FAILPOINT: 'an armed test failpoint fired (fault-injection tests only)',

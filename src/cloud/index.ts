@@ -71,6 +71,7 @@ export interface BatchRecord {
   files: number;
   accepted: number;
   rejected: number;
+  /** Beats analysed: plain mode only (0 in secure mode, where the host cannot know them). */
   beats: number;
   /** Files whose attempt failed (enclave lost, hung or unreachable): left in the inbox for the next micro-batch, not counted in `files`. */
   failed: number;
@@ -103,9 +104,12 @@ export interface CloudStats {
   duplicates: number;
   batches: number;
   batch_ms: number[];
+  /** Plain mode only (the host analyses): in secure mode 0, the host cannot know it; the gateway counts `beats_in_results`. */
   beats_analysed: number;
   results_written: number;
+  /** Plain mode only, like `beats_analysed` (the gateway counts `alerts`). */
   alerts: number;
+  /** Plain mode only, like `beats_analysed`. */
   gaps: number;
   rejected_files: RejectedFile[];
   quotes_served: number;
@@ -413,11 +417,10 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
         try {
           const out = await p;
           failpoint('cloud.after-enclave-reply');
+          // Counts of files only: the enclave tells the host nothing that depends on a patient's data (beats and
+          // alerts are the gateway's figures, from the results it opens).
           accepted += out.stats.accepted;
-          beats += out.stats.beats;
           duplicates += out.stats.duplicates;
-          stats.alerts += out.stats.alerts;
-          stats.gaps += out.stats.gaps;
           unacked.push(...(await finalize(chunks[i]!, out.results, out.rejected.map((r) => ({ key: r.name, code: r.code, reason: r.reason })), new Set(out.deferred))));
         } catch (err) {
           // The chunk's files stay in the inbox and are retried next interval; they were not processed.

@@ -332,7 +332,7 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
       const ms = c.batch_ms.at(-1);
       io.err(
         `[${f.simulatedS.toFixed(0)} s] published ${f.published}, gateway ${g.accepted}, uploaded ${g.files_uploaded} files, ` +
-          `analysed ${c.beats_analysed} beats in ${c.batches} micro-batches${ms === undefined ? '' : ` (last ${ms.toFixed(1)} ms)`}, ` +
+          `analysed ${opts.mode === 'secure' ? g.beats_in_results : c.beats_analysed} beats in ${c.batches} micro-batches${ms === undefined ? '' : ` (last ${ms.toFixed(1)} ms)`}, ` +
           `results ${g.results_verified}, alerts ${g.alerts}, rejected ${c.rejected_files.length}\n`,
       );
     }, batchIntervalMs);
@@ -366,6 +366,8 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
 
     const g = gateway.stats();
     const c = cloud.stats();
+    // In secure mode the host learns no beat counts (issue 9 item 5): the gateway counts the beats of the results it opened.
+    const analysed = opts.mode === 'secure' ? g.beats_in_results : c.beats_analysed;
     const sorted = [...c.batch_ms].sort((a, b) => a - b);
     const mean = sorted.length === 0 ? null : sorted.reduce((a, b) => a + b, 0) / sorted.length;
     const reasons: Record<string, number> = {};
@@ -377,11 +379,11 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
       wall_s: Math.round((performance.now() - started) / 100) / 10,
       beats_published: published,
       beats_accepted: g.accepted,
-      beats_analysed: c.beats_analysed,
-      duplicates: Math.max(0, c.beats_analysed - g.accepted),
+      beats_analysed: analysed,
+      duplicates: Math.max(0, analysed - g.accepted),
       redeliveries_dropped: g.duplicates,
       lost: g.seq_gaps,
-      not_analysed: Math.max(0, g.accepted - c.beats_analysed),
+      not_analysed: Math.max(0, g.accepted - analysed),
       quarantined: g.quarantined,
       files: c.files,
       batches: c.batches,

@@ -96,5 +96,17 @@ export const hrvResultSchema = z.strictObject({
    * alerts and sequence were left as they were. Absent for a file analysed in order.
    */
   late: z.literal(true).optional(),
+  /**
+   * The enclave's state commit that holds this result's receipt: its number (1, 2, … , one per commit of the
+   * enclave's sealed state) and random id. The gateway keeps the commits it saw and refuses a result from a commit
+   * number it saw under another id, or far behind the newest: the host rolled the enclave's state back
+   * (src/gateway/enclave-commits.ts). Absent in plain mode (no enclave).
+   */
+  state_commit: z
+    .strictObject({
+      n: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+      id: z.string().regex(/^[A-Za-z0-9_-]{22}$/, 'a commit id is 16 bytes, base64url'),
+    })
+    .optional(),
 });
 export type HrvResult = z.infer<typeof hrvResultSchema>;

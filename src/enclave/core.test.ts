@@ -29,17 +29,22 @@ function openResult(bytes: Uint8Array, core: EnclaveCore): HrvResult {
   return JSON.parse(new TextDecoder().decode(o.plaintext)) as HrvResult;
 }
 
+/** Beats in the new (not redelivered) results of a reply: the gateway's count, which opens them (the host gets none). */
+function beatsIn(out: ReturnType<EnclaveCore['processBatch']>, core: EnclaveCore): number {
+  return out.results.filter((r) => !r.duplicate).reduce((a, r) => a + openResult(r.bytes, core).rr.t_ms.length, 0);
+}
+
 describe('EnclaveCore', () => {
   it('analyses batches in order and returns signed results sealed to the gateway', () => {
     const core = newCore();
     const files = [0, 1, 2].map((s) => sealedBatch(gw, core.publicKey, 'p1', s, s * 10_000, (s + 1) * 10_000));
     const out = core.processBatch(files);
     expect(out.rejected).toEqual([]);
-    expect(out.stats.beats).toBe(files.reduce((a, f) => a + f.beats, 0));
+    expect(beatsIn(out, core)).toBe(files.reduce((a, f) => a + f.beats, 0));
     const last = openResult(out.results[2]!.bytes, core);
     expect(last.seq).toBe(2);
     expect(last.original.length).toBeGreaterThan(0);
-    expect(last.window.n).toBe(out.stats.beats);
+    expect(last.window.n).toBe(beatsIn(out, core));
     expect(last.window.measures?.mean_hr_bpm).toBeGreaterThan(65);
     expect(last.window.measures?.mean_hr_bpm).toBeLessThan(75);
   });
@@ -57,7 +62,8 @@ describe('EnclaveCore', () => {
     expect(first.results).toHaveLength(1);
     const again = core.processBatch([f0]);
     expect(again.rejected).toEqual([]);
-    expect(again.stats).toMatchObject({ accepted: 0, duplicates: 1, beats: 0, alerts: 0 });
+    expect(again.stats).toMatchObject({ accepted: 0, duplicates: 1 });
+    expect(beatsIn(again, core)).toBe(0);
     expect(again.results.map((r) => ({ name: r.name, duplicate: r.duplicate, input: r.input }))).toEqual([{ name: 'p1-0.result', duplicate: true, input: f0.name }]);
     expect(Buffer.from(again.results[0]!.bytes).equals(Buffer.from(first.results[0]!.bytes))).toBe(true);
     // Once the host says the result is durable the enclave keeps only its receipt: a repeat then needs no new file.
@@ -89,7 +95,8 @@ describe('EnclaveCore', () => {
     // f3 never comes: f4 waits until the host says its hold is over, then is analysed with the gap flagged.
     expect(core.processBatch([f[4]!]).deferred).toEqual([f[4]!.name]);
     const gave = core.processBatch([{ ...f[4]!, release: true }]);
-    expect(gave.stats).toMatchObject({ accepted: 1, gaps: 1, deferred: 0 });
+    expect(gave.stats).toMatchObject({ accepted: 1, deferred: 0 });
+    expect(openResult(gave.results[0]!.bytes, core).gap).toBe(1);
     expect(openResult(gave.results[0]!.bytes, core).gap).toBe(1);
   });
 
@@ -103,7 +110,8 @@ describe('EnclaveCore', () => {
     expect(openResult(core.processBatch([{ ...f[4]!, release: true }]).results[0]!.bytes, core).gap).toBe(1);
     const late = core.processBatch([f[3]!, f[5]!]);
     expect(late.rejected).toEqual([]);
-    expect(late.stats).toMatchObject({ accepted: 2, beats: f[3]!.beats + f[5]!.beats });
+    expect(late.stats).toMatchObject({ accepted: 2 });
+    expect(beatsIn(late, core)).toBe(f[3]!.beats + f[5]!.beats);
     const [r3, r5] = late.results.map((r) => openResult(r.bytes, core));
     // The late file alone: its beats and what they give by themselves; no stream window, no alerts.
     expect(r3).toMatchObject({ seq: 3, late: true, gap: 0, alerts: [], active_alerts: [], window: { n: f[3]!.beats, partial: true } });
@@ -180,7 +188,7 @@ describe('EnclaveCore', () => {
     const b = newCore(dir);
     const retried = b.processBatch(files);
     expect(retried.rejected).toEqual([]);
-    expect(retried.stats).toMatchObject({ accepted: 0, duplicates: files.length, beats: 0 });
+    expect(retried.stats).toMatchObject({ accepted: 0, duplicates: files.length });
     expect(retried.results.map((r) => Buffer.from(r.bytes).toString('base64'))).toEqual(lost.results.map((r) => Buffer.from(r.bytes).toString('base64')));
     // And in the same process (the host crashed alone): the same answer.
     expect(a.processBatch(files).rejected).toEqual([]);
@@ -223,7 +231,7 @@ describe('EnclaveCore', () => {
       'stranger.rrb': 'HRV_ERR_ENVELOPE_SIGNATURE',
     });
     expect(out.results).toHaveLength(1);
-    expect(out.stats.beats).toBe(good.beats);
+    expect(beatsIn(out, core)).toBe(good.beats);
   });
 
   it('keeps its keys and per-patient state across a restart, and refuses tampered sealed state', () => {
@@ -272,10 +280,45 @@ describe('EnclaveCore', () => {
     const next = (core: EnclaveCore) => core.processBatch(batch(core, s), acks).results.map((r) => openResult(r.bytes, core));
     const fromRunning = next(a);
     const fromReplay = next(b);
-    expect(fromReplay).toEqual(fromRunning);
+    // The same analysis, under the same commit number; the commit ids differ (two enclaves made the commit apart:
+    // what a gateway sees as a rollback).
+    const withoutId = (r: HrvResult) => ({ ...r, state_commit: { n: r.state_commit!.n } });
+    expect(fromReplay.map(withoutId)).toEqual(fromRunning.map(withoutId));
+    expect(fromReplay[0]!.state_commit!.id).not.toBe(fromRunning[0]!.state_commit!.id);
     expect(fromReplay[0]!.window.span_ms).toBeGreaterThan(290_000);
     // And what the replayed enclave committed after the cut is read back again.
     expect(newCore(copy).processBatch(batch(b, s)).stats).toMatchObject({ accepted: 0, duplicates: 2 });
+  });
+
+  it('every result names the state commit holding its receipt: numbers rise by one per commit across restarts and snapshots; a redelivery names its original commit; a restored or deleted state makes a number again under another id', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'enclave-'));
+    dirs.push(dir);
+    let core = newCore(dir);
+    const commitOf = (out: ReturnType<EnclaveCore['processBatch']>) => out.results.map((r) => openResult(r.bytes, core).state_commit!);
+    const first = commitOf(core.processBatch([sealedBatch(gw, core.publicKey, 'p1', 0, 0, 10_000), sealedBatch(gw, core.publicKey, 'p2', 0, 0, 10_000)]));
+    expect(first.map((c) => c.n)).toEqual([1, 1]);
+    expect(first[1]).toEqual(first[0]);
+    const saved = mkdtempSync(join(tmpdir(), 'enclave-'));
+    dirs.push(saved);
+    cpSync(dir, saved, { recursive: true });
+    const second = commitOf(core.processBatch([sealedBatch(gw, core.publicKey, 'p1', 1, 10_000, 20_000)]));
+    expect(second[0]!.n).toBe(2);
+    // After a restart the counter goes on; a redelivered file gets its original result, naming its original commit.
+    core = newCore(dir);
+    const redelivered = commitOf(core.processBatch([sealedBatch(gw, core.publicKey, 'p1', 1, 10_000, 20_000)]));
+    expect(redelivered).toEqual(second);
+    expect(commitOf(core.processBatch([sealedBatch(gw, core.publicKey, 'p1', 2, 20_000, 30_000)]))[0]!.n).toBe(3);
+    // The host restores the copy taken after commit 1 and replays seq 1: analysed again as commit 2, another id.
+    for (const n of readdirSync(dir)) if (n.startsWith('state')) rmSync(join(dir, n));
+    for (const n of readdirSync(saved)) if (n.startsWith('state')) cpSync(join(saved, n), join(dir, n));
+    core = newCore(dir);
+    const replayed = commitOf(core.processBatch([sealedBatch(gw, core.publicKey, 'p1', 1, 10_000, 20_000)]));
+    expect(replayed[0]!.n).toBe(2);
+    expect(replayed[0]!.id).not.toBe(second[0]!.id);
+    // Deleting the state starts the numbers again from 1.
+    for (const n of readdirSync(dir)) if (n.startsWith('state')) rmSync(join(dir, n));
+    core = newCore(dir);
+    expect(commitOf(core.processBatch([sealedBatch(gw, core.publicKey, 'p1', 1, 10_000, 20_000)]))[0]!.n).toBe(1);
   });
 
   it('raises tachycardia and AF-like alerts once at onset', () => {

@@ -6,7 +6,7 @@
  * `main.ts` runs this in its own OS process; nothing here touches the host except the sealed files.
  */
 import { join } from 'node:path';
-import { createQuote, EnvelopeError, keyIdOf, openEnvelope, readEnvelopeHeader, sealEnvelope, type EnvelopeHeader, type Quote } from '../crypto/index.js';
+import { createQuote, defaultPadBucket, EnvelopeError, keyIdOf, openEnvelope, readEnvelopeHeader, sealEnvelope, type EnvelopeHeader, type Quote } from '../crypto/index.js';
 import { HrvaultError, type ErrorCode } from '../errors.js';
 import { failpoint } from '../failpoints/index.js';
 import { HrvAnalyser, inputDigest } from './analysis.js';
@@ -29,7 +29,12 @@ export interface BatchFile {
   release?: boolean;
 }
 
-/** Counters of one micro-batch (aggregates only: they cross to the host). */
+/**
+ * Counters of one micro-batch. They cross to the host, so each is a count of files the host handed over, sorted by
+ * what the host can tell from their headers and sequence numbers alone: never beats, alerts, measures or the time
+ * the analysis took, which depend on a patient's data (the host chooses which files go into a call, down to one
+ * patient's). Beats and alerts are counted by the gateway, which opens the results.
+ */
 export interface BatchStats {
   files: number;
   accepted: number;
@@ -38,10 +43,8 @@ export interface BatchStats {
   duplicates: number;
   /** Files held back for a missing predecessor (bounded reorder). */
   deferred: number;
-  beats: number;
-  alerts: number;
-  gaps: number;
-  ms: number;
+  /** Result files in the reply (new and redelivered). */
+  results: number;
 }
 
 /** The host's acknowledgement that a result file is durable (fsync'd in its outbox). */
@@ -69,6 +72,40 @@ export interface BatchOutcome {
   deferred: string[];
   rejected: { name: string; code: ErrorCode; reason: string }[];
   stats: BatchStats;
+}
+
+/**
+ * Body size (bytes) of a result file answering an input file of `inputBytes` (its whole sealed size, which the host
+ * sees): the power of two at or above 4 times the input (at least 4 KiB). A result carries the batch's beats (about
+ * as many bytes as the input's CSV, ~18 per beat), the window's measures and alerts (~1.3 KiB, which the input's own
+ * 1-KiB minimum covers) and one original block (~100 bytes) per 10 s, which holds at least 3 beats at the slowest
+ * rate: at most ~2.7 times the input. So the size depends only on the input's size, never on the heart rate or the
+ * alerts inside (10-s batches: 1.3–1.6 KiB of JSON from 40 to 200 bpm, in 8-KiB files). A body larger than that
+ * (not seen from a gateway's cuts) takes the next power of two above it.
+ */
+export function resultBodyBytes(inputBytes: number, bodyBytes: number): number {
+  return Math.max(defaultPadBucket(Math.max(4096, 4 * inputBytes)), defaultPadBucket(bodyBytes));
+}
+
+/**
+ * Least size (bytes) of the journal record of a call, from what the host knows (the host sees the journal grow by
+ * each record): per new result its sealed size plus twice its input's (the beats, as JSON, take at most ~1.2 times
+ * the input's CSV) and 1 KiB of counters and receipts, plus 128 bytes per acknowledgement and 4 KiB. So the record,
+ * padded to it, does not tell the host how many beats or which alerts a call's patients had. Records over it (a long
+ * list of skipped numbers after a gap) take their own size's bucket.
+ */
+export function journalRecordBytes(results: ReadonlyArray<readonly [resultBytes: number, inputBytes: number]>, acks: number): number {
+  return results.reduce((a, [r, i]) => a + r + 2 * i + 1024, 4096 + 128 * acks);
+}
+
+/**
+ * Least size (bytes) of the state snapshot for `patients` patients (a number the host can tell from the pseudonyms it
+ * has seen): each patient's fullest 5-minute window (1,500 beats at the gateway's 200-ms floor, 16 bytes each) and
+ * 4 KiB of counters and receipts. Padded to it, the snapshot's size does not tell the host how many beats the
+ * windows hold (one patient's heart rate, when there is one patient).
+ */
+export function snapshotBytes(patients: number): number {
+  return patients * (1500 * 16 + 4096);
 }
 
 export interface EnclaveCoreOptions {
@@ -148,13 +185,12 @@ export class EnclaveCore {
    * the retried files are recognised and answered with the held results, byte for byte, without a second analysis.
    */
   processBatch(files: BatchFile[], written: ResultAck[] = []): BatchOutcome {
-    const started = performance.now();
     const out: BatchOutcome = {
       results: [],
       duplicates: [],
       deferred: [],
       rejected: [],
-      stats: { files: files.length, accepted: 0, rejected: 0, duplicates: 0, deferred: 0, beats: 0, alerts: 0, gaps: 0, ms: 0 },
+      stats: { files: files.length, accepted: 0, rejected: 0, duplicates: 0, deferred: 0, results: 0 },
     };
     const reject = (name: string, err: unknown): void => {
       const code: ErrorCode = err instanceof HrvaultError ? err.code : 'HRV_ERR_ENCLAVE';
@@ -166,9 +202,10 @@ export class EnclaveCore {
     let changed = false;
     for (const a of written) if (this.#analyser.acknowledge(a)) changed = true;
     // A new snapshot goes here, when the acknowledged results are gone and this micro-batch's are not yet made.
-    if (this.#state.checkpointDue) this.#commit(() => this.#state.checkpoint(this.#analyser.save()));
+    if (this.#state.checkpointDue) this.#commit(() => this.#state.checkpoint(this.#analyser.save(), snapshotBytes(this.#analyser.patientCount)));
     // Files reordered within one micro-batch are put back in order rather than rejected.
     const items: { f: BatchFile; h: EnvelopeHeader }[] = [];
+    const byName = new Map(files.map((f) => [f.name, f.bytes.length]));
     for (const f of files) {
       try {
         items.push({ f, h: readEnvelopeHeader(f.bytes) });
@@ -190,9 +227,6 @@ export class EnclaveCore {
         } else {
           out.results.push(r.result);
           out.stats.accepted++;
-          out.stats.beats += r.beats;
-          out.stats.alerts += r.alerts;
-          if (r.gap > 0) out.stats.gaps++;
           changed = true;
         }
       } catch (err) {
@@ -203,10 +237,11 @@ export class EnclaveCore {
     // restart answers a retried file with the result it already made.
     const delta = changed ? this.#analyser.takeDelta() : undefined;
     if (delta) {
-      this.#commit(() => this.#state.commit(delta));
+      const minBytes = journalRecordBytes(out.results.filter((r) => !r.duplicate).map((r) => [r.bytes.length, byName.get(r.input)!]), written.length);
+      this.#commit(() => this.#state.commit(delta, minBytes));
       failpoint('enclave.after-seal');
     }
-    out.stats.ms = performance.now() - started;
+    out.stats.results = out.results.length;
     return out;
   }
 
@@ -233,7 +268,7 @@ export class EnclaveCore {
   ):
     | { kind: 'defer' }
     | { kind: 'duplicate'; result?: BatchResult; acked: BatchOutcome['duplicates'][number] }
-    | { kind: 'new'; result: BatchResult; beats: number; alerts: number; gap: number } {
+    | { kind: 'new'; result: BatchResult } {
     const h = readEnvelopeHeader(f.bytes);
     if (h.kind !== 'rr-batch') throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', `expected an rr-batch file, got ${h.kind}`);
     // The pair it was sealed to (current, or retired within retention) opens it and signs its result: the gateway
@@ -251,11 +286,13 @@ export class EnclaveCore {
       const held = c.receipt.result;
       return held ? { kind: 'duplicate', result: { ...base, bytes: held, duplicate: true }, acked: { input: f.name, gateway: h.gateway, result: name } } : { kind: 'duplicate', acked: { input: f.name, gateway: h.gateway, result: name } };
     }
-    const { result, beats, alerts, gap } = this.#analyser.analyse(h, new TextDecoder().decode(plaintext), f.name, input);
+    const analysed = this.#analyser.analyse(h, new TextDecoder().decode(plaintext), f.name, input);
+    // Named before the commit is made: the receipt goes into exactly that commit, or the enclave stops (#commit).
+    const result = { ...analysed.result, state_commit: this.#state.nextCommit };
     const gwKey = gw!.hpkePublicKey;
     const header: EnvelopeHeader = { v: 1, kind: 'hrv-result', gateway: h.gateway, patient: h.patient, seq: h.seq, t_start_ms: h.t_start_ms, t_end_ms: h.t_end_ms, key_id: keyIdOf(gwKey) };
-    const bytes = sealEnvelope(gwKey, header, new TextEncoder().encode(JSON.stringify(result)), pair.signingPrivate);
+    const bytes = sealEnvelope(gwKey, header, new TextEncoder().encode(JSON.stringify(result)), pair.signingPrivate, { padTo: (n) => resultBodyBytes(f.bytes.length, n) });
     this.#analyser.hold(h, bytes);
-    return { kind: 'new', result: { ...base, bytes, duplicate: false }, beats, alerts, gap };
+    return { kind: 'new', result: { ...base, bytes, duplicate: false } };
   }
 }

@@ -9,16 +9,34 @@
  * Crash at any instant: a torn last record (never fsync'd, so never answered) is cut off at load; a crash between
  * the new snapshot and the old journal's deletion leaves a stale journal of an older generation, deleted at load.
  * Records are sealed with their generation and index as associated data, so the host can neither reorder nor
- * splice them; it can cut the tail (roll back), as it can restore an old snapshot: software mode has no monotonic
- * counter (docs/pipeline-security.md). Record plaintexts are padded (powers of two from 1 KiB to 64 KiB, then
- * 64-KiB steps), so a record of one patient does not reveal its beat count.
+ * splice them; it can cut the tail (roll back), as it can restore an old snapshot: software mode has no hardware
+ * monotonic counter. So the state carries its own commit counter: every journal record is commit number n (one more
+ * than the last) with a fresh random commit id, and every result the enclave seals names the commit that holds its
+ * receipt. A rolled-back state makes commit numbers again that the gateways already saw with other ids, which they
+ * detect (src/gateway/enclave-commits.ts; what it cannot detect: docs/pipeline-security.md). Record plaintexts are
+ * padded (powers of two from 1 KiB to 64 KiB, then 64-KiB steps), so a record of one patient does not reveal its
+ * beat count.
  */
 import { closeSync, existsSync, fdatasyncSync, ftruncateSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fsyncDir, writeFileDurable } from '../durable-file.js';
 import { seal, SealingError, unseal } from './sealing.js';
 
 const SNAPSHOT = 'state.sealed';
+/** Sealing purpose of the snapshot (generation, commit counter, state) and prefix of the journal records' purposes. */
+const SNAPSHOT_PURPOSE = 'state/v3';
+const JOURNAL_PURPOSE = 'journal/v3';
+/** Commit id bytes (random per commit): tells two commits of the same number apart after a rollback. */
+const COMMIT_ID_BYTES = 16;
+/** Record header: commit number (u64) ‖ commit id. */
+const COMMIT_HEAD = 8 + COMMIT_ID_BYTES;
+
+/** One state commit as results name it: its number (1, 2, … per state) and random id (base64url). */
+export interface StateCommit {
+  n: number;
+  id: string;
+}
 const JOURNAL = /^state-(\d+)\.journal$/;
 /** Below this journal size no new snapshot is written (a small state is cheap to replay). */
 const MIN_CHECKPOINT_BYTES = 64 * 1024;
@@ -27,11 +45,15 @@ const MIN_CHECKPOINT_BYTES = 64 * 1024;
 const CHECKPOINT_RATIO = 4;
 const PAD_STEP = 64 * 1024;
 
-/** Power of two ≥ 1 KiB up to 64 KiB, then multiples of 64 KiB: small records (one patient) hide their beat count. */
-function pad(data: Uint8Array): Uint8Array {
+/**
+ * Power of two ≥ 1 KiB up to 64 KiB, then multiples of 64 KiB, of at least `minBytes`: small records (one patient)
+ * hide their beat count, and a caller that sizes `minBytes` from what the host already knows hides it entirely.
+ */
+function pad(data: Uint8Array, minBytes = 0): Uint8Array {
+  const need = Math.max(data.length + 4, minBytes);
   let size = 1024;
-  while (size < data.length + 4 && size < PAD_STEP) size *= 2;
-  if (size < data.length + 4) size = Math.ceil((data.length + 4) / PAD_STEP) * PAD_STEP;
+  while (size < need && size < PAD_STEP) size *= 2;
+  if (size < need) size = Math.ceil(need / PAD_STEP) * PAD_STEP;
   const out = Buffer.alloc(size);
   out.writeUInt32BE(data.length, 0);
   out.set(data, 4);
@@ -54,6 +76,9 @@ export class SealedStateStore {
   #journalBytes = 0;
   #snapshotBytes = 0;
   #fd: number | undefined;
+  /** Number of the last durable commit (0: none yet). */
+  #counter = 0;
+  #nextId = randomBytes(COMMIT_ID_BYTES);
 
   constructor(dir: string, secret: Uint8Array) {
     this.#dir = dir;
@@ -70,24 +95,12 @@ export class SealedStateStore {
     if (existsSync(snap)) {
       const blob = readFileSync(snap);
       this.#snapshotBytes = blob.length;
-      let plain: Uint8Array;
-      try {
-        plain = unseal(this.#secret, 'state/v2', blob);
-      } catch (err) {
-        // A state written before the journal existed (whole state, no generation).
-        try {
-          plain = unseal(this.#secret, 'state', blob);
-        } catch {
-          throw err;
-        }
-        restore(plain);
-        plain = new Uint8Array(0);
-      }
-      if (plain.length > 0) {
-        const b = Buffer.from(plain.buffer, plain.byteOffset, plain.length);
-        this.#generation = b.readUInt32BE(0);
-        restore(b.subarray(4));
-      }
+      const plain = unseal(this.#secret, SNAPSHOT_PURPOSE, blob);
+      const b = Buffer.from(plain.buffer, plain.byteOffset, plain.length);
+      if (b.length < 12) throw new SealingError('sealed state is malformed');
+      this.#generation = b.readUInt32BE(0);
+      this.#counter = Number(b.readBigUInt64BE(4));
+      restore(unpad(b.subarray(12), 'sealed state'));
     }
     // Journals of other generations are left over from a crash between a snapshot and the old journal's deletion.
     for (const name of readdirSync(this.#dir)) {
@@ -103,13 +116,16 @@ export class SealedStateStore {
       if (off + 4 + len > j.length) break; // torn: the crash came during this append
       let plain: Uint8Array;
       try {
-        plain = unseal(this.#secret, `journal/${this.#generation}/${this.#index}`, j.subarray(off + 4, off + 4 + len));
+        plain = unseal(this.#secret, `${JOURNAL_PURPOSE}/${this.#generation}/${this.#index}`, j.subarray(off + 4, off + 4 + len));
       } catch (err) {
         // The last record may be garbage from a torn write that was never answered; one in the middle is tampering.
         if (off + 4 + len === j.length) break;
         throw err;
       }
-      replay(unpad(plain, 'journal record'));
+      const rec = Buffer.from(unpad(plain, 'journal record'));
+      if (rec.length < COMMIT_HEAD) throw new SealingError('journal record is malformed');
+      this.#counter = Number(rec.readBigUInt64BE(0));
+      replay(rec.subarray(COMMIT_HEAD));
       off += 4 + len;
       this.#index++;
     }
@@ -133,9 +149,25 @@ export class SealedStateStore {
     return this.#journalBytes >= CHECKPOINT_RATIO * Math.max(this.#snapshotBytes, MIN_CHECKPOINT_BYTES);
   }
 
-  /** Commits one micro-batch's delta durably (append + fdatasync). */
-  commit(delta: Uint8Array): void {
-    const blob = seal(this.#secret, `journal/${this.#generation}/${this.#index}`, pad(delta));
+  /** The commit the next `commit` call makes: results sealed before it name it (their receipts are in it). */
+  get nextCommit(): StateCommit {
+    return { n: this.#counter + 1, id: this.#nextId.toString('base64url') };
+  }
+
+  /** Number of the last durable commit (0 before the first). */
+  get counter(): number {
+    return this.#counter;
+  }
+
+  /**
+   * Commits one micro-batch's delta durably (append + fdatasync) as commit `nextCommit`. `minBytes`: the record's
+   * padded size is at least this (the host sees the journal grow; see EnclaveCore's record sizing).
+   */
+  commit(delta: Uint8Array, minBytes = 0): void {
+    const head = Buffer.alloc(COMMIT_HEAD);
+    head.writeBigUInt64BE(BigInt(this.#counter + 1), 0);
+    this.#nextId.copy(head, 8);
+    const blob = seal(this.#secret, `${JOURNAL_PURPOSE}/${this.#generation}/${this.#index}`, pad(Buffer.concat([head, delta]), minBytes));
     const rec = Buffer.alloc(4 + blob.length);
     rec.writeUInt32BE(blob.length, 0);
     rec.set(blob, 4);
@@ -149,15 +181,22 @@ export class SealedStateStore {
     fdatasyncSync(this.#fd);
     this.#index++;
     this.#journalBytes += rec.length;
+    this.#counter++;
+    this.#nextId = randomBytes(COMMIT_ID_BYTES);
   }
 
-  /** Writes the whole state as the next generation's snapshot and deletes the old journal. */
-  checkpoint(state: Uint8Array): void {
+  /**
+   * Writes the whole state as the next generation's snapshot and deletes the old journal. `minBytes`: its padded
+   * size is at least this (the host sees the snapshot's size; see EnclaveCore's snapshot sizing).
+   */
+  checkpoint(state: Uint8Array, minBytes = 0): void {
     const next = this.#generation + 1;
-    const plain = Buffer.alloc(4 + state.length);
+    const body = pad(state, minBytes);
+    const plain = Buffer.alloc(12 + body.length);
     plain.writeUInt32BE(next, 0);
-    plain.set(state, 4);
-    const sealed = seal(this.#secret, 'state/v2', plain);
+    plain.writeBigUInt64BE(BigInt(this.#counter), 4);
+    plain.set(body, 12);
+    const sealed = seal(this.#secret, SNAPSHOT_PURPOSE, plain);
     writeFileDurable(join(this.#dir, SNAPSHOT), sealed);
     if (this.#fd !== undefined) closeSync(this.#fd);
     this.#fd = undefined;

@@ -201,8 +201,10 @@ export function checkCleanRun(kept: readonly KeptResult[], gateway: string): str
       diffs.push(`${patient} seq ${result.seq}: a clean run refuses this batch (${err instanceof Error ? err.message : String(err)})`);
       continue;
     }
-    if (canonical(clean) !== canonical(result)) {
-      const fields = (Object.keys(result) as (keyof HrvResult)[]).filter((k) => canonical(clean[k]) !== canonical(result[k]));
+    // The enclave state commit a result names (rollback detection) is not part of the analysis.
+    const { state_commit: _commit, ...analysed } = result;
+    if (canonical(clean) !== canonical(analysed)) {
+      const fields = (Object.keys(analysed) as (keyof typeof analysed)[]).filter((k) => canonical(clean[k]) !== canonical(analysed[k]));
       diffs.push(`${patient} seq ${result.seq}: differs from the clean run in ${fields.join(', ')}`);
     }
   }

@@ -27,6 +27,7 @@ import { beatMessageSchema, deviceOfTopic, RR_MAX_MS, RR_MIN_MS } from '../senso
 import { AttestedKeys } from './attested-keys.js';
 import { startCspForwarder } from './csp-forwarder.js';
 import { ResultOutbox } from './result-outbox.js';
+import { EnclaveCommits, EnclaveRollbackError } from './enclave-commits.js';
 import { Spool, type PendingBatch, type SpoolIo } from './spool.js';
 
 export interface GatewayOptions {
@@ -160,6 +161,11 @@ export interface GatewayStats {
   results_rejected: number;
   /** Result files for a (patient, seq) already kept: a replay, not passed on. */
   results_replayed: number;
+  /**
+   * Results refused because they come from a rolled-back enclave state (HRV_ERR_ENCLAVE_ROLLBACK: a commit number
+   * repeated under another id, far behind the newest, or a batch analysed a second time); also in results_rejected.
+   */
+  results_rollback: number;
   beats_in_results: number;
   alerts: number;
   /** Results the CSP acknowledged (stored, or already stored). */
@@ -289,6 +295,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     results_verified: 0,
     results_rejected: 0,
     results_replayed: 0,
+    results_rollback: 0,
     beats_in_results: 0,
     alerts: 0,
     results_delivered: 0,
@@ -296,6 +303,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     results_waiting: 0,
   };
   const outbox = ResultOutbox.open(join(opts.dataDir, 'results'));
+  const commits = EnclaveCommits.open(join(opts.dataDir, 'results', 'enclave-commits.json'));
   const forwarder =
     opts.csp === undefined
       ? undefined
@@ -742,6 +750,17 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
         if (patient === undefined)
           throw new HrvaultError('HRV_ERR_RESULT', `result for unknown pseudonym ${header.patient}`);
         const body = parseResultBody(text, header);
+        if (opts.mode === 'secure') {
+          // Rollback check of the enclave's sealed state (enclave-commits.ts). The commit is made durable before the
+          // result is kept, so a redelivery after a restart still finds the commit its original came from.
+          const c = body.state_commit;
+          if (c === undefined) throw new HrvaultError('HRV_ERR_RESULT', 'result names no enclave state commit');
+          if (outbox.has(patient, body.seq)) commits.judgeReplay(c);
+          else {
+            commits.judge(c);
+            commits.record(c);
+          }
+        }
         const kept = outbox.accept(patient, body);
         failpoint('gateway.result.after-keep');
         if (kept === 'duplicate') {
@@ -777,14 +796,20 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
         // end this round; the next poll fetches it again. Deleting it here would lose its beats for good.
         if (err instanceof HrvaultError && err.code === 'HRV_ERR_SPOOL') throw err;
         st.results_rejected++;
-        log.warn(
-          {
-            file: name,
-            code: err instanceof HrvaultError ? err.code : undefined,
-            err: err instanceof Error ? err.message : String(err),
-          },
-          'result rejected',
-        );
+        if (err instanceof EnclaveRollbackError) {
+          // Never kept, never forwarded: neither a second record nor a second alert. An operator must look at the host.
+          st.results_rollback++;
+          log.error({ file: name, code: err.code, err: err.message, rollbacks: st.results_rollback }, 'enclave state rollback detected: result refused');
+        } else {
+          log.warn(
+            {
+              file: name,
+              code: err instanceof HrvaultError ? err.code : undefined,
+              err: err instanceof Error ? err.message : String(err),
+            },
+            'result rejected',
+          );
+        }
       }
       unknownSigner.delete(name);
       await timed('delete', c.delete(`outbox/${name}`)).catch((err: unknown) =>

@@ -121,6 +121,11 @@ export class ResultOutbox {
     return o;
   }
 
+  /** True when `seq` of `patient` was delivered or waits here (a result for it now is a replay). */
+  has(patient: string, seq: number): boolean {
+    return rangesHave(this.#seen.get(patient) ?? [], seq);
+  }
+
   /** Commit point R1: stores a verified result durably; 'duplicate' (nothing stored) for a replayed sequence number. */
   accept(patient: string, result: HrvResult): 'accepted' | 'duplicate' {
     if (rangesHave(this.#seen.get(patient) ?? [], result.seq)) return 'duplicate';

@@ -1,0 +1,47 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { COMMIT_WINDOW, EnclaveCommits, EnclaveRollbackError } from './enclave-commits.js';
+
+const id = (s: string): string => s.padEnd(22, 'A');
+
+describe('EnclaveCommits (the gateway detects a rolled-back enclave state)', () => {
+  it('refuses a commit number seen before under another id, also after a gateway restart; a known commit is a redelivery', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'commits-')), 'c.json');
+    const c = EnclaveCommits.open(file);
+    for (const n of [1, 2, 3]) {
+      expect(c.judge({ n, id: id(`a${n}`) })).toBe('new');
+      c.record({ n, id: id(`a${n}`) });
+    }
+    const again = EnclaveCommits.open(file);
+    expect(again.max).toBe(3);
+    expect(again.judge({ n: 2, id: id('a2') })).toBe('known');
+    expect(() => again.judge({ n: 2, id: id('b2') })).toThrow(EnclaveRollbackError);
+    expect(() => again.judge({ n: 1, id: id('b1') })).toThrow(/rolled the enclave's state back/);
+    expect(again.judge({ n: 4, id: id('a4') })).toBe('new');
+  });
+
+  it('takes a never-seen commit a little behind the newest (late results, other gateways\' commits) but refuses one beyond the lag (a state restarted from scratch)', () => {
+    const c = EnclaveCommits.open(join(mkdtempSync(join(tmpdir(), 'commits-')), 'c.json'), { lagCommits: 10 });
+    c.record({ n: 50, id: id('x') });
+    expect(c.judge({ n: 45, id: id('y') })).toBe('new');
+    expect(() => c.judge({ n: 39, id: id('z') })).toThrow(/behind the newest/);
+    expect(() => c.judge({ n: 1, id: id('z') })).toThrow(EnclaveRollbackError);
+  });
+
+  it('a result for a batch already kept must come from the commit the gateway took it from: otherwise it was analysed twice', () => {
+    const c = EnclaveCommits.open(join(mkdtempSync(join(tmpdir(), 'commits-')), 'c.json'));
+    c.record({ n: 7, id: id('orig') });
+    expect(() => c.judgeReplay({ n: 7, id: id('orig') })).not.toThrow();
+    expect(() => c.judgeReplay({ n: 7, id: id('again') })).toThrow(/analysed twice/);
+    expect(() => c.judgeReplay({ n: 8, id: id('later') })).toThrow(EnclaveRollbackError);
+  });
+
+  it('keeps the ids of the newest COMMIT_WINDOW numbers only (bounded file), and refuses unknown numbers below them', () => {
+    const c = EnclaveCommits.open(join(mkdtempSync(join(tmpdir(), 'commits-')), 'c.json'), { lagCommits: 10 * COMMIT_WINDOW });
+    for (let n = 1; n <= COMMIT_WINDOW + 5; n++) c.record({ n, id: id(`k${n}`) });
+    expect(c.judge({ n: COMMIT_WINDOW + 5, id: id(`k${COMMIT_WINDOW + 5}`) })).toBe('known');
+    expect(() => c.judge({ n: 3, id: id('k3') })).toThrow(EnclaveRollbackError);
+  });
+});
