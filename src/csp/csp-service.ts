@@ -570,9 +570,10 @@ export class CspService {
     }
     this.#remember(user);
     admitted.reservation.succeeded();
+    const session = await this.#refresh.startSession(user.user_id);
     const tokens = {
-      access_token: await signAccessToken(this.#keys.token.privateKey, { sub: user.user_id, role: user.role }),
-      refresh_token: await this.#refresh.issue(user.user_id),
+      access_token: await signAccessToken(this.#keys.token.privateKey, { sub: user.user_id, role: user.role, sid: session.family }),
+      refresh_token: session.token,
       expires_in: ACCESS_TOKEN_TTL_S,
     };
     await this.audit.append({ actor: user.user_id, action: 'auth.login', outcome: 'ok', detail: { address } });
@@ -591,14 +592,18 @@ export class CspService {
     if (!user || user.disabled) throw new AuthError('user no longer active');
     await this.audit.append({ actor: user.user_id, action: 'auth.refresh', outcome: 'ok' });
     return {
-      access_token: await signAccessToken(this.#keys.token.privateKey, { sub: user.user_id, role: user.role }),
+      access_token: await signAccessToken(this.#keys.token.privateKey, { sub: user.user_id, role: user.role, sid: out.family }),
       refresh_token: out.token,
       expires_in: ACCESS_TOKEN_TTL_S,
     };
   }
 
-  /** Revokes the refresh family of `token`. */
-  async logout(token: string, actor?: Principal): Promise<void> {
+  /**
+   * Revokes the refresh family of `token` and, given the caller's access token, its session too: every
+   * access token of a revoked session stops working at once, not when it expires.
+   */
+  async logout(token: string, actor?: Principal, accessToken?: string): Promise<void> {
+    if (accessToken !== undefined) await this.#refresh.revokeSession((await verifyAccessToken(this.#keys.token.publicKey, accessToken)).sid);
     const revoked = await this.#refresh.revokeFamilyOf(token);
     await this.audit.append({ actor: actor ? principalName(actor) : 'anonymous', action: 'auth.logout', outcome: revoked ? 'ok' : 'error' });
   }
@@ -608,6 +613,7 @@ export class CspService {
     const claims = await verifyAccessToken(this.#keys.token.publicKey, accessToken);
     const user = this.#users.get(claims.sub);
     if (!user || user.disabled || user.role !== claims.role) throw new AuthError('token does not match an active user');
+    if (!(await this.#refresh.sessionActive(claims.sid, user.user_id))) throw new AuthError('session ended (logged out or revoked)');
     return { kind: 'user', user };
   }
 
