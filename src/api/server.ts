@@ -82,7 +82,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
       done(err as Error, undefined);
       return;
     }
-    defaultJson(request, body as string, done);
+    void defaultJson(request, body as string, done);
   });
   app.setErrorHandler(problemErrorHandler);
   app.setNotFoundHandler((request, reply) => sendProblem(reply, request, 404, 'HRV_ERR_NOT_FOUND', 'no such route'));
