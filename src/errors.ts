@@ -56,6 +56,7 @@ export const ERROR_CODES = {
   HRV_ERR_DEVICE: 'a device (gateway) credential was refused, revoked, or used beyond its rights',
   HRV_ERR_FAILPOINT: 'an armed test failpoint fired (fault-injection tests only)',
   HRV_ERR_UNKNOWN_REFERENCE: 'a request names ids (patients, users) that do not exist',
+  HRV_ERR_JSON_DEPTH: 'a JSON request body nests deeper than the API allows',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

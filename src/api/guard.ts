@@ -6,7 +6,7 @@ import type { FastifyRequest } from 'fastify';
 import { AuthError, type CspService, type Principal } from '../csp/index.js';
 
 export interface Guard {
-  /** preHandler: a user's access token. */
+  /** onRequest hook: a user's access token, checked before the body is read or validated. */
   auth(request: FastifyRequest): Promise<void>;
   /** A device's compact JWS (the gateway's own credential). */
   deviceAuth(request: FastifyRequest): Promise<void>;

@@ -4,10 +4,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
+import { decodeJwt } from 'jose';
 import { signAccessToken } from '../csp/index.js';
 import { hasSharedData } from '../test-support/shared-data.js';
 import { buildApi } from './server.js';
-import { makeApiFixture, type ApiFixture } from './test-support/api-fixture.js';
+import { makeApiFixture, PASSWORD, type ApiFixture } from './test-support/api-fixture.js';
 
 let f: ApiFixture;
 let app: FastifyInstance;
@@ -41,7 +42,8 @@ describe.skipIf(!hasSharedData())('HTTP: the live stream re-decides access', () 
     f = await makeApiFixture();
     app = await buildApi({ csp: f.h.csp, liveRecheckMs: 250 });
     address = await app.listen({ port: 0, host: '127.0.0.1' });
-  });
+    // The fixture runs the enclave's analysis on real records: minutes on a loaded machine.
+  }, 300_000);
   afterAll(async () => {
     await app?.close();
     await f?.close();
@@ -62,7 +64,7 @@ describe.skipIf(!hasSharedData())('HTTP: the live stream re-decides access', () 
   it('an expired token ends the stream within seconds', async () => {
     const doctor = await f.h.csp.authenticate(f.tokens.doctor);
     // A token of the CSP's own key that expires two seconds from now.
-    const short = await signAccessToken(f.h.keys.token.privateKey, { sub: f.userIds.doctor, role: 'doctor' }, Math.floor(Date.now() / 1000) - 598);
+    const short = await signAccessToken(f.h.keys.token.privateKey, { sub: f.userIds.doctor, role: 'doctor', sid: String(decodeJwt(f.tokens.doctor).sid) }, Math.floor(Date.now() / 1000) - 598);
     expect(doctor.kind).toBe('user');
     const res = await live(short);
     expect(res.status).toBe(200);
@@ -101,6 +103,32 @@ describe.skipIf(!hasSharedData())('HTTP: the live stream re-decides access', () 
     } finally {
       await slow.close();
     }
+  });
+
+  it('logging out ends a stream opened with that session\'s access token', async () => {
+    const session = await f.h.csp.login('dr.who', PASSWORD);
+    const res = await live(session.access_token);
+    await readUntil(res, ': connected', 2000);
+    const out = await fetch(`${address}/api/v1/auth/logout`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${session.access_token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ refresh_token: session.refresh_token }),
+    });
+    expect(out.status).toBe(204);
+    const got = await readUntil(res, 'event: end', 5000);
+    expect(got.text).toContain('session ended');
+    expect(got.ms).toBeLessThan(2000);
+  });
+
+  it('reuse of a spent refresh token ends the streams of that session', async () => {
+    const session = await f.h.csp.login('dr.who', PASSWORD);
+    const rotated = await f.h.csp.refresh(session.refresh_token);
+    const res = await live(rotated.access_token);
+    await readUntil(res, ': connected', 2000);
+    await expect(f.h.csp.refresh(session.refresh_token)).rejects.toThrow(/reuse/);
+    const got = await readUntil(res, 'event: end', 5000);
+    expect(got.text).toContain('session ended');
+    expect(got.ms).toBeLessThan(2000);
   });
 
   it('a disabled user is cut off', async () => {

@@ -11,6 +11,8 @@ import type { CspService } from '../csp/index.js';
 import { makeGuard } from './guard.js';
 import { problemErrorHandler, sendProblem } from './problem.js';
 import { apiValidatorCompiler } from './validation.js';
+import { assertJsonDepth } from './json-depth.js';
+import { addSecurityHeaders } from './security-headers.js';
 import type { RouteContext } from './routes/context.js';
 import { adminRoutes } from './routes/admin.js';
 import { aggregateRoutes } from './routes/aggregates.js';
@@ -37,6 +39,11 @@ export interface ApiOptions {
   webRoot?: string;
   /** How often a live stream re-checks its caller's token and rights, ms (default 2000). */
   liveRecheckMs?: number;
+  /**
+   * Behind a reverse proxy: take the client address from X-Forwarded-For (the login throttle counts per
+   * address). Off by default: without a proxy that header is the caller's own claim.
+   */
+  trustProxy?: boolean;
 }
 
 /** Builds the API (not yet listening). */
@@ -45,6 +52,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit: opts.bodyLimit ?? 64 * 1024,
+    trustProxy: opts.trustProxy ?? false,
     // Prototype-pollution payloads are refused outright rather than silently stripped.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
@@ -63,6 +71,19 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   });
   // Security events the CSP records (refused device credentials, with their real reason) go to the edge's log.
   if (opts.logger === true) csp.useLogger(app.log);
+  // Before anything else, so every answer (errors, 404s, the dashboard's files) carries them.
+  app.addHook('onRequest', addSecurityHeaders);
+  // Fastify's own JSON parser (with its prototype-poisoning checks), after a bound on the nesting depth.
+  const defaultJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    try {
+      assertJsonDepth(body as string);
+    } catch (err) {
+      done(err as Error, undefined);
+      return;
+    }
+    void defaultJson(request, body as string, done);
+  });
   app.setErrorHandler(problemErrorHandler);
   app.setNotFoundHandler((request, reply) => sendProblem(reply, request, 404, 'HRV_ERR_NOT_FOUND', 'no such route'));
 

@@ -19,6 +19,8 @@ export interface AccessStackOptions {
   paillierBits?: number;
   /** Directory of the built dashboard, served at `/`. */
   webRoot?: string;
+  /** Client addresses from X-Forwarded-For (behind a reverse proxy only; default false). */
+  trustProxy?: boolean;
 }
 
 export interface AccessStack {
@@ -40,7 +42,7 @@ export async function startAccessStack(o: AccessStackOptions): Promise<AccessSta
   }
   const sp = await startSp({ ...(o.dataDir ? { dataDir: o.dataDir } : {}), ...(o.spDb ? { spDb: o.spDb } : {}), cspPublicKey: keys.identity.publicKey });
   const csp = await startCsp({ ...(o.dataDir ? { dataDir: o.dataDir } : {}), keys, sp: { inProcess: sp.sp, publicKey: sp.identity.publicKey } });
-  const api = await buildApi({ csp: csp.csp, ...(o.webRoot !== undefined ? { webRoot: o.webRoot } : {}) });
+  const api = await buildApi({ csp: csp.csp, trustProxy: o.trustProxy ?? false, ...(o.webRoot !== undefined ? { webRoot: o.webRoot } : {}) });
   const address = await api.listen({ port: o.port, host: o.host ?? '127.0.0.1' });
   return {
     csp: csp.csp,

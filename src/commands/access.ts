@@ -45,6 +45,7 @@ export function accessStackFromConfig(cfg: HrvaultConfig['access']): Promise<Acc
     port: cfg.port,
     host: cfg.host,
     paillierBits: cfg.paillierBits,
+    trustProxy: cfg.trustProxy,
   });
 }
 
@@ -172,7 +173,7 @@ export function registerAccessCommands(program: Command): void {
         sp: { url: cfg.spUrl, publicKey: cfg.spPublicKey },
       });
       await bootstrapAdmin(csp.csp, cfg.adminPassword);
-      const api = await buildApi({ csp: csp.csp });
+      const api = await buildApi({ csp: csp.csp, trustProxy: cfg.trustProxy });
       const address = await api.listen({ port: cfg.port, host: cfg.host }).catch(async (err: unknown) => {
         await csp.close();
         return portError(cfg.port, cfg.host)(err);

@@ -156,6 +156,8 @@ const accessSchema = z
     spDb: z.string(),
     /** Registers the first admin on a store without users; empty = none. */
     adminPassword: z.string(),
+    /** Take the client address from X-Forwarded-For (only behind a reverse proxy that sets it). */
+    trustProxy: z.boolean(),
   })
   .strict();
 
@@ -171,6 +173,8 @@ const cspSchema = z
     /** The SP identity public key to pin (base64url). */
     spPublicKey: z.string(),
     adminPassword: z.string(),
+    /** As access.trustProxy. */
+    trustProxy: z.boolean(),
   })
   .strict();
 

@@ -42,6 +42,7 @@ import { recordFilterSql, type SpRecordRow, type SpTransport } from '../protocol
 import type { SqlDb } from '../sql/index.js';
 import { AGGREGATE_METRICS, type AggregateMetric, type ClinicalRecord } from './vocabulary.js';
 import { ACCESS_TOKEN_TTL_S, RefreshTokenStore, signAccessToken, verifyAccessToken } from './tokens.js';
+import { DEFAULT_LOGIN_LIMITS, LoginThrottle, type LoginThrottleLimits } from './login-throttle.js';
 import { hashPassword, passwordProblem, userRecordSchema, verifyPassword, type Role, type UserRecord } from './users.js';
 import type { KeyObject } from 'node:crypto';
 import { failpoint } from '../failpoints/index.js';
@@ -91,8 +92,8 @@ export interface CspServiceOptions {
   db: SqlDb;
   sp: { id: string; publicKey: KeyObject; transport: SpTransport };
   auditAnchor: AuditAnchor;
-  /** Failed-login throttling (defaults: 5 per account, 20 per address, per 15 min). */
-  throttle?: { perAccount: number; perAddress: number; windowMs: number };
+  /** Failed-login throttling (defaults: 5 per account and address, 20 per address, 100 per account from unknown addresses, per 15 min). */
+  throttle?: LoginThrottleLimits;
   renewalLimit?: { max: number; windowMs: number };
   /** Requests per device (gateway) credential (default 120 per minute, bursts of 30). */
   deviceRateLimit?: { perMinute: number; burst: number };
@@ -179,8 +180,7 @@ export class CspService {
   readonly #byUsername = new Map<string, string>();
   readonly #codec: SlotCodec;
   readonly #paillier: PaillierEncryptor;
-  readonly #failures = new Map<string, number[]>();
-  readonly #throttle: { perAccount: number; perAddress: number; windowMs: number };
+  readonly #throttle: LoginThrottle;
   readonly #appendLocks = new Map<string, Promise<unknown>>();
   /** Patients with an intent row in the CSP's database (loaded at start-up): the others skip the lookup. */
   readonly #pendingIntents = new Set<string>();
@@ -201,7 +201,7 @@ export class CspService {
     this.#db = opts.db;
     this.audit = audit;
     this.#refresh = refresh;
-    this.#throttle = opts.throttle ?? { perAccount: 5, perAddress: 20, windowMs: 15 * 60_000 };
+    this.#throttle = new LoginThrottle(opts.throttle ?? DEFAULT_LOGIN_LIMITS);
     this.#codec = new SlotCodec(opts.keys.paillier.publicKey.bitLength);
     this.#paillier = new PaillierEncryptor(opts.keys.paillier.publicKey, opts.keys.paillier.privateKey);
     this.events.setMaxListeners(0);
@@ -545,32 +545,14 @@ export class CspService {
 
   // ---------- Phase III: authentication ----------
 
-  #throttled(key: string, limit: number): number | undefined {
-    const now = Date.now();
-    const recent = (this.#failures.get(key) ?? []).filter((t) => t > now - this.#throttle.windowMs);
-    this.#failures.set(key, recent);
-    if (recent.length < limit) return undefined;
-    return Math.ceil((recent[0]! + this.#throttle.windowMs - now) / 1000);
-  }
-
-  #fail(key: string): void {
-    const list = this.#failures.get(key) ?? [];
-    list.push(Date.now());
-    this.#failures.set(key, list);
-    // Failures under random names must not grow memory without bound: drop keys with nothing recent.
-    if (this.#failures.size > 10_000) {
-      const cutoff = Date.now() - this.#throttle.windowMs;
-      for (const [k, v] of this.#failures) if ((v.at(-1) ?? 0) <= cutoff) this.#failures.delete(k);
-    }
-  }
-
   /** Logs a user in: the SP returns the sealed user entry bound to a fresh challenge; the password is checked here. */
   async login(usernameRaw: string, password: string, address = 'unknown'): Promise<{ access_token: string; refresh_token: string; expires_in: number }> {
     const username = usernameRaw.toLowerCase();
-    const retry = this.#throttled(`acct:${username}`, this.#throttle.perAccount) ?? this.#throttled(`addr:${address}`, this.#throttle.perAddress);
-    if (retry !== undefined) {
-      await this.audit.append({ actor: username, action: 'auth.login', outcome: 'denied', detail: { reason: 'throttled', address } });
-      throw new ThrottledError('too many failed logins', retry);
+    // Reserved before any await: the attempt counts as a failure until the password is found right.
+    const admitted = this.#throttle.reserve(username, address);
+    if (!admitted.ok) {
+      await this.audit.append({ actor: username, action: 'auth.login', outcome: 'denied', detail: { reason: 'throttled', scope: admitted.scope, address } });
+      throw new ThrottledError('too many failed logins', admitted.retryAfterS);
     }
     let user: UserRecord | undefined;
     try {
@@ -583,16 +565,15 @@ export class CspService {
     dummyVerifier ??= hashPassword(randomBytes(16).toString('hex'));
     const ok = await verifyPassword(user?.verifier ?? (await dummyVerifier), password);
     if (!user || !ok || user.disabled) {
-      this.#fail(`acct:${username}`);
-      this.#fail(`addr:${address}`);
       await this.audit.append({ actor: username, action: 'auth.login', outcome: 'denied', detail: { reason: 'bad credentials', address } });
       throw new AuthError('invalid username or password');
     }
     this.#remember(user);
-    this.#failures.delete(`acct:${username}`);
+    admitted.reservation.succeeded();
+    const session = await this.#refresh.startSession(user.user_id);
     const tokens = {
-      access_token: await signAccessToken(this.#keys.token.privateKey, { sub: user.user_id, role: user.role }),
-      refresh_token: await this.#refresh.issue(user.user_id),
+      access_token: await signAccessToken(this.#keys.token.privateKey, { sub: user.user_id, role: user.role, sid: session.family }),
+      refresh_token: session.token,
       expires_in: ACCESS_TOKEN_TTL_S,
     };
     await this.audit.append({ actor: user.user_id, action: 'auth.login', outcome: 'ok', detail: { address } });
@@ -611,14 +592,18 @@ export class CspService {
     if (!user || user.disabled) throw new AuthError('user no longer active');
     await this.audit.append({ actor: user.user_id, action: 'auth.refresh', outcome: 'ok' });
     return {
-      access_token: await signAccessToken(this.#keys.token.privateKey, { sub: user.user_id, role: user.role }),
+      access_token: await signAccessToken(this.#keys.token.privateKey, { sub: user.user_id, role: user.role, sid: out.family }),
       refresh_token: out.token,
       expires_in: ACCESS_TOKEN_TTL_S,
     };
   }
 
-  /** Revokes the refresh family of `token`. */
-  async logout(token: string, actor?: Principal): Promise<void> {
+  /**
+   * Revokes the refresh family of `token` and, given the caller's access token, its session too: every
+   * access token of a revoked session stops working at once, not when it expires.
+   */
+  async logout(token: string, actor?: Principal, accessToken?: string): Promise<void> {
+    if (accessToken !== undefined) await this.#refresh.revokeSession((await verifyAccessToken(this.#keys.token.publicKey, accessToken)).sid);
     const revoked = await this.#refresh.revokeFamilyOf(token);
     await this.audit.append({ actor: actor ? principalName(actor) : 'anonymous', action: 'auth.logout', outcome: revoked ? 'ok' : 'error' });
   }
@@ -628,6 +613,7 @@ export class CspService {
     const claims = await verifyAccessToken(this.#keys.token.publicKey, accessToken);
     const user = this.#users.get(claims.sub);
     if (!user || user.disabled || user.role !== claims.role) throw new AuthError('token does not match an active user');
+    if (!(await this.#refresh.sessionActive(claims.sid, user.user_id))) throw new AuthError('session ended (logged out or revoked)');
     return { kind: 'user', user };
   }
 

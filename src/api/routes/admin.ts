@@ -8,31 +8,31 @@ export const adminRoutes: RoutePlugin = async (app, { csp, guard }) => {
 
   app.get(
     '/api/v1/users',
-    { preHandler: guard.auth, schema: { tags: ['users'], response: { 200: z.object({ users: z.array(userViewSchema) }), ...errorResponses } } },
+    { onRequest: guard.auth, schema: { tags: ['users'], response: { 200: z.object({ users: z.array(userViewSchema) }), ...errorResponses } } },
     async (request) => ({ users: csp.listUsers(guard.who(request)) }),
   );
 
   app.post(
     '/api/v1/users',
-    { preHandler: guard.auth, schema: { tags: ['users'], body: userRegistrationBody, response: { 201: userViewSchema, ...errorResponses, 422: problemSchema } } },
+    { onRequest: guard.auth, schema: { tags: ['users'], body: userRegistrationBody, response: { 201: userViewSchema, ...errorResponses, 422: problemSchema } } },
     async (request, reply) => reply.code(201).send(await csp.registerUser(guard.who(request), request.body)),
   );
 
   app.put(
     '/api/v1/users/:id/assignments',
-    { preHandler: guard.auth, schema: { tags: ['users'], params: personParams, body: assignmentsBody, response: user } },
+    { onRequest: guard.auth, schema: { tags: ['users'], params: personParams, body: assignmentsBody, response: user } },
     async (request) => csp.setAssignments(guard.who(request), request.params.id, request.body.patients),
   );
 
   app.post(
     '/api/v1/users/:id/disable',
-    { preHandler: guard.auth, schema: { tags: ['users'], params: personParams, body: disableBody, response: user } },
+    { onRequest: guard.auth, schema: { tags: ['users'], params: personParams, body: disableBody, response: user } },
     async (request) => csp.setUserDisabled(guard.who(request), request.params.id, request.body.disabled),
   );
 
   app.post(
     '/api/v1/users/:id/password',
-    { preHandler: guard.auth, schema: { tags: ['users'], params: personParams, body: passwordBody, response: user } },
+    { onRequest: guard.auth, schema: { tags: ['users'], params: personParams, body: passwordBody, response: user } },
     async (request) => csp.resetPassword(guard.who(request), request.params.id, request.body.password),
   );
 };

@@ -7,11 +7,11 @@ export const aggregateRoutes: RoutePlugin = async (app, { csp, guard }) => {
 
   app.get(
     '/api/v1/patients/:id/aggregates',
-    { preHandler: guard.auth, schema: { tags: ['aggregates'], params: personParams, querystring: aggregateQuery, response } },
+    { onRequest: guard.auth, schema: { tags: ['aggregates'], params: personParams, querystring: aggregateQuery, response } },
     async (request) => csp.aggregate(guard.who(request), { patient_id: request.params.id }, request.query.metric, ...range(request.query)),
   );
 
-  app.get('/api/v1/aggregates', { preHandler: guard.auth, schema: { tags: ['aggregates'], querystring: aggregateQuery, response } }, async (request) =>
+  app.get('/api/v1/aggregates', { onRequest: guard.auth, schema: { tags: ['aggregates'], querystring: aggregateQuery, response } }, async (request) =>
     csp.aggregate(guard.who(request), { mine: true }, request.query.metric, ...range(request.query)),
   );
 };

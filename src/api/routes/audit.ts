@@ -6,7 +6,7 @@ import { timeRange, type RoutePlugin } from './context.js';
 export const auditRoutes: RoutePlugin = async (app, { csp, guard }) => {
   app.get(
     '/api/v1/audit',
-    { preHandler: guard.auth, schema: { tags: ['audit'], querystring: auditQuery, response: { 200: auditAnswerSchema, ...errorResponses } } },
+    { onRequest: guard.auth, schema: { tags: ['audit'], querystring: auditQuery, response: { 200: auditAnswerSchema, ...errorResponses } } },
     async (request) => {
       const { from, to, ...q } = request.query;
       return csp.searchAudit(guard.who(request), { ...q, ...timeRange({ from, to }) });
@@ -15,7 +15,7 @@ export const auditRoutes: RoutePlugin = async (app, { csp, guard }) => {
 
   app.get(
     '/api/v1/audit/verify',
-    { preHandler: guard.auth, schema: { tags: ['audit'], response: { 200: auditVerificationSchema, ...errorResponses } } },
+    { onRequest: guard.auth, schema: { tags: ['audit'], response: { 200: auditVerificationSchema, ...errorResponses } } },
     async (request) => {
       const p = guard.who(request);
       if (p.kind !== 'user' || p.user.role !== 'admin') {

@@ -8,19 +8,19 @@ import type { RoutePlugin } from './context.js';
 export const deviceRoutes: RoutePlugin = async (app, { csp, guard }) => {
   app.post(
     '/api/v1/devices',
-    { preHandler: guard.auth, schema: { tags: ['devices'], body: deviceRegistrationSchema, response: { 201: deviceRecordSchema, ...errorResponses } } },
+    { onRequest: guard.auth, schema: { tags: ['devices'], body: deviceRegistrationSchema, response: { 201: deviceRecordSchema, ...errorResponses } } },
     async (request, reply) => reply.code(201).send(await csp.registerDevice(guard.who(request), request.body)),
   );
 
   app.get(
     '/api/v1/devices',
-    { preHandler: guard.auth, schema: { tags: ['devices'], response: { 200: z.object({ devices: z.array(deviceRecordSchema) }), ...errorResponses } } },
+    { onRequest: guard.auth, schema: { tags: ['devices'], response: { 200: z.object({ devices: z.array(deviceRecordSchema) }), ...errorResponses } } },
     async (request) => ({ devices: csp.listDevices(guard.who(request)) }),
   );
 
   app.delete(
     '/api/v1/devices/:id',
-    { preHandler: guard.auth, schema: { tags: ['devices'], params: z.strictObject({ id: wireIdSchema }), response: { 200: deviceRecordSchema, ...errorResponses } } },
+    { onRequest: guard.auth, schema: { tags: ['devices'], params: z.strictObject({ id: wireIdSchema }), response: { 200: deviceRecordSchema, ...errorResponses } } },
     async (request) => csp.revokeDevice(guard.who(request), request.params.id),
   );
 };

@@ -15,7 +15,7 @@ export const ingestRoutes: RoutePlugin = async (app, { csp, guard }) => {
     '/api/v1/ingest/results',
     {
       // The device is identified before its (up to 16 MB) body is checked against the contract.
-      preValidation: guard.deviceAuth,
+      onRequest: guard.deviceAuth,
       bodyLimit: INGEST_BODY_LIMIT,
       schema: {
         tags: ['ingest'],

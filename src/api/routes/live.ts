@@ -10,7 +10,7 @@ import { personParams } from '../schemas.js';
 import type { RoutePlugin } from './context.js';
 
 export const liveRoutes: RoutePlugin<{ recheckMs: number }> = async (app, { csp, guard, recheckMs }) => {
-  app.get('/api/v1/patients/:id/live', { preHandler: guard.auth, schema: { tags: ['records'], params: personParams } }, async (request, reply) => {
+  app.get('/api/v1/patients/:id/live', { onRequest: guard.auth, schema: { tags: ['records'], params: personParams } }, async (request, reply) => {
     const { id } = request.params;
     const p = guard.who(request);
     // The guard accepted this request's token, so it is present and well-formed.

@@ -5,7 +5,7 @@ import type { RoutePlugin } from './context.js';
 export const patientRoutes: RoutePlugin = async (app, { csp, guard }) => {
   app.get(
     '/api/v1/patients',
-    { preHandler: guard.auth, schema: { tags: ['patients'], querystring: patientListQuery, response: { 200: patientListSchema, ...errorResponses } } },
+    { onRequest: guard.auth, schema: { tags: ['patients'], querystring: patientListQuery, response: { 200: patientListSchema, ...errorResponses } } },
     async (request) => {
       const p = guard.who(request);
       return { ...csp.listPatientSummaries(p, request.query), patients: csp.listPatients(p) };

@@ -37,7 +37,7 @@ export const recordRoutes: RoutePlugin = async (app, { csp, guard }) => {
 
   app.get(
     '/api/v1/patients/:id/records',
-    { preHandler: guard.auth, schema: { tags: ['records'], params: personParams, querystring: recordsQuery, response: { 200: recordsAnswerSchema, ...errorResponses } } },
+    { onRequest: guard.auth, schema: { tags: ['records'], params: personParams, querystring: recordsQuery, response: { 200: recordsAnswerSchema, ...errorResponses } } },
     async (request) => {
       const { from, to, ...q } = request.query;
       const answer = await csp.getRecords(guard.who(request), request.params.id, { ...q, ...timeRange({ from, to }) });
@@ -48,14 +48,14 @@ export const recordRoutes: RoutePlugin = async (app, { csp, guard }) => {
   app.post(
     '/api/v1/patients/:id/records',
     // Uploaded RR and ECG files are larger than other bodies: a day of RR intervals is about 0.6 MB.
-    { preHandler: guard.auth, bodyLimit: RECORD_BODY_LIMIT, schema: { tags: ['records'], params: personParams, headers: idempotencyHeaders, body: appendBody, response: created } },
+    { onRequest: guard.auth, bodyLimit: RECORD_BODY_LIMIT, schema: { tags: ['records'], params: personParams, headers: idempotencyHeaders, body: appendBody, response: created } },
     async (request, reply) =>
       reply.code(201).send(await csp.appendRecord(guard.who(request), request.params.id, request.body, idempotency(request.headers))),
   );
 
   app.post(
     '/api/v1/patients/:id/prescriptions',
-    { preHandler: guard.auth, schema: { tags: ['records'], params: personParams, headers: idempotencyHeaders, body: prescriptionDataSchema, response: created } },
+    { onRequest: guard.auth, schema: { tags: ['records'], params: personParams, headers: idempotencyHeaders, body: prescriptionDataSchema, response: created } },
     async (request, reply) =>
       reply
         .code(201)
@@ -64,7 +64,7 @@ export const recordRoutes: RoutePlugin = async (app, { csp, guard }) => {
 
   app.post(
     '/api/v1/patients/:id/alerts/ack',
-    { preHandler: guard.auth, schema: { tags: ['records'], params: personParams, headers: idempotencyHeaders, body: alertAckDataSchema, response: { ...created, 422: problemSchema } } },
+    { onRequest: guard.auth, schema: { tags: ['records'], params: personParams, headers: idempotencyHeaders, body: alertAckDataSchema, response: { ...created, 422: problemSchema } } },
     async (request, reply) =>
       reply.code(201).send(await csp.acknowledgeAlert(guard.who(request), request.params.id, request.body, idempotency(request.headers))),
   );

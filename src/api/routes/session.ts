@@ -54,9 +54,9 @@ export const sessionRoutes: RoutePlugin = async (app, { csp, guard }) => {
 
   app.post(
     '/api/v1/auth/logout',
-    { preHandler: guard.auth, schema: { tags: ['auth'], body: refreshBody, response: { 204: z.null().describe('no content'), ...errorResponses } } },
+    { onRequest: guard.auth, schema: { tags: ['auth'], body: refreshBody, response: { 204: z.null().describe('no content'), ...errorResponses } } },
     async (request, reply) => {
-      await csp.logout(presentedRefresh(request.body, request), guard.who(request));
+      await csp.logout(presentedRefresh(request.body, request), guard.who(request), guard.bearerToken(request));
       setRefreshCookie(request, reply, '', 0);
       return reply.code(204).send(null);
     },
@@ -64,7 +64,7 @@ export const sessionRoutes: RoutePlugin = async (app, { csp, guard }) => {
 
   app.get(
     '/api/v1/me',
-    { preHandler: guard.auth, schema: { tags: ['users'], response: { 200: z.union([userViewSchema, z.object({ service: z.string() })]), ...errorResponses } } },
+    { onRequest: guard.auth, schema: { tags: ['users'], response: { 200: z.union([userViewSchema, z.object({ service: z.string() })]), ...errorResponses } } },
     async (request) => csp.me(guard.who(request)),
   );
 };

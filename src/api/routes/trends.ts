@@ -19,7 +19,7 @@ export const trendRoutes: RoutePlugin = async (app, { csp, guard }) => {
   app.get(
     '/api/v1/patients/:id/trends',
     {
-      preHandler: guard.auth,
+      onRequest: guard.auth,
       schema: {
         tags: ['records'],
         description: 'HRV windows of [from, to) (default: the last 24 h) in `buckets` equal buckets: min, mean and max of HR, SDNN, RMSSD and LF/HF.',
