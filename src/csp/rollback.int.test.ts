@@ -118,11 +118,15 @@ describe.skipIf(!pgReachable)('SP rollback of what it returns (PostgreSQL SP, CS
   it("an SP that writes a revoked doctor's older row back while the CSP runs gets no login from it", async () => {
     const adm = await adminPrincipal();
     await csp.csp.registerUser(adm, { username: 'doc.live', password: PW, role: 'doctor', patients: ['P-R2'] });
-    const [granted] = await sp.db.query<{ user_ref: string; version: number; blob: Buffer }>(
-      'SELECT user_ref, version, blob FROM sp_users ORDER BY version DESC, user_ref LIMIT 1',
-    );
+    const rows = async () => sp.db.query<{ user_ref: string; version: number; blob: Buffer }>('SELECT user_ref, version, blob FROM sp_users');
+    const before = await rows();
     const me = (await csp.csp.authenticate((await csp.csp.login('doc.live', PW)).access_token)) as { kind: 'user'; user: { user_id: string } };
     await csp.csp.setAssignments(adm, me.user.user_id, []);
+    // The one row the revocation changed is the doctor's; its earlier version is the grant.
+    const after = await rows();
+    const changed = after.find((r) => before.find((o) => o.user_ref === r.user_ref)?.version !== r.version);
+    const granted = before.find((o) => o.user_ref === changed?.user_ref);
+    expect(granted?.version).toBe(1);
     await sp.db.query('UPDATE sp_users SET version = $2, blob = $3 WHERE user_ref = $1', [granted!.user_ref, granted!.version, granted!.blob]);
     await expect(csp.csp.login('doc.live', PW)).rejects.toMatchObject({ code: 'HRV_ERR_SP_ROLLBACK' });
   });
