@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { generateSigningKeyPair } from '../crypto/index.js';
 import { loadOrCreateCspKeys, startCsp, type CspRuntime } from './runtime.js';
 import { signDeviceToken } from './devices.js';
-import { startSp, type SpRuntime } from '../sp/runtime.js';
+import { startSp, type SpRuntime } from '../sp/index.js';
 import { openSqlDb, type SqlDb } from '../sql/index.js';
 import { PG_URL, postgresReachable } from '../test-support/access/postgres.js';
 
@@ -113,6 +113,18 @@ describe.skipIf(!pgReachable)('SP rollback of what it returns (PostgreSQL SP, CS
     await expect(csp.csp.authenticateDevice(await signDeviceToken(gw, 'gw-rb'))).rejects.toMatchObject({ code: 'HRV_ERR_DEVICE' });
     const audited = await rollbackEntries();
     expect(audited.some((e) => e.target === `device:${active!.device_ref}` && e.flagged === true)).toBe(true);
+  });
+
+  it("an SP that rolls a patient's records back (its newest rows deleted) after a CSP restart has the read report them withheld, never an older chain as whole", async () => {
+    const doc = await csp.csp.authenticate((await csp.csp.login('doc.rb', PW)).access_token);
+    for (const text of ['first note', 'second note', 'third note']) await csp.csp.appendRecord(doc, 'P-R1', { type: 'note', data: { text } });
+    const [{ n } = { n: 0 }] = await sp.db.query<{ n: number }>('SELECT max(seq) AS n FROM sp_records');
+    await sp.db.query('DELETE FROM sp_records WHERE seq = $1', [n]);
+    await restartCsp();
+    const read = await doctorRead('P-R1');
+    expect(read.records.map((r) => (r.data as { text: string }).text)).toEqual(['first note', 'second note']);
+    expect(read.integrity_failures).toEqual([{ seq: n, reason: expect.stringMatching(/withheld/) }]);
+    expect(await csp.csp.verifyPatientChain('P-R1')).toMatchObject({ ok: false });
   });
 
   it("an SP that writes a revoked doctor's older row back while the CSP runs gets no login from it", async () => {
