@@ -57,6 +57,7 @@ export const ERROR_CODES = {
   HRV_ERR_FAILPOINT: 'an armed test failpoint fired (fault-injection tests only)',
   HRV_ERR_UNKNOWN_REFERENCE: 'a request names ids (patients, users) that do not exist',
   HRV_ERR_JSON_DEPTH: 'a JSON request body nests deeper than the API allows',
+  HRV_ERR_SP_ROLLBACK: 'the storage provider served an entry older than the CSP last stored or saw (a rollback); refused',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -13,7 +13,7 @@ import { buildSpHttp, loadOrCreateIdentity, SP_WIRE_PATH, startSp } from '../sp/
 import { mkdir } from 'node:fs/promises';
 import { startAccessStack, type AccessStack } from '../api/index.js';
 import { loadCspKeys } from '../csp/index.js';
-import { AuditLog, fileAnchor } from '../csp/index.js';
+import { AUDIT_ANCHOR_FILE, AuditLog, fileAnchor } from '../csp/index.js';
 import { openSqlDb } from '../sql/index.js';
 import { buildApi } from '../api/index.js';
 import { loadConfig, type HrvaultConfig } from '../config.js';
@@ -200,7 +200,8 @@ export function registerAccessCommands(program: Command): void {
       const keys = await loadCspKeys(keysPath);
       const db = await openSqlDb(join(dataDir, 'csp', 'db'));
       try {
-        const log = await AuditLog.open(db, keys.auditKey, fileAnchor(join(dataDir, 'csp', 'audit-anchor.json')));
+        // Opened unchecked: the verifier reports a log that does not end at its anchor instead of refusing to open it.
+        const log = await AuditLog.open(db, keys.auditKey, fileAnchor(join(dataDir, 'csp', AUDIT_ANCHOR_FILE)), { check: false });
         const result = await log.verify();
         if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
         else process.stdout.write(result.ok ? `audit log OK: ${result.entries} entries\n` : `audit log BROKEN at entry ${result.seq}: ${result.problem}\n`);

@@ -1,12 +1,25 @@
 /**
  * The CSP's audit log: every read, write, export, denial and key event, hash-chained with an HMAC under a
- * key only the CSP holds, so an edit, deletion or reordering anywhere breaks the chain; the newest link is
- * also written to an anchor the verifier compares with, which catches a cut-off tail.
+ * key only the CSP holds, so an edit, deletion or reordering anywhere breaks the chain. The newest link is
+ * also kept in an anchor outside the table (a file in the CSP's own data directory), MAC'd under the same
+ * key: the log must end exactly where the anchor says, so a cut-off tail, a deleted or forged anchor, and an
+ * anchor rolled back under a longer log all fail verification, and the CSP refuses to start on them.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { writeFileDurableAsync } from '../durable-file.js';
+import { HrvaultError } from '../errors.js';
 import type { SqlDb, SqlTx } from '../sql/index.js';
 import type { AuditQuery } from '../contracts/index.js';
+
+/** The audit log failed verification (at start-up: its end does not match its anchor). */
+export class AuditIntegrityError extends HrvaultError {
+  constructor(message: string) {
+    super('HRV_ERR_AUDIT', message);
+    this.name = 'AuditIntegrityError';
+  }
+}
 
 export interface AuditEvent {
   actor: string;
@@ -38,11 +51,31 @@ CREATE TABLE IF NOT EXISTS csp_audit_checkpoint (id INTEGER PRIMARY KEY, seq INT
 
 const GENESIS = '0'.repeat(64);
 
-/** Where the newest link is anchored outside the table (a file in production, memory in tests). */
+/**
+ * Where the anchor is kept outside the table (a file in the CSP's data directory, memory in tests): an opaque
+ * text the log MACs and checks itself. `write` must replace the whole text atomically and durably.
+ */
 export interface AuditAnchor {
-  read(): Promise<{ seq: number; hash: string } | undefined>;
-  write(head: { seq: number; hash: string }): Promise<void>;
+  read(): Promise<string | undefined>;
+  write(text: string): Promise<void>;
 }
+
+interface Link {
+  seq: number;
+  hash: string;
+}
+
+/**
+ * What the anchor vouches for: the log ends at `head`, or at `pending` — the entries of an append written to
+ * the anchor just before their commit, so a crash on either side of the commit leaves a log the anchor names.
+ */
+interface AnchorState {
+  head: Link;
+  pending?: Link;
+}
+
+const linkSchema = z.strictObject({ seq: z.number().int().min(0), hash: z.string().regex(/^[0-9a-f]{64}$/) });
+const anchorSchema = z.strictObject({ v: z.literal(2), head: linkSchema, pending: linkSchema.optional(), mac: z.string().regex(/^[0-9a-f]{64}$/) });
 
 export class AuditLog {
   readonly #db: SqlDb;
@@ -56,10 +89,74 @@ export class AuditLog {
     this.#anchor = anchor;
   }
 
-  /** Opens the log on the CSP's database; `key` is the CSP's audit MAC key (32 bytes). */
-  static async open(db: SqlDb, key: Buffer, anchor: AuditAnchor): Promise<AuditLog> {
+  /**
+   * Opens the log on the CSP's database; `key` is the CSP's audit MAC key (32 bytes). A brand-new log (its
+   * table did not exist) is created together with its anchor; any other log must end where its anchor says,
+   * or this throws AuditIntegrityError (HRV_ERR_AUDIT): a CSP that appended on would overwrite the evidence.
+   * `check: false` opens without that check (the verifier, which reports the problem instead).
+   */
+  static async open(db: SqlDb, key: Buffer, anchor: AuditAnchor, opts: { check?: boolean } = {}): Promise<AuditLog> {
+    const [exists] = await db.query<{ t: string | null }>("SELECT to_regclass('csp_audit')::text AS t");
     await db.exec(SCHEMA);
-    return new AuditLog(db, key, anchor);
+    const log = new AuditLog(db, key, anchor);
+    if (!exists?.t && (await anchor.read()) === undefined) await log.#writeAnchor({ head: { seq: 0, hash: GENESIS } });
+    if (opts.check === false) return log;
+    const end = await log.#end();
+    const problem = await log.#endProblem(end);
+    if (problem) throw new AuditIntegrityError(`audit log: ${problem}`);
+    // A crash after an append's commit left it pending in the anchor: it is the head now.
+    const state = (await log.#readAnchor()) as AnchorState;
+    if (state.pending || state.head.seq !== end.seq) await log.#writeAnchor({ head: end });
+    return log;
+  }
+
+  #anchorMac(state: AnchorState): string {
+    const p = state.pending;
+    return createHmac('sha256', this.#key)
+      .update(`anchor|v2|${state.head.seq}|${state.head.hash}|${p ? `${p.seq}|${p.hash}` : '-'}`)
+      .digest('hex');
+  }
+
+  async #writeAnchor(state: AnchorState): Promise<void> {
+    await this.#anchor.write(JSON.stringify({ v: 2, head: state.head, ...(state.pending ? { pending: state.pending } : {}), mac: this.#anchorMac(state) }));
+  }
+
+  /** The anchor if present and authentic; 'missing' or 'forged' otherwise. */
+  async #readAnchor(): Promise<AnchorState | 'missing' | 'forged'> {
+    const text = await this.#anchor.read();
+    if (text === undefined) return 'missing';
+    let parsed: z.infer<typeof anchorSchema>;
+    try {
+      const r = anchorSchema.safeParse(JSON.parse(text));
+      if (!r.success) return 'forged';
+      parsed = r.data;
+    } catch {
+      return 'forged';
+    }
+    const state: AnchorState = { head: parsed.head, ...(parsed.pending ? { pending: parsed.pending } : {}) };
+    const want = Buffer.from(this.#anchorMac(state), 'hex');
+    const got = Buffer.from(parsed.mac, 'hex');
+    return got.length === want.length && timingSafeEqual(got, want) ? state : 'forged';
+  }
+
+  /** The newest entry in the table (seq 0 and the genesis value when empty). */
+  async #end(q: Pick<SqlTx, 'query'> = this.#db): Promise<Link> {
+    const [last] = await q.query<Link>('SELECT seq, hash FROM csp_audit ORDER BY seq DESC LIMIT 1');
+    return last ? { seq: last.seq, hash: last.hash } : { seq: 0, hash: GENESIS };
+  }
+
+  /** Why the log's end `end` is not what the anchor vouches for, or undefined when it is. */
+  async #endProblem(end: Link): Promise<string | undefined> {
+    const anchor = await this.#readAnchor();
+    if (anchor === 'missing') return `the anchor is missing: nothing vouches that the log ends at entry ${end.seq}`;
+    if (anchor === 'forged') return 'the anchor fails its MAC (forged or corrupted): nothing vouches for the end of the log';
+    const at = (l: Link | undefined) => l !== undefined && l.seq === end.seq && l.hash === end.hash;
+    if (at(anchor.head) || at(anchor.pending)) return undefined;
+    if (end.seq < anchor.head.seq) return `the log ends at entry ${end.seq} but the anchor names entry ${anchor.head.seq}: entries were removed from the end`;
+    if (end.seq > (anchor.pending?.seq ?? anchor.head.seq)) {
+      return `the log runs on to entry ${end.seq} past its anchor (entry ${anchor.head.seq}): the anchor was rolled back, or entries were added behind the CSP's back`;
+    }
+    return `entry ${end.seq} is not the entry the anchor names: the end of the log was rewritten`;
   }
 
   #link(prev: string, seq: number, tMs: number, entry: string): string {
@@ -83,6 +180,7 @@ export class AuditLog {
         const [last] = await tx.query<{ seq: number; hash: string }>('SELECT seq, hash FROM csp_audit ORDER BY seq DESC LIMIT 1');
         let seq = last?.seq ?? 0;
         let prev = last?.hash ?? GENESIS;
+        const head = { seq, hash: prev };
         const seqs = events.map((_, i) => seq + 1 + i);
         const result = await fn(tx, seqs);
         const entries: AuditEntry[] = [];
@@ -95,12 +193,15 @@ export class AuditLog {
           entries.push({ ...event, seq, t_ms: tMs, hash });
           prev = hash;
         }
+        // Before the commit, the anchor names both ends: a crash before the commit leaves the log at `head`, a
+        // crash after it at `pending`, and either verifies; a failed anchor write rolls the entries back.
+        if (entries.length > 0) await this.#writeAnchor({ head, pending: { seq, hash: prev } });
         return { entries, result };
       });
       const last = out.entries.at(-1);
-      // After the commit: a crash before this write leaves the anchor behind the table, which verify accepts
-      // (the entries past it carry valid MACs); an anchor AHEAD of the table is what truncation leaves.
-      if (last) await this.#anchor.write({ seq: last.seq, hash: last.hash });
+      // The entries are committed and the anchor already vouches for them (as pending): a failure to tidy it up
+      // must not report the append as failed. The next append's pre-commit write rolls back if the disk is gone.
+      if (last) await this.#writeAnchor({ head: { seq: last.seq, hash: last.hash } }).catch(() => undefined);
       return out;
     });
     this.#tail = next.catch(() => undefined); // a failed append must not block the ones after it
@@ -150,39 +251,52 @@ export class AuditLog {
   async verify(opts: { incremental?: boolean } = {}): Promise<AuditVerification> {
     const checkpoint = opts.incremental ? await this.#checkpoint() : undefined;
     const start = checkpoint ?? { seq: 0, hash: GENESIS };
+    const walk = { seq: start.seq, hash: start.hash };
+    const first = await this.#walk(walk);
+    if (first) return first;
+    // The end is compared with the anchor with appends held, so one in flight is not mistaken for a cut tail;
+    // entries appended since the first pass are walked first.
+    const end = await this.#serialized(async () => {
+      const rest = await this.#walk(walk);
+      return rest ?? { problem: await this.#endProblem({ seq: walk.seq, hash: walk.hash }) };
+    });
+    if ('ok' in end) return end;
+    if (end.problem) return { ok: false, entries: walk.seq, seq: walk.seq, problem: end.problem };
+    const uncovered = await this.#uncoveredRecords(start.seq);
+    if (uncovered) {
+      return { ok: false, entries: walk.seq, problem: `${uncovered.count} stored record(s) have no audit entry (first: patient ${uncovered.patient_ref} record ${uncovered.seq})` };
+    }
+    if (walk.seq > start.seq) await this.#saveCheckpoint({ seq: walk.seq, hash: walk.hash });
+    return { ok: true, entries: walk.seq };
+  }
+
+  /** Runs `fn` when no append is in flight, holding later appends until it is done. */
+  #serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#tail.then(fn);
+    this.#tail = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Checks every entry after `at` (its MAC and link) and advances `at` to the last; a failed verification on a problem. */
+  async #walk(at: Link): Promise<AuditVerification | undefined> {
     const rows = await this.#db.query<{ seq: number; t_ms: string | number; entry: string; prev: string; hash: string }>(
       'SELECT seq, t_ms, entry, prev, hash FROM csp_audit WHERE seq > $1 ORDER BY seq',
-      [start.seq],
+      [at.seq],
     );
-    let prev = start.hash;
-    let expectedSeq = start.seq + 1;
-    const total = start.seq + rows.length;
+    const total = at.seq + rows.length;
     for (const r of rows) {
+      const expectedSeq = at.seq + 1;
       if (r.seq !== expectedSeq) return { ok: false, entries: total, seq: expectedSeq, problem: `entry ${expectedSeq} is missing` };
-      if (r.prev !== prev) return { ok: false, entries: total, seq: r.seq, problem: `entry ${r.seq} does not follow entry ${r.seq - 1}` };
-      const want = Buffer.from(this.#link(prev, r.seq, Number(r.t_ms), r.entry), 'hex');
+      if (r.prev !== at.hash) return { ok: false, entries: total, seq: r.seq, problem: `entry ${r.seq} does not follow entry ${r.seq - 1}` };
+      const want = Buffer.from(this.#link(at.hash, r.seq, Number(r.t_ms), r.entry), 'hex');
       const got = Buffer.from(r.hash, 'hex');
       if (got.length !== want.length || !timingSafeEqual(got, want)) {
         return { ok: false, entries: total, seq: r.seq, problem: `entry ${r.seq} was altered` };
       }
-      prev = r.hash;
-      expectedSeq++;
+      at.seq = r.seq;
+      at.hash = r.hash;
     }
-    const lastSeq = expectedSeq - 1;
-    const anchor = await this.#anchor.read();
-    if (anchor) {
-      // Behind the table is what a crash between a commit and the anchor's write leaves; ahead is a cut tail.
-      const [at] = anchor.seq <= lastSeq && anchor.seq > 0 ? await this.#db.query<{ hash: string }>('SELECT hash FROM csp_audit WHERE seq = $1', [anchor.seq]) : [];
-      if (anchor.seq > lastSeq || (anchor.seq > 0 && at?.hash !== anchor.hash)) {
-        return { ok: false, entries: total, seq: anchor.seq, problem: `the log ends at entry ${lastSeq} but the anchor names entry ${anchor.seq}: entries were removed from the end` };
-      }
-    }
-    const uncovered = await this.#uncoveredRecords(start.seq);
-    if (uncovered) {
-      return { ok: false, entries: total, problem: `${uncovered.count} stored record(s) have no audit entry (first: patient ${uncovered.patient_ref} record ${uncovered.seq})` };
-    }
-    if (lastSeq > start.seq) await this.#saveCheckpoint({ seq: lastSeq, hash: prev });
-    return { ok: true, entries: total };
+    return undefined;
   }
 
   #checkpointMac(c: { seq: number; hash: string }): string {
@@ -230,33 +344,32 @@ export class AuditLog {
 
 /** An anchor kept in memory (tests, and the embedded demo when no data directory is given). */
 export function memoryAnchor(): AuditAnchor {
-  let head: { seq: number; hash: string } | undefined;
+  let text: string | undefined;
   return {
-    read: () => Promise.resolve(head),
-    write: (h) => {
-      head = h;
+    read: () => Promise.resolve(text),
+    write: (t) => {
+      text = t;
       return Promise.resolve();
     },
   };
 }
 
-/** An anchor in a file beside the CSP's data, replaced atomically on every append. */
+/** The anchor's file name in the CSP's directory of the data dir (beside its keys, never in the SP's reach). */
+export const AUDIT_ANCHOR_FILE = 'audit-anchor.json';
+
+/** An anchor in a file in the CSP's own data directory, replaced atomically and durably (fsync'd) on every write. */
 export function fileAnchor(path: string): AuditAnchor {
   return {
     async read() {
       try {
-        const parsed = JSON.parse(await readFile(path, 'utf8')) as { seq?: unknown; hash?: unknown };
-        if (typeof parsed.seq === 'number' && typeof parsed.hash === 'string') return { seq: parsed.seq, hash: parsed.hash };
-        return undefined;
+        return await readFile(path, 'utf8');
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
         throw err;
       }
     },
-    async write(head) {
-      const tmp = `${path}.tmp`;
-      await writeFile(tmp, JSON.stringify(head), { mode: 0o600 });
-      await rename(tmp, path);
+    async write(text) {
+      await writeFileDurableAsync(path, text, { mode: 0o600 });
     },
   };
 }

@@ -46,6 +46,7 @@ import { DEFAULT_LOGIN_LIMITS, LoginThrottle, type LoginThrottleLimits } from '.
 import { hashPassword, passwordProblem, userRecordSchema, verifyPassword, type Role, type UserRecord } from './users.js';
 import type { KeyObject } from 'node:crypto';
 import { failpoint } from '../failpoints/index.js';
+import { HighWaterMarks, SpRollbackError, type TrackedKind } from './freshness.js';
 
 export type { ClinicalRecord } from './vocabulary.js';
 
@@ -188,12 +189,14 @@ export class CspService {
   readonly #jtis: JtiStore;
   readonly #summaries: SummaryStore;
   readonly #deviceLimiter: DeviceRateLimiter;
+  readonly #marks: HighWaterMarks;
   #logger: SecurityLogger | undefined;
   /** Emits 'record' with {patient_id, record} after every append, for live updates. */
   readonly events = new EventEmitter();
 
-  private constructor(opts: CspServiceOptions, audit: AuditLog, refresh: RefreshTokenStore, jtis: JtiStore, summaries: SummaryStore) {
+  private constructor(opts: CspServiceOptions, audit: AuditLog, refresh: RefreshTokenStore, jtis: JtiStore, summaries: SummaryStore, marks: HighWaterMarks) {
     this.#keys = opts.keys;
+    this.#marks = marks;
     this.#jtis = jtis;
     this.#summaries = summaries;
     this.#deviceLimiter = new DeviceRateLimiter(opts.deviceRateLimit ?? { perMinute: 120, burst: 30 });
@@ -223,7 +226,8 @@ export class CspService {
     const refresh = await RefreshTokenStore.open(opts.db);
     const jtis = await JtiStore.open(opts.db);
     const summaries = await SummaryStore.open(opts.db, opts.keys.kek);
-    const csp = new CspService(opts, audit, refresh, jtis, summaries);
+    const marks = await HighWaterMarks.open(opts.db);
+    const csp = new CspService(opts, audit, refresh, jtis, summaries, marks);
     await csp.link.connect();
     await csp.link.call({ op: 'set_paillier_key', n: exportPaillierPublicKey(opts.keys.paillier.publicKey).n });
     await csp.#loadUsers();
@@ -245,28 +249,65 @@ export class CspService {
 
   async #loadDevices(): Promise<void> {
     const answer = await this.link.call<{ devices: Array<{ device_ref: string; version: number; blob: string }> }>({ op: 'list_devices' });
+    const seen = new Set<string>();
     for (const d of answer.devices) {
+      seen.add(d.device_ref);
       try {
-        const plain = openRecord(this.#keys.kek, `device|${d.device_ref}`, Buffer.from(d.blob, 'base64url'));
+        const plain = openRecord(this.#keys.kek, entryContext('device', d.device_ref, d.version), Buffer.from(d.blob, 'base64url'));
         const parsed = deviceRecordSchema.safeParse(JSON.parse(plain.toString('utf8')));
-        if (!parsed.success || this.#deviceRef(parsed.data.device_id) !== d.device_ref) throw new RecordIntegrityError('stored device entry does not match');
+        if (!parsed.success || this.#deviceRef(parsed.data.device_id) !== d.device_ref || parsed.data.version !== d.version) {
+          throw new RecordIntegrityError('stored device entry does not match');
+        }
+        // A revoked gateway's older (active) entry served back must not re-enable it: the device stays out.
+        if (!(await this.#fresh('device', d.device_ref, d.version))) continue;
         const known = this.#devices.get(parsed.data.device_id);
         if (!known || known.version < parsed.data.version) this.#devices.set(parsed.data.device_id, parsed.data);
       } catch (err) {
         await this.audit.append({ actor: 'csp', action: 'integrity.failure', target: `device:${d.device_ref}`, outcome: 'error', detail: { reason: String(err) } });
       }
     }
+    await this.#auditWithheld('device', seen);
+  }
+
+  /**
+   * Checks an authenticated entry the SP served against the CSP's high-water mark: older is a rollback
+   * (audited, flagged, false); newer raises the mark (a write whose acknowledgement was lost).
+   */
+  async #fresh(kind: TrackedKind, ref: string, version: number): Promise<boolean> {
+    try {
+      this.#marks.check(kind, ref, version);
+    } catch (err) {
+      if (!(err instanceof SpRollbackError)) throw err;
+      await this.#auditRollback(kind, ref, { served: version, high_water: this.#marks.get(kind, ref) });
+      this.#logger?.warn({ code: err.code, kind, ref, served: version }, 'SP rollback refused');
+      return false;
+    }
+    await this.#marks.raise(kind, ref, version);
+    return true;
+  }
+
+  async #auditRollback(kind: TrackedKind, ref: string, detail: Record<string, unknown>): Promise<void> {
+    await this.audit.append({ actor: 'csp', action: 'integrity.rollback', target: `${kind}:${ref}`, outcome: 'error', flagged: true, detail });
+  }
+
+  /** Audits entries the CSP stored that the SP no longer lists (withheld or deleted: they stay out, never older). */
+  async #auditWithheld(kind: TrackedKind, seen: Set<string>): Promise<void> {
+    for (const ref of this.#marks.refs(kind)) {
+      if (!seen.has(ref)) await this.#auditRollback(kind, ref, { served: null, high_water: this.#marks.get(kind, ref) });
+    }
   }
 
   async #storeDevice(d: DeviceRecord): Promise<void> {
     const ref = this.#deviceRef(d.device_id);
-    const blob = sealRecord(this.#keys.kek, `device|${ref}`, Buffer.from(JSON.stringify(d)));
+    const blob = sealRecord(this.#keys.kek, entryContext('device', ref, d.version), Buffer.from(JSON.stringify(d)));
     try {
       await this.link.call({ op: 'put_device', device_ref: ref, version: d.version, blob: blob.toString('base64url') });
     } catch (err) {
       // A lost answer to a stored write: the same version is already there.
       if (!(err instanceof SpRequestError && err.reason === 'conflict')) throw err;
     }
+    // Only after the SP holds it: a mark ahead of the SP would read as a rollback at the next start.
+    await this.#marks.raise('device', ref, d.version);
     this.#devices.set(d.device_id, d);
   }
 
@@ -423,21 +464,27 @@ export class CspService {
 
   async #loadUsers(): Promise<void> {
     const answer = await this.link.call<{ users: Array<{ user_ref: string; version: number; blob: string }> }>({ op: 'list_users' });
+    const seen = new Set<string>();
     for (const u of answer.users) {
+      seen.add(u.user_ref);
       try {
-        const rec = this.#openUser(u.user_ref, Buffer.from(u.blob, 'base64url'));
-        this.#remember(rec);
+        const rec = this.#openUser(u.user_ref, u.version, Buffer.from(u.blob, 'base64url'));
+        // An older entry (a revoked grant, an old password) is left out: its user cannot log in or use a token.
+        if (await this.#fresh('user', u.user_ref, u.version)) this.#remember(rec);
       } catch (err) {
         await this.audit.append({ actor: 'csp', action: 'integrity.failure', target: `user:${u.user_ref}`, outcome: 'error', detail: { reason: String(err) } });
       }
     }
+    await this.#auditWithheld('user', seen);
   }
 
-  #openUser(userRef: string, blob: Buffer): UserRecord {
-    const plain = openRecord(this.#keys.kek, `user|${userRef}`, blob);
+  /** Opens a user entry the SP served as `version`: the version is in the AEAD context and must match the content. */
+  #openUser(userRef: string, version: number, blob: Buffer): UserRecord {
+    const plain = openRecord(this.#keys.kek, entryContext('user', userRef, version), blob);
     const parsed = userRecordSchema.safeParse(JSON.parse(plain.toString('utf8')));
     if (!parsed.success) throw new RecordIntegrityError('stored user record does not match the schema');
     if (this.#userRef(parsed.data.username) !== userRef) throw new RecordIntegrityError('stored user record is filed under another name');
+    if (parsed.data.version !== version) throw new RecordIntegrityError('stored user record carries another version');
     return parsed.data;
   }
 
@@ -450,7 +497,7 @@ export class CspService {
 
   async #storeUser(u: UserRecord): Promise<void> {
     const ref = this.#userRef(u.username);
-    const blob = sealRecord(this.#keys.kek, `user|${ref}`, Buffer.from(JSON.stringify(u)));
+    const blob = sealRecord(this.#keys.kek, entryContext('user', ref, u.version), Buffer.from(JSON.stringify(u)));
     // SpLink renews K_st and retries if the SP reports an integrity failure; put_user is idempotent by version.
     try {
       await this.link.call({ op: 'put_user', user_ref: ref, version: u.version, blob: blob.toString('base64url') });
@@ -459,13 +506,15 @@ export class CspService {
       const stored = await this.#fetchUser(u.username);
       if (!stored || stored.version !== u.version || stored.user_id !== u.user_id) throw err;
     }
+    // Only after the SP holds it: a mark ahead of the SP would read as a rollback at the next start.
+    await this.#marks.raise('user', ref, u.version);
     this.#remember(u);
   }
 
   async #fetchUser(username: string): Promise<UserRecord | undefined> {
     const ref = this.#userRef(username);
     const challenge = randomBytes(24).toString('base64url');
-    let answer: { challenge: string; blob: string };
+    let answer: { challenge: string; version: number; blob: string };
     try {
       answer = await this.link.call({ op: 'get_user', user_ref: ref, challenge });
     } catch (err) {
@@ -475,13 +524,19 @@ export class CspService {
     const a = Buffer.from(answer.challenge);
     const b = Buffer.from(challenge);
     if (a.length !== b.length || !timingSafeEqual(a, b)) throw new RecordIntegrityError('SP answered another challenge');
+    let user: UserRecord;
     try {
-      return this.#openUser(ref, Buffer.from(answer.blob, 'base64url'));
+      if (!Number.isSafeInteger(answer.version)) throw new RecordIntegrityError('SP answered without a version');
+      user = this.#openUser(ref, answer.version, Buffer.from(answer.blob, 'base64url'));
     } catch (err) {
       await this.audit.append({ actor: 'csp', action: 'integrity.failure', target: `user:${ref}`, outcome: 'error', detail: { reason: String(err) } });
       await this.link.integrityFailure(`stored user entry failed verification`);
       throw err;
     }
+    if (!(await this.#fresh('user', ref, user.version))) {
+      throw new SpRollbackError('user', ref, 'the SP served an older version of this user entry than the CSP stored: refused');
+    }
+    return user;
   }
 
   // ---------- Phase II: registration ----------
@@ -1356,6 +1411,11 @@ export class CspService {
   verifyAudit(): Promise<AuditVerification> {
     return this.audit.verify();
   }
+}
+
+/** The AEAD context of a user or device entry: its kind, blind ref and version, so no other row's blob opens as it. */
+function entryContext(kind: TrackedKind, ref: string, version: number): string {
+  return `${kind}|${ref}|v${version}`;
 }
 
 /** A record's data checked against its type's contract; a failure names the field under `data`. */

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { exportIdentityPublicKey, importIdentityPublicKey } from '../crypto/index.js';
-import { fileAnchor, memoryAnchor } from './audit.js';
+import { AUDIT_ANCHOR_FILE, fileAnchor, memoryAnchor } from './audit.js';
 import { generateCspKeys, loadCspKeys, saveCspKeys, type CspKeys } from './csp-keys.js';
 import { CspService } from './csp-service.js';
 import { openSqlDb, type SqlDb } from '../sql/index.js';
@@ -49,7 +49,7 @@ export async function startCsp(opts: {
     keys,
     db,
     sp,
-    auditAnchor: opts.dataDir ? fileAnchor(join(opts.dataDir, 'csp', 'audit-anchor.json')) : memoryAnchor(),
+    auditAnchor: opts.dataDir ? fileAnchor(join(opts.dataDir, 'csp', AUDIT_ANCHOR_FILE)) : memoryAnchor(),
   });
   return { csp, db, keys, close: () => db.close() };
 }
