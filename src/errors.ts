@@ -53,6 +53,8 @@ export const ERROR_CODES = {
   HRV_ERR_DEVICE: 'a device (gateway) credential was refused, revoked, or used beyond its rights',
   HRV_ERR_FAILPOINT: 'an armed test failpoint fired (fault-injection tests only)',
   HRV_ERR_UNKNOWN_REFERENCE: 'a request names ids (patients, users) that do not exist',
+  HRV_ERR_AGGREGATE_INTEGRITY: 'an aggregate from the storage provider failed its MAC check (tampered, incomplete or replayed); aggregates are suspended',
+  HRV_ERR_AGGREGATES_SUSPENDED: 'aggregates are suspended after the storage provider forged one, until an admin resumes them',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -42,7 +42,7 @@ afterAll(async () => {
 });
 
 afterEach(async () => {
-  if (h.csp.aggregatesSuspendedSince !== null) await h.csp.resumeAggregates(admin, 'test clean-up after a detected attack');
+  if (h.csp.aggregatesSuspendedSince) await h.csp.resumeAggregates(admin, 'test clean-up after a detected attack');
 });
 
 /** A new patient (who reads her own aggregates), seeded from the pipeline's analysis of ECG record `source`. */
@@ -153,7 +153,7 @@ describe('aggregates under a malicious SP', () => {
       expect(Math.abs(slow.mean! - fast.mean!)).toBeGreaterThan(20);
       const a = await attack('P-SLOW');
       // The operator investigates and resumes; the attacker then tries the other patient.
-      if (h.csp.aggregatesSuspendedSince !== null) await h.csp.resumeAggregates(admin, 'investigated, resuming for the next patient');
+      if (h.csp.aggregatesSuspendedSince) await h.csp.resumeAggregates(admin, 'investigated, resuming for the next patient');
       const b = await attack('P-FAST');
       expect(a.transcript).toEqual(b.transcript);
       expect(a.transcript[0]).toBe('HRV_ERR_AGGREGATE_INTEGRITY');
