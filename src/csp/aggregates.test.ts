@@ -5,10 +5,9 @@
  * cannot be used as an oracle.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { PublicKey } from 'paillier-bigint';
-import { importPaillierPublicKey, PaillierEncryptor } from '../crypto/index.js';
 import { makeHarness, type Harness } from '../test-support/access/harness.js';
 import { seedResults } from '../test-support/access/seed.js';
+import { addToStoredCiphertext } from '../test-support/access/sp-attacks.js';
 import type { SqlDb } from '../sql/index.js';
 import type { Principal } from './policy.js';
 import type { AggregateMetric } from './vocabulary.js';
@@ -55,28 +54,15 @@ async function patient(id: string, source = '100', durationS = 30): Promise<Prin
   return p;
 }
 
-/** What the SP knows: the Paillier public key the CSP registered with it. */
-async function spPublicKey(db: SqlDb): Promise<PublicKey> {
-  const [row] = await db.query<{ value: string }>("SELECT value FROM sp_config WHERE name = 'paillier_n'");
-  return importPaillierPublicKey({ n: row!.value });
-}
+const refOf = (id: string) => blindIndex(h.keys.indexKey, 'patient', id);
 
 /** The SP's rows of one patient (the SP tells patients apart by their blind reference). */
-async function rowsOf(id: string): Promise<Array<{ patient_ref: string; seq: number; ct: string }>> {
-  return h.spDb.query('SELECT patient_ref, seq, ct FROM sp_metadata WHERE patient_ref = $1 ORDER BY seq', [blindIndex(h.keys.indexKey, 'patient', id)]);
+async function rowsOf(id: string): Promise<Array<{ patient_ref: string; seq: number }>> {
+  return h.spDb.query('SELECT patient_ref, seq FROM sp_metadata WHERE patient_ref = $1 ORDER BY seq', [refOf(id)]);
 }
 
-/** The SP multiplies one stored aggregate ciphertext of patient `id` by Enc(m): that record's plaintext becomes X + m. Returns an undo. */
-async function addToStored(id: string, m: bigint, which = 0): Promise<() => Promise<void>> {
-  const pk = await spPublicKey(h.spDb);
-  const row = (await rowsOf(id))[which]!;
-  const n2 = pk.n * pk.n;
-  const forged = (BigInt(`0x${row.ct}`) * new PaillierEncryptor(pk).encrypt(((m % pk.n) + pk.n) % pk.n)) % n2;
-  await h.spDb.query('UPDATE sp_metadata SET ct = $1 WHERE patient_ref = $2 AND seq = $3', [forged.toString(16), row.patient_ref, row.seq]);
-  return async () => {
-    await h.spDb.query('UPDATE sp_metadata SET ct = $1 WHERE patient_ref = $2 AND seq = $3', [row.ct, row.patient_ref, row.seq]);
-  };
-}
+/** The SP multiplies one stored aggregate ciphertext of patient `id` by Enc(m). Returns an undo. */
+const addToStored = (id: string, m: bigint) => addToStoredCiphertext(h.spDb, refOf(id), m);
 
 /** The outcome of one aggregate query as its caller sees it: the answer, or the error code. */
 async function outcome(id: string, metric: AggregateMetric): Promise<string> {

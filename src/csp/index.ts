@@ -13,3 +13,4 @@ export * from './policy.js';
 export * from './runtime.js';
 export { ACCESS_TOKEN_TTL_S, REFRESH_TOKEN_TTL_S, signAccessToken } from './tokens.js';
 export * from './users.js';
+export { AggregateIntegrityError, AggregatesSuspendedError } from './aggregates.js';
