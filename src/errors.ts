@@ -58,6 +58,8 @@ export const ERROR_CODES = {
   HRV_ERR_UNKNOWN_REFERENCE: 'a request names ids (patients, users) that do not exist',
   HRV_ERR_JSON_DEPTH: 'a JSON request body nests deeper than the API allows',
   HRV_ERR_SP_ROLLBACK: 'the storage provider served an entry older than the CSP last stored or saw (a rollback); refused',
+  HRV_ERR_AGGREGATE_INTEGRITY: 'an aggregate from the storage provider failed its MAC check (tampered, incomplete or replayed); aggregates are suspended',
+  HRV_ERR_AGGREGATES_SUSPENDED: 'aggregates are suspended after the storage provider forged one, until an admin resumes them',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

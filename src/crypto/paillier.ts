@@ -234,9 +234,14 @@ function crtDecryptor(sk: PrivateKey): (c: bigint) => bigint {
   return fn;
 }
 
-/** Decrypts (CRT when the primes are known) and unpacks `count` slots. */
-export function decryptPacked(privateKey: PrivateKey, ciphertext: bigint, codec: SlotCodec, count: number): bigint[] {
+/** Decrypts (CRT when the primes are known) to the whole plaintext in [0, n). */
+export function decryptPlaintext(privateKey: PrivateKey, ciphertext: bigint): bigint {
   const n2 = privateKey.publicKey.n * privateKey.publicKey.n;
   if (ciphertext <= 0n || ciphertext >= n2) throw new PaillierError('ciphertext outside (0, n²)');
-  return codec.unpack(crtDecryptor(privateKey)(ciphertext), count);
+  return crtDecryptor(privateKey)(ciphertext);
+}
+
+/** Decrypts (CRT when the primes are known) and unpacks `count` slots. */
+export function decryptPacked(privateKey: PrivateKey, ciphertext: bigint, codec: SlotCodec, count: number): bigint[] {
+  return codec.unpack(decryptPlaintext(privateKey, ciphertext), count);
 }

@@ -1,9 +1,10 @@
 /**
  * The CSP's own keys: its handshake identity, the access-token signing key, the record KEK ring, the
- * blind-index key, the audit MAC key and the Paillier private key. They live only in the CSP process and
- * its key file (mode 0600); nothing here is ever sent to the SP except the Paillier public key.
+ * blind-index key, the audit MAC key, the Paillier private key and the aggregate MAC key. They live only in
+ * the CSP process and its key file (mode 0600); nothing here is ever sent to the SP except the Paillier
+ * public key.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 import { readFile, writeFile, rename } from 'node:fs/promises';
 import { z } from 'zod';
 import { generateIdentity, type IdentityKeyPair } from '../crypto/index.js';
@@ -23,6 +24,8 @@ export interface CspKeys {
   indexKey: Buffer;
   auditKey: Buffer;
   paillier: PaillierKeyPair;
+  /** Seed of the homomorphic MAC on Paillier aggregates (32 bytes; see aggregates.ts): never leaves the CSP. */
+  aggregateMacKey: Buffer;
 }
 
 /** Generates a fresh key set (Paillier modulus `paillierBits`, 2048 in production). */
@@ -35,6 +38,7 @@ export async function generateCspKeys(id = 'csp', paillierBits = 2048): Promise<
     indexKey: randomBytes(32),
     auditKey: randomBytes(32),
     paillier: await generatePaillierKeys(paillierBits),
+    aggregateMacKey: randomBytes(32),
   };
 }
 
@@ -48,6 +52,8 @@ const fileSchema = z.strictObject({
   index_key: b64,
   audit_key: b64,
   paillier: z.strictObject({ p: z.string(), q: z.string() }),
+  // Absent from key files written before aggregates carried a MAC: derived then (see loadCspKeys).
+  aggregate_mac_key: b64.optional(),
 });
 
 function pkcs8(key: KeyObject): string {
@@ -69,6 +75,7 @@ export async function saveCspKeys(path: string, keys: CspKeys): Promise<void> {
     index_key: keys.indexKey.toString('base64url'),
     audit_key: keys.auditKey.toString('base64url'),
     paillier: exportPaillierPrivateKey(keys.paillier.privateKey),
+    aggregate_mac_key: keys.aggregateMacKey.toString('base64url'),
   };
   await writeFile(`${path}.tmp`, JSON.stringify(body), { mode: 0o600 });
   await rename(`${path}.tmp`, path);
@@ -94,5 +101,10 @@ export async function loadCspKeys(path: string): Promise<CspKeys> {
     indexKey: Buffer.from(parsed.index_key, 'base64url'),
     auditKey: Buffer.from(parsed.audit_key, 'base64url'),
     paillier: importPaillierPrivateKey(parsed.paillier),
+    aggregateMacKey:
+      parsed.aggregate_mac_key !== undefined
+        ? Buffer.from(parsed.aggregate_mac_key, 'base64url')
+        : // An older key file: a key of its own, separated from the audit key by HKDF, so the file need not be rewritten.
+          Buffer.from(hkdfSync('sha256', Buffer.from(parsed.audit_key, 'base64url'), Buffer.alloc(0), 'hrvault aggregate-mac seed v1', 32)),
   };
 }

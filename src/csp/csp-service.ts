@@ -6,7 +6,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { PaillierEncryptor, SlotCodec, decryptPacked, exportPaillierPublicKey } from '../crypto/index.js';
+import { exportPaillierPublicKey } from '../crypto/index.js';
+import { Aggregates, type AggregateMeta } from './aggregates.js';
 import { AuditLog, type AuditAnchor, type AuditEntry, type AuditEvent, type AuditVerification } from './audit.js';
 import { SpLink, SpRequestError } from '../protocol/index.js';
 import type { CspKeys } from './csp-keys.js';
@@ -30,7 +31,6 @@ import {
   recordsFromResult,
   type AlertAckData,
   type EcgFileData,
-  type HrvRecordData,
   type IngestAnswer,
   type RrFileData,
 } from '../contracts/index.js';
@@ -79,14 +79,6 @@ export type UserView = Omit<UserRecord, 'verifier'>;
 
 export { AGGREGATE_METRICS, type AggregateMetric } from './vocabulary.js';
 
-// Slot layout of the Paillier plaintext attached to each HRV record: a count and a sum (×1000) per metric,
-// so windows whose measure is null do not bias the mean.
-const SLOT = { sdnn_ms: 0, rmssd_ms: 2, mean_hr_bpm: 4, mean_nn_ms: 6 } as const;
-/** Slot 8 counts records, so the CSP can tell whether the SP added up every record it should have. */
-const RECORD_COUNT_SLOT = 8;
-const SLOTS_USED = 9;
-const FIXED_POINT = 1000;
-
 export interface CspServiceOptions {
   keys: CspKeys;
   /** The CSP's own state: audit log, refresh tokens, chain heads. */
@@ -129,7 +121,7 @@ interface SealedRow {
   t_ms: number;
   blob: string;
   chain: string;
-  meta?: { metric_tag: string; ct: string };
+  meta?: { metric_tag: string } & AggregateMeta;
 }
 
 /** A row of the CSP's own index of what the SP stores. */
@@ -179,8 +171,7 @@ export class CspService {
   readonly #refresh: RefreshTokenStore;
   readonly #users = new Map<string, UserRecord>();
   readonly #byUsername = new Map<string, string>();
-  readonly #codec: SlotCodec;
-  readonly #paillier: PaillierEncryptor;
+  readonly #aggregates: Aggregates;
   readonly #throttle: LoginThrottle;
   readonly #appendLocks = new Map<string, Promise<unknown>>();
   /** Patients with an intent row in the CSP's database (loaded at start-up): the others skip the lookup. */
@@ -205,8 +196,6 @@ export class CspService {
     this.audit = audit;
     this.#refresh = refresh;
     this.#throttle = new LoginThrottle(opts.throttle ?? DEFAULT_LOGIN_LIMITS);
-    this.#codec = new SlotCodec(opts.keys.paillier.publicKey.bitLength);
-    this.#paillier = new PaillierEncryptor(opts.keys.paillier.publicKey, opts.keys.paillier.privateKey);
     this.events.setMaxListeners(0);
     this.link = new SpLink({
       identity: opts.keys.identity,
@@ -216,6 +205,14 @@ export class CspService {
       onKeyEvent: async (e) => {
         await this.audit.append({ actor: 'csp', action: e.action, outcome: e.action === 'key.renewal_refused' ? 'denied' : 'ok', detail: e.detail });
       },
+    });
+    this.#aggregates = new Aggregates({
+      db: opts.db,
+      keys: opts.keys,
+      spId: opts.sp.id,
+      link: this.link,
+      audit,
+      alert: (fields, message) => this.#logger?.warn(fields, message),
     });
   }
 
@@ -228,6 +225,7 @@ export class CspService {
     const summaries = await SummaryStore.open(opts.db, opts.keys.kek);
     const marks = await HighWaterMarks.open(opts.db);
     const csp = new CspService(opts, audit, refresh, jtis, summaries, marks);
+    await csp.#aggregates.open();
     await csp.link.connect();
     await csp.link.call({ op: 'set_paillier_key', n: exportPaillierPublicKey(opts.keys.paillier.publicKey).n });
     await csp.#loadUsers();
@@ -969,21 +967,6 @@ export class CspService {
     return this.appendRecord({ kind: 'service', name: 'enclave-ingest' }, patientId, { type: 'hrv', t_ms: tMs, data: measures });
   }
 
-  // The measures of a validated `hrv` record sit under data.measures (null when the window was too short).
-  #hrvMetadata(data: Record<string, unknown>): string {
-    const measures = (data as unknown as HrvRecordData).measures;
-    const values = new Array<bigint>(SLOTS_USED).fill(0n);
-    values[RECORD_COUNT_SLOT] = 1n;
-    for (const [metric, slot] of Object.entries(SLOT)) {
-      const v = measures?.[metric as keyof typeof SLOT];
-      if (typeof v === 'number' && Number.isFinite(v) && v >= 0 && v < 1e9) {
-        values[slot] = 1n;
-        values[slot + 1] = BigInt(Math.round(v * FIXED_POINT));
-      }
-    }
-    return this.#paillier.encrypt(this.#codec.pack(values)).toString(16);
-  }
-
   /**
    * Appends records of one patient in order, crash-atomically (see `#appendNow`). With `plan.dedupe`, all of
    * them go in one SP transaction filed under that key, and a key stored before stores nothing.
@@ -1065,8 +1048,8 @@ export class CspService {
       const typeTag = this.#typeTag(record.type);
       const blob = sealRecord(this.#keys.kek, `record|${ref}|${seq}|${typeTag}`, Buffer.from(JSON.stringify(record)));
       chain = chainLink(chain, seq, blob);
-      const ct: string | undefined = record.type === 'hrv' ? this.#hrvMetadata(record.data) : undefined;
-      return { seq, type_tag: typeTag, t_ms: record.t_ms, blob: blob.toString('base64url'), chain: chain.toString('hex'), ...(ct ? { meta: { metric_tag: this.#metricTag(), ct } } : {}) };
+      const meta = record.type === 'hrv' ? { metric_tag: this.#metricTag(), ...this.#aggregates.metadata(ref, seq, record.data) } : undefined;
+      return { seq, type_tag: typeTag, t_ms: record.t_ms, blob: blob.toString('base64url'), chain: chain.toString('hex'), ...(meta ? { meta } : {}) };
     });
   }
 
@@ -1376,35 +1359,33 @@ export class CspService {
       patients = this.listPatients(p).map((x) => x.patient_id);
     }
     if (patients.length === 0) return { metric, mean: null, n: 0, patients: 0, from_ms: fromMs, to_ms: toMs };
-    const answer = await this.link.call<{ count: number; ct: string | null }>({
-      op: 'aggregate',
-      patient_refs: patients.map((id) => this.#patientRef(id)),
-      metric_tag: this.#metricTag(),
-      from_ms: fromMs,
-      to_ms: toMs,
-    });
-    let mean: number | null = null;
-    let n = 0;
-    let counted = 0;
-    if (answer.ct) {
-      if (!/^[0-9a-f]+$/.test(answer.ct)) throw new RecordIntegrityError('aggregate ciphertext is malformed');
-      const sums = decryptPacked(this.#keys.paillier.privateKey, BigInt(`0x${answer.ct}`), this.#codec, SLOTS_USED);
-      const slot = SLOT[metric];
-      n = Number(sums[slot]);
-      counted = Number(sums[RECORD_COUNT_SLOT]);
-      mean = n > 0 ? Number(sums[slot + 1]) / FIXED_POINT / n : null;
-    }
-    const [{ c } = { c: 0 }] = await this.#db.query<{ c: number | string }>(
-      'SELECT count(*) AS c FROM csp_record_index WHERE has_meta AND patient_ref = ANY($1) AND t_ms >= $2 AND t_ms < $3',
-      [patients.map((id) => this.#patientRef(id)), fromMs, toMs],
+    const { mean, n } = await this.#aggregates.mean(
+      patients.map((id) => this.#patientRef(id)),
+      this.#metricTag(),
+      metric,
+      fromMs,
+      toMs,
     );
-    if (counted !== Number(c)) {
-      await this.audit.append({ actor: 'csp', action: 'integrity.failure', target: 'aggregate', outcome: 'error', flagged: true, detail: { metric, expected: Number(c), counted } });
-      await this.link.integrityFailure('an aggregate did not add up every record');
-      throw new RecordIntegrityError(`the SP's aggregate covers ${counted} records, ${Number(c)} were stored`);
-    }
     await this.audit.append({ actor: principalName(p), action: 'aggregate.read', target: 'patient_id' in scope ? scope.patient_id : 'mine', outcome: 'ok', detail: { metric, patients: patients.length } });
     return { metric, mean, n, patients: patients.length, from_ms: fromMs, to_ms: toMs };
+  }
+
+  /**
+   * Lifts the suspension of aggregates that a forged aggregate set (admins only; `reason` is kept in the
+   * flagged audit entry). True if aggregates were suspended.
+   */
+  async resumeAggregates(p: Principal, reason: string): Promise<boolean> {
+    if (p.kind !== 'user' || p.user.role !== 'admin') {
+      await this.audit.append({ actor: principalName(p), action: 'aggregate.resume', outcome: 'denied', detail: {} });
+      throw new ForbiddenError('only an admin resumes aggregates');
+    }
+    if (typeof reason !== 'string' || reason.trim().length < 10 || reason.length > 500) throw new ValidationError('reason', 'must say why, in 10–500 characters');
+    return this.#aggregates.resume(principalName(p), reason.trim());
+  }
+
+  /** Since when (ms since the epoch) aggregates are suspended after a forgery, or null. */
+  get aggregatesSuspendedSince(): number | null {
+    return this.#aggregates.suspendedSince ?? null;
   }
 
   /** Verifies the whole audit chain, its anchor, and that every stored record has the entry that stored it. */

@@ -23,7 +23,7 @@ export const spOperationSchema = z.discriminatedUnion('op', [
     t_ms: ms,
     blob: b64,
     chain: z.string().regex(/^[0-9a-f]{64}$/),
-    meta: z.strictObject({ metric_tag: ref, ct: hexBig }).optional(),
+    meta: z.strictObject({ metric_tag: ref, ct: hexBig, mac: hexBig.optional() }).optional(),
   }),
   // Several records of one patient in one SP transaction, filed under a dedupe key (a blind index the
   // SP cannot open) that the SP keeps unique: a second batch under the same key stores nothing.
@@ -39,7 +39,7 @@ export const spOperationSchema = z.discriminatedUnion('op', [
           t_ms: ms,
           blob: b64,
           chain: z.string().regex(/^[0-9a-f]{64}$/),
-          meta: z.strictObject({ metric_tag: ref, ct: hexBig }).optional(),
+          meta: z.strictObject({ metric_tag: ref, ct: hexBig, mac: hexBig.optional() }).optional(),
         }),
       )
       .min(1)

@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS sp_metadata (
   patient_ref TEXT NOT NULL, seq INTEGER NOT NULL, metric_tag TEXT NOT NULL, t_ms BIGINT NOT NULL, ct TEXT NOT NULL,
   PRIMARY KEY (patient_ref, seq, metric_tag));
 CREATE INDEX IF NOT EXISTS sp_metadata_time ON sp_metadata (metric_tag, t_ms);
+ALTER TABLE sp_metadata ADD COLUMN IF NOT EXISTS mac TEXT;
 CREATE TABLE IF NOT EXISTS sp_devices (device_ref TEXT PRIMARY KEY, version INTEGER NOT NULL, blob BYTEA NOT NULL);
 CREATE TABLE IF NOT EXISTS sp_dedupe (dedupe_ref TEXT PRIMARY KEY, patient_ref TEXT NOT NULL, first_seq INTEGER NOT NULL);
 `;
@@ -212,13 +213,16 @@ export class SpService {
       case 'aggregate': {
         const pk = this.#paillier;
         if (!pk) return { ok: false, code: 'bad_request', message: 'no Paillier public key registered' };
-        const rows = await db.query<{ ct: string }>(
-          'SELECT ct FROM sp_metadata WHERE metric_tag = $1 AND patient_ref = ANY($2) AND t_ms >= $3 AND t_ms < $4',
+        const rows = await db.query<{ ct: string; mac: string | null }>(
+          'SELECT ct, mac FROM sp_metadata WHERE metric_tag = $1 AND patient_ref = ANY($2) AND t_ms >= $3 AND t_ms < $4',
           [op.metric_tag, op.patient_refs, op.from_ms, op.to_ms],
         );
-        if (rows.length === 0) return { ok: true, count: 0, ct: null };
+        if (rows.length === 0) return { ok: true, count: 0, ct: null, mac: null };
         const sum = addCiphertexts(pk, rows.map((r) => BigInt(`0x${r.ct}`)));
-        return { ok: true, count: rows.length, ct: sum.toString(16) };
+        // The MAC ciphertexts add up the same way; the CSP checks the two sums against each other.
+        const macs = rows.map((r) => r.mac);
+        const mac = macs.every((m): m is string => m !== null) ? addCiphertexts(pk, macs.map((m) => BigInt(`0x${m}`))).toString(16) : null;
+        return { ok: true, count: rows.length, ct: sum.toString(16), mac };
       }
     }
   }
@@ -273,7 +277,15 @@ async function lockedHead(tx: SqlTx, patientRef: string): Promise<{ seq: number;
   return head ? { seq: head.seq, chain: bytes(head.chain) } : { seq: 0, chain: CHAIN_GENESIS };
 }
 
-type RecordInsert = { patient_ref: string; seq: number; type_tag: string; t_ms: number; blob: string; chain: string; meta?: { metric_tag: string; ct: string } | undefined };
+type RecordInsert = {
+  patient_ref: string;
+  seq: number;
+  type_tag: string;
+  t_ms: number;
+  blob: string;
+  chain: string;
+  meta?: { metric_tag: string; ct: string; mac?: string | undefined } | undefined;
+};
 
 /** Checks that `op` extends the stored chain at `previous`/`expectedSeq` and inserts it; a reason on refusal. */
 async function insertRecord(tx: SqlTx, op: RecordInsert, expectedSeq: number, previous: Buffer): Promise<{ chain: Buffer } | { refused: string }> {
@@ -290,12 +302,13 @@ async function insertRecord(tx: SqlTx, op: RecordInsert, expectedSeq: number, pr
     chain,
   ]);
   if (op.meta) {
-    await tx.query('INSERT INTO sp_metadata (patient_ref, seq, metric_tag, t_ms, ct) VALUES ($1, $2, $3, $4, $5)', [
+    await tx.query('INSERT INTO sp_metadata (patient_ref, seq, metric_tag, t_ms, ct, mac) VALUES ($1, $2, $3, $4, $5, $6)', [
       op.patient_ref,
       op.seq,
       op.meta.metric_tag,
       op.t_ms,
       op.meta.ct,
+      op.meta.mac ?? null,
     ]);
   }
   return { chain };
