@@ -1,7 +1,8 @@
 /**
  * A private Mosquitto for the broker scenarios: its own port, directory, password file and persistence, started
  * from deploy/mosquitto/mosquitto.conf (only the listener, the paths, the log destination and the user are
- * rewritten; every setting that matters for loss is the file's own) or from the package defaults. The test can
+ * rewritten, and the TLS lines dropped: plain loopback TCP; every setting that matters for loss is the file's own)
+ * or from the package defaults. The test can
  * SIGKILL it and start it again on the same port and persistence directory.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';

@@ -425,8 +425,8 @@ describe('Spool against forged beats (issue 9 item 9: one forged beat must not s
     s.close();
   });
 
-  it('quarantines a gap-filling beat later than the beats after it alone: no later cut calls the genuine stream late', async () => {
-    const s = new Spool(dir(), { now: () => 5_000_000, reorderHoldMs: 60_000 });
+  it('quarantines a gap-filling beat later than the beats after it by more than the lead-off allowance alone: no later cut calls the genuine stream late', async () => {
+    const s = new Spool(dir(), { now: () => 5_000_000 + 3_600_000, reorderHoldMs: 60_000, maxFutureMs: 60_000 });
     for (const i of [1, 2, 4, 5]) await s.append(beat('A', i));
     // Half an hour ahead of beat 5, still before the gateway's clock: as a batch's last beat it would make the
     // next half hour of genuine beats "late".
@@ -435,6 +435,22 @@ describe('Spool against forged beats (issue 9 item 9: one forged beat must not s
     expectTimeOrdered(await s.cut());
     for (const i of [6, 7]) expect(await s.append(beat('A', i))).toBe('accepted');
     expect(ids(await s.cut())).toEqual(['A:6', 'A:7']);
+    s.close();
+  });
+
+  it('a forged number ahead within maxSeqJump leaves the genuine beats after it accepted (as fills) and every batch time-ordered', async () => {
+    let now = 5_000_000;
+    const s = new Spool(dir(), { now: () => now, reorderHoldMs: 2_000 });
+    for (let i = 1; i <= 3; i++) await s.append(beat('A', i));
+    expect(await s.append({ ...beat('A', 4), s: 5_003, t: beat('A', 3).t + 300 })).toBe('accepted');
+    for (let i = 4; i <= 10; i++) expect(await s.append(beat('A', i))).toBe('accepted');
+    now += 2_500;
+    const first = await s.cut();
+    expect(ids(first).filter((x) => x !== 'A:5003')).toEqual(['A:1', 'A:10', 'A:2', 'A:3', 'A:4', 'A:5', 'A:6', 'A:7', 'A:8', 'A:9']);
+    for (let i = 11; i <= 12; i++) expect(await s.append(beat('A', i))).toBe('accepted');
+    const second = await s.cut();
+    expect(ids(second)).toEqual(['A:11', 'A:12']);
+    expectTimeOrdered([...first, ...second]);
     s.close();
   });
 

@@ -18,8 +18,10 @@
  * Forged beats (issue 9): whoever can publish on a device's topic can send any number and time. A quarantined beat
  * therefore changes no per-device state — not the sequence high or watermark, not the epoch, not the last time — so
  * the genuine stream after it goes on as if it had never come: a number further ahead than `maxSeqJump` is
- * quarantined (`seq-jump`), a beat filling a gap must lie between the times of the beats around it, and a cut orders
- * its beats by time, so that a beat under a foreign epoch cannot put a batch out of order either.
+ * quarantined (`seq-jump`), a beat filling a gap is bounded in time like any other, and a cut orders its beats by
+ * time, so that a forged beat that is accepted (in bounds) cannot put a batch out of order. What remains open: a
+ * forged beat within the bounds is accepted, and one up to maxFutureMs ahead holds the genuine stream back as
+ * `time-step-back` until the genuine time passes it; only the broker's per-device logins keep forgers out.
  *
  * Reordering: a broker may deliver a beat after its successors (a redelivery after a reconnect). The enclave takes
  * a patient's beats only in time order, so a batch must never hold a beat earlier than the last beat of an earlier
@@ -453,9 +455,9 @@ export class Spool {
    * A beat whose time is not after its device's last accepted beat (same epoch; for the first beat of a new epoch,
    * any earlier epoch's), far ahead of our clock, or further ahead of the last accepted beat than the beats between
    * can span (RR_MAX_MS each) plus maxFutureMs — a clock that jumped, caught even when all times lie before our clock
-   * (a replay, a backlog). A late beat filling a gap is naturally earlier, but not later than the beats after it, nor
-   * earlier than the beats before it can span — and not at or before the last beat of a batch already cut for its
-   * patient (`late`: the enclave would refuse its whole file). A beat consistent with the last jump quarantined is
+   * (a replay, a backlog). A late beat filling a gap is naturally earlier, but not later than the last accepted beat
+   * by more than maxFutureMs, nor earlier than the beats before it can span — and not at or before the last beat of a
+   * batch already cut for its patient (`late`: the enclave would refuse its whole file). A beat consistent with the last jump quarantined is
    * accepted: the clock stepped for good, and only the first beat of the step is lost. A beat at the time of one
    * already buffered for its patient is set aside too: a batch's times strictly increase.
    */
@@ -468,7 +470,9 @@ export class Spool {
       if (late) return 'late';
       const lastT = this.state.lastT[key];
       if (lastT === undefined) return null;
-      if (b.t >= lastT) return 'time-jump';
+      // Later than the beats after it: a forged number ahead (in bounds) makes the genuine beats after it fills, so
+      // they may pass it by as much as a beat may pass its predecessor (a lead-off), and no further.
+      if (b.t >= lastT) return b.t - lastT <= this.maxFutureMs ? null : 'time-jump';
       const between = Math.max(0, (this.state.lastS[key] ?? b.s) - b.s);
       return lastT - b.t > between * RR_MAX_MS + this.maxFutureMs ? 'time-step-back' : null;
     }
