@@ -209,6 +209,15 @@ describe('SFTP ingress connection limits and timeouts', () => {
       expect(cloud.stats().sftp_refused.sessions).toBeGreaterThanOrEqual(2);
       // The sessions that were admitted still work.
       expect(await readdirOf(first.sftp, 'inbox')).toEqual([]);
+      // Ending the connection frees its sessions: the gateway can log in again.
+      const gone = new Promise<void>((resolve) => first.conn.once('close', () => resolve()));
+      first.conn.end();
+      await gone;
+      await expect.poll(async () => {
+        const again = await session(cloud.port).catch(() => undefined);
+        if (again) conns.push(again.conn);
+        return again !== undefined;
+      }).toBe(true);
     } finally {
       for (const c of conns) c.end();
       await cloud.stop();

@@ -219,6 +219,8 @@ export async function startSftpServer(opts: SftpServerOptions): Promise<SftpServ
     connections.add(client);
     let gateway: string | undefined;
     let idleTimer: NodeJS.Timeout | undefined;
+    /** Releases the per-gateway count of each session of this connection still open. */
+    const sessionEnds = new Set<() => void>();
     /** Any SFTP request from this connection restarts its idle deadline. */
     const touch = (): void => void idleTimer?.refresh();
     client.on('authentication', (ctx) => {
@@ -273,7 +275,16 @@ export async function startSftpServer(opts: SftpServerOptions): Promise<SftpServ
         const g = gateway;
         gatewaySessions.inc(g);
         const session = acceptSession();
-        session.once('close', () => gatewaySessions.dec(g));
+        // ssh2 emits a session's 'close' only for the peer's CHANNEL_CLOSE, not when the connection drops: both end it.
+        let ended = false;
+        const endSession = (): void => {
+          if (ended) return;
+          ended = true;
+          sessionEnds.delete(endSession);
+          gatewaySessions.dec(g);
+        };
+        sessionEnds.add(endSession);
+        session.once('close', endSession);
         session.on('sftp', (acceptSftp) => {
           serveSftp(acceptSftp(), g, opts, limits, writing, touch, (msg) => limit('handles', g, info.ip, msg));
         });
@@ -285,6 +296,7 @@ export async function startSftpServer(opts: SftpServerOptions): Promise<SftpServ
     client.on('close', () => {
       connections.delete(client);
       clearTimeout(idleTimer);
+      for (const end of [...sessionEnds]) end();
       if (gateway) gatewayConnections.dec(gateway);
     });
   });
