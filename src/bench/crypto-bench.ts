@@ -7,8 +7,17 @@
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
-import { generateHpkeKeyPair, hpkeOpen, hpkeSeal } from '../crypto/hpke.js';
-import { ephemeralX25519, generateRawKeyPair, importRawPrivateKey, importRawPublicKey, rawPublicKeyOf, x25519 } from '../crypto/raw-keys.js';
+import {
+  ephemeralX25519,
+  generateHpkeKeyPair,
+  generateRawKeyPair,
+  hpkeOpen,
+  hpkeSeal,
+  importRawPrivateKey,
+  importRawPublicKey,
+  rawPublicKeyOf,
+  x25519,
+} from '../crypto/index.js';
 import { rrCsv } from '../test-support/sealed-batches.js';
 
 export interface CryptoBenchRow {

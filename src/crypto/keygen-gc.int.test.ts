@@ -5,11 +5,11 @@
  * callback, whose ~KeyPairGenConfig takes the same (non-recursive) mutex. The main thread then waits on itself
  * forever (gdb: ~KeyGenJob -> uv_mutex_lock under ExportJWKEdKey -> NewStringFromOneByte -> CollectGarbage).
  *
- * The trigger used here: with a 1 MB semi-space (`--max-semi-space-size=1`), each round first fills the young
- * generation until only a random 0–8 KB is left, so the round's own allocations start a scavenge at a random
- * point inside it; on the old code one of them lands inside the locked export within a few dozen rounds
- * (measured: see docs/decisions.md). Each child reports progress; a child that reports nothing for STALL_MS
- * has hung (a slow, loaded machine still reports).
+ * The trigger: a 1 MB semi-space (`--max-semi-space-size=1`) makes scavenges frequent, which is enough for the
+ * bare generate + export loop; for our paths each round first fills the young generation until only a random
+ * 0–8 KB is left, so the round's own allocations start a scavenge at a random point inside it, and on the old
+ * code one lands inside the locked export within a few dozen rounds (measured: docs/decisions.md). Each child
+ * reports progress; a child that reports nothing for STALL_MS has hung (a slow, loaded machine still reports).
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
