@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   HRV_ERR_CONFLICT: 'the request conflicts with stored state',
   HRV_ERR_AUDIT: 'the audit log failed verification',
   HRV_ERR_HPKE: 'an HPKE operation failed (bad key, malformed encapsulation, or the ciphertext did not open)',
+  HRV_ERR_RAW_KEY: 'a raw X25519/Ed25519 key has the wrong length, is not a valid point, or is badly encoded',
   HRV_ERR_ENVELOPE_MALFORMED: 'a sealed file is malformed (bad magic, version, lengths or header)',
   HRV_ERR_ENVELOPE_TRUNCATED: 'a sealed file is shorter than its framing says',
   HRV_ERR_ENVELOPE_INTEGRITY: 'a sealed file failed its integrity check (tampered, or sealed to another key)',

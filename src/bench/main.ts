@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: runs one benchmark suite (`--suite hrv`, the default, `--suite access` or `--suite gateway`), prints its
+ * `npm run bench`: runs one benchmark suite (`--suite hrv`, the default, `--suite access`, `--suite gateway` or `--suite crypto`), prints its
  * table and writes bench-results/<suite>.json. Suites live in their own modules; this file only dispatches.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -26,6 +26,13 @@ const SUITES: Record<string, Suite> = {
       const { runGatewayBench, formatGatewayBench } = await import('./gateway-bench.js');
       const r = await runGatewayBench({ log });
       return { json: r, table: formatGatewayBench(r) };
+    },
+  },
+  crypto: {
+    async run(log) {
+      const { runCryptoBench, formatCryptoBench } = await import('./crypto-bench.js');
+      const r = runCryptoBench(log);
+      return { json: r, table: formatCryptoBench(r) };
     },
   },
   access: {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { generateKeyPairSync } from 'node:crypto';
+import { ephemeralX25519 } from './raw-keys.js';
 import {
   HandshakeError,
   HandshakeInitiator,
@@ -44,7 +44,7 @@ describe('Protocol I, Phase I: CSP–SP handshake', () => {
   it('a man in the middle who swaps the ephemeral key in the hello is detected by the responder', () => {
     const { initiator, responder } = parties();
     const hello = initiator.hello();
-    const mitm = generateKeyPairSync('x25519').publicKey.export({ format: 'jwk' }).x as string;
+    const mitm = ephemeralX25519().publicKey.toString('base64url');
     expect(() => responder.reply({ ...hello, eph: mitm })).toThrow(/initiator signature does not verify/);
   });
 

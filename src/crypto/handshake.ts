@@ -8,22 +8,19 @@
  * Written here rather than taken from a library because the message flow is the protocol the project
  * specifies; the primitives are node:crypto's.
  */
-import {
-  createHash,
-  createHmac,
-  createPrivateKey,
-  createPublicKey,
-  diffieHellman,
-  generateKeyPairSync,
-  hkdfSync,
-  randomBytes,
-  sign,
-  timingSafeEqual,
-  verify,
-  type KeyObject,
-} from 'node:crypto';
+import { createHash, createHmac, hkdfSync, randomBytes, sign, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { HrvaultError } from '../errors.js';
+import {
+  ephemeralX25519,
+  generateRawKeyPair,
+  importRawPrivateKey,
+  importRawPublicKey,
+  rawPrivateKeyOf,
+  rawPublicKeyOf,
+  RawKeyError,
+  type EphemeralX25519,
+} from './raw-keys.js';
 
 const PROTOCOL_LABEL = 'hrvault/v1/handshake';
 
@@ -70,54 +67,69 @@ export type HandshakeHello = z.infer<typeof helloSchema>;
 export type HandshakeReply = z.infer<typeof replySchema>;
 export type HandshakeFinish = z.infer<typeof finishSchema>;
 
-/** Creates a new Ed25519 identity key pair for a party named `id`. */
+/**
+ * Creates a new Ed25519 identity key pair for a party named `id`. The KeyObjects are imported from the raw
+ * bytes rather than taken from the generation job, so exporting or signing with them can never meet the
+ * Node 20 keygen/JWK deadlock (see raw-keys.ts); identities are made once, so the import's ~1 ms is no cost.
+ */
 export function generateIdentity(id: string): IdentityKeyPair {
-  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-  return { id, publicKey, privateKey };
+  const raw = generateRawKeyPair('ed25519');
+  return { id, publicKey: importRawPublicKey('ed25519', raw.publicKey), privateKey: importRawPrivateKey('ed25519', raw.privateKey) };
 }
 
 /** Exports an identity's public key as base64url raw bytes (what the peer pins). */
 export function exportIdentityPublicKey(key: KeyObject): string {
-  const jwk = key.export({ format: 'jwk' });
-  if (jwk.crv !== 'Ed25519' || typeof jwk.x !== 'string') throw new HandshakeError('not an Ed25519 public key');
-  return jwk.x;
+  if (key.asymmetricKeyType !== 'ed25519') throw new HandshakeError('not an Ed25519 public key');
+  return rawPublicKeyOf(key).toString('base64url');
 }
 
 /** Imports a pinned Ed25519 public key from base64url raw bytes. */
 export function importIdentityPublicKey(raw: string): KeyObject {
   try {
-    return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: raw }, format: 'jwk' });
+    return importRawPublicKey('ed25519', Buffer.from(raw, 'base64url'));
   } catch (err) {
     throw new HandshakeError('pinned identity key is not a valid Ed25519 public key', { cause: err });
   }
 }
 
-/** Serialises an identity (including its private half) as JSON for the owner's own key file. */
+/** Serialises an identity (including its private half) as JSON for the owner's own key file (RFC 8037 OKP fields). */
 export function exportIdentity(identity: IdentityKeyPair): string {
-  return JSON.stringify({ id: identity.id, jwk: identity.privateKey.export({ format: 'jwk' }) });
+  const x = rawPublicKeyOf(identity.privateKey).toString('base64url');
+  const d = rawPrivateKeyOf(identity.privateKey).toString('base64url');
+  return JSON.stringify({ id: identity.id, jwk: { kty: 'OKP', crv: 'Ed25519', x, d } });
 }
 
-/** Reads an identity written by exportIdentity. */
+/** Reads an identity written by exportIdentity; refuses a file whose public half does not match its private half. */
 export function importIdentity(json: string): IdentityKeyPair {
   const parsed = z
     .object({ id: z.string().min(1), jwk: z.object({ kty: z.literal('OKP'), crv: z.literal('Ed25519'), x: b64, d: b64 }) })
     .parse(JSON.parse(json));
-  const privateKey = createPrivateKey({ key: parsed.jwk, format: 'jwk' });
-  return { id: parsed.id, privateKey, publicKey: createPublicKey(privateKey) };
-}
-
-function rawX25519(key: KeyObject): Buffer {
-  const x = key.export({ format: 'jwk' }).x;
-  if (typeof x !== 'string') throw new HandshakeError('bad X25519 key');
-  return Buffer.from(x, 'base64url');
+  let privateKey: KeyObject;
+  try {
+    privateKey = importRawPrivateKey('ed25519', Buffer.from(parsed.jwk.d, 'base64url'));
+  } catch (err) {
+    throw new HandshakeError('identity file holds no valid Ed25519 private key', { cause: err });
+  }
+  const x = rawPublicKeyOf(privateKey);
+  if (!x.equals(Buffer.from(parsed.jwk.x, 'base64url'))) throw new HandshakeError('identity file: public key does not match the private key');
+  return { id: parsed.id, privateKey, publicKey: importRawPublicKey('ed25519', x) };
 }
 
 function importX25519(raw: Buffer): KeyObject {
   if (raw.length !== 32) throw new HandshakeError(`ephemeral key must be 32 bytes, got ${raw.length}`);
   try {
-    return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: raw.toString('base64url') }, format: 'jwk' });
+    return importRawPublicKey('x25519', raw);
   } catch (err) {
     throw new HandshakeError('ephemeral key is not a valid X25519 public key', { cause: err });
+  }
+}
+
+function agree(eph: EphemeralX25519, peer: Buffer): Buffer {
+  try {
+    return eph.agree(importX25519(peer));
+  } catch (err) {
+    if (err instanceof RawKeyError) throw new HandshakeError('ephemeral key agreement failed (invalid or small-order key)', { cause: err });
+    throw err;
   }
 }
 
@@ -181,7 +193,7 @@ export class HandshakeInitiator {
   readonly #identity: IdentityKeyPair;
   readonly #responderId: string;
   readonly #responderKey: KeyObject;
-  readonly #eph = generateKeyPairSync('x25519');
+  readonly #eph = ephemeralX25519();
   readonly #nonce = randomBytes(32);
   #hello: HandshakeHello | undefined;
   #done = false;
@@ -194,7 +206,7 @@ export class HandshakeInitiator {
 
   /** The first message: ephemeral key and nonce, signed. */
   hello(): HandshakeHello {
-    const eph = rawX25519(this.#eph.publicKey);
+    const eph = this.#eph.publicKey;
     const signed = transcript([PROTOCOL_LABEL, 'hello', this.#identity.id, this.#responderId, eph, this.#nonce]);
     this.#hello = {
       v: 1,
@@ -219,13 +231,13 @@ export class HandshakeInitiator {
       PROTOCOL_LABEL,
       this.#identity.id,
       this.#responderId,
-      rawX25519(this.#eph.publicKey),
+      this.#eph.publicKey,
       this.#nonce,
       ephR,
       nonceR,
     ]);
     checkSig(transcript([full, 'reply']), decodeFixed('reply.sig', reply.sig, 64), this.#responderKey, 'responder');
-    const shared = diffieHellman({ privateKey: this.#eph.privateKey, publicKey: importX25519(ephR) });
+    const shared = agree(this.#eph, ephR);
     const d = derive(shared, full, now);
     checkMac(mac(d.confirmResponder, 'responder', full), decodeFixed('reply.confirm', reply.confirm, 32), 'responder');
     return {
@@ -268,11 +280,11 @@ export class HandshakeResponder {
       this.#initiatorKey,
       'initiator',
     );
-    const eph = generateKeyPairSync('x25519');
-    const ephR = rawX25519(eph.publicKey);
+    const eph = ephemeralX25519();
+    const ephR = eph.publicKey;
     const nonceR = randomBytes(32);
     const full = transcript([PROTOCOL_LABEL, hello.initiator, this.#identity.id, ephI, nonceI, ephR, nonceR]);
-    const shared = diffieHellman({ privateKey: eph.privateKey, publicKey: importX25519(ephI) });
+    const shared = agree(eph, ephI);
     const derived = derive(shared, full, now);
     this.#pending = { full, derived };
     return {

@@ -33,6 +33,20 @@ export {
 } from './envelope.js';
 export { generateSigningKeyPair, signingKeyObject, signingPublicKeyOf, signBytes, verifyBytes, type SigningKeyPair } from './signing.js';
 export { generateSshKeyPair } from './ssh-keys.js';
+export {
+  ephemeralX25519,
+  generateRawKeyPair,
+  importRawPrivateKey,
+  importRawPublicKey,
+  rawPrivateKeyOf,
+  rawPublicKeyOf,
+  x25519,
+  RawKeyError,
+  RAW_KEY_BYTES,
+  type EphemeralX25519,
+  type RawKeyCurve,
+  type RawKeyPair,
+} from './raw-keys.js';
 export * from './handshake.js';
 export * from './aead-channel.js';
 export * from './paillier.js';

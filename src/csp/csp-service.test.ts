@@ -219,8 +219,8 @@ describe('Protocol I, Phases I and IV on the wire', () => {
   });
 
   it('a man in the middle who swaps the handshake keys is detected and no session is formed', async () => {
-    const { generateKeyPairSync: gen } = await import('node:crypto');
-    const evil = gen('x25519').publicKey.export({ format: 'jwk' }).x as string;
+    const { ephemeralX25519 } = await import('../crypto/index.js');
+    const evil = ephemeralX25519().publicKey.toString('base64url');
     h.tamper.next = (req) => (req.kind === 'hello' ? { ...req, hello: { ...(req.hello as object), eph: evil } } : req);
     try {
       await expect(h.csp.link.connect()).rejects.toThrow(/handshake refused|signature/);
