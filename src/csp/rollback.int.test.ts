@@ -36,8 +36,8 @@ describe.skipIf(!pgReachable)('SP rollback of what it returns (PostgreSQL SP, CS
     csp = await startCsp({ dataDir: dir, paillierBits: 1024, sp: { inProcess: sp.sp, publicKey: sp.identity.publicKey } });
     return csp;
   };
-  const doctorRead = async (patient: string) => {
-    const p = await csp.csp.authenticate((await csp.csp.login('doc.rb', PW)).access_token);
+  const doctorRead = async (patient: string, username = 'doc.rb') => {
+    const p = await csp.csp.authenticate((await csp.csp.login(username, PW)).access_token);
     return csp.csp.getRecords(p, patient);
   };
   const adminPrincipal = async () => csp.csp.authenticate((await csp.csp.login('admin.rb', PW)).access_token);
@@ -116,12 +116,14 @@ describe.skipIf(!pgReachable)('SP rollback of what it returns (PostgreSQL SP, CS
   });
 
   it("an SP that rolls a patient's records back (its newest rows deleted) after a CSP restart has the read report them withheld, never an older chain as whole", async () => {
-    const doc = await csp.csp.authenticate((await csp.csp.login('doc.rb', PW)).access_token);
+    // doc.rb is locked out since the first test (its entry was rolled back): a colleague writes and reads.
+    await csp.csp.registerUser(await adminPrincipal(), { username: 'doc.notes', password: PW, role: 'doctor', patients: ['P-R1'] });
+    const doc = await csp.csp.authenticate((await csp.csp.login('doc.notes', PW)).access_token);
     for (const text of ['first note', 'second note', 'third note']) await csp.csp.appendRecord(doc, 'P-R1', { type: 'note', data: { text } });
     const [{ n } = { n: 0 }] = await sp.db.query<{ n: number }>('SELECT max(seq) AS n FROM sp_records');
     await sp.db.query('DELETE FROM sp_records WHERE seq = $1', [n]);
     await restartCsp();
-    const read = await doctorRead('P-R1');
+    const read = await doctorRead('P-R1', 'doc.notes');
     expect(read.records.map((r) => (r.data as { text: string }).text)).toEqual(['first note', 'second note']);
     expect(read.integrity_failures).toEqual([{ seq: n, reason: expect.stringMatching(/withheld/) }]);
     expect(await csp.csp.verifyPatientChain('P-R1')).toMatchObject({ ok: false });
