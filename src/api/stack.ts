@@ -19,6 +19,8 @@ export interface AccessStackOptions {
   paillierBits?: number;
   /** Directory of the built dashboard, served at `/`. */
   webRoot?: string;
+  /** People a grant of access needs (CspServiceOptions.grantApprovals). */
+  grantApprovals?: number;
 }
 
 export interface AccessStack {
@@ -39,7 +41,7 @@ export async function startAccessStack(o: AccessStackOptions): Promise<AccessSta
     keys = await generateCspKeys('csp', bits);
   }
   const sp = await startSp({ ...(o.dataDir ? { dataDir: o.dataDir } : {}), ...(o.spDb ? { spDb: o.spDb } : {}), cspPublicKey: keys.identity.publicKey });
-  const csp = await startCsp({ ...(o.dataDir ? { dataDir: o.dataDir } : {}), keys, sp: { inProcess: sp.sp, publicKey: sp.identity.publicKey } });
+  const csp = await startCsp({ ...(o.dataDir ? { dataDir: o.dataDir } : {}), keys, sp: { inProcess: sp.sp, publicKey: sp.identity.publicKey }, ...(o.grantApprovals !== undefined ? { grantApprovals: o.grantApprovals } : {}) });
   const api = await buildApi({ csp: csp.csp, ...(o.webRoot !== undefined ? { webRoot: o.webRoot } : {}) });
   const address = await api.listen({ port: o.port, host: o.host ?? '127.0.0.1' });
   return {

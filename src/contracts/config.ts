@@ -109,6 +109,8 @@ const enclaveSchema = z
 
 const port = z.number().int().min(0).max(65535);
 const paillierBits = z.number().int().min(1024).max(4096);
+/** The two-person rule on grants of access: 2 by default; 1 turns it off (a single-admin deployment). */
+const grantApprovals = z.number().int().min(1).max(16);
 
 /** `hrvault serve` (CSP + SP + API together) and `hrvault audit verify`. */
 const accessSchema = z
@@ -123,6 +125,10 @@ const accessSchema = z
     spDb: z.string(),
     /** Registers the first admin on a store without users; empty = none. */
     adminPassword: z.string(),
+    /** Registers a second admin ("admin2") at start, so grants can be approved by a second person; empty = none. */
+    secondAdminPassword: z.string(),
+    /** People a grant of access needs, the requester included; 1 (one admin alone) only when set explicitly. */
+    grantApprovals,
   })
   .strict();
 
@@ -138,6 +144,8 @@ const cspSchema = z
     /** The SP identity public key to pin (base64url). */
     spPublicKey: z.string(),
     adminPassword: z.string(),
+    secondAdminPassword: z.string(),
+    grantApprovals,
   })
   .strict();
 

@@ -85,13 +85,14 @@ export async function createApprovedUser(
   call: Call,
   admins: { requester: string; approver: string },
   body: { username: string; role: 'admin' | 'doctor' | 'health_worker' | 'patient'; display_name?: string; patient_id?: string; patients?: string[] },
+  /** The password the user sets at enrolment (default: a fresh random one). */
+  password = freshPassword(),
 ): Promise<{ user_id: string; username: string; password: string; token: string }> {
   const requesterPart = freshPassword();
   const r = await call('POST', '/users', admins.requester, { ...body, password: requesterPart });
   if (r.status !== 202) throw new Error(`create ${body.username}: ${r.status} ${JSON.stringify(r.body)}`);
   const approverPart = await approveGrant(call, admins.approver, r.body.grant.grant_id as string);
   if (!approverPart) throw new Error(`approval of ${body.username} issued no enrolment code`);
-  const password = freshPassword();
   const token = await enrol(call, body.username, [requesterPart, approverPart], password);
   return { user_id: r.body.user_id as string, username: body.username, password, token };
 }
