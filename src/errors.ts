@@ -56,6 +56,8 @@ export const ERROR_CODES = {
   HRV_ERR_CONTRACT: 'data that crossed a component boundary does not have the declared shape',
   HRV_ERR_DEVICE: 'a device (gateway) credential was refused, revoked, or used beyond its rights',
   HRV_ERR_FAILPOINT: 'an armed test failpoint fired (fault-injection tests only)',
+  HRV_ERR_GRANT_SELF_APPROVAL: 'an admin tried to approve a grant they requested, or one about their own account',
+  HRV_ERR_GRANT_STATE: 'the grant is not pending (already approved or rejected)',
   HRV_ERR_UNKNOWN_REFERENCE: 'a request names ids (patients, users) that do not exist',
   HRV_ERR_JSON_DEPTH: 'a JSON request body nests deeper than the API allows',
   HRV_ERR_SP_ROLLBACK: 'the storage provider served an entry older than the CSP last stored or saw (a rollback); refused',

@@ -8,6 +8,7 @@ import type { HrvResult } from '../contracts/index.js';
 import { seedResults } from '../test-support/access/seed.js';
 import { hasSharedData } from '../test-support/shared-data.js';
 import { FIXTURE_T0, makeApiFixture, PASSWORD, type ApiFixture } from './test-support/api-fixture.js';
+import { approveGrant, enrol, injectCall } from './test-support/grants.js';
 
 let f: ApiFixture;
 let irregular: HrvResult[];
@@ -57,8 +58,10 @@ describe.skipIf(!hasSharedData())('HTTP: dashboard support endpoints', () => {
     const bad = await f.app.inject({ method: 'PUT', url: `/api/v1/users/${f.userIds.doctor}/assignments`, payload: { patients: ['P-A', 'P-NOPE', 'P-GONE'] }, headers: bearer(f.tokens.admin) });
     expect(bad.statusCode).toBe(422);
     expect(bad.json()).toMatchObject({ code: 'HRV_ERR_UNKNOWN_REFERENCE', field: 'patients', detail: expect.stringContaining('P-NOPE, P-GONE') });
+    // Adding P-B is a grant: pending (202) until the second admin approves it.
     const ok = await f.app.inject({ method: 'PUT', url: `/api/v1/users/${f.userIds.doctor}/assignments`, payload: { patients: ['P-A', 'P-B'] }, headers: bearer(f.tokens.admin) });
-    expect(ok.statusCode).toBe(200);
+    expect(ok.statusCode).toBe(202);
+    await approveGrant(injectCall(f.app), f.approver, ok.json<{ grant: { grant_id: string } }>().grant.grant_id);
     for (const sort of ['sdnn', 'hr', 'rmssd', 'last_data', 'alerts'] as const) {
       const asc = (await list(`?sort=${sort}&order=asc`)).items;
       const desc = (await list(`?sort=${sort}&order=desc`)).items;
@@ -120,17 +123,23 @@ describe.skipIf(!hasSharedData())('HTTP: dashboard support endpoints', () => {
     expect((await get('/api/v1/me', f.tokens.health_worker)).statusCode).toBe(200);
   });
 
-  it('an admin resets a password: the old one and the old refresh tokens stop working', async () => {
+  it('an admin resets a password: the old one and the old refresh tokens stop working at once; the user enrols again with both admins\' code parts', async () => {
     const before = (await f.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'bob', password: PASSWORD } })).json<{ refresh_token: string }>();
     const users = (await get('/api/v1/users', f.tokens.admin)).json<{ users: Array<{ user_id: string; username: string }> }>().users;
     const bob = users.find((u) => u.username === 'bob')!.user_id;
     const url = `/api/v1/users/${bob}/password`;
     expect((await f.app.inject({ method: 'POST', url, payload: { password: 'a brand new passphrase' }, headers: bearer(f.tokens.patient) })).statusCode).toBe(403);
     expect((await f.app.inject({ method: 'POST', url, payload: { password: 'short' }, headers: bearer(f.tokens.admin) })).statusCode).toBe(400);
-    expect((await f.app.inject({ method: 'POST', url, payload: { password: 'a brand new passphrase' }, headers: bearer(f.tokens.admin) })).statusCode).toBe(200);
+    const reset = await f.app.inject({ method: 'POST', url, payload: { password: 'a brand new passphrase' }, headers: bearer(f.tokens.admin) });
+    expect(reset.statusCode).toBe(202);
     expect((await f.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'bob', password: PASSWORD } })).statusCode).toBe(401);
-    expect((await f.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'bob', password: 'a brand new passphrase' } })).statusCode).toBe(200);
     expect((await f.app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refresh_token: before.refresh_token } })).statusCode).toBe(401);
+    // The admin's part is no password: it logs nobody in.
+    expect((await f.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'bob', password: 'a brand new passphrase' } })).statusCode).toBe(401);
+    const call = injectCall(f.app);
+    const approverPart = await approveGrant(call, f.approver, reset.json<{ grant: { grant_id: string } }>().grant.grant_id);
+    await enrol(call, 'bob', ['a brand new passphrase', approverPart!], 'bob chose this passphrase');
+    expect((await f.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'bob', password: 'bob chose this passphrase' } })).statusCode).toBe(200);
   });
 
   it('the audit search filters, pages and reports the chain’s verification (admin only)', async () => {

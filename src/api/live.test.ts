@@ -8,7 +8,7 @@ import { decodeJwt } from 'jose';
 import { signAccessToken } from '../csp/index.js';
 import { hasSharedData } from '../test-support/shared-data.js';
 import { buildApi } from './server.js';
-import { makeApiFixture, PASSWORD, type ApiFixture } from './test-support/api-fixture.js';
+import { grantAssignments, makeApiFixture, PASSWORD, type ApiFixture } from './test-support/api-fixture.js';
 
 let f: ApiFixture;
 let app: FastifyInstance;
@@ -84,7 +84,7 @@ describe.skipIf(!hasSharedData())('HTTP: the live stream re-decides access', () 
     await f.h.csp.appendRecord(await nurse(), 'P-A', { type: 'vitals', data: { hr_bpm: 99 } });
     const after = await readUntil(res, 'hr_bpm', 1000);
     expect(after.text).not.toContain('"hr_bpm":99');
-    await f.h.csp.setAssignments(admin, f.userIds.doctor, ['P-A']);
+    await grantAssignments(f, f.userIds.doctor, ['P-A']);
   });
 
   it('a record appended right after the revocation is not delivered (checked before each event)', async () => {
@@ -99,7 +99,7 @@ describe.skipIf(!hasSharedData())('HTTP: the live stream re-decides access', () 
       const got = await readUntil(res, 'event: end', 3000);
       expect(got.text).not.toContain('"hr_bpm":98');
       expect(got.text).toContain('withdrawn');
-      await f.h.csp.setAssignments(admin, f.userIds.doctor, ['P-A']);
+      await grantAssignments(f, f.userIds.doctor, ['P-A']);
     } finally {
       await slow.close();
     }

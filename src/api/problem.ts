@@ -19,6 +19,8 @@ export interface Problem {
 const STATUS: Partial<Record<ErrorCode, number>> = {
   HRV_ERR_AUTH: 401,
   HRV_ERR_FORBIDDEN: 403,
+  HRV_ERR_GRANT_SELF_APPROVAL: 403,
+  HRV_ERR_GRANT_STATE: 409,
   HRV_ERR_NOT_FOUND: 404,
   HRV_ERR_CONFLICT: 409,
   HRV_ERR_THROTTLED: 429,

@@ -63,7 +63,7 @@ export const tokensSchema = z.object({
 });
 
 /** A user as callers see it: the CSP's user record without the verifier. */
-export const userViewSchema = userRecordSchema.omit({ verifier: true });
+export const userViewSchema = userRecordSchema.omit({ verifier: true, enrol: true });
 
 /** A stored record as readers get it (author_name is looked up when read, absent on an append's answer). */
 export const recordViewSchema = z.object({

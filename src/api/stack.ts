@@ -21,6 +21,8 @@ export interface AccessStackOptions {
   webRoot?: string;
   /** Client addresses from X-Forwarded-For (behind a reverse proxy only; default false). */
   trustProxy?: boolean;
+  /** People a grant of access needs (CspServiceOptions.grantApprovals). */
+  grantApprovals?: number;
 }
 
 export interface AccessStack {
@@ -41,7 +43,7 @@ export async function startAccessStack(o: AccessStackOptions): Promise<AccessSta
     keys = await generateCspKeys('csp', bits);
   }
   const sp = await startSp({ ...(o.dataDir ? { dataDir: o.dataDir } : {}), ...(o.spDb ? { spDb: o.spDb } : {}), cspPublicKey: keys.identity.publicKey });
-  const csp = await startCsp({ ...(o.dataDir ? { dataDir: o.dataDir } : {}), keys, sp: { inProcess: sp.sp, publicKey: sp.identity.publicKey } });
+  const csp = await startCsp({ ...(o.dataDir ? { dataDir: o.dataDir } : {}), keys, sp: { inProcess: sp.sp, publicKey: sp.identity.publicKey }, ...(o.grantApprovals !== undefined ? { grantApprovals: o.grantApprovals } : {}) });
   const api = await buildApi({ csp: csp.csp, trustProxy: o.trustProxy ?? false, ...(o.webRoot !== undefined ? { webRoot: o.webRoot } : {}) });
   const address = await api.listen({ port: o.port, host: o.host ?? '127.0.0.1' });
   return {

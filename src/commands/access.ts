@@ -46,15 +46,23 @@ export function accessStackFromConfig(cfg: HrvaultConfig['access']): Promise<Acc
     host: cfg.host,
     paillierBits: cfg.paillierBits,
     trustProxy: cfg.trustProxy,
+    grantApprovals: cfg.grantApprovals,
   });
 }
 
-/** Registers the first admin when the store has no users and a password was given. */
-async function bootstrapAdmin(csp: CspService, password: string): Promise<void> {
-  if (!password) return;
+/**
+ * Registers the bootstrap admins whose passwords were given and that do not exist yet: "admin", and
+ * "admin2" (the second person the two-person rule on grants needs; an operator's decision, not an admin's).
+ */
+async function bootstrapAdmin(csp: CspService, password: string, secondPassword = ''): Promise<void> {
+  if (secondPassword) await bootstrapOne(csp, 'admin2', secondPassword);
+  if (password) await bootstrapOne(csp, 'admin', password);
+}
+
+async function bootstrapOne(csp: CspService, username: string, password: string): Promise<void> {
   try {
-    await csp.registerUser('bootstrap', { username: 'admin', password, role: 'admin' });
-    process.stderr.write('registered user "admin"\n');
+    await csp.registerUser('bootstrap', { username, password, role: 'admin' });
+    process.stderr.write(`registered user "${username}"\n`);
   } catch (err) {
     if (!(err instanceof Error && /taken/.test(err.message))) throw err;
   }
@@ -105,7 +113,7 @@ export function registerAccessCommands(program: Command): void {
       const cfg = loadConfig({ ...(o.config === undefined ? {} : { file: o.config }), flags: { access: given({ dataDir: o.dataDir, spDb: o.spDb, port: o.port, host: o.host, paillierBits: o.paillierBits }) } }).access;
       await ensurePortFree('--port', cfg.port, cfg.host);
       const stack = await accessStackFromConfig(cfg).catch(portError(cfg.port, cfg.host));
-      await bootstrapAdmin(stack.csp, cfg.adminPassword);
+      await bootstrapAdmin(stack.csp, cfg.adminPassword, cfg.secondAdminPassword);
       process.stderr.write(`hrvault serve: dashboard at ${stack.address}/, API at ${stack.address}/api/v1 (OpenAPI: ${stack.address}/api/v1/openapi.json)\n`);
       await waitForSignal(() => stack.close());
     });
@@ -171,8 +179,9 @@ export function registerAccessCommands(program: Command): void {
         dataDir: cfg.dataDir,
         paillierBits: cfg.paillierBits,
         sp: { url: cfg.spUrl, publicKey: cfg.spPublicKey },
+        grantApprovals: cfg.grantApprovals,
       });
-      await bootstrapAdmin(csp.csp, cfg.adminPassword);
+      await bootstrapAdmin(csp.csp, cfg.adminPassword, cfg.secondAdminPassword);
       const api = await buildApi({ csp: csp.csp, trustProxy: cfg.trustProxy });
       const address = await api.listen({ port: cfg.port, host: cfg.host }).catch(async (err: unknown) => {
         await csp.close();

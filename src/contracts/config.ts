@@ -142,6 +142,8 @@ const enclaveSchema = z
 
 const port = z.number().int().min(0).max(65535);
 const paillierBits = z.number().int().min(1024).max(4096);
+/** The two-person rule on grants of access: 2 by default; 1 turns it off (a single-admin deployment). */
+const grantApprovals = z.number().int().min(1).max(16);
 
 /** `hrvault serve` (CSP + SP + API together) and `hrvault audit verify`. */
 const accessSchema = z
@@ -158,6 +160,10 @@ const accessSchema = z
     adminPassword: z.string(),
     /** Take the client address from X-Forwarded-For (only behind a reverse proxy that sets it). */
     trustProxy: z.boolean(),
+    /** Registers a second admin ("admin2") at start, so grants can be approved by a second person; empty = none. */
+    secondAdminPassword: z.string(),
+    /** People a grant of access needs, the requester included; 1 (one admin alone) only when set explicitly. */
+    grantApprovals,
   })
   .strict();
 
@@ -175,6 +181,8 @@ const cspSchema = z
     adminPassword: z.string(),
     /** As access.trustProxy. */
     trustProxy: z.boolean(),
+    secondAdminPassword: z.string(),
+    grantApprovals,
   })
   .strict();
 

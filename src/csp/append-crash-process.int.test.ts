@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { exitWithin, runCli, spawnCli, type CliProcess } from '../test-support/processes.js';
 import { PG_URL, postgresReachable } from '../test-support/access/postgres.js';
 import { openSqlDb } from '../sql/index.js';
+import { createApprovedUser, fetchCall } from '../api/test-support/grants.js';
 
 const PW = 'correct horse battery staple';
 const children: CliProcess[] = [];
@@ -31,7 +32,7 @@ afterAll(async () => {
 
 async function serve(dataDir: string, spDb: string | undefined, failpoints = ''): Promise<{ child: CliProcess; api: string }> {
   const child = spawnCli(['serve', '--data-dir', dataDir, '--port', '0', ...(spDb ? ['--sp-db', spDb] : [])], {
-    env: { HRVAULT_ACCESS_ADMIN_PASSWORD: PW, HRVAULT_FAILPOINTS: failpoints },
+    env: { HRVAULT_ACCESS_ADMIN_PASSWORD: PW, HRVAULT_ACCESS_SECOND_ADMIN_PASSWORD: PW, HRVAULT_FAILPOINTS: failpoints },
   });
   children.push(child);
   const m = await child.waitFor(/API at (http:\/\/\S+)\/api\/v1/);
@@ -49,7 +50,7 @@ async function call(api: string, method: string, path: string, body?: unknown, t
   return { status: res.status, json: text ? JSON.parse(text) : undefined };
 }
 
-const login = async (api: string, username: string): Promise<string> => (await call(api, 'POST', '/auth/login', { username, password: PW })).json.access_token as string;
+const login = async (api: string, username: string, password = PW): Promise<string> => (await call(api, 'POST', '/auth/login', { username, password })).json.access_token as string;
 
 for (const [engine, withPg] of [
   ['PGlite', false],
@@ -72,15 +73,17 @@ for (const [engine, withPg] of [
       }
       const first = await serve(dataDir, spDb, 'csp.after-sp-commit=crash');
       const admin = await login(first.api, 'admin');
-      expect((await call(first.api, 'POST', '/users', { username: 'pat', password: PW, role: 'patient', patient_id: 'P-1' }, admin)).status).toBe(201);
-      expect((await call(first.api, 'POST', '/users', { username: 'doc', password: PW, role: 'doctor', patients: ['P-1'] }, admin)).status).toBe(201);
-      const doc = await login(first.api, 'doc');
+      // Accounts follow the two-person rule: one admin requests, the other approves, the user enrols.
+      const grants = fetchCall(first.api.replace(/\/api\/v1$/, ''));
+      const admins = { requester: admin, approver: await login(first.api, 'admin2') };
+      await createApprovedUser(grants, admins, { username: 'pat', role: 'patient', patient_id: 'P-1' });
+      const { password: docPw, token: doc } = await createApprovedUser(grants, admins, { username: 'doc', role: 'doctor', patients: ['P-1'] });
       // The answer never comes: the failpoint SIGKILLs the process after the SP's commit.
       await expect(call(first.api, 'POST', '/patients/P-1/records', { type: 'note', data: { text: 'written at the crash' } }, doc)).rejects.toThrow();
       expect(await first.child.exited).toEqual({ code: null, signal: 'SIGKILL' });
 
       const second = await serve(dataDir, spDb);
-      const doc2 = await login(second.api, 'doc');
+      const doc2 = await login(second.api, 'doc', docPw);
       const read = await call(second.api, 'GET', '/patients/P-1/records', undefined, doc2);
       expect(read.status).toBe(200);
       expect(read.json.integrity_failures).toEqual([]);

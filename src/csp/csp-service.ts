@@ -11,8 +11,9 @@ import { Aggregates, type AggregateMeta } from './aggregates.js';
 import { AuditLog, type AuditAnchor, type AuditEntry, type AuditEvent, type AuditVerification } from './audit.js';
 import { SpLink, SpRequestError } from '../protocol/index.js';
 import type { CspKeys } from './csp-keys.js';
-import { AuthError, ConflictError, ForbiddenError, NotFoundError, ThrottledError, UnknownReferenceError, ValidationError } from './errors.js';
-import { canSeePatient, decideAdmin, decideBreakGlass, decideIngest, decideWrite, RECORD_TYPES, type Principal, type RecordType } from './policy.js';
+import { AuthError, ConflictError, ForbiddenError, GrantStateError, NotFoundError, SelfApprovalError, ThrottledError, UnknownReferenceError, ValidationError } from './errors.js';
+import { enrolmentCodePart, GrantStore, type Grant, type GrantState } from './grants.js';
+import { canSeePatient, decideAdmin, decideApproval, decideBreakGlass, decideIngest, decideWrite, RECORD_TYPES, type Principal, type RecordType } from './policy.js';
 import {
   DEVICE_AUTH_REFUSED,
   DeviceAuthError,
@@ -92,6 +93,12 @@ export interface CspServiceOptions {
   deviceRateLimit?: { perMinute: number; burst: number };
   /** Where security events are logged server-side (pino-shaped; the HTTP edge passes its logger). */
   logger?: SecurityLogger;
+  /**
+   * People a grant of access needs, the requester included (`access.grantApprovals`, default 2: one admin
+   * requests, another approves). 1 lets one admin grant alone: for a single-admin deployment only; the CSP
+   * then warns at every start and says so in the audit log.
+   */
+  grantApprovals?: number;
 }
 
 /** The part of a pino/fastify logger the CSP uses. */
@@ -163,6 +170,23 @@ interface IntentBody {
 // A verifier for a password nobody has, so unknown usernames cost the same time as known ones.
 let dummyVerifier: Promise<string> | undefined;
 
+/** A verifier for a password nobody has: the verifier of accounts that must enrol before they log in. */
+function unusableVerifier(): Promise<string> {
+  dummyVerifier ??= hashPassword(randomBytes(32).toString('hex'));
+  return dummyVerifier;
+}
+
+/** What an admin (or the bootstrap) gives to register a user. */
+export interface UserInput {
+  username: string;
+  /** Bootstrap: the password. An admin's request: that admin's part of the enrolment code. */
+  password: string;
+  role: Role;
+  display_name?: string;
+  patient_id?: string;
+  patients?: string[];
+}
+
 export class CspService {
   readonly link: SpLink;
   readonly audit: AuditLog;
@@ -181,13 +205,17 @@ export class CspService {
   readonly #summaries: SummaryStore;
   readonly #deviceLimiter: DeviceRateLimiter;
   readonly #marks: HighWaterMarks;
+  readonly #grants: GrantStore;
+  readonly #grantApprovals: number;
   #logger: SecurityLogger | undefined;
   /** Emits 'record' with {patient_id, record} after every append, for live updates. */
   readonly events = new EventEmitter();
 
-  private constructor(opts: CspServiceOptions, audit: AuditLog, refresh: RefreshTokenStore, jtis: JtiStore, summaries: SummaryStore, marks: HighWaterMarks) {
+  private constructor(opts: CspServiceOptions, audit: AuditLog, refresh: RefreshTokenStore, jtis: JtiStore, summaries: SummaryStore, marks: HighWaterMarks, grants: GrantStore) {
     this.#keys = opts.keys;
     this.#marks = marks;
+    this.#grants = grants;
+    this.#grantApprovals = opts.grantApprovals ?? 2;
     this.#jtis = jtis;
     this.#summaries = summaries;
     this.#deviceLimiter = new DeviceRateLimiter(opts.deviceRateLimit ?? { perMinute: 120, burst: 30 });
@@ -223,9 +251,19 @@ export class CspService {
     const refresh = await RefreshTokenStore.open(opts.db);
     const jtis = await JtiStore.open(opts.db);
     const summaries = await SummaryStore.open(opts.db, opts.keys.kek);
+    const grants = await GrantStore.open(opts.db);
+    const approvals = opts.grantApprovals ?? 2;
+    if (!Number.isInteger(approvals) || approvals < 1 || approvals > 16) throw new ValidationError('grantApprovals', 'must be a whole number from 1 to 16');
     const marks = await HighWaterMarks.open(opts.db);
-    const csp = new CspService(opts, audit, refresh, jtis, summaries, marks);
+    const csp = new CspService(opts, audit, refresh, jtis, summaries, marks, grants);
     await csp.#aggregates.open();
+    if (approvals === 1) {
+      // Allowed only when set explicitly; every start says so, loudly and durably.
+      const message = 'access.grantApprovals is 1: one admin alone can grant access to clinical data (the two-person rule is off)';
+      if (opts.logger) opts.logger.warn({ grant_approvals: 1 }, message);
+      else process.emitWarning(message, { code: 'HRVAULT_SINGLE_PERSON_GRANTS' });
+      await audit.append({ actor: 'csp', action: 'access.single_person_grants', outcome: 'ok', flagged: true, detail: { clinical_access: true, grant_approvals: 1 } });
+    }
     await csp.link.connect();
     await csp.link.call({ op: 'set_paillier_key', n: exportPaillierPublicKey(opts.keys.paillier.publicKey).n });
     await csp.#loadUsers();
@@ -539,16 +577,49 @@ export class CspService {
 
   // ---------- Phase II: registration ----------
 
-  /** Registers a user; `actor` must be an admin, or 'bootstrap' for the first admin and the demo set-up. */
-  async registerUser(
-    actor: Principal | 'bootstrap',
-    input: { username: string; password: string; role: Role; display_name?: string; patient_id?: string; patients?: string[] },
-  ): Promise<UserView> {
-    const actorName = actor === 'bootstrap' ? 'bootstrap' : principalName(actor);
-    if (actor !== 'bootstrap' && decideAdmin(actor) !== 'allow') {
-      await this.audit.append({ actor: actorName, action: 'user.register', target: input.username, outcome: 'denied' });
+  /**
+   * Registers a user. 'bootstrap' (the first admins and the demo, in-process at set-up) registers at once with
+   * the given password. An admin's registration is a grant (see `requestUser`): the answer is the account,
+   * which cannot log in until the grant is approved and its holder enrols.
+   */
+  async registerUser(actor: Principal | 'bootstrap', input: UserInput): Promise<UserView> {
+    if (actor !== 'bootstrap') return (await this.requestUser(actor, input)).user;
+    const user = await this.#draftUser('bootstrap', input);
+    const rec = { ...user, verifier: await hashPassword(input.password) };
+    await this.#storeUser(rec);
+    await this.audit.append({ actor: 'bootstrap', action: 'user.register', target: rec.user_id, outcome: 'ok', detail: { role: rec.role } });
+    return view(rec);
+  }
+
+  /**
+   * An admin asks for a new account: a grant of kind 'account'. `input.password` becomes the requester's
+   * part of the enrolment code, never a password: the account's verifier is one nobody holds. Each approving
+   * admin gets one more part; the holder enrols with all of them and a password of their own.
+   */
+  async requestUser(actor: Principal, input: UserInput): Promise<{ user: UserView; grant: Grant }> {
+    if (decideAdmin(actor) !== 'allow') {
+      await this.audit.append({ actor: principalName(actor), action: 'user.register', target: input.username, outcome: 'denied' });
       throw new ForbiddenError('only an admin registers users');
     }
+    const user = await this.#draftUser(principalName(actor), input);
+    const grant = this.#grants.draft({ kind: 'account', user_id: user.user_id, username: user.username, role: user.role, patients: user.patients, requested_by: principalName(actor), needed: this.#grantApprovals });
+    const pending = grant.state === 'pending';
+    const rec: UserRecord = {
+      ...user,
+      patients: pending ? [] : user.patients,
+      verifier: await unusableVerifier(),
+      enrol: [await hashPassword(input.password)],
+      ...(pending ? { pending_grant: grant.grant_id } : {}),
+    };
+    await this.#storeUser(rec);
+    await this.#grants.put(grant);
+    await this.audit.append({ actor: principalName(actor), action: 'user.register', target: rec.user_id, outcome: 'ok', detail: { role: rec.role, grant_id: grant.grant_id } });
+    await this.#auditGrant(actor, 'grant.request', 'ok', grant);
+    return { user: view(rec), grant };
+  }
+
+  /** A new user record from `input`, checked (password rules, name and patient login unique); no verifier yet. */
+  async #draftUser(actorName: string, input: UserInput): Promise<Omit<UserRecord, 'verifier'>> {
     const problem = passwordProblem(input.password);
     if (problem) throw new ValidationError('password', problem);
     const username = input.username.toLowerCase();
@@ -561,7 +632,7 @@ export class CspService {
       display_name: input.display_name ?? username,
       patient_id: input.role === 'patient' ? input.patient_id : undefined,
       patients: input.role === 'health_worker' || input.role === 'doctor' ? [...new Set(input.patients ?? [])] : [],
-      verifier: await hashPassword(input.password),
+      verifier: '$argon2id$draft', // replaced by the caller
       version: 1,
       created_ms: Date.now(),
       disabled: false,
@@ -574,26 +645,115 @@ export class CspService {
     if (parsed.data.role === 'patient' && [...this.#users.values()].some((u) => u.role === 'patient' && u.patient_id === parsed.data.patient_id)) {
       throw new ConflictError(`patient ${parsed.data.patient_id} already has a login`);
     }
-    await this.#storeUser(parsed.data);
-    await this.audit.append({ actor: actorName, action: 'user.register', target: parsed.data.user_id, outcome: 'ok', detail: { role: parsed.data.role } });
-    return view(parsed.data);
+    if (actorName !== 'bootstrap') {
+      const unknown = parsed.data.patients.filter((id) => !this.#patientExists(id));
+      if (unknown.length > 0) throw new UnknownReferenceError('patients', 'patient ids', unknown);
+    }
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars -- the caller sets the verifier
+    const { verifier, ...rest } = parsed.data;
+    return rest;
   }
 
-  /** Sets the patients a health worker or doctor is assigned to (admin only). */
-  async setAssignments(actor: Principal, userId: string, patients: string[]): Promise<UserView> {
+  /**
+   * Sets the patients a health worker or doctor is assigned to (admin only). Removals take effect at once
+   * (revoking never waits); additions are a grant of kind 'assign', effective when approved.
+   */
+  async setAssignments(actor: Principal, userId: string, patients: string[]): Promise<UserView & { grant?: Grant }> {
     if (decideAdmin(actor) !== 'allow') {
       await this.audit.append({ actor: principalName(actor), action: 'user.assign', target: userId, outcome: 'denied' });
       throw new ForbiddenError('only an admin changes assignments');
     }
-    const u = this.#users.get(userId);
+    let u = this.#users.get(userId);
     if (!u) throw new NotFoundError('no such user');
     if (u.role !== 'doctor' && u.role !== 'health_worker') throw new ValidationError('user_id', 'only doctors and health workers have assignments');
-    const unknown = [...new Set(patients)].filter((id) => !this.#patientExists(id));
+    const want = new Set(patients);
+    const unknown = [...want].filter((id) => !this.#patientExists(id));
     if (unknown.length > 0) throw new UnknownReferenceError('patients', 'patient ids', unknown);
-    const next = { ...u, patients: [...new Set(patients)], version: u.version + 1 };
-    await this.#storeUser(next);
-    await this.audit.append({ actor: principalName(actor), action: 'user.assign', target: userId, outcome: 'ok', detail: { patients: next.patients.length } });
-    return view(next);
+    const kept = u.patients.filter((id) => want.has(id));
+    const added = [...want].filter((id) => !u!.patients.includes(id));
+    if (kept.length !== u.patients.length) {
+      u = { ...u, patients: kept, version: u.version + 1 };
+      await this.#storeUser(u);
+      await this.audit.append({ actor: principalName(actor), action: 'user.assign', target: userId, outcome: 'ok', detail: { patients: u.patients.length, removed: patients.length } });
+    }
+    if (added.length === 0) return view(u);
+    const grant = this.#grants.draft({ kind: 'assign', user_id: u.user_id, username: u.username, role: u.role, patients: added, requested_by: principalName(actor), needed: this.#grantApprovals });
+    if (grant.state === 'approved') {
+      u = { ...u, patients: [...u.patients, ...added], version: u.version + 1 };
+      await this.#storeUser(u);
+    }
+    await this.#grants.put(grant);
+    await this.#auditGrant(actor, 'grant.request', 'ok', grant);
+    return { ...view(u), grant };
+  }
+
+  /** Writes a grant event: always flagged, always marked as a grant of clinical access. */
+  async #auditGrant(actor: Principal, action: string, outcome: 'ok' | 'denied', g: Partial<Grant> & { grant_id: string }, extra: Record<string, unknown> = {}): Promise<void> {
+    await this.audit.append({
+      actor: principalName(actor),
+      action,
+      target: g.user_id ?? g.grant_id,
+      outcome,
+      flagged: true,
+      detail: { clinical_access: true, grant_id: g.grant_id, kind: g.kind, role: g.role, patients: g.patients, state: g.state, ...extra },
+    });
+  }
+
+  /** Grants in `state` (all when absent), oldest first (admin only). */
+  async listGrants(actor: Principal, state?: GrantState): Promise<Grant[]> {
+    if (decideAdmin(actor) !== 'allow') throw new ForbiddenError('only an admin lists grants');
+    return this.#grants.list(state);
+  }
+
+  /**
+   * Approves a pending grant (admin only; never the requester's own, nor one about the approver's account).
+   * For an account or a password reset the approver gets one part of the enrolment code, shown only here.
+   * The grant takes effect when it has its `needed` people.
+   */
+  async approveGrant(actor: Principal, grantId: string): Promise<{ grant: Grant; enrolment_code?: string }> {
+    const g = await this.#grants.get(grantId);
+    const decision = g ? decideApproval(actor, g) : decideAdmin(actor);
+    if (decision !== 'allow') {
+      await this.#auditGrant(actor, 'grant.approve', 'denied', g ?? { grant_id: grantId }, { reason: decision === 'self' ? 'self-approval' : 'not an admin' });
+      if (decision === 'self') throw new SelfApprovalError('an admin cannot approve a grant they requested or one about their own account');
+      throw new ForbiddenError('only an admin approves grants');
+    }
+    if (!g) throw new NotFoundError('no such grant');
+    if (g.state !== 'pending') throw new GrantStateError(`grant ${g.grant_id} is ${g.state}`);
+    const u = this.#users.get(g.user_id);
+    const stale = !u || (g.kind !== 'assign' && u.pending_grant !== g.grant_id);
+    if (stale) throw new GrantStateError(`grant ${g.grant_id} no longer applies to its account`);
+    const approvals = [...g.approvals, principalName(actor)];
+    const done = approvals.length + 1 >= g.needed;
+    const code = g.kind === 'assign' ? undefined : enrolmentCodePart();
+    let next: UserRecord = { ...u, version: u.version + 1 };
+    if (code !== undefined) next.enrol = [...(u.enrol ?? []), await hashPassword(code)];
+    if (done) {
+      if (g.kind !== 'assign') delete next.pending_grant;
+      if (g.kind !== 'credential') next = { ...next, patients: [...new Set([...u.patients, ...g.patients.filter((id) => this.#patientExists(id))])] };
+    }
+    if (code !== undefined || done) await this.#storeUser(next);
+    const grant: Grant = { ...g, approvals, ...(done ? { state: 'approved' as const, decided_ms: Date.now() } : {}) };
+    await this.#grants.put(grant);
+    await this.#auditGrant(actor, 'grant.approve', 'ok', grant, { effective: done });
+    return { grant, ...(code !== undefined ? { enrolment_code: code } : {}) };
+  }
+
+  /** Rejects (or, for its requester, withdraws) a pending grant (admin only). A rejected account stays disabled. */
+  async rejectGrant(actor: Principal, grantId: string): Promise<{ grant: Grant }> {
+    if (decideAdmin(actor) !== 'allow') {
+      await this.#auditGrant(actor, 'grant.reject', 'denied', { grant_id: grantId });
+      throw new ForbiddenError('only an admin rejects grants');
+    }
+    const g = await this.#grants.get(grantId);
+    if (!g) throw new NotFoundError('no such grant');
+    if (g.state !== 'pending') throw new GrantStateError(`grant ${g.grant_id} is ${g.state}`);
+    const u = this.#users.get(g.user_id);
+    if (u && g.kind === 'account' && u.pending_grant === g.grant_id && !u.disabled) await this.#storeUser({ ...u, disabled: true, version: u.version + 1 });
+    const grant: Grant = { ...g, state: 'rejected', decided_ms: Date.now() };
+    await this.#grants.put(grant);
+    await this.#auditGrant(actor, 'grant.reject', 'ok', grant);
+    return { grant };
   }
 
   // ---------- Phase III: authentication ----------
@@ -615,21 +775,64 @@ export class CspService {
       // Renewal happened in #fetchUser; one more try under the fresh keys.
       user = await this.#fetchUser(username);
     }
-    dummyVerifier ??= hashPassword(randomBytes(16).toString('hex'));
-    const ok = await verifyPassword(user?.verifier ?? (await dummyVerifier), password);
-    if (!user || !ok || user.disabled) {
+    const ok = await verifyPassword(user?.verifier ?? (await unusableVerifier()), password);
+    if (!user || !ok || user.disabled || user.enrol !== undefined || user.pending_grant !== undefined) {
       await this.audit.append({ actor: username, action: 'auth.login', outcome: 'denied', detail: { reason: 'bad credentials', address } });
       throw new AuthError('invalid username or password');
     }
     this.#remember(user);
     admitted.reservation.succeeded();
+    const tokens = await this.#issueTokens(user);
+    await this.audit.append({ actor: user.user_id, action: 'auth.login', outcome: 'ok', detail: { address } });
+    return tokens;
+  }
+
+  async #issueTokens(user: UserRecord): Promise<{ access_token: string; refresh_token: string; expires_in: number }> {
     const session = await this.#refresh.startSession(user.user_id);
-    const tokens = {
+    return {
       access_token: await signAccessToken(this.#keys.token.privateKey, { sub: user.user_id, role: user.role, sid: session.family }),
       refresh_token: session.token,
       expires_in: ACCESS_TOKEN_TTL_S,
     };
-    await this.audit.append({ actor: user.user_id, action: 'auth.login', outcome: 'ok', detail: { address } });
+  }
+
+  /**
+   * First login of an account an admin made or reset: the holder presents every part of the enrolment code
+   * (the requesting admin's, then each approver's, in that order) and sets a password of their own, which
+   * must be none of the parts. Refused while the grant is pending. Throttled like a login.
+   */
+  async enrol(usernameRaw: string, codes: string[], password: string, address = 'unknown'): Promise<{ access_token: string; refresh_token: string; expires_in: number }> {
+    const username = usernameRaw.toLowerCase();
+    // Reserved before any await, as for a login: the attempt counts as a failure until the code is found right.
+    const admitted = this.#throttle.reserve(username, address);
+    if (!admitted.ok) {
+      await this.audit.append({ actor: username, action: 'auth.enrol', outcome: 'denied', detail: { reason: 'throttled', scope: admitted.scope, address } });
+      throw new ThrottledError('too many failed logins', admitted.retryAfterS);
+    }
+    const problem = passwordProblem(password);
+    if (problem) throw new ValidationError('password', problem);
+    let user: UserRecord | undefined;
+    try {
+      user = await this.#fetchUser(username);
+    } catch (err) {
+      if (!(err instanceof RecordIntegrityError)) throw err;
+      user = await this.#fetchUser(username);
+    }
+    const parts = user?.enrol ?? [await unusableVerifier()];
+    let ok = user !== undefined && user.enrol !== undefined && user.pending_grant === undefined && !user.disabled && codes.length === parts.length;
+    // Every part is checked even after a mismatch, so the time taken does not tell which part was wrong.
+    for (const [i, v] of parts.entries()) ok = (await verifyPassword(v, codes[i] ?? '')) && ok;
+    if (!user || !ok) {
+      await this.audit.append({ actor: username, action: 'auth.enrol', outcome: 'denied', detail: { reason: 'bad enrolment code or account not ready', address } });
+      throw new AuthError('invalid username or enrolment code');
+    }
+    admitted.reservation.succeeded();
+    if (codes.includes(password)) throw new ValidationError('password', 'must be your own, not a part of the enrolment code');
+    const next: UserRecord = { ...user, verifier: await hashPassword(password), version: Math.max(user.version, this.#users.get(user.user_id)?.version ?? 0) + 1 };
+    delete next.enrol;
+    await this.#storeUser(next);
+    const tokens = await this.#issueTokens(next);
+    await this.audit.append({ actor: next.user_id, action: 'auth.enrol', outcome: 'ok', flagged: true, detail: { address, role: next.role } });
     return tokens;
   }
 
@@ -642,7 +845,7 @@ export class CspService {
     }
     if (out.kind === 'invalid') throw new AuthError('refresh token is not valid');
     const user = this.#users.get(out.userId);
-    if (!user || user.disabled) throw new AuthError('user no longer active');
+    if (!user || user.disabled || user.enrol !== undefined || user.pending_grant !== undefined) throw new AuthError('user no longer active');
     await this.audit.append({ actor: user.user_id, action: 'auth.refresh', outcome: 'ok' });
     return {
       access_token: await signAccessToken(this.#keys.token.privateKey, { sub: user.user_id, role: user.role, sid: out.family }),
@@ -665,7 +868,8 @@ export class CspService {
   async authenticate(accessToken: string): Promise<Principal> {
     const claims = await verifyAccessToken(this.#keys.token.publicKey, accessToken);
     const user = this.#users.get(claims.sub);
-    if (!user || user.disabled || user.role !== claims.role) throw new AuthError('token does not match an active user');
+    // An account waiting to enrol (e.g. after a password reset) has no valid session.
+    if (!user || user.disabled || user.role !== claims.role || user.enrol !== undefined || user.pending_grant !== undefined) throw new AuthError('token does not match an active user');
     if (!(await this.#refresh.sessionActive(claims.sid, user.user_id))) throw new AuthError('session ended (logged out or revoked)');
     return { kind: 'user', user };
   }
@@ -772,13 +976,26 @@ export class CspService {
     return out;
   }
 
-  /** Sets a new password for a user (admin only); the user's refresh tokens are revoked. */
-  async resetPassword(actor: Principal, userId: string, password: string): Promise<UserView> {
+  /**
+   * Resets a user's credential (admin only): the old password and every session stop working at once, and
+   * the account must enrol again. `password` is the requesting admin's part of the enrolment code; the reset
+   * is a grant of kind 'credential' (whoever could enrol could read what the account reads).
+   */
+  async resetPassword(actor: Principal, userId: string, password: string): Promise<UserView & { grant: Grant }> {
     const problem = passwordProblem(password);
     if (problem) throw new ValidationError('password', problem);
-    const out = await this.#adminChange(actor, userId, 'user.password_reset', async (u) => ({ ...u, verifier: await hashPassword(password) }));
+    let grant: Grant | undefined;
+    const out = await this.#adminChange(actor, userId, 'user.password_reset', async (u) => {
+      grant = this.#grants.draft({ kind: 'credential', user_id: u.user_id, username: u.username, role: u.role, patients: [], requested_by: principalName(actor), needed: this.#grantApprovals });
+      const next: UserRecord = { ...u, verifier: await unusableVerifier(), enrol: [await hashPassword(password)] };
+      if (grant.state === 'pending') next.pending_grant = grant.grant_id;
+      else delete next.pending_grant;
+      return next;
+    });
     await this.#refresh.revokeUser(userId);
-    return out;
+    await this.#grants.put(grant!);
+    await this.#auditGrant(actor, 'grant.request', 'ok', grant!);
+    return { ...out, grant: grant! };
   }
 
   /**
@@ -1429,7 +1646,7 @@ export function principalName(p: Principal): string {
 }
 
 function view(u: UserRecord): UserView {
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- the verifier is removed on purpose
-  const { verifier, ...rest } = u;
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- secrets are removed on purpose
+  const { verifier, enrol, ...rest } = u;
   return rest;
 }

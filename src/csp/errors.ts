@@ -64,3 +64,19 @@ export class UnknownReferenceError extends HrvaultError {
     this.ids = ids;
   }
 }
+
+/** 403: the two-person rule: an admin may not approve their own grant, nor one about their own account. */
+export class SelfApprovalError extends HrvaultError {
+  constructor(message: string) {
+    super('HRV_ERR_GRANT_SELF_APPROVAL', message);
+    this.name = 'SelfApprovalError';
+  }
+}
+
+/** 409: the grant was already decided. */
+export class GrantStateError extends HrvaultError {
+  constructor(message: string) {
+    super('HRV_ERR_GRANT_STATE', message);
+    this.name = 'GrantStateError';
+  }
+}

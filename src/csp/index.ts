@@ -9,6 +9,7 @@ export * from './csp-service.js';
 export * from './demo-users.js';
 export * from './devices.js';
 export * from './errors.js';
+export * from './grants.js';
 export * from './policy.js';
 export * from './runtime.js';
 export { ACCESS_TOKEN_TTL_S, REFRESH_TOKEN_TTL_S, signAccessToken } from './tokens.js';

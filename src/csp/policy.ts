@@ -4,6 +4,7 @@
  * "forbidden".
  */
 import type { DeviceRecord } from './devices.js';
+import type { Grant } from './grants.js';
 import type { UserRecord } from './users.js';
 
 import type { RecordType } from './vocabulary.js';
@@ -37,6 +38,8 @@ export function canSeePatient(p: Principal, patientId: string): boolean {
   // Devices and services write only; they never read.
   if (p.kind !== 'user') return false;
   const u = p.user;
+  // An account that has not enrolled (or whose grant is not approved) holds no access, whatever it lists.
+  if (u.enrol !== undefined || u.pending_grant !== undefined) return false;
   switch (u.role) {
     case 'patient':
       return u.patient_id === patientId;
@@ -91,4 +94,14 @@ export function decideAdmin(p: Principal): Decision {
 export function decideIngest(p: Principal, gateway: string): Decision {
   if (p.kind !== 'device' || p.device.revoked) return 'forbidden';
   return p.device.device_id === gateway ? 'allow' : 'forbidden';
+}
+
+/**
+ * The two-person rule: may the caller approve grant `g`? Only an admin, never the admin who requested it,
+ * never the user the grant is about, and never twice ('self' names the refusals of the rule itself).
+ */
+export function decideApproval(p: Principal, g: Pick<Grant, 'requested_by' | 'user_id' | 'approvals'>): 'allow' | 'forbidden' | 'self' {
+  if (decideAdmin(p) !== 'allow' || p.kind !== 'user') return 'forbidden';
+  const me = p.user.user_id;
+  return me === g.requested_by || me === g.user_id || g.approvals.includes(me) ? 'self' : 'allow';
 }

@@ -35,6 +35,8 @@ export async function startCsp(opts: {
   paillierBits?: number;
   keys?: CspKeys;
   sp: { inProcess: SpEndpoint; publicKey: KeyObject } | { url: string; publicKey: string };
+  /** People a grant of access needs (CspServiceOptions.grantApprovals). */
+  grantApprovals?: number;
 }): Promise<CspRuntime> {
   if (opts.dataDir) await mkdir(join(opts.dataDir, 'csp'), { recursive: true, mode: 0o700 });
   const keys =
@@ -50,6 +52,7 @@ export async function startCsp(opts: {
     db,
     sp,
     auditAnchor: opts.dataDir ? fileAnchor(join(opts.dataDir, 'csp', AUDIT_ANCHOR_FILE)) : memoryAnchor(),
+    ...(opts.grantApprovals !== undefined ? { grantApprovals: opts.grantApprovals } : {}),
   });
   return { csp, db, keys, close: () => db.close() };
 }

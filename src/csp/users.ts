@@ -25,6 +25,14 @@ export const userRecordSchema = z.strictObject({
   version: z.number().int().min(1),
   created_ms: z.number().int(),
   disabled: z.boolean(),
+  /**
+   * Set while the account waits for its holder to enrol: Argon2id verifiers of the enrolment code's parts,
+   * one per admin who took part in the grant. The account cannot log in until its holder presents every
+   * part and sets a password of their own (`CspService.enrol`), so no admin alone knows a working password.
+   */
+  enrol: z.array(z.string().startsWith('$argon2id$')).min(1).max(16).optional(),
+  /** The grant (see grants.ts) that must be approved before this account can enrol. */
+  pending_grant: z.string().optional(),
 });
 
 export type UserRecord = z.infer<typeof userRecordSchema>;

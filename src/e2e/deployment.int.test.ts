@@ -16,6 +16,7 @@ import { parseRecordData, type HrvRecordData } from '../contracts/index.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../gateway/index.js';
 import { devicePassword } from '../sensor/index.js';
 import { CHROMIUM, haveChromium, launchDashboardBrowser } from '../test-support/chromium.js';
+import { createApprovedUser, fetchCall, loginAs } from '../api/test-support/grants.js';
 import { UI_TIMEOUT, ensureDashboardBuilt, expectDrawn, formatMeasure, numeric, openPatient, signIn } from '../test-support/dashboard.js';
 
 const log = (msg: string): void => console.log(`deployment.int.test: ${msg}`);
@@ -92,13 +93,19 @@ describe('a deployment of separate components', () => {
     // `hrvault serve` serves the dashboard when dist/web is built (as after `npm ci`, whose prepare step builds it).
     if (haveChromium) ensureDashboardBuilt(log);
     else log(`the dashboard part is skipped: ${CHROMIUM} is missing (apt-get install -y chromium)`);
-    // 3. the access services, with the first admin.
-    const serve = await start(['serve', '--data-dir', join(dir, 'access'), '--port', '0', '--paillier-bits', '1024'], /API at (http:\/\/[0-9.:]+)\/api\/v1/, { HRVAULT_ACCESS_ADMIN_PASSWORD: 'admin password for the test' });
+    // 3. the access services, with the two bootstrap admins the two-person rule on grants needs.
+    const serve = await start(['serve', '--data-dir', join(dir, 'access'), '--port', '0', '--paillier-bits', '1024'], /API at (http:\/\/[0-9.:]+)\/api\/v1/, {
+      HRVAULT_ACCESS_ADMIN_PASSWORD: 'admin password for the test',
+      HRVAULT_ACCESS_SECOND_ADMIN_PASSWORD: 'second admin password for the test',
+    });
     const base = serve.match[1]!;
-    const admin = (await api(base, 'POST', '/auth/login', undefined, { username: 'admin', password: 'admin password for the test' })).json as { access_token: string };
+    const call = fetchCall(base);
+    const admin = { access_token: await loginAs(call, 'admin', 'admin password for the test') };
+    const admins = { requester: admin.access_token, approver: await loginAs(call, 'admin2', 'second admin password for the test') };
     const patients = ['P0001', 'P0002'];
-    for (const p of patients) expect((await api(base, 'POST', '/users', admin.access_token, { username: p.toLowerCase(), password: `pw-${p}-long-enough`, role: 'patient', patient_id: p })).status).toBe(201);
-    expect((await api(base, 'POST', '/users', admin.access_token, { username: 'dr.who', password: 'doctor password long', role: 'doctor', display_name: 'Dr Who', patients })).status).toBe(201);
+    // Each account: one admin requests, the other approves, the user enrols with both code parts and their own password.
+    for (const p of patients) await createApprovedUser(call, admins, { username: p.toLowerCase(), role: 'patient', patient_id: p });
+    const drWho = await createApprovedUser(call, admins, { username: 'dr.who', role: 'doctor', display_name: 'Dr Who', patients });
     // The operator registers the gateway as a device with the signing key it printed.
     const signing = (JSON.parse(gwKeys) as { signing_public_key: string }).signing_public_key;
     expect((await api(base, 'POST', '/devices', admin.access_token, { id: 'gw1', signing_public_key: signing, patients })).status).toBe(201);
@@ -112,7 +119,7 @@ describe('a deployment of separate components', () => {
     );
     await start(['sensor', '--mqtt-url', broker.url, '--topic-prefix', prefix, '--patients', '2', '--device-secret', secret, '--speed', '10'], /sensors publishing/);
     // The doctor logs in and waits until the patient's window is long enough for every time-domain measure.
-    const doctor = (await api(base, 'POST', '/auth/login', undefined, { username: 'dr.who', password: 'doctor password long' })).json as { access_token: string };
+    const doctor = { access_token: await loginAs(call, 'dr.who', drWho.password) };
     const deadline = Date.now() + 150_000;
     let latest: HrvRecordData | undefined;
     while (Date.now() < deadline) {
@@ -144,7 +151,7 @@ describe('a deployment of separate components', () => {
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(e.message));
       await page.goto(`${base}/`);
-      await signIn(page, 'dr.who', 'doctor password long');
+      await signIn(page, 'dr.who', drWho.password);
       await openPatient(page, 'P0001');
       for (const id of ['latest-sdnn_ms', 'latest-rmssd_ms'])
         await expect.poll(() => page.getByTestId(id).textContent(), { timeout: UI_TIMEOUT, message: id }).toSatisfy(numeric);

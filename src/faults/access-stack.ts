@@ -15,6 +15,7 @@ import { loadOrCreateCspKeys } from '../csp/index.js';
 import { loadOrCreateIdentity } from '../sp/index.js';
 import { spawnCli, type CliProcess } from '../test-support/processes.js';
 import { startWireRelay, type WireRelay } from './access-relay.js';
+import { createApprovedUser, fetchCall, loginAs } from '../api/test-support/grants.js';
 import type { ProcessRun } from './stack.js';
 
 export const ACCESS_PASSWORD = 'faults access password, long enough';
@@ -125,7 +126,7 @@ export async function startAccessServices(name: string, o: { relay?: boolean; cs
     async startCsp(env = {}) {
       if (spPort === 0) throw new Error('start the SP before the CSP (the CSP pins it and handshakes at start)');
       const proc = spawnCli(['csp', '--sp-url', relay?.url ?? spWire(), '--sp-public-key', spKey, '--data-dir', cspDir, '--port', String(cspPort)], {
-        env: { HRVAULT_CSP_ADMIN_PASSWORD: ACCESS_PASSWORD, ...env },
+        env: { HRVAULT_CSP_ADMIN_PASSWORD: ACCESS_PASSWORD, HRVAULT_CSP_SECOND_ADMIN_PASSWORD: ACCESS_PASSWORD, ...env },
       });
       runs.push({ name: 'csp', proc });
       const m = await proc.waitFor(/API at http:\/\/[0-9.]+:(\d+)\/api\/v1/, { timeoutMs: 120_000 });
@@ -139,8 +140,11 @@ export async function startAccessServices(name: string, o: { relay?: boolean; cs
         const r = await call(services.url(), 'POST', path, admin, body);
         if (r.status !== 201) throw new Error(`POST ${path}: ${r.status} ${JSON.stringify(r.json)}`);
       };
-      for (const p of patients) await created('/users', { username: p.toLowerCase(), password: ACCESS_PASSWORD, role: 'patient', patient_id: p });
-      await created('/users', { username: DOCTOR, password: ACCESS_PASSWORD, role: 'doctor', display_name: 'Dr Faults', patients });
+      // Accounts follow the two-person rule: admin requests, admin2 approves, the user enrols with their password.
+      const grants = fetchCall(services.url());
+      const admins = { requester: admin, approver: await loginAs(grants, 'admin2', ACCESS_PASSWORD) };
+      for (const p of patients) await createApprovedUser(grants, admins, { username: p.toLowerCase(), role: 'patient', patient_id: p }, ACCESS_PASSWORD);
+      await createApprovedUser(grants, admins, { username: DOCTOR, role: 'doctor', display_name: 'Dr Faults', patients: [...patients] }, ACCESS_PASSWORD);
       const signing = Buffer.from(ensureGatewayKeys(join(gatewayDir, 'keys')).signingPublicKey).toString('hex');
       await created('/devices', { id: gatewayId, signing_public_key: signing, patients });
     },

@@ -1,6 +1,6 @@
 /** Administration: users, new users, assignments picked from existing patients (confirmed before saving), disabling a user, resetting a password. */
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
-import type { ApiClient } from './api.js';
+import type { ApiClient, GrantView } from './api.js';
 import { errorMessage } from './api.js';
 import {
   ROLE_LABEL,
@@ -127,7 +127,8 @@ function UserActions({ client, user, onSaved }: { client: ApiClient; user: UserV
     try {
       await client.resetPassword(user.user_id, pw);
       setPw(null);
-      setNotice('Password changed.');
+      // The old password stops working now; what the admin typed is only their part of the enrolment code.
+      setNotice(`${user.username} must enrol again: give them your part; a second admin approves the reset and gives the other.`);
     } catch (err) {
       setError(errorMessage(err));
     }
@@ -167,6 +168,74 @@ function UserActions({ client, user, onSaved }: { client: ApiClient; user: UserV
   );
 }
 
+const GRANT_WORDS: Record<GrantView['kind'], string> = { account: 'new account', assign: 'patients added', credential: 'password reset' };
+
+/**
+ * Grants waiting for a second admin (the two-person rule). Approving an account or a reset shows this admin's
+ * part of the enrolment code once: it goes to the account's holder, never to the admin who asked.
+ */
+function PendingGrants({ client, onDecided }: { client: ApiClient; onDecided: () => void }) {
+  const [grants, setGrants] = useState<GrantView[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const load = useCallback(async () => {
+    try {
+      setGrants(await client.pendingGrants());
+    } catch (err) {
+      setError(errorMessage(err));
+    }
+  }, [client]);
+  useEffect(() => {
+    void load();
+  }, [load]);
+  const decide = async (g: GrantView, approve: boolean) => {
+    setError(null);
+    setNotice(null);
+    try {
+      if (approve) {
+        const out = await client.approveGrant(g.grant_id);
+        setNotice(
+          out.enrolment_code
+            ? `Approved. Give ${g.username} your part of the enrolment code, by a channel of your own: ${out.enrolment_code} (shown once).`
+            : `Approved: ${g.username} now has ${g.patients.join(', ')}.`,
+        );
+      } else {
+        await client.rejectGrant(g.grant_id);
+        setNotice(`Rejected the ${GRANT_WORDS[g.kind]} for ${g.username}.`);
+      }
+      await load();
+      onDecided();
+    } catch (err) {
+      setError(errorMessage(err));
+    }
+  };
+  return (
+    <section className="card" aria-labelledby="grants-title">
+      <h2 id="grants-title">Waiting for a second admin</h2>
+      <ErrorBanner error={error} onDismiss={() => setError(null)} />
+      <Notice text={notice} />
+      {grants.length === 0 ? (
+        <p className="muted small">Nothing waits for approval.</p>
+      ) : (
+        <ul>
+          {grants.map((g) => (
+            <li key={g.grant_id}>
+              {GRANT_WORDS[g.kind]} for <strong>{g.username}</strong> ({g.role}){g.patients.length > 0 && <> — {g.patients.join(', ')}</>}{' '}
+              <span className="muted small">asked by {g.requested_by}</span>{' '}
+              <button type="button" className="small-btn" onClick={() => void decide(g, true)}>
+                Approve
+              </button>{' '}
+              <button type="button" className="link" onClick={() => void decide(g, false)}>
+                Reject
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
+
 export function AdminView({ client, patients }: { client: ApiClient; patients: PatientSummary[] }) {
   const [users, setUsers] = useState<UserView[]>([]);
   const [error, setError] = useState<string | null>(null);
@@ -200,7 +269,11 @@ export function AdminView({ client, patients }: { client: ApiClient; patients: P
         ...((form.role === 'doctor' || form.role === 'health_worker') && newPatients.length ? { patients: newPatients } : {}),
       };
       const u = await client.createUser(body);
-      setNotice(`User ${u.username} created.`);
+      setNotice(
+        u.grant?.state === 'pending'
+          ? `User ${u.username} waits for a second admin's approval. The password you chose is only your part of their enrolment code: give it to them yourself.`
+          : `User ${u.username} created; they enrol with the password you chose and then set their own.`,
+      );
       setForm({ username: '', password: '', role: form.role, display_name: '', patient_id: '' });
       setNewPatients([]);
       await load();
@@ -215,6 +288,7 @@ export function AdminView({ client, patients }: { client: ApiClient; patients: P
     <main className="content admin">
       <ErrorBanner error={error} onDismiss={() => setError(null)} />
       <Notice text={notice} />
+      <PendingGrants client={client} onDecided={() => void load()} />
       <section className="card" aria-labelledby="users-title">
         <h2 id="users-title">Users</h2>
         <div className="table-wrap">

@@ -23,13 +23,18 @@ function Login({
   const [password, setPassword] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  // First sign-in of an account an admin made or reset: the code parts from each admin, then one's own password.
+  const [enrolling, setEnrolling] = useState(false);
+  const [codes, setCodes] = useState(['', '']);
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     setBusy(true);
     setError(null);
     try {
-      await client.login(username.trim(), password);
+      if (enrolling) await client.enrol(username.trim(), codes.map((c) => c.trim()).filter((c) => c.length > 0), password);
+      else await client.login(username.trim(), password);
       setPassword('');
+      setCodes(['', '']);
       onLoggedIn();
     } catch (err) {
       setError(errorMessage(err));
@@ -53,18 +58,27 @@ function Login({
             onChange={(e) => setUsername(e.target.value)}
           />
         </Field>
-        <Field label="Password">
+        {enrolling &&
+          codes.map((c, i) => (
+            <Field key={i} label={`Enrolment code, part ${i + 1}`} hint={i === 0 ? 'From the admin who created or reset your account.' : 'From the admin who approved it.'}>
+              <input autoComplete="off" required={i === 0} value={c} onChange={(e) => setCodes((all) => all.map((x, j) => (j === i ? e.target.value : x)))} />
+            </Field>
+          ))}
+        <Field label={enrolling ? 'Your new password' : 'Password'} {...(enrolling ? { hint: 'At least 12 characters; none of the code parts.' } : {})}>
           <input
             name="password"
             type="password"
-            autoComplete="current-password"
+            autoComplete={enrolling ? 'new-password' : 'current-password'}
             required
             value={password}
             onChange={(e) => setPassword(e.target.value)}
           />
         </Field>
         <button type="submit" disabled={busy}>
-          {busy ? 'Signing in…' : 'Sign in'}
+          {busy ? 'Signing in…' : enrolling ? 'Enrol and sign in' : 'Sign in'}
+        </button>
+        <button type="button" className="link" onClick={() => setEnrolling((v) => !v)}>
+          {enrolling ? 'I have a password' : 'First sign-in with an enrolment code'}
         </button>
       </form>
     </main>

@@ -18,6 +18,22 @@ export interface Tokens {
   expires_in: number;
 }
 
+/** A grant of access waiting for (or decided by) a second admin. */
+export interface GrantView {
+  grant_id: string;
+  kind: 'account' | 'assign' | 'credential';
+  user_id: string;
+  username: string;
+  role: string;
+  patients: string[];
+  requested_by: string;
+  requested_ms: number;
+  approvals: string[];
+  needed: number;
+  state: 'pending' | 'approved' | 'rejected';
+  decided_ms: number | null;
+}
+
 /** An API answer that was not a success, with the problem's detail when the server sent one. */
 export class ApiError extends Error {
   constructor(
@@ -211,6 +227,18 @@ export class ApiClient {
       credentials: 'same-origin',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ username, password }),
+    });
+    if (!res.ok) throw await toApiError(res);
+    this.#setTokens((await res.json()) as Tokens);
+  }
+
+  /** First login of an account an admin made or reset: every part of the enrolment code, then a password of one's own. */
+  async enrol(username: string, codes: string[], password: string): Promise<void> {
+    const res = await this.#fetch(`${this.#base}/api/v1/auth/enrol`, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username, codes, password }),
     });
     if (!res.ok) throw await toApiError(res);
     this.#setTokens((await res.json()) as Tokens);
@@ -482,11 +510,25 @@ export class ApiClient {
     display_name?: string;
     patient_id?: string;
     patients?: string[];
-  }): Promise<UserView> {
+  }): Promise<UserView & { grant?: GrantView }> {
     return this.request('POST', '/api/v1/users', body);
   }
 
-  setAssignments(userId: string, patients: string[]): Promise<UserView> {
+  /** Grants waiting for a second admin (the two-person rule). */
+  async pendingGrants(): Promise<GrantView[]> {
+    return (await this.request<{ grants: GrantView[] }>('GET', '/api/v1/grants?state=pending')).grants;
+  }
+
+  /** Approves a grant; for an account or a reset the answer carries this admin's part of the enrolment code. */
+  approveGrant(grantId: string): Promise<{ grant: GrantView; enrolment_code?: string }> {
+    return this.request('POST', `/api/v1/grants/${encodeURIComponent(grantId)}/approve`, {});
+  }
+
+  rejectGrant(grantId: string): Promise<{ grant: GrantView }> {
+    return this.request('POST', `/api/v1/grants/${encodeURIComponent(grantId)}/reject`, {});
+  }
+
+  setAssignments(userId: string, patients: string[]): Promise<UserView & { grant?: GrantView }> {
     return this.request('PUT', `/api/v1/users/${encodeURIComponent(userId)}/assignments`, { patients });
   }
 

@@ -46,6 +46,18 @@ export const sessionRoutes: RoutePlugin = async (app, { csp, guard }) => {
     return { ...tokens, token_type: 'Bearer' as const };
   });
 
+  // First login of an account an admin made or reset: every part of the enrolment code and a password of one's own.
+  const enrolBody = z.strictObject({
+    username: z.string().min(1).max(64),
+    codes: z.array(z.string().min(1).max(256)).min(1).max(16),
+    password: z.string().min(1).max(256),
+  });
+  app.post('/api/v1/auth/enrol', { schema: { tags: ['auth'], security: [], body: enrolBody, response: tokenAnswer } }, async (request, reply) => {
+    const tokens = await csp.enrol(request.body.username, request.body.codes, request.body.password, request.ip);
+    setRefreshCookie(request, reply, tokens.refresh_token);
+    return { ...tokens, token_type: 'Bearer' as const };
+  });
+
   app.post('/api/v1/auth/refresh', { schema: { tags: ['auth'], security: [], body: refreshBody, response: tokenAnswer } }, async (request, reply) => {
     const tokens = await csp.refresh(presentedRefresh(request.body, request));
     setRefreshCookie(request, reply, tokens.refresh_token);

@@ -20,6 +20,8 @@ export interface ApiFixture {
   /** The pipeline results stored for P-A and P-B. */
   results: Record<'P-A' | 'P-B', HrvResult[]>;
   userIds: Record<Exclude<Actor, 'anonymous'>, string>;
+  /** A second admin's token: the approver the two-person rule on grants needs. */
+  approver: string;
   close(): Promise<void>;
 }
 
@@ -36,6 +38,7 @@ export async function makeApiFixture(spLocation = 'memory:', options: Partial<Cs
     health_worker: await reg('nurse', 'health_worker', { patients: ['P-A'] }),
   };
   await reg('bob', 'patient', { patient_id: 'P-B' });
+  await reg('admin2', 'admin');
   // Real results (the enclave's analysis of shared records) through the device path, 20 s per patient.
   const results = {
     'P-A': await seedResults(csp, 'P-A', { source: '100', startMs: FIXTURE_T0, durationS: 20 }),
@@ -47,6 +50,7 @@ export async function makeApiFixture(spLocation = 'memory:', options: Partial<Cs
     h,
     app,
     results,
+    approver: await login('admin2'),
     tokens: { admin: await login('admin'), patient: await login('alice'), doctor: await login('dr.who'), health_worker: await login('nurse') },
     userIds: { admin: users.admin.user_id, patient: users.patient.user_id, doctor: users.doctor.user_id, health_worker: users.health_worker.user_id },
     async close() {
@@ -54,6 +58,12 @@ export async function makeApiFixture(spLocation = 'memory:', options: Partial<Cs
       await h.close();
     },
   };
+}
+
+/** Sets a clinician's assignments as the fixture's admin, with the second admin approving any addition (in-process). */
+export async function grantAssignments(f: ApiFixture, userId: string, patients: string[]): Promise<void> {
+  const out = await f.h.csp.setAssignments(await f.h.csp.authenticate(f.tokens.admin), userId, patients);
+  if (out.grant?.state === 'pending') await f.h.csp.approveGrant(await f.h.csp.authenticate(f.approver), out.grant.grant_id);
 }
 
 export interface MatrixRow {
