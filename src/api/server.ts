@@ -43,7 +43,18 @@ export interface ApiOptions {
    * Behind a reverse proxy: take the client address from X-Forwarded-For (the login throttle counts per
    * address). Off by default: without a proxy that header is the caller's own claim.
    */
-  trustProxy?: boolean;
+  trustProxy?: boolean | string;
+}
+
+/**
+ * Fastify's trustProxy for a config value. `true` trusts one hop (the proxy in front), not every hop:
+ * fastify's own `true` takes the left-most X-Forwarded-For entry, which the client writes itself.
+ */
+export function proxyTrust(value: boolean | string | undefined): boolean | number | string[] {
+  if (value === undefined || value === false) return false;
+  if (value === true) return 1;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  return value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
 }
 
 /** Builds the API (not yet listening). */
@@ -52,7 +63,8 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit: opts.bodyLimit ?? 64 * 1024,
-    trustProxy: opts.trustProxy ?? false,
+    // fastify takes a hop count at run time; its types list only boolean, string and string[].
+    trustProxy: proxyTrust(opts.trustProxy) as boolean | string[],
     // Prototype-pollution payloads are refused outright rather than silently stripped.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',

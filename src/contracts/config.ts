@@ -123,8 +123,11 @@ const accessSchema = z
     spDb: z.string(),
     /** Registers the first admin on a store without users; empty = none. */
     adminPassword: z.string(),
-    /** Take the client address from X-Forwarded-For (only behind a reverse proxy that sets it). */
-    trustProxy: z.boolean(),
+    /**
+     * Behind a reverse proxy: true (one proxy in front), a hop count ("2"), or the proxies' addresses/CIDRs
+     * (comma-separated); the client address is then taken from X-Forwarded-For. false: the socket's address.
+     */
+    trustProxy: z.union([z.boolean(), z.string().min(1)]),
   })
   .strict();
 
@@ -141,7 +144,7 @@ const cspSchema = z
     spPublicKey: z.string(),
     adminPassword: z.string(),
     /** As access.trustProxy. */
-    trustProxy: z.boolean(),
+    trustProxy: z.union([z.boolean(), z.string().min(1)]),
   })
   .strict();
 
