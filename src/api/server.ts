@@ -50,10 +50,12 @@ export interface ApiOptions {
  * Fastify's trustProxy for a config value. `true` trusts one hop (the proxy in front), not every hop:
  * fastify's own `true` takes the left-most X-Forwarded-For entry, which the client writes itself.
  */
-export function proxyTrust(value: boolean | string | undefined): boolean | number | string[] {
+export function proxyTrust(value: boolean | string | undefined): boolean | string[] | ((address: string, hop: number) => boolean) {
   if (value === undefined || value === false) return false;
-  if (value === true) return 1;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  // Hop 0 is the socket's peer (the proxy); trusting n hops takes the address the n-th proxy saw.
+  if (value === true) return (_address: string, hop: number) => hop < 1;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return (_address: string, hop: number) => hop < Number(text);
   return value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
 }
 
@@ -63,8 +65,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit: opts.bodyLimit ?? 64 * 1024,
-    // fastify takes a hop count at run time; its types list only boolean, string and string[].
-    trustProxy: proxyTrust(opts.trustProxy) as boolean | string[],
+    trustProxy: proxyTrust(opts.trustProxy),
     // Prototype-pollution payloads are refused outright rather than silently stripped.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
