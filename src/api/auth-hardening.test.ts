@@ -124,6 +124,8 @@ describe('HTTP: client addresses behind a reverse proxy', () => {
     try {
       for (let i = 0; i < 5; i++) expect((await attempt(proxied, 'bob', 'wrong password!!', '203.0.113.66')).statusCode).toBe(401);
       expect((await attempt(proxied, 'bob', PASSWORD, '203.0.113.66')).statusCode).toBe(429);
+      // Only the proxy's own entry counts: one the client put in front of it cannot pick a fresh counter.
+      expect((await attempt(proxied, 'bob', PASSWORD, '192.0.2.200, 203.0.113.66')).statusCode).toBe(429);
       expect((await attempt(proxied, 'bob', PASSWORD, '198.51.100.20')).statusCode).toBe(200);
     } finally {
       await proxied.close();

@@ -43,7 +43,20 @@ export interface ApiOptions {
    * Behind a reverse proxy: take the client address from X-Forwarded-For (the login throttle counts per
    * address). Off by default: without a proxy that header is the caller's own claim.
    */
-  trustProxy?: boolean;
+  trustProxy?: boolean | string;
+}
+
+/**
+ * Fastify's trustProxy for a config value. `true` trusts one hop (the proxy in front), not every hop:
+ * fastify's own `true` takes the left-most X-Forwarded-For entry, which the client writes itself.
+ */
+export function proxyTrust(value: boolean | string | undefined): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (value === undefined || value === false) return false;
+  // Hop 0 is the socket's peer (the proxy); trusting n hops takes the address the n-th proxy saw.
+  if (value === true) return (_address: string, hop: number) => hop < 1;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return (_address: string, hop: number) => hop < Number(text);
+  return value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
 }
 
 /** Builds the API (not yet listening). */
@@ -52,7 +65,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit: opts.bodyLimit ?? 64 * 1024,
-    trustProxy: opts.trustProxy ?? false,
+    trustProxy: proxyTrust(opts.trustProxy),
     // Prototype-pollution payloads are refused outright rather than silently stripped.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',

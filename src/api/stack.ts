@@ -20,7 +20,7 @@ export interface AccessStackOptions {
   /** Directory of the built dashboard, served at `/`. */
   webRoot?: string;
   /** Client addresses from X-Forwarded-For (behind a reverse proxy only; default false). */
-  trustProxy?: boolean;
+  trustProxy?: boolean | string;
   /** People a grant of access needs (CspServiceOptions.grantApprovals). */
   grantApprovals?: number;
 }

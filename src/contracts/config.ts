@@ -158,8 +158,11 @@ const accessSchema = z
     spDb: z.string(),
     /** Registers the first admin on a store without users; empty = none. */
     adminPassword: z.string(),
-    /** Take the client address from X-Forwarded-For (only behind a reverse proxy that sets it). */
-    trustProxy: z.boolean(),
+    /**
+     * Behind a reverse proxy: true (one proxy in front), a hop count ("2"), or the proxies' addresses/CIDRs
+     * (comma-separated); the client address is then taken from X-Forwarded-For. false: the socket's address.
+     */
+    trustProxy: z.union([z.boolean(), z.string().min(1)]),
     /** Registers a second admin ("admin2") at start, so grants can be approved by a second person; empty = none. */
     secondAdminPassword: z.string(),
     /** People a grant of access needs, the requester included; 1 (one admin alone) only when set explicitly. */
@@ -180,7 +183,7 @@ const cspSchema = z
     spPublicKey: z.string(),
     adminPassword: z.string(),
     /** As access.trustProxy. */
-    trustProxy: z.boolean(),
+    trustProxy: z.union([z.boolean(), z.string().min(1)]),
     secondAdminPassword: z.string(),
     grantApprovals,
   })
