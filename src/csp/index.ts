@@ -14,3 +14,4 @@ export * from './runtime.js';
 export { ACCESS_TOKEN_TTL_S, REFRESH_TOKEN_TTL_S, signAccessToken } from './tokens.js';
 export * from './users.js';
 export { AggregateIntegrityError, AggregatesSuspendedError } from './aggregates.js';
+export { blindIndex } from './record-crypto.js';
