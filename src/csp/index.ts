@@ -13,5 +13,5 @@ export * from './policy.js';
 export * from './runtime.js';
 export { ACCESS_TOKEN_TTL_S, REFRESH_TOKEN_TTL_S, signAccessToken } from './tokens.js';
 export * from './users.js';
-export { AggregateIntegrityError, AggregatesSuspendedError } from './aggregates.js';
+export { AggregateIntegrityError, AggregateMac, AggregatesSuspendedError } from './aggregates.js';
 export { blindIndex } from './record-crypto.js';
