@@ -12,6 +12,7 @@ import type { SqlDb } from '../sql/index.js';
 import type { Principal } from './policy.js';
 import type { AggregateMetric } from './vocabulary.js';
 import { blindIndex } from './record-crypto.js';
+import { AggregateMac } from './aggregates.js';
 
 const PW = 'correct horse battery staple';
 const T0 = Date.UTC(2026, 0, 1);
@@ -185,4 +186,25 @@ describe('aggregates under a malicious SP', () => {
     },
     TIMEOUT,
   );
+});
+
+describe('the aggregate MAC (T ≡ k·S + Σ r mod n)', () => {
+  it('accepts the honest sums and refuses any shift, scaling, or other set of records', () => {
+    const n = h.keys.paillier.publicKey.n;
+    const mac = new AggregateMac(h.keys.aggregateMacKey, n);
+    const ref = refOf('P-MAC');
+    const xs = [123_456n << 64n, 789n, (1n << 512n) + 5n];
+    const recs = xs.map((_, i) => ({ patient_ref: ref, seq: i + 1 }));
+    const s = xs.reduce((a, b) => a + b) % n;
+    const t = xs.reduce((a, x, i) => a + mac.tag(x, ref, i + 1), 0n) % n;
+    expect(mac.verify(s, t, recs)).toBe(true);
+    expect(mac.verify((s + 1n) % n, t, recs)).toBe(false);
+    expect(mac.verify((s + (1n << 64n)) % n, t, recs)).toBe(false);
+    expect(mac.verify((2n * s) % n, (2n * t) % n, recs)).toBe(false);
+    expect(mac.verify(s, t, recs.slice(0, 2))).toBe(false);
+    expect(mac.verify(s, t, [...recs.slice(0, 2), { patient_ref: ref, seq: 4 }])).toBe(false);
+    expect(mac.verify(s, t, recs.map((r) => ({ ...r, patient_ref: refOf('P-OTHER') })))).toBe(false);
+    // Another key refuses the same sums: nothing an SP holds makes a valid tag.
+    expect(new AggregateMac(Buffer.alloc(32, 7), n).verify(s, t, recs)).toBe(false);
+  });
 });

@@ -15,4 +15,5 @@ export * from './runtime.js';
 export { ACCESS_TOKEN_TTL_S, REFRESH_TOKEN_TTL_S, signAccessToken } from './tokens.js';
 export * from './users.js';
 export * from './freshness.js';
-export { AggregateIntegrityError, AggregatesSuspendedError } from './aggregates.js';
+export { AggregateIntegrityError, AggregateMac, AggregatesSuspendedError } from './aggregates.js';
+export { blindIndex } from './record-crypto.js';

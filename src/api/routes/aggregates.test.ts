@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { blindIndex } from '../../csp/record-crypto.js';
+import { blindIndex } from '../../csp/index.js';
 import { addToStoredCiphertext } from '../../test-support/access/sp-attacks.js';
 import { FIXTURE_T0, makeApiFixture, type ApiFixture } from '../test-support/api-fixture.js';
 
