@@ -111,7 +111,7 @@ describe.skipIf(!hasSharedData())('HTTP: dashboard support endpoints', () => {
     expect((await list('')).items.find((i) => i.patient_id === 'P-A')!.open_alerts).toBe(before - 1);
   });
 
-  it('an admin disables a user (their token stops working) and re-enables them', async () => {
+  it('an admin disables a user (their token stops working for good: its session is revoked) and re-enables them (a new login works)', async () => {
     const url = `/api/v1/users/${f.userIds.health_worker}/disable`;
     expect((await f.app.inject({ method: 'POST', url, payload: { disabled: true }, headers: bearer(f.tokens.doctor) })).statusCode).toBe(403);
     const off = await f.app.inject({ method: 'POST', url, payload: { disabled: true }, headers: bearer(f.tokens.admin) });
@@ -120,7 +120,13 @@ describe.skipIf(!hasSharedData())('HTTP: dashboard support endpoints', () => {
     const login = await f.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'nurse', password: PASSWORD } });
     expect(login.statusCode).toBe(401);
     await f.app.inject({ method: 'POST', url, payload: { disabled: false }, headers: bearer(f.tokens.admin) });
-    expect((await get('/api/v1/me', f.tokens.health_worker)).statusCode).toBe(200);
+    // Disabling ended every session of the account: the old token stays refused, the user signs in again.
+    expect((await get('/api/v1/me', f.tokens.health_worker)).statusCode).toBe(401);
+    const again = await f.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'nurse', password: PASSWORD } });
+    expect(again.statusCode, again.body).toBe(200);
+    const fresh = (again.json() as { access_token: string }).access_token;
+    expect((await get('/api/v1/me', fresh)).statusCode).toBe(200);
+    f.tokens.health_worker = fresh;
   });
 
   it('an admin resets a password: the old one and the old refresh tokens stop working at once; the user enrols again with both admins\' code parts', async () => {
