@@ -54,6 +54,10 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     });
     stack = await startAccessStack({ port: 0, paillierBits: 1024, webRoot });
     creds = await createDemoUsers(stack.csp, ['P-001', 'P-002', 'P-003']);
+    // A second admin, for the two-person rule: an admin's grant of patients waits for another admin's approval.
+    const admin2 = { username: 'admin2', password: 'second admin password for the test', role: 'admin' as const };
+    await stack.csp.registerUser('bootstrap', admin2);
+    creds.push(admin2);
     const admin = await stack.csp.authenticate((await stack.csp.login('admin', creds.find((c) => c.username === 'admin')!.password)).access_token);
     await stack.csp.registerDevice(admin, { id: 'gw-1', signing_public_key: Buffer.from(gw.publicKey).toString('hex'), patients: ['P-001'] });
     await ingest(results.slice(0, -1));
@@ -210,7 +214,7 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
       .toMatch(/at most 2048 KiB per record/);
   });
 
-  it('an admin lists users and changes a doctor’s assignments, picked from existing patients and confirmed', async () => {
+  it('an admin lists users and asks to change a doctor’s assignments, picked from existing patients and confirmed; a second admin approves on the page', async () => {
     await loginAs('admin');
     await page.getByRole('heading', { name: 'Users' }).waitFor();
     const row = page.locator('tr', { hasText: 'doctor2' });
@@ -224,10 +228,20 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     });
     const saved = page.waitForResponse((r) => r.url().endsWith('/assignments') && r.request().method() === 'PUT');
     await row.getByRole('button', { name: 'Save' }).click();
-    expect((await saved).status()).toBe(200);
+    // 202: the grant waits for a second admin.
+    expect((await saved).status()).toBe(202);
     expect(confirm).toContain('Add: P-003');
     await page.getByRole('button', { name: 'Audit log' }).click();
     await page.getByRole('heading', { name: 'Audit log' }).waitFor();
+    await loginAs('doctor2');
+    await page.getByRole('heading', { name: 'My patients' }).waitFor();
+    await page.getByTestId('patient-list').locator('tbody tr', { hasText: 'P-002' }).waitFor();
+    expect(await page.getByTestId('patient-list').locator('tbody tr', { hasText: 'P-003' }).count(), 'no access before the approval').toBe(0);
+    await loginAs('admin2');
+    const pending = page.locator('section[aria-labelledby=grants-title] li', { hasText: 'doctor2' });
+    await expect.poll(() => pending.textContent()).toContain('P-003');
+    await pending.getByRole('button', { name: 'Approve' }).click();
+    await page.getByText('Approved: doctor2 now has').waitFor();
     await loginAs('doctor2');
     await page.getByRole('heading', { name: 'My patients' }).waitFor();
     await page.getByTestId('patient-list').locator('tbody tr', { hasText: 'P-003' }).waitFor();
