@@ -54,6 +54,8 @@ describe.skipIf(!pgReachable)('SP rollback of what it returns (PostgreSQL SP, CS
     await startSpNow();
     await restartCsp();
     await csp.csp.registerUser('bootstrap', { username: 'admin.rb', password: PW, role: 'admin' });
+    // The second admin of the two-person rule: an admin's grant of patients waits for another admin's approval.
+    await csp.csp.registerUser('bootstrap', { username: 'admin2.rb', password: PW, role: 'admin' });
     for (const id of ['P-R1', 'P-R2']) {
       await csp.csp.registerUser('bootstrap', { username: `pat.${id.toLowerCase()}`, password: PW, role: 'patient', patient_id: id });
     }
@@ -72,7 +74,10 @@ describe.skipIf(!pgReachable)('SP rollback of what it returns (PostgreSQL SP, CS
     const adm = await adminPrincipal();
     const doc = (await csp.csp.authenticate((await csp.csp.login('doc.rb', PW)).access_token)) as { kind: 'user'; user: { user_id: string } };
     // The admin grants P-R2; the SP keeps that row; the admin then revokes it again.
-    await csp.csp.setAssignments(adm, doc.user.user_id, ['P-R1', 'P-R2']);
+    const asked = await csp.csp.setAssignments(adm, doc.user.user_id, ['P-R1', 'P-R2']);
+    if (asked.grant?.state === 'pending') {
+      await csp.csp.approveGrant(await csp.csp.authenticate((await csp.csp.login('admin2.rb', PW)).access_token), asked.grant.grant_id);
+    }
     await expect(doctorRead('P-R2')).resolves.toMatchObject({ integrity_failures: [] });
     const [granted] = await sp.db.query<{ user_ref: string; version: number; blob: Buffer }>(
       'SELECT user_ref, version, blob FROM sp_users ORDER BY version DESC LIMIT 1',
@@ -117,7 +122,7 @@ describe.skipIf(!pgReachable)('SP rollback of what it returns (PostgreSQL SP, CS
 
   it("an SP that rolls a patient's records back (its newest rows deleted) after a CSP restart has the read report them withheld, never an older chain as whole", async () => {
     // doc.rb is locked out since the first test (its entry was rolled back): a colleague writes and reads.
-    await csp.csp.registerUser(await adminPrincipal(), { username: 'doc.notes', password: PW, role: 'doctor', patients: ['P-R1'] });
+    await csp.csp.registerUser('bootstrap', { username: 'doc.notes', password: PW, role: 'doctor', patients: ['P-R1'] });
     const doc = await csp.csp.authenticate((await csp.csp.login('doc.notes', PW)).access_token);
     for (const text of ['first note', 'second note', 'third note']) await csp.csp.appendRecord(doc, 'P-R1', { type: 'note', data: { text } });
     const [{ n } = { n: 0 }] = await sp.db.query<{ n: number }>('SELECT max(seq) AS n FROM sp_records');
@@ -131,7 +136,7 @@ describe.skipIf(!pgReachable)('SP rollback of what it returns (PostgreSQL SP, CS
 
   it("an SP that writes a revoked doctor's older row back while the CSP runs gets no login from it", async () => {
     const adm = await adminPrincipal();
-    await csp.csp.registerUser(adm, { username: 'doc.live', password: PW, role: 'doctor', patients: ['P-R2'] });
+    await csp.csp.registerUser('bootstrap', { username: 'doc.live', password: PW, role: 'doctor', patients: ['P-R2'] });
     const rows = async () => sp.db.query<{ user_ref: string; version: number; blob: Buffer }>('SELECT user_ref, version, blob FROM sp_users');
     const before = await rows();
     const me = (await csp.csp.authenticate((await csp.csp.login('doc.live', PW)).access_token)) as { kind: 'user'; user: { user_id: string } };

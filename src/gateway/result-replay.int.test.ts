@@ -66,7 +66,7 @@ async function restartGateway(ctx: DemoContext): Promise<{ gateway: GatewayHandl
   const gateway = await startGateway({
     id: 'gw1',
     dataDir: join(gwDir, 'spool'),
-    mqtt: { url: broker.url, topicPrefix: 'hrvault/v1/restart', username: 'gw1', password: 'restart', clientId: 'restart-gw1' },
+    mqtt: { url: broker.url, topicPrefix: 'hrvault/v1/restart', username: 'gw1', password: 'restart', clientId: 'gw1:restart' },
     devices: Object.fromEntries(PATIENTS.map((p) => [deviceOfPatient(p), p])),
     batchIntervalMs: 500,
     mode: 'secure',
