@@ -113,8 +113,10 @@ describe('enclave process', () => {
     const o = { ...opts, dataDir: join(d, 'enclave') };
     const first = await spawnEnclave(o);
     try {
-      // A start waits for the holder to go, but no longer than its start timeout.
-      await expect(spawnEnclave({ ...o, restart: false, startTimeoutMs: 1_000, callTimeoutMs: 1_000 })).rejects.toThrow(new RegExp(`held by enclave process ${first.pid}, still running`));
+      // A start waits for the holder to go, but no longer than its start timeout. The timeout also bounds each child's
+      // boot: 1 s was too short for a child to boot and report the lock on a loaded machine (a CI run saw "did not
+      // answer init within 1000 ms"), so it is long enough to boot and short enough to give up while the holder lives.
+      await expect(spawnEnclave({ ...o, restart: false, startTimeoutMs: 15_000, callTimeoutMs: 15_000 })).rejects.toThrow(new RegExp(`held by enclave process ${first.pid}, still running`));
     } finally {
       await first.close();
     }
