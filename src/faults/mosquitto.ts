@@ -7,9 +7,8 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { ROOT } from '../test-support/processes.js';
+import { freePort, ROOT } from '../test-support/processes.js';
 
 export const DOCUMENTED_CONF = join(ROOT, 'deploy', 'mosquitto', 'mosquitto.conf');
 const DOCUMENTED_ACL = join(ROOT, 'deploy', 'mosquitto', 'hrvault.acl');
@@ -43,14 +42,6 @@ export interface PrivateMosquitto {
   restart(): Promise<void>;
   /** SIGTERM (it saves its store) and waits for the exit. */
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 /**

@@ -6,13 +6,12 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT } from '../test-support/processes.js';
+import { freePort, ROOT } from '../test-support/processes.js';
 import { deviceOfPatient, devicePassword, startSensorFleet, syntheticPatients } from '../sensor/index.js';
 import { startGateway, type GatewayHandle } from './gateway.js';
 import { ensureGatewayKeys } from './keys.js';
@@ -48,14 +47,6 @@ interface Broker {
   ca: string;
   log(): string;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 /** A CA and a broker certificate for 127.0.0.1 signed by it (P-256, valid one day). */

@@ -8,7 +8,7 @@
  * how long a broken run takes to fail, and its message carries the child's output.
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
@@ -227,4 +227,13 @@ export async function waitForHttp200(url: string, timeoutMs = 60_000): Promise<v
     // Polling interval, not a wait for the service: the deadline above bounds the loop.
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (for a server a test starts itself). */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
 }
