@@ -73,6 +73,8 @@ export interface FaultStack {
   checkI1(durationS: number, acked: ReadonlyMap<string, ReadonlySet<number>>): ExactlyOnceReport;
   /** Files the host quarantined, counted by error code (a replay refusal is HRV_ERR_SEQUENCE_REPLAY). */
   hostRejections(): Record<string, number>;
+  /** Each file the host quarantined: its name in the inbox and the error code. */
+  hostRejectedFiles(): { name: string; code: string }[];
   /** SIGKILLs every process still running (whole process groups: the cloud's enclave child too). */
   killAll(): Promise<void>;
   /** killAll, then removes the directory unless `keep`. */
@@ -178,11 +180,16 @@ export function createStack(opts: StackOptions): FaultStack {
     checkI1: (durationS, acked) => checkExactlyOnce(expectedBeats(patients, durationS, SCENARIO_START_MS), acked, readKeptResults(join(gatewayDir, 'spool'))),
     hostRejections() {
       const out: Record<string, number> = {};
+      for (const { code } of stack.hostRejectedFiles()) out[code] = (out[code] ?? 0) + 1;
+      return out;
+    },
+    hostRejectedFiles() {
+      const out: { name: string; code: string }[] = [];
       const q = join(cloudDir, 'quarantine');
       for (const rel of readdirSync(q, { recursive: true, encoding: 'utf8' })) {
         if (!rel.endsWith('.reason.json')) continue;
-        const code = (JSON.parse(readFileSync(join(q, rel), 'utf8')) as { code: string }).code;
-        out[code] = (out[code] ?? 0) + 1;
+        const { name, code } = JSON.parse(readFileSync(join(q, rel), 'utf8')) as { name: string; code: string };
+        out.push({ name, code });
       }
       return out;
     },
