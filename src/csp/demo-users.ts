@@ -1,7 +1,7 @@
 /**
- * The demo's users: one admin, two doctors, four health workers and a login for each synthetic patient,
- * with patients spread over the doctors and health workers. Passwords are random (printed once, and
- * written to a credentials file on request).
+ * The demo's users: two admins (an admin's grant of access waits for a second admin's approval, the two-person
+ * rule), two doctors, four health workers and a login for each synthetic patient, with patients spread over the
+ * doctors and health workers. Passwords are random (printed once, and written to a credentials file on request).
  */
 import { randomBytes } from 'node:crypto';
 import type { CspService } from './csp-service.js';
@@ -30,6 +30,7 @@ export async function createDemoUsers(csp: CspService, patientIds: readonly stri
   };
   const share = (k: number, of: number) => patientIds.filter((_, i) => i % of === k);
   await add('admin', 'admin');
+  await add('admin2', 'admin');
   for (let d = 0; d < 2; d++) await add(`doctor${d + 1}`, 'doctor', { patients: share(d, 2), display_name: `Doctor ${d + 1}` });
   for (let w = 0; w < 4; w++) await add(`worker${w + 1}`, 'health_worker', { patients: share(w, 4), display_name: `Health worker ${w + 1}` });
   for (const id of patientIds) await add(`patient-${id.toLowerCase()}`, 'patient', { patient_id: id, display_name: `Patient ${id}` });

@@ -53,11 +53,9 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
       build: { outDir: webRoot, emptyOutDir: true },
     });
     stack = await startAccessStack({ port: 0, paillierBits: 1024, webRoot });
+    // The demo's users include a second admin ("admin2"), for the two-person rule: an admin's grant of patients
+    // waits for another admin's approval.
     creds = await createDemoUsers(stack.csp, ['P-001', 'P-002', 'P-003']);
-    // A second admin, for the two-person rule: an admin's grant of patients waits for another admin's approval.
-    const admin2 = { username: 'admin2', password: 'second admin password for the test', role: 'admin' as const };
-    await stack.csp.registerUser('bootstrap', admin2);
-    creds.push(admin2);
     const admin = await stack.csp.authenticate((await stack.csp.login('admin', creds.find((c) => c.username === 'admin')!.password)).access_token);
     await stack.csp.registerDevice(admin, { id: 'gw-1', signing_public_key: Buffer.from(gw.publicKey).toString('hex'), patients: ['P-001'] });
     await ingest(results.slice(0, -1));
