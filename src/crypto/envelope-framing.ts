@@ -26,6 +26,13 @@ export const MAX_HEADER = 1024;
 /** Largest envelope accepted (bytes); anything larger is refused before parsing. */
 export const MAX_ENVELOPE_BYTES = 16 * 1024 * 1024;
 
+/** The version byte of a sealed file (1: HPKE per file, 2: epoch envelope), or undefined if it is not one. */
+export function envelopeVersionOf(bytes: Uint8Array): number | undefined {
+  if (!(bytes instanceof Uint8Array) || bytes.length < PREFIX) return undefined;
+  for (let i = 0; i < 4; i++) if (bytes[i] !== MAGIC[i]) return undefined;
+  return bytes[4];
+}
+
 /** Default padding policy: the next power of two, at least 1 KiB (bytes of the body before encryption). */
 export function defaultPadBucket(bodyBytes: number): number {
   let b = 1024;

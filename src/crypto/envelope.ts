@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { envelopeHeaderSchema as headerSchema, type EnvelopeHeader, type EnvelopeKind } from '../contracts/index.js';
-import { checkPrefix, ciphertextSpan, decodeHeader, defaultPadBucket, encodeHeader, EnvelopeError, MAGIC, MAX_ENVELOPE_BYTES, MAX_HEADER, padBody, PREFIX, TAG, unpadBody } from './envelope-framing.js';
+import { checkPrefix, ciphertextSpan, envelopeVersionOf, decodeHeader, defaultPadBucket, encodeHeader, EnvelopeError, MAGIC, MAX_ENVELOPE_BYTES, MAX_HEADER, padBody, PREFIX, TAG, unpadBody } from './envelope-framing.js';
 import { readEpochEnvelopeHeader, EPOCH_ENVELOPE_VERSION } from './epoch-envelope.js';
 import { hpkeOpen, hpkeSeal } from './hpke.js';
 import { signBytes, verifyBytes } from './signing.js';
@@ -104,7 +104,7 @@ function parse(bytes: Uint8Array): Parsed {
 
 /** Reads a sealed file's header, of either version, without opening it (unauthenticated: for routing only). */
 export function readEnvelopeHeader(bytes: Uint8Array): EnvelopeHeader {
-  if (bytes instanceof Uint8Array && bytes.length > 4 && bytes[4] === EPOCH_ENVELOPE_VERSION) return readEpochEnvelopeHeader(bytes);
+  if (envelopeVersionOf(bytes) === EPOCH_ENVELOPE_VERSION) return readEpochEnvelopeHeader(bytes);
   return parse(bytes).header;
 }
 

@@ -49,6 +49,7 @@ export {
   type ParsedEpochEnvelope,
   type SealEpochOptions,
 } from './epoch-envelope.js';
+export { envelopeVersionOf } from './envelope-framing.js';
 export { generateSigningKeyPair, signingKeyObject, signingPublicKeyOf, signBytes, verifyBytes, type SigningKeyPair } from './signing.js';
 export { generateSshKeyPair } from './ssh-keys.js';
 export {
