@@ -10,7 +10,7 @@
  * HRV_ERR_ENVELOPE_EPOCH), which bounds what a stolen disk holds.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { createEpoch, deriveEpochKeys, EnvelopeError, EPOCH_ID_BYTES, EPOCH_SECRET_BYTES, keyIdOf, type EpochKeys } from '../crypto/index.js';
@@ -57,6 +57,33 @@ export interface EpochRecipient {
   publicKey: Uint8Array;
 }
 
+/** Reads and checks one stored secret; throws HRV_ERR_SPOOL naming a file that is unreadable or not epoch `idHex` of `gateway`. */
+function loadEpochFile(path: string, idHex: string, gateway: string): Stored {
+  let f: z.infer<typeof fileSchema>;
+  try {
+    f = fileSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
+  } catch (err) {
+    throw new HrvaultError('HRV_ERR_SPOOL', `epoch secret ${path} is unreadable`, { cause: err });
+  }
+  if (f.id !== idHex || f.gateway !== gateway) throw new HrvaultError('HRV_ERR_SPOOL', `epoch secret ${path} is not epoch ${idHex} of gateway ${gateway}`);
+  const secret = Buffer.from(f.secret, 'hex');
+  try {
+    return { keys: deriveEpochKeys(Buffer.from(f.id, 'hex'), gateway, secret), createdMs: f.created_ms };
+  } finally {
+    secret.fill(0);
+  }
+}
+
+/**
+ * Read-only: the keys of epoch `idHex` of `gateway` as stored in `dir`, read from disk (nothing written or deleted),
+ * for a tool or test opening results beside a running gateway. Throws EnvelopeError(EPOCH) if it is not there.
+ */
+export function readStoredEpoch(dir: string, gateway: string, idHex: string): EpochKeys {
+  const path = join(dir, `${idHex}.key`);
+  if (!/^[0-9a-f]{32}$/.test(idHex) || !existsSync(path)) throw new EnvelopeError('HRV_ERR_ENVELOPE_EPOCH', `no stored epoch ${gateway}/${idHex} in ${dir}`);
+  return loadEpochFile(path, idHex, gateway).keys;
+}
+
 export class GatewayEpochs {
   readonly #dir: string;
   readonly #gateway: string;
@@ -85,17 +112,7 @@ export class GatewayEpochs {
         if (name.includes('.tmp-')) rmSync(join(dir, name), { force: true }); // a write a crash cut short: never used
         continue;
       }
-      const path = join(dir, name);
-      let f: z.infer<typeof fileSchema>;
-      try {
-        f = fileSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
-      } catch (err) {
-        throw new HrvaultError('HRV_ERR_SPOOL', `epoch secret ${path} is unreadable`, { cause: err });
-      }
-      if (f.id !== m[1] || f.gateway !== gateway) throw new HrvaultError('HRV_ERR_SPOOL', `epoch secret ${path} is not epoch ${m[1]} of gateway ${gateway}`);
-      const secret = Buffer.from(f.secret, 'hex');
-      e.#stored.set(f.id, { keys: deriveEpochKeys(Buffer.from(f.id, 'hex'), gateway, secret), createdMs: f.created_ms });
-      secret.fill(0);
+      e.#stored.set(m[1]!, loadEpochFile(join(dir, name), m[1]!, gateway));
     }
     e.prune(nowMs);
     return e;
