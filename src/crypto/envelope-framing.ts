@@ -67,11 +67,15 @@ export function checkPrefix(bytes: Uint8Array, version: number, flagMask: number
   return { b, flags, headerEnd: PREFIX + hLen };
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+/** Zeros to compare padding against, grown on demand (a byte loop in JS costs µs per KiB). */
+let zeros = Buffer.alloc(4096);
+
 /** Decodes and validates the readable header in `b[PREFIX, end)`; throws EnvelopeError(MALFORMED) naming the field. */
 export function decodeHeader(b: Buffer, end: number): EnvelopeHeader {
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(b.subarray(PREFIX, end)));
+    json = JSON.parse(UTF8.decode(b.subarray(PREFIX, end)));
   } catch (err) {
     throw new EnvelopeError('HRV_ERR_ENVELOPE_MALFORMED', 'envelope header is not valid UTF-8 JSON', { cause: err });
   }
@@ -111,8 +115,8 @@ export function unpadBody(body: Uint8Array): Uint8Array {
   if (body.length < 4) throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', `body of ${body.length} bytes has no length field`);
   const len = Buffer.from(body.buffer, body.byteOffset, body.length).readUInt32BE(0);
   if (len > body.length - 4) throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', `body length ${len} exceeds the ${body.length - 4} bytes present`);
-  for (let i = 4 + len; i < body.length; i++) {
-    if (body[i] !== 0) throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', 'padding is not zero');
-  }
+  const padding = body.length - 4 - len;
+  if (zeros.length < padding) zeros = Buffer.alloc(padding);
+  if (Buffer.compare(body.subarray(4 + len), zeros.subarray(0, padding)) !== 0) throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', 'padding is not zero');
   return body.subarray(4, 4 + len);
 }

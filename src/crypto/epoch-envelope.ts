@@ -239,6 +239,19 @@ export function unlockEpochBlock(block: EpochBlock, hpkePrivateKey: Uint8Array, 
   }
 }
 
+// Nonces come from a pool of random bytes drawn 4 KiB at a time (one RAND_bytes call per 341 files); each slice is used once.
+const NONCE_POOL = 4096 - (4096 % NONCE);
+let pool = Buffer.alloc(0);
+let poolAt = 0;
+function nextNonce(): Buffer {
+  if (poolAt + NONCE > pool.length) {
+    pool = randomBytes(NONCE_POOL);
+    poolAt = 0;
+  }
+  poolAt += NONCE;
+  return pool.subarray(poolAt - NONCE, poolAt);
+}
+
 function keyFor(keys: EpochKeys, kind: EnvelopeKind): KeyObject {
   return kind === 'rr-batch' ? keys.batchKey : keys.resultKey;
 }
@@ -271,7 +284,7 @@ export function sealEpochEnvelope(keys: EpochKeys, header: EnvelopeHeader, plain
   headerBytes.copy(out, PREFIX);
   out.writeUInt16BE(block.length, PREFIX + headerBytes.length);
   out.set(block, PREFIX + headerBytes.length + 2);
-  randomBytes(NONCE).copy(out, nonceAt);
+  nextNonce().copy(out, nonceAt);
   out.writeUInt32BE(body.length + TAG, nonceAt + NONCE);
   const c = createCipheriv('aes-256-gcm', keyFor(keys, h.kind), out.subarray(nonceAt, nonceAt + NONCE), { authTagLength: TAG });
   c.setAAD(out.subarray(0, ctStart));

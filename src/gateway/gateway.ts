@@ -555,9 +555,10 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     if (c) await timed('end', c.end()).catch(() => (c as unknown as { client?: { destroy?: () => void } }).client?.destroy?.());
   };
 
-  // Attestation. `verified` is the enclave key new files are sealed to; it is renewed when older than maxAgeMs (the
-  // enclave rotates its keys) or when a result is signed by a pair not attested yet. Every pair attested is kept
-  // (attested-keys.ts): the enclave signs a result with the pair its input was sealed to.
+  // Attestation. `verified` is the enclave key new files are sealed to (a new key also begins a new epoch); it is renewed
+  // when older than maxAgeMs (the enclave rotates its keys) or when a version-1 result is signed by a pair not attested
+  // yet. Every pair attested is kept (attested-keys.ts): the enclave signs a version-1 result with the pair its input
+  // was sealed to; a version-2 result is sealed under its input's epoch, whose secret the gateway keeps (epoch-keys.ts).
   let verified: VerifiedQuote | undefined;
   let verifiedAtMs = 0;
   let attestDue = false;
