@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   HRV_ERR_ENVELOPE_TRUNCATED: 'a sealed file is shorter than its framing says',
   HRV_ERR_ENVELOPE_INTEGRITY: 'a sealed file failed its integrity check (tampered, or sealed to another key)',
   HRV_ERR_ENVELOPE_SIGNATURE: 'a sealed file has a missing or invalid sender signature, or an unknown sender',
+  HRV_ERR_ENVELOPE_EPOCH: 'a sealed file names an epoch the reader does not hold, or one that is not its sender\'s or not sealed to the key its header names',
   HRV_ERR_ENVELOPE_CONTENT: 'a sealed file opened but its content is invalid or disagrees with its header',
   HRV_ERR_ATTESTATION_MALFORMED: 'an attestation quote is malformed',
   HRV_ERR_ATTESTATION_UNSUPPORTED: 'an attestation quote comes from a backend this verifier does not accept',

@@ -12,46 +12,23 @@
  */
 import { createHash } from 'node:crypto';
 import { envelopeHeaderSchema as headerSchema, type EnvelopeHeader, type EnvelopeKind } from '../contracts/index.js';
-import { HrvaultError, type ErrorCode } from '../errors.js';
+import { checkPrefix, ciphertextSpan, envelopeVersionOf, decodeHeader, defaultPadBucket, encodeHeader, EnvelopeError, MAGIC, MAX_ENVELOPE_BYTES, MAX_HEADER, padBody, PREFIX, TAG, unpadBody } from './envelope-framing.js';
+import { readEpochEnvelopeHeader, EPOCH_ENVELOPE_VERSION } from './epoch-envelope.js';
 import { hpkeOpen, hpkeSeal } from './hpke.js';
 import { signBytes, verifyBytes } from './signing.js';
 
-/** A sealed file failed a check; `code` says which (malformed, truncated, integrity, signature, content). */
-export class EnvelopeError extends HrvaultError {
-  constructor(
-    code: Extract<ErrorCode, `HRV_ERR_ENVELOPE_${string}`>,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(code, message, options);
-    this.name = 'EnvelopeError';
-  }
-}
-
+export { defaultPadBucket, EnvelopeError, MAX_ENVELOPE_BYTES };
 export type { EnvelopeHeader, EnvelopeKind };
 
-const MAGIC = Buffer.from('HRVE');
 const VERSION = 1;
 const FLAG_SIGNED = 0x01;
-const PREFIX = 8;
 const ENC = 32;
 const SIG = 64;
-const TAG = 16;
-const MAX_HEADER = 1024;
-/** Largest envelope accepted (bytes); anything larger is refused before parsing. */
-export const MAX_ENVELOPE_BYTES = 16 * 1024 * 1024;
 const SIG_CONTEXT = Buffer.from('hrvault/v1/envelope-signature\0');
 
 /** The key id written into headers: the first 16 hex digits of SHA-256 of the public key. */
 export function keyIdOf(publicKey: Uint8Array): string {
   return createHash('sha256').update(publicKey).digest('hex').slice(0, 16);
-}
-
-/** Default padding policy: the next power of two, at least 1 KiB (bytes of the body before encryption). */
-export function defaultPadBucket(bodyBytes: number): number {
-  let b = 1024;
-  while (b < bodyBytes) b *= 2;
-  return b;
 }
 
 function infoFor(kind: EnvelopeKind): Uint8Array {
@@ -73,15 +50,9 @@ export function sealEnvelope(
   senderSigningKey?: Uint8Array,
   opts: SealEnvelopeOptions = {},
 ): Uint8Array {
-  const parsed = headerSchema.safeParse(header);
-  if (!parsed.success) throw new EnvelopeError('HRV_ERR_ENVELOPE_MALFORMED', `envelope header invalid: ${parsed.error.issues[0]?.message ?? 'unknown'}`);
-  const headerBytes = Buffer.from(JSON.stringify(parsed.data));
-  if (headerBytes.length > MAX_HEADER) throw new EnvelopeError('HRV_ERR_ENVELOPE_MALFORMED', `envelope header is ${headerBytes.length} bytes (limit ${MAX_HEADER})`);
-  const bodyLen = 4 + plaintext.length;
-  const padded = Math.max(bodyLen, (opts.padTo ?? defaultPadBucket)(bodyLen));
-  const body = Buffer.alloc(padded);
-  body.writeUInt32BE(plaintext.length, 0);
-  body.set(plaintext, 4);
+  const { header: h, bytes: headerBytes } = encodeHeader(header);
+  const body = padBody(plaintext, opts.padTo);
+  const padded = body.length;
   const signed = senderSigningKey !== undefined;
   const aadLen = PREFIX + headerBytes.length;
   const total = aadLen + ENC + 4 + padded + TAG + (signed ? SIG : 0);
@@ -93,7 +64,7 @@ export function sealEnvelope(
   out.writeUInt16BE(headerBytes.length, 6);
   headerBytes.copy(out, PREFIX);
   const aad = out.subarray(0, aadLen);
-  const { enc, ciphertext } = hpkeSeal(recipientPublicKey, infoFor(parsed.data.kind), aad, body);
+  const { enc, ciphertext } = hpkeSeal(recipientPublicKey, infoFor(h.kind), aad, body);
   out.set(enc, aadLen);
   out.writeUInt32BE(ciphertext.length, aadLen + ENC);
   out.set(ciphertext, aadLen + ENC + 4);
@@ -115,38 +86,13 @@ interface Parsed {
 }
 
 function parse(bytes: Uint8Array): Parsed {
-  if (!(bytes instanceof Uint8Array)) throw new EnvelopeError('HRV_ERR_ENVELOPE_MALFORMED', 'sealed file must be bytes');
-  if (bytes.length > MAX_ENVELOPE_BYTES) throw new EnvelopeError('HRV_ERR_ENVELOPE_MALFORMED', `sealed file is ${bytes.length} bytes (limit ${MAX_ENVELOPE_BYTES})`);
-  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-  if (b.length < PREFIX) throw new EnvelopeError('HRV_ERR_ENVELOPE_TRUNCATED', `sealed file is ${b.length} bytes, shorter than its ${PREFIX}-byte prefix`);
-  if (!b.subarray(0, 4).equals(MAGIC)) throw new EnvelopeError('HRV_ERR_ENVELOPE_MALFORMED', 'not a sealed hrvault file (bad magic)');
-  if (b[4] !== VERSION) throw new EnvelopeError('HRV_ERR_ENVELOPE_MALFORMED', `unsupported envelope version ${b[4]}`);
-  const flags = b[5]!;
-  if ((flags & ~FLAG_SIGNED) !== 0) throw new EnvelopeError('HRV_ERR_ENVELOPE_MALFORMED', `unknown envelope flags 0x${flags.toString(16)}`);
+  const { b, flags, headerEnd: aadLen } = checkPrefix(bytes, VERSION, FLAG_SIGNED);
   const signed = (flags & FLAG_SIGNED) !== 0;
-  const hLen = b.readUInt16BE(6);
-  if (hLen === 0 || hLen > MAX_HEADER) throw new EnvelopeError('HRV_ERR_ENVELOPE_MALFORMED', `envelope header length ${hLen} is outside 1–${MAX_HEADER}`);
-  const aadLen = PREFIX + hLen;
   if (b.length < aadLen + ENC + 4) throw new EnvelopeError('HRV_ERR_ENVELOPE_TRUNCATED', 'sealed file ends inside its header or encapsulated key');
-  let headerJson: unknown;
-  try {
-    headerJson = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(b.subarray(PREFIX, aadLen)));
-  } catch (err) {
-    throw new EnvelopeError('HRV_ERR_ENVELOPE_MALFORMED', 'envelope header is not valid UTF-8 JSON', { cause: err });
-  }
-  const h = headerSchema.safeParse(headerJson);
-  if (!h.success) {
-    const issue = h.error.issues[0];
-    throw new EnvelopeError('HRV_ERR_ENVELOPE_MALFORMED', `envelope header invalid: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'unknown'}`);
-  }
-  const ctLen = b.readUInt32BE(aadLen + ENC);
-  if (ctLen < TAG + 4) throw new EnvelopeError('HRV_ERR_ENVELOPE_MALFORMED', `ciphertext length ${ctLen} is too short`);
-  const ctStart = aadLen + ENC + 4;
-  const expected = ctStart + ctLen + (signed ? SIG : 0);
-  if (b.length < expected) throw new EnvelopeError('HRV_ERR_ENVELOPE_TRUNCATED', `sealed file is ${b.length} bytes but its framing needs ${expected}`);
-  if (b.length > expected) throw new EnvelopeError('HRV_ERR_ENVELOPE_MALFORMED', `sealed file has ${b.length - expected} trailing bytes`);
+  const header = decodeHeader(b, aadLen);
+  const { start: ctStart, length: ctLen } = ciphertextSpan(b, aadLen + ENC, signed ? SIG : 0);
   return {
-    header: h.data,
+    header,
     signed,
     aad: bytes.subarray(0, aadLen),
     enc: bytes.subarray(aadLen, aadLen + ENC),
@@ -156,8 +102,9 @@ function parse(bytes: Uint8Array): Parsed {
   };
 }
 
-/** Reads a sealed file's header without opening it (unauthenticated: for routing only). */
+/** Reads a sealed file's header, of either version, without opening it (unauthenticated: for routing only). */
 export function readEnvelopeHeader(bytes: Uint8Array): EnvelopeHeader {
+  if (envelopeVersionOf(bytes) === EPOCH_ENVELOPE_VERSION) return readEpochEnvelopeHeader(bytes);
   return parse(bytes).header;
 }
 
@@ -197,12 +144,7 @@ export function openEnvelope(
   } catch (err) {
     throw new EnvelopeError('HRV_ERR_ENVELOPE_INTEGRITY', 'sealed file did not open: tampered, or sealed to another key', { cause: err });
   }
-  const len = Buffer.from(body.buffer, body.byteOffset, body.length).readUInt32BE(0);
-  if (len > body.length - 4) throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', `body length ${len} exceeds the ${body.length - 4} bytes present`);
-  for (let i = 4 + len; i < body.length; i++) {
-    if (body[i] !== 0) throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', 'padding is not zero');
-  }
-  return { header: p.header, plaintext: body.subarray(4, 4 + len), signed: p.signed };
+  return { header: p.header, plaintext: unpadBody(body), signed: p.signed };
 }
 
 const PLAIN_MAGIC = Buffer.from('HRVP1\n');

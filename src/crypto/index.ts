@@ -1,6 +1,6 @@
 /**
  * hrvault's sealing and attestation primitives for the pipeline: HPKE (RFC 9180), the sealed-file
- * envelope, Ed25519 sender signatures, attestation quotes and patient pseudonyms; and the access protocol's
+ * envelope (version 1: HPKE per file; version 2: HPKE once per gateway epoch, AES-GCM per file), Ed25519 sender signatures, attestation quotes and patient pseudonyms; and the access protocol's
  * handshake, AEAD channel and Paillier. Other components use them only through this file.
  */
 import { createHmac } from 'node:crypto';
@@ -31,6 +31,25 @@ export {
   type OpenEnvelopeOptions,
   type SealEnvelopeOptions,
 } from './envelope.js';
+export {
+  createEpoch,
+  deriveEpochKeys,
+  openEpochEnvelope,
+  parseEpochEnvelope,
+  readEpochEnvelopeHeader,
+  sealEpochEnvelope,
+  unlockEpochBlock,
+  EPOCH_ENVELOPE_VERSION,
+  EPOCH_ID_BYTES,
+  EPOCH_SECRET_BYTES,
+  type EpochBlock,
+  type EpochBlockParams,
+  type EpochKeys,
+  type OpenEpochOptions,
+  type ParsedEpochEnvelope,
+  type SealEpochOptions,
+} from './epoch-envelope.js';
+export { envelopeVersionOf } from './envelope-framing.js';
 export { generateSigningKeyPair, signingKeyObject, signingPublicKeyOf, signBytes, verifyBytes, type SigningKeyPair } from './signing.js';
 export { generateSshKeyPair } from './ssh-keys.js';
 export {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { startCloud } from '../cloud/index.js';
-import { openEnvelope } from '../crypto/index.js';
+import { openGatewayResult } from '../gateway/test-support/open-result.js';
 import { computeMeasurement, ensurePlatformKey, spawnEnclave, type EnclaveClient, type HrvResult } from '../enclave/index.js';
 import { ensureGatewayKeys, startEmbeddedBroker } from '../gateway/index.js';
 import { devicePassword, startSensorFleet, syntheticPatients } from '../sensor/index.js';
@@ -87,7 +87,7 @@ describe('gateway crash', () => {
             const out = await target.processBatch(...a);
             for (const r of out.results) {
               if (r.duplicate) continue;
-              const { plaintext } = openEnvelope(keys.hpkePrivateKey, r.bytes, { expectedKind: 'hrv-result', senderKey: () => target.signingPublicKey });
+              const { plaintext } = openGatewayResult(join(dir, 'gateway', 'spool', 'epochs'), 'gw1', keys, target.signingPublicKey, r.bytes);
               analysed += (JSON.parse(Buffer.from(plaintext).toString('utf8')) as HrvResult).rr.t_ms.length;
             }
             return out;

@@ -6,10 +6,26 @@
  * `main.ts` runs this in its own OS process; nothing here touches the host except the sealed files.
  */
 import { join } from 'node:path';
-import { createQuote, defaultPadBucket, EnvelopeError, keyIdOf, openEnvelope, readEnvelopeHeader, sealEnvelope, type EnvelopeHeader, type Quote } from '../crypto/index.js';
+import {
+  createQuote,
+  defaultPadBucket,
+  envelopeVersionOf,
+  EnvelopeError,
+  EPOCH_ENVELOPE_VERSION,
+  keyIdOf,
+  openEnvelope,
+  openEpochEnvelope,
+  readEnvelopeHeader,
+  sealEnvelope,
+  sealEpochEnvelope,
+  type EnvelopeHeader,
+  type EpochKeys,
+  type Quote,
+} from '../crypto/index.js';
 import { HrvaultError, type ErrorCode } from '../errors.js';
 import { failpoint } from '../failpoints/index.js';
 import { HrvAnalyser, inputDigest } from './analysis.js';
+import { EpochCache } from './epoch-cache.js';
 import { KeyRing, NO_ROTATION, type KeyPolicy } from './keyring.js';
 import { loadSealingSecret, SealingError } from './sealing.js';
 import { SealedStateStore } from './state-store.js';
@@ -127,6 +143,7 @@ export class EnclaveCore {
   #broken: SealingError | undefined;
   readonly #gateways = new Map<string, EnrolledGateway>();
   readonly #analyser = new HrvAnalyser({ journal: true });
+  readonly #epochs = new EpochCache();
 
   constructor(opts: EnclaveCoreOptions) {
     this.measurement = opts.measurement;
@@ -169,6 +186,11 @@ export class EnclaveCore {
     } catch {
       // nothing changed (the ring updates only after its sealed file is durable)
     }
+  }
+
+  /** Epoch opening blocks this process authenticated (one signature check and HPKE open each; the rest hit the cache). */
+  get epochUnlocks(): number {
+    return this.#epochs.unlocks;
   }
 
   /** Number of patients with state. */
@@ -271,12 +293,19 @@ export class EnclaveCore {
     | { kind: 'new'; result: BatchResult } {
     const h = readEnvelopeHeader(f.bytes);
     if (h.kind !== 'rr-batch') throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', `expected an rr-batch file, got ${h.kind}`);
-    // The pair it was sealed to (current, or retired within retention) opens it and signs its result: the gateway
-    // attested that pair together before it sealed to it.
+    // The pair it was sealed to (current, or retired within retention) opens it and, for a version-1 file, signs its
+    // result: the gateway attested that pair together before it sealed to it. A version-2 file's result is sealed
+    // under its epoch's result key, which only this gateway and the holder of that pair's HPKE key can know.
     const pair = this.#keys.forOpening(h.key_id);
     const gw = this.#gateways.get(h.gateway);
     // Authenticated before anything is classified: a forged repeat learns nothing and gets nothing back.
-    const { plaintext } = openEnvelope(pair.hpkePrivate, f.bytes, { expectedKind: 'rr-batch', senderKey: () => gw?.signingPublicKey });
+    let plaintext: Uint8Array;
+    let epoch: EpochKeys | undefined;
+    if (envelopeVersionOf(f.bytes) === EPOCH_ENVELOPE_VERSION) {
+      ({ plaintext, epoch } = openEpochEnvelope(f.bytes, (p) => this.#epochs.keysFor(p, pair.hpkePrivate, gw?.signingPublicKey), { expectedKind: 'rr-batch' }));
+    } else {
+      ({ plaintext } = openEnvelope(pair.hpkePrivate, f.bytes, { expectedKind: 'rr-batch', senderKey: () => gw?.signingPublicKey }));
+    }
     const input = inputDigest(plaintext);
     const name = `${h.patient}-${h.seq}.result`;
     const c = this.#analyser.classify(h, input, f.release === true);
@@ -291,7 +320,10 @@ export class EnclaveCore {
     const result = { ...analysed.result, state_commit: this.#state.nextCommit };
     const gwKey = gw!.hpkePublicKey;
     const header: EnvelopeHeader = { v: 1, kind: 'hrv-result', gateway: h.gateway, patient: h.patient, seq: h.seq, t_start_ms: h.t_start_ms, t_end_ms: h.t_end_ms, key_id: keyIdOf(gwKey) };
-    const bytes = sealEnvelope(gwKey, header, new TextEncoder().encode(JSON.stringify(result)), pair.signingPrivate, { padTo: (n) => resultBodyBytes(f.bytes.length, n) });
+    const body = new TextEncoder().encode(JSON.stringify(result));
+    const padTo = (n: number): number => resultBodyBytes(f.bytes.length, n);
+    // Answered in the version it was asked in.
+    const bytes = epoch ? sealEpochEnvelope(epoch, header, body, { padTo }) : sealEnvelope(gwKey, header, body, pair.signingPrivate, { padTo });
     this.#analyser.hold(h, bytes);
     return { kind: 'new', result: { ...base, bytes, duplicate: false } };
   }

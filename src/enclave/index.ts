@@ -22,3 +22,4 @@ export { computeMeasurement } from './measurement.js';
 export { loadEnrolment, parseEnrolment } from './enrolment.js';
 export { SealingError } from './sealing.js';
 export { KeyRing, sealedKeyIds, NO_ROTATION, type KeyPolicy, type KeyPair } from './keyring.js';
+export { EpochCache, DEFAULT_EPOCH_CACHE } from './epoch-cache.js';

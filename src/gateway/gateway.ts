@@ -10,11 +10,15 @@ import SftpClient from 'ssh2-sftp-client';
 import {
   decodePlainFile,
   encodePlainFile,
+  envelopeVersionOf,
   EnvelopeError,
+  EPOCH_ENVELOPE_VERSION,
   keyIdOf,
   openEnvelope,
+  openEpochEnvelope,
   pseudonymise,
   sealEnvelope,
+  sealEpochEnvelope,
   verifyQuoteDetails,
   type EnvelopeHeader,
   type VerifiedQuote,
@@ -28,6 +32,7 @@ import { AttestedKeys } from './attested-keys.js';
 import { startCspForwarder } from './csp-forwarder.js';
 import { ResultOutbox } from './result-outbox.js';
 import { EnclaveCommits, EnclaveRollbackError } from './enclave-commits.js';
+import { GatewayEpochs, type EpochPolicy } from './epoch-keys.js';
 import { Spool, type PendingBatch, type SpoolIo } from './spool.js';
 
 export interface GatewayOptions {
@@ -74,6 +79,13 @@ export interface GatewayOptions {
   };
   /** Gateway's own keys: Ed25519 signing seed, X25519 HPKE private key (results are sealed to its public half), pseudonym key. */
   keys: { signingPrivateKey: Uint8Array; hpkePrivateKey: Uint8Array; pseudonymKey: Uint8Array };
+  /**
+   * Sealed-file version the gateway writes (default 2: HPKE and a signature once per epoch, AES-256-GCM per file;
+   * 1: HPKE and a signature per file). Results are read in either version.
+   */
+  sealVersion?: 1 | 2;
+  /** When a version-2 epoch ends and how long its secret is kept (epoch-keys.ts; defaults there). */
+  epochPolicy?: Partial<EpochPolicy>;
   /** Plaintext batch sizes (bytes) are padded up to the next bucket. */
   bucketBytes: number[];
   retryMaxMs: number;
@@ -543,9 +555,10 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     if (c) await timed('end', c.end()).catch(() => (c as unknown as { client?: { destroy?: () => void } }).client?.destroy?.());
   };
 
-  // Attestation. `verified` is the enclave key new files are sealed to; it is renewed when older than maxAgeMs (the
-  // enclave rotates its keys) or when a result is signed by a pair not attested yet. Every pair attested is kept
-  // (attested-keys.ts): the enclave signs a result with the pair its input was sealed to.
+  // Attestation. `verified` is the enclave key new files are sealed to (a new key also begins a new epoch); it is renewed
+  // when older than maxAgeMs (the enclave rotates its keys) or when a version-1 result is signed by a pair not attested
+  // yet. Every pair attested is kept (attested-keys.ts): the enclave signs a version-1 result with the pair its input
+  // was sealed to; a version-2 result is sealed under its input's epoch, whose secret the gateway keeps (epoch-keys.ts).
   let verified: VerifiedQuote | undefined;
   let verifiedAtMs = 0;
   let attestDue = false;
@@ -606,6 +619,8 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     throw new HrvaultError('HRV_ERR_UPLOAD', 'no attestation quote arrived in the outbox');
   };
 
+  // Version-2 epoch secrets, in `<dataDir>/epochs/` (each durable before the first file sealed under it).
+  const epochs = opts.mode === 'secure' ? GatewayEpochs.open(join(opts.dataDir, 'epochs'), opts.id, opts.keys.signingPrivateKey, opts.epochPolicy) : undefined;
   const bucket = (n: number): number => opts.bucketBytes.find((b) => b >= n) ?? n;
   const encodeBatch = (b: PendingBatch): { name: string; bytes: Uint8Array } => {
     const series = {
@@ -628,7 +643,9 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     };
     if (opts.mode === 'plain') return { name, bytes: encodePlainFile(header, csv) };
     const key = verified!.enclavePublicKey;
-    return { name, bytes: sealEnvelope(key, header, csv, opts.keys.signingPrivateKey, { padTo: bucket }) };
+    if (opts.sealVersion === 1) return { name, bytes: sealEnvelope(key, header, csv, opts.keys.signingPrivateKey, { padTo: bucket }) };
+    // forNextFile makes a new epoch's secret durable before returning: no file under it exists before that.
+    return { name, bytes: sealEpochEnvelope(epochs!.forNextFile({ publicKey: key }), header, csv, { padTo: bucket }) };
   };
 
   // posix-rename@openssh.com where the server offers it (OpenSSH); the cloud's ssh2 server cannot advertise
@@ -715,6 +732,14 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     }
     throw last;
   };
+  /**
+   * Opens a result in the version it came in: version 2 under the stored secret of the epoch it names (only the
+   * enclave holding the attested key it was encapsulated to can have learnt it), version 1 by its signature.
+   */
+  const openResult = (bytes: Uint8Array): { header: EnvelopeHeader; plaintext: Uint8Array } =>
+    envelopeVersionOf(bytes) === EPOCH_ENVELOPE_VERSION
+      ? openEpochEnvelope(bytes, (p) => epochs!.forResult(p.block.gateway, p.block.idHex), { expectedKind: 'hrv-result' })
+      : openSignedByAny(bytes, attested!.signers());
   const fetchResults = async (): Promise<void> => {
     if (opts.mode === 'secure' && verified === undefined && attested!.size === 0) return;
     const c = await connectSftp();
@@ -731,7 +756,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
         let header: { patient: string; seq: number; t_start_ms: number; t_end_ms: number };
         let text: string;
         if (opts.mode === 'secure') {
-          const opened = openSignedByAny(bytes, attested!.signers());
+          const opened = openResult(bytes);
           if (opened.header.gateway !== opts.id)
             throw new HrvaultError('HRV_ERR_RESULT', `result addressed to gateway ${opened.header.gateway}`);
           header = opened.header;

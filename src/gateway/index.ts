@@ -11,3 +11,4 @@ export { Spool, nodeSpoolIo, type PendingBatch, type SpooledBeat, type SpoolIo, 
 export { startEmbeddedBroker, type EmbeddedBroker } from './broker.js';
 export { ensureGatewayKeys, type GatewayKeys } from './keys.js';
 export { softwareQuotePolicy, SoftwareQuotesInProductionError, SOFTWARE_QUOTES_OVERRIDE_KEY, type SoftwareQuotePolicy, type SoftwareQuotePolicyInput } from './software-quotes.js';
+export { GatewayEpochs, DEFAULT_EPOCH_POLICY, type EpochPolicy, type EpochRecipient } from './epoch-keys.js';

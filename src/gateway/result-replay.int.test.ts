@@ -10,7 +10,8 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { areaDir } from '../cloud/index.js';
 import { runDemo, type DemoContext } from '../commands/index.js';
-import { openEnvelope, pseudonymise } from '../crypto/index.js';
+import { pseudonymise } from '../crypto/index.js';
+import { openGatewayResult } from './test-support/open-result.js';
 import { computeMeasurement } from '../enclave/index.js';
 import { deviceOfPatient } from '../sensor/index.js';
 import { startCspForwarder } from './csp-forwarder.js';
@@ -146,7 +147,7 @@ describe('replayed results and a rolled-back enclave state (issue 9 items 3 and 
           const keys = ensureGatewayKeys(join(ctx.dataDir, 'gateway', 'keys'));
           const fresh = ResultOutbox.open(join(dir, 'fresh-outbox'));
           for (const n of stashed) {
-            const opened = openEnvelope(keys.hpkePrivateKey, readFileSync(join(stash, n)), { expectedKind: 'hrv-result', senderKey: () => ctx.enclave!.signingPublicKey });
+            const opened = openGatewayResult(join(ctx.dataDir, 'gateway', 'spool', 'epochs'), 'gw1', keys, ctx.enclave!.signingPublicKey, readFileSync(join(stash, n)));
             const patient = PATIENTS.find((p) => pseudonymise(p, keys.pseudonymKey) === opened.header.patient)!;
             fresh.accept(patient, parseResultBody(Buffer.from(opened.plaintext).toString('utf8'), opened.header));
           }
