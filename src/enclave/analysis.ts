@@ -37,6 +37,18 @@ const FULL_WINDOW_SHARE = 0.95;
 export const WINDOW_MS = 300_000;
 
 /**
+ * Stream time between two full computations of a patient's window measures (ms). Cleaning, the spectrum and the
+ * nonlinear measures are whole-window computations (cleanRr judges 5-minute blocks and a ±60-interval reference;
+ * Welch, sample entropy and DFA see every interval), 0.5–2 ms per window: per 10-s file that was most of a file's
+ * cost. A 5-minute measure moves little in a minute (the window shares 80% of its intervals with the one before),
+ * so the measures are recomputed once the stream has moved on by this much and carried forward in between, with
+ * `window.measured` naming the window they describe. Rate and rhythm alerts do not wait for it: they use their
+ * trailing spans on every file. Counted in beat times only, so a replay or a restarted enclave recomputes on the
+ * same files.
+ */
+export const MEASURE_CADENCE_MS = 60_000;
+
+/**
  * How many of a patient's most recent sequence numbers the state remembers (dedupe and reorder window): a file
  * repeating one of them gets its original result back; an older repeat is refused as a replay. A gateway uploads
  * each patient's files in order, so a redelivery (host crash, gateway re-upload) lies a few numbers behind.
@@ -86,6 +98,16 @@ export interface Receipt {
   result?: Uint8Array;
 }
 
+/** The window measures of a patient's last full computation, carried forward until the next (MEASURE_CADENCE_MS). */
+export interface MeasuredWindow {
+  /** The window they were computed on: its start and end (ms) and its intervals before cleaning. */
+  start_ms: number;
+  end_ms: number;
+  n: number;
+  measures: HrvResult['window']['measures'];
+  cleaning: HrvResult['window']['cleaning'];
+}
+
 export interface PatientState {
   gateway: string;
   patient: string;
@@ -97,6 +119,8 @@ export interface PatientState {
   done: Map<number, Receipt>;
   /** Numbers skipped when a successor was released without them (within LATE_WINDOW of lastSeq): late files welcome. */
   skipped?: Set<number>;
+  /** The last full computation of the window measures (absent before the first). */
+  measured?: MeasuredWindow;
 }
 
 /**
@@ -185,14 +209,33 @@ function trailingRhythm(s: RrSeries, endT: number): RhythmAssessment | null {
  * extra beats, except in stretches it judges irregular (suspected AF), where "correcting" would trim real
  * irregularity away; its report says so.
  */
-function windowSummary(series: RrSeries, afSuspected: boolean | null): HrvResult['window'] {
+function measureWindow(series: RrSeries): MeasuredWindow {
+  const n = series.tMs.length;
+  const cleaned = n >= 2 ? cleanRr(series) : null;
+  const nn = cleaned?.series;
+  const r = cleaned?.report;
+  return {
+    start_ms: n > 0 ? series.tMs[0]! - series.rrMs[0]! : 0,
+    end_ms: n > 0 ? series.tMs[n - 1]! : 0,
+    n,
+    measures: nn && nn.tMs.length >= 2 ? analyze(nn) : null,
+    cleaning: r
+      ? { n_input: r.n_input, n_kept: r.n_kept, n_excluded: r.n_excluded, n_corrected: r.n_corrected, n_out_of_range: r.n_out_of_range, n_ectopic: r.n_ectopic, n_artefact: r.n_artefact }
+      : null,
+  };
+}
+
+/** Whether the window measures are due: none yet (or of an empty window), or the stream has moved MEASURE_CADENCE_MS past the last ones (beat times only). */
+function measuresDue(st: PatientState): boolean {
+  return st.measured === undefined || st.measured.n === 0 || st.lastT - st.measured.end_ms >= MEASURE_CADENCE_MS;
+}
+
+/** The result's window: the current window's bounds, and the measures and cleaning of `measured` (the last full computation). */
+function windowSummary(series: RrSeries, measured: MeasuredWindow, afSuspected: boolean | null): HrvResult['window'] {
   const n = series.tMs.length;
   const start = n > 0 ? series.tMs[0]! - series.rrMs[0]! : 0;
   const end = n > 0 ? series.tMs[n - 1]! : 0;
   const span = end - start;
-  const cleaned = n >= 2 ? cleanRr(series) : null;
-  const nn = cleaned?.series;
-  const r = cleaned?.report;
   return {
     start_ms: start,
     end_ms: end,
@@ -200,10 +243,9 @@ function windowSummary(series: RrSeries, afSuspected: boolean | null): HrvResult
     n,
     partial: span < WINDOW_MS * FULL_WINDOW_SHARE,
     length_ms: WINDOW_MS,
-    measures: nn && nn.tMs.length >= 2 ? analyze(nn) : null,
-    cleaning: r
-      ? { n_input: r.n_input, n_kept: r.n_kept, n_excluded: r.n_excluded, n_corrected: r.n_corrected, n_out_of_range: r.n_out_of_range, n_ectopic: r.n_ectopic, n_artefact: r.n_artefact }
-      : null,
+    measures: measured.measures,
+    cleaning: measured.cleaning,
+    measured: { start_ms: measured.start_ms, end_ms: measured.end_ms, n: measured.n },
     af_suspected: afSuspected,
   };
 }
@@ -227,7 +269,7 @@ export function analyseAlone(h: BatchMeta, csvText: string, name: string): HrvRe
     t_end_ms: h.t_end_ms,
     rr: { t_ms: Array.from(t), rr_ms: Array.from(rr) },
     original: t.length > 0 ? originalBlockMeasures(series, 10) : [],
-    window: windowSummary(series, rhythm === null ? null : rhythm.af_suspected),
+    window: windowSummary(series, measureWindow(series), rhythm === null ? null : rhythm.af_suspected),
     active_alerts: [],
     alerts: [],
     late: true,
@@ -262,6 +304,8 @@ interface StateMeta {
   d?: [number, string, string | null][];
   /** Skipped numbers (PatientState.skipped). */
   m?: number[];
+  /** The last full computation of the window measures (PatientState.measured). */
+  f?: MeasuredWindow;
 }
 
 /** The content hash a receipt keeps of a file's plaintext. */
@@ -283,6 +327,8 @@ interface DeltaPatient {
   d: [number, string, number][];
   /** The skipped numbers after the change (PatientState.skipped), when there are any to remember. */
   m?: number[];
+  /** The window measures, when the change computed them anew (PatientState.measured). */
+  f?: MeasuredWindow;
 }
 
 interface DeltaMeta {
@@ -294,7 +340,7 @@ interface DeltaMeta {
 export class HrvAnalyser {
   readonly #patients = new Map<string, PatientState>();
   /** Changes since the last `takeDelta`, per patient key: beats appended and sequence numbers accepted. */
-  readonly #dirty = new Map<string, { t: number[]; rr: number[]; seqs: number[] }>();
+  readonly #dirty = new Map<string, { t: number[]; rr: number[]; seqs: number[]; measured?: true }>();
   #acked: [string, string, number][] = [];
   readonly #journal: boolean;
 
@@ -366,7 +412,7 @@ export class HrvAnalyser {
         d.push([seq, r.input, r.result?.length ?? 0]);
         if (r.result) blobs.push(r.result);
       }
-      meta.p.push({ g: st.gateway, p: st.patient, s: st.lastSeq, t: Number.isFinite(st.lastT) ? st.lastT : -1, a: [...st.active], bt: dirty.t, br: dirty.rr, d, ...(st.skipped ? { m: [...st.skipped] } : {}) });
+      meta.p.push({ g: st.gateway, p: st.patient, s: st.lastSeq, t: Number.isFinite(st.lastT) ? st.lastT : -1, a: [...st.active], bt: dirty.t, br: dirty.rr, d, ...(st.skipped ? { m: [...st.skipped] } : {}), ...(dirty.measured && st.measured ? { f: st.measured } : {}) });
     }
     this.#dirty.clear();
     this.#acked = [];
@@ -393,6 +439,7 @@ export class HrvAnalyser {
         if (m.bt.length > 0) st.window.evictBefore(st.lastT - WINDOW_MS);
         st.active = new Set(m.a);
         if (m.m) st.skipped = new Set(m.m);
+        if (m.f) st.measured = m.f;
         for (const [seq, input, len] of m.d) {
           st.done.set(seq, len > 0 ? { input, result: new Uint8Array(b.subarray(off, off + len)) } : { input });
           off += len;
@@ -445,6 +492,10 @@ export class HrvAnalyser {
     }
     this.#patients.set(key, state);
     const series = state.window.series();
+    if (measuresDue(state)) {
+      state.measured = measureWindow(series);
+      if (this.#journal) this.#dirty.get(key)!.measured = true;
+    }
     const onsets: AlertOnset[] = [];
     const rhythm = trailingRhythm(series, state.lastT);
     if (n > 0) {
@@ -468,7 +519,7 @@ export class HrvAnalyser {
       t_end_ms: h.t_end_ms,
       rr: { t_ms: Array.from(t), rr_ms: Array.from(rr) },
       original: n > 0 ? originalBlockMeasures({ tMs: t, rrMs: rr }, 10) : [],
-      window: windowSummary(series, rhythm === null ? null : rhythm.af_suspected),
+      window: windowSummary(series, state.measured!, rhythm === null ? null : rhythm.af_suspected),
       active_alerts: ALERT_TYPES.filter((a) => state.active.has(a)),
       alerts: onsets,
     };
@@ -508,7 +559,7 @@ export class HrvAnalyser {
       series.push(s);
       total += s.tMs.length;
       const d: StateMeta['d'] = [...st.done].map(([seq, r]) => [seq, r.input, r.result ? Buffer.from(r.result).toString('base64') : null]);
-      meta.push({ g: st.gateway, p: st.patient, s: st.lastSeq, t: Number.isFinite(st.lastT) ? st.lastT : -1, n: s.tMs.length, a: [...st.active], d, ...(st.skipped ? { m: [...st.skipped] } : {}) });
+      meta.push({ g: st.gateway, p: st.patient, s: st.lastSeq, t: Number.isFinite(st.lastT) ? st.lastT : -1, n: s.tMs.length, a: [...st.active], d, ...(st.skipped ? { m: [...st.skipped] } : {}), ...(st.measured ? { f: st.measured } : {}) });
     }
     const metaBytes = Buffer.from(JSON.stringify(meta));
     const pad = (8 - ((4 + metaBytes.length) % 8)) % 8;
@@ -542,7 +593,7 @@ export class HrvAnalyser {
         for (let i = 0; i < m.n; i++) w.append(f[o + i]!, f[o + m.n + i]!);
         o += 2 * m.n;
         const done = new Map<number, Receipt>((m.d ?? []).map(([seq, input, result]) => [seq, result === null ? { input } : { input, result: new Uint8Array(Buffer.from(result, 'base64')) }]));
-        this.#patients.set(`${m.g}/${m.p}`, { gateway: m.g, patient: m.p, lastSeq: m.s, lastT: m.t < 0 ? -Infinity : m.t, window: w, active: new Set(m.a), done, ...(m.m ? { skipped: new Set(m.m) } : {}) });
+        this.#patients.set(`${m.g}/${m.p}`, { gateway: m.g, patient: m.p, lastSeq: m.s, lastT: m.t < 0 ? -Infinity : m.t, window: w, active: new Set(m.a), done, ...(m.m ? { skipped: new Set(m.m) } : {}), ...(m.f ? { measured: m.f } : {}) });
       }
     } catch (err) {
       throw new HrvaultError('HRV_ERR_SEALING', 'saved analysis state is unreadable', { cause: err });
