@@ -225,9 +225,9 @@ function measureWindow(series: RrSeries): MeasuredWindow {
   };
 }
 
-/** Whether the window measures are due: none yet (or of an empty window), or the stream has moved MEASURE_CADENCE_MS past the last ones (beat times only). */
-function measuresDue(st: PatientState): boolean {
-  return st.measured === undefined || st.measured.n === 0 || st.lastT - st.measured.end_ms >= MEASURE_CADENCE_MS;
+/** Whether the window measures are due: none yet (or of an empty window), or the stream has moved `cadenceMs` past the last ones (beat times only). */
+function measuresDue(st: PatientState, cadenceMs: number): boolean {
+  return st.measured === undefined || st.measured.n === 0 || st.lastT - st.measured.end_ms >= cadenceMs;
 }
 
 /** The result's window: the current window's bounds, and the measures and cleaning of `measured` (the last full computation). */
@@ -343,10 +343,16 @@ export class HrvAnalyser {
   readonly #dirty = new Map<string, { t: number[]; rr: number[]; seqs: number[]; measured?: true }>();
   #acked: [string, string, number][] = [];
   readonly #journal: boolean;
+  readonly #cadenceMs: number;
 
-  /** `journal`: record changes for `takeDelta` (the enclave's incremental commit; the plain host keeps no journal). */
-  constructor(opts: { journal?: boolean } = {}) {
+  /**
+   * `journal`: record changes for `takeDelta` (the enclave's incremental commit; the plain host keeps no journal).
+   * `cadenceMs`: stream time between full computations of the window measures (ms, default MEASURE_CADENCE_MS;
+   * 0 recomputes on every file, as before the cadence: the benchmark's baseline).
+   */
+  constructor(opts: { journal?: boolean; cadenceMs?: number } = {}) {
     this.#journal = opts.journal ?? false;
+    this.#cadenceMs = opts.cadenceMs ?? MEASURE_CADENCE_MS;
   }
 
   /** Number of patients with state. */
@@ -492,7 +498,7 @@ export class HrvAnalyser {
     }
     this.#patients.set(key, state);
     const series = state.window.series();
-    if (measuresDue(state)) {
+    if (measuresDue(state, this.#cadenceMs)) {
       state.measured = measureWindow(series);
       if (this.#journal) this.#dirty.get(key)!.measured = true;
     }
