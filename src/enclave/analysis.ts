@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { EnvelopeError } from '../crypto/index.js';
 import { HrvaultError } from '../errors.js';
-import { ALERT_TYPES, type AlertOnset, type AlertType, type HrvResult } from '../contracts/index.js';
+import { ALERT_TYPES, MEASURE_NAMES, type AlertOnset, type AlertType, type CleaningSummary, type HrvMeasures, type HrvResult } from '../contracts/index.js';
 import { analyze, assessRhythm, cleanRr, originalBlockMeasures, type RhythmAssessment, StreamingHrvWindow, type RrSeries } from '../hrv/index.js';
 
 export type { AlertType, HrvResult };
@@ -225,6 +225,25 @@ function measureWindow(series: RrSeries): MeasuredWindow {
   };
 }
 
+const CLEANING_KEYS = ['n_input', 'n_kept', 'n_excluded', 'n_corrected', 'n_out_of_range', 'n_ectopic', 'n_artefact'] as const satisfies readonly (keyof CleaningSummary)[];
+
+/** A MeasuredWindow as the state stores it: values in MEASURE_NAMES and CLEANING_KEYS order, no key names (10,000 patients' worth is in every state save). */
+type StoredMeasured = [number, number, number, (number | null)[] | null, number[] | null];
+
+function storeMeasured(m: MeasuredWindow): StoredMeasured {
+  return [m.start_ms, m.end_ms, m.n, m.measures ? MEASURE_NAMES.map((k) => m.measures![k]) : null, m.cleaning ? CLEANING_KEYS.map((k) => m.cleaning![k]) : null];
+}
+
+function loadMeasured([start, end, n, measures, cleaning]: StoredMeasured): MeasuredWindow {
+  return {
+    start_ms: start,
+    end_ms: end,
+    n,
+    measures: measures ? (Object.fromEntries(MEASURE_NAMES.map((k, i) => [k, measures[i] ?? null])) as unknown as HrvMeasures) : null,
+    cleaning: cleaning ? (Object.fromEntries(CLEANING_KEYS.map((k, i) => [k, cleaning[i]!])) as unknown as CleaningSummary) : null,
+  };
+}
+
 /** Whether the window measures are due: none yet (or of an empty window), or the stream has moved `cadenceMs` past the last ones (beat times only). */
 function measuresDue(st: PatientState, cadenceMs: number): boolean {
   return st.measured === undefined || st.measured.n === 0 || st.lastT - st.measured.end_ms >= cadenceMs;
@@ -305,7 +324,7 @@ interface StateMeta {
   /** Skipped numbers (PatientState.skipped). */
   m?: number[];
   /** The last full computation of the window measures (PatientState.measured). */
-  f?: MeasuredWindow;
+  f?: StoredMeasured;
 }
 
 /** The content hash a receipt keeps of a file's plaintext. */
@@ -328,7 +347,7 @@ interface DeltaPatient {
   /** The skipped numbers after the change (PatientState.skipped), when there are any to remember. */
   m?: number[];
   /** The window measures, when the change computed them anew (PatientState.measured). */
-  f?: MeasuredWindow;
+  f?: StoredMeasured;
 }
 
 interface DeltaMeta {
@@ -418,7 +437,7 @@ export class HrvAnalyser {
         d.push([seq, r.input, r.result?.length ?? 0]);
         if (r.result) blobs.push(r.result);
       }
-      meta.p.push({ g: st.gateway, p: st.patient, s: st.lastSeq, t: Number.isFinite(st.lastT) ? st.lastT : -1, a: [...st.active], bt: dirty.t, br: dirty.rr, d, ...(st.skipped ? { m: [...st.skipped] } : {}), ...(dirty.measured && st.measured ? { f: st.measured } : {}) });
+      meta.p.push({ g: st.gateway, p: st.patient, s: st.lastSeq, t: Number.isFinite(st.lastT) ? st.lastT : -1, a: [...st.active], bt: dirty.t, br: dirty.rr, d, ...(st.skipped ? { m: [...st.skipped] } : {}), ...(dirty.measured && st.measured ? { f: storeMeasured(st.measured) } : {}) });
     }
     this.#dirty.clear();
     this.#acked = [];
@@ -445,7 +464,7 @@ export class HrvAnalyser {
         if (m.bt.length > 0) st.window.evictBefore(st.lastT - WINDOW_MS);
         st.active = new Set(m.a);
         if (m.m) st.skipped = new Set(m.m);
-        if (m.f) st.measured = m.f;
+        if (m.f) st.measured = loadMeasured(m.f);
         for (const [seq, input, len] of m.d) {
           st.done.set(seq, len > 0 ? { input, result: new Uint8Array(b.subarray(off, off + len)) } : { input });
           off += len;
@@ -565,7 +584,7 @@ export class HrvAnalyser {
       series.push(s);
       total += s.tMs.length;
       const d: StateMeta['d'] = [...st.done].map(([seq, r]) => [seq, r.input, r.result ? Buffer.from(r.result).toString('base64') : null]);
-      meta.push({ g: st.gateway, p: st.patient, s: st.lastSeq, t: Number.isFinite(st.lastT) ? st.lastT : -1, n: s.tMs.length, a: [...st.active], d, ...(st.skipped ? { m: [...st.skipped] } : {}), ...(st.measured ? { f: st.measured } : {}) });
+      meta.push({ g: st.gateway, p: st.patient, s: st.lastSeq, t: Number.isFinite(st.lastT) ? st.lastT : -1, n: s.tMs.length, a: [...st.active], d, ...(st.skipped ? { m: [...st.skipped] } : {}), ...(st.measured ? { f: storeMeasured(st.measured) } : {}) });
     }
     const metaBytes = Buffer.from(JSON.stringify(meta));
     const pad = (8 - ((4 + metaBytes.length) % 8)) % 8;
@@ -599,7 +618,7 @@ export class HrvAnalyser {
         for (let i = 0; i < m.n; i++) w.append(f[o + i]!, f[o + m.n + i]!);
         o += 2 * m.n;
         const done = new Map<number, Receipt>((m.d ?? []).map(([seq, input, result]) => [seq, result === null ? { input } : { input, result: new Uint8Array(Buffer.from(result, 'base64')) }]));
-        this.#patients.set(`${m.g}/${m.p}`, { gateway: m.g, patient: m.p, lastSeq: m.s, lastT: m.t < 0 ? -Infinity : m.t, window: w, active: new Set(m.a), done, ...(m.m ? { skipped: new Set(m.m) } : {}), ...(m.f ? { measured: m.f } : {}) });
+        this.#patients.set(`${m.g}/${m.p}`, { gateway: m.g, patient: m.p, lastSeq: m.s, lastT: m.t < 0 ? -Infinity : m.t, window: w, active: new Set(m.a), done, ...(m.m ? { skipped: new Set(m.m) } : {}), ...(m.f ? { measured: loadMeasured(m.f) } : {}) });
       }
     } catch (err) {
       throw new HrvaultError('HRV_ERR_SEALING', 'saved analysis state is unreadable', { cause: err });
