@@ -249,11 +249,10 @@ function measuresDue(st: PatientState, cadenceMs: number): boolean {
   return st.measured === undefined || st.measured.n === 0 || st.lastT - st.measured.end_ms >= cadenceMs;
 }
 
-/** The result's window: the current window's bounds, and the measures and cleaning of `measured` (the last full computation). */
-function windowSummary(series: RrSeries, measured: MeasuredWindow, afSuspected: boolean | null): HrvResult['window'] {
-  const n = series.tMs.length;
-  const start = n > 0 ? series.tMs[0]! - series.rrMs[0]! : 0;
-  const end = n > 0 ? series.tMs[n - 1]! : 0;
+/** The result's window: the current window's bounds and intervals, and the measures and cleaning of `measured` (the last full computation). */
+function windowSummary(bounds: { startMs: number; endMs: number } | null, n: number, measured: MeasuredWindow, afSuspected: boolean | null): HrvResult['window'] {
+  const start = bounds?.startMs ?? 0;
+  const end = bounds?.endMs ?? 0;
   const span = end - start;
   return {
     start_ms: start,
@@ -288,7 +287,7 @@ export function analyseAlone(h: BatchMeta, csvText: string, name: string): HrvRe
     t_end_ms: h.t_end_ms,
     rr: { t_ms: Array.from(t), rr_ms: Array.from(rr) },
     original: t.length > 0 ? originalBlockMeasures(series, 10) : [],
-    window: windowSummary(series, measureWindow(series), rhythm === null ? null : rhythm.af_suspected),
+    window: windowSummary(t.length > 0 ? { startMs: t[0]! - rr[0]!, endMs: t[t.length - 1]! } : null, t.length, measureWindow(series), rhythm === null ? null : rhythm.af_suspected),
     active_alerts: [],
     alerts: [],
     late: true,
@@ -516,11 +515,12 @@ export class HrvAnalyser {
       state.window.evictBefore(state.lastT - WINDOW_MS);
     }
     this.#patients.set(key, state);
-    const series = state.window.series();
     if (measuresDue(state, this.#cadenceMs)) {
-      state.measured = measureWindow(series);
+      state.measured = measureWindow(state.window.series());
       if (this.#journal) this.#dirty.get(key)!.measured = true;
     }
+    // The alerts' trailing spans only: between full computations the window is not copied whole.
+    const series = state.window.series(state.lastT - Math.max(ALERT_RULES.rateSpanMs, ALERT_RULES.irregularSpanMs));
     const onsets: AlertOnset[] = [];
     const rhythm = trailingRhythm(series, state.lastT);
     if (n > 0) {
@@ -544,7 +544,7 @@ export class HrvAnalyser {
       t_end_ms: h.t_end_ms,
       rr: { t_ms: Array.from(t), rr_ms: Array.from(rr) },
       original: n > 0 ? originalBlockMeasures({ tMs: t, rrMs: rr }, 10) : [],
-      window: windowSummary(series, state.measured!, rhythm === null ? null : rhythm.af_suspected),
+      window: windowSummary(state.window.bounds(), state.window.size, state.measured!, rhythm === null ? null : rhythm.af_suspected),
       active_alerts: ALERT_TYPES.filter((a) => state.active.has(a)),
       alerts: onsets,
     };
