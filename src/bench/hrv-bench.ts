@@ -1,6 +1,7 @@
 /**
  * HRV core benchmark: ECG detection (and labelling) of 30-minute 360 Hz records, the full measure set of
- * 5- and 30-minute windows (Welch and Lomb–Scargle), RR cleaning of a 24 h series, and streaming appends.
+ * 5- and 30-minute windows (Welch and Lomb–Scargle), RR cleaning of a 24 h series, streaming appends, and the
+ * analyser's cost per patient file, incremental against from scratch, at 1,000 and 10,000 patients (hrv-per-file.ts).
  * Each case is warmed up, repeated, and reported as median and p90 wall time beside NeuroKit2's figures
  * (../shared/data/README.md and reference_hrv.json `timings`).
  */
@@ -25,6 +26,7 @@ import {
   readReferenceJson,
   SHARED_DATA_SKIP_REASON,
 } from '../test-support/shared-data.js';
+import { hrvPerFileRows } from './hrv-per-file.js';
 
 export interface BenchRow {
   name: string;
@@ -210,6 +212,8 @@ export function runHrvBench(log: (line: string) => void = () => undefined): HrvB
     runs: m.runs,
     target_ms: 2,
   });
+
+  rows.push(...hrvPerFileRows([1_000, 10_000], log));
 
   return {
     rows,

@@ -44,6 +44,12 @@ export const rrBeatsSchema = z
   .refine((b) => b.t_ms.length === b.rr_ms.length, { message: 't_ms and rr_ms differ in length' });
 export type RrBeats = z.infer<typeof rrBeatsSchema>;
 
+/** A window the measures were computed on: its first interval's start and last beat (ms), and its intervals before cleaning. */
+export const measuredWindowSchema = z
+  .strictObject({ start_ms: time, end_ms: time, n: count })
+  .refine((w) => w.end_ms >= w.start_ms, { message: 'measured window ends before it starts' });
+export type MeasuredWindowRef = z.infer<typeof measuredWindowSchema>;
+
 /** The sliding analysis window at the end of this batch. */
 export const resultWindowSchema = z.strictObject({
   /** First and last beat time of the window (ms); span = end − (first beat − its interval). */
@@ -56,9 +62,16 @@ export const resultWindowSchema = z.strictObject({
   partial: z.boolean(),
   /** Nominal window length, ms. */
   length_ms: z.number().int().positive(),
-  /** Measures of the cleaned NN intervals; null when fewer than two intervals remain. */
+  /** Measures of the cleaned NN intervals of the `measured` window; null when fewer than two intervals remain. */
   measures: hrvMeasuresSchema.nullable(),
   cleaning: cleaningSummarySchema.nullable(),
+  /**
+   * The window `measures` and `cleaning` were computed on: the stream's window at the patient's last full
+   * computation, which runs once the stream has moved on by the enclave's cadence (src/enclave MEASURE_CADENCE_MS,
+   * 60 s) and is carried forward in between; equal to this window's bounds when computed on this file. Absent in
+   * results from before the cadence (then the measures are this window's).
+   */
+  measured: measuredWindowSchema.optional(),
   /** Irregular rhythm suspected after ectopic removal (then cleaning stops correcting); null when too short to say. */
   af_suspected: z.boolean().nullable(),
 });

@@ -23,6 +23,7 @@ export {
   cleaningSummarySchema,
   rrBeatsSchema,
   resultWindowSchema,
+  measuredWindowSchema,
   originalBlockSchema,
   hrvResultSchema,
   type AlertType,
@@ -30,6 +31,7 @@ export {
   type CleaningSummary,
   type RrBeats,
   type ResultWindow,
+  type MeasuredWindowRef,
   type HrvResult,
 } from './hrv-result.js';
 export {

@@ -4,7 +4,7 @@
  * readers validate what comes back, so a record of the wrong shape is refused, never shown blank.
  */
 import { z } from 'zod';
-import { ALERT_TYPES, alertOnsetSchema, cleaningSummarySchema, rrBeatsSchema, type HrvResult } from './hrv-result.js';
+import { ALERT_TYPES, alertOnsetSchema, cleaningSummarySchema, measuredWindowSchema, rrBeatsSchema, type HrvResult } from './hrv-result.js';
 import { wireIdSchema } from './ids.js';
 import { hrvMeasuresSchema } from './measures.js';
 import { parseContract } from './errors.js';
@@ -33,6 +33,8 @@ export const hrvRecordDataSchema = z.strictObject({
   n: count,
   measures: hrvMeasuresSchema.nullable(),
   cleaning: cleaningSummarySchema.nullable(),
+  /** The window the measures and cleaning describe, when it is not [t_start_ms, t_end_ms] itself (HrvResult window.measured). */
+  measured: measuredWindowSchema.optional(),
   af_suspected: z.boolean().nullable(),
   active_alerts: z.array(z.enum(ALERT_TYPES)),
   alerts: z.array(alertOnsetSchema),
@@ -163,6 +165,7 @@ export function recordsFromResult(
         n: w.n,
         measures: w.measures,
         cleaning: w.cleaning,
+        ...(w.measured ? { measured: w.measured } : {}),
         af_suspected: w.af_suspected,
         active_alerts: result.active_alerts,
         alerts: result.alerts,

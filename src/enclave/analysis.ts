@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { EnvelopeError } from '../crypto/index.js';
 import { HrvaultError } from '../errors.js';
-import { ALERT_TYPES, type AlertOnset, type AlertType, type HrvResult } from '../contracts/index.js';
+import { ALERT_TYPES, MEASURE_NAMES, type AlertOnset, type AlertType, type CleaningSummary, type HrvMeasures, type HrvResult } from '../contracts/index.js';
 import { analyze, assessRhythm, cleanRr, originalBlockMeasures, type RhythmAssessment, StreamingHrvWindow, type RrSeries } from '../hrv/index.js';
 
 export type { AlertType, HrvResult };
@@ -35,6 +35,18 @@ const FULL_WINDOW_SHARE = 0.95;
 
 /** Sliding-window length for the standard measures (ms). */
 export const WINDOW_MS = 300_000;
+
+/**
+ * Stream time between two full computations of a patient's window measures (ms). Cleaning, the spectrum and the
+ * nonlinear measures are whole-window computations (cleanRr judges 5-minute blocks and a ±60-interval reference;
+ * Welch, sample entropy and DFA see every interval), 0.5–2 ms per window: per 10-s file that was most of a file's
+ * cost. A 5-minute measure moves little in a minute (the window shares 80% of its intervals with the one before),
+ * so the measures are recomputed once the stream has moved on by this much and carried forward in between, with
+ * `window.measured` naming the window they describe. Rate and rhythm alerts do not wait for it: they use their
+ * trailing spans on every file. Counted in beat times only, so a replay or a restarted enclave recomputes on the
+ * same files.
+ */
+export const MEASURE_CADENCE_MS = 60_000;
 
 /**
  * How many of a patient's most recent sequence numbers the state remembers (dedupe and reorder window): a file
@@ -86,6 +98,16 @@ export interface Receipt {
   result?: Uint8Array;
 }
 
+/** The window measures of a patient's last full computation, carried forward until the next (MEASURE_CADENCE_MS). */
+export interface MeasuredWindow {
+  /** The window they were computed on: its start and end (ms) and its intervals before cleaning. */
+  start_ms: number;
+  end_ms: number;
+  n: number;
+  measures: HrvResult['window']['measures'];
+  cleaning: HrvResult['window']['cleaning'];
+}
+
 export interface PatientState {
   gateway: string;
   patient: string;
@@ -97,6 +119,8 @@ export interface PatientState {
   done: Map<number, Receipt>;
   /** Numbers skipped when a successor was released without them (within LATE_WINDOW of lastSeq): late files welcome. */
   skipped?: Set<number>;
+  /** The last full computation of the window measures (absent before the first). */
+  measured?: MeasuredWindow;
 }
 
 /**
@@ -185,14 +209,51 @@ function trailingRhythm(s: RrSeries, endT: number): RhythmAssessment | null {
  * extra beats, except in stretches it judges irregular (suspected AF), where "correcting" would trim real
  * irregularity away; its report says so.
  */
-function windowSummary(series: RrSeries, afSuspected: boolean | null): HrvResult['window'] {
+function measureWindow(series: RrSeries): MeasuredWindow {
   const n = series.tMs.length;
-  const start = n > 0 ? series.tMs[0]! - series.rrMs[0]! : 0;
-  const end = n > 0 ? series.tMs[n - 1]! : 0;
-  const span = end - start;
   const cleaned = n >= 2 ? cleanRr(series) : null;
   const nn = cleaned?.series;
   const r = cleaned?.report;
+  return {
+    start_ms: n > 0 ? series.tMs[0]! - series.rrMs[0]! : 0,
+    end_ms: n > 0 ? series.tMs[n - 1]! : 0,
+    n,
+    measures: nn && nn.tMs.length >= 2 ? analyze(nn) : null,
+    cleaning: r
+      ? { n_input: r.n_input, n_kept: r.n_kept, n_excluded: r.n_excluded, n_corrected: r.n_corrected, n_out_of_range: r.n_out_of_range, n_ectopic: r.n_ectopic, n_artefact: r.n_artefact }
+      : null,
+  };
+}
+
+const CLEANING_KEYS = ['n_input', 'n_kept', 'n_excluded', 'n_corrected', 'n_out_of_range', 'n_ectopic', 'n_artefact'] as const satisfies readonly (keyof CleaningSummary)[];
+
+/** A MeasuredWindow as the state stores it: values in MEASURE_NAMES and CLEANING_KEYS order, no key names (10,000 patients' worth is in every state save). */
+type StoredMeasured = [number, number, number, (number | null)[] | null, number[] | null];
+
+function storeMeasured(m: MeasuredWindow): StoredMeasured {
+  return [m.start_ms, m.end_ms, m.n, m.measures ? MEASURE_NAMES.map((k) => m.measures![k]) : null, m.cleaning ? CLEANING_KEYS.map((k) => m.cleaning![k]) : null];
+}
+
+function loadMeasured([start, end, n, measures, cleaning]: StoredMeasured): MeasuredWindow {
+  return {
+    start_ms: start,
+    end_ms: end,
+    n,
+    measures: measures ? (Object.fromEntries(MEASURE_NAMES.map((k, i) => [k, measures[i] ?? null])) as unknown as HrvMeasures) : null,
+    cleaning: cleaning ? (Object.fromEntries(CLEANING_KEYS.map((k, i) => [k, cleaning[i]!])) as unknown as CleaningSummary) : null,
+  };
+}
+
+/** Whether the window measures are due: none yet (or of an empty window), or the stream has moved `cadenceMs` past the last ones (beat times only). */
+function measuresDue(st: PatientState, cadenceMs: number): boolean {
+  return st.measured === undefined || st.measured.n === 0 || st.lastT - st.measured.end_ms >= cadenceMs;
+}
+
+/** The result's window: the current window's bounds and intervals, and the measures and cleaning of `measured` (the last full computation). */
+function windowSummary(bounds: { startMs: number; endMs: number } | null, n: number, measured: MeasuredWindow, afSuspected: boolean | null): HrvResult['window'] {
+  const start = bounds?.startMs ?? 0;
+  const end = bounds?.endMs ?? 0;
+  const span = end - start;
   return {
     start_ms: start,
     end_ms: end,
@@ -200,10 +261,9 @@ function windowSummary(series: RrSeries, afSuspected: boolean | null): HrvResult
     n,
     partial: span < WINDOW_MS * FULL_WINDOW_SHARE,
     length_ms: WINDOW_MS,
-    measures: nn && nn.tMs.length >= 2 ? analyze(nn) : null,
-    cleaning: r
-      ? { n_input: r.n_input, n_kept: r.n_kept, n_excluded: r.n_excluded, n_corrected: r.n_corrected, n_out_of_range: r.n_out_of_range, n_ectopic: r.n_ectopic, n_artefact: r.n_artefact }
-      : null,
+    measures: measured.measures,
+    cleaning: measured.cleaning,
+    measured: { start_ms: measured.start_ms, end_ms: measured.end_ms, n: measured.n },
     af_suspected: afSuspected,
   };
 }
@@ -227,7 +287,7 @@ export function analyseAlone(h: BatchMeta, csvText: string, name: string): HrvRe
     t_end_ms: h.t_end_ms,
     rr: { t_ms: Array.from(t), rr_ms: Array.from(rr) },
     original: t.length > 0 ? originalBlockMeasures(series, 10) : [],
-    window: windowSummary(series, rhythm === null ? null : rhythm.af_suspected),
+    window: windowSummary(t.length > 0 ? { startMs: t[0]! - rr[0]!, endMs: t[t.length - 1]! } : null, t.length, measureWindow(series), rhythm === null ? null : rhythm.af_suspected),
     active_alerts: [],
     alerts: [],
     late: true,
@@ -262,6 +322,8 @@ interface StateMeta {
   d?: [number, string, string | null][];
   /** Skipped numbers (PatientState.skipped). */
   m?: number[];
+  /** The last full computation of the window measures (PatientState.measured). */
+  f?: StoredMeasured;
 }
 
 /** The content hash a receipt keeps of a file's plaintext. */
@@ -283,6 +345,8 @@ interface DeltaPatient {
   d: [number, string, number][];
   /** The skipped numbers after the change (PatientState.skipped), when there are any to remember. */
   m?: number[];
+  /** The window measures, when the change computed them anew (PatientState.measured). */
+  f?: StoredMeasured;
 }
 
 interface DeltaMeta {
@@ -294,13 +358,19 @@ interface DeltaMeta {
 export class HrvAnalyser {
   readonly #patients = new Map<string, PatientState>();
   /** Changes since the last `takeDelta`, per patient key: beats appended and sequence numbers accepted. */
-  readonly #dirty = new Map<string, { t: number[]; rr: number[]; seqs: number[] }>();
+  readonly #dirty = new Map<string, { t: number[]; rr: number[]; seqs: number[]; measured?: true }>();
   #acked: [string, string, number][] = [];
   readonly #journal: boolean;
+  readonly #cadenceMs: number;
 
-  /** `journal`: record changes for `takeDelta` (the enclave's incremental commit; the plain host keeps no journal). */
-  constructor(opts: { journal?: boolean } = {}) {
+  /**
+   * `journal`: record changes for `takeDelta` (the enclave's incremental commit; the plain host keeps no journal).
+   * `cadenceMs`: stream time between full computations of the window measures (ms, default MEASURE_CADENCE_MS;
+   * 0 recomputes on every file, as before the cadence: the benchmark's baseline).
+   */
+  constructor(opts: { journal?: boolean; cadenceMs?: number } = {}) {
     this.#journal = opts.journal ?? false;
+    this.#cadenceMs = opts.cadenceMs ?? MEASURE_CADENCE_MS;
   }
 
   /** Number of patients with state. */
@@ -366,7 +436,7 @@ export class HrvAnalyser {
         d.push([seq, r.input, r.result?.length ?? 0]);
         if (r.result) blobs.push(r.result);
       }
-      meta.p.push({ g: st.gateway, p: st.patient, s: st.lastSeq, t: Number.isFinite(st.lastT) ? st.lastT : -1, a: [...st.active], bt: dirty.t, br: dirty.rr, d, ...(st.skipped ? { m: [...st.skipped] } : {}) });
+      meta.p.push({ g: st.gateway, p: st.patient, s: st.lastSeq, t: Number.isFinite(st.lastT) ? st.lastT : -1, a: [...st.active], bt: dirty.t, br: dirty.rr, d, ...(st.skipped ? { m: [...st.skipped] } : {}), ...(dirty.measured && st.measured ? { f: storeMeasured(st.measured) } : {}) });
     }
     this.#dirty.clear();
     this.#acked = [];
@@ -393,6 +463,7 @@ export class HrvAnalyser {
         if (m.bt.length > 0) st.window.evictBefore(st.lastT - WINDOW_MS);
         st.active = new Set(m.a);
         if (m.m) st.skipped = new Set(m.m);
+        if (m.f) st.measured = loadMeasured(m.f);
         for (const [seq, input, len] of m.d) {
           st.done.set(seq, len > 0 ? { input, result: new Uint8Array(b.subarray(off, off + len)) } : { input });
           off += len;
@@ -444,7 +515,12 @@ export class HrvAnalyser {
       state.window.evictBefore(state.lastT - WINDOW_MS);
     }
     this.#patients.set(key, state);
-    const series = state.window.series();
+    if (measuresDue(state, this.#cadenceMs)) {
+      state.measured = measureWindow(state.window.series());
+      if (this.#journal) this.#dirty.get(key)!.measured = true;
+    }
+    // The alerts' trailing spans only: between full computations the window is not copied whole.
+    const series = state.window.series(state.lastT - Math.max(ALERT_RULES.rateSpanMs, ALERT_RULES.irregularSpanMs));
     const onsets: AlertOnset[] = [];
     const rhythm = trailingRhythm(series, state.lastT);
     if (n > 0) {
@@ -468,7 +544,7 @@ export class HrvAnalyser {
       t_end_ms: h.t_end_ms,
       rr: { t_ms: Array.from(t), rr_ms: Array.from(rr) },
       original: n > 0 ? originalBlockMeasures({ tMs: t, rrMs: rr }, 10) : [],
-      window: windowSummary(series, rhythm === null ? null : rhythm.af_suspected),
+      window: windowSummary(state.window.bounds(), state.window.size, state.measured!, rhythm === null ? null : rhythm.af_suspected),
       active_alerts: ALERT_TYPES.filter((a) => state.active.has(a)),
       alerts: onsets,
     };
@@ -508,7 +584,7 @@ export class HrvAnalyser {
       series.push(s);
       total += s.tMs.length;
       const d: StateMeta['d'] = [...st.done].map(([seq, r]) => [seq, r.input, r.result ? Buffer.from(r.result).toString('base64') : null]);
-      meta.push({ g: st.gateway, p: st.patient, s: st.lastSeq, t: Number.isFinite(st.lastT) ? st.lastT : -1, n: s.tMs.length, a: [...st.active], d, ...(st.skipped ? { m: [...st.skipped] } : {}) });
+      meta.push({ g: st.gateway, p: st.patient, s: st.lastSeq, t: Number.isFinite(st.lastT) ? st.lastT : -1, n: s.tMs.length, a: [...st.active], d, ...(st.skipped ? { m: [...st.skipped] } : {}), ...(st.measured ? { f: storeMeasured(st.measured) } : {}) });
     }
     const metaBytes = Buffer.from(JSON.stringify(meta));
     const pad = (8 - ((4 + metaBytes.length) % 8)) % 8;
@@ -542,7 +618,7 @@ export class HrvAnalyser {
         for (let i = 0; i < m.n; i++) w.append(f[o + i]!, f[o + m.n + i]!);
         o += 2 * m.n;
         const done = new Map<number, Receipt>((m.d ?? []).map(([seq, input, result]) => [seq, result === null ? { input } : { input, result: new Uint8Array(Buffer.from(result, 'base64')) }]));
-        this.#patients.set(`${m.g}/${m.p}`, { gateway: m.g, patient: m.p, lastSeq: m.s, lastT: m.t < 0 ? -Infinity : m.t, window: w, active: new Set(m.a), done, ...(m.m ? { skipped: new Set(m.m) } : {}) });
+        this.#patients.set(`${m.g}/${m.p}`, { gateway: m.g, patient: m.p, lastSeq: m.s, lastT: m.t < 0 ? -Infinity : m.t, window: w, active: new Set(m.a), done, ...(m.m ? { skipped: new Set(m.m) } : {}), ...(m.f ? { measured: loadMeasured(m.f) } : {}) });
       }
     } catch (err) {
       throw new HrvaultError('HRV_ERR_SEALING', 'saved analysis state is unreadable', { cause: err });

@@ -10,6 +10,7 @@ export {
   SequenceError,
   ALERT_RULES,
   WINDOW_MS,
+  MEASURE_CADENCE_MS,
   DEDUPE_WINDOW,
   inputDigest,
   parseBatchCsv,

@@ -28,6 +28,27 @@ function close(a: number | null, b: number | null): boolean {
 }
 
 describe('streaming window', () => {
+  it('gives a trailing span of its contents, and its bounds, as the whole series cut at that time', () => {
+    fc.assert(
+      fc.property(trains, fc.double({ min: 0, max: 1, noNaN: true }), (s, cut) => {
+        const w = new StreamingHrvWindow();
+        for (let i = 0; i < s.rrMs.length; i++) w.append(s.tMs[i]!, s.rrMs[i]!);
+        w.evictBefore(s.tMs[Math.floor(s.tMs.length / 3)]! - 1);
+        const all = w.series();
+        if (all.tMs.length === 0) {
+          expect(w.bounds()).toBeNull();
+          return;
+        }
+        const after = all.tMs[0]! - 1 + cut * (all.tMs.at(-1)! - all.tMs[0]! + 2);
+        const keep = Array.from(all.tMs.keys()).filter((i) => all.tMs[i]! > after);
+        expect(w.series(after)).toEqual({ tMs: Float64Array.from(keep, (i) => all.tMs[i]!), rrMs: Float64Array.from(keep, (i) => all.rrMs[i]!) });
+        expect(w.bounds()).toEqual({ startMs: all.tMs[0]! - all.rrMs[0]!, endMs: all.tMs.at(-1)! });
+      }),
+    );
+    expect(new StreamingHrvWindow().bounds()).toBeNull();
+    expect(new StreamingHrvWindow().series(0).tMs.length).toBe(0);
+  });
+
   it('gives the batch time-domain measures after any sequence of appends and evictions', () => {
     fc.assert(
       fc.property(trains, fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 20 }), (s, cuts) => {

@@ -129,15 +129,33 @@ export class StreamingHrvWindow {
     }
   }
 
-  /** A copy of the window's intervals as a series. */
-  series(): RrSeries {
-    const t = new Float64Array(this.#size);
-    const rr = new Float64Array(this.#size);
-    for (let i = 0; i < this.#size; i++) {
-      t[i] = this.#t[this.#at(i)]!;
-      rr[i] = this.#rr[this.#at(i)]!;
+  /**
+   * A copy of the window's intervals as a series; with `afterMs` only those whose beat time is after it (ms), found
+   * by bisection, so a trailing span costs its own length, not the window's.
+   */
+  series(afterMs = -Infinity): RrSeries {
+    let lo = 0;
+    let hi = this.#size;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#t[this.#at(mid)]! > afterMs) hi = mid;
+      else lo = mid + 1;
+    }
+    const n = this.#size - lo;
+    const t = new Float64Array(n);
+    const rr = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      t[i] = this.#t[this.#at(lo + i)]!;
+      rr[i] = this.#rr[this.#at(lo + i)]!;
     }
     return { tMs: t, rrMs: rr };
+  }
+
+  /** Start of the first interval and the last beat time (ms); null when the window is empty. O(1). */
+  bounds(): { startMs: number; endMs: number } | null {
+    if (this.#size === 0) return null;
+    const first = this.#head;
+    return { startMs: this.#t[first]! - this.#rr[first]!, endMs: this.#t[this.#at(this.#size - 1)]! };
   }
 
   /**

@@ -20,6 +20,7 @@ import {
   hasData,
   latestHrv,
   plainSummary,
+  measuredSpan,
   rrBatchEntries,
   trendSeries,
   bucketSeries,
@@ -125,10 +126,12 @@ export function PatientView({
   // The tachogram: the last tachoMs of beats up to the newest, cleaned by src/hrv (in a worker when long).
   const tacho = useTachogram(d.beats, tachoMs);
 
-  // The analysed window: a selection, else the latest HRV window (follows live results).
-  const win = selected ?? (latest ? { fromMs: latest.data.t_start_ms, toMs: latest.data.t_end_ms } : null);
+  // The analysed window: a selection, else the window of the latest HRV measures (follows live results; the
+  // enclave computes them once a minute of stream and carries them forward, so it is the window they describe).
+  const latestSpan = latest ? measuredSpan(latest.data) : null;
+  const win = selected ?? (latestSpan ? { fromMs: latestSpan.start_ms, toMs: latestSpan.end_ms } : null);
   const stored = useMemo(
-    () => (win ? (d.hrv.find((e) => e.data.t_start_ms === win.fromMs && e.data.t_end_ms === win.toMs) ?? null) : null),
+    () => (win ? (d.hrv.find((e) => measuredSpan(e.data).start_ms === win.fromMs && measuredSpan(e.data).end_ms === win.toMs) ?? null) : null),
     [d.hrv, win?.fromMs, win?.toMs],
   );
   const [extraBeats, setExtraBeats] = useState<{ key: string; records: ApiRecord[] } | null>(null);

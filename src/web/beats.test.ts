@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { analyze, cleanRr } from '../hrv/index.js';
 import { CORRECTED, EXCLUDED, KEPT, analyzeWindow, cleanBeats, joinBatches, poincareEllipse, poincarePairs, spectrumData, tachogramData } from './beats.js';
-import { hrvEntries, rrBatchEntries } from './hrv-model.js';
+import { hrvEntries, measuredSpan, rrBatchEntries } from './hrv-model.js';
 import { fixtureRecords } from './test-records.js';
 
 const recs = fixtureRecords({ source: '119', durationS: 360 });
@@ -62,8 +62,10 @@ describe('beats in the browser', () => {
     const recs100 = fixtureRecords({ source: '100', durationS: 360 });
     const all = joinBatches(rrBatchEntries(recs100).entries);
     const latest = hrvEntries(recs100).entries.at(-1)!;
-    const a = analyzeWindow(all, latest.data.t_start_ms, latest.data.t_end_ms)!;
-    expect(a.cleaned.report.n_input).toBe(latest.data.n);
+    // The measures describe the window of the enclave's last full computation (carried forward up to a minute).
+    const span = measuredSpan(latest.data);
+    const a = analyzeWindow(all, span.start_ms, span.end_ms)!;
+    expect(a.cleaned.report.n_input).toBe(latest.data.measured!.n);
     expect(a.measures.sdnn_ms!).toBeCloseTo(latest.data.measures!.sdnn_ms!, 6);
     expect(a.measures.rmssd_ms!).toBeCloseTo(latest.data.measures!.rmssd_ms!, 6);
     expect(a.measures.lf_hf!).toBeCloseTo(latest.data.measures!.lf_hf!, 6);

@@ -1,7 +1,7 @@
 /** CSV export of HRV measures (RFC 4180: comma-separated, CRLF, quoted where needed), one row per window. */
 import { MEASURE_NAMES, type HrvMeasures } from '../contracts/index.js';
 import { fmtDateTime } from './format.js';
-import type { HrvEntry } from './hrv-model.js';
+import { measuredSpan, type HrvEntry } from './hrv-model.js';
 
 /** A CSV field, quoted when it holds a comma, quote or line break. */
 export function csvField(v: unknown): string {
@@ -12,7 +12,7 @@ export function csvField(v: unknown): string {
 
 export const csvLine = (fields: readonly unknown[]) => fields.map(csvField).join(',');
 
-/** The measures of the windows as CSV: times (epoch ms and readable), window facts, every measure, cleaning counts, alerts. */
+/** The measures of the windows as CSV: times (epoch ms and readable), window facts, every measure, cleaning counts, alerts, and the window the measures describe. */
 export function measuresCsv(entries: readonly HrvEntry[], timeZone?: string): string {
   const head = [
     't_start_ms',
@@ -27,6 +27,8 @@ export function measuresCsv(entries: readonly HrvEntry[], timeZone?: string): st
     'n_corrected',
     'af_suspected',
     'alerts',
+    'measured_start_ms',
+    'measured_end_ms',
   ];
   const lines = [csvLine(head)];
   for (const e of entries) {
@@ -46,6 +48,8 @@ export function measuresCsv(entries: readonly HrvEntry[], timeZone?: string): st
         d.cleaning?.n_corrected ?? null,
         d.af_suspected,
         d.alerts.map((a) => a.type).join(' '),
+        measuredSpan(d).start_ms,
+        measuredSpan(d).end_ms,
       ]),
     );
   }

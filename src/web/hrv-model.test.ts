@@ -10,6 +10,7 @@ import {
   latestHrv,
   measureRows,
   plainSummary,
+  windowWords,
   rrBatchEntries,
   trendSeries,
   bucketSeries,
@@ -43,15 +44,20 @@ describe('HRV records from the real pipeline', () => {
     expect(entries.some((e) => e.record.id === 'bad')).toBe(false);
   });
 
-  it('trend series: x at each window’s end in seconds, one y per measure', () => {
+  it('trend series: x at each measured window’s end in seconds, one y per measure; carried-forward measures once', () => {
     const { entries } = hrvEntries(recs);
     const s = trendSeries(entries, ['mean_hr_bpm', 'sdnn_ms']);
-    expect(s.x.length).toBe(entries.length);
-    expect(s.x[0]).toBe(entries[0]!.data.t_end_ms / 1000);
-    expect(s.ys[1]![5]).toBe(entries[5]!.data.measures?.sdnn_ms ?? null);
+    // The enclave computes the measures once per minute of stream (10-s batches): the others carry them forward.
+    const own = entries.filter((e) => e.data.measured!.end_ms === e.data.t_end_ms);
+    expect(own.length).toBeGreaterThanOrEqual(6);
+    expect(own.length).toBeLessThan(entries.length);
+    expect(s.x).toEqual(own.map((e) => e.data.t_end_ms / 1000));
+    expect(s.ys[1]![5]).toBe(own[5]!.data.measures?.sdnn_ms ?? null);
     expect(hasData(s)).toBe(true);
-    const cut = trendSeries(entries, ['sdnn_ms'], entries[30]!.data.t_end_ms);
-    expect(cut.x.length).toBe(6);
+    const cut = trendSeries(entries, ['sdnn_ms'], own.at(-2)!.data.t_end_ms);
+    expect(cut.x.length).toBe(2);
+    const carried = entries.find((e) => e.data.measured!.end_ms < e.data.t_end_ms)!;
+    expect(windowWords(carried.data)).toMatch(/measures of the [\d.]+-min window ending \d+ s before its end$/);
   });
 
   it('a re-delivered result for the same window is shown once', () => {

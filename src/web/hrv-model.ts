@@ -153,14 +153,28 @@ export interface ChartSeries {
   ys: Array<Array<number | null>>;
 }
 
-/** Trend of `keys` over the windows ending in [fromMs, toMs] (x at each window's end). */
+/** The window an entry's measures describe (ms): `measured` when they were carried forward from an earlier window, else the record's own. */
+export function measuredSpan(d: HrvRecordData): { start_ms: number; end_ms: number } {
+  return d.measured ?? { start_ms: d.t_start_ms, end_ms: d.t_end_ms };
+}
+
+/** True when the entry's measures were computed on its own window, not carried forward from an earlier one. */
+function measuredHere(d: HrvRecordData): boolean {
+  return measuredSpan(d).end_ms === d.t_end_ms;
+}
+
+/**
+ * Trend of `keys` over the windows ending in [fromMs, toMs] (x at each window's end). Entries whose measures were
+ * carried forward from an earlier window (the enclave's cadence) are left out: their values are already plotted at
+ * the window they describe.
+ */
 export function trendSeries(
   entries: readonly HrvEntry[],
   keys: ReadonlyArray<keyof HrvMeasures>,
   fromMs = -Infinity,
   toMs = Infinity,
 ): ChartSeries {
-  const inRange = entries.filter((e) => e.data.t_end_ms >= fromMs && e.data.t_end_ms <= toMs);
+  const inRange = entries.filter((e) => e.data.t_end_ms >= fromMs && e.data.t_end_ms <= toMs && measuredHere(e.data));
   return {
     x: inRange.map((e) => e.data.t_end_ms / 1000),
     ys: keys.map((k) => inRange.map((e) => e.data.measures?.[k] ?? null)),
@@ -214,16 +228,21 @@ export function windowWords(d: HrvRecordData): string {
   const min = (d.t_end_ms - d.t_start_ms) / 60_000;
   const src =
     d.source.kind === 'pipeline' ? `monitoring (gateway ${d.source.gateway})` : `file ${d.source.file_name}`;
+  const m = measuredSpan(d);
+  const carried = measuredHere(d)
+    ? ''
+    : `, measures of the ${((m.end_ms - m.start_ms) / 60_000).toFixed(1)}-min window ending ${Math.round((d.t_end_ms - m.end_ms) / 1000)} s before its end`;
   return `${min.toFixed(1)}-min window from ${src}${d.partial ? ', partial (shorter than the nominal length)' : ''}${
     d.gap > 0 ? `, ${d.gap} batch(es) missing before it` : ''
-  }`;
+  }${carried}`;
 }
 
 /** The patient's own summary in plain language (no jargon beyond what the numbers need). */
 export function plainSummary(latest: HrvEntry | null, openAlerts: number, timeText: (ms: number) => string): string[] {
   if (!latest || !latest.data.measures) return ['No heart-rhythm measurements have reached your record yet.'];
   const m = latest.data.measures;
-  const out = [`Your latest measurement covers the ${Math.round((latest.data.t_end_ms - latest.data.t_start_ms) / 60_000)} minutes up to ${timeText(latest.data.t_end_ms)}.`];
+  const span = measuredSpan(latest.data);
+  const out = [`Your latest measurement covers the ${Math.round((span.end_ms - span.start_ms) / 60_000)} minutes up to ${timeText(span.end_ms)}.`];
   if (m.mean_hr_bpm !== null) out.push(`Your average heart rate was ${Math.round(m.mean_hr_bpm)} beats per minute.`);
   if (m.sdnn_ms !== null && m.rmssd_ms !== null)
     out.push(
