@@ -4,7 +4,7 @@
  * result files and filing the inputs away, and a restarted host must end with every result written exactly
  * once, byte for byte the enclave's original, with no second analysis.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import SftpClient from 'ssh2-sftp-client';
@@ -13,6 +13,7 @@ import { generateSigningKeyPair, generateSshKeyPair, openEnvelope } from '../cry
 import { EnclaveCore, type HrvResult } from '../enclave/index.js';
 import { exitWithin, spawnCli, type CliProcess } from '../test-support/processes.js';
 import { makeGateway, sealedBatch } from '../test-support/sealed-batches.js';
+import { outboxBundles, readOutboxResults } from './index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cloud-commit-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -63,18 +64,22 @@ describe('hrvault cloud killed at a commit boundary', () => {
       const first = await startHost(args, { HRVAULT_FAILPOINTS: `${point}=crash` });
       await upload(first.port, f.name, f.bytes);
       expect(await exitWithin(first.p, 120_000)).toMatchObject({ signal: 'SIGKILL' });
-      // The crash left the input in the inbox, and the result file only when it came after the writes.
+      // The crash left the input in the inbox, and the result (in its micro-batch's bundle) only when it came after
+      // the write.
       expect(ls(inbox)).toEqual([f.name]);
-      const before = point === 'cloud.after-results-written' ? readFileSync(join(outbox, 'p1-1.result')) : undefined;
-      expect(ls(outbox)).toEqual(before ? ['p1-1.result'] : []);
+      const before = point === 'cloud.after-results-written' ? readOutboxResults(outbox).get('p1-1.result') : undefined;
+      expect(outboxBundles(outbox)).toHaveLength(before ? 1 : 0);
+      expect([...readOutboxResults(outbox).keys()]).toEqual(before ? ['p1-1.result'] : []);
 
       const second = await startHost(args);
       const line = await second.p.waitFor(/\{[^\n]*"msg":"micro-batch"[^\n]*\}/);
       expect(JSON.parse(line[0])).toMatchObject({ files: 1, failed: 0, accepted: 0, duplicates: 1, rejected: 0 });
       expect(ls(inbox)).toEqual([]);
       expect(ls(join(dir, 'cloud', 'store', gw.id))).toEqual([f.name]);
-      expect(ls(outbox)).toEqual(['p1-1.result']);
-      const after = readFileSync(join(outbox, 'p1-1.result'));
+      // The retry's bundle holds the enclave's original bytes again (the gateway refuses the second copy as a replay).
+      expect(outboxBundles(outbox)).toHaveLength(before ? 2 : 1);
+      expect(ls(outbox).filter((n) => !outboxBundles(outbox).includes(n))).toEqual([]);
+      const after = readOutboxResults(outbox).get('p1-1.result')!;
       if (before) expect(after.equals(before)).toBe(true);
       const opened = openEnvelope(gw.hpke.privateKey, after, { expectedKind: 'hrv-result', senderKey: () => enclave.signingPublicKey });
       const body = JSON.parse(new TextDecoder().decode(opened.plaintext)) as HrvResult;

@@ -4,15 +4,17 @@
  * evaluation baseline). In secure mode it holds no key that opens patient data; what it writes under
  * cloud/ is ciphertext, quotes, and rejection reasons that quote no values.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { decodePlainFile, encodePlainFile, readEnvelopeHeader, type EnvelopeHeader } from '../crypto/index.js';
+import { encodeResultBundle } from '../contracts/index.js';
 import type { EnclaveClient, ResultAck } from '../enclave/index.js';
 import { HrvAnalyser, inputDigest } from '../enclave/index.js';
 import { failpoint } from '../failpoints/index.js';
-import { fsyncDirAsync, writeFileDurableAsync } from '../durable-file.js';
+import { writeFileDurableAsync } from '../durable-file.js';
 import { ConfigError, HrvaultError, type ErrorCode } from '../errors.js';
 import { isTempName } from './paths.js';
 import { DEFAULT_RETENTION, sweepRetention, type RetentionPolicy, type SweepResult } from './retention.js';
@@ -23,6 +25,12 @@ export { areaDir };
 export { resolveVirtualPath, isTempName, FILE_NAME, SftpPathError } from './paths.js';
 export { loadHostKey, SftpSizeError, SftpLimitError, DEFAULT_SFTP_LIMITS, type SftpGateway, type SftpLimits, type SftpLimitKind } from './sftp-server.js';
 export { DEFAULT_RETENTION, type RetentionPolicy, type SweepResult } from './retention.js';
+export { readOutboxResults, outboxBundles } from './outbox-read.js';
+
+/** A fresh bundle name: never one an earlier micro-batch (of this or an earlier host process) used. */
+function bundleName(): string {
+  return `results-${Date.now()}-${randomBytes(8).toString('hex')}.bundle`;
+}
 
 const ATTEST_REQ = /^attest-((?:[0-9a-f]{2}){16,64})\.req$/;
 /** A micro-batch goes to the enclave in at most this many chunks of at least MIN_CHUNK_FILES files. */
@@ -83,6 +91,20 @@ export interface BatchRecord {
   ms: number;
   /** Files waiting in inboxes when the batch started. */
   backlog: number;
+  /**
+   * Host time (ms) by step: listing the inboxes, reading the inputs, analysing (plain) or waiting for the enclave
+   * (secure), writing the results durably, filing the inputs away. Secure-mode steps overlap with the enclave's work.
+   */
+  phases_ms: BatchPhases;
+}
+
+/** Where a micro-batch's host time went (ms), see BatchRecord.phases_ms. */
+export interface BatchPhases {
+  list: number;
+  read: number;
+  analyse: number;
+  write: number;
+  file: number;
 }
 
 export interface RejectedFile {
@@ -303,7 +325,16 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
   const runOneBatch = async (): Promise<BatchRecord> => {
     const started = performance.now();
     const startedMs = Date.now();
+    const phases: BatchPhases = { list: 0, read: 0, analyse: 0, write: 0, file: 0 };
+    let mark = performance.now();
+    /** Adds the time since the last mark to `phase`. */
+    const lap = (phase: keyof BatchPhases): void => {
+      const now = performance.now();
+      phases[phase] += now - mark;
+      mark = now;
+    };
     const items = await pending();
+    lap('list');
     // A file that vanished since the listing (removed by its gateway) is simply not part of this batch.
     const read = await Promise.all(
       items.map(async (it) => {
@@ -312,6 +343,7 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
       }),
     );
     const files = read.filter((f) => f !== undefined);
+    lap('read');
     const key = (gw: string, name: string): string => `${gw}/${name}`;
     let accepted = 0;
     let processed = files.length;
@@ -321,42 +353,55 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
     let rejectedCount = 0;
     let resultsCount = 0;
     type File = (typeof files)[number];
+    type Result = { gateway: string; name: string; bytes: Uint8Array; patient: string; seq: number };
+    /** What the analysis made of one chunk of inputs: its results, its refusals, the inputs held back. */
+    type Outcome = { chunk: File[]; results: Result[]; rejected: { key: string; code: ErrorCode; reason: string }[]; deferred: Set<string> };
     /**
-     * Writes a chunk's results (fsync'd, directory fsync'd), quarantines its rejects, files its inputs away in the
-     * store, and returns the results' acknowledgements. Deferred inputs stay in the inbox for the next micro-batch.
-     * Crash-safe at every instant: the inputs leave the inbox only after their results are durable, and the enclave
-     * answers a retried input with the result it already made (byte for byte) until it holds the acknowledgement.
+     * Commits a micro-batch's outcomes: one result bundle per gateway (temp, one fdatasync, rename, one directory
+     * fsync), then quarantines the rejects and files the inputs away in the store, and returns the results'
+     * acknowledgements. Deferred inputs stay in the inbox for the next micro-batch. Crash-safe at every instant:
+     * the inputs leave the inbox only after the bundles holding their results are durable, and the enclave answers a
+     * retried input with the result it already made (byte for byte) until it holds the acknowledgement.
      */
-    const finalize = async (chunk: File[], results: { gateway: string; name: string; bytes: Uint8Array; patient: string; seq: number }[], rejected: { key: string; code: ErrorCode; reason: string }[], deferred: Set<string>): Promise<ResultAck[]> => {
-      // A file and its redelivery in the same micro-batch carry the same result: write it once.
-      const unique = [...new Map(results.map((r) => [`${r.gateway}/${r.name}`, r])).values()];
-      await Promise.all(unique.map((r) => writeFileDurableAsync(join(areaDir(root, r.gateway, 'outbox'), r.name), r.bytes, { syncDir: false })));
-      await Promise.all([...new Set(results.map((r) => r.gateway))].map((gw) => fsyncDirAsync(areaDir(root, gw, 'outbox'))));
-      failpoint('cloud.after-results-written');
-      resultsCount += unique.length;
-      rejectedCount += rejected.length;
-      const byKey = new Map(chunk.map((f) => [key(f.gateway, f.name), f]));
-      for (const r of rejected) {
-        const f = byKey.get(r.key);
-        if (f) await quarantine(f.gateway, f.name, r.code, r.reason);
-      }
-      const rejectedKeys = new Set(rejected.map((r) => r.key));
-      for (const f of chunk) {
-        const k = key(f.gateway, f.name);
-        if (!deferred.has(k)) deferredSince.delete(k);
-        else if (!deferredSince.has(k)) deferredSince.set(k, Date.now());
-      }
-      deferredCount += deferred.size;
+    const commit = async (outcomes: Outcome[]): Promise<ResultAck[]> => {
+      lap('analyse');
+      // A file and its redelivery in the same micro-batch carry the same result: bundle it once.
+      const byGateway = new Map<string, Map<string, Result>>();
+      for (const r of outcomes.flatMap((o) => o.results)) (byGateway.get(r.gateway) ?? byGateway.set(r.gateway, new Map()).get(r.gateway)!).set(r.name, r);
       await Promise.all(
-        chunk
-          .filter((f) => !rejectedKeys.has(key(f.gateway, f.name)) && !deferred.has(key(f.gateway, f.name)))
-          .map(async (f) => {
-            const dir = join(root, 'store', f.gateway);
-            mkdirSync(dir, { recursive: true });
-            await rename(join(areaDir(root, f.gateway, 'inbox'), f.name), join(dir, f.name));
-          }),
+        [...byGateway].map(([gw, results]) =>
+          writeFileDurableAsync(join(areaDir(root, gw, 'outbox'), bundleName()), encodeResultBundle([...results.values()].map((r) => ({ name: r.name, bytes: r.bytes }))), { dataOnly: true }),
+        ),
       );
-      return results.map((r) => ({ gateway: r.gateway, patient: r.patient, seq: r.seq }));
+      failpoint('cloud.after-results-written');
+      lap('write');
+      for (const results of byGateway.values()) resultsCount += results.size;
+      for (const { chunk, rejected, deferred } of outcomes) {
+        rejectedCount += rejected.length;
+        const byKey = new Map(chunk.map((f) => [key(f.gateway, f.name), f]));
+        for (const r of rejected) {
+          const f = byKey.get(r.key);
+          if (f) await quarantine(f.gateway, f.name, r.code, r.reason);
+        }
+        const rejectedKeys = new Set(rejected.map((r) => r.key));
+        for (const f of chunk) {
+          const k = key(f.gateway, f.name);
+          if (!deferred.has(k)) deferredSince.delete(k);
+          else if (!deferredSince.has(k)) deferredSince.set(k, Date.now());
+        }
+        deferredCount += deferred.size;
+        await Promise.all(
+          chunk
+            .filter((f) => !rejectedKeys.has(key(f.gateway, f.name)) && !deferred.has(key(f.gateway, f.name)))
+            .map(async (f) => {
+              const dir = join(root, 'store', f.gateway);
+              mkdirSync(dir, { recursive: true });
+              await rename(join(areaDir(root, f.gateway, 'inbox'), f.name), join(dir, f.name));
+            }),
+        );
+      }
+      lap('file');
+      return outcomes.flatMap((o) => o.results.map((r) => ({ gateway: r.gateway, patient: r.patient, seq: r.seq })));
     };
     if (files.length > 0 && plain) {
       const results: { gateway: string; name: string; bytes: Uint8Array; patient: string; seq: number }[] = [];
@@ -392,11 +437,12 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
           rejected.push({ key: key(f.gateway, f.name), code: err instanceof HrvaultError ? err.code : 'HRV_ERR_ENVELOPE_CONTENT', reason: err instanceof Error ? err.message : String(err) });
         }
       }
-      // In-host analysis: the results are durable once finalize returns, so the held copies go at once.
-      for (const a of await finalize(files, results, rejected, deferredKeys)) plain.acknowledge(a);
+      // In-host analysis: the results are durable once commit returns, so the held copies go at once.
+      for (const a of await commit([{ chunk: files, results, rejected, deferred: deferredKeys }])) plain.acknowledge(a);
     } else if (files.length > 0) {
       // Chunks by (gateway, patient) keep each patient's files together and in order; all chunks are sent at once,
-      // so the host writes one chunk's results while the enclave process works on the next (two cores).
+      // so the host takes one chunk's reply while the enclave process works on the next (two cores); the results of
+      // every chunk that came back are committed together, one bundle per gateway.
       const nChunks = Math.min(ENCLAVE_CHUNKS, Math.ceil(files.length / MIN_CHUNK_FILES));
       const chunks: File[][] = Array.from({ length: nChunks }, () => []);
       for (const f of files) {
@@ -413,20 +459,33 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
       const acks = unacked.splice(0);
       const inFlight = chunks.map((chunk, i) => toEnclave(chunk.map((f) => ({ name: key(f.gateway, f.name), bytes: f.bytes, release: released(f.gateway, f.name) })), i === 0 ? acks : []));
       let failure: unknown;
+      const outcomes: Outcome[] = [];
+      let answered = { accepted: 0, duplicates: 0 };
       for (const [i, p] of inFlight.entries()) {
         try {
           const out = await p;
           failpoint('cloud.after-enclave-reply');
           // Counts of files only: the enclave tells the host nothing that depends on a patient's data (beats and
           // alerts are the gateway's figures, from the results it opens).
-          accepted += out.stats.accepted;
-          duplicates += out.stats.duplicates;
-          unacked.push(...(await finalize(chunks[i]!, out.results, out.rejected.map((r) => ({ key: r.name, code: r.code, reason: r.reason })), new Set(out.deferred))));
+          answered = { accepted: answered.accepted + out.stats.accepted, duplicates: answered.duplicates + out.stats.duplicates };
+          outcomes.push({ chunk: chunks[i]!, results: out.results, rejected: out.rejected.map((r) => ({ key: r.name, code: r.code, reason: r.reason })), deferred: new Set(out.deferred) });
         } catch (err) {
           // The chunk's files stay in the inbox and are retried next interval; they were not processed.
           if (i === 0) unacked.unshift(...acks);
           failure ??= err;
           processed -= chunks[i]!.length;
+        }
+      }
+      if (outcomes.length > 0) {
+        try {
+          unacked.push(...(await commit(outcomes)));
+          accepted += answered.accepted;
+          duplicates += answered.duplicates;
+        } catch (err) {
+          // Nothing of these chunks left the inbox (or what did has its result durable): all are retried next
+          // interval, and the enclave answers each from its receipt.
+          failure ??= err;
+          processed -= outcomes.reduce((n, o) => n + o.chunk.length, 0);
         }
       }
       if (failure) {
@@ -438,7 +497,7 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
     }
     const failed = files.length - processed;
     processed -= deferredCount;
-    const rec: BatchRecord = { batch: ++batchNo, started_ms: startedMs, files: processed, failed, deferred: deferredCount, duplicates, accepted, rejected: rejectedCount, beats, ms: performance.now() - started, backlog: files.length };
+    const rec: BatchRecord = { batch: ++batchNo, started_ms: startedMs, files: processed, failed, deferred: deferredCount, duplicates, accepted, rejected: rejectedCount, beats, ms: performance.now() - started, backlog: files.length, phases_ms: phases };
     stats.files += processed;
     stats.failed_files += failed;
     stats.duplicates += duplicates;
