@@ -94,4 +94,42 @@ describe('hrvault cloud killed at a commit boundary', () => {
       expect(second.p.stderr()).not.toMatch(/enclave process lost/);
     });
   }
+
+  it("cloud.after-inputs-done: the restarted host files the input from the done manifest at start; no second analysis, no second result", async () => {
+    const point = 'cloud.after-inputs-done';
+    const { dir, args, enclave } = deployment(point);
+    const inbox = join(dir, 'cloud', 'gateways', gw.id, 'inbox');
+    const outbox = join(dir, 'cloud', 'gateways', gw.id, 'outbox');
+    const f = sealedBatch(gw, enclave.publicKey, 'p1', 1, 0, 10_000);
+
+    const first = await startHost(args, { HRVAULT_FAILPOINTS: `${point}=crash` });
+    await upload(first.port, f.name, f.bytes);
+    expect(await exitWithin(first.p, 120_000)).toMatchObject({ signal: 'SIGKILL' });
+    // The result's bundle and the done manifest are durable; the input is still in the inbox.
+    expect(ls(inbox)).toEqual([f.name]);
+    expect(outboxBundles(outbox)).toHaveLength(1);
+    expect(ls(join(dir, 'cloud', 'filing')).filter((n) => n.endsWith('.json'))).toHaveLength(1);
+    const before = readOutboxResults(outbox).get('p1-1.result')!;
+
+    const second = await startHost(args);
+    // Filed before the host runs: not handed to the enclave again.
+    expect(ls(inbox)).toEqual([]);
+    expect(ls(join(dir, 'cloud', 'store', gw.id))).toEqual([f.name]);
+    expect(ls(join(dir, 'cloud', 'filing'))).toEqual([]);
+    expect(outboxBundles(outbox)).toHaveLength(1);
+    expect(readOutboxResults(outbox).get('p1-1.result')!.equals(before)).toBe(true);
+    // The patient's stream goes on from there: the next file is analysed in order (no gap, nothing refused).
+    const next = sealedBatch(gw, enclave.publicKey, 'p1', 2, 10_000, 20_000);
+    await upload(second.port, next.name, next.bytes);
+    const line = await second.p.waitFor(/\{[^\n]*"msg":"micro-batch"[^\n]*\}/);
+    expect(JSON.parse(line[0])).toMatchObject({ files: 1, failed: 0, accepted: 1, duplicates: 0, rejected: 0 });
+    const bundles = outboxBundles(outbox);
+    expect(bundles).toHaveLength(2);
+    const opened = openEnvelope(gw.hpke.privateKey, readOutboxResults(outbox).get('p1-2.result')!, { expectedKind: 'hrv-result', senderKey: () => enclave.signingPublicKey });
+    expect((JSON.parse(new TextDecoder().decode(opened.plaintext)) as HrvResult).gap).toBe(0);
+
+    second.p.signalGroup('SIGTERM');
+    expect(await exitWithin(second.p, 60_000)).toEqual({ code: 0, signal: null });
+    expect(JSON.parse(second.p.stdout().trim())).toMatchObject({ files: 1, failed_files: 0, enclave_restarts: 0 });
+  });
 });

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { decodePlainFile, encodePlainFile, readEnvelopeHeader, type EnvelopeHeader } from '../crypto/index.js';
@@ -16,6 +16,7 @@ import { HrvAnalyser, inputDigest } from '../enclave/index.js';
 import { failpoint } from '../failpoints/index.js';
 import { writeFileDurableAsync } from '../durable-file.js';
 import { ConfigError, HrvaultError, type ErrorCode } from '../errors.js';
+import { fileAway, inputTag, readDoneManifests, writeDoneManifest, type DoneInput, type DoneManifest } from './filing.js';
 import { isTempName } from './paths.js';
 import { DEFAULT_RETENTION, sweepRetention, type RetentionPolicy, type SweepResult } from './retention.js';
 import { areaDir, startSftpServer, type SftpGateway, type SftpLimitKind, type SftpLimits } from './sftp-server.js';
@@ -105,6 +106,8 @@ export interface BatchPhases {
   analyse: number;
   write: number;
   file: number;
+  /** After the micro-batch (not in its `ms`): filing the inputs into store/ and quarantine/. Set when flush() returns. */
+  background: number;
 }
 
 export interface RejectedFile {
@@ -168,7 +171,8 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
   if (!(opts.batchIntervalMs > 0)) throw new ConfigError(`batch interval must be positive (got ${opts.batchIntervalMs} ms)`);
   const root = opts.dataDir;
   const log = opts.log ?? (() => undefined);
-  for (const d of ['gateways', 'store', 'quarantine']) mkdirSync(join(root, d), { recursive: true });
+  for (const d of ['gateways', 'store', 'quarantine', 'filing']) mkdirSync(join(root, d), { recursive: true });
+  for (const g of opts.gateways) for (const d of ['store', 'quarantine']) mkdirSync(join(root, d, g.id), { recursive: true });
   const stats: CloudStats = {
     mode: opts.mode,
     files: 0,
@@ -288,20 +292,58 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
   }, retention.sweepIntervalMs);
   sweepTimer.unref();
 
-  const quarantine = async (gateway: string, name: string, code: ErrorCode, reason: string): Promise<void> => {
-    const dir = join(root, 'quarantine', gateway);
-    mkdirSync(dir, { recursive: true });
-    const base = `${Date.now()}-${name}`;
-    await rename(join(areaDir(root, gateway, 'inbox'), name), join(dir, base)).catch(() => undefined);
-    await writeFile(join(dir, `${base}.reason.json`), JSON.stringify({ gateway, name, code, reason, at: new Date().toISOString() }) + '\n');
-    recordReject({ gateway, name, code, reason });
+  /**
+   * Done manifests whose inputs are not filed away yet (commit point C3 passed, the renames not done): their inputs
+   * are settled and never handed to the enclave again. Filed after each micro-batch, off its critical path; one that
+   * failed (a full disk) is tried again before the next micro-batch lists the inboxes.
+   */
+  const unfiled = new Map<string, DoneManifest>();
+  const settledInputs = new Set<string>();
+  let filing: Promise<void> = Promise.resolve();
+  /** Files every waiting manifest's inputs away; never rejects (a failure is logged and tried again later). */
+  const fileWaiting = (checkDigest: boolean): Promise<void> => {
+    filing = filing.then(async () => {
+      for (const [file, manifest] of [...unfiled]) {
+        try {
+          const r = await fileAway(root, file, manifest, checkDigest);
+          if (checkDigest && r.gone + r.changed + r.stored + r.quarantined > 0) log('info', 'inputs of a committed micro-batch filed at start-up', { ...r });
+          if (r.changed > 0) log('warn', 'an input changed under the name a committed micro-batch filed; it waits for a micro-batch', { changed: r.changed });
+          unfiled.delete(file);
+          for (const f of manifest.inputs) settledInputs.delete(`${f.gateway}/${f.name}`);
+        } catch (err) {
+          log('error', 'filing inputs away failed; tried again before the next micro-batch', { error: err instanceof Error ? err.message : String(err) });
+          return;
+        }
+      }
+    });
+    return filing;
   };
+  const waitFor = (file: string, manifest: DoneManifest): void => {
+    unfiled.set(file, manifest);
+    for (const f of manifest.inputs) settledInputs.add(`${f.gateway}/${f.name}`);
+  };
+  // What a crash left between a micro-batch's commit and its filing: finished now, and the acknowledgements of those
+  // results (lost with the crashed process) go to the enclave with the next call.
+  {
+    const left = await readDoneManifests(root);
+    for (const b of left.bad) {
+      // Written by this host atomically, so only a damaged disk makes one: its inputs, if still in the inbox, go
+      // through a micro-batch again and the enclave answers them from its receipts.
+      log('error', 'done manifest unreadable: moved aside', { file: b.file, error: b.error });
+      await rename(b.file, `${b.file}.bad`);
+    }
+    for (const g of left.good) {
+      waitFor(g.file, g.manifest);
+      unacked.push(...g.manifest.acks);
+    }
+    await fileWaiting(true);
+  }
 
   const pending = async (): Promise<{ gateway: string; name: string }[]> => {
     const out: { gateway: string; name: string }[] = [];
     for (const g of opts.gateways) {
       for (const name of (await readdir(areaDir(root, g.id, 'inbox'))).sort()) {
-        if (isTempName(name) || writing.has(`${g.id}/${name}`)) continue;
+        if (isTempName(name) || writing.has(`${g.id}/${name}`) || settledInputs.has(`${g.id}/${name}`)) continue;
         if (ATTEST_REQ.test(name)) {
           void serveQuote(g.id, name);
           continue;
@@ -313,6 +355,8 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
   };
 
   let batchNo = 0;
+  /** The last micro-batch's filing, with its log line: flush() returns after it. */
+  let lastFiled: Promise<void> = Promise.resolve();
   /** `releaseAll`: files held for a missing predecessor are released now (the end of a run: nothing more will come). */
   const runBatch = async (releaseAll: boolean): Promise<BatchRecord> => {
     releasing = releaseAll;
@@ -323,12 +367,14 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
     }
   };
   const runOneBatch = async (): Promise<BatchRecord> => {
+    // The previous micro-batch's filing (normally long done) and any filing that failed before.
+    await fileWaiting(false);
     const started = performance.now();
     const startedMs = Date.now();
-    const phases: BatchPhases = { list: 0, read: 0, analyse: 0, write: 0, file: 0 };
+    const phases: BatchPhases = { list: 0, read: 0, analyse: 0, write: 0, file: 0, background: 0 };
     let mark = performance.now();
     /** Adds the time since the last mark to `phase`. */
-    const lap = (phase: keyof BatchPhases): void => {
+    const lap = (phase: Exclude<keyof BatchPhases, 'background'>): void => {
       const now = performance.now();
       phases[phase] += now - mark;
       mark = now;
@@ -376,32 +422,32 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
       failpoint('cloud.after-results-written');
       lap('write');
       for (const results of byGateway.values()) resultsCount += results.size;
+      // C3: one durable manifest names every input this micro-batch settled (result durable, or refused), and the
+      // acknowledgements owed for the results; the inputs themselves are filed away after the micro-batch.
+      const acks = outcomes.flatMap((o) => o.results.map((r) => ({ gateway: r.gateway, patient: r.patient, seq: r.seq })));
+      const inputs: DoneInput[] = [];
       for (const { chunk, rejected, deferred } of outcomes) {
         rejectedCount += rejected.length;
-        const byKey = new Map(chunk.map((f) => [key(f.gateway, f.name), f]));
-        for (const r of rejected) {
-          const f = byKey.get(r.key);
-          if (f) await quarantine(f.gateway, f.name, r.code, r.reason);
-        }
-        const rejectedKeys = new Set(rejected.map((r) => r.key));
+        const rejects = new Map(rejected.map((r) => [r.key, r]));
         for (const f of chunk) {
           const k = key(f.gateway, f.name);
           if (!deferred.has(k)) deferredSince.delete(k);
           else if (!deferredSince.has(k)) deferredSince.set(k, Date.now());
+          if (deferred.has(k)) continue;
+          const r = rejects.get(k);
+          inputs.push({ gateway: f.gateway, name: f.name, digest: inputTag(f.bytes), ...(r ? { reject: { code: r.code, reason: r.reason } } : {}) });
         }
         deferredCount += deferred.size;
-        await Promise.all(
-          chunk
-            .filter((f) => !rejectedKeys.has(key(f.gateway, f.name)) && !deferred.has(key(f.gateway, f.name)))
-            .map(async (f) => {
-              const dir = join(root, 'store', f.gateway);
-              mkdirSync(dir, { recursive: true });
-              await rename(join(areaDir(root, f.gateway, 'inbox'), f.name), join(dir, f.name));
-            }),
-        );
+      }
+      if (inputs.length > 0) {
+        const manifest: DoneManifest = { v: 1, inputs, acks };
+        const file = await writeDoneManifest(root, manifest, `${Date.now()}-${randomBytes(8).toString('hex')}`);
+        waitFor(file, manifest);
+        failpoint('cloud.after-inputs-done');
+        for (const f of inputs) if (f.reject) recordReject({ gateway: f.gateway, name: f.name, code: f.reject.code, reason: f.reject.reason });
       }
       lap('file');
-      return outcomes.flatMap((o) => o.results.map((r) => ({ gateway: r.gateway, patient: r.patient, seq: r.seq })));
+      return acks;
     };
     if (files.length > 0 && plain) {
       const results: { gateway: string; name: string; bytes: Uint8Array; patient: string; seq: number }[] = [];
@@ -509,8 +555,12 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
       stats.batch_ms.push(rec.ms);
       stats.records.push(rec);
       stats.max_backlog = Math.max(stats.max_backlog, files.length);
-      log('info', 'micro-batch', { batch: rec.batch, files: rec.files, failed, deferred: deferredCount, duplicates, accepted, rejected: rec.rejected, ms: Math.round(rec.ms * 10) / 10 });
     }
+    const filingFrom = performance.now();
+    lastFiled = fileWaiting(false).then(() => {
+      rec.phases_ms.background = performance.now() - filingFrom;
+      if (files.length > 0) log('info', 'micro-batch', { batch: rec.batch, files: rec.files, failed, deferred: deferredCount, duplicates, accepted, rejected: rec.rejected, ms: Math.round(rec.ms * 10) / 10, filing_ms: Math.round(rec.phases_ms.background * 10) / 10 });
+    });
     return rec;
   };
 
@@ -535,13 +585,18 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
     port: sftp.port,
     hostKeyFingerprint: sftp.hostKeyFingerprint,
     stats: () => ({ ...stats, enclave_restarts: enclave?.restarts ?? 0, batch_ms: [...stats.batch_ms], rejected_files: [...stats.rejected_files], records: [...stats.records], sftp_refused: { ...stats.sftp_refused } }),
-    flush: (o) => schedule(o?.releaseHeld === true),
+    flush: async (o) => {
+      const rec = await schedule(o?.releaseHeld === true);
+      await lastFiled;
+      return rec;
+    },
     sweep,
     stop: async () => {
       clearInterval(timer);
       clearInterval(sweepTimer);
       await sweeping?.catch(() => undefined);
       await running?.catch(() => undefined);
+      await lastFiled;
       await sftp.close();
     },
   };

@@ -36,7 +36,7 @@ async function uploadAll(port: number, gateway: string, files: { name: string; b
 }
 
 describe('grouped result write', () => {
-  it('a micro-batch of N results does one fdatasync and one directory fsync per gateway, into one bundle each', async () => {
+  it('a micro-batch of N results does one fdatasync and one directory fsync per gateway, into one bundle each, and one manifest for its inputs', async () => {
     const d = join(root, 'two-gateways');
     const host = await startCloud({ dataDir: d, gateways: [{ id: 'gw-a', sshPublicKey: ssh.public }, { id: 'gw-b', sshPublicKey: ssh.public }], batchIntervalMs: 3_600_000, mode: 'plain' });
     try {
@@ -48,8 +48,11 @@ describe('grouped result write', () => {
       const rec = await host.flush();
       const after = durableSyncCounts();
       expect(rec).toMatchObject({ files: 19, accepted: 19, rejected: 0 });
-      // Per gateway: the bundle's fdatasync, and the outbox directory's fsync. Nothing per result.
-      expect({ file: after.file - before.file, dir: after.dir - before.dir }).toEqual({ file: 2, dir: 2 });
+      // Per gateway: the bundle's fdatasync and the outbox directory's fsync; per micro-batch: the done manifest's
+      // fdatasync and its directory's fsync; after it, filing the inputs: the inbox and the store directory of each
+      // gateway once. Nothing per result or per input.
+      expect({ file: after.file - before.file, dir: after.dir - before.dir }).toEqual({ file: 2 + 1, dir: 2 + 1 + 2 * 2 });
+      expect(rec.phases_ms.background).toBeGreaterThan(0);
       for (const [gw, n] of Object.entries(counts)) {
         const outbox = join(d, 'gateways', gw, 'outbox');
         expect(outboxBundles(outbox)).toHaveLength(1);
