@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { decodePlainFile, encodePlainFile, readEnvelopeHeader, type EnvelopeHeader } from '../crypto/index.js';
@@ -37,6 +37,8 @@ const ATTEST_REQ = /^attest-((?:[0-9a-f]{2}){16,64})\.req$/;
 /** A micro-batch goes to the enclave in at most this many chunks of at least MIN_CHUNK_FILES files. */
 const ENCLAVE_CHUNKS = 4;
 const MIN_CHUNK_FILES = 16;
+/** Inputs read per turn of the event loop (≈ 5 ms of blocking at most for small files). */
+const READ_SLICE = 256;
 
 function hashRoute(s: string): number {
   let h = 2166136261;
@@ -381,14 +383,22 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
     };
     const items = await pending();
     lap('list');
-    // A file that vanished since the listing (removed by its gateway) is simply not part of this batch.
-    const read = await Promise.all(
-      items.map(async (it) => {
-        const bytes = await readFile(join(areaDir(root, it.gateway, 'inbox'), it.name)).catch(() => undefined);
-        return bytes ? { ...it, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) } : undefined;
-      }),
-    );
-    const files = read.filter((f) => f !== undefined);
+    // Read synchronously in slices: a small file costs 15–20 µs so, against 150–200 µs through the thread pool (four
+    // hops: open, stat, read, close); between slices the event loop serves the SFTP sessions.
+    const files: { gateway: string; name: string; bytes: Uint8Array }[] = [];
+    for (let i = 0; i < items.length; i += READ_SLICE) {
+      if (i > 0) await new Promise<void>((r) => setImmediate(r));
+      for (const it of items.slice(i, i + READ_SLICE)) {
+        let bytes: Buffer;
+        try {
+          bytes = readFileSync(join(areaDir(root, it.gateway, 'inbox'), it.name));
+        } catch {
+          // A file that vanished since the listing (removed by its gateway) is simply not part of this batch.
+          continue;
+        }
+        files.push({ ...it, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) });
+      }
+    }
     lap('read');
     const key = (gw: string, name: string): string => `${gw}/${name}`;
     let accepted = 0;
