@@ -414,10 +414,12 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
     type Outcome = { chunk: File[]; results: Result[]; rejected: { key: string; code: ErrorCode; reason: string }[]; deferred: Set<string> };
     /**
      * Commits a micro-batch's outcomes: one result bundle per gateway (temp, one fdatasync, rename, one directory
-     * fsync), then quarantines the rejects and files the inputs away in the store, and returns the results'
-     * acknowledgements. Deferred inputs stay in the inbox for the next micro-batch. Crash-safe at every instant:
-     * the inputs leave the inbox only after the bundles holding their results are durable, and the enclave answers a
-     * retried input with the result it already made (byte for byte) until it holds the acknowledgement.
+     * fsync), then one done manifest naming the inputs it settled (to the store, or to quarantine) and the
+     * acknowledgements owed; returns those acknowledgements. The inputs are moved after the micro-batch (fileWaiting);
+     * deferred inputs stay in the inbox for the next one. Crash-safe at every instant: the manifest is written only
+     * after the bundles holding its results are durable; before it, a retried input is answered by the enclave with the
+     * result it already made (byte for byte) until it holds the acknowledgement; after it, the host files the input
+     * itself (docs/pipeline.md, C2–C3b).
      */
     const commit = async (outcomes: Outcome[]): Promise<ResultAck[]> => {
       lap('analyse');
