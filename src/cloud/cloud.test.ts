@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodePlainFile, encodePlainFile, generateSshKeyPair, openEnvelope, verifyQuoteDetails, type VerifiedQuote } from '../crypto/index.js';
 import { computeMeasurement, ensurePlatformKey, spawnEnclave, type EnclaveClient, type HrvResult } from '../enclave/index.js';
 import { makeGateway, rrCsv, sealedBatch } from '../test-support/sealed-batches.js';
-import { startCloud, type CloudHandle } from './index.js';
+import { splitResultBundle } from '../contracts/index.js';
+import { readOutboxResults, startCloud, type CloudHandle } from './index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cloud-'));
 const sshKey = generateSshKeyPair();
@@ -117,9 +118,18 @@ describe('cloud host (secure mode)', () => {
       expect(readdirSync(join(dir, 'cloud', 'gateways', 'gw-1', 'inbox'))).toEqual([]);
       const q = readdirSync(join(dir, 'cloud', 'quarantine', 'gw-1'));
       expect(q.filter((n) => n.endsWith('.reason.json'))).toHaveLength(2);
-      const results = (await c.list('outbox')).map((e) => e.name).filter((n) => n.endsWith('.result')).sort();
-      expect(results).toEqual(['p1-0.result', 'p1-1.result', 'p1-2.result', 'p2-0.result', 'p2-1.result', 'p2-2.result', 'p2-3.result']);
-      const r = openEnvelope(gw.hpke.privateKey, (await c.get('outbox/p2-3.result')) as Buffer, { expectedKind: 'hrv-result', senderKey: () => verified.enclaveSigningKey });
+      // One bundle per micro-batch, readable by the gateway over SFTP. p1-0's redelivery came after its result was
+      // acknowledged (on the second call): a duplicate with nothing to write.
+      const bundles = (await c.list('outbox')).map((e) => e.name).filter((n) => n.endsWith('.bundle')).sort();
+      expect(bundles).toHaveLength(2);
+      const inBundles = await Promise.all(bundles.map(async (b) => splitResultBundle((await c.get(`outbox/${b}`)) as Buffer)));
+      expect(inBundles.map((b) => b.fault)).toEqual([undefined, undefined]);
+      expect(inBundles.map((b) => b.entries.map((e) => e.name).sort())).toEqual([
+        ['p1-0.result', 'p1-1.result', 'p2-0.result', 'p2-1.result'],
+        ['p1-2.result', 'p2-2.result', 'p2-3.result'],
+      ]);
+      const results = readOutboxResults(join(dir, 'cloud', 'gateways', 'gw-1', 'outbox'));
+      const r = openEnvelope(gw.hpke.privateKey, results.get('p2-3.result')!, { expectedKind: 'hrv-result', senderKey: () => verified.enclaveSigningKey });
       const body = JSON.parse(new TextDecoder().decode(r.plaintext)) as HrvResult;
       expect(body.gap).toBe(0);
       expect(body.window.n).toBe(p2.reduce((a, f) => a + f.beats, 0));
@@ -184,7 +194,7 @@ describe('cloud host (plain mode)', () => {
       await upload(c, 'p1-replay.csv', files[0]!.bytes);
       const rec = await plain.flush();
       expect(rec).toMatchObject({ files: 3, accepted: 2, duplicates: 1, rejected: 0, beats: files[0]!.beats + files[1]!.beats });
-      const res = decodePlainFile((await c.get('outbox/p1-1.result')) as Buffer);
+      const res = decodePlainFile(readOutboxResults(join(d, 'gateways', 'gw-1', 'outbox')).get('p1-1.result')!);
       expect((JSON.parse(Buffer.from(res.body).toString()) as HrvResult).window.n).toBe(rec.beats);
     } finally {
       await c.end();
@@ -216,9 +226,9 @@ describe('bounded reorder', () => {
       await upload(c, 'p1-1.csv', file(1));
       expect(await plain.flush()).toMatchObject({ files: 1, accepted: 1, rejected: 0 });
       expect(plain.stats().rejected_files).toEqual([]);
-      const late = readdirSync(join(d, 'gateways', 'gw-1', 'outbox')).filter((n) => n.startsWith('p1-1'));
-      expect(late).toHaveLength(1);
-      const answer = decodePlainFile(readFileSync(join(d, 'gateways', 'gw-1', 'outbox', late[0]!)));
+      const late = readOutboxResults(join(d, 'gateways', 'gw-1', 'outbox')).get('p1-1.result');
+      expect(late).toBeDefined();
+      const answer = decodePlainFile(late!);
       expect(JSON.parse(Buffer.from(answer.body).toString('utf8'))).toMatchObject({ seq: 1, late: true });
       // At the end of a run nothing more will come: flush({releaseHeld}) analyses a waiting file at once.
       await upload(c, 'p1-4.csv', file(4));
@@ -299,7 +309,7 @@ describe('enclave supervision', () => {
       expect(await host.flush()).toMatchObject({ files: 1, failed: 0, accepted: 1 });
       expect(enclave.pid).not.toBe(hungPid);
       expect(() => process.kill(hungPid, 0)).toThrow();
-      expect(readdirSync(join(d, 'cloud', 'gateways', 'gw-1', 'outbox'))).toEqual(['p1-0.result']);
+      expect([...readOutboxResults(join(d, 'cloud', 'gateways', 'gw-1', 'outbox')).keys()]).toEqual(['p1-0.result']);
       expect(host.stats()).toMatchObject({ files: 1, failed_files: 1, results_written: 1, enclave_restarts: 1 });
     } finally {
       await c.end();

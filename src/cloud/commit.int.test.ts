@@ -4,7 +4,7 @@
  * result files and filing the inputs away, and a restarted host must end with every result written exactly
  * once, byte for byte the enclave's original, with no second analysis.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import SftpClient from 'ssh2-sftp-client';
@@ -13,6 +13,7 @@ import { generateSigningKeyPair, generateSshKeyPair, openEnvelope } from '../cry
 import { EnclaveCore, type HrvResult } from '../enclave/index.js';
 import { exitWithin, spawnCli, type CliProcess } from '../test-support/processes.js';
 import { makeGateway, sealedBatch } from '../test-support/sealed-batches.js';
+import { outboxBundles, readOutboxResults } from './index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cloud-commit-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -63,18 +64,22 @@ describe('hrvault cloud killed at a commit boundary', () => {
       const first = await startHost(args, { HRVAULT_FAILPOINTS: `${point}=crash` });
       await upload(first.port, f.name, f.bytes);
       expect(await exitWithin(first.p, 120_000)).toMatchObject({ signal: 'SIGKILL' });
-      // The crash left the input in the inbox, and the result file only when it came after the writes.
+      // The crash left the input in the inbox, and the result (in its micro-batch's bundle) only when it came after
+      // the write.
       expect(ls(inbox)).toEqual([f.name]);
-      const before = point === 'cloud.after-results-written' ? readFileSync(join(outbox, 'p1-1.result')) : undefined;
-      expect(ls(outbox)).toEqual(before ? ['p1-1.result'] : []);
+      const before = point === 'cloud.after-results-written' ? readOutboxResults(outbox).get('p1-1.result') : undefined;
+      expect(outboxBundles(outbox)).toHaveLength(before ? 1 : 0);
+      expect([...readOutboxResults(outbox).keys()]).toEqual(before ? ['p1-1.result'] : []);
 
       const second = await startHost(args);
       const line = await second.p.waitFor(/\{[^\n]*"msg":"micro-batch"[^\n]*\}/);
       expect(JSON.parse(line[0])).toMatchObject({ files: 1, failed: 0, accepted: 0, duplicates: 1, rejected: 0 });
       expect(ls(inbox)).toEqual([]);
       expect(ls(join(dir, 'cloud', 'store', gw.id))).toEqual([f.name]);
-      expect(ls(outbox)).toEqual(['p1-1.result']);
-      const after = readFileSync(join(outbox, 'p1-1.result'));
+      // The retry's bundle holds the enclave's original bytes again (the gateway refuses the second copy as a replay).
+      expect(outboxBundles(outbox)).toHaveLength(before ? 2 : 1);
+      expect(ls(outbox).filter((n) => !outboxBundles(outbox).includes(n))).toEqual([]);
+      const after = readOutboxResults(outbox).get('p1-1.result')!;
       if (before) expect(after.equals(before)).toBe(true);
       const opened = openEnvelope(gw.hpke.privateKey, after, { expectedKind: 'hrv-result', senderKey: () => enclave.signingPublicKey });
       const body = JSON.parse(new TextDecoder().decode(opened.plaintext)) as HrvResult;
@@ -89,4 +94,42 @@ describe('hrvault cloud killed at a commit boundary', () => {
       expect(second.p.stderr()).not.toMatch(/enclave process lost/);
     });
   }
+
+  it("cloud.after-inputs-done: the restarted host files the input from the done manifest at start; no second analysis, no second result", async () => {
+    const point = 'cloud.after-inputs-done';
+    const { dir, args, enclave } = deployment(point);
+    const inbox = join(dir, 'cloud', 'gateways', gw.id, 'inbox');
+    const outbox = join(dir, 'cloud', 'gateways', gw.id, 'outbox');
+    const f = sealedBatch(gw, enclave.publicKey, 'p1', 1, 0, 10_000);
+
+    const first = await startHost(args, { HRVAULT_FAILPOINTS: `${point}=crash` });
+    await upload(first.port, f.name, f.bytes);
+    expect(await exitWithin(first.p, 120_000)).toMatchObject({ signal: 'SIGKILL' });
+    // The result's bundle and the done manifest are durable; the input is still in the inbox.
+    expect(ls(inbox)).toEqual([f.name]);
+    expect(outboxBundles(outbox)).toHaveLength(1);
+    expect(ls(join(dir, 'cloud', 'filing')).filter((n) => n.endsWith('.json'))).toHaveLength(1);
+    const before = readOutboxResults(outbox).get('p1-1.result')!;
+
+    const second = await startHost(args);
+    // Filed before the host runs: not handed to the enclave again.
+    expect(ls(inbox)).toEqual([]);
+    expect(ls(join(dir, 'cloud', 'store', gw.id))).toEqual([f.name]);
+    expect(ls(join(dir, 'cloud', 'filing'))).toEqual([]);
+    expect(outboxBundles(outbox)).toHaveLength(1);
+    expect(readOutboxResults(outbox).get('p1-1.result')!.equals(before)).toBe(true);
+    // The patient's stream goes on from there: the next file is analysed in order (no gap, nothing refused).
+    const next = sealedBatch(gw, enclave.publicKey, 'p1', 2, 10_000, 20_000);
+    await upload(second.port, next.name, next.bytes);
+    const line = await second.p.waitFor(/\{[^\n]*"msg":"micro-batch"[^\n]*\}/);
+    expect(JSON.parse(line[0])).toMatchObject({ files: 1, failed: 0, accepted: 1, duplicates: 0, rejected: 0 });
+    const bundles = outboxBundles(outbox);
+    expect(bundles).toHaveLength(2);
+    const opened = openEnvelope(gw.hpke.privateKey, readOutboxResults(outbox).get('p1-2.result')!, { expectedKind: 'hrv-result', senderKey: () => enclave.signingPublicKey });
+    expect((JSON.parse(new TextDecoder().decode(opened.plaintext)) as HrvResult).gap).toBe(0);
+
+    second.p.signalGroup('SIGTERM');
+    expect(await exitWithin(second.p, 60_000)).toEqual({ code: 0, signal: null });
+    expect(JSON.parse(second.p.stdout().trim())).toMatchObject({ files: 1, failed_files: 0, enclave_restarts: 0 });
+  });
 });

@@ -6,14 +6,14 @@
  * sizes — one at a resting rate, one in tachycardia: everything each host receives from its enclave process and
  * every counter it keeps must be the same, apart from the ciphertext bytes.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateSshKeyPair, openEnvelope } from '../crypto/index.js';
 import { spawnEnclave, type BatchOutcome, type EnclaveClient, type HrvResult } from '../enclave/index.js';
 import { makeGateway, sealedBatch } from '../test-support/sealed-batches.js';
-import { areaDir, startCloud, type CloudHandle } from './index.js';
+import { areaDir, outboxBundles, readOutboxResults, startCloud, type CloudHandle } from './index.js';
 
 const gw = makeGateway('gw-1');
 /** 10-s batches per stream: enough for the journal to pass its snapshot threshold once. */
@@ -66,7 +66,7 @@ function shape(out: BatchOutcome): unknown {
 /** Host counters without the host's own clock readings (wall time of a micro-batch), which it measures itself. */
 function counters(c: CloudHandle): unknown {
   const { batch_ms: _ms, records, ...rest } = c.stats();
-  return { ...rest, records: records.map(({ ms: _m, started_ms: _s, ...r }) => r) };
+  return { ...rest, records: records.map(({ ms: _m, started_ms: _s, phases_ms: _p, ...r }) => r) };
 }
 
 describe('the host learns nothing of a patient\'s data from the enclave', () => {
@@ -91,10 +91,11 @@ describe('the host learns nothing of a patient\'s data from the enclave', () => 
         stateSizes[label]!.push(sizesOf(join(h.dir, 'enclave')));
       }
       const outbox = areaDir(join(h.dir, 'cloud'), gw.id, 'outbox');
-      for (const n of readdirSync(outbox).sort()) {
-        const p = join(outbox, n);
-        outboxSizes[label]!.push(statSync(p).size);
-        const { plaintext } = openEnvelope(gw.hpke.privateKey, readFileSync(p), { expectedKind: 'hrv-result', senderKey: () => h.enclave.signingPublicKey });
+      // One bundle per micro-batch, each holding that batch's result; their sizes, and the results', must match.
+      for (const n of outboxBundles(outbox)) outboxSizes[label]!.push(statSync(join(outbox, n)).size);
+      for (const bytes of readOutboxResults(outbox).values()) {
+        outboxSizes[label]!.push(bytes.length);
+        const { plaintext } = openEnvelope(gw.hpke.privateKey, bytes, { expectedKind: 'hrv-result', senderKey: () => h.enclave.signingPublicKey });
         bodies[label]!.push(JSON.parse(Buffer.from(plaintext).toString('utf8')) as HrvResult);
       }
     }

@@ -81,3 +81,14 @@ export {
   type TrendStat,
   type TrendsAnswer,
 } from './trends.js';
+export {
+  RESULT_BUNDLE_MAGIC,
+  RESULT_BUNDLE_NAME,
+  BUNDLED_RESULT_NAME,
+  MAX_BUNDLED_RESULT_BYTES,
+  MAX_BUNDLED_RESULTS,
+  encodeResultBundle,
+  splitResultBundle,
+  type BundledResult,
+  type SplitBundle,
+} from './result-bundle.js';

@@ -3,11 +3,11 @@
  * and is stored as an `hrv` record (with the enclave's measures) and an `rr_batch` record (its beats); a
  * replayed result file never becomes a second record.
  */
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseRecordData } from '../contracts/index.js';
+import { parseRecordData, splitResultBundle } from '../contracts/index.js';
 import { runDemo, type DemoContext } from '../commands/index.js';
 import { areaDir } from '../cloud/index.js';
 
@@ -51,9 +51,10 @@ describe('results reach the doctor', () => {
           copier = setInterval(() => {
             if (!existsSync(outbox)) return;
             for (const n of readdirSync(outbox)) {
-              if (!n.endsWith('.result')) continue;
+              // The host writes one bundle per micro-batch; each result in it is a file the host could serve alone.
+              if (!n.endsWith('.bundle')) continue;
               try {
-                copyFileSync(join(outbox, n), join(stash, n));
+                for (const e of splitResultBundle(readFileSync(join(outbox, n))).entries) if (!existsSync(join(stash, e.name))) writeFileSync(join(stash, e.name), e.bytes);
               } catch {
                 // the gateway fetched and deleted it between the listing and the copy
               }

@@ -25,8 +25,10 @@ export const FAILPOINTS = [
   'gateway.result.after-keep',
   // cloud host: the enclave answered a micro-batch, the result files not yet written
   'cloud.after-enclave-reply',
-  // cloud host: the result files written, the input files not yet removed from the inbox
+  // cloud host: the micro-batch's result bundles written, its done manifest not yet
   'cloud.after-results-written',
+  // cloud host: the done manifest written (the inputs settled), the inputs not yet filed away from the inbox
+  'cloud.after-inputs-done',
   // enclave: the sealed state written, the reply not yet sent to the host
   'enclave.after-seal',
   // enclave: before it processes a micro-batch (where a hang is injected for the host's watchdog)

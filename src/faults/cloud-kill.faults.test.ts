@@ -1,7 +1,8 @@
 /**
  * Scenario "cloud-kill": the cloud host (`hrvault cloud` and its enclave child) is killed at its commit-boundary
  * failpoints — after the enclave's reply and before the result files (`cloud.after-enclave-reply`), after the
- * result files and before the inputs leave the inbox (`cloud.after-results-written`), in the enclave after it
+ * result bundles and before the micro-batch's done manifest (`cloud.after-results-written`), after the manifest and
+ * before the inputs are filed away from the inbox (`cloud.after-inputs-done`), in the enclave after it
  * sealed its state and before it replies (`enclave.after-seal`) — and then at seeded random moments (SIGKILL of
  * the whole process group: host and enclave die together, as in a machine crash), and restarted on the same port
  * and directories each time, while the sensors publish and the gateway uploads.
@@ -23,7 +24,7 @@ import { printInvariants } from './report.js';
 import { faultSeed, seededRandom } from './seed.js';
 import { awaitFailpoint, createStack, drainAndCheck, failpointPlaced, killAtRandomMoments, resultsKept, startSuiteBroker, untilSettled, type FaultStack } from './stack.js';
 
-const CLOUD_POINTS = ['cloud.after-enclave-reply', 'cloud.after-results-written', 'enclave.after-seal'] as const;
+const CLOUD_POINTS = ['cloud.after-enclave-reply', 'cloud.after-results-written', 'cloud.after-inputs-done', 'enclave.after-seal'] as const;
 const PATIENTS = 5;
 const RANDOM_KILLS = 3;
 

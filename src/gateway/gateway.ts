@@ -23,7 +23,7 @@ import {
   type EnvelopeHeader,
   type VerifiedQuote,
 } from '../crypto/index.js';
-import { hrvResultSchema, parseContract, type HrvResult } from '../contracts/index.js';
+import { hrvResultSchema, parseContract, RESULT_BUNDLE_NAME, splitResultBundle, type HrvResult } from '../contracts/index.js';
 import { HrvaultError } from '../errors.js';
 import { formatRrCsv } from '../hrv/index.js';
 import { failpoint } from '../failpoints/index.js';
@@ -740,18 +740,67 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     envelopeVersionOf(bytes) === EPOCH_ENVELOPE_VERSION
       ? openEpochEnvelope(bytes, (p) => epochs!.forResult(p.block.gateway, p.block.idHex), { expectedKind: 'hrv-result' })
       : openSignedByAny(bytes, attested!.signers());
+
+  /** Per result bundle on the host, the entries already kept or refused (a bundle fetched again is not judged twice). */
+  const bundleSettled = new Map<string, Set<string>>();
+  /** Bundles whose framing was bad: their good results were kept; they stay on the host for an operator. */
+  const badBundles = new Set<string>();
+  const deleteHostCopy = (c: SftpClient, name: string): Promise<void> =>
+    timed('delete', c.delete(`outbox/${name}`)).then(
+      () => undefined,
+      (err: unknown) => log.warn({ file: name, err: String(err) }, 'could not delete fetched result'),
+    );
+  /**
+   * The results on the host, one at a time: loose `<pseudonym>-<seq>.result` files, then the entries of each result
+   * bundle (`results-<ms>-<hex>.bundle`, one per micro-batch, oldest first). The caller judges each and calls
+   * `settle` once it is kept or refused; a loose file is deleted then, a bundle only after every entry in it was
+   * settled (one left for a later round — an unknown signer, a full disk — keeps the whole bundle on the host).
+   */
+  async function* hostResults(c: SftpClient, listed: string[]): AsyncGenerator<{ name: string; bytes: Buffer; settle: () => Promise<void> }> {
+    // By number, not by name ("-10" sorts before "-9"): results reach the CSP in each patient's order when they
+    // can. Correctness does not depend on it (the host picks the order; the outbox takes any order, once).
+    for (const name of listed.filter((n) => RESULT_NAME.test(n)).sort(byPatientThenSeq)) {
+      const bytes = (await timed('get', c.get(`outbox/${name}`))) as Buffer;
+      yield { name, bytes, settle: () => deleteHostCopy(c, name) };
+    }
+    for (const bundle of listed.filter((n) => RESULT_BUNDLE_NAME.test(n) && !badBundles.has(n)).sort()) {
+      const split = splitResultBundle((await timed('get', c.get(`outbox/${bundle}`))) as Buffer);
+      const settled = bundleSettled.get(bundle) ?? new Set<string>();
+      bundleSettled.set(bundle, settled);
+      let open = 0;
+      for (const e of split.entries.sort((a, b) => byPatientThenSeq(a.name, b.name))) {
+        if (settled.has(e.name)) continue;
+        let done = false;
+        yield {
+          name: `${bundle}:${e.name}`,
+          bytes: Buffer.from(e.bytes.buffer, e.bytes.byteOffset, e.bytes.length),
+          settle: () => {
+            done = true;
+            settled.add(e.name);
+            return Promise.resolve();
+          },
+        };
+        if (!done) open++;
+      }
+      if (split.fault !== undefined) {
+        // Written by the untrusted host (atomically, so not torn by a crash): its entries before the fault were
+        // judged like any result; what the fault hides cannot be read. Left on the host, not fetched again by this
+        // process once every readable entry is settled; after a restart its good entries are refused as replays.
+        if (open === 0) badBundles.add(bundle);
+        st.results_rejected++;
+        log.error({ file: bundle, code: 'HRV_ERR_RESULT', err: split.fault, entries_read: split.entries.length }, 'malformed result bundle: its readable results judged, the bundle left on the host');
+      } else if (open === 0) {
+        await deleteHostCopy(c, bundle);
+        bundleSettled.delete(bundle);
+      }
+    }
+  }
   const fetchResults = async (): Promise<void> => {
     if (opts.mode === 'secure' && verified === undefined && attested!.size === 0) return;
     const c = await connectSftp();
     if (opts.mode === 'secure' && attestDue) await ensureAttested(c);
-    const names = (await timed('list', c.list('outbox')))
-      .map((f) => f.name)
-      .filter((n) => RESULT_NAME.test(n))
-      // By number, not by name ("-10" sorts before "-9"): results reach the CSP in each patient's order when they
-      // can. Correctness does not depend on it (the host picks the order; the outbox takes any order, once).
-      .sort(byPatientThenSeq);
-    for (const name of names) {
-      const bytes = (await timed('get', c.get(`outbox/${name}`))) as Buffer;
+    const listed = (await timed('list', c.list('outbox'))).map((f) => f.name);
+    for await (const { name, bytes, settle } of hostResults(c, listed)) {
       try {
         let header: { patient: string; seq: number; t_start_ms: number; t_end_ms: number };
         let text: string;
@@ -837,9 +886,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
         }
       }
       unknownSigner.delete(name);
-      await timed('delete', c.delete(`outbox/${name}`)).catch((err: unknown) =>
-        log.warn({ file: name, err: String(err) }, 'could not delete fetched result'),
-      );
+      await settle();
     }
   };
   let fetching: Promise<void> | undefined;

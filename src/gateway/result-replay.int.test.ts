@@ -3,7 +3,7 @@
  * gateway that restarted meanwhile, never becomes a second clinical record at the CSP. Everything is real: the
  * enclave process seals the results, the gateway is the production one, the CSP is the access stack.
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { areaDir } from '../cloud/index.js';
 import { runDemo, type DemoContext } from '../commands/index.js';
 import { pseudonymise } from '../crypto/index.js';
+import { splitResultBundle } from '../contracts/index.js';
 import { openGatewayResult } from './test-support/open-result.js';
 import { computeMeasurement } from '../enclave/index.js';
 import { deviceOfPatient } from '../sensor/index.js';
@@ -115,9 +116,10 @@ describe('replayed results and a rolled-back enclave state (issue 9 items 3 and 
           copier = setInterval(() => {
             if (!existsSync(outbox)) return;
             for (const n of readdirSync(outbox)) {
-              if (!n.endsWith('.result') || existsSync(join(stash, n))) continue;
+              // The host writes one bundle per micro-batch; each result in it is a file the host could serve alone.
+              if (!n.endsWith('.bundle')) continue;
               try {
-                copyFileSync(join(outbox, n), join(stash, n));
+                for (const e of splitResultBundle(readFileSync(join(outbox, n))).entries) if (!existsSync(join(stash, e.name))) writeFileSync(join(stash, e.name), e.bytes);
               } catch {
                 // fetched and deleted by the gateway between the listing and the copy
               }
