@@ -1,0 +1,177 @@
+/**
+ * The load generator: N simulated clients, each one patient's stream shipping one batch file every batch interval,
+ * through a few gateway identities (up to `clientsPerGateway` patients behind each, one SFTP connection each, as one
+ * real gateway serves many patients). Sealing, upload (temp name, then rename), attestation and result opening are
+ * the real gateway's code paths; what it skips is the gateway's MQTT intake and spool (the beats are generated here).
+ * End-to-end latency runs from each batch's cut (its newest beat) to its result opened and verified.
+ */
+import { randomBytes } from 'node:crypto';
+import SftpClient from 'ssh2-sftp-client';
+import { pseudonymise, verifyQuoteDetails } from '../../crypto/index.js';
+import { encodeBatchFile, openResultFile, parseResultBody, sshFingerprint } from '../../gateway/index.js';
+import { selfUsage } from './proc-usage.js';
+import type { GeneratorConfig, GeneratorFinal } from './protocol.js';
+
+type Gw = GeneratorConfig['gateways'][number];
+
+interface Client {
+  pseudonym: string;
+  /** Recording time of the last beat sent (ms). */
+  t: number;
+  phase: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)));
+const RESULT = /^([A-Za-z0-9_-]{1,64})-(\d{1,15})\.result$/;
+
+/** Mean RR interval (ms) of a simulated patient; a rate above 1 beat/s runs the recording faster, as the demo's --speed. */
+const MEAN_RR_MS = 1000;
+
+/** The interval (ms) ending at recording time `t` for a client of phase `phase`: sinus arrhythmia around 60 bpm. */
+function rrAt(t: number, phase: number): number {
+  return Math.round(MEAN_RR_MS + 40 * Math.sin((2 * Math.PI * t) / 4000 + phase) + 20 * Math.sin((2 * Math.PI * t) / 30_000 + 2 * phase));
+}
+
+/** Runs the load for `cfg.durationMs`, waits up to `cfg.drainMs` for the last results, and returns what it saw. */
+export async function runGenerator(cfg: GeneratorConfig, onProgress: (p: { elapsed_s: number; files_sent: number; results_verified: number; upload_lag_ms: number }) => void = () => undefined): Promise<GeneratorFinal> {
+  const nGw = Math.ceil(cfg.clients / cfg.clientsPerGateway);
+  if (cfg.gateways.length < nGw) throw new Error(`${cfg.clients} clients at ${cfg.clientsPerGateway} per gateway need ${nGw} gateway identities; got ${cfg.gateways.length}`);
+  const cpu0 = selfUsage().cpu_ms;
+  const t0 = performance.now();
+  const st = { files_sent: 0, bytes_sent: 0, beats_sent: 0, results_verified: 0, results_rejected: 0, beats_in_results: 0, upload_lag_ms_max: 0 };
+  const e2e: number[] = [];
+  let firstError: string | null = null;
+  const fail = (err: unknown): void => {
+    firstError ??= err instanceof Error ? err.message : String(err);
+  };
+  /** Wall time (performance.now) of each outstanding batch's cut, by `<gateway>/<pseudonym>-<seq>`. */
+  const cutAt = new Map<string, number>();
+  const speed = cfg.rate;
+  const spanMs = cfg.batchIntervalMs * speed;
+
+  const gws = await Promise.all(
+    cfg.gateways.slice(0, nGw).map(async (g: Gw, gi) => {
+      const c = new SftpClient(`bench-${g.id}`, { error: fail, end: () => undefined, close: () => undefined });
+      await c.connect({
+        host: cfg.host,
+        port: cfg.port,
+        username: g.id,
+        privateKey: g.sshPrivateKey,
+        readyTimeout: 30_000,
+        hostVerifier: (key: Buffer) => sshFingerprint(key) === cfg.hostFingerprint,
+      } as Parameters<SftpClient['connect']>[0]);
+      const pkey = Buffer.from(g.pseudonymKey, 'hex');
+      const clients: Client[] = [];
+      for (let i = gi * cfg.clientsPerGateway; i < Math.min(cfg.clients, (gi + 1) * cfg.clientsPerGateway); i++) {
+        clients.push({ pseudonym: pseudonymise(`bench-p${i}`, pkey), t: 0, phase: (i * 2.399) % (2 * Math.PI) });
+      }
+      const known = new Set(clients.map((x) => x.pseudonym));
+      let enclaveKey: Uint8Array | undefined;
+      let signers: Uint8Array[] = [];
+      if (cfg.mode === 'secure') {
+        const v = await attest(c, cfg);
+        enclaveKey = v.enclavePublicKey;
+        signers = [v.enclaveSigningKey];
+      }
+      return { g, c, clients, known, enclaveKey, signers, signing: Buffer.from(g.signingPrivateKey, 'hex'), hpke: Buffer.from(g.hpkePrivateKey, 'hex'), seen: new Set<string>() };
+    }),
+  );
+  type G = (typeof gws)[number];
+
+  const upload = async (gw: G, seq: number): Promise<void> => {
+    const sealer = { gatewayId: gw.g.id, mode: cfg.mode, signingPrivateKey: gw.signing, bucketBytes: cfg.bucketBytes };
+    for (const cl of gw.clients) {
+      const tStart = (seq - 1) * spanMs;
+      const tEnd = seq * spanMs;
+      const beats: { t: number; r: number }[] = [];
+      for (;;) {
+        const r = rrAt(cl.t, cl.phase);
+        if (cl.t + r >= tEnd) break;
+        cl.t += r;
+        beats.push({ t: cl.t, r });
+      }
+      const { name, bytes } = encodeBatchFile(sealer, { pseudonym: cl.pseudonym, seq, tStartMs: tStart, tEndMs: tEnd, beats }, gw.enclaveKey);
+      await gw.c.put(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length), `inbox/${name}.part`);
+      await gw.c.rename(`inbox/${name}.part`, `inbox/${name}`);
+      st.files_sent++;
+      st.bytes_sent += bytes.length;
+      st.beats_sent += beats.length;
+    }
+  };
+
+  const fetchResults = async (gw: G): Promise<void> => {
+    const names = (await gw.c.list('outbox')).map((f) => f.name).filter((n) => RESULT.test(n));
+    for (const name of names) {
+      const bytes = (await gw.c.get(`outbox/${name}`)) as Buffer;
+      const key = `${gw.g.id}/${name}`;
+      try {
+        const { header, text } = openResultFile({ gatewayId: gw.g.id, mode: cfg.mode, hpkePrivateKey: gw.hpke }, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length), gw.signers);
+        if (!gw.known.has(header.patient)) throw new Error(`result for unknown pseudonym ${header.patient}`);
+        const body = parseResultBody(text, header);
+        if (!gw.seen.has(key)) {
+          gw.seen.add(key);
+          st.results_verified++;
+          st.beats_in_results += body.rr.t_ms.length;
+          const cut = cutAt.get(key);
+          if (cut !== undefined) e2e.push(performance.now() - cut);
+          cutAt.delete(key);
+        }
+      } catch (err) {
+        st.results_rejected++;
+        fail(err);
+      }
+      await gw.c.delete(`outbox/${name}`);
+    }
+  };
+
+  let stopPolling = false;
+  const pollMs = Math.min(500, Math.max(50, cfg.batchIntervalMs / 10));
+  const pollers = gws.map(async (gw) => {
+    while (!stopPolling) {
+      await fetchResults(gw).catch(fail);
+      await sleep(pollMs);
+    }
+  });
+
+  const nBatches = Math.max(1, Math.round(cfg.durationMs / cfg.batchIntervalMs));
+  const start = performance.now();
+  for (let k = 1; k <= nBatches; k++) {
+    const cut = start + k * cfg.batchIntervalMs;
+    await sleep(cut - performance.now());
+    for (const gw of gws) for (const cl of gw.clients) cutAt.set(`${gw.g.id}/${cl.pseudonym}-${k}.result`, cut);
+    await Promise.all(gws.map((gw) => upload(gw, k).catch(fail)));
+    const lag = performance.now() - cut;
+    st.upload_lag_ms_max = Math.max(st.upload_lag_ms_max, lag);
+    onProgress({ elapsed_s: (performance.now() - start) / 1000, files_sent: st.files_sent, results_verified: st.results_verified, upload_lag_ms: lag });
+  }
+  const deadline = performance.now() + cfg.drainMs;
+  while (st.results_verified + st.results_rejected < st.files_sent && performance.now() < deadline) await sleep(pollMs);
+  stopPolling = true;
+  await Promise.all(pollers);
+  await Promise.all(gws.map((gw) => gw.c.end().catch(() => undefined)));
+  const self = selfUsage();
+  return { type: 'final', ...st, e2e_ms: e2e, first_error: firstError, self: { ...self, cpu_ms: self.cpu_ms - cpu0 }, wall_ms: performance.now() - t0 };
+}
+
+/** Attests the enclave as the gateway does: a nonce in the inbox, the quote from the outbox, verified against the pins. */
+async function attest(c: SftpClient, cfg: GeneratorConfig): Promise<{ enclavePublicKey: Uint8Array; enclaveSigningKey: Uint8Array }> {
+  if (!cfg.attestation) throw new Error('secure mode needs the attestation pins (platform key, measurement)');
+  const nonce = randomBytes(32);
+  const hex = nonce.toString('hex');
+  await c.put(Buffer.from(hex), `inbox/attest-${hex}.req`);
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if ((await c.exists(`outbox/attest-${hex}.quote`)) === '-') {
+      const body = (await c.get(`outbox/attest-${hex}.quote`)) as Buffer;
+      await c.delete(`outbox/attest-${hex}.quote`).catch(() => undefined);
+      return verifyQuoteDetails(JSON.parse(body.toString('utf8')), {
+        platformPublicKey: Buffer.from(cfg.attestation.platformPublicKey, 'hex'),
+        allowedMeasurements: [cfg.attestation.measurement],
+        allowSoftwareQuotes: true,
+        nonce,
+      });
+    }
+    await sleep(50);
+  }
+  throw new Error('no attestation quote arrived in the outbox within 30 s');
+}
