@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { forkChild, type BenchChild } from './children.js';
 import { makeIdentities, type Identities } from './identities.js';
-import type { GeneratorFinal, ServerFinal, ServerReady } from './protocol.js';
+import { HrvaultError } from '../../errors.js';
+import type { GeneratorConfig, GeneratorFinal, ServerFinal, ServerReady, TargetFile } from './protocol.js';
 import { backlogGrows, isStable, mean, percentile, round } from './stats.js';
 
 export interface PointSpec {
@@ -23,6 +24,8 @@ export interface PointSpec {
   clientCpus?: string;
   /** Plaintext padding buckets (bytes), as the gateway's config. */
   bucketBytes: number[];
+  /** Clients against a server another host runs (`hrvault bench serve`): its address and what it wrote. */
+  target?: { host: string; port: number; file: TargetFile };
 }
 
 /** One point's figures: the `--json` line and the CSV row. Times in ms, CPU in % of one core, RSS in MB. */
@@ -71,9 +74,22 @@ function identitiesFor(n: number): Identities {
 /** Runs one point end to end through the real SFTP server and (secure) enclave; `log` gets progress lines. */
 export async function runPoint(spec: PointSpec, log: (line: string) => void = () => undefined): Promise<PointResult> {
   const nGw = Math.ceil(spec.clients / spec.clientsPerGateway);
+  const tag = `${spec.mode} ${spec.clients} clients × ${spec.rate}/s`;
+  if (spec.target) {
+    const t = spec.target;
+    if (t.file.ready.mode !== spec.mode) throw new HrvaultError('HRV_ERR_USAGE', `the target serves ${t.file.ready.mode} mode, not ${spec.mode} (--mode)`);
+    if (t.file.gateways.length < nGw) throw new HrvaultError('HRV_ERR_USAGE', `${spec.clients} clients need ${nGw} gateway identities; the target file has ${t.file.gateways.length} (bench serve --gateways)`);
+    if (t.file.ready.batchIntervalMs !== spec.batchIntervalMs) throw new HrvaultError('HRV_ERR_USAGE', `the target runs ${t.file.ready.batchIntervalMs / 1000}-s batches, not ${spec.batchIntervalMs / 1000} s (--batch-interval)`);
+    const gen = forkChild('generator-main', spec.clientCpus);
+    try {
+      const g = await generate(gen, spec, tag, log, { ...t.file.ready, port: t.port }, t.host, t.file.gateways.slice(0, nGw));
+      return summarise(spec, g, undefined, gen.pinned);
+    } finally {
+      gen.kill();
+    }
+  }
   const ids = identitiesFor(nGw);
   const dataDir = mkdtempSync(join(tmpdir(), `hrvault-bench-${spec.mode}-`));
-  const tag = `${spec.mode} ${spec.clients} clients × ${spec.rate}/s`;
   let server: BenchChild | undefined;
   let gen: BenchChild | undefined;
   try {
@@ -86,28 +102,7 @@ export async function runPoint(spec: PointSpec, log: (line: string) => void = ()
       log(`  ${tag}: micro-batch ${s.batch}: ${s.files} files in ${s.ms.toFixed(0)} ms, ${s.backlog_end} waiting after`);
     });
     gen = forkChild('generator-main', spec.clientCpus);
-    gen.on('progress', (m) => log(`  ${tag}: ${Number(m.elapsed_s).toFixed(0)} s, ${String(m.files_sent)} files sent, ${String(m.results_verified)} results verified, uploads ${Number(m.upload_lag_ms).toFixed(0)} ms behind the cut`));
-    const drainMs = Math.max(2 * spec.batchIntervalMs, 5000);
-    const finalP = gen.next<GeneratorFinal>('final', spec.durationMs + drainMs + 180_000);
-    gen.send({
-      op: 'start',
-      config: {
-        mode: spec.mode,
-        host: '127.0.0.1',
-        port: ready.port,
-        hostFingerprint: ready.hostFingerprint,
-        attestation: ready.attestation,
-        clients: spec.clients,
-        rate: spec.rate,
-        batchIntervalMs: spec.batchIntervalMs,
-        durationMs: spec.durationMs,
-        drainMs,
-        clientsPerGateway: spec.clientsPerGateway,
-        bucketBytes: spec.bucketBytes,
-        gateways: ids.generator.slice(0, nGw),
-      },
-    });
-    const g = await finalP;
+    const g = await generate(gen, spec, tag, log, ready, '127.0.0.1', ids.generator.slice(0, nGw));
     const sfP = server.next<ServerFinal>('final', 120_000);
     server.send({ op: 'stop' });
     const sf = await sfP;
@@ -119,48 +114,85 @@ export async function runPoint(spec: PointSpec, log: (line: string) => void = ()
   }
 }
 
-/** The point's figures from what the generator and the server reported. */
-export function summarise(spec: PointSpec, g: GeneratorFinal, sf: ServerFinal, pinned: boolean): PointResult {
+/** Runs the load generator child against `ready` at `host` and returns its final report. */
+async function generate(gen: BenchChild, spec: PointSpec, tag: string, log: (line: string) => void, ready: ServerReady, host: string, gateways: GeneratorConfig['gateways']): Promise<GeneratorFinal> {
+  gen.on('progress', (m) => log(`  ${tag}: ${Number(m.elapsed_s).toFixed(0)} s, ${String(m.files_sent)} files sent, ${String(m.results_verified)} results verified, uploads ${Number(m.upload_lag_ms).toFixed(0)} ms behind the cut`));
+  const drainMs = drainFor(spec.batchIntervalMs);
+  const finalP = gen.next<GeneratorFinal>('final', spec.durationMs + drainMs + 180_000);
+  const config: GeneratorConfig = {
+    mode: spec.mode,
+    host,
+    port: ready.port,
+    hostFingerprint: ready.hostFingerprint,
+    attestation: ready.attestation,
+    clients: spec.clients,
+    rate: spec.rate,
+    batchIntervalMs: spec.batchIntervalMs,
+    durationMs: spec.durationMs,
+    drainMs,
+    clientsPerGateway: spec.clientsPerGateway,
+    bucketBytes: spec.bucketBytes,
+    gateways,
+  };
+  gen.send({ op: 'start', config });
+  return finalP;
+}
+
+/** How long the generator waits for the last results after its last upload (ms). */
+function drainFor(batchIntervalMs: number): number {
+  return Math.max(3 * batchIntervalMs, 5000);
+}
+
+/**
+ * The point's figures from what the generator and the server reported. Without the server's report (a `--target`
+ * server on another host) the micro-batch figures are null and stability is judged from the gateway side: every
+ * result back, the 99th percentile within three batch intervals of its cut.
+ */
+export function summarise(spec: PointSpec, g: GeneratorFinal, sf: ServerFinal | undefined, pinned: boolean): PointResult {
   // The first micro-batch warms up (JIT, first unseal, attestation in flight); left out when there are enough others.
-  const batches = sf.batches.length >= 3 ? sf.batches.slice(1) : sf.batches;
+  const all = sf?.batches ?? [];
+  const batches = all.length >= 3 ? all.slice(1) : all;
   const ms = batches.map((b) => b.ms);
   const durS = spec.durationMs / 1000;
-  const backlogEnd = sf.batches.map((b) => b.backlog_end);
+  const backlogEnd = all.map((b) => b.backlog_end);
   const growing = backlogGrows(backlogEnd, spec.clients);
   const wall = g.wall_ms;
   const pct = (cpu: number | undefined): number | null => (cpu === undefined ? null : round((100 * cpu) / wall, 1));
   const meanMs = mean(ms);
+  const missing = g.files_sent - g.results_verified - g.results_rejected;
+  const e2eP99 = percentile(g.e2e_ms, 99);
+  const stable = sf ? isStable(meanMs, spec.batchIntervalMs, growing) : missing === 0 && g.results_rejected === 0 && e2eP99 < 3 * spec.batchIntervalMs;
   return {
     mode: spec.mode,
     clients: spec.clients,
     rate: spec.rate,
     batch_interval_s: spec.batchIntervalMs / 1000,
     duration_s: durS,
-    batches: sf.batches.length,
+    batches: all.length,
     batch_ms_mean: round(meanMs),
     batch_ms_p50: round(percentile(ms, 50)),
     batch_ms_p99: round(percentile(ms, 99)),
-    batch_ms_max: round(Math.max(...ms)),
+    batch_ms_max: round(ms.length === 0 ? NaN : Math.max(...ms)),
     e2e_ms_p50: round(percentile(g.e2e_ms, 50)),
-    e2e_ms_p99: round(percentile(g.e2e_ms, 99)),
+    e2e_ms_p99: round(e2eP99),
     beats_per_s: round(g.beats_in_results / durS),
     bytes_per_s: round(g.bytes_sent / durS, 0),
     files_sent: g.files_sent,
     results_verified: g.results_verified,
     results_rejected: g.results_rejected,
-    results_missing: g.files_sent - g.results_verified - g.results_rejected,
+    results_missing: missing,
     backlog_end: backlogEnd,
     backlog_growing: growing,
-    skipped_ticks: sf.skipped_ticks,
-    host_cpu_pct: pct(sf.host.cpu_ms),
-    host_rss_max_mb: round(sf.host.rss_max_mb),
-    enclave_cpu_pct: pct(sf.enclave?.cpu_ms),
-    enclave_rss_max_mb: sf.enclave ? round(sf.enclave.rss_max_mb) : null,
+    skipped_ticks: sf?.skipped_ticks ?? 0,
+    host_cpu_pct: pct(sf?.host.cpu_ms),
+    host_rss_max_mb: sf ? round(sf.host.rss_max_mb) : null,
+    enclave_cpu_pct: pct(sf?.enclave?.cpu_ms),
+    enclave_rss_max_mb: sf?.enclave ? round(sf.enclave.rss_max_mb) : null,
     generator_cpu_pct: pct(g.self.cpu_ms),
     generator_rss_max_mb: round(g.self.rss_max_mb),
     upload_lag_ms_max: round(g.upload_lag_ms_max),
     pinned,
     first_error: g.first_error,
-    stable: isStable(meanMs, spec.batchIntervalMs, growing),
+    stable,
   };
 }

@@ -125,3 +125,10 @@ export const generatorFinalSchema = z.strictObject({
   wall_ms: z.number(),
 });
 export type GeneratorFinal = z.infer<typeof generatorFinalSchema>;
+
+/** What `hrvault bench serve` writes for `hrvault bench clients --target HOST:PORT --target-keys FILE` on another host. */
+export const targetFileSchema = z.strictObject({
+  ready: serverReadySchema,
+  gateways: z.array(generatorGatewaySchema).min(1),
+});
+export type TargetFile = z.infer<typeof targetFileSchema>;
