@@ -23,6 +23,8 @@ interface Client {
 
 /** Uploads in flight per gateway connection (the server allows 64 open handles per session). */
 const UPLOADS_IN_FLIGHT = 8;
+/** `time_ms,rr_ms\n`, the first line of every batch CSV. */
+const CSV_HEADER_BYTES = 14;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 const RESULT = /^([A-Za-z0-9_-]{1,64})-(\d{1,15})\.result$/;
@@ -42,7 +44,7 @@ export async function runGenerator(cfg: GeneratorConfig, onProgress: (p: { elaps
   const cpu0 = selfUsage().cpu_ms;
   const runId = randomBytes(6).toString('hex');
   const t0 = performance.now();
-  const st = { files_sent: 0, bytes_sent: 0, beats_sent: 0, results_verified: 0, results_rejected: 0, beats_in_results: 0, upload_lag_ms_max: 0 };
+  const st = { files_sent: 0, bytes_sent: 0, data_bytes: 0, beats_sent: 0, results_verified: 0, results_rejected: 0, beats_in_results: 0, upload_lag_ms_max: 0 };
   const e2e: number[] = [];
   let firstError: string | null = null;
   const fail = (err: unknown): void => {
@@ -89,17 +91,21 @@ export async function runGenerator(cfg: GeneratorConfig, onProgress: (p: { elaps
     const tEnd = seq * spanMs;
     const one = async (cl: Client): Promise<void> => {
       const beats: { t: number; r: number }[] = [];
+      // The CSV's length before padding (integer ms: header, then "t,r\n" per beat), without formatting it twice.
+      let data = CSV_HEADER_BYTES;
       for (;;) {
         const r = rrAt(cl.t, cl.phase);
         if (cl.t + r >= tEnd) break;
         cl.t += r;
         beats.push({ t: cl.t, r });
+        data += String(cl.t).length + String(r).length + 2;
       }
       const { name, bytes } = encodeBatchFile(sealer, { pseudonym: cl.pseudonym, seq, tStartMs: tStart, tEndMs: tEnd, beats }, gw.enclaveKey);
       await gw.c.put(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length), `inbox/${name}.part`);
       await gw.c.rename(`inbox/${name}.part`, `inbox/${name}`);
       st.files_sent++;
       st.bytes_sent += bytes.length;
+      st.data_bytes += data;
       st.beats_sent += beats.length;
     };
     // A few uploads in flight on the one connection: the gateway's own loop awaits each file's round trips in turn,

@@ -43,7 +43,10 @@ export interface PointResult {
   e2e_ms_p50: number | null;
   e2e_ms_p99: number | null;
   beats_per_s: number | null;
+  /** Bytes/s of files uploaded (sealed and padded in secure mode). */
   bytes_per_s: number | null;
+  /** Bytes/s of the clients' RR data (the CSV before padding and sealing): the same in both modes. */
+  data_bytes_per_s: number | null;
   files_sent: number;
   results_verified: number;
   results_rejected: number;
@@ -177,6 +180,7 @@ export function summarise(spec: PointSpec, g: GeneratorFinal, sf: ServerFinal | 
     e2e_ms_p99: round(e2eP99),
     beats_per_s: round(g.beats_in_results / durS),
     bytes_per_s: round(g.bytes_sent / durS, 0),
+    data_bytes_per_s: round(g.data_bytes / durS, 0),
     files_sent: g.files_sent,
     results_verified: g.results_verified,
     results_rejected: g.results_rejected,

@@ -110,7 +110,10 @@ export const generatorProgressSchema = z.strictObject({
 export const generatorFinalSchema = z.strictObject({
   type: z.literal('final'),
   files_sent: z.number().int(),
+  /** Bytes of the sealed (or plain-mode) files uploaded. */
   bytes_sent: z.number().int(),
+  /** Bytes of the RR CSV inside them, before padding and sealing: the clients' data. */
+  data_bytes: z.number().int(),
   beats_sent: z.number().int(),
   results_verified: z.number().int(),
   results_rejected: z.number().int(),

@@ -41,12 +41,14 @@ export function largestStable(run: BenchRun, mode: 'secure' | 'plain'): { value:
   const s = run.searches.find((x) => x.mode === mode);
   if (s) return { value: s.largest_stable, searched: true };
   const x = (p: PointResult): number => (run.kind === 'clients' ? p.clients : p.rate);
-  const stable = run.points.filter((p) => p.mode === mode && p.stable).map(x);
+  // A load sweep's figure is for its first client count (the one a search would use).
+  const first = run.points[0]?.clients;
+  const stable = run.points.filter((p) => p.mode === mode && p.stable && (run.kind === 'clients' || p.clients === first)).map(x);
   return { value: stable.length ? Math.max(...stable) : null, searched: false };
 }
 
 function table(points: readonly PointResult[]): string {
-  const head = '| mode | clients | beats/s per client | batch mean / p50 / p99 / max (ms) | e2e p50 / p99 (ms) | beats/s analysed | kB/s in | backlog after each batch | CPU % host / enclave / generator | RSS MB host / enclave | stable |';
+  const head = '| mode | clients | beats/s per client | batch mean / p50 / p99 / max (ms) | e2e p50 / p99 (ms) | beats/s analysed | kB/s data / files | backlog after each batch | CPU % host / enclave / generator | RSS MB host / enclave | stable |';
   const rows = [...points]
     .sort((a, b) => a.clients - b.clients || a.rate - b.rate || a.mode.localeCompare(b.mode))
     .map((p) =>
@@ -57,7 +59,7 @@ function table(points: readonly PointResult[]): string {
         `${n(p.batch_ms_mean)} / ${n(p.batch_ms_p50)} / ${n(p.batch_ms_p99)} / ${n(p.batch_ms_max)}`,
         `${n(p.e2e_ms_p50)} / ${n(p.e2e_ms_p99)}`,
         n(p.beats_per_s),
-        n(p.bytes_per_s === null ? null : p.bytes_per_s / 1000, 1),
+        `${n(p.data_bytes_per_s === null ? null : p.data_bytes_per_s / 1000, 1)} / ${n(p.bytes_per_s === null ? null : p.bytes_per_s / 1000, 1)}`,
         p.backlog_end.length > 12 ? `${p.backlog_end.slice(0, 6).join(' ')} … ${p.backlog_end.slice(-3).join(' ')}` : p.backlog_end.join(' '),
         `${n(p.host_cpu_pct)} / ${n(p.enclave_cpu_pct)} / ${n(p.generator_cpu_pct)}`,
         `${n(p.host_rss_max_mb)} / ${n(p.enclave_rss_max_mb)}`,
@@ -69,20 +71,37 @@ function table(points: readonly PointResult[]): string {
 
 function plot(run: BenchRun): string {
   const interval = run.points[0]?.batch_interval_s ?? 10;
-  const byMode = (mode: 'secure' | 'plain'): Series => ({
-    name: `${mode}: mean micro-batch time`,
-    color: COLORS[mode],
-    points: run.points.filter((p) => p.mode === mode && p.batch_ms_mean !== null).map((p) => ({ x: run.kind === 'clients' ? p.clients : (p.bytes_per_s ?? 0) / (1000 * Math.max(1, p.clients)), y: p.batch_ms_mean! })),
-  });
   const clients = run.kind === 'clients';
+  const counts = clients ? [0] : [...new Set(run.points.map((p) => p.clients))].sort((a, b) => a - b);
+  const series: Series[] = [];
+  for (const mode of ['secure', 'plain'] as const) {
+    counts.forEach((c, i) => {
+      const pts = run.points.filter((p) => p.mode === mode && p.batch_ms_mean !== null && (clients || p.clients === c));
+      series.push({
+        name: clients ? mode : `${mode}, ${c} client${c === 1 ? '' : 's'}`,
+        color: COLORS[mode],
+        dashed: i > 0,
+        points: pts.map((p) => ({ x: clients ? p.clients : (p.data_bytes_per_s ?? 0) / (1000 * p.clients), y: p.batch_ms_mean! })),
+      });
+    });
+  }
   const rate = run.points[0]?.rate ?? 1;
   return renderPlot({
     title: clients ? `Micro-batch processing time against clients (${rate} beat/s each, ${interval}-s batches)` : `Micro-batch processing time against one client's data rate (${interval}-s batches)`,
-    xLabel: clients ? 'clients (log scale)' : "one client's upload rate, kB/s (log scale)",
+    xLabel: clients ? 'clients (log scale)' : "one client's RR data rate, kB/s (log scale)",
     yLabel: 'mean processing time per micro-batch (ms)',
     logX: true,
-    series: [byMode('secure'), byMode('plain')],
+    series,
     hLines: [{ y: interval * 1000, label: `${interval}-s batch interval: unstable above` }],
+    vLines: clients
+      ? [
+          { x: ORIGINAL.clients.secure, label: `original secure: ${ORIGINAL.clients.secure}`, color: COLORS.secure },
+          { x: ORIGINAL.clients.plain, label: `original plain: ${ORIGINAL.clients.plain}`, color: COLORS.plain },
+        ]
+      : [
+          { x: ORIGINAL.load_kB_s.secure, label: `original secure: ${ORIGINAL.load_kB_s.secure} kB/s`, color: COLORS.secure },
+          { x: ORIGINAL.load_kB_s.plain, label: `original plain: ${ORIGINAL.load_kB_s.plain} kB/s`, color: COLORS.plain },
+        ],
   });
 }
 
@@ -140,11 +159,11 @@ export function writeReport(runs: readonly BenchRun[], outFile: string, sources:
     const kB = (mode: 'secure' | 'plain'): number | null => {
       const v = largestStable(run, mode).value;
       const pt = run.points.find((q) => q.mode === mode && q.rate === v);
-      return pt?.bytes_per_s == null ? null : pt.bytes_per_s / 1000 / pt.clients;
+      return pt?.data_bytes_per_s == null ? null : pt.data_bytes_per_s / 1000 / pt.clients;
     };
     const s = kB('secure');
     const p = kB('plain');
-    lines.push(`| this pipeline, one client's load (kB/s of sealed files) | ${n(s, 1)} | ${n(p, 1)} | ${s && p ? (s / p).toFixed(2) : '–'} |`);
+    lines.push(`| this pipeline, one client's load (kB/s of RR data; beats/s in the table below) | ${n(s, 1)} | ${n(p, 1)} | ${s && p ? (s / p).toFixed(2) : '–'} |`);
   }
   lines.push('');
   for (const run of runs) {

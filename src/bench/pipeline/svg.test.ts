@@ -22,7 +22,10 @@ describe('SVG plots', () => {
         { name: 'plain', color: '#1f77b4', points: [{ x: 1000, y: 900 }, { x: 100, y: 200 }] },
       ],
       hLines: [{ y: 10_000, label: '10-s batch interval' }],
+      vLines: [{ x: 110, label: 'original secure', color: '#d62728' }, { x: 1e6, label: 'out of range', color: '#000' }],
     });
+    expect(svg).toContain('original secure');
+    expect(svg).not.toContain('out of range');
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
     expect(svg.match(/<polyline /g)).toHaveLength(2);
@@ -37,9 +40,14 @@ describe('SVG plots', () => {
     expect(escapeXml('"a"')).toBe('&quot;a&quot;');
   });
 
-  it('an empty plot is still a valid document', () => {
-    const svg = renderPlot({ title: 't', xLabel: 'x', yLabel: 'y', series: [] });
-    expect(svg).toContain('</svg>');
-    expect(svg).not.toContain('NaN');
+  it('an empty plot is still a valid document, on a log axis too, and non-positive x is left off a log axis', () => {
+    for (const logX of [false, true]) {
+      const svg = renderPlot({ title: 't', xLabel: 'x', yLabel: 'y', series: [], logX });
+      expect(svg).toContain('</svg>');
+      expect(svg).not.toMatch(/NaN|Infinity/);
+    }
+    const svg = renderPlot({ title: 't', xLabel: 'x', yLabel: 'y', logX: true, series: [{ name: 's', color: '#000', points: [{ x: 0, y: 5 }, { x: 10, y: 7 }] }] });
+    expect(svg.match(/<circle /g)).toHaveLength(1);
+    expect(svg).not.toMatch(/NaN|Infinity/);
   });
 });

@@ -18,6 +18,8 @@ export interface PlotSpec {
   series: readonly Series[];
   /** Horizontal lines across the plot, e.g. `{ y: 10_000, label: '10-s batch interval' }`. */
   hLines?: readonly { y: number; label: string }[];
+  /** Vertical lines, e.g. the original study's largest stable client counts; drawn only inside the x range. */
+  vLines?: readonly { x: number; label: string; color: string }[];
   logX?: boolean;
   width?: number;
   height?: number;
@@ -51,15 +53,16 @@ export function fmtTick(v: number): string {
 export function renderPlot(p: PlotSpec): string {
   const W = p.width ?? 640;
   const H = p.height ?? 400;
-  const m = { l: 64, r: 16, t: 36, b: 72 };
+  const rows = Math.max(1, Math.ceil(p.series.length / 3));
+  const m = { l: 64, r: 16, t: 36, b: 56 + 16 * rows };
   const pts = p.series.flatMap((s) => s.points).filter((q) => Number.isFinite(q.x) && Number.isFinite(q.y) && (!p.logX || q.x > 0));
   const ys = [...pts.map((q) => q.y), ...(p.hLines ?? []).map((h) => h.y), 0];
   const yHi = Math.max(...ys) * 1.08 || 1;
   const yTicks = niceTicks(0, yHi);
   const yMax = Math.max(yHi, yTicks.at(-1)!);
   const xs = pts.map((q) => q.x);
-  let xLo = xs.length ? Math.min(...xs) : 0;
-  let xHi = xs.length ? Math.max(...xs) : 1;
+  let xLo = xs.length ? Math.min(...xs) : p.logX ? 1 : 0;
+  let xHi = xs.length ? Math.max(...xs) : p.logX ? 10 : 1;
   if (xHi === xLo) [xLo, xHi] = p.logX ? [xLo / 2, xHi * 2] : [xLo - 1, xHi + 1];
   const tx = p.logX ? (x: number): number => Math.log10(x) : (x: number): number => x;
   const X = (x: number): number => m.l + ((tx(x) - tx(xLo)) / (tx(xHi) - tx(xLo))) * (W - m.l - m.r);
@@ -79,13 +82,17 @@ export function renderPlot(p: PlotSpec): string {
   for (const h of p.hLines ?? []) {
     out.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${f(Y(h.y))}" y2="${f(Y(h.y))}" stroke="#c00" stroke-dasharray="6 4"/><text x="${W - m.r - 4}" y="${f(Y(h.y) - 4)}" text-anchor="end" fill="#c00">${escapeXml(h.label)}</text>`);
   }
+  (p.vLines ?? []).forEach((v, i) => {
+    if (!(v.x >= xLo && v.x <= xHi)) return;
+    out.push(`<line x1="${f(X(v.x))}" x2="${f(X(v.x))}" y1="${m.t}" y2="${H - m.b}" stroke="${v.color}" stroke-dasharray="2 3"/><text x="${f(X(v.x) + 4)}" y="${m.t + 14 + i * 14}" fill="${v.color}">${escapeXml(v.label)}</text>`);
+  });
   p.series.forEach((s, i) => {
     const sp = [...s.points].filter((q) => Number.isFinite(q.x) && Number.isFinite(q.y) && (!p.logX || q.x > 0)).sort((a, b) => a.x - b.x);
     const dash = s.dashed ? ' stroke-dasharray="3 3"' : '';
     if (sp.length > 1) out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2"${dash} points="${sp.map((q) => `${f(X(q.x))},${f(Y(q.y))}`).join(' ')}"/>`);
     for (const q of sp) out.push(`<circle cx="${f(X(q.x))}" cy="${f(Y(q.y))}" r="3" fill="${s.color}"/>`);
-    const lx = m.l + 8 + (i % 3) * 190;
-    const ly = H - 14 - Math.floor(i / 3) * 0;
+    const lx = m.l + 8 + (i % 3) * 200;
+    const ly = H - 14 - (rows - 1 - Math.floor(i / 3)) * 16;
     out.push(`<line x1="${lx}" x2="${lx + 18}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2"${dash}/><text x="${lx + 22}" y="${ly}">${escapeXml(s.name)}</text>`);
   });
   out.push('</svg>');
@@ -93,6 +100,7 @@ export function renderPlot(p: PlotSpec): string {
 }
 
 function decades(lo: number, hi: number): number[] {
+  if (!(lo > 0 && hi >= lo && Number.isFinite(hi))) return [];
   const out: number[] = [];
   for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
     for (const k of [1, 2, 5]) {
