@@ -37,6 +37,16 @@ function rrAt(t: number, phase: number): number {
   return Math.round(MEAN_RR_MS + 40 * Math.sin((2 * Math.PI * t) / 4000 + phase) + 20 * Math.sin((2 * Math.PI * t) / 30_000 + 2 * phase));
 }
 
+/** Runs `fn` over `items` with UPLOADS_IN_FLIGHT calls at a time on one connection. */
+async function inFlight<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(UPLOADS_IN_FLIGHT, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+}
+
 /** Runs the load for `cfg.durationMs`, waits up to `cfg.drainMs` for the last results, and returns what it saw. */
 export async function runGenerator(cfg: GeneratorConfig, onProgress: (p: { elapsed_s: number; files_sent: number; results_verified: number; upload_lag_ms: number }) => void = () => undefined): Promise<GeneratorFinal> {
   const nGw = Math.ceil(cfg.clients / cfg.clientsPerGateway);
@@ -110,18 +120,13 @@ export async function runGenerator(cfg: GeneratorConfig, onProgress: (p: { elaps
     };
     // A few uploads in flight on the one connection: the gateway's own loop awaits each file's round trips in turn,
     // which on a loaded host would make the generator, not the server, the limit. The operations are the gateway's.
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(UPLOADS_IN_FLIGHT, gw.clients.length) }, async () => {
-        while (next < gw.clients.length) await one(gw.clients[next++]!);
-      }),
-    );
+    await inFlight(gw.clients, one);
   };
 
   const fetchResults = async (gw: G): Promise<void> => {
     // Only this run's patients' results (the pseudonym is in the name); anything else in the outbox is not ours.
     const names = (await gw.c.list('outbox')).map((f) => f.name).filter((n) => gw.known.has(RESULT.exec(n)?.[1] ?? ''));
-    for (const name of names) {
+    const one = async (name: string): Promise<void> => {
       const bytes = (await gw.c.get(`outbox/${name}`)) as Buffer;
       const key = `${gw.g.id}/${name}`;
       try {
@@ -141,7 +146,9 @@ export async function runGenerator(cfg: GeneratorConfig, onProgress: (p: { elaps
         fail(err);
       }
       await gw.c.delete(`outbox/${name}`);
-    }
+    };
+    // As many fetches in flight as uploads: the gateway's one-at-a-time loop would put the generator's round trips into e2e.
+    await inFlight(names, one);
   };
 
   let stopPolling = false;
