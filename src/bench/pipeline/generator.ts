@@ -6,6 +6,7 @@
  * End-to-end latency runs from each batch's cut (its newest beat) to its result opened and verified.
  */
 import { randomBytes } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
 import SftpClient from 'ssh2-sftp-client';
 import { pseudonymise, verifyQuoteDetails } from '../../crypto/index.js';
 import { encodeBatchFile, openResultFile, parseResultBody, sshFingerprint } from '../../gateway/index.js';
@@ -68,6 +69,8 @@ export async function runGenerator(cfg: GeneratorConfig, onProgress: (p: { elaps
   const gws = await Promise.all(
     cfg.gateways.slice(0, nGw).map(async (g: Gw, gi) => {
       const c = new SftpClient(`bench-${g.id}`, { error: fail, end: () => undefined, close: () => undefined });
+      // Every request in flight holds its own end/close/error listeners on the ssh2 client (ssh2-sftp-client's design).
+      (c as unknown as { client: EventEmitter }).client.setMaxListeners(4 * UPLOADS_IN_FLIGHT + 10);
       await c.connect({
         host: cfg.host,
         port: cfg.port,
@@ -171,13 +174,14 @@ export async function runGenerator(cfg: GeneratorConfig, onProgress: (p: { elaps
     st.upload_lag_ms_max = Math.max(st.upload_lag_ms_max, lag);
     onProgress({ elapsed_s: (performance.now() - start) / 1000, files_sent: st.files_sent, results_verified: st.results_verified, upload_lag_ms: lag });
   }
+  const loadMs = Math.max(cfg.durationMs, performance.now() - start);
   const deadline = performance.now() + cfg.drainMs;
   while (st.results_verified + st.results_rejected < st.files_sent && performance.now() < deadline) await sleep(pollMs);
   stopPolling = true;
   await Promise.all(pollers);
   await Promise.all(gws.map((gw) => gw.c.end().catch(() => undefined)));
   const self = selfUsage();
-  return { type: 'final', ...st, e2e_ms: e2e, first_error: firstError, self: { ...self, cpu_ms: self.cpu_ms - cpu0 }, wall_ms: performance.now() - t0 };
+  return { type: 'final', ...st, load_ms: loadMs, e2e_ms: e2e, first_error: firstError, self: { ...self, cpu_ms: self.cpu_ms - cpu0 }, wall_ms: performance.now() - t0 };
 }
 
 /** Attests the enclave as the gateway does: a nonce in the inbox, the quote from the outbox, verified against the pins. */

@@ -23,7 +23,7 @@ export interface PipelineBench {
 const COLUMNS: (keyof PointResult)[] = [
   'mode', 'clients', 'rate', 'batch_interval_s', 'duration_s', 'batches', 'batch_ms_mean', 'batch_ms_p50', 'batch_ms_p99', 'batch_ms_max',
   'e2e_ms_p50', 'e2e_ms_p99', 'beats_per_s', 'bytes_per_s', 'data_bytes_per_s', 'files_sent', 'results_verified', 'results_rejected', 'results_missing',
-  'backlog_end', 'backlog_growing', 'skipped_ticks', 'host_cpu_pct', 'host_rss_max_mb', 'enclave_cpu_pct', 'enclave_rss_max_mb',
+  'uploads_kept_up', 'backlog_end', 'backlog_growing', 'skipped_ticks', 'host_cpu_pct', 'host_rss_max_mb', 'enclave_cpu_pct', 'enclave_rss_max_mb',
   'generator_cpu_pct', 'generator_rss_max_mb', 'upload_lag_ms_max', 'pinned', 'first_error', 'stable',
 ];
 

@@ -24,6 +24,7 @@ describe('hrvault bench clients --quick', () => {
     for (const p of points) {
       expect(p).toMatchObject({ rate: 1, batch_interval_s: 1, duration_s: 3, results_rejected: 0, results_missing: 0, first_error: null, pinned: hasTaskset() });
       expect(typeof p.stable).toBe('boolean');
+      expect(typeof p.uploads_kept_up).toBe('boolean');
       for (const k of NUMBER_OR_NULL) expect(typeof p[k], k).toBe('number');
       expect(p.files_sent).toBe(3 * Number(p.clients));
       expect(p.results_verified).toBe(p.files_sent);

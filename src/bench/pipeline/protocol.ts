@@ -123,6 +123,8 @@ export const generatorFinalSchema = z.strictObject({
   e2e_ms: z.array(z.number()),
   /** Largest delay (ms) of an interval's uploads behind their cut: the generator keeping up or not. */
   upload_lag_ms_max: z.number(),
+  /** From the first cut to the end of the last interval's uploads (ms): the duration, or longer when uploads fell behind. */
+  load_ms: z.number(),
   first_error: z.string().nullable(),
   self: procUsageSchema,
   wall_ms: z.number(),
