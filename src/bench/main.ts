@@ -1,16 +1,24 @@
 /**
- * `npm run bench`: runs one benchmark suite (`--suite hrv`, the default, `--suite access`, `--suite gateway` or `--suite crypto`), prints its
- * table and writes bench-results/<suite>.json. Suites live in their own modules; this file only dispatches.
+ * `npm run bench`: runs one benchmark suite (`--suite hrv`, the default, `--suite access`, `--suite gateway`, `--suite crypto` or
+ * `--suite pipeline`), prints its table and writes bench-results/<suite>.json. Suites live in their own modules; this file only
+ * dispatches. `--suite pipeline` runs the client sweep and the load sweep of `hrvault bench` (with `--search`, `--duration S` and
+ * `--quick` passed on); `hrvault bench report` then writes docs/benchmarks.md from bench-results/pipeline.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
+interface PipelineFlags {
+  quick: boolean;
+  search: boolean;
+  duration?: number;
+}
+
 interface Suite {
-  run(log: (line: string) => void, opts: { spDb?: string }): Promise<{ json: unknown; table: string }>;
+  run(log: (line: string) => void, opts: { spDb?: string; pipeline: PipelineFlags }): Promise<{ json: unknown; table: string }>;
 }
 
 const SUITES: Record<string, Suite> = {
@@ -35,6 +43,21 @@ const SUITES: Record<string, Suite> = {
       return { json: r, table: formatCryptoBench(r) };
     },
   },
+  pipeline: {
+    async run(log, opts) {
+      const { assemble, runSweep, validateBenchOptions, formatPoints } = await import('./pipeline/index.js');
+      const p = opts.pipeline;
+      const runs = [];
+      for (const kind of ['clients', 'load'] as const) {
+        const given = { quick: p.quick, search: p.search, ...(p.duration === undefined ? {} : { durationS: p.duration }) };
+        const o = validateBenchOptions(assemble(kind, given));
+        const flags = [p.quick ? ' --quick' : '', p.search ? ' --search' : '', p.duration === undefined ? '' : ` --duration ${p.duration}`].join('');
+        const command = `npm run bench -- --suite pipeline${flags}   # = hrvault bench ${kind} --mode both --clients ${o.clients.join(',')} --rate ${o.rates.join(',')} --batch-interval ${o.batchIntervalS} --duration ${o.durationS}${o.search ? ' --search' : ''}`;
+        runs.push(await runSweep(o, command, undefined, log));
+      }
+      return { json: { runs }, table: runs.map((r) => `${r.kind}:\n${formatPoints(r.points)}`).join('\n') };
+    },
+  },
   access: {
     async run(log, opts) {
       const { runAccessBench, formatAccessTable } = await import('./access-bench.js');
@@ -47,10 +70,18 @@ const SUITES: Record<string, Suite> = {
 const program = new Command('bench')
   .addOption(new Option('--suite <name>', 'benchmark suite').choices(Object.keys(SUITES)).default('hrv'))
   .option('--sp-db <url>', 'access suite: run the SP on this PostgreSQL (in a schema of its own) instead of PGlite')
+  .option('--quick', 'pipeline suite: two small points per mode and sweep (the harness end to end)')
+  .option('--search', 'pipeline suite: also find the largest stable client count and rate of each mode')
+  .addOption(new Option('--duration <s>', 'pipeline suite: seconds of load per point (default 300)').argParser((v) => {
+    const n = Number(v);
+    if (!(n > 0)) throw new InvalidArgumentError(`--duration must be a positive number of seconds (got "${v}")`);
+    return n;
+  }))
   .parse(process.argv);
-const { suite, spDb } = program.opts<{ suite: string; spDb?: string }>();
+const { suite, spDb, quick, search, duration } = program.opts<{ suite: string; spDb?: string; quick?: boolean; search?: boolean; duration?: number }>();
 
-const { json, table } = await SUITES[suite]!.run((line) => process.stderr.write(`${line}\n`), spDb ? { spDb } : {});
+const pipeline: PipelineFlags = { quick: quick === true, search: search === true, ...(duration === undefined ? {} : { duration }) };
+const { json, table } = await SUITES[suite]!.run((line) => process.stderr.write(`${line}\n`), { ...(spDb ? { spDb } : {}), pipeline });
 process.stdout.write(table.endsWith('\n') ? table : `${table}\n`);
 const dir = join(ROOT, 'bench-results');
 mkdirSync(dir, { recursive: true });

@@ -6,6 +6,7 @@ import { registerSensorCommand } from './sensor.js';
 import { registerGatewayCommand } from './gateway.js';
 import { registerDemoCommand } from './demo.js';
 import { registerCloudCommands } from './cloud.js';
+import { registerBenchCommand } from './bench.js';
 
 export { runDemo, formatSummary, type DemoOptions, type DemoContext, type DemoSummary } from './demo.js';
 
@@ -18,4 +19,5 @@ export function registerCommands(program: Command): void {
   registerGatewayCommand(program);
   registerDemoCommand(program);
   registerCloudCommands(program);
+  registerBenchCommand(program);
 }

@@ -8,27 +8,18 @@ import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import SftpClient from 'ssh2-sftp-client';
 import {
-  decodePlainFile,
-  encodePlainFile,
-  envelopeVersionOf,
   EnvelopeError,
-  EPOCH_ENVELOPE_VERSION,
   keyIdOf,
-  openEnvelope,
-  openEpochEnvelope,
   pseudonymise,
-  sealEnvelope,
-  sealEpochEnvelope,
   verifyQuoteDetails,
-  type EnvelopeHeader,
   type VerifiedQuote,
 } from '../crypto/index.js';
 import { hrvResultSchema, parseContract, RESULT_BUNDLE_NAME, splitResultBundle, type HrvResult } from '../contracts/index.js';
 import { HrvaultError } from '../errors.js';
-import { formatRrCsv } from '../hrv/index.js';
 import { failpoint } from '../failpoints/index.js';
 import { beatMessageSchema, deviceOfTopic, RR_MAX_MS, RR_MIN_MS } from '../sensor/index.js';
 import { AttestedKeys } from './attested-keys.js';
+import { batchFileName, encodeBatchFile, openResultFile } from './batch-file.js';
 import { startCspForwarder } from './csp-forwarder.js';
 import { ResultOutbox } from './result-outbox.js';
 import { EnclaveCommits, EnclaveRollbackError } from './enclave-commits.js';
@@ -260,10 +251,7 @@ function byPatientThenSeq(a: string, b: string): number {
   return pa < pb ? -1 : pa > pb ? 1 : sa - sb;
 }
 
-/** Batch file name in the inbox: pseudonym and sequence number; `.hrve` sealed, `.hrvp` plain-mode file. */
-export function batchFileName(pseudonym: string, seq: number, mode: 'secure' | 'plain'): string {
-  return `${pseudonym}-${String(seq).padStart(10, '0')}.${mode === 'secure' ? 'hrve' : 'hrvp'}`;
-}
+export { batchFileName };
 
 /** Starts the gateway: opens (and recovers) the spool, subscribes, and runs the batch timer. */
 export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle> {
@@ -621,32 +609,9 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
 
   // Version-2 epoch secrets, in `<dataDir>/epochs/` (each durable before the first file sealed under it).
   const epochs = opts.mode === 'secure' ? GatewayEpochs.open(join(opts.dataDir, 'epochs'), opts.id, opts.keys.signingPrivateKey, opts.epochPolicy) : undefined;
-  const bucket = (n: number): number => opts.bucketBytes.find((b) => b >= n) ?? n;
-  const encodeBatch = (b: PendingBatch): { name: string; bytes: Uint8Array } => {
-    const series = {
-      tMs: Float64Array.from(b.beats, (x) => x.t),
-      rrMs: Float64Array.from(b.beats, (x) => x.r),
-    };
-    const csv = Buffer.from(formatRrCsv(series));
-    const pseud = pseudonymOf(b.patient);
-    const name = batchFileName(pseud, b.seq, opts.mode);
-    const keyId = opts.mode === 'plain' ? 'plain' : keyIdOf(verified!.enclavePublicKey);
-    const header: EnvelopeHeader = {
-      v: 1,
-      kind: 'rr-batch',
-      gateway: opts.id,
-      patient: pseud,
-      seq: b.seq,
-      t_start_ms: b.tStartMs,
-      t_end_ms: b.tEndMs,
-      key_id: keyId,
-    };
-    if (opts.mode === 'plain') return { name, bytes: encodePlainFile(header, csv) };
-    const key = verified!.enclavePublicKey;
-    if (opts.sealVersion === 1) return { name, bytes: sealEnvelope(key, header, csv, opts.keys.signingPrivateKey, { padTo: bucket }) };
-    // forNextFile makes a new epoch's secret durable before returning: no file under it exists before that.
-    return { name, bytes: sealEpochEnvelope(epochs!.forNextFile({ publicKey: key }), header, csv, { padTo: bucket }) };
-  };
+  const sealer = { gatewayId: opts.id, mode: opts.mode, signingPrivateKey: opts.keys.signingPrivateKey, bucketBytes: opts.bucketBytes, epochs, sealVersion: opts.sealVersion };
+  const encodeBatch = (b: PendingBatch): { name: string; bytes: Uint8Array } =>
+    encodeBatchFile(sealer, { pseudonym: pseudonymOf(b.patient), seq: b.seq, tStartMs: b.tStartMs, tEndMs: b.tEndMs, beats: b.beats }, verified?.enclavePublicKey);
 
   // posix-rename@openssh.com where the server offers it (OpenSSH); the cloud's ssh2 server cannot advertise
   // the extension, and its plain RENAME is an atomic rename(2). Either way a final name never shows a partial file.
@@ -719,28 +684,6 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
   // --- results ------------------------------------------------------------------------------------------
   /** Result names whose signer was unknown once (fetched again after a new attestation, then judged). */
   const unknownSigner = new Set<string>();
-  /** Opens a result signed by any enclave pair this gateway attested (newest first). */
-  const openSignedByAny = (bytes: Uint8Array, signers: Uint8Array[]): ReturnType<typeof openEnvelope> => {
-    let last: unknown = new EnvelopeError('HRV_ERR_ENVELOPE_SIGNATURE', 'no enclave key attested yet');
-    for (const k of signers) {
-      try {
-        return openEnvelope(opts.keys.hpkePrivateKey, bytes, { expectedKind: 'hrv-result', senderKey: () => k });
-      } catch (err) {
-        if (!(err instanceof EnvelopeError && err.code === 'HRV_ERR_ENVELOPE_SIGNATURE')) throw err;
-        last = err;
-      }
-    }
-    throw last;
-  };
-  /**
-   * Opens a result in the version it came in: version 2 under the stored secret of the epoch it names (only the
-   * enclave holding the attested key it was encapsulated to can have learnt it), version 1 by its signature.
-   */
-  const openResult = (bytes: Uint8Array): { header: EnvelopeHeader; plaintext: Uint8Array } =>
-    envelopeVersionOf(bytes) === EPOCH_ENVELOPE_VERSION
-      ? openEpochEnvelope(bytes, (p) => epochs!.forResult(p.block.gateway, p.block.idHex), { expectedKind: 'hrv-result' })
-      : openSignedByAny(bytes, attested!.signers());
-
   /** Per result bundle on the host, the entries already kept or refused (a bundle fetched again is not judged twice). */
   const bundleSettled = new Map<string, Set<string>>();
   /** Bundles whose framing was bad: their good results were kept; they stay on the host for an operator. */
@@ -802,24 +745,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     const listed = (await timed('list', c.list('outbox'))).map((f) => f.name);
     for await (const { name, bytes, settle } of hostResults(c, listed)) {
       try {
-        let header: { patient: string; seq: number; t_start_ms: number; t_end_ms: number };
-        let text: string;
-        if (opts.mode === 'secure') {
-          const opened = openResult(bytes);
-          if (opened.header.gateway !== opts.id)
-            throw new HrvaultError('HRV_ERR_RESULT', `result addressed to gateway ${opened.header.gateway}`);
-          header = opened.header;
-          text = Buffer.from(opened.plaintext).toString('utf8');
-        } else {
-          const decoded = decodePlainFile(bytes);
-          if (decoded.header.kind !== 'hrv-result' || decoded.header.gateway !== opts.id)
-            throw new HrvaultError(
-              'HRV_ERR_RESULT',
-              `plain result file is a ${decoded.header.kind} for ${decoded.header.gateway}`,
-            );
-          header = decoded.header;
-          text = Buffer.from(decoded.body).toString('utf8');
-        }
+        const { header, text } = openResultFile({ gatewayId: opts.id, mode: opts.mode, hpkePrivateKey: opts.keys.hpkePrivateKey, epochs }, bytes, opts.mode === 'secure' ? attested!.signers() : []);
         const patient = realOf.get(header.patient);
         if (patient === undefined)
           throw new HrvaultError('HRV_ERR_RESULT', `result for unknown pseudonym ${header.patient}`);

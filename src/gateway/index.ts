@@ -7,6 +7,8 @@ export {
   type GatewayStats,
   type GatewayResult,
 } from './gateway.js';
+export { encodeBatchFile, openResultFile, type BatchToSeal, type BatchSealerOptions } from './batch-file.js';
+export { parseResultBody, sshFingerprint } from './gateway.js';
 export { Spool, nodeSpoolIo, type PendingBatch, type SpooledBeat, type SpoolIo, type SpoolCounters, type QuarantineReason } from './spool.js';
 export { startEmbeddedBroker, type EmbeddedBroker } from './broker.js';
 export { ensureGatewayKeys, type GatewayKeys } from './keys.js';

@@ -1,0 +1,33 @@
+/** Default and `--quick` settings of the two sweeps, in one place (the command and `npm run bench` share them). */
+import type { BenchOptions } from './options.js';
+
+/** What `hrvault bench clients|load` measures when an option is not given. */
+export const DEFAULTS = {
+  clients: { clients: [100, 1000, 5000, 10_000, 20_000], rates: [1], batchIntervalS: 10, durationS: 300 },
+  load: { clients: [1, 10], rates: [10, 100, 1000, 10_000, 100_000], batchIntervalS: 10, durationS: 300 },
+} as const;
+
+/** `--quick`: two small points per mode, 1-s batches, 3 s each: the harness end to end in well under a minute. */
+export const QUICK = {
+  clients: { clients: [10, 40], rates: [1], batchIntervalS: 1, durationS: 3 },
+  load: { clients: [1], rates: [20, 200], batchIntervalS: 1, durationS: 3 },
+} as const;
+
+/** Assembles a sweep's options: given values win, then `--quick`'s, then the defaults. */
+export function assemble(kind: 'clients' | 'load', given: Partial<Omit<BenchOptions, 'kind'>> & { quick: boolean }): Record<string, unknown> {
+  const base = given.quick ? QUICK[kind] : DEFAULTS[kind];
+  return {
+    kind,
+    modes: ['secure', 'plain'],
+    search: false,
+    json: false,
+    serverCpus: '0',
+    clientCpus: '1',
+    clientsPerGateway: 250,
+    outDir: 'bench-results',
+    ...base,
+    clients: [...base.clients],
+    rates: [...base.rates],
+    ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)),
+  };
+}

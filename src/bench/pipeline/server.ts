@@ -1,0 +1,142 @@
+/**
+ * The benchmark's server: the real cloud host (SFTP ingress, micro-batch scheduler) and, in secure mode, its enclave
+ * child process, exactly as `hrvault cloud` runs them, plus the measurements the harness needs: every micro-batch's
+ * record, the files still waiting in the inboxes when it ended, and the CPU time and RSS of host and enclave.
+ */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { areaDir, isTempName, startCloud, type BatchRecord, type CloudHandle } from '../../cloud/index.js';
+import { MAX_ENVELOPE_BYTES } from '../../crypto/index.js';
+import { ensurePlatformKey, spawnEnclave, type EnclaveClient } from '../../enclave/index.js';
+import { selfUsage, UsageTracker } from './proc-usage.js';
+import type { BatchSample, ServerConfig, ServerFinal, ServerReady } from './protocol.js';
+
+export interface BenchServer {
+  ready: ServerReady;
+  /** Stops host and enclave and returns everything measured. */
+  stop(): Promise<ServerFinal>;
+}
+
+const POLL_MS = 200;
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
+/** Starts host (and enclave) for `cfg`; `onBatch` hears each micro-batch within POLL_MS of its end. */
+export async function startBenchServer(
+  cfg: ServerConfig,
+  onBatch: (b: BatchSample) => void = () => undefined,
+): Promise<BenchServer> {
+  const t0 = performance.now();
+  let enclave: EnclaveClient | undefined;
+  let platformPublicKey: Uint8Array | undefined;
+  if (cfg.mode === 'secure') {
+    const platformKeyFile = join(cfg.dataDir, 'enclave', 'platform.key');
+    platformPublicKey = ensurePlatformKey(platformKeyFile);
+    enclave = await spawnEnclave({
+      dataDir: join(cfg.dataDir, 'enclave'),
+      platformKeyFile,
+      enrolledGateways: cfg.gateways.map((g) => ({
+        id: g.id,
+        signingPublicKey: Buffer.from(g.signingPublicKey, 'hex'),
+        hpkePublicKey: Buffer.from(g.hpkePublicKey, 'hex'),
+      })),
+    });
+  }
+  const cloudDir = join(cfg.dataDir, 'cloud');
+  let cloud: CloudHandle;
+  try {
+    cloud = await startCloud({
+      dataDir: cloudDir,
+      host: cfg.host,
+      port: cfg.port,
+      gateways: cfg.gateways.map((g) => ({ id: g.id, sshPublicKey: g.sshPublicKey })),
+      batchIntervalMs: cfg.batchIntervalMs,
+      mode: cfg.mode,
+      ...(enclave ? { enclave } : {}),
+      // One connection per benchmark gateway, all from one address: the defaults (16 per address) are for real gateways.
+      sftpLimits: {
+        maxConnectionsPerAddress: cfg.gateways.length + 8,
+        maxConnections: cfg.gateways.length + 16,
+      },
+      maxUploadBytes: MAX_ENVELOPE_BYTES,
+    });
+  } catch (err) {
+    await enclave?.close();
+    throw err;
+  }
+  const enclaveUsage = new UsageTracker();
+  enclaveUsage.sample(enclave?.pid);
+  const samples: BatchSample[] = [];
+  let seen = 0;
+  const waiting = async (): Promise<number> => {
+    let n = 0;
+    for (const g of cfg.gateways)
+      n += (await readdir(areaDir(cloudDir, g.id, 'inbox')).catch(() => [])).filter(
+        (f) => !isTempName(f),
+      ).length;
+    return n;
+  };
+  const collect = async (): Promise<void> => {
+    const recs: BatchRecord[] = cloud.stats().records.slice(seen);
+    if (recs.length === 0) return;
+    seen += recs.length;
+    const end = await waiting();
+    for (const r of recs) {
+      const s: BatchSample = {
+        batch: r.batch,
+        started_ms: r.started_ms,
+        files: r.files,
+        accepted: r.accepted,
+        rejected: r.rejected,
+        failed: r.failed,
+        ms: r.ms,
+        backlog_start: r.backlog,
+        backlog_end: end,
+      };
+      samples.push(s);
+      onBatch(s);
+    }
+  };
+  let polling: Promise<void> | undefined;
+  const timer = setInterval(() => {
+    enclaveUsage.sample(enclave?.pid);
+    polling ??= collect()
+      .catch(() => undefined)
+      .finally(() => (polling = undefined));
+  }, POLL_MS);
+  // CPU is counted from here: start-up (module loading, key generation, the enclave's first unseal) is not the load.
+  const hostBase = selfUsage().cpu_ms;
+  const enclaveBase = enclaveUsage.total()?.cpu_ms ?? 0;
+  const ready: ServerReady = {
+    type: 'ready',
+    mode: cfg.mode,
+    port: cloud.port,
+    hostFingerprint: cloud.hostKeyFingerprint,
+    attestation:
+      enclave && platformPublicKey
+        ? { platformPublicKey: hex(platformPublicKey), measurement: enclave.measurement }
+        : null,
+    batchIntervalMs: cfg.batchIntervalMs,
+  };
+  let stopping: Promise<ServerFinal> | undefined;
+  const stop = async (): Promise<ServerFinal> => {
+    clearInterval(timer);
+    await polling;
+    await cloud.stop();
+    await collect();
+    enclaveUsage.sample(enclave?.pid);
+    const st = cloud.stats();
+    const host = selfUsage();
+    const enc = enclaveUsage.total();
+    await enclave?.close();
+    return {
+      type: 'final',
+      batches: samples,
+      skipped_ticks: st.skipped_ticks,
+      rejected_files: st.rejected_files.length,
+      host: { ...host, cpu_ms: host.cpu_ms - hostBase },
+      enclave: enc ? { ...enc, cpu_ms: enc.cpu_ms - enclaveBase } : null,
+      wall_ms: performance.now() - t0,
+    };
+  };
+  return { ready, stop: () => (stopping ??= stop()) };
+}
