@@ -105,6 +105,21 @@ function plot(run: BenchRun): string {
   });
 }
 
+/** What a reader must know to trust (or not) a run's figures, found in the points themselves. */
+function caveats(runs: readonly BenchRun[]): string[] {
+  const out: string[] = [];
+  for (const run of runs) {
+    for (const p of run.points) {
+      const what = `${run.kind} sweep, ${p.mode}, ${n(p.clients)} client${p.clients === 1 ? '' : 's'} at ${n(p.rate)} beats/s`;
+      if (p.uploads_kept_up === false)
+        out.push(`- ${what}: the uploads fell behind their cuts (up to ${n((p.upload_lag_ms_max ?? 0) / 1000, 1)} s), so the server saw less than the offered load; the generator used ${n(p.generator_cpu_pct)}% of its core${(p.generator_cpu_pct ?? 0) < 80 ? ', so it waited on the server (SFTP ingress on the server core), not on its own CPU' : ', so the generator itself may be the limit'}.`);
+      if (p.results_rejected > 0) out.push(`- ${what}: the gateway refused ${n(p.results_rejected)} results: ${p.first_error ?? 'no reason recorded'}.`);
+      if (p.results_missing > 0) out.push(`- ${what}: ${n(p.results_missing)} results did not come back within the drain (three batch intervals after the last upload).`);
+    }
+  }
+  return out.length === 0 ? [] : ['## Caveats found in this run', '', ...out, ''];
+}
+
 /** Writes the report to `outFile` and its plots beside it under img/; returns the files written. */
 export function writeReport(runs: readonly BenchRun[], outFile: string, sources: readonly string[]): string[] {
   if (runs.length === 0) throw new HrvaultError('HRV_ERR_USAGE', 'bench report: no runs in the input');
@@ -176,6 +191,7 @@ export function writeReport(runs: readonly BenchRun[], outFile: string, sources:
     for (const s of run.searches) lines.push(`- ${s.mode}: largest stable ${s.variable} **${n(s.largest_stable)}**, first unstable ${n(s.first_unstable)} (probes: ${s.probes.map((p) => `${p.x} ${p.stable ? '✓' : '✗'}`).join(', ')})`);
     if (run.searches.length) lines.push('');
   }
+  lines.push(...caveats(runs));
   writeFileSync(outFile, lines.join('\n'));
   written.push(outFile);
   return written;
