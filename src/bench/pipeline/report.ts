@@ -111,8 +111,12 @@ function caveats(runs: readonly BenchRun[]): string[] {
   for (const run of runs) {
     for (const p of run.points) {
       const what = `${run.kind} sweep, ${p.mode}, ${n(p.clients)} client${p.clients === 1 ? '' : 's'} at ${n(p.rate)} beats/s`;
-      if (p.uploads_kept_up === false)
-        out.push(`- ${what}: the uploads fell behind their cuts (up to ${n((p.upload_lag_ms_max ?? 0) / 1000, 1)} s), so the server saw less than the offered load; the generator used ${n(p.generator_cpu_pct)}% of its core${(p.generator_cpu_pct ?? 0) < 80 ? ', so it waited on the server (SFTP ingress on the server core), not on its own CPU' : ', so the generator itself may be the limit'}.`);
+      if (p.uploads_kept_up === false) {
+        const server = (p.host_cpu_pct ?? 0) + (p.enclave_cpu_pct ?? 0);
+        const gen = p.generator_cpu_pct ?? 0;
+        const why = gen >= 80 ? 'the generator itself may be the limit' : server >= 80 ? 'the generator waited on the server (its SFTP ingress shares the server core with the micro-batches)' : 'neither side used its whole core, so on this shared machine other work had the CPU';
+        out.push(`- ${what}: the uploads fell behind their cuts (up to ${n((p.upload_lag_ms_max ?? 0) / 1000, 1)} s), so the server saw less than the offered load; generator ${n(gen)}% of its core, server (host + enclave) ${n(server)}% of its core: ${why}.`);
+      }
       if (p.results_rejected > 0) out.push(`- ${what}: the gateway refused ${n(p.results_rejected)} results: ${p.first_error ?? 'no reason recorded'}.`);
       if (p.results_missing > 0) out.push(`- ${what}: ${n(p.results_missing)} results did not come back within the drain (three batch intervals after the last upload).`);
     }
