@@ -172,8 +172,9 @@ export function summarise(spec: PointSpec, g: GeneratorFinal, sf: ServerFinal | 
   // A result the gateway refuses, or one that never came back, is a failure of the point, whatever the timings.
   const allBack = missing === 0 && g.results_rejected === 0;
   const stable = keptUp && allBack && (sf ? isStable(meanMs, spec.batchIntervalMs, growing) : e2eP99 < 3 * spec.batchIntervalMs);
-  // Per second of load actually delivered: when uploads fell behind, the load took longer than the duration.
-  const loadS = Math.max(durS, g.load_ms / 1000);
+  // Per second of load actually delivered: the duration when every interval's uploads kept up (the last interval's
+  // uploads end a little after the last cut, as they always do), else the time the uploads really took.
+  const loadS = keptUp ? durS : Math.max(durS, g.load_ms / 1000);
   return {
     mode: spec.mode,
     clients: spec.clients,

@@ -105,6 +105,25 @@ function plot(run: BenchRun): string {
   });
 }
 
+/** What a reader must know to trust (or not) a run's figures, found in the points themselves. */
+function caveats(runs: readonly BenchRun[]): string[] {
+  const out: string[] = [];
+  for (const run of runs) {
+    for (const p of run.points) {
+      const what = `${run.kind} sweep, ${p.mode}, ${n(p.clients)} client${p.clients === 1 ? '' : 's'} at ${n(p.rate)} beats/s`;
+      if (p.uploads_kept_up === false) {
+        const server = (p.host_cpu_pct ?? 0) + (p.enclave_cpu_pct ?? 0);
+        const gen = p.generator_cpu_pct ?? 0;
+        const why = gen >= 80 ? 'the generator itself may be the limit' : server >= 80 ? 'the generator waited on the server (its SFTP ingress shares the server core with the micro-batches)' : 'neither side used its whole core, so on this shared machine other work had the CPU';
+        out.push(`- ${what}: the uploads fell behind their cuts (up to ${n((p.upload_lag_ms_max ?? 0) / 1000, 1)} s), so the server saw less than the offered load; generator ${n(gen)}% of its core, server (host + enclave) ${n(server)}% of its core: ${why}.`);
+      }
+      if (p.results_rejected > 0) out.push(`- ${what}: the gateway refused ${n(p.results_rejected)} results: ${p.first_error ?? 'no reason recorded'}.`);
+      if (p.results_missing > 0) out.push(`- ${what}: ${n(p.results_missing)} results did not come back within the drain (three batch intervals after the last upload).`);
+    }
+  }
+  return out.length === 0 ? [] : ['## Caveats found in this run', '', ...out, ''];
+}
+
 /** Writes the report to `outFile` and its plots beside it under img/; returns the files written. */
 export function writeReport(runs: readonly BenchRun[], outFile: string, sources: readonly string[]): string[] {
   if (runs.length === 0) throw new HrvaultError('HRV_ERR_USAGE', 'bench report: no runs in the input');
@@ -176,6 +195,7 @@ export function writeReport(runs: readonly BenchRun[], outFile: string, sources:
     for (const s of run.searches) lines.push(`- ${s.mode}: largest stable ${s.variable} **${n(s.largest_stable)}**, first unstable ${n(s.first_unstable)} (probes: ${s.probes.map((p) => `${p.x} ${p.stable ? '✓' : '✗'}`).join(', ')})`);
     if (run.searches.length) lines.push('');
   }
+  lines.push(...caveats(runs));
   writeFileSync(outFile, lines.join('\n'));
   written.push(outFile);
   return written;

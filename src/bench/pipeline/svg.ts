@@ -84,7 +84,7 @@ export function renderPlot(p: PlotSpec): string {
   }
   (p.vLines ?? []).forEach((v, i) => {
     if (!(v.x >= xLo && v.x <= xHi)) return;
-    out.push(`<line x1="${f(X(v.x))}" x2="${f(X(v.x))}" y1="${m.t}" y2="${H - m.b}" stroke="${v.color}" stroke-dasharray="2 3"/><text x="${f(X(v.x) + 4)}" y="${m.t + 14 + i * 14}" fill="${v.color}">${escapeXml(v.label)}</text>`);
+    out.push(`<line x1="${f(X(v.x))}" x2="${f(X(v.x))}" y1="${m.t}" y2="${H - m.b}" stroke="${v.color}" stroke-dasharray="2 3"/><text x="${f(X(v.x) + 4)}" y="${H - m.b - 8 - i * 14}" fill="${v.color}">${escapeXml(v.label)}</text>`);
   });
   p.series.forEach((s, i) => {
     const sp = [...s.points].filter((q) => Number.isFinite(q.x) && Number.isFinite(q.y) && (!p.logX || q.x > 0)).sort((a, b) => a.x - b.x);
