@@ -53,6 +53,15 @@ describe('result bundle framing', () => {
     expect(splitResultBundle(longer).entries).toHaveLength(3);
   });
 
+  // The bench's one client at 5,000 beats/s: a 10-s file's result body is padded to 4 MiB (4x the input, a power of
+  // two), so its sealed file is 4 MiB plus the envelope; a 4-MiB entry cap made the host's micro-batch fail for good.
+  it('holds a result as large as the largest sealed file (16 MiB, the envelope cap)', () => {
+    const big: BundledResult = { name: 'p1-7.result', bytes: new Uint8Array(16 * 1024 * 1024).fill(7) };
+    const split = splitResultBundle(encodeResultBundle([big]));
+    expect(split.fault).toBeUndefined();
+    expect(split.entries[0]!.bytes.length).toBe(big.bytes.length);
+  });
+
   it('bundle names are what the host makes', () => {
     expect(RESULT_BUNDLE_NAME.test('results-1764710000000-0123456789abcdef.bundle')).toBe(true);
     expect(RESULT_BUNDLE_NAME.test('results-1-0123456789abcdef.bundle.tmp-12')).toBe(false);

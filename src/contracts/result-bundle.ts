@@ -18,8 +18,11 @@ export const RESULT_BUNDLE_MAGIC = 'HRVRB1\n';
 export const BUNDLED_RESULT_NAME = /^[A-Za-z0-9_-]{1,64}-\d{1,15}\.result$/;
 /** Bundle file names in a gateway's outbox: `results-<ms>-<16 hex>.bundle`. */
 export const RESULT_BUNDLE_NAME = /^results-\d{1,15}-[0-9a-f]{16}\.bundle$/;
-/** Largest result file a bundle may hold (bytes): far above a real one (a few kB), small enough to bound memory. */
-export const MAX_BUNDLED_RESULT_BYTES = 4 * 1024 * 1024;
+/**
+ * Largest result file a bundle may hold (bytes): the envelope's own cap (MAX_ENVELOPE_BYTES in src/crypto), since a
+ * result's padded body can reach 4 MiB and more for a fast client's 10-s file (4x its input, a power of two).
+ */
+export const MAX_BUNDLED_RESULT_BYTES = 16 * 1024 * 1024;
 /** Most results one bundle may hold. */
 export const MAX_BUNDLED_RESULTS = 1_000_000;
 

@@ -3,9 +3,9 @@
  * sends `{op: 'start', config}`, hears one `progress` per batch interval and `final` at the end.
  */
 import { runGenerator } from './generator.js';
+import { send, sendFlushed } from './ipc.js';
 import { generatorConfigSchema } from './protocol.js';
 
-const send = (m: unknown): void => void process.send?.(m);
 
 if (!process.send) {
   process.stderr.write('bench load generator: must be started by the harness over an IPC channel (hrvault bench)\n');
@@ -14,10 +14,10 @@ if (!process.send) {
 process.once('message', (m) => {
   const msg = m as { op: 'start'; config: unknown };
   runGenerator(generatorConfigSchema.parse(msg.config), (p) => send({ type: 'progress', ...p }))
-    .then((final) => send(final))
+    .then((final) => sendFlushed(final))
     .catch((err: unknown) => {
-      send({ type: 'error', message: err instanceof Error ? err.message : String(err) });
       process.exitCode = 1;
+      return sendFlushed({ type: 'error', message: err instanceof Error ? err.message : String(err) });
     })
     .finally(() => process.disconnect?.());
 });

@@ -2,13 +2,13 @@
  * Entry point of the benchmark's server child process: the harness forks it (pinned to the server's cores), sends
  * `{op: 'start', config}`, hears `ready`, one `batch` per micro-batch, and `final` after `{op: 'stop'}`.
  */
+import { send, sendFlushed } from './ipc.js';
 import { serverConfigSchema } from './protocol.js';
 import { startBenchServer, type BenchServer } from './server.js';
 
 type Msg = { op: 'start'; config: unknown } | { op: 'stop' };
 
 let server: BenchServer | undefined;
-const send = (m: unknown): void => void process.send?.(m);
 
 async function handle(msg: Msg): Promise<void> {
   if (msg.op === 'start') {
@@ -16,7 +16,7 @@ async function handle(msg: Msg): Promise<void> {
     send(server.ready);
   } else {
     const final = await server?.stop();
-    send(final ?? { type: 'error', message: 'stop before start' });
+    await sendFlushed(final ?? { type: 'error', message: 'stop before start' });
     process.disconnect?.();
   }
 }
@@ -26,9 +26,9 @@ if (!process.send) {
   process.exit(2);
 }
 process.on('message', (m) => {
-  handle(m as Msg).catch((err: unknown) => {
-    send({ type: 'error', message: err instanceof Error ? err.message : String(err) });
+  handle(m as Msg).catch(async (err: unknown) => {
     process.exitCode = 1;
+    await sendFlushed({ type: 'error', message: err instanceof Error ? err.message : String(err) });
     process.disconnect?.();
   });
 });
