@@ -38,6 +38,7 @@ interface SweepFlags {
   target?: string;
   targetKeys?: string;
   outDir?: string;
+  cpuProf?: string;
 }
 
 function modesOf(mode: string | undefined): ('secure' | 'plain')[] | undefined {
@@ -64,6 +65,7 @@ async function sweep(kind: 'clients' | 'load', o: SweepFlags): Promise<void> {
       target: o.target === undefined ? undefined : parseTarget(o.target),
       targetKeys: o.targetKeys,
       outDir: o.outDir,
+      cpuProf: o.cpuProf === undefined ? undefined : resolve(o.cpuProf),
     }),
   );
   const target = opts.targetKeys === undefined ? undefined : readTargetFile(opts.targetKeys);
@@ -94,6 +96,7 @@ function sweepCommand(program: Command, kind: 'clients' | 'load', description: s
     .option('--target <host:port>', 'run the clients against a `hrvault bench serve` on another host')
     .option('--target-keys <file>', 'the file that `hrvault bench serve --write-target` wrote (with --target)')
     .option('--out-dir <dir>', 'where the CSV and JSON go (default bench-results)')
+    .option('--cpu-prof <dir>', 'write a V8 CPU profile of host, enclave and generator per point under <dir> and summarise it into the JSON (slows the points: a separate run from the figures)')
     .action((o: SweepFlags) => sweep(kind, o));
 }
 

@@ -47,6 +47,8 @@ export interface SpawnEnclaveOptions {
   env?: NodeJS.ProcessEnv;
   /** Key rotation and retention inside the enclave (default: never rotate). */
   keyPolicy?: KeyPolicy;
+  /** Extra Node flags of the enclave process (the benchmark's `--cpu-prof`); none by default. */
+  nodeArgs?: readonly string[];
   /** Log sink for supervision events (restarts, watchdog kills); receives no data, only pids and reasons. */
   log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 }
@@ -116,10 +118,10 @@ class EnclaveProcess {
   readonly #onLost: (why: EnclaveError) => void;
 
   /** `onLost` runs once, synchronously, when the process exits, fails to start or is killed as hung. */
-  constructor(env: NodeJS.ProcessEnv, onLost: (why: EnclaveError) => void) {
+  constructor(env: NodeJS.ProcessEnv, nodeArgs: readonly string[], onLost: (why: EnclaveError) => void) {
     this.#onLost = onLost;
     const m = mainModule();
-    this.child = fork(m.file, [], { execArgv: m.execArgv, cwd: m.cwd, env, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child = fork(m.file, [], { execArgv: [...m.execArgv, ...nodeArgs], cwd: m.cwd, env, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.child.on('message', (msg: { id: number; ok: boolean; value?: unknown; error?: { code: ErrorCode; message: string } }) => {
       const p = this.#pending.get(msg.id);
       if (!p) return;
@@ -220,7 +222,7 @@ export async function spawnEnclave(opts: SpawnEnclaveOptions): Promise<EnclaveCl
   };
 
   const start = async (env: NodeJS.ProcessEnv): Promise<EnclaveProcess> => {
-    const p: EnclaveProcess = new EnclaveProcess(env, (why) => lost(p, why));
+    const p: EnclaveProcess = new EnclaveProcess(env, opts.nodeArgs ?? [], (why) => lost(p, why));
     current = p;
     try {
       const got = await p.call<EnclaveInfo>(

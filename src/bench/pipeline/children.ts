@@ -30,13 +30,18 @@ export interface BenchChild {
   /** Called for every message of `type` (progress lines). */
   on(type: string, fn: (msg: Record<string, unknown>) => void): void;
   kill(): void;
+  /** Waits up to `timeoutMs` for the process to exit by itself (so a `--cpu-prof` profile gets written), then kills it. */
+  exit(timeoutMs: number): Promise<void>;
 }
 
-/** Forks `entry` (server-main or generator-main) and pins it and its future children to `cpus` (e.g. "0", "0-1"). */
-export function forkChild(entry: 'server-main' | 'generator-main', cpus: string | undefined): BenchChild {
+/**
+ * Forks `entry` (server-main or generator-main) and pins it and its future children to `cpus` (e.g. "0", "0-1");
+ * `nodeArgs` are extra Node flags (`--cpu-prof …`).
+ */
+export function forkChild(entry: 'server-main' | 'generator-main', cpus: string | undefined, nodeArgs: readonly string[] = []): BenchChild {
   const file = join(HERE, `${entry}.${TS ? 'ts' : 'js'}`);
   if (!existsSync(file)) throw new Error(`bench child ${file} is missing`);
-  const child = fork(file, [], { execArgv: TS ? ['--import', 'tsx'] : [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+  const child = fork(file, [], { execArgv: [...(TS ? ['--import', 'tsx'] : []), ...nodeArgs], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
   let pinned = false;
   if (cpus !== undefined && child.pid !== undefined && hasTaskset()) {
     // Before it starts anything: the enclave child the server forks later inherits the affinity. -a: every thread.
@@ -81,5 +86,18 @@ export function forkChild(entry: 'server-main' | 'generator-main', cpus: string 
       handlers.set(type, [...(handlers.get(type) ?? []), fn]);
     },
     kill: () => void child.kill('SIGKILL'),
+    exit: (timeoutMs) =>
+      child.exitCode !== null || child.signalCode !== null
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            const t = setTimeout(() => {
+              child.kill('SIGKILL');
+              resolve();
+            }, timeoutMs);
+            child.once('exit', () => {
+              clearTimeout(t);
+              resolve();
+            });
+          }),
   };
 }

@@ -24,11 +24,14 @@ export const benchOptionsSchema = z
     target: z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }).optional(),
     targetKeys: z.string().min(1).optional(),
     outDir: z.string().min(1),
+    /** Directory for V8 CPU profiles of every process of every point (they slow the point down: not for figures). */
+    cpuProf: z.string().min(1).optional(),
   })
   .superRefine((o, ctx) => {
     if (o.durationS < o.batchIntervalS) ctx.addIssue({ code: 'custom', path: ['durationS'], message: `--duration (${o.durationS} s) must be at least one --batch-interval (${o.batchIntervalS} s)` });
     if (o.kind === 'clients' && o.rates.length !== 1) ctx.addIssue({ code: 'custom', path: ['rates'], message: 'bench clients takes one --rate (bench load sweeps rates)' });
     if ((o.target === undefined) !== (o.targetKeys === undefined)) ctx.addIssue({ code: 'custom', path: ['target'], message: '--target HOST:PORT and --target-keys FILE go together' });
+    if (o.target && o.cpuProf !== undefined) ctx.addIssue({ code: 'custom', path: ['cpuProf'], message: '--cpu-prof profiles the local server; with --target profile the server on its own host' });
     if (o.target && o.modes.length !== 1) ctx.addIssue({ code: 'custom', path: ['modes'], message: 'with --target, --mode is the one mode the target serves (secure or plain)' });
   });
 export type BenchOptions = z.infer<typeof benchOptionsSchema>;

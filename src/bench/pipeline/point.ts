@@ -9,6 +9,7 @@ import { forkChild, type BenchChild } from './children.js';
 import { makeIdentities, type Identities } from './identities.js';
 import { HrvaultError } from '../../errors.js';
 import type { GeneratorConfig, GeneratorFinal, ServerFinal, ServerReady, TargetFile } from './protocol.js';
+import { cpuProfArgs, summariseProfileDir, type ProfileSummary } from './profile.js';
 import { backlogGrows, isStable, mean, percentile, round } from './stats.js';
 
 export interface PointSpec {
@@ -26,6 +27,8 @@ export interface PointSpec {
   bucketBytes: number[];
   /** Clients against a server another host runs (`hrvault bench serve`): its address and what it wrote. */
   target?: { host: string; port: number; file: TargetFile };
+  /** `--cpu-prof`: each process of the point writes a V8 CPU profile under `<dir>/<point>/<process>`. */
+  cpuProfDir?: string;
 }
 
 /** One point's figures: the `--json` line and the CSV row. Times in ms, CPU in % of one core, RSS in MB. */
@@ -67,7 +70,12 @@ export interface PointResult {
   pinned: boolean;
   first_error: string | null;
   stable: boolean;
+  /** With `--cpu-prof`: where each process's CPU time went (JSON only, not in the CSV). */
+  profile?: Partial<Record<ProfiledProcess, ProfileSummary>>;
 }
+
+/** The processes of a point that `--cpu-prof` profiles. */
+export type ProfiledProcess = 'host' | 'enclave' | 'generator';
 
 const identityCache = new Map<number, Identities>();
 function identitiesFor(n: number): Identities {
@@ -95,28 +103,44 @@ export async function runPoint(spec: PointSpec, log: (line: string) => void = ()
   }
   const ids = identitiesFor(nGw);
   const dataDir = mkdtempSync(join(tmpdir(), `hrvault-bench-${spec.mode}-`));
+  const profDir = spec.cpuProfDir === undefined ? undefined : join(spec.cpuProfDir, `${spec.mode}-${spec.clients}x${spec.rate}`);
+  const profArgs = (p: ProfiledProcess): string[] => (profDir === undefined ? [] : cpuProfArgs(join(profDir, p)));
   let server: BenchChild | undefined;
   let gen: BenchChild | undefined;
+  let result: PointResult | undefined;
   try {
-    server = forkChild('server-main', spec.serverCpus);
+    server = forkChild('server-main', spec.serverCpus, profArgs('host'));
     const readyP = server.next<ServerReady>('ready', 120_000);
-    server.send({ op: 'start', config: { mode: spec.mode, host: '127.0.0.1', port: 0, batchIntervalMs: spec.batchIntervalMs, dataDir, gateways: ids.server } });
+    const enclaveNodeArgs = profDir === undefined ? {} : { enclaveNodeArgs: profArgs('enclave') };
+    server.send({ op: 'start', config: { mode: spec.mode, host: '127.0.0.1', port: 0, batchIntervalMs: spec.batchIntervalMs, dataDir, gateways: ids.server, ...enclaveNodeArgs } });
     const ready = await readyP;
     server.on('batch', (m) => {
       const s = m.sample as { batch: number; files: number; ms: number; backlog_end: number };
       log(`  ${tag}: micro-batch ${s.batch}: ${s.files} files in ${s.ms.toFixed(0)} ms, ${s.backlog_end} waiting after`);
     });
-    gen = forkChild('generator-main', spec.clientCpus);
+    gen = forkChild('generator-main', spec.clientCpus, profArgs('generator'));
     const g = await generate(gen, spec, tag, log, ready, '127.0.0.1', ids.generator.slice(0, nGw));
     const sfP = server.next<ServerFinal>('final', 120_000);
     server.send({ op: 'stop' });
     const sf = await sfP;
-    return summarise(spec, g, sf, server.pinned && gen.pinned);
+    result = summarise(spec, g, sf, server.pinned && gen.pinned);
   } finally {
+    // A profiled process writes its profile as it exits: let it (it exits once the harness has its final report).
+    if (profDir !== undefined && result) await Promise.all([server?.exit(60_000), gen?.exit(60_000)]);
     server?.kill();
     gen?.kill();
     rmSync(dataDir, { recursive: true, force: true });
   }
+  if (profDir !== undefined) {
+    const profile: PointResult['profile'] = {};
+    for (const p of ['host', 'enclave', 'generator'] as const) {
+      const s = summariseProfileDir(join(profDir, p));
+      if (s) profile[p] = s;
+    }
+    result.profile = profile;
+    log(`  ${tag}: CPU profiles in ${profDir}`);
+  }
+  return result;
 }
 
 /** Runs the load generator child against `ready` at `host` and returns its final report. */

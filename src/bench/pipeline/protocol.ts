@@ -25,6 +25,8 @@ export const serverConfigSchema = z.strictObject({
   batchIntervalMs: z.number().int().positive(),
   dataDir: z.string().min(1),
   gateways: z.array(serverGatewaySchema).min(1),
+  /** Extra Node flags of the enclave process (`--cpu-prof …` when the point is profiled). */
+  enclaveNodeArgs: z.array(z.string()).optional(),
 });
 export type ServerConfig = z.infer<typeof serverConfigSchema>;
 

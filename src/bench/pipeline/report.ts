@@ -4,6 +4,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
+import { profileSection, splitProfiled } from './report-profile.js';
 import { HrvaultError } from '../../errors.js';
 import type { BenchRun, PipelineBench } from './output.js';
 import type { PointResult } from './point.js';
@@ -125,8 +126,9 @@ function caveats(runs: readonly BenchRun[]): string[] {
 }
 
 /** Writes the report to `outFile` and its plots beside it under img/; returns the files written. */
-export function writeReport(runs: readonly BenchRun[], outFile: string, sources: readonly string[]): string[] {
-  if (runs.length === 0) throw new HrvaultError('HRV_ERR_USAGE', 'bench report: no runs in the input');
+export function writeReport(allRuns: readonly BenchRun[], outFile: string, sources: readonly string[]): string[] {
+  const { figures: runs, profiled } = splitProfiled(allRuns);
+  if (runs.length === 0) throw new HrvaultError('HRV_ERR_USAGE', 'bench report: no runs in the input (other than --cpu-prof runs, which only explain where the time goes)');
   const imgDir = join(dirname(outFile), 'img');
   mkdirSync(imgDir, { recursive: true });
   const written: string[] = [];
@@ -196,6 +198,7 @@ export function writeReport(runs: readonly BenchRun[], outFile: string, sources:
     if (run.searches.length) lines.push('');
   }
   lines.push(...caveats(runs));
+  lines.push(...profileSection(profiled));
   writeFileSync(outFile, lines.join('\n'));
   written.push(outFile);
   return written;

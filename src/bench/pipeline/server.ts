@@ -39,6 +39,7 @@ export async function startBenchServer(
         signingPublicKey: Buffer.from(g.signingPublicKey, 'hex'),
         hpkePublicKey: Buffer.from(g.hpkePublicKey, 'hex'),
       })),
+      ...(cfg.enclaveNodeArgs ? { nodeArgs: cfg.enclaveNodeArgs } : {}),
     });
   }
   const cloudDir = join(cfg.dataDir, 'cloud');

@@ -27,6 +27,7 @@ export async function runSweep(o: BenchOptions, command: string, targetFile: Tar
     ...(o.serverCpus === undefined ? {} : { serverCpus: o.serverCpus }),
     ...(o.clientCpus === undefined ? {} : { clientCpus: o.clientCpus }),
     ...(o.target && targetFile ? { target: { ...o.target, file: targetFile } } : {}),
+    ...(o.cpuProf === undefined ? {} : { cpuProfDir: o.cpuProf }),
   });
   const measure = async (s: PointSpec): Promise<PointResult> => {
     log(`${s.mode}: ${s.clients} clients at ${s.rate} beats/s, ${s.batchIntervalMs / 1000}-s batches, ${s.durationMs / 1000} s …`);
