@@ -30,6 +30,12 @@ describe('searchLargestStable', () => {
     expect(r.largest_stable).toBeGreaterThan(1350);
   });
 
+  it('bisects between a sweep\'s stable and unstable points without probing either again', async () => {
+    const r = await searchLargestStable(upTo(13_000), { start: 20_000, knownStable: 10_000, knownUnstable: 20_000, max: 200_000, resolution: 0.1, maxProbes: 30 });
+    expect(r.probes.map((p) => p.x)).toEqual([15_000, 12_500, 13_750]);
+    expect(r).toMatchObject({ largest_stable: 12_500, first_unstable: 13_750 });
+  });
+
   it('stops after maxProbes', async () => {
     const r = await searchLargestStable(upTo(123_456), { start: 1, max: 1e9, resolution: 0, maxProbes: 5 });
     expect(r.probes).toHaveLength(5);

@@ -22,6 +22,8 @@ export interface SearchOptions {
   resolution?: number;
   /** A value already known stable (a sweep's point): the bracket's lower end from the start. */
   knownStable?: number;
+  /** A value already known unstable (a sweep's point above `knownStable`): the bracket's upper end from the start. */
+  knownUnstable?: number;
   /** Probes at most (default 12). */
   maxProbes?: number;
 }
@@ -40,10 +42,10 @@ export async function searchLargestStable(probe: (x: number) => Promise<boolean>
     return stable;
   };
   let lo: number | null = o.knownStable ?? null;
-  let hi: number | null = null;
+  let hi: number | null = o.knownUnstable ?? null;
   let x = Math.max(1, Math.min(o.max, Math.round(o.start)));
-  // Bracket: double while stable, halve while not.
-  while (probes.length < maxProbes) {
+  // Bracket: double while stable, halve while not (unless the sweep already bracketed it).
+  while (probes.length < maxProbes && (lo === null || hi === null)) {
     if (await run(x)) {
       lo = x;
       if (hi !== null || x >= o.max) break;

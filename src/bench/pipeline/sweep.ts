@@ -47,10 +47,14 @@ export async function runSweep(o: BenchOptions, command: string, targetFile: Tar
       const x = (p: PointResult): number => (variable === 'clients' ? p.clients : p.rate);
       const mine = run.points.filter((p) => p.mode === mode && (variable === 'clients' || p.clients === clients));
       const best = Math.max(0, ...mine.filter((p) => p.stable).map(x));
+      // The sweep's first unstable point above the best stable one closes the bracket: no probe measures it again.
+      const above = mine.filter((p) => !p.stable && x(p) > best).map(x);
+      const worst = above.length > 0 ? Math.min(...above) : undefined;
       log(`${mode}: searching the largest stable ${variable === 'clients' ? 'client count' : 'rate'} from ${best || x(mine[0]!)} …`);
       const r = await searchLargestStable(async (v) => (await measure(variable === 'clients' ? spec(mode, v, rate) : spec(mode, clients, v))).stable, {
         start: best > 0 ? best * 2 : x(mine[0]!),
         ...(best > 0 ? { knownStable: best } : {}),
+        ...(best > 0 && worst !== undefined ? { knownUnstable: worst } : {}),
         max: variable === 'clients' ? 200_000 : 1_000_000,
         resolution: 0.1,
         maxProbes: 10,
