@@ -14,8 +14,8 @@
 
 /** The first bytes of every bundle (format version 1). */
 export const RESULT_BUNDLE_MAGIC = 'HRVRB1\n';
-/** Result names a bundle may hold: `<pseudonym>-<seq>.result`. */
-export const BUNDLED_RESULT_NAME = /^[A-Za-z0-9_-]{1,64}-\d{1,15}\.result$/;
+/** Result names a bundle may hold: `<pseudonym>-<seq>.result` (groups: pseudonym, sequence number). */
+export const BUNDLED_RESULT_NAME = /^([A-Za-z0-9_-]{1,64})-(\d{1,15})\.result$/;
 /** Bundle file names in a gateway's outbox: `results-<ms>-<16 hex>.bundle`. */
 export const RESULT_BUNDLE_NAME = /^results-\d{1,15}-[0-9a-f]{16}\.bundle$/;
 /**

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { EventEmitter } from 'node:events';
 import SftpClient from 'ssh2-sftp-client';
 import { pseudonymise, verifyQuoteDetails } from '../../crypto/index.js';
-import { RESULT_BUNDLE_NAME, splitResultBundle } from '../../contracts/index.js';
+import { BUNDLED_RESULT_NAME, RESULT_BUNDLE_NAME, splitResultBundle } from '../../contracts/index.js';
 import { encodeBatchFile, GatewayEpochs, openResultFile, parseResultBody, sshFingerprint } from '../../gateway/index.js';
 import { selfUsage } from './proc-usage.js';
 import type { GeneratorConfig, GeneratorFinal } from './protocol.js';
@@ -32,7 +32,6 @@ const UPLOADS_IN_FLIGHT = 8;
 const CSV_HEADER_BYTES = 14;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)));
-const RESULT = /^([A-Za-z0-9_-]{1,64})-(\d{1,15})\.result$/;
 
 /** Mean RR interval (ms) of a simulated patient; a rate above 1 beat/s runs the recording faster, as the demo's --speed. */
 const MEAN_RR_MS = 1000;
@@ -159,14 +158,14 @@ export async function runGenerator(cfg: GeneratorConfig, onProgress: (p: { elaps
     // Loose result files of this run's patients (the pseudonym is in the name), and the host's result bundles (one per
     // gateway and micro-batch; entries of other runs' patients, from a `bench serve` kept between runs, are skipped).
     const listed = (await gw.c.list('outbox')).map((f) => f.name);
-    const names = listed.filter((n) => gw.known.has(RESULT.exec(n)?.[1] ?? '') || RESULT_BUNDLE_NAME.test(n));
+    const names = listed.filter((n) => gw.known.has(BUNDLED_RESULT_NAME.exec(n)?.[1] ?? '') || RESULT_BUNDLE_NAME.test(n));
     const one = async (name: string): Promise<void> => {
       const got = (await gw.c.get(`outbox/${name}`)) as Buffer;
       const bytes = new Uint8Array(got.buffer, got.byteOffset, got.length);
       if (!RESULT_BUNDLE_NAME.test(name)) judge(gw, name, bytes);
       else {
         const split = splitResultBundle(bytes);
-        for (const e of split.entries) if (gw.known.has(RESULT.exec(e.name)?.[1] ?? '')) judge(gw, e.name, e.bytes);
+        for (const e of split.entries) if (gw.known.has(BUNDLED_RESULT_NAME.exec(e.name)?.[1] ?? '')) judge(gw, e.name, e.bytes);
         if (split.fault !== undefined) fail(new Error(`result bundle ${name}: ${split.fault}`));
       }
       await gw.c.delete(`outbox/${name}`);
