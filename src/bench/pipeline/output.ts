@@ -21,14 +21,15 @@ export interface PipelineBench {
 }
 
 const COLUMNS: (keyof PointResult)[] = [
-  'mode', 'clients', 'rate', 'batch_interval_s', 'duration_s', 'batches', 'batch_ms_mean', 'batch_ms_p50', 'batch_ms_p99', 'batch_ms_max',
+  'mode', 'clients', 'rate', 'batch_interval_s', 'duration_s', 'batches', 'batch_ms_mean', 'batch_ms_p50', 'batch_ms_p99', 'batch_ms_max', 'batch_phases_ms_mean',
   'e2e_ms_p50', 'e2e_ms_p99', 'beats_per_s', 'bytes_per_s', 'data_bytes_per_s', 'files_sent', 'results_verified', 'results_rejected', 'results_missing',
   'uploads_kept_up', 'backlog_end', 'backlog_growing', 'skipped_ticks', 'host_cpu_pct', 'host_rss_max_mb', 'enclave_cpu_pct', 'enclave_rss_max_mb',
   'generator_cpu_pct', 'generator_rss_max_mb', 'upload_lag_ms_max', 'pinned', 'first_error', 'stable',
 ];
 
 const cell = (v: unknown): string => {
-  const s = v === null || v === undefined ? '' : Array.isArray(v) ? v.join(' ') : String(v);
+  // Lists space-separated; the phase means as `list=… read=…`.
+  const s = v === null || v === undefined ? '' : Array.isArray(v) ? v.join(' ') : typeof v === 'object' ? Object.entries(v).map(([k, x]) => `${k}=${String(x)}`).join(' ') : String(v);
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 };
 

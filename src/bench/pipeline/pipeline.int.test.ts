@@ -30,6 +30,10 @@ describe('hrvault bench clients --quick', () => {
       expect(p.results_verified).toBe(p.files_sent);
       expect(Number(p.batches)).toBeGreaterThan(0);
       expect(p.enclave_cpu_pct === null).toBe(p.mode === 'plain');
+      // The host's own steps of each micro-batch, averaged: together never more than the micro-batch itself.
+      const phases = p.batch_phases_ms_mean as Record<string, number>;
+      expect(Object.keys(phases).sort()).toEqual(['analyse', 'file', 'list', 'read', 'write']);
+      expect(Object.values(phases).reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(Number(p.batch_ms_mean) + 1);
     }
     // Progress while it runs, on stderr.
     expect(r.stderr).toMatch(/micro-batch \d+: \d+ files in \d+ ms/);

@@ -43,6 +43,11 @@ export interface PointResult {
   batch_ms_p50: number | null;
   batch_ms_p99: number | null;
   batch_ms_max: number | null;
+  /**
+   * Mean of each step of the measured micro-batches (ms): listing the inboxes, reading the files, analysing them
+   * (plain) or waiting for the enclave (secure), writing the results, filing the inputs. Null without the server's report.
+   */
+  batch_phases_ms_mean: { list: number; read: number; analyse: number; write: number; file: number } | null;
   e2e_ms_p50: number | null;
   e2e_ms_p99: number | null;
   beats_per_s: number | null;
@@ -167,6 +172,12 @@ async function generate(gen: BenchChild, spec: PointSpec, tag: string, log: (lin
   return finalP;
 }
 
+/** Mean of each phase over the micro-batches, rounded to 0.1 ms. */
+function phaseMeans(all: readonly NonNullable<PointResult['batch_phases_ms_mean']>[]): NonNullable<PointResult['batch_phases_ms_mean']> {
+  const m = (k: keyof NonNullable<PointResult['batch_phases_ms_mean']>): number => round(mean(all.map((p) => p[k])))!;
+  return { list: m('list'), read: m('read'), analyse: m('analyse'), write: m('write'), file: m('file') };
+}
+
 /** How long the generator waits for the last results after its last upload (ms). */
 function drainFor(batchIntervalMs: number): number {
   return Math.max(3 * batchIntervalMs, 5000);
@@ -210,6 +221,7 @@ export function summarise(spec: PointSpec, g: GeneratorFinal, sf: ServerFinal | 
     batch_ms_p50: round(percentile(ms, 50)),
     batch_ms_p99: round(percentile(ms, 99)),
     batch_ms_max: round(ms.length === 0 ? NaN : Math.max(...ms)),
+    batch_phases_ms_mean: batches.length === 0 ? null : phaseMeans(batches.map((b) => b.phases_ms)),
     e2e_ms_p50: round(percentile(g.e2e_ms, 50)),
     e2e_ms_p99: round(e2eP99),
     beats_per_s: round(g.beats_in_results / loadS),

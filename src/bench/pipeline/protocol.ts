@@ -57,6 +57,8 @@ export const batchSampleSchema = z.strictObject({
   ms: z.number(),
   backlog_start: z.number().int(),
   backlog_end: z.number().int(),
+  /** Where the micro-batch's host time went (ms): the host's own BatchRecord.phases_ms (src/cloud). */
+  phases_ms: z.strictObject({ list: z.number(), read: z.number(), analyse: z.number(), write: z.number(), file: z.number() }),
 });
 export type BatchSample = z.infer<typeof batchSampleSchema>;
 

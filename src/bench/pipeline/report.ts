@@ -49,7 +49,7 @@ export function largestStable(run: BenchRun, mode: 'secure' | 'plain'): { value:
 }
 
 function table(points: readonly PointResult[]): string {
-  const head = '| mode | clients | beats/s per client | batch mean / p50 / p99 / max (ms) | e2e p50 / p99 (ms) | beats/s analysed | kB/s data / files | backlog after each batch | CPU % host / enclave / generator | RSS MB host / enclave | stable |';
+  const head = '| mode | clients | beats/s per client | batch mean / p50 / p99 / max (ms) | host steps per batch: list+read / analyse or enclave / write results / file inputs (mean ms) | e2e p50 / p99 (ms) | beats/s analysed | kB/s data / files | backlog after each batch | CPU % host / enclave / generator | RSS MB host / enclave | stable |';
   const rows = [...points]
     .sort((a, b) => a.clients - b.clients || a.rate - b.rate || a.mode.localeCompare(b.mode))
     .map((p) =>
@@ -58,6 +58,7 @@ function table(points: readonly PointResult[]): string {
         n(p.clients),
         n(p.rate, p.rate % 1 ? 1 : 0),
         `${n(p.batch_ms_mean)} / ${n(p.batch_ms_p50)} / ${n(p.batch_ms_p99)} / ${n(p.batch_ms_max)}`,
+        p.batch_phases_ms_mean ? `${n(p.batch_phases_ms_mean.list + p.batch_phases_ms_mean.read)} / ${n(p.batch_phases_ms_mean.analyse)} / ${n(p.batch_phases_ms_mean.write)} / ${n(p.batch_phases_ms_mean.file)}` : '–',
         `${n(p.e2e_ms_p50)} / ${n(p.e2e_ms_p99)}`,
         n(p.beats_per_s),
         `${n(p.data_bytes_per_s === null ? null : p.data_bytes_per_s / 1000, 1)} / ${n(p.bytes_per_s === null ? null : p.bytes_per_s / 1000, 1)}`,
@@ -67,7 +68,7 @@ function table(points: readonly PointResult[]): string {
         p.stable ? 'yes' : `**no**${p.uploads_kept_up === false ? ' (uploads fell behind)' : ''}${p.results_missing > 0 ? ` (${n(p.results_missing)} results missing)` : ''}${p.results_rejected > 0 ? ` (${n(p.results_rejected)} results refused: ${p.first_error ?? '?'})` : ''}`,
       ].join(' | '),
     );
-  return [head, '|' + ' --- |'.repeat(11), ...rows.map((r) => `| ${r} |`)].join('\n');
+  return [head, '|' + ' --- |'.repeat(12), ...rows.map((r) => `| ${r} |`)].join('\n');
 }
 
 function plot(run: BenchRun): string {

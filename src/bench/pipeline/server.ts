@@ -92,6 +92,7 @@ export async function startBenchServer(
         ms: r.ms,
         backlog_start: r.backlog,
         backlog_end: end,
+        phases_ms: { list: r.phases_ms.list, read: r.phases_ms.read, analyse: r.phases_ms.analyse, write: r.phases_ms.write, file: r.phases_ms.file },
       };
       samples.push(s);
       onBatch(s);
