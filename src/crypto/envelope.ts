@@ -124,7 +124,7 @@ export function openEnvelope(
   privateKey: Uint8Array,
   bytes: Uint8Array,
   opts: OpenEnvelopeOptions = {},
-): { header: EnvelopeHeader; plaintext: Uint8Array; signed: boolean } {
+): { header: EnvelopeHeader; plaintext: Uint8Array; signed: boolean; bodyBytes: number } {
   const p = parse(bytes);
   if (opts.expectedKind !== undefined && p.header.kind !== opts.expectedKind) {
     throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', `expected a ${opts.expectedKind} file, got ${p.header.kind}`);
@@ -144,7 +144,8 @@ export function openEnvelope(
   } catch (err) {
     throw new EnvelopeError('HRV_ERR_ENVELOPE_INTEGRITY', 'sealed file did not open: tampered, or sealed to another key', { cause: err });
   }
-  return { header: p.header, plaintext: unpadBody(body), signed: p.signed };
+  // bodyBytes: the padded body's size, which the host can tell from the file's size as well.
+  return { header: p.header, plaintext: unpadBody(body), signed: p.signed, bodyBytes: body.length };
 }
 
 const PLAIN_MAGIC = Buffer.from('HRVP1\n');

@@ -308,7 +308,7 @@ export function openEpochEnvelope(
   bytes: Uint8Array,
   keysFor: (parsed: ParsedEpochEnvelope) => EpochKeys,
   opts: OpenEpochOptions = {},
-): { header: EnvelopeHeader; plaintext: Uint8Array; epoch: EpochKeys } {
+): { header: EnvelopeHeader; plaintext: Uint8Array; epoch: EpochKeys; bodyBytes: number } {
   const p = parseEpochEnvelope(bytes);
   if (opts.expectedKind !== undefined && p.header.kind !== opts.expectedKind) {
     throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', `expected a ${opts.expectedKind} file, got ${p.header.kind}`);
@@ -328,5 +328,6 @@ export function openEpochEnvelope(
     body.fill(0); // the unauthenticated plaintext must not outlive the failed check
     throw new EnvelopeError('HRV_ERR_ENVELOPE_INTEGRITY', `sealed file did not open under epoch ${p.block.idHex}: tampered, or not sealed under this epoch`, { cause: err });
   }
-  return { header: p.header, plaintext: unpadBody(body), epoch: keys };
+  // bodyBytes: the padded body's size, which the host can tell from the file's size as well.
+  return { header: p.header, plaintext: unpadBody(body), epoch: keys, bodyBytes: body.length };
 }

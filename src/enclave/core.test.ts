@@ -49,6 +49,21 @@ describe('EnclaveCore', () => {
     expect(last.window.measures?.mean_hr_bpm).toBeLessThan(75);
   });
 
+  it('pads every result of a 10-s file to one 4-KiB body, from 40 bpm to the 300-bpm floor of a full 1-KiB input', () => {
+    const core = newCore();
+    // The gateway's smallest bucket holds 1 KiB of CSV: 10 s at 300 bpm (50 beats) nearly fills it.
+    const sizes = [40, 70, 150, 300].map((bpm, i) => {
+      const f = sealedBatch(gw, core.publicKey, `p${i}`, 0, 0, 10_000, bpm);
+      const out = core.processBatch([f]);
+      expect(out.rejected).toEqual([]);
+      const body = openEnvelope(gw.hpke.privateKey, out.results[0]!.bytes, { expectedKind: 'hrv-result', senderKey: () => core.signingPublicKey }).bodyBytes;
+      return { body, sealed: out.results[0]!.bytes.length, beats: f.beats };
+    });
+    expect(sizes.map((s) => s.body)).toEqual([4096, 4096, 4096, 4096]);
+    expect(new Set(sizes.map((s) => s.sealed)).size).toBe(1);
+    expect(sizes[3]!.beats).toBeGreaterThanOrEqual(45);
+  });
+
   it('puts files reordered inside one micro-batch back in order', () => {
     const core = newCore();
     const files = [2, 0, 1].map((s) => sealedBatch(gw, core.publicKey, 'p1', s, s * 10_000, (s + 1) * 10_000));

@@ -91,13 +91,14 @@ export interface BatchOutcome {
 }
 
 /**
- * Body size (bytes) of a result file answering an input file of `inputBytes` (its whole sealed size, which the host
- * sees): the power of two at or above 4 times the input (at least 4 KiB). A result carries the batch's beats (about
- * as many bytes as the input's CSV, ~18 per beat), the window's measures and alerts (~1.3 KiB, which the input's own
- * 1-KiB minimum covers) and one original block (~100 bytes) per 10 s, which holds at least 3 beats at the slowest
- * rate: at most ~2.7 times the input. So the size depends only on the input's size, never on the heart rate or the
- * alerts inside (10-s batches: 1.3–1.6 KiB of JSON from 40 to 200 bpm, in 8-KiB files). A body larger than that
- * (not seen from a gateway's cuts) takes the next power of two above it.
+ * Body size (bytes) of a result file answering an input whose padded body is `inputBytes` (the host sees it too: the
+ * file's size less its clear framing): the power of two at or above 4 times that (at least 4 KiB). A result carries
+ * the batch's beats (about 1.2 times their CSV as JSON), the window's measures and alerts (~1.3 KiB) and one original
+ * block (~100 bytes) per 10 s: for the gateway's smallest bucket (1 KiB of CSV, at most ~50 beats) at most ~2.6 KiB,
+ * for larger inputs at most ~1.3 times the input plus that. So the size depends only on the input's padded size,
+ * never on the heart rate or the alerts inside (10-s batches: 1.3–1.6 KiB of JSON from 40 to 200 bpm, in 4-KiB
+ * bodies). A body larger than that (not seen from a gateway's cuts) takes the next power of two above it.
+ * (Until 2026-12 the bound was taken from the whole sealed file, 1.4 KB with its framing: 8-KiB bodies, twice the size.)
  */
 export function resultBodyBytes(inputBytes: number, bodyBytes: number): number {
   return Math.max(defaultPadBucket(Math.max(4096, 4 * inputBytes)), defaultPadBucket(bodyBytes));
@@ -105,8 +106,8 @@ export function resultBodyBytes(inputBytes: number, bodyBytes: number): number {
 
 /**
  * Least size (bytes) of the journal record of a call, from what the host knows (the host sees the journal grow by
- * each record): per new result its sealed size plus twice its input's (the beats, as JSON, take at most ~1.2 times
- * the input's CSV) and 1 KiB of counters and receipts, plus 128 bytes per acknowledgement and 4 KiB. So the record,
+ * each record): per new result its sealed size plus twice its input's padded body (the beats, as JSON, take at most
+ * ~1.2 times the input's CSV) and 1 KiB of counters and receipts, plus 128 bytes per acknowledgement and 4 KiB. So the record,
  * padded to it, does not tell the host how many beats or which alerts a call's patients had. Records over it (a long
  * list of skipped numbers after a gap) take their own size's bucket.
  */
@@ -227,7 +228,8 @@ export class EnclaveCore {
     if (this.#state.checkpointDue) this.#commit(() => this.#state.checkpoint(this.#analyser.save(), snapshotBytes(this.#analyser.patientCount)));
     // Files reordered within one micro-batch are put back in order rather than rejected.
     const items: { f: BatchFile; h: EnvelopeHeader }[] = [];
-    const byName = new Map(files.map((f) => [f.name, f.bytes.length]));
+    /** Padded body size of each input that made a new result: what the journal record is sized from. */
+    const inputBody = new Map<string, number>();
     for (const f of files) {
       try {
         items.push({ f, h: readEnvelopeHeader(f.bytes) });
@@ -248,6 +250,7 @@ export class EnclaveCore {
           out.stats.duplicates++;
         } else {
           out.results.push(r.result);
+          inputBody.set(f.name, r.inputBodyBytes);
           out.stats.accepted++;
           changed = true;
         }
@@ -259,7 +262,7 @@ export class EnclaveCore {
     // restart answers a retried file with the result it already made.
     const delta = changed ? this.#analyser.takeDelta() : undefined;
     if (delta) {
-      const minBytes = journalRecordBytes(out.results.filter((r) => !r.duplicate).map((r) => [r.bytes.length, byName.get(r.input)!]), written.length);
+      const minBytes = journalRecordBytes(out.results.filter((r) => !r.duplicate).map((r) => [r.bytes.length, inputBody.get(r.input)!]), written.length);
       this.#commit(() => this.#state.commit(delta, minBytes));
       failpoint('enclave.after-seal');
     }
@@ -290,7 +293,7 @@ export class EnclaveCore {
   ):
     | { kind: 'defer' }
     | { kind: 'duplicate'; result?: BatchResult; acked: BatchOutcome['duplicates'][number] }
-    | { kind: 'new'; result: BatchResult } {
+    | { kind: 'new'; result: BatchResult; inputBodyBytes: number } {
     const h = readEnvelopeHeader(f.bytes);
     if (h.kind !== 'rr-batch') throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', `expected an rr-batch file, got ${h.kind}`);
     // The pair it was sealed to (current, or retired within retention) opens it and, for a version-1 file, signs its
@@ -301,10 +304,11 @@ export class EnclaveCore {
     // Authenticated before anything is classified: a forged repeat learns nothing and gets nothing back.
     let plaintext: Uint8Array;
     let epoch: EpochKeys | undefined;
+    let inputBodyBytes: number;
     if (envelopeVersionOf(f.bytes) === EPOCH_ENVELOPE_VERSION) {
-      ({ plaintext, epoch } = openEpochEnvelope(f.bytes, (p) => this.#epochs.keysFor(p, pair.hpkePrivate, gw?.signingPublicKey), { expectedKind: 'rr-batch' }));
+      ({ plaintext, epoch, bodyBytes: inputBodyBytes } = openEpochEnvelope(f.bytes, (p) => this.#epochs.keysFor(p, pair.hpkePrivate, gw?.signingPublicKey), { expectedKind: 'rr-batch' }));
     } else {
-      ({ plaintext } = openEnvelope(pair.hpkePrivate, f.bytes, { expectedKind: 'rr-batch', senderKey: () => gw?.signingPublicKey }));
+      ({ plaintext, bodyBytes: inputBodyBytes } = openEnvelope(pair.hpkePrivate, f.bytes, { expectedKind: 'rr-batch', senderKey: () => gw?.signingPublicKey }));
     }
     const input = inputDigest(plaintext);
     const name = `${h.patient}-${h.seq}.result`;
@@ -321,10 +325,10 @@ export class EnclaveCore {
     const gwKey = gw!.hpkePublicKey;
     const header: EnvelopeHeader = { v: 1, kind: 'hrv-result', gateway: h.gateway, patient: h.patient, seq: h.seq, t_start_ms: h.t_start_ms, t_end_ms: h.t_end_ms, key_id: keyIdOf(gwKey) };
     const body = new TextEncoder().encode(JSON.stringify(result));
-    const padTo = (n: number): number => resultBodyBytes(f.bytes.length, n);
+    const padTo = (n: number): number => resultBodyBytes(inputBodyBytes, n);
     // Answered in the version it was asked in.
     const bytes = epoch ? sealEpochEnvelope(epoch, header, body, { padTo }) : sealEnvelope(gwKey, header, body, pair.signingPrivate, { padTo });
     this.#analyser.hold(h, bytes);
-    return { kind: 'new', result: { ...base, bytes, duplicate: false } };
+    return { kind: 'new', result: { ...base, bytes, duplicate: false }, inputBodyBytes };
   }
 }
