@@ -36,10 +36,33 @@ function keyFor(secret: Uint8Array, purpose: string): Buffer {
 
 /** Seals `data` for `purpose` (the purpose is bound as associated data). */
 export function seal(secret: Uint8Array, purpose: string, data: Uint8Array): Uint8Array {
+  return Buffer.concat(sealChunks(secret, purpose, [data]));
+}
+
+/** Zero bytes fed to the cipher for padding, shared: the padding never exists as one buffer of its full size. */
+let zeros: Buffer | undefined;
+const ZERO_BLOCK = 1024 * 1024;
+function zeroBlock(): Buffer {
+  zeros ??= Buffer.alloc(ZERO_BLOCK);
+  return zeros;
+}
+
+/**
+ * Seals the plaintext `chunks` ‖ `zeroBytes` zero bytes exactly as `seal` would seal that concatenation (same
+ * format: magic ‖ nonce ‖ ciphertext ‖ tag) but returns the blob as its pieces in order, for a vectored write: a
+ * large record is encrypted once and never concatenated.
+ */
+export function sealChunks(secret: Uint8Array, purpose: string, chunks: readonly Uint8Array[], zeroBytes = 0): Buffer[] {
   const nonce = randomBytes(12);
   const c = createCipheriv('aes-256-gcm', keyFor(secret, purpose), nonce, { authTagLength: 16 });
   c.setAAD(Buffer.from(purpose));
-  return Buffer.concat([MAGIC, nonce, c.update(data), c.final(), c.getAuthTag()]);
+  const out: Buffer[] = [MAGIC, nonce];
+  for (const chunk of chunks) if (chunk.length > 0) out.push(c.update(chunk));
+  for (let left = zeroBytes; left > 0; left -= ZERO_BLOCK) out.push(c.update(zeroBlock().subarray(0, Math.min(left, ZERO_BLOCK))));
+  const last = c.final();
+  if (last.length > 0) out.push(last);
+  out.push(c.getAuthTag());
+  return out;
 }
 
 /** Opens a sealed blob; throws SealingError (and releases nothing) if it was altered or sealed for another purpose. */
