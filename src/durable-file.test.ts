@@ -41,6 +41,17 @@ describe('durable file writes', () => {
     expect([after.file - before.file, after.dir - before.dir]).toEqual([1, 1]);
   });
 
+  it('writes pieces given one at a time by a generator, over several write batches', () => {
+    const file = join(dir, 'generated');
+    // 1.5-MiB pieces between small ones: the 4-MiB batches end in the middle of the sequence.
+    const mixed = Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? Buffer.alloc(1_572_864, i + 1) : pieces[i * 7]!));
+    function* one(): Generator<Uint8Array> {
+      yield* mixed;
+    }
+    writeChunksDurable(file, one());
+    expect(readFileSync(file).equals(Buffer.concat(mixed))).toBe(true);
+  });
+
   it('continues after short writes, within a piece and across pieces', () => {
     const file = join(dir, 'short');
     short.limit = 333;

@@ -36,10 +36,10 @@ export function writeFileDurable(file: string, data: Uint8Array | string, opts: 
 }
 
 /**
- * `writeFileDurable` of the concatenation of `chunks`, written with vectored writes so a large file made of pieces
- * (a sealed snapshot) is never copied into one buffer first.
+ * `writeFileDurable` of the concatenation of `chunks`, written as they come with vectored writes, so a large file
+ * made of pieces (a sealed snapshot, encrypted as it is written) is never one buffer.
  */
-export function writeChunksDurable(file: string, chunks: readonly Uint8Array[], opts: { mode?: number; syncDir?: boolean } = {}): void {
+export function writeChunksDurable(file: string, chunks: Iterable<Uint8Array>, opts: { mode?: number; syncDir?: boolean } = {}): void {
   const tmp = `${file}.tmp-${process.pid}`;
   const fd = openSync(tmp, 'w', opts.mode ?? 0o600);
   try {
@@ -59,9 +59,29 @@ export function writeChunksDurable(file: string, chunks: readonly Uint8Array[], 
   if (opts.syncDir !== false) fsyncDir(dirname(file));
 }
 
-/** Writes every byte of `chunks`, in order, at the file's current position (continuing after partial writes); no flush. */
-export function writeAllSync(fd: number, chunks: readonly Uint8Array[]): void {
-  let rest = chunks.filter((c) => c.length > 0);
+/** Bytes gathered from `writeAllSync`'s pieces before one vectored write: few syscalls, little memory held. */
+const WRITE_BATCH = 4 * 1024 * 1024;
+
+/** Writes every byte of `chunks`, in order, at the file's current position, consuming them as it goes; no flush. */
+export function writeAllSync(fd: number, chunks: Iterable<Uint8Array>): void {
+  let batch: Uint8Array[] = [];
+  let bytes = 0;
+  for (const chunk of chunks) {
+    if (chunk.length === 0) continue;
+    batch.push(chunk);
+    bytes += chunk.length;
+    if (bytes >= WRITE_BATCH) {
+      writevAll(fd, batch);
+      batch = [];
+      bytes = 0;
+    }
+  }
+  writevAll(fd, batch);
+}
+
+/** One or more writev calls until all of `bufs` is written (a call may write less than asked). */
+function writevAll(fd: number, bufs: Uint8Array[]): void {
+  let rest = bufs;
   while (rest.length > 0) {
     let n = writevSync(fd, rest);
     let i = 0;

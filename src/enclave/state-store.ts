@@ -21,7 +21,7 @@ import { closeSync, existsSync, fdatasyncSync, ftruncateSync, openSync, readdirS
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fsyncDir, writeAllSync, writeChunksDurable } from '../durable-file.js';
-import { SealingError, sealChunks, unseal } from './sealing.js';
+import { SealingError, sealedLength, sealPieces, unseal } from './sealing.js';
 
 const SNAPSHOT = 'state.sealed';
 /** Sealing purpose of the snapshot (generation, commit counter, state) and prefix of the journal records' purposes. */
@@ -60,20 +60,21 @@ function paddedSize(dataBytes: number, minBytes = 0): number {
 
 /**
  * Seals `prefix` ‖ pad(`data`) — pad being u32 length ‖ data ‖ zeros up to `paddedSize` — as one blob's pieces,
- * feeding the cipher piece by piece so neither the padded plaintext nor the sealed blob is ever one copy.
+ * made as they are consumed, so neither the padded plaintext nor the sealed blob is ever one buffer. `bytes`: the
+ * blob's length, known before it is made.
  */
-function sealPadded(secret: Uint8Array, purpose: string, prefix: Uint8Array, data: readonly Uint8Array[], minBytes: number): { pieces: Buffer[]; bytes: number } {
-  const dataBytes = byteLength(data);
+function sealPadded(secret: Uint8Array, purpose: string, prefix: Uint8Array, data: readonly Uint8Array[], minBytes: number): { pieces: Iterable<Buffer>; bytes: number } {
+  const dataBytes = data.reduce((n, c) => n + c.length, 0);
   const size = paddedSize(dataBytes, minBytes);
   const head = Buffer.alloc(prefix.length + 4);
   head.set(prefix, 0);
   head.writeUInt32BE(dataBytes, prefix.length);
-  const pieces = sealChunks(secret, purpose, [head, ...data], size - 4 - dataBytes);
-  return { pieces, bytes: byteLength(pieces) };
+  return { pieces: sealPieces(secret, purpose, [head, ...data], size - 4 - dataBytes), bytes: sealedLength(head.length + size - 4) };
 }
 
-function byteLength(chunks: readonly Uint8Array[]): number {
-  return chunks.reduce((n, c) => n + c.length, 0);
+function* prepend<T>(first: T, rest: Iterable<T>): Generator<T> {
+  yield first;
+  yield* rest;
 }
 
 function unpad(padded: Uint8Array, what: string): Uint8Array {
@@ -193,7 +194,7 @@ export class SealedStateStore {
       this.#fd = openSync(this.#journalFile(), 'a', 0o600);
       if (created) fsyncDir(this.#dir);
     }
-    writeAllSync(this.#fd, [len, ...sealed.pieces]);
+    writeAllSync(this.#fd, prepend(len, sealed.pieces));
     fdatasyncSync(this.#fd);
     this.#index++;
     this.#journalBytes += 4 + sealed.bytes;
