@@ -15,7 +15,8 @@
  * receipt. A rolled-back state makes commit numbers again that the gateways already saw with other ids, which they
  * detect (src/gateway/enclave-commits.ts; what it cannot detect: docs/pipeline-security.md). Record plaintexts are
  * padded (powers of two from 1 KiB to 64 KiB, then 64-KiB steps), so a record of one patient does not reveal its
- * beat count.
+ * beat count. A record or snapshot is encrypted and written in pieces (sealPieces): at 10,000 patients they are
+ * 120 MB and 280 MB, mostly padding, and neither the padded plaintext nor the sealed blob is ever built whole.
  */
 import { closeSync, existsSync, fdatasyncSync, ftruncateSync, openSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
