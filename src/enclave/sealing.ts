@@ -36,10 +36,40 @@ function keyFor(secret: Uint8Array, purpose: string): Buffer {
 
 /** Seals `data` for `purpose` (the purpose is bound as associated data). */
 export function seal(secret: Uint8Array, purpose: string, data: Uint8Array): Uint8Array {
+  return Buffer.concat([...sealPieces(secret, purpose, [data])]);
+}
+
+/**
+ * Largest piece encrypted at once (bytes): the zero padding is fed from one shared block of this size, and a large
+ * chunk in slices of it, so no ciphertext piece is bigger and a streamed record holds little memory at a time.
+ */
+const PIECE = 1024 * 1024;
+let zeros: Buffer | undefined;
+function zeroBlock(): Buffer {
+  zeros ??= Buffer.alloc(PIECE);
+  return zeros;
+}
+
+/**
+ * Seals the plaintext `chunks` ‖ `zeroBytes` zero bytes exactly as `seal` would seal that concatenation (same
+ * format: magic ‖ nonce ‖ ciphertext ‖ tag) but yields the blob in pieces of at most 1 MiB as it encrypts, for a
+ * writer to stream: neither the plaintext nor the blob is ever one buffer. Its length is `sealedLength`.
+ */
+export function* sealPieces(secret: Uint8Array, purpose: string, chunks: readonly Uint8Array[], zeroBytes = 0): Generator<Buffer> {
   const nonce = randomBytes(12);
   const c = createCipheriv('aes-256-gcm', keyFor(secret, purpose), nonce, { authTagLength: 16 });
   c.setAAD(Buffer.from(purpose));
-  return Buffer.concat([MAGIC, nonce, c.update(data), c.final(), c.getAuthTag()]);
+  yield MAGIC;
+  yield nonce;
+  for (const chunk of chunks) for (let off = 0; off < chunk.length; off += PIECE) yield c.update(chunk.subarray(off, off + PIECE));
+  for (let left = zeroBytes; left > 0; left -= PIECE) yield c.update(zeroBlock().subarray(0, Math.min(left, PIECE)));
+  yield c.final();
+  yield c.getAuthTag();
+}
+
+/** Bytes of the blob that sealing `plainBytes` bytes of plaintext makes (GCM keeps the length; magic, nonce, tag). */
+export function sealedLength(plainBytes: number): number {
+  return MAGIC.length + 12 + plainBytes + 16;
 }
 
 /** Opens a sealed blob; throws SealingError (and releases nothing) if it was altered or sealed for another purpose. */
