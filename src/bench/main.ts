@@ -1,7 +1,8 @@
 /**
- * `npm run bench`: runs one benchmark suite (`--suite hrv`, the default, `--suite access`, `--suite gateway`, `--suite crypto` or
- * `--suite pipeline`), prints its table and writes bench-results/<suite>.json. Suites live in their own modules; this file only
- * dispatches. `--suite pipeline` runs the client sweep and the load sweep of `hrvault bench` (with `--search`, `--duration S` and
+ * `npm run bench`: runs one benchmark suite (`--suite hrv`, the default, `--suite access`, `--suite gateway`, `--suite crypto`,
+ * `--suite enclave`, `--suite paillier`, `--suite micro` or `--suite pipeline`), prints its table and writes
+ * bench-results/<suite>.json (`micro` runs crypto, the per-window and per-file parts of hrv, enclave and paillier, and writes
+ * each one's JSON). Suites live in their own modules; this file only dispatches. `--suite pipeline` runs the client sweep and the load sweep of `hrvault bench` (with `--search`, `--duration S` and
  * `--quick` passed on); `hrvault bench report` then writes docs/benchmarks.md from bench-results/pipeline.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -18,29 +19,84 @@ interface PipelineFlags {
 }
 
 interface Suite {
-  run(log: (line: string) => void, opts: { spDb?: string; pipeline: PipelineFlags }): Promise<{ json: unknown; table: string }>;
+  /** `outputs`: the JSON of each suite run, by the name of its bench-results file (without `.json`). */
+  run(log: (line: string) => void, opts: { spDb?: string; pipeline: PipelineFlags }): Promise<{ outputs: Record<string, unknown>; table: string }>;
 }
+
+const microParts: Record<'crypto' | 'hrv' | 'enclave' | 'paillier', (log: (line: string) => void) => Promise<{ json: unknown; table: string }>> = {
+  async crypto(log) {
+    const { runCryptoBench, formatCryptoBench } = await import('./crypto-bench.js');
+    const r = runCryptoBench(log);
+    return { json: r, table: formatCryptoBench(r) };
+  },
+  // The per-window and per-file cases only: the whole hrv suite (detection of 30-min ECG records, 24-h cleaning) takes minutes.
+  async hrv(log) {
+    const { runHrvBench, formatHrvBench } = await import('./hrv-bench.js');
+    const r = runHrvBench(log, { parts: 'micro' });
+    return { json: r, table: formatHrvBench(r) };
+  },
+  async enclave(log) {
+    const { runEnclaveBench, formatEnclaveBench } = await import('./enclave-bench.js');
+    const r = await runEnclaveBench({ log });
+    return { json: r, table: formatEnclaveBench(r) };
+  },
+  // Paillier without the access suite's services (its SP and CSP on embedded databases, Argon2id registrations).
+  async paillier(log) {
+    const { runPaillierBench, formatAccessTable } = await import('./access-bench.js');
+    const r = await runPaillierBench({ log });
+    return { json: r, table: formatAccessTable({ ...r }) };
+  },
+};
 
 const SUITES: Record<string, Suite> = {
   hrv: {
     async run(log) {
       const { runHrvBench, formatHrvBench } = await import('./hrv-bench.js');
       const r = runHrvBench(log);
-      return { json: r, table: formatHrvBench(r) };
+      return { outputs: { hrv: r }, table: formatHrvBench(r) };
     },
   },
   gateway: {
     async run(log) {
       const { runGatewayBench, formatGatewayBench } = await import('./gateway-bench.js');
       const r = await runGatewayBench({ log });
-      return { json: r, table: formatGatewayBench(r) };
+      return { outputs: { gateway: r }, table: formatGatewayBench(r) };
     },
   },
   crypto: {
     async run(log) {
-      const { runCryptoBench, formatCryptoBench } = await import('./crypto-bench.js');
-      const r = runCryptoBench(log);
-      return { json: r, table: formatCryptoBench(r) };
+      const { json, table } = await microParts.crypto(log);
+      return { outputs: { crypto: json }, table };
+    },
+  },
+  enclave: {
+    async run(log) {
+      const { json, table } = await microParts.enclave(log);
+      return { outputs: { enclave: json }, table };
+    },
+  },
+  paillier: {
+    async run(log) {
+      const { json, table } = await microParts.paillier(log);
+      return { outputs: { paillier: json }, table };
+    },
+  },
+  micro: {
+    async run(log) {
+      const outputs: Record<string, unknown> = {};
+      const tables: string[] = [];
+      const { hasSharedData, SHARED_DATA_SKIP_REASON } = await import('../test-support/shared-data.js');
+      for (const [name, part] of Object.entries(microParts)) {
+        if (name === 'hrv' && !hasSharedData()) {
+          log(`micro: hrv left out (${SHARED_DATA_SKIP_REASON})`);
+          continue;
+        }
+        log(`micro: ${name}…`);
+        const { json, table } = await part(log);
+        outputs[name] = json;
+        tables.push(`${name}:\n${table}`);
+      }
+      return { outputs, table: tables.join('\n\n') };
     },
   },
   pipeline: {
@@ -55,14 +111,14 @@ const SUITES: Record<string, Suite> = {
         const command = `npm run bench -- --suite pipeline${flags}   # = hrvault bench ${kind} --mode both --clients ${o.clients.join(',')} --rate ${o.rates.join(',')} --batch-interval ${o.batchIntervalS} --duration ${o.durationS}${o.search ? ' --search' : ''}`;
         runs.push(await runSweep(o, command, undefined, log));
       }
-      return { json: { runs }, table: runs.map((r) => `${r.kind}:\n${formatPoints(r.points)}`).join('\n') };
+      return { outputs: { pipeline: { runs } }, table: runs.map((r) => `${r.kind}:\n${formatPoints(r.points)}`).join('\n') };
     },
   },
   access: {
     async run(log, opts) {
       const { runAccessBench, formatAccessTable } = await import('./access-bench.js');
       const r = await runAccessBench({ log, ...(opts.spDb ? { spDb: opts.spDb } : {}) });
-      return { json: r, table: formatAccessTable(r) };
+      return { outputs: { access: r }, table: formatAccessTable(r) };
     },
   },
 };
@@ -81,10 +137,12 @@ const program = new Command('bench')
 const { suite, spDb, quick, search, duration } = program.opts<{ suite: string; spDb?: string; quick?: boolean; search?: boolean; duration?: number }>();
 
 const pipeline: PipelineFlags = { quick: quick === true, search: search === true, ...(duration === undefined ? {} : { duration }) };
-const { json, table } = await SUITES[suite]!.run((line) => process.stderr.write(`${line}\n`), { ...(spDb ? { spDb } : {}), pipeline });
+const { outputs, table } = await SUITES[suite]!.run((line) => process.stderr.write(`${line}\n`), { ...(spDb ? { spDb } : {}), pipeline });
 process.stdout.write(table.endsWith('\n') ? table : `${table}\n`);
 const dir = join(ROOT, 'bench-results');
 mkdirSync(dir, { recursive: true });
-const out = join(dir, `${suite}.json`);
-writeFileSync(out, JSON.stringify(json, null, 2) + '\n');
-process.stderr.write(`wrote ${out}\n`);
+for (const [name, json] of Object.entries(outputs)) {
+  const out = join(dir, `${name}.json`);
+  writeFileSync(out, JSON.stringify(json, null, 2) + '\n');
+  process.stderr.write(`wrote ${out}\n`);
+}
