@@ -1,12 +1,14 @@
 /**
  * Generates `docs/benchmarks.md` and its SVG plots (`docs/img/`) from the JSON a pipeline run wrote: the machine,
- * the exact commands, a table per sweep, the largest stable configuration of each mode beside the original study's.
+ * the exact commands, a table per sweep, the largest stable configuration of each mode beside the original study's,
+ * then the micro-benchmarks from the micro suites' JSON (rendered by report-micro.ts).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { HrvaultError } from '../../errors.js';
 import type { BenchRun, PipelineBench } from './output.js';
 import type { PointResult } from './point.js';
+import { microSection, readMicroResults } from './report-micro.js';
 import { renderPlot, type Series } from './svg.js';
 
 /** The original study (Spark Streaming in SGX against plain Spark, 8-thread Xeon E3-1270 v6): largest stable loads. */
@@ -124,8 +126,11 @@ function caveats(runs: readonly BenchRun[]): string[] {
   return out.length === 0 ? [] : ['## Caveats found in this run', '', ...out, ''];
 }
 
-/** Writes the report to `outFile` and its plots beside it under img/; returns the files written. */
-export function writeReport(runs: readonly BenchRun[], outFile: string, sources: readonly string[]): string[] {
+/**
+ * Writes the report to `outFile` and its plots beside it under img/; returns the files written. `microDir`: where the
+ * micro suites' JSON is looked for (report-micro.ts); without it the report has no micro-benchmark section.
+ */
+export function writeReport(runs: readonly BenchRun[], outFile: string, sources: readonly string[], microDir?: string): string[] {
   if (runs.length === 0) throw new HrvaultError('HRV_ERR_USAGE', 'bench report: no runs in the input');
   const imgDir = join(dirname(outFile), 'img');
   mkdirSync(imgDir, { recursive: true });
@@ -195,6 +200,7 @@ export function writeReport(runs: readonly BenchRun[], outFile: string, sources:
     for (const s of run.searches) lines.push(`- ${s.mode}: largest stable ${s.variable} **${n(s.largest_stable)}**, first unstable ${n(s.first_unstable)} (probes: ${s.probes.map((p) => `${p.x} ${p.stable ? '✓' : '✗'}`).join(', ')})`);
     if (run.searches.length) lines.push('');
   }
+  if (microDir !== undefined) lines.push(...microSection(readMicroResults(microDir), microDir));
   lines.push(...caveats(runs));
   writeFileSync(outFile, lines.join('\n'));
   written.push(outFile);
