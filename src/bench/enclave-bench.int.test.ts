@@ -17,8 +17,9 @@ describe('npm run bench -- --suite enclave', () => {
     const r = await runEnclaveBench({ sizes: [10, 20], batches: 2, budgetS: 0, log: (l) => lines.push(l) });
     expect(r.sizes.map((s) => s.files)).toEqual([10]);
     expect(r.skipped).toEqual([{ files: 20, reason: expect.stringMatching(/^estimated \d+ s from the 10-file run, over the 0-s budget$/) as string }]);
-    expect(lines.filter((l) => l.startsWith('enclave bench, 10 files, batch'))).toHaveLength(3);
     const s = r.sizes[0]!;
+    expect(s.warmup_batches).toBe(100);
+    expect(lines.filter((l) => l.startsWith('enclave bench, 10 files, batch'))).toHaveLength(102);
     expect(s.batches).toBe(2);
     expect(r.file_bytes).toBeGreaterThan(1024);
     for (const p of [s.enclave_process, s.in_process_core, s.plain]) {
@@ -26,7 +27,7 @@ describe('npm run bench -- --suite enclave', () => {
       expect(p.file_us).toBeCloseTo((p.batch_ms * 1000) / 10, 0);
     }
     expect(s.commit_wait_ms === null).toBe(s.in_process_core_tmpfs === undefined);
-    expect(formatEnclaveBench(r)).toContain('10 files per batch, median of 2 batches:');
+    expect(formatEnclaveBench(r)).toContain('10 files per batch, median of 2 batches after 100 warm-up:');
 
     const dir = mkdtempSync(join(tmpdir(), 'hrvault-enclave-bench-'));
     try {

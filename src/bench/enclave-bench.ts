@@ -36,7 +36,9 @@ export interface EnclaveBenchPath {
 
 export interface EnclaveBenchSize {
   files: number;
-  /** Measured micro-batches per path (after one warm-up batch). */
+  /** Unmeasured micro-batches first: at least one, and enough for 1,000 files, so the enclave child's JIT is warm too. */
+  warmup_batches: number;
+  /** Measured micro-batches per path (each patient's sequence numbers after the warm-up ones). */
   batches: number;
   enclave_process: EnclaveBenchPath;
   in_process_core: EnclaveBenchPath;
@@ -71,7 +73,7 @@ export interface EnclaveBenchOptions {
   sizes?: readonly number[];
   /** Measured batches per size; default one measure cadence cycle (6 files per patient at 10-s batches). */
   batches?: number;
-  /** A size whose estimated run (from the previous size, scaled by files) exceeds this is skipped, s (default 60). */
+  /** A size whose estimated run (from the previous size's, scaled by files and batches) exceeds this is skipped, s (default 60). */
   budgetS?: number;
   log?: (line: string) => void;
 }
@@ -80,6 +82,11 @@ const GATEWAY = 'gw-bench';
 const SPAN_MS = 10_000;
 /** The gateway's size buckets (src/config.ts's defaults up to 8 KiB: a 10-s batch never needs more). */
 const BUCKETS = [1024, 2048, 4096, 8192];
+/** Files each path analyses before its batches are timed. */
+const WARMUP_FILES = 1000;
+
+/** Unmeasured batches of `files` files: the child process starts cold while this one may have run other suites. */
+const warmupBatches = (files: number): number => Math.max(1, Math.ceil(WARMUP_FILES / files));
 
 interface Timed {
   wall: number;
@@ -155,6 +162,7 @@ interface Secure {
 
 /** Runs one batch size through every path; the paths' state (sequence numbers, windows) starts fresh. */
 async function runSize(files: number, batches: number, root: string, log: (line: string) => void): Promise<{ size: EnclaveBenchSize; fileBytes: number }> {
+  const warmup = warmupBatches(files);
   const dir = mkdtempSync(join(root, `n${files}-`));
   const signing = generateSigningKeyPair();
   const gw: EnrolledGateway = { id: GATEWAY, signingPublicKey: signing.publicKey, hpkePublicKey: generateHpkeKeyPair().publicKey };
@@ -182,8 +190,8 @@ async function runSize(files: number, batches: number, root: string, log: (line:
     const plainTimes: Timed[] = [];
     const plainSealer = { gatewayId: GATEWAY, mode: 'plain' as const, signingPrivateKey: signing.privateKey, bucketBytes: BUCKETS };
     let fileBytes = 0;
-    for (let b = 0; b <= batches; b++) {
-      const seq = b + 1;
+    for (let b = 1 - warmup; b <= batches; b++) {
+      const seq = b + warmup;
       const walls: string[] = [];
       for (const s of secure) {
         const batch = Array.from({ length: files }, (_, p) => s.seal(p, seq));
@@ -203,12 +211,13 @@ async function runSize(files: number, batches: number, root: string, log: (line:
       });
       const t = await timed(() => plainBatch(plain, plainFiles));
       if (b > 0) plainTimes.push(t);
-      log(`enclave bench, ${files} files, batch ${b}${b === 0 ? ' (warm-up)' : ''}: ${walls.join(', ')}, plain ${Math.round(t.wall)} ms`);
+      log(`enclave bench, ${files} files, batch ${b}${b <= 0 ? ' (warm-up)' : ''}: ${walls.join(', ')}, plain ${Math.round(t.wall)} ms`);
     }
     const [proc, inProc, shm] = secure;
     const diff = (a: Timed[], b: Timed[], k: keyof Timed): number => round(median(a.map((x, i) => x[k] - b[i]![k])));
     const size: EnclaveBenchSize = {
       files,
+      warmup_batches: warmup,
       batches,
       enclave_process: summary(proc!.times, files),
       in_process_core: summary(inProc!.times, files),
@@ -227,7 +236,7 @@ async function runSize(files: number, batches: number, root: string, log: (line:
   }
 }
 
-/** Runs the suite; sizes in files per micro-batch, each measured over `batches` batches after one warm-up batch. */
+/** Runs the suite; sizes in files per micro-batch, each measured over `batches` batches after its warm-up batches. */
 export async function runEnclaveBench(o: EnclaveBenchOptions = {}): Promise<EnclaveBenchResult> {
   const log = o.log ?? (() => undefined);
   const sizes = o.sizes ?? [100, 1000, 10_000];
@@ -236,9 +245,9 @@ export async function runEnclaveBench(o: EnclaveBenchOptions = {}): Promise<Encl
   const root = mkdtempSync(join(tmpdir(), 'hrv-enclave-bench-'));
   const out: EnclaveBenchResult = { node: process.version, cpus: cpus().length, load1: round(loadavg()[0]!, 1), date: new Date().toISOString(), file_bytes: 0, file_span_ms: SPAN_MS, sizes: [], skipped: [] };
   try {
-    let last: { files: number; s: number } | undefined;
+    let last: { files: number; batches: number; s: number } | undefined;
     for (const files of sizes) {
-      const estimate = last ? (last.s * files) / last.files : 0;
+      const estimate = last ? ((last.s / (last.files * last.batches)) * files * (warmupBatches(files) + batches)) : 0;
       if (estimate > budgetS) {
         const reason = `estimated ${Math.round(estimate)} s from the ${last!.files}-file run, over the ${budgetS}-s budget`;
         log(`enclave bench: ${files} files skipped: ${reason}`);
@@ -249,7 +258,7 @@ export async function runEnclaveBench(o: EnclaveBenchOptions = {}): Promise<Encl
       const r = await runSize(files, batches, root, log);
       out.sizes.push(r.size);
       out.file_bytes = r.fileBytes;
-      last = { files, s: (performance.now() - t0) / 1000 };
+      last = { files, batches: r.size.warmup_batches + batches, s: (performance.now() - t0) / 1000 };
     }
   } finally {
     rmSync(root, { recursive: true, force: true });
@@ -261,7 +270,7 @@ export async function runEnclaveBench(o: EnclaveBenchOptions = {}): Promise<Encl
 export function formatEnclaveBench(r: EnclaveBenchResult): string {
   const lines = [`enclave boundary bench: node ${r.node}, ${r.cpus} CPUs, load ${r.load1}, ${r.file_bytes}-byte sealed files (${r.file_span_ms / 1000}-s batches); wall ms per batch (median) / µs per file; CPU ms per batch`];
   for (const s of r.sizes) {
-    lines.push(`${s.files} files per batch, median of ${s.batches} batches:`);
+    lines.push(`${s.files} files per batch, median of ${s.batches} batches after ${s.warmup_batches} warm-up:`);
     const paths: [string, EnclaveBenchPath | undefined][] = [
       ['enclave process (IPC + core)', s.enclave_process],
       ['in-process EnclaveCore', s.in_process_core],

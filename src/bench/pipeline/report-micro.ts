@@ -49,6 +49,7 @@ const enclaveSchema = z.object({
   sizes: z.array(
     z.object({
       files: z.number(),
+      warmup_batches: z.number(),
       batches: z.number(),
       enclave_process: pathSchema,
       in_process_core: pathSchema,
@@ -171,7 +172,7 @@ function enclave(r: MicroResults['enclave'], dir: string): string[] {
   if (!r) return [...lines, ...missing('enclave boundary', 'enclave', dir)];
   const d = r.data;
   lines.push(
-    `From \`${r.file}\` (node ${d.node}, ${d.cpus} CPUs, 1-min load ${d.load1} when it ran). One micro-batch of N version-2 files (one per patient, ${d.file_span_ms / 1000}-s batches, ${d.file_bytes} bytes each, sealed by the gateway's own code): through the enclave child process (IPC both ways, then EnclaveCore), the same EnclaveCore in-process, that core with its state on tmpfs, and plain in-host analysis. Median wall time per batch over the batches measured (one measure cadence cycle), their mean, and CPU time (host, plus the enclave child's from /proc at 10-ms resolution).`,
+    `From \`${r.file}\` (node ${d.node}, ${d.cpus} CPUs, 1-min load ${d.load1} when it ran). One micro-batch of N version-2 files (one per patient, ${d.file_span_ms / 1000}-s batches, ${d.file_bytes} bytes each, sealed by the gateway's own code): through the enclave child process (IPC both ways, then EnclaveCore), the same EnclaveCore in-process, that core with its state on tmpfs, and plain in-host analysis. Median wall time per batch over the batches measured (one measure cadence cycle, after warm-up batches totalling at least 1,000 files per path, so each patient's window holds that many batches more at the smaller sizes), their mean, and CPU time (host, plus the enclave child's from /proc at 10-ms resolution).`,
     '',
     '| files per batch | path | ms per batch (median / mean) | µs per file | CPU ms per batch | CPU µs per file |',
     '| ---: | --- | ---: | ---: | ---: | ---: |',
