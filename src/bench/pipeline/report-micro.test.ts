@@ -58,6 +58,9 @@ describe('the Micro-benchmarks section', () => {
   it('refuses a file that is not the suite’s output, naming it', () => {
     const bad = mkdtempSync(join(tmpdir(), 'hrvault-micro-bad-'));
     try {
+      // An access.json from before it carried the aggregate's figures is passed over: Paillier counts as missing.
+      writeFileSync(join(bad, 'access.json'), JSON.stringify({ paillier_bits: 2048, login_p50_ms: 40 }));
+      expect(readMicroResults(bad).paillier).toBeUndefined();
       writeFileSync(join(bad, 'enclave.json'), JSON.stringify({ sizes: 'no' }));
       expect(() => readMicroResults(bad)).toThrow(HrvaultError);
       expect(() => readMicroResults(bad)).toThrow(/enclave\.json is not the enclave suite's output/);

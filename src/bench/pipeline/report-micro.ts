@@ -83,21 +83,30 @@ const SOURCES = {
   enclave: { files: ['enclave.json'], suite: 'enclave', schema: enclaveSchema },
 } as const;
 
-/** Reads the micro suites' JSON from `dir` (names in the result as `dir`/file); throws HRV_ERR_USAGE for a file that does not parse. */
+/**
+ * Reads the micro suites' JSON from `dir` (names in the result as `dir`/file); throws HRV_ERR_USAGE for a suite's own
+ * file that does not parse as its output. A fallback file (access.json for the Paillier figures) written before it
+ * carried them is passed over instead.
+ */
 export function readMicroResults(dir: string): MicroResults {
   const out: MicroResults = {};
   for (const [key, src] of Object.entries(SOURCES) as [keyof MicroResults, (typeof SOURCES)[keyof MicroResults]][]) {
-    const file = src.files.map((f) => join(dir, f)).find((f) => existsSync(f));
-    if (file === undefined) continue;
-    let doc: unknown;
-    try {
-      doc = JSON.parse(readFileSync(file, 'utf8'));
-    } catch (err) {
-      throw new HrvaultError('HRV_ERR_USAGE', `bench report: ${file}: ${err instanceof Error ? err.message : String(err)}`);
+    for (const [i, name] of src.files.entries()) {
+      const file = join(dir, name);
+      if (!existsSync(file)) continue;
+      let doc: unknown;
+      try {
+        doc = JSON.parse(readFileSync(file, 'utf8'));
+      } catch (err) {
+        throw new HrvaultError('HRV_ERR_USAGE', `bench report: ${file}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      const parsed = src.schema.safeParse(doc);
+      if (parsed.success) {
+        (out as Record<string, unknown>)[key] = { data: parsed.data, file };
+        break;
+      }
+      if (i === 0) throw new HrvaultError('HRV_ERR_USAGE', `bench report: ${file} is not the ${src.suite} suite's output: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
     }
-    const parsed = src.schema.safeParse(doc);
-    if (!parsed.success) throw new HrvaultError('HRV_ERR_USAGE', `bench report: ${file} is not the ${src.suite} suite's output: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
-    (out as Record<string, unknown>)[key] = { data: parsed.data, file };
   }
   return out;
 }
