@@ -13,10 +13,10 @@ import { microSection, readMicroResults } from './pipeline/report-micro.js';
 describe('npm run bench -- --suite enclave', () => {
   it('runs 10-file micro-batches through the enclave process, the in-process core and plain, and the report renders them', async () => {
     const lines: string[] = [];
-    // budgetS 0: the second size's estimate is above any budget, so it is skipped with its reason.
-    const r = await runEnclaveBench({ sizes: [10, 20], batches: 2, budgetS: 0, log: (l) => lines.push(l) });
+    // budgetS 0: the second size (above the 1,000 files that always run) is estimated over it, so it is skipped with its reason.
+    const r = await runEnclaveBench({ sizes: [10, 2000], batches: 2, budgetS: 0, log: (l) => lines.push(l) });
     expect(r.sizes.map((s) => s.files)).toEqual([10]);
-    expect(r.skipped).toEqual([{ files: 20, reason: expect.stringMatching(/^estimated \d+ s from the 10-file run, over the 0-s budget$/) as string }]);
+    expect(r.skipped).toEqual([{ files: 2000, reason: expect.stringMatching(/^estimated \d+ s from the 10-file run, over the 0-s budget$/) as string }]);
     const s = r.sizes[0]!;
     expect(s.warmup_batches).toBe(100);
     expect(lines.filter((l) => l.startsWith('enclave bench, 10 files, batch'))).toHaveLength(102);
@@ -36,7 +36,7 @@ describe('npm run bench -- --suite enclave', () => {
       expect(md).toContain(`From \`${join(dir, 'enclave.json')}\``);
       expect(md).toMatch(/^\| 10 \| enclave child process \(IPC \+ core\) \| [0-9.,]+ \/ [0-9.,]+ \|/m);
       expect(md).toMatch(/^\| 10 \| plain, in-host HrvAnalyser \|/m);
-      expect(md).toContain('- 20 files per batch not measured: estimated');
+      expect(md).toContain('- 2,000 files per batch not measured: estimated');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -73,7 +73,10 @@ export interface EnclaveBenchOptions {
   sizes?: readonly number[];
   /** Measured batches per size; default one measure cadence cycle (6 files per patient at 10-s batches). */
   batches?: number;
-  /** A size whose estimated run (from the previous size's, scaled by files and batches) exceeds this is skipped, s (default 60). */
+  /**
+   * A size above 1,000 files whose estimated run (from the previous size's, scaled by files and batches) exceeds this
+   * is skipped, s (default 60); 100 and 1,000 files always run.
+   */
   budgetS?: number;
   log?: (line: string) => void;
 }
@@ -82,6 +85,8 @@ const GATEWAY = 'gw-bench';
 const SPAN_MS = 10_000;
 /** The gateway's size buckets (src/config.ts's defaults up to 8 KiB: a 10-s batch never needs more). */
 const BUCKETS = [1024, 2048, 4096, 8192];
+/** Batch sizes up to this many files run whatever the budget. */
+const ALWAYS_RUN_FILES = 1000;
 /** Files each path analyses before its batches are timed. */
 const WARMUP_FILES = 1000;
 
@@ -248,7 +253,7 @@ export async function runEnclaveBench(o: EnclaveBenchOptions = {}): Promise<Encl
     let last: { files: number; batches: number; s: number } | undefined;
     for (const files of sizes) {
       const estimate = last ? ((last.s / (last.files * last.batches)) * files * (warmupBatches(files) + batches)) : 0;
-      if (estimate > budgetS) {
+      if (files > ALWAYS_RUN_FILES && estimate > budgetS) {
         const reason = `estimated ${Math.round(estimate)} s from the ${last!.files}-file run, over the ${budgetS}-s budget`;
         log(`enclave bench: ${files} files skipped: ${reason}`);
         out.skipped.push({ files, reason });
