@@ -109,7 +109,6 @@ export async function runAccessBench(o: AccessBenchOptions = {}): Promise<Record
   let t = performance.now();
   const keys = await generateCspKeys('csp', bits);
   Object.assign(out, paillierFigures(keys.paillier, bits, performance.now() - t));
-  const withCrt = new PaillierEncryptor(keys.paillier.publicKey, keys.paillier.privateKey);
 
   // The services.
   // On PostgreSQL the benchmark works in a schema of its own and drops it afterwards: nothing else is touched.
@@ -161,7 +160,6 @@ export async function runAccessBench(o: AccessBenchOptions = {}): Promise<Record
   out.login_p99_ms = quantile(lat, 0.99);
 
   const appends = o.appends ?? 1000;
-  withCrt.refill(0);
   // Real results of the enclave's analysis, delivered the way every result arrives: a registered gateway's
   // device-signed ingest, up to 200 results a request as the gateway sends them; each result is stored as an hrv and an rr_batch record.
   const gwKey = generateSigningKeyPair();
