@@ -30,6 +30,72 @@ function quantile(xs: number[], q: number): number {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
 }
 
+/** Paillier figures (ms per operation) of the access suite; also `npm run bench -- --suite paillier` alone. */
+export interface PaillierFigures {
+  paillier_bits: number;
+  paillier_keygen_ms: number;
+  paillier_randomness_crt_ms: number;
+  paillier_randomness_plain_ms: number;
+  paillier_encrypt_pooled_ms: number;
+  /** Homomorphic addition, per ciphertext added into an aggregate. */
+  paillier_add_per_ct_ms: number;
+  /** One decryption (CRT) of an aggregate's packed slots. */
+  paillier_decrypt_crt_ms: number;
+  /** Ciphertexts summed by the timed aggregate, and its whole cost (additions + one decryption), ms. */
+  paillier_aggregate_cts: number;
+  paillier_aggregate_ms: number;
+  paillier_cpu_ms_per_patient_hour: number;
+  paillier_cores_for_10000_patients: number;
+}
+
+/** The Paillier primitives and one aggregate (sum of `n` ciphertexts, then its decryption) at `bits`; no database. */
+export async function runPaillierBench(o: { bits?: number; n?: number; log?: (line: string) => void } = {}): Promise<PaillierFigures> {
+  const bits = o.bits ?? 2048;
+  o.log?.(`generating Paillier keys (${bits} bits)…`);
+  const t = performance.now();
+  const keys = await generateCspKeys('csp', bits);
+  return paillierFigures(keys.paillier, bits, performance.now() - t, o.n);
+}
+
+function paillierFigures(p: Awaited<ReturnType<typeof generateCspKeys>>['paillier'], bits: number, keygenMs: number, n = 40): PaillierFigures {
+  const codec = new SlotCodec(bits);
+  const withCrt = new PaillierEncryptor(p.publicKey, p.privateKey);
+  const plain = new PaillierEncryptor(p.publicKey);
+  let t = performance.now();
+  withCrt.refill(n);
+  const randomnessCrt = (performance.now() - t) / n;
+  const nPlain = Math.max(1, Math.round(n / 4));
+  t = performance.now();
+  plain.refill(nPlain);
+  const randomnessPlain = (performance.now() - t) / nPlain;
+  const m = codec.pack([1n, 41_000n, 1n, 30_000n, 1n, 70_000n, 1n, 800_000n]);
+  t = performance.now();
+  const cts: bigint[] = [];
+  for (let i = 0; i < n; i++) cts.push(withCrt.encrypt(m));
+  const encrypt = (performance.now() - t) / n;
+  t = performance.now();
+  const sum = addCiphertexts(p.publicKey, cts);
+  const addAll = performance.now() - t;
+  t = performance.now();
+  for (let i = 0; i < 10; i++) decryptPacked(p.privateKey, sum, codec, 8);
+  const decrypt = (performance.now() - t) / 10;
+  // One HRV record per 5-minute window: 12 Paillier encryptions per patient-hour.
+  const perHourMs = 12 * (randomnessCrt + encrypt);
+  return {
+    paillier_bits: bits,
+    paillier_keygen_ms: keygenMs,
+    paillier_randomness_crt_ms: randomnessCrt,
+    paillier_randomness_plain_ms: randomnessPlain,
+    paillier_encrypt_pooled_ms: encrypt,
+    paillier_add_per_ct_ms: addAll / n,
+    paillier_decrypt_crt_ms: decrypt,
+    paillier_aggregate_cts: n,
+    paillier_aggregate_ms: addAll + decrypt,
+    paillier_cpu_ms_per_patient_hour: perHourMs,
+    paillier_cores_for_10000_patients: (perHourMs * 10_000) / 3_600_000,
+  };
+}
+
 /** Runs the access benchmark; figures in ms and operations per second. */
 export async function runAccessBench(o: AccessBenchOptions = {}): Promise<Record<string, number | string>> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
@@ -42,35 +108,7 @@ export async function runAccessBench(o: AccessBenchOptions = {}): Promise<Record
   log(`generating CSP keys (Paillier ${bits} bits)…`);
   let t = performance.now();
   const keys = await generateCspKeys('csp', bits);
-  out.paillier_keygen_ms = performance.now() - t;
-
-  // Paillier primitives.
-  const codec = new SlotCodec(bits);
-  const withCrt = new PaillierEncryptor(keys.paillier.publicKey, keys.paillier.privateKey);
-  const plain = new PaillierEncryptor(keys.paillier.publicKey);
-  const N = 40;
-  t = performance.now();
-  withCrt.refill(N);
-  out.paillier_randomness_crt_ms = (performance.now() - t) / N;
-  t = performance.now();
-  plain.refill(N / 4);
-  out.paillier_randomness_plain_ms = (performance.now() - t) / (N / 4);
-  const m = codec.pack([1n, 41_000n, 1n, 30_000n, 1n, 70_000n, 1n, 800_000n]);
-  t = performance.now();
-  const cts: bigint[] = [];
-  for (let i = 0; i < N; i++) cts.push(withCrt.encrypt(m));
-  out.paillier_encrypt_pooled_ms = (performance.now() - t) / N;
-  t = performance.now();
-  const sum = addCiphertexts(keys.paillier.publicKey, cts);
-  out.paillier_add_per_ct_ms = (performance.now() - t) / N;
-  t = performance.now();
-  for (let i = 0; i < 10; i++) decryptPacked(keys.paillier.privateKey, sum, codec, 8);
-  out.paillier_decrypt_crt_ms = (performance.now() - t) / 10;
-  // One HRV record per 5-minute window: 12 Paillier encryptions per patient-hour.
-  const perHourMs =
-    12 * ((out.paillier_randomness_crt_ms as number) + (out.paillier_encrypt_pooled_ms as number));
-  out.paillier_cpu_ms_per_patient_hour = perHourMs;
-  out.paillier_cores_for_10000_patients = (perHourMs * 10_000) / 3_600_000;
+  Object.assign(out, paillierFigures(keys.paillier, bits, performance.now() - t));
 
   // The services.
   // On PostgreSQL the benchmark works in a schema of its own and drops it afterwards: nothing else is touched.
@@ -122,7 +160,6 @@ export async function runAccessBench(o: AccessBenchOptions = {}): Promise<Record
   out.login_p99_ms = quantile(lat, 0.99);
 
   const appends = o.appends ?? 1000;
-  withCrt.refill(0);
   // Real results of the enclave's analysis, delivered the way every result arrives: a registered gateway's
   // device-signed ingest, up to 200 results a request as the gateway sends them; each result is stored as an hrv and an rr_batch record.
   const gwKey = generateSigningKeyPair();

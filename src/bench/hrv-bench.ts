@@ -90,9 +90,20 @@ function nkMs(calls: Array<{ call: string; seconds: number }>, ...names: string[
   return sum;
 }
 
+export interface HrvBenchOptions {
+  /**
+   * 'all' (default): every case. 'micro': only the per-window cases (the full measure set of 5-minute windows, the
+   * streaming window per beat and on demand) and the per-file cases, for `npm run bench -- --suite micro`.
+   */
+  parts?: 'all' | 'micro';
+  /** Patient counts of the per-file cases (default 1,000 and 10,000). */
+  perFilePatients?: readonly number[];
+}
+
 /** Runs the HRV benchmark; `log` receives progress lines. */
-export function runHrvBench(log: (line: string) => void = () => undefined): HrvBenchResult {
+export function runHrvBench(log: (line: string) => void = () => undefined, opts: HrvBenchOptions = {}): HrvBenchResult {
   if (!hasSharedData()) throw new Error(SHARED_DATA_SKIP_REASON);
+  const all = opts.parts !== 'micro';
   const loadBefore = loadavg()[0]!;
   const rows: BenchRow[] = [];
   const ref = readReferenceHrv() as { timings: { calls: Array<{ call: string; seconds: number }> } };
@@ -101,7 +112,7 @@ export function runHrvBench(log: (line: string) => void = () => undefined): HrvB
     results: { neurokit: { records: Record<string, { seconds_clean: number; seconds_peaks: number }> } };
   };
 
-  for (const rec of ['100', '105', '119'] as const) {
+  for (const rec of all ? (['100', '105', '119'] as const) : []) {
     log(`detection ${rec}…`);
     const { mv, fsHz } = readEcg(rec);
     const nk = det.results.neurokit.records[rec];
@@ -132,8 +143,8 @@ export function runHrvBench(log: (line: string) => void = () => undefined): HrvB
   for (const psd of ['welch', 'lomb'] as const) {
     for (const rec of ['100', '105', '119'] as const) {
       log(`measures ${rec} ${psd}…`);
-      const all = nn[rec]!;
-      const w5 = windowOf(all, 0, 300);
+      const whole = nn[rec]!;
+      const w5 = windowOf(whole, 0, 300);
       const five = time(() => analyze(w5, psd), { minRuns: 20, minMs: 300 });
       rows.push({
         name: `full set, 5 min, ${rec} NN, ${psd}`,
@@ -149,7 +160,8 @@ export function runHrvBench(log: (line: string) => void = () => undefined): HrvB
           `${rec} first_5min NN hrv_nonlinear`,
         ),
       });
-      const thirty = time(() => analyze(all, psd), { minRuns: 10, minMs: 500 });
+      if (!all) continue;
+      const thirty = time(() => analyze(whole, psd), { minRuns: 10, minMs: 500 });
       rows.push({
         name: `full set, 30 min, ${rec} NN, ${psd}`,
         median_ms: thirty.median,
@@ -167,17 +179,19 @@ export function runHrvBench(log: (line: string) => void = () => undefined): HrvB
     }
   }
 
-  log('cleaning 24 h (nsr001)…');
   const nsr = readBeats('nsr001');
   const nsrAll = rrAllSeriesFromBeats(nsr, { originS: nsr[0]!.tS });
-  const c = time(() => cleanRr(nsrAll, { method: 'auto' }), { warm: 1, minRuns: 5, minMs: 500, maxRuns: 30 });
-  rows.push({
-    name: `RR cleaning, 24 h nsr001 (${nsrAll.rrMs.length} intervals)`,
-    median_ms: c.median,
-    p90_ms: c.p90,
-    min_ms: c.min,
-    runs: c.runs,
-  });
+  if (all) {
+    log('cleaning 24 h (nsr001)…');
+    const c = time(() => cleanRr(nsrAll, { method: 'auto' }), { warm: 1, minRuns: 5, minMs: 500, maxRuns: 30 });
+    rows.push({
+      name: `RR cleaning, 24 h nsr001 (${nsrAll.rrMs.length} intervals)`,
+      median_ms: c.median,
+      p90_ms: c.p90,
+      min_ms: c.min,
+      runs: c.runs,
+    });
+  }
 
   log('streaming appends…');
   const cleaned = cleanRr(nsrAll).series;
@@ -213,7 +227,7 @@ export function runHrvBench(log: (line: string) => void = () => undefined): HrvB
     target_ms: 2,
   });
 
-  rows.push(...hrvPerFileRows([1_000, 10_000], log));
+  rows.push(...hrvPerFileRows(opts.perFilePatients ?? [1_000, 10_000], log));
 
   return {
     rows,

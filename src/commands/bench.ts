@@ -130,8 +130,9 @@ export function registerBenchCommand(program: Command): void {
     .description('generate docs/benchmarks.md and its SVG plots from bench-results JSON')
     .option('--in <file...>', 'pipeline JSON files (default bench-results/pipeline.json)')
     .option('--out <file>', 'the Markdown file to write', 'docs/benchmarks.md')
-    .action((o: { in?: string[]; out: string }) => {
+    .option('--micro-dir <dir>', 'where the micro suites wrote their JSON (npm run bench -- --suite micro)', 'bench-results')
+    .action((o: { in?: string[]; out: string; microDir: string }) => {
       const files = o.in ?? ['bench-results/pipeline.json'];
-      for (const f of writeReport(readRuns(files), resolve(o.out), files)) process.stderr.write(`wrote ${f}\n`);
+      for (const f of writeReport(readRuns(files), resolve(o.out), files, o.microDir)) process.stderr.write(`wrote ${f}\n`);
     });
 }

@@ -12,5 +12,6 @@ export { validateBenchOptions, parseList, parseTarget, readTargetFile, type Benc
 export { assemble, DEFAULTS, QUICK } from './presets.js';
 export { writeRun, toCsv, formatPoints, type BenchRun, type PipelineBench } from './output.js';
 export { readRuns, writeReport, largestStable, ORIGINAL } from './report.js';
+export { microSection, readMicroResults, MICRO_COMMAND, SEALING_TARGET_RATIO, type MicroResults } from './report-micro.js';
 export { serveForTargets, type ServeOptions } from './serve.js';
 export { machineInfo, type MachineInfo } from './machine.js';

@@ -1,6 +1,7 @@
 /**
  * Generates `docs/benchmarks.md` and its SVG plots (`docs/img/`) from the JSON a pipeline run wrote: the machine,
- * the exact commands, a table per sweep, the largest stable configuration of each mode beside the original study's.
+ * the exact commands, a table per sweep, the largest stable configuration of each mode beside the original study's,
+ * then the micro-benchmarks from the micro suites' JSON (rendered by report-micro.ts).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -8,6 +9,7 @@ import { profileSection, splitProfiled } from './report-profile.js';
 import { HrvaultError } from '../../errors.js';
 import type { BenchRun, PipelineBench } from './output.js';
 import type { PointResult } from './point.js';
+import { microSection, readMicroResults } from './report-micro.js';
 import { renderPlot, type Series } from './svg.js';
 
 /** The original study (Spark Streaming in SGX against plain Spark, 8-thread Xeon E3-1270 v6): largest stable loads. */
@@ -126,8 +128,12 @@ function caveats(runs: readonly BenchRun[]): string[] {
   return out.length === 0 ? [] : ['## Caveats found in this run', '', ...out, ''];
 }
 
-/** Writes the report to `outFile` and its plots beside it under img/; returns the files written. */
-export function writeReport(allRuns: readonly BenchRun[], outFile: string, sources: readonly string[]): string[] {
+/**
+ * Writes the report to `outFile` and its plots beside it under img/; returns the files written. `microDir`: where the
+ * micro suites' JSON is looked for (report-micro.ts); without it the report has no micro-benchmark section. Runs
+ * taken with `--cpu-prof` only feed the "Where the time goes" section.
+ */
+export function writeReport(allRuns: readonly BenchRun[], outFile: string, sources: readonly string[], microDir?: string): string[] {
   const { figures: runs, profiled } = splitProfiled(allRuns);
   if (runs.length === 0) throw new HrvaultError('HRV_ERR_USAGE', 'bench report: no runs in the input (other than --cpu-prof runs, which only explain where the time goes)');
   const imgDir = join(dirname(outFile), 'img');
@@ -200,6 +206,7 @@ export function writeReport(allRuns: readonly BenchRun[], outFile: string, sourc
   }
   lines.push(...caveats(runs));
   lines.push(...profileSection(profiled));
+  if (microDir !== undefined) lines.push(...microSection(readMicroResults(microDir), microDir));
   writeFileSync(outFile, lines.join('\n'));
   written.push(outFile);
   return written;
