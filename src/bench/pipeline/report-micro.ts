@@ -73,7 +73,7 @@ export interface MicroResults {
 }
 
 /** The command that regenerates every JSON the section reads. */
-export const MICRO_COMMAND = 'npm run bench -- --suite micro';
+export const MICRO_COMMAND = 'npm run bench -- --suite micro --enclave-budget 200';
 
 /** Each figure's file under `dir` (first found wins: the access suite's JSON holds the Paillier figures too) and its own suite. */
 const SOURCES = {
