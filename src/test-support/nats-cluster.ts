@@ -95,6 +95,27 @@ export function natsServerOrSkip(): string | null {
   return bin;
 }
 
+/**
+ * Polls `check` every 100 ms until it returns something other than undefined and resolves with it; a
+ * throw counts as "not yet" (a cluster in failover answers with errors). Rejects after `timeoutMs` with the
+ * last error as cause.
+ */
+export async function waitUntil<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`, { cause: last });
+    // Polling interval; the deadline bounds the loop.
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Distinct free loopback ports (freePort alone can hand the same port out twice in a row). */
 async function distinctFreePorts(n: number): Promise<number[]> {
   const ports = new Set<number>();
