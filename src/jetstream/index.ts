@@ -4,6 +4,8 @@
  */
 export {
   LEASE_BUCKET,
+  SERIALIZABLE_CAS_SINCE,
+  hasSerializableClusteredCas,
   LeaseLostError,
   PartitionLeases,
   isWrongLastSequence,

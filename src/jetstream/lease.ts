@@ -39,6 +39,14 @@
  * write carries a fresh `write_id`; the retry of the same write then fails with `wrong last sequence`, and
  * if the key holds our `write_id` the write did land and its revision becomes the token.
  *
+ * **Server version.** All of the above rests on the server deciding each compare-and-set atomically. On a
+ * clustered stream (replicas > 1) nats-server before 2.9.21 checked `Nats-Expected-Last-Subject-Sequence` only
+ * before proposing the write to Raft, so two concurrent updates expecting the same revision could both be
+ * stored and both acknowledged (nats-io/nats-server#4320, fixed by #4319 in 2.9.21): two contenders could both
+ * "win" a lease, and a takeover racing the old owner's commit could overwrite that commit. `openLeaseBucket`
+ * therefore refuses replicas > 1 on an older server unless told the caller never lets two writers race on one
+ * revision. A single server (replicas 1, not clustered) checks at apply time and is not affected.
+ *
  * One write at a time per partition: calls for one partition are queued in order, and a call made with an
  * older `Lease` of the same ownership period uses the newest token (so a renew timer and a commit do not
  * fence each other out).
@@ -48,7 +56,7 @@ import { JetStreamApiCodes, JetStreamApiError, StorageType } from '@nats-io/jets
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
-import { HrvaultError } from '../errors.js';
+import { ConfigError, HrvaultError } from '../errors.js';
 
 /** The bucket the leases live in unless a caller names another. */
 export const LEASE_BUCKET = 'hrvault_leases';
@@ -99,13 +107,42 @@ export interface LeaseBucketOptions {
   replicas: number;
   /** Per-request timeout of the bucket's operations, ms. */
   timeoutMs?: number;
+  /**
+   * Accept replicas > 1 on a server older than SERIALIZABLE_CAS_SINCE: only for callers (tests) that never
+   * let two writers race with one expected revision, since such a server may accept both.
+   */
+  allowUnserializableServer?: boolean;
+}
+
+/** The first nats-server release whose clustered compare-and-set is atomic (nats-io/nats-server#4319). */
+export const SERIALIZABLE_CAS_SINCE = '2.9.21';
+
+/** True when nats-server `version` ("2.9.10", "2.10.18-beta") has an atomic clustered compare-and-set. */
+export function hasSerializableClusteredCas(version: string): boolean {
+  const parse = (v: string): number[] => (/^v?(\d+)\.(\d+)\.(\d+)/.exec(v) ?? []).slice(1, 4).map(Number);
+  const have = parse(version);
+  const need = parse(SERIALIZABLE_CAS_SINCE);
+  if (have.length !== 3) return false;
+  for (let i = 0; i < 3; i++) if (have[i] !== need[i]) return have[i]! > need[i]!;
+  return true;
 }
 
 /**
  * Opens the lease bucket, creating it when absent: file storage, history 1, reads through the stream
- * leader (no direct get from a replica that may lag behind the last write).
+ * leader (no direct get from a replica that may lag behind the last write). Refuses replicas > 1 on a
+ * server without an atomic clustered compare-and-set (see the module header).
  */
 export function openLeaseBucket(nc: NatsConnection, opts: LeaseBucketOptions): Promise<KV> {
+  const version = nc.info?.version ?? 'unknown';
+  if (opts.replicas > 1 && !hasSerializableClusteredCas(version) && opts.allowUnserializableServer !== true) {
+    return Promise.reject(
+      new ConfigError(
+        `nats-server ${version} cannot fence a replicated lease bucket: before ${SERIALIZABLE_CAS_SINCE} a ` +
+          'clustered stream may accept two updates that expect the same revision (nats-io/nats-server#4320); ' +
+          'upgrade the servers, or use replicas 1 on a single server',
+      ),
+    );
+  }
   return new Kvm(nc).create(opts.bucket ?? LEASE_BUCKET, {
     replicas: opts.replicas,
     history: 1,

@@ -58,7 +58,10 @@ export interface NatsCluster {
 }
 
 export interface StartNatsClusterOptions {
-  /** Nodes in the cluster (3 unless a test needs another size; JetStream needs a majority to elect). */
+  /**
+   * Nodes (default 3; JetStream needs a majority to elect). 1 starts a standalone server, whose "meta
+   * leader" is itself once healthy.
+   */
   size?: number;
   /** Deadline for the whole cluster to become ready, in ms. */
   timeoutMs?: number;
@@ -129,7 +132,7 @@ function configText(node: NatsNodeInfo, all: readonly NatsNodeInfo[]): string {
     .map((o) => `    "nats-route://127.0.0.1:${o.clusterPort}"`)
     .join('\n');
   // Small limits: the tests store little, and a cluster on a shared machine must not reserve its disk.
-  return [
+  const base = [
     `server_name: "${node.name}"`,
     `listen: "127.0.0.1:${node.clientPort}"`,
     `http: "127.0.0.1:${node.httpPort}"`,
@@ -138,15 +141,13 @@ function configText(node: NatsNodeInfo, all: readonly NatsNodeInfo[]): string {
     '  max_memory_store: 67108864',
     '  max_file_store: 1073741824',
     '}',
-    'cluster {',
-    '  name: "hrvault-test"',
-    `  listen: "127.0.0.1:${node.clusterPort}"`,
-    '  routes: [',
-    routes,
-    '  ]',
-    '}',
-    '',
-  ].join('\n');
+  ];
+  // One node is a standalone server (no cluster block), the way a single-host deployment runs.
+  const cluster =
+    all.length === 1
+      ? []
+      : ['cluster {', '  name: "hrvault-test"', `  listen: "127.0.0.1:${node.clusterPort}"`, '  routes: [', routes, '  ]', '}'];
+  return [...base, ...cluster, ''].join('\n');
 }
 
 interface NodeHealth {
@@ -236,8 +237,10 @@ export async function startNatsCluster(opts: StartNatsClusterOptions = {}): Prom
     for (;;) {
       const live = nodes.filter((_, i) => running(i));
       const states = await Promise.all(live.map(probe));
-      const leaders = new Set(states.map((s) => s.leader));
-      const leader = states[0]?.leader;
+      // A standalone server has no meta group: it leads itself.
+      const named = nodes.length === 1 ? states.map((s) => (s.healthy ? nodes[0]!.name : undefined)) : states.map((s) => s.leader);
+      const leaders = new Set(named);
+      const leader = named[0];
       if (
         live.length > 0 &&
         states.every((s) => s.healthy) &&
