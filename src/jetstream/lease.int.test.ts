@@ -67,7 +67,7 @@ describe.skipIf(binary === null)('partition leases on a three-node JetStream clu
     return { leases: new PartitionLeases(kv, opts), kv };
   }
 
-  it('refuses a replicated lease bucket on a server whose clustered compare-and-set is not atomic', async () => {
+  it('opens a replicated lease bucket only on a server whose clustered compare-and-set is atomic', async () => {
     const nc = await connect({ servers: [...cluster.urls] });
     conns.push(nc);
     const opened = await openLeaseBucket(nc, { bucket: 'leases_guard', replicas: 3 }).then(
