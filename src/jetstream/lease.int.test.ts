@@ -7,7 +7,12 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { natsServerOrSkip, startNatsCluster, waitUntil, type NatsCluster } from '../test-support/nats-cluster.js';
+import {
+  natsServerOrSkip,
+  startNatsCluster,
+  waitUntil,
+  type NatsCluster,
+} from '../test-support/nats-cluster.js';
 import { ConfigError } from '../errors.js';
 import {
   LeaseLostError,
@@ -95,7 +100,9 @@ describe.skipIf(binary === null)('partition leases on a three-node JetStream clu
 
   async function contendersRace(on: 'cluster' | 'single'): Promise<void> {
     const ws = await Promise.all(
-      ['a', 'b', 'c'].map((w) => worker('leases_one', { worker: w, ttlMs: 10_000, maxClockSkewMs: 200 }, { on })),
+      ['a', 'b', 'c'].map((w) =>
+        worker('leases_one', { worker: w, ttlMs: 10_000, maxClockSkewMs: 200 }, { on }),
+      ),
     );
     const tokens: number[] = [];
     for (let round = 0; round < 10; round++) {
@@ -139,7 +146,10 @@ describe.skipIf(binary === null)('partition leases on a three-node JetStream clu
       expect(await b.leases.acquire(1)).toBeNull();
     }
     expect(la.token).toBeGreaterThan(first);
-    const committed = await a.leases.fencedCommit(la, async (token) => ({ commit: `ckpt@${token}`, result: token }));
+    const committed = await a.leases.fencedCommit(la, async (token) => ({
+      commit: `ckpt@${token}`,
+      result: token,
+    }));
     la = committed.lease;
     expect(la.commit).toBe(`ckpt@${committed.result}`);
 
@@ -157,9 +167,9 @@ describe.skipIf(binary === null)('partition leases on a three-node JetStream clu
     expect(renewal).toBeInstanceOf(LeaseLostError);
     expect((renewal as LeaseLostError).code).toBe('HRV_ERR_LEASE_LOST');
     expect(isWrongLastSequence((renewal as LeaseLostError).cause)).toBe(true);
-    await expect(a.leases.fencedCommit(la, async () => ({ commit: 'late', result: 0 }))).rejects.toBeInstanceOf(
-      LeaseLostError,
-    );
+    await expect(
+      a.leases.fencedCommit(la, async () => ({ commit: 'late', result: 0 })),
+    ).rejects.toBeInstanceOf(LeaseLostError);
     const raw = await a.kv.update(leaseKey(1), 'late write', la.token).catch((e: unknown) => e);
     expect(isWrongLastSequence(raw)).toBe(true);
     expect((await b.leases.read(1))?.value).toMatchObject({ worker: 'b', commit: la.commit });
@@ -266,7 +276,10 @@ describe.skipIf(binary === null)('partition leases on a three-node JetStream clu
       // Fencing still holds on the new leader: the token from before the failover is refused.
       const stale = await o.kv.update(leaseKey(p), 'stale', preKill[p]!).catch((e: unknown) => e);
       expect(isWrongLastSequence(stale)).toBe(true);
-      const c = await o.leases.fencedCommit(leases[p]!, async (t) => ({ commit: `after-failover@${t}`, result: t }));
+      const c = await o.leases.fencedCommit(leases[p]!, async (t) => ({
+        commit: `after-failover@${t}`,
+        result: t,
+      }));
       expect(c.lease.token).toBeGreaterThan(leases[p]!.token);
     }
   });

@@ -93,7 +93,11 @@ export class LeaseLostError extends HrvaultError {
   readonly partition: number;
   readonly token: number;
   constructor(partition: number, token: number, reason: string, options?: { cause?: unknown }) {
-    super('HRV_ERR_LEASE_LOST', `partition ${partition}: lease with fencing token ${token} is lost: ${reason}`, options);
+    super(
+      'HRV_ERR_LEASE_LOST',
+      `partition ${partition}: lease with fencing token ${token} is lost: ${reason}`,
+      options,
+    );
     this.name = 'LeaseLostError';
     this.partition = partition;
     this.token = token;
@@ -176,7 +180,8 @@ export function isWrongLastSequence(err: unknown): boolean {
 
 /** The KV key of partition `n`. */
 export function leaseKey(partition: number): string {
-  if (!Number.isSafeInteger(partition) || partition < 0) throw new RangeError(`bad partition number ${partition}`);
+  if (!Number.isSafeInteger(partition) || partition < 0)
+    throw new RangeError(`bad partition number ${partition}`);
   return `partition.${partition}`;
 }
 
@@ -252,7 +257,12 @@ export class PartitionLeases {
         rev =
           cur === null
             ? await this.#kv.create(leaseKey(partition), JSON.stringify(value))
-            : await this.#kv.update(leaseKey(partition), JSON.stringify(value), cur.revision, this.#timeoutMs);
+            : await this.#kv.update(
+                leaseKey(partition),
+                JSON.stringify(value),
+                cur.revision,
+                this.#timeoutMs,
+              );
       } catch (err) {
         if (isWrongLastSequence(err)) {
           this.#pending.delete(partition);
@@ -324,7 +334,11 @@ export class PartitionLeases {
 
   async #assertOwner(held: Lease): Promise<void> {
     if (performance.now() > held.validUntil) {
-      throw new LeaseLostError(held.partition, held.token, 'its time ran out on this worker\'s clock (renew first)');
+      throw new LeaseLostError(
+        held.partition,
+        held.token,
+        "its time ran out on this worker's clock (renew first)",
+      );
     }
     const cur = await this.read(held.partition);
     if (cur === null || cur.revision !== held.token) {
@@ -348,7 +362,12 @@ export class PartitionLeases {
     for (;;) {
       let failure: unknown;
       try {
-        const rev = await this.#kv.update(leaseKey(held.partition), JSON.stringify(value), held.token, this.#timeoutMs);
+        const rev = await this.#kv.update(
+          leaseKey(held.partition),
+          JSON.stringify(value),
+          held.token,
+          this.#timeoutMs,
+        );
         return this.#hold(held.partition, rev, held.epoch, value, sentAt);
       } catch (err) {
         failure = err;
@@ -368,7 +387,9 @@ export class PartitionLeases {
           throw new LeaseLostError(
             held.partition,
             held.token,
-            cur === null ? 'the key is gone' : `taken over: the key is at revision ${cur.revision} (${cur.value.worker})`,
+            cur === null
+              ? 'the key is gone'
+              : `taken over: the key is at revision ${cur.revision} (${cur.value.worker})`,
             { cause: failure },
           );
         }

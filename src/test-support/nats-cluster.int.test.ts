@@ -64,13 +64,16 @@ describe.skipIf(binary === null)('a three-node nats-server JetStream cluster on 
     await cluster.restart(victim);
     expect(cluster.running(victim)).toBe(true);
     // Rejoined: the node is healthy, names the same leader, and is a current replica of the stream again.
-    const jsz = (await (await fetch(`http://127.0.0.1:${cluster.nodes[victim]!.httpPort}/jsz`)).json()) as Jsz;
+    const jsz = (await (
+      await fetch(`http://127.0.0.1:${cluster.nodes[victim]!.httpPort}/jsz`)
+    ).json()) as Jsz;
     expect(jsz.meta_cluster?.leader).toBe(await cluster.waitForMetaLeader());
     const info = await waitUntil('the restarted node back as a current replica', 30_000, async () => {
       const i = await jsm.streams.info('HARNESS');
-      const peers = [i.cluster?.leader, ...(i.cluster?.replicas ?? []).filter((r) => r.current).map((r) => r.name)].filter(
-        (n) => n !== undefined,
-      );
+      const peers = [
+        i.cluster?.leader,
+        ...(i.cluster?.replicas ?? []).filter((r) => r.current).map((r) => r.name),
+      ].filter((n) => n !== undefined);
       return peers.includes(leader) && peers.length === 3 ? i : undefined;
     });
     expect(info.state.messages).toBe(2);

@@ -78,7 +78,9 @@ const POLL_MS = 50;
  */
 export function findNatsServer(): string | null {
   const explicit = process.env.HRVAULT_NATS_SERVER;
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/bin'].filter((d) => d !== '');
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/bin'].filter(
+    (d) => d !== '',
+  );
   const candidates = explicit ? [explicit] : dirs.map((d) => join(d, 'nats-server'));
   for (const c of candidates) {
     try {
@@ -94,7 +96,8 @@ export function findNatsServer(): string | null {
 /** The `nats-server` binary, or null after printing why the caller's tests are skipped. */
 export function natsServerOrSkip(): string | null {
   const bin = findNatsServer();
-  if (bin === null) console.log('skipped: no nats-server binary (install nats-server or set HRVAULT_NATS_SERVER)');
+  if (bin === null)
+    console.log('skipped: no nats-server binary (install nats-server or set HRVAULT_NATS_SERVER)');
   return bin;
 }
 
@@ -103,7 +106,11 @@ export function natsServerOrSkip(): string | null {
  * throw counts as "not yet" (a cluster in failover answers with errors). Rejects after `timeoutMs` with the
  * last error as cause.
  */
-export async function waitUntil<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
+export async function waitUntil<T>(
+  what: string,
+  timeoutMs: number,
+  check: () => Promise<T | undefined>,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -146,7 +153,15 @@ function configText(node: NatsNodeInfo, all: readonly NatsNodeInfo[]): string {
   const cluster =
     all.length === 1
       ? []
-      : ['cluster {', '  name: "hrvault-test"', `  listen: "127.0.0.1:${node.clusterPort}"`, '  routes: [', routes, '  ]', '}'];
+      : [
+          'cluster {',
+          '  name: "hrvault-test"',
+          `  listen: "127.0.0.1:${node.clusterPort}"`,
+          '  routes: [',
+          routes,
+          '  ]',
+          '}',
+        ];
   return [...base, ...cluster, ''].join('\n');
 }
 
@@ -182,7 +197,8 @@ export async function startNatsCluster(opts: StartNatsClusterOptions = {}): Prom
   const size = opts.size ?? 3;
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const binary = opts.binary ?? findNatsServer();
-  if (binary === null) throw new Error('no nats-server binary (install nats-server or set HRVAULT_NATS_SERVER)');
+  if (binary === null)
+    throw new Error('no nats-server binary (install nats-server or set HRVAULT_NATS_SERVER)');
 
   const dir = await mkdtemp(join(tmpdir(), 'hrvault-nats-'));
   const ports = await distinctFreePorts(size * 3);
@@ -230,7 +246,9 @@ export async function startNatsCluster(opts: StartNatsClusterOptions = {}): Prom
 
   const running = (i: number): boolean => procs[i] !== null;
   const tails = (): string =>
-    nodes.map((n, i) => `--- ${n.name} (${running(i) ? 'running' : 'down'}):\n${logs[i]!.slice(-1500)}`).join('\n');
+    nodes
+      .map((n, i) => `--- ${n.name} (${running(i) ? 'running' : 'down'}):\n${logs[i]!.slice(-1500)}`)
+      .join('\n');
 
   const waitForMetaLeader = async (deadlineMs = timeoutMs): Promise<string> => {
     const deadline = Date.now() + deadlineMs;
@@ -238,7 +256,10 @@ export async function startNatsCluster(opts: StartNatsClusterOptions = {}): Prom
       const live = nodes.filter((_, i) => running(i));
       const states = await Promise.all(live.map(probe));
       // A standalone server has no meta group: it leads itself.
-      const named = nodes.length === 1 ? states.map((s) => (s.healthy ? nodes[0]!.name : undefined)) : states.map((s) => s.leader);
+      const named =
+        nodes.length === 1
+          ? states.map((s) => (s.healthy ? nodes[0]!.name : undefined))
+          : states.map((s) => s.leader);
       const leaders = new Set(named);
       const leader = named[0];
       if (
@@ -251,7 +272,9 @@ export async function startNatsCluster(opts: StartNatsClusterOptions = {}): Prom
         return leader;
       if (Date.now() > deadline) {
         const why = live.map((n, k) => `${n.name}: ${states[k]!.problem}`).join('; ');
-        throw new Error(`NATS cluster had no agreed meta leader within ${deadlineMs} ms (${why})\n${tails()}`);
+        throw new Error(
+          `NATS cluster had no agreed meta leader within ${deadlineMs} ms (${why})\n${tails()}`,
+        );
       }
       // Polling interval; the deadline above bounds the wait.
       await new Promise((r) => setTimeout(r, POLL_MS));
