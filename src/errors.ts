@@ -64,6 +64,7 @@ export const ERROR_CODES = {
   HRV_ERR_SP_ROLLBACK: 'the storage provider served an entry older than the CSP last stored or saw (a rollback); refused',
   HRV_ERR_AGGREGATE_INTEGRITY: 'an aggregate from the storage provider failed its MAC check (tampered, incomplete or replayed); aggregates are suspended',
   HRV_ERR_AGGREGATES_SUSPENDED: 'aggregates are suspended after the storage provider forged one, until an admin resumes them',
+  HRV_ERR_LEASE_LOST: 'a partition lease was taken over, expired or could not be confirmed; its holder may no longer commit',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
