@@ -68,6 +68,8 @@ describe.skipIf(binary === null)('partition leases on a three-node JetStream clu
       bucket,
       replicas: on === 'cluster' ? 3 : 1,
       allowUnserializableServer: where.unserializableOk === true,
+      // A loaded 2-core CI machine can take longer than the default to elect the new bucket's stream leader.
+      timeoutMs: 20_000,
     });
     return { leases: new PartitionLeases(kv, opts), kv };
   }

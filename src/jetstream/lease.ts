@@ -52,7 +52,7 @@
  * fence each other out).
  */
 import { randomUUID } from 'node:crypto';
-import { JetStreamApiCodes, JetStreamApiError, StorageType } from '@nats-io/jetstream';
+import { jetstream, JetStreamApiCodes, JetStreamApiError, StorageType } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
@@ -109,7 +109,7 @@ export interface LeaseBucketOptions {
   bucket?: string;
   /** 3 on a cluster (survives one node), 1 on a single server. */
   replicas: number;
-  /** Per-request timeout of the bucket's operations, ms. */
+  /** Timeout of the bucket's operations and of the JetStream API calls that create or look it up, ms (default 5000). */
   timeoutMs?: number;
   /**
    * Accept replicas > 1 on a server older than SERIALIZABLE_CAS_SINCE: only for callers (tests) that never
@@ -147,7 +147,8 @@ export function openLeaseBucket(nc: NatsConnection, opts: LeaseBucketOptions): P
       ),
     );
   }
-  return new Kvm(nc).create(opts.bucket ?? LEASE_BUCKET, {
+  // The API timeout too: creating an R3 bucket waits for a stream leader, which takes seconds during an election.
+  return new Kvm(jetstream(nc, { timeout: opts.timeoutMs ?? 5000 })).create(opts.bucket ?? LEASE_BUCKET, {
     replicas: opts.replicas,
     history: 1,
     storage: StorageType.File,
