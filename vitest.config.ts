@@ -21,8 +21,9 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['src/**/*.test.ts', 'scripts/**/*.test.ts'],
-          // src/faults/*.faults.test.ts run in their own config (npm run test:faults).
-          exclude: [...configDefaults.exclude, ...INT, 'src/faults/*.faults.test.ts'],
+          // src/faults/*.faults.test.ts run in their own config (npm run test:faults), src/jetstream/*.cluster.test.ts
+          // in theirs (npm run test:cluster).
+          exclude: [...configDefaults.exclude, ...INT, 'src/faults/*.faults.test.ts', 'src/jetstream/*.cluster.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,
           sequence: { groupOrder: 0 },

@@ -5,7 +5,7 @@
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { natsServerOrSkip, startNatsCluster, waitUntil, type NatsCluster } from './nats-cluster.js';
+import { natsServerOrSkip, startNatsCluster, waitUntil, type NatsCluster } from '../test-support/nats-cluster.js';
 
 const binary = natsServerOrSkip();
 
