@@ -38,7 +38,6 @@ describe('SP schema', () => {
     const db = await fresh();
     await start(db);
     await db.query("INSERT INTO sp_users (user_ref, version, blob) VALUES ('u1', 3, '\\x0102'::bytea)");
-    await db.query("INSERT INTO sp_config (name, value) VALUES ('paillier_n', '143')");
     await db.exec('DROP TABLE schema_migrations');
     await start(db);
     expect(await schemaVersion(db, 'sp')).toBe(1);

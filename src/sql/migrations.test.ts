@@ -128,7 +128,7 @@ describe('validateMigrations', () => {
     expect(Object.isFrozen(list) && Object.isFrozen(list[0])).toBe(true);
   });
 
-  it.each([
+  it.each<[string, Migration[], RegExp]>([
     ['a gap', [V1, V3], /entry 2 has version 3, expected 2/],
     ['a duplicate', [V1, V2, { ...V3, version: 2 }], /version 2 appears twice/],
     ['out of order', [V2, V1], /entry 1 has version 2, expected 1/],

@@ -59,7 +59,7 @@ export class MigrationListError extends HrvaultError {
 }
 
 /** The ledger of every component in one database; its own shape is fixed (it cannot migrate itself). */
-const LEDGER = `CREATE TABLE IF NOT EXISTS schema_migrations (
+const LEDGER = `CREATE TABLE schema_migrations (
   component TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL, checksum TEXT NOT NULL,
   applied_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (component, version))`;
 
@@ -130,7 +130,7 @@ function checkLedger(component: string, list: readonly Migration[], rows: Ledger
  */
 async function step(tx: SqlTx, component: string, list: readonly Migration[]): Promise<{ applied?: number; version: number }> {
   await tx.query(`SELECT pg_advisory_xact_lock(${LOCK_KEY}::bigint)`);
-  await tx.exec(LEDGER);
+  if (!(await tableExists(tx, 'schema_migrations'))) await tx.exec(LEDGER);
   const rows = await tx.query<LedgerRow>('SELECT version, name, checksum FROM schema_migrations WHERE component = $1 ORDER BY version', [component]);
   const current = checkLedger(component, list, rows);
   const next = list[current];
