@@ -8,7 +8,10 @@ import { createHash } from 'node:crypto';
 import { HrvaultError } from '../errors.js';
 import { tableExists, type SqlDb, type SqlTx } from './sql.js';
 
-/** One step of a component's schema: `up` is SQL (several statements allowed), applied once, never edited after release. */
+/**
+ * One step of a component's schema: `up` is SQL (several statements allowed), applied once inside a transaction
+ * (so no BEGIN/COMMIT of its own, no CREATE INDEX CONCURRENTLY), and never edited after release.
+ */
 export interface Migration {
   version: number;
   name: string;
@@ -75,14 +78,20 @@ export function migrationChecksum(m: Pick<Migration, 'up'>): string {
   return createHash('sha256').update(m.up, 'utf8').digest('hex');
 }
 
-const COMPONENT = /^[a-z][a-z0-9_-]{0,62}$/;
+/** A component's name is a ledger key: lower-case letters, digits, _ or -, starting with a letter. */
+function checkComponent(component: string): void {
+  if (!/^[a-z][a-z0-9_-]{0,62}$/.test(component)) throw new MigrationListError(component, 'component names are lower-case letters, digits, _ or -');
+}
+
+/** Lists that validateMigrations returned; migrate checks any other list itself. */
+const validated = new WeakSet<readonly Migration[]>();
 
 /**
  * Checks a component's list once, at declaration (versions exactly 1, 2, 3… in order, non-empty names and
  * SQL) and returns it frozen; throws MigrationListError (HRV_ERR_MIGRATION_LIST) otherwise.
  */
 export function validateMigrations(component: string, list: readonly Migration[]): readonly Migration[] {
-  if (!COMPONENT.test(component)) throw new MigrationListError(component, 'component names are lower-case letters, digits, _ or -');
+  checkComponent(component);
   if (list.length === 0) throw new MigrationListError(component, 'the list is empty');
   list.forEach((m, i) => {
     if (!Number.isInteger(m.version) || m.version !== i + 1) {
@@ -95,7 +104,9 @@ export function validateMigrations(component: string, list: readonly Migration[]
     if (m.name.trim() === '') throw new MigrationListError(component, `version ${m.version} has no name`);
     if (m.up.trim() === '') throw new MigrationListError(component, `version ${m.version} has no SQL`);
   });
-  return Object.freeze(list.map((m) => Object.freeze({ version: m.version, name: m.name, up: m.up })));
+  const frozen = Object.freeze(list.map((m) => Object.freeze({ version: m.version, name: m.name, up: m.up })));
+  validated.add(frozen);
+  return frozen;
 }
 
 interface LedgerRow {
@@ -109,7 +120,7 @@ function checkLedger(component: string, list: readonly Migration[], rows: Ledger
   const newest = rows.length > 0 ? Math.max(...rows.map((r) => r.version)) : 0;
   if (newest > list.length) throw new SchemaNewerError(component, newest, list.length);
   rows.forEach((r, i) => {
-    // Rows come ordered by version; this migrator only ever records 1..k, so a hole means hands were in the ledger.
+    // Rows come ordered by version and this migrator only ever records 1..k: a hole means the ledger was edited.
     if (r.version !== i + 1) throw new SchemaDriftError(component, `the database records version ${r.version} without version ${i + 1}`);
     const m = list[i]!;
     const want = migrationChecksum(m);
@@ -151,7 +162,8 @@ async function step(tx: SqlTx, component: string, list: readonly Migration[]): P
  * database is not one this code may run on. Safe to call from several processes at once against one server.
  */
 export async function migrate(db: SqlDb, component: string, list: readonly Migration[]): Promise<MigrationResult> {
-  const checked = validateMigrations(component, list);
+  checkComponent(component);
+  const checked = validated.has(list) ? list : validateMigrations(component, list);
   const applied: number[] = [];
   for (;;) {
     const r = await db.transaction((tx) => step(tx, component, checked));
