@@ -2,22 +2,27 @@
  * The SP's schema under the migrator (embedded engine): migration 1 is the DDL the SP ran before migrations,
  * so a database that code wrote is adopted with its rows; a schema a newer release wrote stops the start.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateIdentity } from '../crypto/index.js';
 import { migrationChecksum, openSqlDb, schemaVersion, type SqlDb } from '../sql/index.js';
 import { SP_MIGRATIONS, SpService } from './sp-service.js';
 
 const spIdentity = generateIdentity('sp');
 const csp = { id: 'csp', publicKey: generateIdentity('csp').publicKey };
-const open: SqlDb[] = [];
+// One embedded database for the file (each takes seconds to start); every test gets an empty schema of its own.
+let shared: SqlDb;
+let schemas = 0;
 async function fresh(): Promise<SqlDb> {
-  const db = await openSqlDb('memory:');
-  open.push(db);
-  return db;
+  schemas += 1;
+  await shared.exec(`CREATE SCHEMA t${schemas}; SET search_path TO t${schemas}`);
+  return shared;
 }
 const start = (db: SqlDb) => SpService.create({ identity: spIdentity, csp, db, reorderWindow: 64 });
-afterEach(async () => {
-  for (const db of open.splice(0)) await db.close();
+beforeAll(async () => {
+  shared = await openSqlDb('memory:');
+});
+afterAll(async () => {
+  await shared.close();
 });
 
 describe('SP schema', () => {

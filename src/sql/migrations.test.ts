@@ -3,7 +3,7 @@
  * migration, malformed list) and the upgrade of a database that the pre-migration code created with
  * `CREATE TABLE IF NOT EXISTS`. The same code against a PostgreSQL server: migrations.int.test.ts.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, migrationChecksum, schemaVersion, validateMigrations, type Migration } from './migrations.js';
 import { openSqlDb, tableExists, type SqlDb } from './sql.js';
 
@@ -16,14 +16,19 @@ CREATE INDEX IF NOT EXISTS notes_body ON notes (body);`,
 const V2: Migration = { version: 2, name: 'notes author', up: 'ALTER TABLE notes ADD COLUMN author TEXT' };
 const V3: Migration = { version: 3, name: 'tags', up: 'CREATE TABLE tags (note INTEGER NOT NULL, tag TEXT NOT NULL)' };
 
-const open: SqlDb[] = [];
+// One embedded database for the file (each takes seconds to start); every test gets an empty schema of its own.
+let shared: SqlDb;
+let schemas = 0;
 async function fresh(): Promise<SqlDb> {
-  const db = await openSqlDb('memory:');
-  open.push(db);
-  return db;
+  schemas += 1;
+  await shared.exec(`CREATE SCHEMA t${schemas}; SET search_path TO t${schemas}`);
+  return shared;
 }
-afterEach(async () => {
-  for (const db of open.splice(0)) await db.close();
+beforeAll(async () => {
+  shared = await openSqlDb('memory:');
+});
+afterAll(async () => {
+  await shared.close();
 });
 
 async function ledger(db: SqlDb, component = 'notes') {
