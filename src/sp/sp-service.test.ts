@@ -2,28 +2,16 @@
  * The SP's schema under the migrator (embedded engine): migration 1 is the DDL the SP ran before migrations,
  * so a database that code wrote is adopted with its rows; a schema a newer release wrote stops the start.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { generateIdentity } from '../crypto/index.js';
-import { migrationChecksum, openSqlDb, schemaVersion, type SqlDb } from '../sql/index.js';
+import { migrationChecksum, schemaVersion, type SqlDb } from '../sql/index.js';
+import { schemaPerTest } from '../test-support/sql-schemas.js';
 import { SP_MIGRATIONS, SpService } from './sp-service.js';
 
 const spIdentity = generateIdentity('sp');
 const csp = { id: 'csp', publicKey: generateIdentity('csp').publicKey };
-// One embedded database for the file (each takes seconds to start); every test gets an empty schema of its own.
-let shared: SqlDb;
-let schemas = 0;
-async function fresh(): Promise<SqlDb> {
-  schemas += 1;
-  await shared.exec(`CREATE SCHEMA t${schemas}; SET search_path TO t${schemas}`);
-  return shared;
-}
+const fresh = schemaPerTest();
 const start = (db: SqlDb) => SpService.create({ identity: spIdentity, csp, db, reorderWindow: 64 });
-beforeAll(async () => {
-  shared = await openSqlDb('memory:');
-});
-afterAll(async () => {
-  await shared.close();
-});
 
 describe('SP schema', () => {
   it('migration 1 is byte for byte the DDL of the last release without migrations, and is never edited', () => {

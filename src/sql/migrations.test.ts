@@ -3,9 +3,10 @@
  * migration, malformed list) and the upgrade of a database that the pre-migration code created with
  * `CREATE TABLE IF NOT EXISTS`. The same code against a PostgreSQL server: migrations.int.test.ts.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { migrate, migrationChecksum, schemaVersion, validateMigrations, type Migration } from './migrations.js';
-import { openSqlDb, tableExists, type SqlDb } from './sql.js';
+import { tableExists, type SqlDb } from './sql.js';
+import { schemaPerTest } from '../test-support/sql-schemas.js';
 
 const V1: Migration = {
   version: 1,
@@ -16,20 +17,7 @@ CREATE INDEX IF NOT EXISTS notes_body ON notes (body);`,
 const V2: Migration = { version: 2, name: 'notes author', up: 'ALTER TABLE notes ADD COLUMN author TEXT' };
 const V3: Migration = { version: 3, name: 'tags', up: 'CREATE TABLE tags (note INTEGER NOT NULL, tag TEXT NOT NULL)' };
 
-// One embedded database for the file (each takes seconds to start); every test gets an empty schema of its own.
-let shared: SqlDb;
-let schemas = 0;
-async function fresh(): Promise<SqlDb> {
-  schemas += 1;
-  await shared.exec(`CREATE SCHEMA t${schemas}; SET search_path TO t${schemas}`);
-  return shared;
-}
-beforeAll(async () => {
-  shared = await openSqlDb('memory:');
-});
-afterAll(async () => {
-  await shared.close();
-});
+const fresh = schemaPerTest();
 
 async function ledger(db: SqlDb, component = 'notes') {
   return db.query<{ version: number; name: string; checksum: string; applied_at: unknown }>(
