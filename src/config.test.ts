@@ -49,6 +49,16 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ env: { HRVAULT_GATEWAY_ATTESTATION_MAX_AGE_S: '1.5' } })).toThrow(/gateway\.attestationMaxAgeS/);
   });
 
+  it('validates the SP pool sizes: 8 by default, set by environment, 0, 101 or a fraction refused with the variable', () => {
+    expect(loadConfig({ env: {} }).sp.dbPoolMax).toBe(8);
+    expect(loadConfig({ env: {} }).access.spDbPoolMax).toBe(8);
+    const cfg = loadConfig({ env: { HRVAULT_SP_DB_POOL_MAX: '20', HRVAULT_ACCESS_SP_DB_POOL_MAX: '3' } });
+    expect([cfg.sp.dbPoolMax, cfg.access.spDbPoolMax]).toEqual([20, 3]);
+    expect(() => loadConfig({ env: { HRVAULT_SP_DB_POOL_MAX: '0' } })).toThrow(/sp\.dbPoolMax \(from environment HRVAULT_SP_DB_POOL_MAX\)/);
+    expect(() => loadConfig({ env: { HRVAULT_ACCESS_SP_DB_POOL_MAX: '101' } })).toThrow(/access\.spDbPoolMax/);
+    expect(() => loadConfig({ env: { HRVAULT_SP_DB_POOL_MAX: '2.5' } })).toThrow(/sp\.dbPoolMax/);
+  });
+
   it('names a bad flag and an unknown key', () => {
     expect(() => loadConfig({ env: {}, flags: { sensor: { patients: 0 } } })).toThrow(
       /sensor\.patients \(from flag\)/,

@@ -69,9 +69,9 @@ export const DEFAULT_CONFIG: HrvaultConfig = {
     retentionSweepIntervalS: 3600,
   },
   enclave: { dataDir: 'hrvault-data/enclave', platformKeyFile: 'hrvault-data/platform.key', enrolmentFile: '' },
-  access: { dataDir: './hrvault-data', host: '127.0.0.1', port: 8080, paillierBits: 2048, spDb: '', adminPassword: '', trustProxy: false, secondAdminPassword: '', grantApprovals: 2 },
+  access: { dataDir: './hrvault-data', host: '127.0.0.1', port: 8080, paillierBits: 2048, spDb: '', spDbPoolMax: 8, adminPassword: '', trustProxy: false, secondAdminPassword: '', grantApprovals: 2 },
   csp: { dataDir: './hrvault-csp', host: '127.0.0.1', port: 8080, paillierBits: 2048, spUrl: '', spPublicKey: '', adminPassword: '', trustProxy: false, secondAdminPassword: '', grantApprovals: 2 },
-  sp: { dataDir: './hrvault-sp', host: '127.0.0.1', port: 8081, db: '', cspPublicKey: '' },
+  sp: { dataDir: './hrvault-sp', host: '127.0.0.1', port: 8081, db: '', dbPoolMax: 8, cspPublicKey: '' },
   log: { level: 'info' },
 };
 

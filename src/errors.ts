@@ -65,6 +65,9 @@ export const ERROR_CODES = {
   HRV_ERR_AGGREGATE_INTEGRITY: 'an aggregate from the storage provider failed its MAC check (tampered, incomplete or replayed); aggregates are suspended',
   HRV_ERR_AGGREGATES_SUSPENDED: 'aggregates are suspended after the storage provider forged one, until an admin resumes them',
   HRV_ERR_LEASE_LOST: 'a partition lease was taken over, expired or could not be confirmed; its holder may no longer commit',
+  HRV_ERR_SCHEMA_NEWER: 'the database schema was written by a newer release than this one (its version is unknown to this code); refusing to start',
+  HRV_ERR_SCHEMA_DRIFT: 'the schema migrations recorded in the database differ from this code\'s (a released migration was edited or removed); refusing to start',
+  HRV_ERR_MIGRATION_LIST: 'a component\'s list of schema migrations is malformed (versions not 1, 2, 3… in order, or an empty name or statement)',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

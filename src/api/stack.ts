@@ -14,6 +14,8 @@ export interface AccessStackOptions {
   dataDir?: string;
   /** postgres://… for the SP instead of the embedded database. */
   spDb?: string;
+  /** Most connections the SP opens to spDb (default 8). */
+  spDbPoolMax?: number;
   port: number;
   host?: string;
   paillierBits?: number;
@@ -42,7 +44,12 @@ export async function startAccessStack(o: AccessStackOptions): Promise<AccessSta
   } else {
     keys = await generateCspKeys('csp', bits);
   }
-  const sp = await startSp({ ...(o.dataDir ? { dataDir: o.dataDir } : {}), ...(o.spDb ? { spDb: o.spDb } : {}), cspPublicKey: keys.identity.publicKey });
+  const sp = await startSp({
+    ...(o.dataDir ? { dataDir: o.dataDir } : {}),
+    ...(o.spDb ? { spDb: o.spDb } : {}),
+    ...(o.spDbPoolMax !== undefined ? { spDbPoolMax: o.spDbPoolMax } : {}),
+    cspPublicKey: keys.identity.publicKey,
+  });
   const csp = await startCsp({ ...(o.dataDir ? { dataDir: o.dataDir } : {}), keys, sp: { inProcess: sp.sp, publicKey: sp.identity.publicKey }, ...(o.grantApprovals !== undefined ? { grantApprovals: o.grantApprovals } : {}) });
   const api = await buildApi({ csp: csp.csp, trustProxy: o.trustProxy ?? false, ...(o.webRoot !== undefined ? { webRoot: o.webRoot } : {}) });
   const address = await api.listen({ port: o.port, host: o.host ?? '127.0.0.1' });

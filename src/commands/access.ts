@@ -42,6 +42,7 @@ export function accessStackFromConfig(cfg: HrvaultConfig['access']): Promise<Acc
     ...(dashboardBuilt() ? { webRoot: DASHBOARD_ROOT } : {}),
     dataDir: cfg.dataDir,
     ...(cfg.spDb ? { spDb: cfg.spDb } : {}),
+    spDbPoolMax: cfg.spDbPoolMax,
     port: cfg.port,
     host: cfg.host,
     paillierBits: cfg.paillierBits,
@@ -138,7 +139,7 @@ export function registerAccessCommands(program: Command): void {
       }
       if (!cfg.cspPublicKey) throw new ConfigError('sp.cspPublicKey (--csp-public-key or HRVAULT_SP_CSP_PUBLIC_KEY) is required');
       await ensurePortFree('--port', cfg.port, cfg.host);
-      const sp = await startSp({ dataDir: cfg.dataDir, ...(cfg.db ? { spDb: cfg.db } : {}), cspPublicKey: importIdentityPublicKey(cfg.cspPublicKey) });
+      const sp = await startSp({ dataDir: cfg.dataDir, ...(cfg.db ? { spDb: cfg.db } : {}), spDbPoolMax: cfg.dbPoolMax, cspPublicKey: importIdentityPublicKey(cfg.cspPublicKey) });
       const app = await buildSpHttp(sp.sp);
       const address = await app.listen({ port: cfg.port, host: cfg.host }).catch(async (err: unknown) => {
         await sp.close();

@@ -142,6 +142,8 @@ const enclaveSchema = z
 
 const port = z.number().int().min(0).max(65535);
 const paillierBits = z.number().int().min(1024).max(4096);
+/** Connections in a PostgreSQL pool: at least one, and no more than a server allows by default (max_connections 100). */
+const dbPoolMax = z.number().int().min(1).max(100);
 /** The two-person rule on grants of access: 2 by default; 1 turns it off (a single-admin deployment). */
 const grantApprovals = z.number().int().min(1).max(16);
 
@@ -156,6 +158,8 @@ const accessSchema = z
     paillierBits,
     /** SP storage: postgres://… ; empty = the embedded database in dataDir. */
     spDb: z.string(),
+    /** Most connections the SP opens to its PostgreSQL (spDb); each is a server process there. */
+    spDbPoolMax: dbPoolMax,
     /** Registers the first admin on a store without users; empty = none. */
     adminPassword: z.string(),
     /**
@@ -197,6 +201,8 @@ const spSchema = z
     port,
     /** postgres://… ; empty = the embedded database in dataDir. */
     db: z.string(),
+    /** As access.spDbPoolMax, for db. */
+    dbPoolMax,
     /** The CSP identity public key to pin (base64url). */
     cspPublicKey: z.string(),
   })

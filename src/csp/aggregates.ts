@@ -28,8 +28,6 @@ const FIXED_POINT = 1000;
 /** Version of what the MAC binds (layout and record naming); part of every pad. */
 const MAC_CONTEXT = 'hrvault aggregate-mac hrv-v1';
 
-const SCHEMA = `CREATE TABLE IF NOT EXISTS csp_aggregate_suspension (sp_id TEXT PRIMARY KEY, since_ms BIGINT NOT NULL, reason TEXT NOT NULL);`;
-
 /** The SP's aggregate failed its MAC check: tampered, incomplete, padded or replayed. */
 export class AggregateIntegrityError extends HrvaultError {
   constructor(message: string) {
@@ -165,9 +163,8 @@ export class Aggregates {
     this.#mac = new AggregateMac(deps.keys.aggregateMacKey, pk.n);
   }
 
-  /** Creates the engine's table in the CSP's database and loads a suspension left by an earlier run. */
+  /** Loads a suspension left by an earlier run (its table: src/csp/schema.ts). */
   async open(): Promise<void> {
-    await this.#deps.db.exec(SCHEMA);
     const [row] = await this.#deps.db.query<{ since_ms: number | string }>('SELECT since_ms FROM csp_aggregate_suspension WHERE sp_id = $1', [this.#deps.spId]);
     this.#suspended = row ? { since_ms: Number(row.since_ms) } : undefined;
   }

@@ -10,7 +10,8 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { writeFileDurableAsync } from '../durable-file.js';
 import { HrvaultError } from '../errors.js';
-import type { SqlDb, SqlTx } from '../sql/index.js';
+import { migrate, tableExists, type SqlDb, type SqlTx } from '../sql/index.js';
+import { CSP_MIGRATIONS } from './schema.js';
 import type { AuditQuery } from '../contracts/index.js';
 
 /** The audit log failed verification (at start-up: its end does not match its anchor). */
@@ -44,10 +45,6 @@ export interface AuditVerification {
   problem?: string;
   seq?: number;
 }
-
-const SCHEMA = `CREATE TABLE IF NOT EXISTS csp_audit (
-  seq INTEGER PRIMARY KEY, t_ms BIGINT NOT NULL, entry TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS csp_audit_checkpoint (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, hash TEXT NOT NULL, mac TEXT NOT NULL);`;
 
 const GENESIS = '0'.repeat(64);
 
@@ -93,13 +90,15 @@ export class AuditLog {
    * Opens the log on the CSP's database; `key` is the CSP's audit MAC key (32 bytes). A brand-new log (its
    * table did not exist) is created together with its anchor; any other log must end where its anchor says,
    * or this throws AuditIntegrityError (HRV_ERR_AUDIT): a CSP that appended on would overwrite the evidence.
-   * `check: false` opens without that check (the verifier, which reports the problem instead).
+   * `check: false` opens without that check (the verifier, which reports the problem instead). Opening brings
+   * the CSP's schema up to date (src/csp/schema.ts); `isNew` says whether the table was absent before this start,
+   * for a caller that migrated first (CspService.create), and is looked up here otherwise.
    */
-  static async open(db: SqlDb, key: Buffer, anchor: AuditAnchor, opts: { check?: boolean } = {}): Promise<AuditLog> {
-    const [exists] = await db.query<{ t: string | null }>("SELECT to_regclass('csp_audit')::text AS t");
-    await db.exec(SCHEMA);
+  static async open(db: SqlDb, key: Buffer, anchor: AuditAnchor, opts: { check?: boolean; isNew?: boolean } = {}): Promise<AuditLog> {
+    const isNew = opts.isNew ?? !(await tableExists(db, 'csp_audit'));
+    await migrate(db, 'csp', CSP_MIGRATIONS);
     const log = new AuditLog(db, key, anchor);
-    if (!exists?.t && (await anchor.read()) === undefined) await log.#writeAnchor({ head: { seq: 0, hash: GENESIS } });
+    if (isNew && (await anchor.read()) === undefined) await log.#writeAnchor({ head: { seq: 0, hash: GENESIS } });
     if (opts.check === false) return log;
     const end = await log.#end();
     const problem = await log.#endProblem(end);

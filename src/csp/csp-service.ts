@@ -40,7 +40,8 @@ import { EMPTY_SUMMARY, onsetKey, openAlerts, SummaryStore } from './summaries.j
 import { blindIndex, openRecord, RecordIntegrityError, sealRecord } from './record-crypto.js';
 import { chainLink, CHAIN_GENESIS } from '../protocol/index.js';
 import { recordFilterSql, type SpRecordRow, type SpTransport } from '../protocol/index.js';
-import type { SqlDb } from '../sql/index.js';
+import { migrate, tableExists, type SqlDb } from '../sql/index.js';
+import { CSP_MIGRATIONS } from './schema.js';
 import { AGGREGATE_METRICS, type AggregateMetric, type ClinicalRecord } from './vocabulary.js';
 import { ACCESS_TOKEN_TTL_S, RefreshTokenStore, signAccessToken, verifyAccessToken } from './tokens.js';
 import { DEFAULT_LOGIN_LIMITS, LoginThrottle, type LoginThrottleLimits } from './login-throttle.js';
@@ -105,21 +106,6 @@ export interface CspServiceOptions {
 export interface SecurityLogger {
   warn(fields: Record<string, unknown>, message: string): void;
 }
-
-// The CSP's own index of what it stored (sequence number, type, time): with it a filtered answer from the
-// SP can be checked for withheld or extra records, which the hash chain alone shows only on a full read.
-const CSP_SCHEMA = `CREATE TABLE IF NOT EXISTS csp_chain_heads (patient_ref TEXT PRIMARY KEY, seq INTEGER NOT NULL, chain TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS csp_record_index (patient_ref TEXT NOT NULL, seq INTEGER NOT NULL, type_tag TEXT NOT NULL,
-  t_ms BIGINT NOT NULL, has_meta BOOLEAN NOT NULL, PRIMARY KEY (patient_ref, seq));
-CREATE INDEX IF NOT EXISTS csp_record_index_time ON csp_record_index (patient_ref, t_ms);
-ALTER TABLE csp_record_index ADD COLUMN IF NOT EXISTS chain TEXT;
-ALTER TABLE csp_record_index ADD COLUMN IF NOT EXISTS audit_seq INTEGER;
-CREATE INDEX IF NOT EXISTS csp_record_index_audit ON csp_record_index (audit_seq);
-CREATE TABLE IF NOT EXISTS csp_append_intents (patient_ref TEXT PRIMARY KEY, base_seq INTEGER NOT NULL, base_chain TEXT NOT NULL,
-  end_seq INTEGER NOT NULL, end_chain TEXT NOT NULL, body TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS csp_idempotency (idem_ref TEXT PRIMARY KEY, body_hash TEXT NOT NULL, patient_ref TEXT NOT NULL, seq INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS csp_lost_records (patient_ref TEXT NOT NULL, seq INTEGER NOT NULL, type_tag TEXT NOT NULL, t_ms BIGINT NOT NULL,
-  audit_seq INTEGER, lost_audit_seq INTEGER NOT NULL);`;
 
 /** A record sealed and linked, as it goes to the SP. */
 interface SealedRow {
@@ -246,8 +232,10 @@ export class CspService {
 
   /** Starts the CSP: opens its state, runs the handshake, registers the Paillier public key, loads users. */
   static async create(opts: CspServiceOptions): Promise<CspService> {
-    await opts.db.exec(CSP_SCHEMA);
-    const audit = await AuditLog.open(opts.db, opts.keys.auditKey, opts.auditAnchor);
+    // The audit log is brand-new only if its table did not exist before this start: look before migrating.
+    const auditIsNew = !(await tableExists(opts.db, 'csp_audit'));
+    await migrate(opts.db, 'csp', CSP_MIGRATIONS);
+    const audit = await AuditLog.open(opts.db, opts.keys.auditKey, opts.auditAnchor, { isNew: auditIsNew });
     const refresh = await RefreshTokenStore.open(opts.db);
     const jtis = await JtiStore.open(opts.db);
     const summaries = await SummaryStore.open(opts.db, opts.keys.kek);

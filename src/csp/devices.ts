@@ -79,10 +79,6 @@ export async function signDeviceToken(
     .sign(privateKey);
 }
 
-const JTI_SCHEMA = `CREATE TABLE IF NOT EXISTS csp_device_jti (device_id TEXT NOT NULL, jti TEXT NOT NULL, expires_s BIGINT NOT NULL,
-  PRIMARY KEY (device_id, jti));
-CREATE INDEX IF NOT EXISTS csp_device_jti_exp ON csp_device_jti (expires_s);`;
-
 /**
  * Token ids seen within their lifetime, kept in the CSP's own database so a restart does not reopen the
  * replay window. Entries past their expiry are swept as new ones arrive.
@@ -91,9 +87,8 @@ export class JtiStore {
   #lastSweepS = 0;
   private constructor(private readonly db: SqlDb) {}
 
-  /** Opens the store on the CSP's database. */
+  /** Opens the store on the CSP's database (its table: src/csp/schema.ts). */
   static async open(db: SqlDb): Promise<JtiStore> {
-    await db.exec(JTI_SCHEMA);
     return new JtiStore(db);
   }
 

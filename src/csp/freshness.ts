@@ -23,8 +23,6 @@ export class SpRollbackError extends HrvaultError {
   }
 }
 
-const SCHEMA = `CREATE TABLE IF NOT EXISTS csp_high_water (kind TEXT NOT NULL, ref TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (kind, ref))`;
-
 /** High-water marks, cached in memory and written through to the CSP's database. */
 export class HighWaterMarks {
   readonly #db: SqlDb;
@@ -34,9 +32,8 @@ export class HighWaterMarks {
     this.#db = db;
   }
 
-  /** Opens the marks on the CSP's database, loading all of them. */
+  /** Opens the marks on the CSP's database, loading all of them (their table: src/csp/schema.ts). */
   static async open(db: SqlDb): Promise<HighWaterMarks> {
-    await db.exec(SCHEMA);
     const marks = new HighWaterMarks(db);
     for (const r of await db.query<{ kind: string; ref: string; version: number }>('SELECT kind, ref, version FROM csp_high_water')) {
       marks.#marks.set(`${r.kind}|${r.ref}`, r.version);

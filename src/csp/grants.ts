@@ -35,9 +35,6 @@ export const grantSchema = z.strictObject({
 });
 export type Grant = z.infer<typeof grantSchema>;
 
-const SCHEMA = `CREATE TABLE IF NOT EXISTS csp_grants (grant_id TEXT PRIMARY KEY, state TEXT NOT NULL, requested_ms BIGINT NOT NULL, body TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS csp_grants_state ON csp_grants (state, requested_ms);`;
-
 /** One part of an enrolment code: 18 random bytes, 24 base64url characters, shown once to one admin. */
 export function enrolmentCodePart(): string {
   return randomBytes(18).toString('base64url');
@@ -50,9 +47,8 @@ export class GrantStore {
     this.#db = db;
   }
 
-  /** Opens (and creates) the table. */
+  /** Opens the store on the CSP's database (its table: src/csp/schema.ts). */
   static async open(db: SqlDb): Promise<GrantStore> {
-    await db.exec(SCHEMA);
     return new GrantStore(db);
   }
 

@@ -24,8 +24,6 @@ export interface PatientSummary {
   acked: string[];
 }
 
-const SCHEMA = `CREATE TABLE IF NOT EXISTS csp_patient_summary (patient_ref TEXT PRIMARY KEY, blob BYTEA NOT NULL)`;
-
 /** The key of an onset (what an acknowledgement names). */
 export function onsetKey(o: { hrv_record: string; alert_type: string; onset_ms: number }): string {
   return `${o.hrv_record}|${o.alert_type}|${o.onset_ms}`;
@@ -59,9 +57,8 @@ export class SummaryStore {
   readonly #byRef = new Map<string, PatientSummary>();
   private constructor(private readonly kek: KekRing) {}
 
-  /** Opens the store and loads every summary. */
+  /** Opens the store and loads every summary (its table: src/csp/schema.ts). */
   static async open(db: SqlDb, kek: KekRing): Promise<SummaryStore> {
-    await db.exec(SCHEMA);
     const store = new SummaryStore(kek);
     for (const row of await db.query<{ patient_ref: string; blob: unknown }>('SELECT patient_ref, blob FROM csp_patient_summary')) {
       try {

@@ -59,11 +59,6 @@ export async function verifyAccessToken(publicKey: KeyObject, token: string): Pr
   }
 }
 
-const SCHEMA = `CREATE TABLE IF NOT EXISTS csp_refresh (
-  token_hash TEXT PRIMARY KEY, family TEXT NOT NULL, user_id TEXT NOT NULL, expires_ms BIGINT NOT NULL,
-  used BOOLEAN NOT NULL DEFAULT FALSE, revoked BOOLEAN NOT NULL DEFAULT FALSE);
-CREATE INDEX IF NOT EXISTS csp_refresh_family ON csp_refresh (family);`;
-
 function digest(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
@@ -86,8 +81,8 @@ export class RefreshTokenStore {
 
   private constructor(private readonly db: SqlDb) {}
 
+  /** The store on the CSP's database (its table: src/csp/schema.ts). */
   static async open(db: SqlDb): Promise<RefreshTokenStore> {
-    await db.exec(SCHEMA);
     return new RefreshTokenStore(db);
   }
 

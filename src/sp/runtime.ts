@@ -32,12 +32,20 @@ export interface SpRuntime {
   close(): Promise<void>;
 }
 
-/** Starts an SP on `dataDir` (or in memory) pinned to the CSP identity `cspPublicKey`. */
-export async function startSp(opts: { dataDir?: string; spDb?: string; cspPublicKey: KeyObject }): Promise<SpRuntime> {
+/**
+ * Starts an SP on `dataDir` (or in memory) pinned to the CSP identity `cspPublicKey`; `spDbPoolMax` bounds the
+ * connections to a PostgreSQL `spDb`. A refused start (say, a schema newer than this code) closes the database.
+ */
+export async function startSp(opts: { dataDir?: string; spDb?: string; spDbPoolMax?: number; cspPublicKey: KeyObject }): Promise<SpRuntime> {
   if (opts.dataDir) await mkdir(join(opts.dataDir, 'sp'), { recursive: true, mode: 0o700 });
   const identity = opts.dataDir ? await loadOrCreateIdentity(join(opts.dataDir, 'sp', 'identity.json'), 'sp') : generateIdentity('sp');
-  const db = await openSqlDb(spLocation(opts.dataDir, opts.spDb));
-  const sp = await SpService.create({ identity, csp: { id: 'csp', publicKey: opts.cspPublicKey }, db, reorderWindow: 64 });
-  return { sp, db, identity, close: () => db.close() };
+  const db = await openSqlDb(spLocation(opts.dataDir, opts.spDb), opts.spDbPoolMax === undefined ? {} : { poolMax: opts.spDbPoolMax });
+  try {
+    const sp = await SpService.create({ identity, csp: { id: 'csp', publicKey: opts.cspPublicKey }, db, reorderWindow: 64 });
+    return { sp, db, identity, close: () => db.close() };
+  } catch (err) {
+    await db.close().catch(() => undefined); // the refusal is the error worth reporting
+    throw err;
+  }
 }
 

@@ -10,7 +10,7 @@ import { HandshakeError, HandshakeResponder, type IdentityKeyPair } from '../cry
 import { addCiphertexts, importPaillierPublicKey } from '../crypto/index.js';
 import type { PublicKey } from 'paillier-bigint';
 import { chainLink, CHAIN_GENESIS } from '../protocol/index.js';
-import { bytes, type SqlDb, type SqlTx } from '../sql/index.js';
+import { bytes, migrate, validateMigrations, type SqlDb, type SqlTx } from '../sql/index.js';
 import {
   directionOf,
   recordFilterSql,
@@ -21,7 +21,10 @@ import {
   type SpWireResponse,
 } from '../protocol/index.js';
 
-const SCHEMA = `
+// Migration 1 is the DDL every SP ran at start before migrations existed, byte for byte and still IF NOT EXISTS,
+// so a database that code created is adopted as version 1 as it is. Released migrations are never edited (their
+// checksum is in every database they ran on): a change of schema is a new entry at the end.
+const INITIAL_SCHEMA = `
 CREATE TABLE IF NOT EXISTS sp_config (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sp_users (user_ref TEXT PRIMARY KEY, version INTEGER NOT NULL, blob BYTEA NOT NULL);
 CREATE TABLE IF NOT EXISTS sp_records (
@@ -36,6 +39,9 @@ ALTER TABLE sp_metadata ADD COLUMN IF NOT EXISTS mac TEXT;
 CREATE TABLE IF NOT EXISTS sp_devices (device_ref TEXT PRIMARY KEY, version INTEGER NOT NULL, blob BYTEA NOT NULL);
 CREATE TABLE IF NOT EXISTS sp_dedupe (dedupe_ref TEXT PRIMARY KEY, patient_ref TEXT NOT NULL, first_seq INTEGER NOT NULL);
 `;
+
+/** The SP's schema, component `sp` in the database's schema_migrations. */
+export const SP_MIGRATIONS = validateMigrations('sp', [{ version: 1, name: 'initial tables', up: INITIAL_SCHEMA }]);
 
 interface Session {
   keyId: string;
@@ -68,9 +74,9 @@ export class SpService {
     this.#opts = opts;
   }
 
-  /** Opens the SP on its database, creating its tables if needed. */
+  /** Opens the SP on its database, migrating its schema to this code's (refused when the database's is newer). */
   static async create(opts: SpServiceOptions): Promise<SpService> {
-    await opts.db.exec(SCHEMA);
+    await migrate(opts.db, 'sp', SP_MIGRATIONS);
     const sp = new SpService(opts);
     const [row] = await opts.db.query<{ value: string }>("SELECT value FROM sp_config WHERE name = 'paillier_n'");
     if (row) sp.#paillier = importPaillierPublicKey({ n: row.value });

@@ -1,2 +1,3 @@
-/** SQL on two engines (embedded PGlite, or a PostgreSQL server): the store under the CSP and the SP. */
+/** SQL on two engines (embedded PGlite, or a PostgreSQL server): the store under the CSP and the SP, and its schema migrations. */
+export * from './migrations.js';
 export * from './sql.js';

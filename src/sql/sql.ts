@@ -16,9 +16,10 @@ export interface SqlDb {
   readonly engine: 'pglite' | 'postgres';
 }
 
-/** The query side of a transaction. */
+/** The query side of a transaction; `exec` runs several statements without parameters (a migration's DDL). */
 export interface SqlTx {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  exec(sql: string): Promise<void>;
 }
 
 class PgliteDb implements SqlDb {
@@ -32,7 +33,12 @@ class PgliteDb implements SqlDb {
   }
   transaction<T>(fn: (tx: SqlTx) => Promise<T>): Promise<T> {
     return this.db.transaction((tx) =>
-      fn({ query: async <R>(s: string, p: unknown[] = []) => (await tx.query<R>(s, p)).rows }),
+      fn({
+        query: async <R>(s: string, p: unknown[] = []) => (await tx.query<R>(s, p)).rows,
+        exec: async (s: string) => {
+          await tx.exec(s);
+        },
+      }),
     );
   }
   close(): Promise<void> {
@@ -55,6 +61,10 @@ class PostgresDb implements SqlDb {
       await client.query('BEGIN');
       const out = await fn({
         query: async <R>(s: string, p: unknown[] = []) => (await client.query(s, p)).rows as R[],
+        // Without parameters pg sends the simple-query protocol, which takes several statements at once.
+        exec: async (s: string) => {
+          await client.query(s);
+        },
       });
       await client.query('COMMIT');
       return out;
@@ -70,11 +80,20 @@ class PostgresDb implements SqlDb {
   }
 }
 
+/** How a server database is reached; ignored by the embedded engine (one connection, in-process). */
+export interface SqlDbOptions {
+  /** Most connections the pool opens to a PostgreSQL server (default 8). */
+  poolMax?: number;
+}
+
+/** The pool size when none is configured: what the SP ran with before it was a setting. */
+export const DEFAULT_POOL_MAX = 8;
+
 /**
  * Opens a database: `postgres://…` or `postgresql://…` for a server, a directory path for an embedded
  * PGlite store that survives restarts, or `memory:` for a throw-away embedded one.
  */
-export async function openSqlDb(location: string): Promise<SqlDb> {
+export async function openSqlDb(location: string, options: SqlDbOptions = {}): Promise<SqlDb> {
   if (/^postgres(ql)?:\/\//.test(location)) {
     let url: URL;
     try {
@@ -82,7 +101,9 @@ export async function openSqlDb(location: string): Promise<SqlDb> {
     } catch (err) {
       throw new ConfigError(`database URL is not a valid URL: ${location}`, { cause: err });
     }
-    const pool = new pg.Pool({ connectionString: url.toString(), max: 8 });
+    const max = options.poolMax ?? DEFAULT_POOL_MAX;
+    if (!Number.isInteger(max) || max < 1) throw new ConfigError(`database pool size must be a whole number of at least 1, not ${max}`);
+    const pool = new pg.Pool({ connectionString: url.toString(), max });
     pool.on('error', () => undefined); // idle-client errors surface on the next query instead
     const db = new PostgresDb(pool);
     await db.query('SELECT 1');
@@ -91,6 +112,12 @@ export async function openSqlDb(location: string): Promise<SqlDb> {
   if (location === '') throw new ConfigError('database location is empty');
   const db = location === 'memory:' ? await PGlite.create() : await PGlite.create(location);
   return new PgliteDb(db);
+}
+
+/** Whether a table (or other relation) named `name` is on the search path. */
+export async function tableExists(db: Pick<SqlDb, 'query'>, name: string): Promise<boolean> {
+  const [row] = await db.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [name]);
+  return Boolean(row?.t);
 }
 
 /** Bytes from a BYTEA column (pg gives Buffer, PGlite Uint8Array). */
