@@ -127,7 +127,7 @@ export function registerGatewayCommand(program: Command): void {
     .option('--batch-interval <s>', 'seconds between batch cuts', num)
     .option('--sftp-host <host>', 'cloud SFTP host')
     .option('--sftp-port <port>', 'cloud SFTP port', num)
-    .option('--sftp-host-fingerprint <sha256hex>', 'pin the cloud host key')
+    .option('--sftp-host-fingerprint <SHA256:base64>', "pin the cloud host key (OpenSSH's SHA256:… form, as `hrvault cloud` prints it)")
     .option('--platform-public-key-file <file>', 'pinned attestation platform key (hex)')
     .option('--allowed-measurement <hex...>', 'enclave measurements to trust')
     .option('--allow-software-quotes', 'accept software-backend quotes (development only; refused when NODE_ENV=production or pipeline.deployment=production)')
