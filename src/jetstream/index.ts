@@ -1,6 +1,6 @@
 /**
  * NATS JetStream building blocks for scaling the pipeline out over many hosts (issue 11). So far: partition
- * ownership with fencing (`lease.ts`).
+ * ownership with fencing (`lease.ts`) and the partitioned work queue (`work.ts`).
  */
 export {
   LEASE_BUCKET,
@@ -17,3 +17,18 @@ export {
   type LeaseValue,
   type PartitionLeasesOptions,
 } from './lease.js';
+export {
+  MAX_PARTITIONS,
+  ensureWorkStream,
+  parseWorkOptions,
+  partitionOf,
+  publishWork,
+  workConsumer,
+  workConsumerName,
+  workOptionsSchema,
+  workSubject,
+  type WorkFile,
+  type WorkOptions,
+  type WorkOptionsInput,
+  type WorkPublished,
+} from './work.js';

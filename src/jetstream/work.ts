@@ -1,0 +1,260 @@
+/**
+ * The work stream: one message per file that arrived at a host, for the enclave workers to consume.
+ *
+ * **Partitions.** A file goes to subject `<prefix>.work.<p>` where `p = partitionOf(pseudonym, partitions)`,
+ * so every file of one patient lands on one partition and is processed by that partition's one owner (see
+ * `lease.ts`), in arrival order. Changing the partition count moves patients between partitions: drain the
+ * stream first.
+ *
+ * **Retention.** The stream has work-queue retention: a message is removed once its partition's consumer
+ * acknowledges it, which a worker does only after its results are durable. Until then it stays, and a
+ * message delivered but not acknowledged within `ack_wait` is delivered again (to whoever then owns the
+ * partition's consumer). Nothing is dropped to make room: the stream discards *new* messages when full
+ * (`max_bytes`), so a full stream is a publish error at the host (back-pressure), not work silently lost.
+ * The age limit (`max_age`) is the one way queued work leaves unprocessed: it bounds how long an outage of
+ * every worker may last before files are given up on, so it is days, not minutes (0 = no limit).
+ *
+ * **Duplicates.** The message id is the file id. Within `duplicate_window` JetStream keeps the ids it has
+ * stored and answers a re-publish with `duplicate: true` instead of storing it again: a host that crashed
+ * between publishing a file and recording that it did so publishes it again after its restart, and as long
+ * as that happens within the window, workers see the file once. The window also covers a file already
+ * processed and acknowledged (the ids are kept apart from the messages). Past the window a re-publish is a
+ * new message; the worker's own dedupe table ((gateway, patient, seq) → result hash) catches it there.
+ *
+ * **Back-pressure to workers.** Each partition's durable pull consumer has `max_ack_pending`: with that many
+ * messages delivered and not yet acknowledged, the server delivers no more on that partition.
+ */
+import { createHash } from 'node:crypto';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  type ConsumerConfig,
+  type ConsumerInfo,
+  type JetStreamClient,
+  type JetStreamManager,
+  type StreamConfig,
+  type StreamInfo,
+} from '@nats-io/jetstream';
+import { z } from 'zod';
+import { ConfigError } from '../errors.js';
+
+/** The most partitions a deployment may have: more leases and consumers than that only cost. */
+export const MAX_PARTITIONS = 1024;
+
+/** JetStream API error: a stream of this name exists with another configuration. */
+const STREAM_NAME_EXISTS = 10058;
+
+const NS_PER_MS = 1_000_000;
+
+const partitionsSchema = z.number().int().min(1).max(MAX_PARTITIONS);
+
+/** The work stream's settings, as a caller gives them (times in ms, sizes in bytes). */
+export const workOptionsSchema = z.strictObject({
+  /** Subject prefix; one subject token (no dots), since the durable names are built from it too. */
+  prefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,32}$/, 'one subject token of 1–32 letters, digits, _ or -')
+    .default('hrvault'),
+  /** Stream name (default `<prefix>_work`). */
+  stream: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, '1–64 letters, digits, _ or -')
+    .optional(),
+  partitions: partitionsSchema,
+  /** 1 on a single server, 3 on a cluster (survives the loss of one node). */
+  replicas: z.number().int().min(1).max(5),
+  /** How long JetStream remembers a message id (default 2 min); at least 1 s. */
+  duplicateWindowMs: z.number().int().min(1000).default(120_000),
+  /** Age after which a message is removed even if unprocessed (default 7 days); 0 = no age limit. */
+  maxAgeMs: z
+    .number()
+    .int()
+    .min(0)
+    .default(7 * 24 * 3600 * 1000),
+  /** Size of the stream at which publishes are refused (default 1 GiB). */
+  maxBytes: z
+    .number()
+    .int()
+    .min(1)
+    .default(2 ** 30),
+  /** Messages one partition's consumer may have delivered and unacknowledged (default 64). */
+  maxAckPending: z.number().int().min(1).max(100_000).default(64),
+  /** Time a worker has to acknowledge a message before it is delivered again (default 60 s). */
+  ackWaitMs: z.number().int().min(100).default(60_000),
+  /** Timeout of one publish's acknowledgement from the server (default 5 s). */
+  timeoutMs: z.number().int().min(1).default(5000),
+});
+export type WorkOptionsInput = z.input<typeof workOptionsSchema>;
+export type WorkOptions = Omit<z.output<typeof workOptionsSchema>, 'stream'> & { stream: string };
+
+/** Validates and completes work-stream options; a ConfigError names the first bad option. */
+export function parseWorkOptions(input: unknown): WorkOptions {
+  const parsed = workOptionsSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name =
+      issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : issue.path.join('.') || '(options)';
+    throw new ConfigError(`work stream option ${name}: ${issue.message}`, { cause: parsed.error });
+  }
+  const o = parsed.data;
+  if (o.maxAgeMs > 0 && o.duplicateWindowMs > o.maxAgeMs)
+    throw new ConfigError(
+      `work stream option duplicateWindowMs (${o.duplicateWindowMs}) must not exceed maxAgeMs (${o.maxAgeMs})`,
+    );
+  return { ...o, stream: o.stream ?? `${o.prefix}_work` };
+}
+
+/**
+ * The partition (0 ≤ p < partitions) of a patient pseudonym: the first 4 bytes of SHA-256 of its UTF-8
+ * bytes, read big-endian, modulo `partitions`. Stable across hosts, processes and releases (a patient
+ * must not move); the modulo bias is below partitions / 2³² (none for a power of two).
+ */
+export function partitionOf(pseudonym: string, partitions: number): number {
+  if (!partitionsSchema.safeParse(partitions).success)
+    throw new ConfigError(`partitions must be an integer from 1 to ${MAX_PARTITIONS}, not ${partitions}`);
+  if (pseudonym.length === 0) throw new RangeError('an empty pseudonym has no partition');
+  const digest = createHash('sha256').update(pseudonym, 'utf8').digest();
+  return digest.readUInt32BE(0) % partitions;
+}
+
+/** The subject of partition `partition`'s work: `<prefix>.work.<partition>`. */
+export function workSubject(opts: WorkOptions, partition: number): string {
+  if (!Number.isSafeInteger(partition) || partition < 0 || partition >= opts.partitions)
+    throw new RangeError(`partition ${partition} is not one of 0–${opts.partitions - 1}`);
+  return `${opts.prefix}.work.${partition}`;
+}
+
+/** The durable name of partition `partition`'s consumer: `<prefix>-work-<partition>`. */
+export function workConsumerName(opts: WorkOptions, partition: number): string {
+  workSubject(opts, partition);
+  return `${opts.prefix}-work-${partition}`;
+}
+
+function streamConfig(o: WorkOptions): Partial<StreamConfig> & { name: string } {
+  return {
+    name: o.stream,
+    subjects: [`${o.prefix}.work.*`],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    num_replicas: o.replicas,
+    duplicate_window: o.duplicateWindowMs * NS_PER_MS,
+    max_age: o.maxAgeMs * NS_PER_MS,
+    max_bytes: o.maxBytes,
+    // New, not old: a full work queue must refuse the publish (the host keeps the file and retries) rather
+    // than delete the oldest unprocessed file to make room.
+    discard: DiscardPolicy.New,
+    // No message is deleted by hand: work leaves only by acknowledgement or age.
+    deny_delete: true,
+  };
+}
+
+/**
+ * Creates the work stream, or brings an existing one to these settings (limits, window, replicas);
+ * idempotent, so every host and worker may call it at start. Refuses a same-named stream that is not a
+ * work queue on file storage, since those cannot be changed in place.
+ */
+export async function ensureWorkStream(jsm: JetStreamManager, input: WorkOptionsInput): Promise<StreamInfo> {
+  const o = parseWorkOptions(input);
+  const cfg = streamConfig(o);
+  try {
+    return await jsm.streams.add(cfg);
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.code === STREAM_NAME_EXISTS)) throw err;
+  }
+  const cur = await jsm.streams.info(o.stream);
+  if (cur.config.retention !== cfg.retention || cur.config.storage !== cfg.storage)
+    throw new ConfigError(
+      `stream ${o.stream} exists with retention ${cur.config.retention} and storage ${cur.config.storage}; ` +
+        'the work stream needs workqueue on file (delete or rename the old stream)',
+    );
+  const { name, retention: _r, storage: _s, ...mutable } = cfg;
+  return jsm.streams.update(name, mutable);
+}
+
+/** What JetStream answered to one publish. */
+export interface WorkPublished {
+  /** The stream sequence of the stored message (of the first copy, for a duplicate). */
+  seq: number;
+  /** True when the file id was already stored within the duplicate window and this copy was dropped. */
+  duplicate: boolean;
+}
+
+/** One arrived file, as the host publishes it. */
+export interface WorkFile {
+  /** Globally unique and stable across re-publishes: the message id. */
+  id: string;
+  /** The patient's pseudonym: decides the partition. */
+  pseudonym: string;
+  bytes: Uint8Array;
+}
+
+/**
+ * Publishes `file` to its partition's subject with message id = file id and waits for the stream to store
+ * it. Rejects when the stream is full (discard new) or the acknowledgement times out; the host then keeps
+ * the file and publishes it again later (the id makes that safe within the window).
+ */
+export async function publishWork(
+  js: JetStreamClient,
+  input: WorkOptionsInput,
+  file: WorkFile,
+): Promise<WorkPublished> {
+  const o = parseWorkOptions(input);
+  if (file.id.length === 0) throw new RangeError('a work file needs a non-empty id');
+  const subject = workSubject(o, partitionOf(file.pseudonym, o.partitions));
+  const ack = await js.publish(subject, file.bytes, {
+    msgID: file.id,
+    timeout: o.timeoutMs,
+    // Refuses the publish if the subject is captured by some other stream.
+    expect: { streamName: o.stream },
+  });
+  return { seq: ack.seq, duplicate: ack.duplicate };
+}
+
+/**
+ * Creates partition `partition`'s durable pull consumer, or brings an existing one to these settings
+ * (`ack_wait`, `max_ack_pending`); idempotent. Refuses a same-named consumer that filters another subject.
+ */
+export async function workConsumer(
+  jsm: JetStreamManager,
+  input: WorkOptionsInput,
+  partition: number,
+): Promise<ConsumerInfo> {
+  const o = parseWorkOptions(input);
+  const cfg: Partial<ConsumerConfig> = {
+    durable_name: workConsumerName(o, partition),
+    filter_subject: workSubject(o, partition),
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: o.ackWaitMs * NS_PER_MS,
+    max_ack_pending: o.maxAckPending,
+    deliver_policy: DeliverPolicy.All,
+    // Unlimited redelivery: a file that keeps failing stays in the queue (visible in the consumer's
+    // redelivery counts) rather than being skipped.
+    max_deliver: -1,
+  };
+  let failure: unknown;
+  try {
+    return await jsm.consumers.add(o.stream, cfg);
+  } catch (err) {
+    failure = err;
+  }
+  let cur: ConsumerInfo;
+  try {
+    cur = await jsm.consumers.info(o.stream, cfg.durable_name!);
+  } catch {
+    throw failure;
+  }
+  if (cur.config.filter_subject !== cfg.filter_subject)
+    throw new ConfigError(
+      `consumer ${cfg.durable_name} on ${o.stream} filters ${cur.config.filter_subject ?? '(nothing)'}, ` +
+        `not ${cfg.filter_subject}`,
+    );
+  return jsm.consumers.update(o.stream, cfg.durable_name!, {
+    ack_wait: cfg.ack_wait,
+    max_ack_pending: cfg.max_ack_pending,
+    max_deliver: cfg.max_deliver,
+  });
+}
