@@ -56,6 +56,16 @@ const microParts: Record<'crypto' | 'hrv' | 'enclave' | 'paillier', (log: (line:
   },
 };
 
+/** A suite that is one micro part alone, its JSON under the part's own name. */
+function microSuite(name: keyof typeof microParts): Suite {
+  return {
+    async run(log, opts) {
+      const { json, table } = await microParts[name](log, opts);
+      return { outputs: { [name]: json }, table };
+    },
+  };
+}
+
 const SUITES: Record<string, Suite> = {
   hrv: {
     async run(log) {
@@ -71,24 +81,9 @@ const SUITES: Record<string, Suite> = {
       return { outputs: { gateway: r }, table: formatGatewayBench(r) };
     },
   },
-  crypto: {
-    async run(log, opts) {
-      const { json, table } = await microParts.crypto(log, opts);
-      return { outputs: { crypto: json }, table };
-    },
-  },
-  enclave: {
-    async run(log, opts) {
-      const { json, table } = await microParts.enclave(log, opts);
-      return { outputs: { enclave: json }, table };
-    },
-  },
-  paillier: {
-    async run(log, opts) {
-      const { json, table } = await microParts.paillier(log, opts);
-      return { outputs: { paillier: json }, table };
-    },
-  },
+  crypto: microSuite('crypto'),
+  enclave: microSuite('enclave'),
+  paillier: microSuite('paillier'),
   micro: {
     async run(log, opts) {
       const outputs: Record<string, unknown> = {};

@@ -192,9 +192,9 @@ export function writeReport(allRuns: readonly BenchRun[], outFile: string, sourc
   }
   lines.push(`| original, one client's load (kB/s) | ${ORIGINAL.load_kB_s.secure} | ${ORIGINAL.load_kB_s.plain} | ${(ORIGINAL.load_kB_s.secure / ORIGINAL.load_kB_s.plain).toFixed(2)} |`);
   for (const run of runs.filter((r) => r.kind === 'load')) {
+    const largest = { secure: largestStable(run, 'secure'), plain: largestStable(run, 'plain') };
     const kB = (mode: 'secure' | 'plain'): number | null => {
-      const v = largestStable(run, mode).value;
-      const pt = run.points.find((q) => q.mode === mode && q.rate === v);
+      const pt = run.points.find((q) => q.mode === mode && q.rate === largest[mode].value);
       return pt?.data_bytes_per_s == null ? null : pt.data_bytes_per_s / 1000 / pt.clients;
     };
     const s = kB('secure');
@@ -202,7 +202,7 @@ export function writeReport(allRuns: readonly BenchRun[], outFile: string, sourc
     // Every point stable up to the top rate: the sweep (bounded by the result contract's beats per result) ran out
     // before either mode did, and the figures are lower bounds, not limits.
     const top = Math.max(...run.points.map((q) => q.rate));
-    const capped = (['secure', 'plain'] as const).every((mode) => largestStable(run, mode).value === top && !largestStable(run, mode).searched);
+    const capped = Object.values(largest).every((l) => l.value === top && !l.searched);
     const note = capped ? ', every point stable up to the sweep\'s top rate: lower bounds (a result carries its batch\'s beats, at most 100,000 by the result contract, so one client stays below 10,000 beats/s at 10-s batches)' : '';
     lines.push(`| this pipeline, one client's load (kB/s of RR data; beats/s in the table below${note}) | ${n(s, 1)} | ${n(p, 1)} | ${s && p ? (s / p).toFixed(2) : '–'} |`);
   }
