@@ -19,6 +19,7 @@ import { computeMeasurement, EnclaveCore, HrvAnalyser, inputDigest, MEASURE_CADE
 import { encodeBatchFile, GatewayEpochs, type BatchSealerOptions } from '../gateway/index.js';
 import { rrCsv } from '../test-support/sealed-batches.js';
 import { procUsage } from './pipeline/proc-usage.js';
+import { mean, percentile } from './pipeline/stats.js';
 
 /** One path's figures at one batch size: medians and means over the measured batches. */
 export interface EnclaveBenchPath {
@@ -110,17 +111,12 @@ async function timed(fn: () => Promise<unknown> | unknown, childPid?: number): P
   return { wall, cpu: (u.user + u.system) / 1000 + (c1 - c0) };
 }
 
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 const round = (x: number, d = 3): number => Math.round(x * 10 ** d) / 10 ** d;
 
 function summary(ts: readonly Timed[], files: number): EnclaveBenchPath {
-  const wall = median(ts.map((t) => t.wall));
-  const cpu = median(ts.map((t) => t.cpu));
-  return { batch_ms: round(wall), batch_ms_mean: round(ts.reduce((s, t) => s + t.wall, 0) / ts.length), cpu_ms: round(cpu), file_us: round((wall * 1000) / files, 1), cpu_file_us: round((cpu * 1000) / files, 1) };
+  const wall = percentile(ts.map((t) => t.wall), 50);
+  const cpu = percentile(ts.map((t) => t.cpu), 50);
+  return { batch_ms: round(wall), batch_ms_mean: round(mean(ts.map((t) => t.wall))), cpu_ms: round(cpu), file_us: round((wall * 1000) / files, 1), cpu_file_us: round((cpu * 1000) / files, 1) };
 }
 
 /** Beats of patient p's batch `seq` (10 s each, 55–95 bpm with respiratory sway). */
@@ -219,7 +215,7 @@ async function runSize(files: number, batches: number, root: string, log: (line:
       log(`enclave bench, ${files} files, batch ${b}${b <= 0 ? ' (warm-up)' : ''}: ${walls.join(', ')}, plain ${Math.round(t.wall)} ms`);
     }
     const [proc, inProc, shm] = secure;
-    const diff = (a: Timed[], b: Timed[], k: keyof Timed): number => round(median(a.map((x, i) => x[k] - b[i]![k])));
+    const diff = (a: Timed[], b: Timed[], k: keyof Timed): number => round(percentile(a.map((x, i) => x[k] - b[i]![k]), 50));
     const size: EnclaveBenchSize = {
       files,
       warmup_batches: warmup,
