@@ -326,8 +326,7 @@ export class AuditLog {
    * named by entries at or below `afterSeq` were checked by an earlier pass.
    */
   async #uncoveredRecords(afterSeq: number): Promise<{ count: number; patient_ref: string; seq: number } | undefined> {
-    const [exists] = await this.#db.query<{ t: string | null }>("SELECT to_regclass('csp_record_index')::text AS t");
-    if (!exists?.t) return undefined;
+    if (!(await tableExists(this.#db, 'csp_record_index'))) return undefined;
     const rows = await this.#db.query<{ patient_ref: string; seq: number; n: number | string }>(
       `SELECT i.patient_ref, i.seq, count(*) OVER () AS n FROM csp_record_index i LEFT JOIN csp_audit a ON a.seq = i.audit_seq
        WHERE (i.audit_seq IS NULL OR i.audit_seq > $1)
