@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { forkChild, type BenchChild } from './children.js';
 import { makeIdentities, type Identities } from './identities.js';
 import { HrvaultError } from '../../errors.js';
-import type { GeneratorConfig, GeneratorFinal, ServerFinal, ServerReady, TargetFile } from './protocol.js';
+import { BATCH_PHASES, batchPhasesSchema, type BatchPhasesMs, type GeneratorConfig, type GeneratorFinal, type ServerFinal, type ServerReady, type TargetFile } from './protocol.js';
 import { cpuProfArgs, summariseProfileDir, type ProfileSummary } from './profile.js';
 import { backlogGrows, isStable, mean, percentile, round } from './stats.js';
 
@@ -47,7 +47,7 @@ export interface PointResult {
    * Mean of each step of the measured micro-batches (ms): listing the inboxes, reading the files, analysing them
    * (plain) or waiting for the enclave (secure), writing the results, filing the inputs. Null without the server's report.
    */
-  batch_phases_ms_mean: { list: number; read: number; analyse: number; write: number; file: number } | null;
+  batch_phases_ms_mean: BatchPhasesMs | null;
   e2e_ms_p50: number | null;
   e2e_ms_p99: number | null;
   beats_per_s: number | null;
@@ -173,9 +173,8 @@ async function generate(gen: BenchChild, spec: PointSpec, tag: string, log: (lin
 }
 
 /** Mean of each phase over the micro-batches, rounded to 0.1 ms. */
-function phaseMeans(all: readonly NonNullable<PointResult['batch_phases_ms_mean']>[]): NonNullable<PointResult['batch_phases_ms_mean']> {
-  const m = (k: keyof NonNullable<PointResult['batch_phases_ms_mean']>): number => round(mean(all.map((p) => p[k])))!;
-  return { list: m('list'), read: m('read'), analyse: m('analyse'), write: m('write'), file: m('file') };
+function phaseMeans(all: readonly BatchPhasesMs[]): BatchPhasesMs {
+  return batchPhasesSchema.parse(Object.fromEntries(BATCH_PHASES.map((k) => [k, round(mean(all.map((p) => p[k])))])));
 }
 
 /** How long the generator waits for the last results after its last upload (ms). */

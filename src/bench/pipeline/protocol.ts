@@ -47,6 +47,12 @@ export const procUsageSchema = z.strictObject({ cpu_ms: z.number(), rss_mb: z.nu
 export type ProcUsage = z.infer<typeof procUsageSchema>;
 
 /** One micro-batch as the server saw it: the host's record plus the files left waiting when it ended. */
+/** Where a micro-batch's host time went (ms): the host's own BatchRecord.phases_ms (src/cloud), less `background`. */
+export const batchPhasesSchema = z.strictObject({ list: z.number(), read: z.number(), analyse: z.number(), write: z.number(), file: z.number() });
+export type BatchPhasesMs = z.infer<typeof batchPhasesSchema>;
+/** The phases' names, in the host's order. */
+export const BATCH_PHASES = batchPhasesSchema.keyof().options;
+
 export const batchSampleSchema = z.strictObject({
   batch: z.number().int(),
   started_ms: z.number(),
@@ -57,8 +63,7 @@ export const batchSampleSchema = z.strictObject({
   ms: z.number(),
   backlog_start: z.number().int(),
   backlog_end: z.number().int(),
-  /** Where the micro-batch's host time went (ms): the host's own BatchRecord.phases_ms (src/cloud). */
-  phases_ms: z.strictObject({ list: z.number(), read: z.number(), analyse: z.number(), write: z.number(), file: z.number() }),
+  phases_ms: batchPhasesSchema,
 });
 export type BatchSample = z.infer<typeof batchSampleSchema>;
 

@@ -9,7 +9,7 @@ import { areaDir, isTempName, startCloud, type BatchRecord, type CloudHandle } f
 import { MAX_ENVELOPE_BYTES } from '../../crypto/index.js';
 import { ensurePlatformKey, spawnEnclave, type EnclaveClient } from '../../enclave/index.js';
 import { selfUsage, UsageTracker } from './proc-usage.js';
-import type { BatchSample, ServerConfig, ServerFinal, ServerReady } from './protocol.js';
+import { BATCH_PHASES, batchPhasesSchema, type BatchSample, type ServerConfig, type ServerFinal, type ServerReady } from './protocol.js';
 
 export interface BenchServer {
   ready: ServerReady;
@@ -92,7 +92,7 @@ export async function startBenchServer(
         ms: r.ms,
         backlog_start: r.backlog,
         backlog_end: end,
-        phases_ms: { list: r.phases_ms.list, read: r.phases_ms.read, analyse: r.phases_ms.analyse, write: r.phases_ms.write, file: r.phases_ms.file },
+        phases_ms: batchPhasesSchema.parse(Object.fromEntries(BATCH_PHASES.map((k) => [k, r.phases_ms[k]]))),
       };
       samples.push(s);
       onBatch(s);
