@@ -4,6 +4,7 @@
  * filesystem call, so `..`, nested paths, hidden files, control characters and anything outside the two
  * directories are refused without touching the disk.
  */
+import { FILE_NAME } from '../contracts/index.js';
 import { HrvaultError } from '../errors.js';
 
 /** An SFTP path was refused. */
@@ -14,8 +15,8 @@ export class SftpPathError extends HrvaultError {
   }
 }
 
-/** Allowed file names: start with a letter or digit, then letters, digits, `.`, `_`, `-`; at most 128 chars. */
-export const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** Allowed file names (declared with the other wire shapes in contracts). */
+export { FILE_NAME };
 
 /** Names that are still being written (temp names); the scheduler never takes them. */
 export function isTempName(name: string): boolean {

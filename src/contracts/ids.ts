@@ -4,6 +4,9 @@ import { z } from 'zod';
 /** Gateway ids, patient pseudonyms and key ids inside sealed files: 1–64 of [A-Za-z0-9_-]. */
 export const WIRE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
+/** File names in a gateway's inbox and outbox (SFTP, work messages): a letter or digit, then letters, digits, `.`, `_`, `-`; at most 128. */
+export const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
 /** Patient and user ids at the CSP: 1–64 of [A-Za-z0-9_.-]. */
 export const PERSON_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 

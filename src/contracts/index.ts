@@ -4,7 +4,7 @@
  * bundled into the dashboard.
  */
 export { ContractError, parseContract } from './errors.js';
-export { WIRE_ID, PERSON_ID, wireIdSchema, personIdSchema, epochMsSchema } from './ids.js';
+export { WIRE_ID, FILE_NAME, PERSON_ID, wireIdSchema, personIdSchema, epochMsSchema } from './ids.js';
 export * from './vocabulary.js';
 export { hrvMeasuresSchema, MEASURE_NAMES, type HrvMeasures } from './measures.js';
 export { beatMessageSchema, deviceIdSchema, RR_MIN_MS, RR_MAX_MS, type BeatMessage } from './beat.js';

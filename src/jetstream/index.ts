@@ -32,3 +32,22 @@ export {
   type WorkOptionsInput,
   type WorkPublished,
 } from './work.js';
+export {
+  H_FILE,
+  H_GATEWAY,
+  H_PATIENT,
+  H_RESULT,
+  H_SEQ,
+  H_TOKEN,
+  parseContract,
+  readResultHeaders,
+  readWorkHeaders,
+  refusalSchema,
+  resultHeadersSchema,
+  subjects,
+  workHeadersSchema,
+  type HeaderReader,
+  type Refusal,
+  type ResultHeaders,
+  type WorkHeaders,
+} from './messages.js';
