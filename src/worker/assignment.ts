@@ -1,0 +1,38 @@
+/**
+ * How many partitions a worker should own, and which to try next: an even share of the partitions among the
+ * workers alive (registered in a KV bucket whose entries expire), with no coordinator. Every worker computes the
+ * same share from the same registry; a worker below it takes free or expired partitions, a worker above it gives
+ * one up per round, so ownership converges after a worker joins or dies. Correctness does not depend on this
+ * (the leases fence every commit); only balance and takeover time do.
+ */
+
+/** The share of `partitions` one of `workers` live workers should own: the ceiling of an even split. */
+export function fairShare(partitions: number, workers: number): number {
+  if (!Number.isSafeInteger(partitions) || partitions < 1)
+    throw new RangeError(`bad partition count ${partitions}`);
+  return Math.ceil(partitions / Math.max(1, workers));
+}
+
+/**
+ * What to do this round: `take` = partitions to try to acquire (not owned here, in an order that spreads
+ * contenders: starting at an offset derived from the worker id), `give` = one owned partition to release when
+ * above the share. The caller stops taking once it reaches the share.
+ */
+export function plan(
+  partitions: number,
+  workers: number,
+  owned: ReadonlySet<number>,
+  workerId: string,
+): { share: number; take: number[]; give: number | undefined } {
+  const share = fairShare(partitions, workers);
+  let offset = 0;
+  for (let i = 0; i < workerId.length; i++) offset = (offset * 31 + workerId.charCodeAt(i)) % partitions;
+  const take: number[] = [];
+  if (owned.size < share)
+    for (let i = 0; i < partitions; i++) {
+      const p = (offset + i) % partitions;
+      if (!owned.has(p)) take.push(p);
+    }
+  const give = owned.size > share ? Math.max(...owned) : undefined;
+  return { share, take, give };
+}

@@ -1,0 +1,271 @@
+/**
+ * `hrvault worker`: an untrusted worker host and its enclave, one of N on any hosts, consuming the partitioned
+ * work stream. It registers itself (so every worker can compute the same fair share), keeps leases on its share of
+ * the partitions, runs one PartitionRunner per partition it holds, and answers attestation requests from hosts with
+ * its enclave's quote (every worker's enclave holds the same cluster key ring, so any one may answer).
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import {
+  jetstream,
+  jetstreamManager,
+  StorageType,
+  type JetStreamClient,
+  type JsMsg,
+} from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import { Objm } from '@nats-io/obj';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { z } from 'zod';
+import type { Quote } from '../crypto/index.js';
+import { ConfigError, HrvaultError } from '../errors.js';
+import {
+  ensureWorkStream,
+  openLeaseBucket,
+  parseWorkOptions,
+  PartitionLeases,
+  subjects,
+  workConsumer,
+  workConsumerName,
+  type WorkOptions,
+} from '../jetstream/index.js';
+import { plan } from './assignment.js';
+import { CheckpointStore } from './checkpoints.js';
+import {
+  PartitionRunner,
+  type PartitionEnclave,
+  type ResultSink,
+  type RunnerStats,
+} from './partition-runner.js';
+
+/** What the worker needs of its enclave (the enclave client in cluster mode). */
+export interface WorkerEnclave extends PartitionEnclave {
+  quote(nonce: Uint8Array): Promise<Quote>;
+  close(): Promise<void>;
+}
+
+/** The worker's settings (times in ms); validated once at start. */
+export const workerOptionsSchema = z.strictObject({
+  /** Work stream options shared with the hosts: prefix, partitions, replicas, limits. */
+  work: z.record(z.string(), z.unknown()),
+  /** This worker's id: unique per process incarnation (default host-pid-random). */
+  id: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,120}$/)
+    .optional(),
+  /** Lease length (default 10 s): how long a dead worker's partitions wait before another takes them. */
+  leaseTtlMs: z.number().int().min(500).default(10_000),
+  /** How far clocks of two worker hosts may differ (default 1 s). */
+  maxClockSkewMs: z.number().int().min(0).default(1000),
+  /** Most files per micro-batch of one partition (default 1000). */
+  maxBatch: z.number().int().min(1).max(100_000).default(1000),
+  /** How long one pull waits for work (default 1 s). */
+  fetchMs: z.number().int().min(10).default(1000),
+  /** Bounded reorder: how long a file waits for a missing predecessor (default 5 s). */
+  reorderHoldMs: z.number().int().min(0).default(5000),
+  /** How often the worker re-plans its share and heartbeats (default 1 s). */
+  assignEveryMs: z.number().int().min(50).default(1000),
+});
+export type WorkerOptionsInput = z.input<typeof workerOptionsSchema>;
+
+export interface WorkerHandle {
+  readonly id: string;
+  /** Partitions held right now. */
+  owned(): number[];
+  /** Totals over every runner this worker ran. */
+  stats(): RunnerStats & { runners_started: number; leases_lost: number };
+  /** Finishes the running micro-batches, gives the leases up and closes the enclave and the connection's subscriptions. */
+  stop(): Promise<void>;
+}
+
+type Log = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+
+/** Starts a worker on an open NATS connection with a ready enclave (holding the cluster secrets). */
+export async function startWorker(
+  nc: NatsConnection,
+  enclave: WorkerEnclave,
+  input: WorkerOptionsInput,
+  log: Log = () => undefined,
+): Promise<WorkerHandle> {
+  const parsed = workerOptionsSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(`worker option ${issue.path.join('.') || '(options)'}: ${issue.message}`, {
+      cause: parsed.error,
+    });
+  }
+  const o = parsed.data;
+  const work: WorkOptions = parseWorkOptions(o.work);
+  const id =
+    o.id ??
+    `${hostname()
+      .replace(/[^A-Za-z0-9_.-]/g, '_')
+      .slice(0, 60)}-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const names = subjects(work.prefix);
+  const timeoutMs = Math.max(5000, work.timeoutMs);
+  const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
+  const js: JetStreamClient = jetstream(nc, { timeout: timeoutMs });
+  await ensureWorkStream(jsm, work);
+  for (let p = 0; p < work.partitions; p++) await workConsumer(jsm, work, p);
+  const leaseKv = await openLeaseBucket(nc, {
+    bucket: `${work.prefix}_leases`,
+    replicas: work.replicas,
+    timeoutMs,
+  });
+  const leases = new PartitionLeases(leaseKv, {
+    worker: id,
+    ttlMs: o.leaseTtlMs,
+    maxClockSkewMs: o.maxClockSkewMs,
+  });
+  const os = await new Objm(js).create(names.stateBucket, {
+    replicas: work.replicas,
+    storage: StorageType.File,
+  });
+  const store = new CheckpointStore(os);
+  const registry: KV = await new Kvm(js).create(names.workersBucket, {
+    replicas: work.replicas,
+    history: 1,
+    ttl: 3 * o.assignEveryMs + o.leaseTtlMs,
+    timeout: timeoutMs,
+  });
+  const sink = resultSink(js, work.prefix);
+
+  const totals = {
+    batches: 0,
+    files: 0,
+    results: 0,
+    refusals: 0,
+    deferred: 0,
+    malformed: 0,
+    commits: 0,
+    runners_started: 0,
+    leases_lost: 0,
+  };
+  const runners = new Map<number, PartitionRunner>();
+  const addStats = (s: RunnerStats): void => {
+    for (const k of Object.keys(s) as (keyof RunnerStats)[]) totals[k] += s[k];
+  };
+
+  const attestSub: Subscription = nc.subscribe(names.attest, {
+    queue: `${work.prefix}-workers`,
+    callback: (err, msg) => {
+      if (err) return;
+      enclave.quote(msg.data).then(
+        (q) => msg.respond(JSON.stringify(q)),
+        (e: unknown) =>
+          msg.respond(
+            JSON.stringify({
+              error: {
+                code: e instanceof HrvaultError ? e.code : 'HRV_ERR_ENCLAVE',
+                message: e instanceof Error ? e.message : String(e),
+              },
+            }),
+          ),
+      );
+    },
+  });
+
+  const startRunner = (p: number, lease: Awaited<ReturnType<PartitionLeases['acquire']>> & object): void => {
+    const runner = new PartitionRunner({
+      partition: p,
+      leases,
+      lease,
+      store,
+      enclave,
+      work: { fetch: (max, expiresMs) => fetchWork(js, work, p, max, expiresMs) },
+      sink,
+      maxBatch: o.maxBatch,
+      fetchMs: o.fetchMs,
+      reorderHoldMs: o.reorderHoldMs,
+      sweepAgeMs: 2 * o.leaseTtlMs,
+      log,
+    });
+    runners.set(p, runner);
+    totals.runners_started++;
+    log('info', 'partition taken', { worker: id, partition: p, token: lease.token });
+    void runner.done.then((end) => {
+      if (runners.get(p) === runner) runners.delete(p);
+      addStats(runner.stats);
+      if (end.kind === 'lost') totals.leases_lost++;
+    });
+  };
+
+  let stopping = false;
+  let round: Promise<void> = Promise.resolve();
+  const assign = async (): Promise<void> => {
+    await registry.put(id, JSON.stringify({ owned: [...runners.keys()], at: Date.now() }));
+    const live = (await collect(await registry.keys())).length;
+    const { take, give } = plan(work.partitions, live, new Set(runners.keys()), id);
+    const share = Math.ceil(work.partitions / Math.max(1, live));
+    for (const p of take) {
+      if (stopping || runners.size >= share) break;
+      const lease = await leases.acquire(p).catch((err: unknown) => {
+        log('warn', 'lease acquire failed', { partition: p, error: String(err) });
+        return null;
+      });
+      if (lease) startRunner(p, lease);
+    }
+    if (give !== undefined && !stopping) {
+      log('info', 'partition given up for balance', { worker: id, partition: give, share });
+      await runners.get(give)?.stop();
+    }
+  };
+  const timer = setInterval(() => {
+    round = round
+      .then(assign)
+      .catch((err: unknown) => log('warn', 'assignment round failed', { worker: id, error: String(err) }));
+  }, o.assignEveryMs);
+  round = round
+    .then(assign)
+    .catch((err: unknown) => log('warn', 'assignment round failed', { worker: id, error: String(err) }));
+
+  return {
+    id,
+    owned: () => [...runners.keys()].sort((a, b) => a - b),
+    stats: () => {
+      const s = { ...totals };
+      for (const r of runners.values())
+        for (const k of Object.keys(r.stats) as (keyof RunnerStats)[]) s[k] += r.stats[k];
+      return s;
+    },
+    stop: async () => {
+      stopping = true;
+      clearInterval(timer);
+      await round;
+      await Promise.all([...runners.values()].map((r) => r.stop()));
+      attestSub.unsubscribe();
+      await registry.delete(id).catch(() => undefined);
+      await enclave.close();
+    },
+  };
+}
+
+/** Up to `max` messages of partition `p`, waiting at most `expiresMs`. */
+async function fetchWork(
+  js: JetStreamClient,
+  work: WorkOptions,
+  p: number,
+  max: number,
+  expiresMs: number,
+): Promise<JsMsg[]> {
+  const c = await js.consumers.get(work.stream, workConsumerName(work, p));
+  const out: JsMsg[] = [];
+  for await (const m of await c.fetch({ max_messages: max, expires: expiresMs })) out.push(m);
+  return out;
+}
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+/** Results and refusals to the results stream (replaced by src/jetstream/results.ts once it lands). */
+function resultSink(js: JetStreamClient, prefix: string): ResultSink {
+  void js;
+  void prefix;
+  return {
+    result: () => Promise.reject(new HrvaultError('HRV_ERR_CONFIG', 'results stream not wired yet')),
+    refusal: () => Promise.reject(new HrvaultError('HRV_ERR_CONFIG', 'results stream not wired yet')),
+  };
+}
