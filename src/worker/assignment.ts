@@ -14,17 +14,22 @@ export function fairShare(partitions: number, workers: number): number {
 }
 
 /**
- * What to do this round: `take` = partitions to try to acquire (not owned here, in an order that spreads
- * contenders: starting at an offset derived from the worker id), `give` = one owned partition to release when
- * above the share. The caller stops taking once it reaches the share.
+ * What to do this round, given the ids of the live workers (this one included): `share` = this worker's target,
+ * the floor of an even split plus one for the first `partitions mod workers` ids in sorted order (every worker
+ * computes the same targets from the same registry, so 16 partitions on 3 workers settle at 6/5/5 without a
+ * coordinator and without a partition bouncing between two workers); `take` = partitions to try to acquire (not
+ * owned here, starting at an offset derived from the worker id so contenders spread); `give` = one owned partition
+ * to release when above the target.
  */
 export function plan(
   partitions: number,
-  workers: number,
+  live: readonly string[],
   owned: ReadonlySet<number>,
   workerId: string,
 ): { share: number; take: number[]; give: number | undefined } {
-  const share = fairShare(partitions, workers);
+  const ids = [...new Set([...live, workerId])].sort();
+  const floor = Math.floor(partitions / ids.length);
+  const share = floor + (ids.indexOf(workerId) < partitions % ids.length ? 1 : 0);
   let offset = 0;
   for (let i = 0; i < workerId.length; i++) offset = (offset * 31 + workerId.charCodeAt(i)) % partitions;
   const take: number[] = [];

@@ -194,9 +194,8 @@ export async function startWorker(
   let round: Promise<void> = Promise.resolve();
   const assign = async (): Promise<void> => {
     await registry.put(id, JSON.stringify({ owned: [...runners.keys()], at: Date.now() }));
-    const live = (await collect(await registry.keys())).length;
-    const { take, give } = plan(work.partitions, live, new Set(runners.keys()), id);
-    const share = Math.ceil(work.partitions / Math.max(1, live));
+    const live = await collect(await registry.keys());
+    const { share, take, give } = plan(work.partitions, live, new Set(runners.keys()), id);
     for (const p of take) {
       if (stopping || runners.size >= share) break;
       const lease = await leases.acquire(p).catch((err: unknown) => {
