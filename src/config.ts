@@ -72,6 +72,22 @@ export const DEFAULT_CONFIG: HrvaultConfig = {
   access: { dataDir: './hrvault-data', host: '127.0.0.1', port: 8080, paillierBits: 2048, spDb: '', spDbPoolMax: 8, adminPassword: '', trustProxy: false, secondAdminPassword: '', grantApprovals: 2 },
   csp: { dataDir: './hrvault-csp', host: '127.0.0.1', port: 8080, paillierBits: 2048, spUrl: '', spPublicKey: '', adminPassword: '', trustProxy: false, secondAdminPassword: '', grantApprovals: 2 },
   sp: { dataDir: './hrvault-sp', host: '127.0.0.1', port: 8081, db: '', dbPoolMax: 8, cspPublicKey: '' },
+  jetstream: {
+    url: '',
+    prefix: 'hrvault',
+    partitions: 16,
+    replicas: 1,
+    duplicateWindowMs: 120_000,
+    maxAgeMs: 7 * 86_400_000,
+    maxBytes: 2 ** 30,
+    maxAckPending: 2000,
+    ackWaitMs: 30_000,
+    leaseTtlMs: 10_000,
+    tlsCaFile: '',
+    tlsCertFile: '',
+    tlsKeyFile: '',
+  },
+  worker: { dataDir: 'hrvault-data/worker', maxBatch: 1000, fetchMs: 1000, reorderHoldMs: 10_000 },
   log: { level: 'info' },
 };
 

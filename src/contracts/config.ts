@@ -208,6 +208,60 @@ const spSchema = z
   })
   .strict();
 
+/**
+ * JetStream mode (issue 11): the host publishes arrived files to a partitioned work stream and enclave workers
+ * (`hrvault worker`) on any hosts consume it. `url` empty = the embedded in-process scheduler (the default).
+ */
+const jetstreamSchema = z
+  .object({
+    /** NATS server URLs, comma-separated (every node of a cluster, so the client fails over); empty = off. */
+    url: z.string(),
+    /** Subject prefix and name stem of the streams, buckets and consumers of one deployment. */
+    prefix: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'one subject token of 1–32 letters, digits, _ or -'),
+    /** Partitions of the patients (fixed for a deployment's life: a patient must not move). */
+    partitions: z.number().int().min(1).max(1024),
+    /** Replicas of every stream and bucket: 3 on a cluster (survives one node), 1 on a single server. */
+    replicas: z.number().int().min(1).max(5),
+    /** How long JetStream remembers a message id, so a re-published file or result is dropped (ms). */
+    duplicateWindowMs: z.number().int().min(1000).max(86_400_000),
+    /** Queued work older than this is removed even if unprocessed (ms; 0 = never): an outage of every worker may last this long. */
+    maxAgeMs: z.number().int().min(0),
+    /** Size of the work stream at which publishes are refused: back-pressure to the host (bytes). */
+    maxBytes: z.number().int().min(1024 * 1024),
+    /** Work messages one partition may have delivered and unacknowledged: back-pressure to a worker. */
+    maxAckPending: z.number().int().min(1).max(100_000),
+    /** A delivered work message not acknowledged within this is delivered again (ms): a dead worker's batch waits this long. */
+    ackWaitMs: z.number().int().min(1000).max(3_600_000),
+    /** Partition lease length (ms): how long a dead worker's partitions wait before another worker takes them. */
+    leaseTtlMs: z.number().int().min(500).max(600_000),
+    /** CA certificate (PEM) that signs the NATS servers' certificates; set = TLS required. */
+    tlsCaFile: z.string(),
+    /** Client certificate and key (PEM) when the servers verify clients (mutual TLS). */
+    tlsCertFile: z.string(),
+    tlsKeyFile: z.string(),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.maxAgeMs > 0 && c.duplicateWindowMs > c.maxAgeMs)
+      ctx.addIssue({ code: 'custom', path: ['duplicateWindowMs'], message: `must not exceed jetstream.maxAgeMs (${c.maxAgeMs} ms)` });
+    if ((c.tlsCertFile === '') !== (c.tlsKeyFile === ''))
+      ctx.addIssue({ code: 'custom', path: ['tlsCertFile'], message: 'tlsCertFile and tlsKeyFile go together' });
+  });
+
+/** `hrvault worker`: one enclave worker of JetStream mode. */
+const workerSchema = z
+  .object({
+    /** Enclave data directory of this worker (its sealed copy of the cluster secrets, its platform key). */
+    dataDir: z.string().min(1),
+    /** Most files in one partition's micro-batch. */
+    maxBatch: z.number().int().min(1).max(100_000),
+    /** How long one pull waits for work (ms): the micro-batch interval under light load. */
+    fetchMs: z.number().int().min(10).max(600_000),
+    /** Bounded reorder: how long a file waits for a missing predecessor (ms). */
+    reorderHoldMs: z.number().int().min(0).max(3_600_000),
+  })
+  .strict();
+
 /** Components' logs (pino, on stderr or the demo's log file). */
 const logSchema = z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }).strict();
 
@@ -222,6 +276,8 @@ export const configSchema = z
     access: accessSchema,
     csp: cspSchema,
     sp: spSchema,
+    jetstream: jetstreamSchema,
+    worker: workerSchema,
     log: logSchema,
   })
   .strict();
