@@ -51,3 +51,4 @@ export {
   type ResultHeaders,
   type WorkHeaders,
 } from './messages.js';
+export { connectNats, type NatsConnectOptions } from './connect.js';
