@@ -1,7 +1,8 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   createQuote,
+  type Quote,
   generateHpkeKeyPair,
   hpkeSeal,
   generateSigningKeyPair,
@@ -76,6 +77,20 @@ function messageOf(f: () => unknown): string {
     throw err;
   }
   throw new Error('expected a refusal');
+}
+
+/**
+ * The HPKE info as a host computes it from public data alone, written here from the protocol's description
+ * (label, nonce, SHA-256 of each quote's fields in order) so the forgery below is the strongest one a host has.
+ */
+function hostTranscript(nonceHex: string, requestQuote: Quote, answerQuote: Quote): Buffer {
+  const digest = (q: Quote): string =>
+    createHash('sha256')
+      .update(JSON.stringify(['hrvault/v1/provision/quote-digest', ...Object.values(q)]))
+      .digest('hex');
+  return Buffer.from(
+    JSON.stringify(['hrvault/v1/provision', nonceHex, digest(requestQuote), digest(answerQuote)]),
+  );
 }
 
 /** Flips one bit in a hex string at byte `at`. */
@@ -192,10 +207,9 @@ describe('cluster-secrets provisioning', () => {
       // The host knows everything public: the requester's ephemeral key, both quotes, the nonce. It can even build
       // the right HPKE info, but it cannot sign for the cluster.
       const forged = new Uint8Array(randomBytes(300));
-      const infoGuess = Buffer.from(JSON.stringify(['hrvault/v1/provision', request.nonce, 'x', 'y']));
       const { enc, ciphertext } = hpkeSeal(
         Buffer.from(request.quote.enclave_public_key, 'hex'),
-        infoGuess,
+        hostTranscript(request.nonce, request.quote, genuine.quote),
         new Uint8Array(0),
         forged,
       );
