@@ -31,7 +31,8 @@ export interface Quote {
 }
 
 const hex = (bytes: number) => z.string().regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`), `must be ${bytes} bytes of lowercase hex`);
-const quoteSchema = z.strictObject({
+/** The shape of a quote on the wire, for protocols that carry one inside their own messages. */
+export const quoteSchema = z.strictObject({
   v: z.literal(1),
   backend: z.enum(['software', 'sgx-dcap']),
   measurement: hex(32),

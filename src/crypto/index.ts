@@ -73,6 +73,7 @@ export {
   createQuote,
   verifyQuote,
   verifyQuoteDetails,
+  quoteSchema,
   AttestationError,
   type Quote,
   type QuoteBackend,
