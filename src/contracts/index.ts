@@ -8,7 +8,12 @@ export { WIRE_ID, FILE_NAME, PERSON_ID, wireIdSchema, personIdSchema, epochMsSch
 export * from './vocabulary.js';
 export { hrvMeasuresSchema, MEASURE_NAMES, type HrvMeasures } from './measures.js';
 export { beatMessageSchema, deviceIdSchema, RR_MIN_MS, RR_MAX_MS, type BeatMessage } from './beat.js';
-export { envelopeHeaderSchema, ENVELOPE_KINDS, type EnvelopeHeader, type EnvelopeKind } from './envelope-header.js';
+export {
+  envelopeHeaderSchema,
+  ENVELOPE_KINDS,
+  type EnvelopeHeader,
+  type EnvelopeKind,
+} from './envelope-header.js';
 export {
   enrolmentFileSchema,
   gatewayKeysFileSchema,
@@ -92,3 +97,4 @@ export {
   type BundledResult,
   type SplitBundle,
 } from './result-bundle.js';
+export { MAX_PARTITIONS, partitionsSchema, partitionOf } from './partition.js';
