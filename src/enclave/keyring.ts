@@ -8,11 +8,20 @@
  *
  * The ring lives sealed in the enclave's keys file (AES-GCM under the platform sealing secret); the private halves
  * never leave the enclave otherwise. A keys file of the first format (one pair, 64 raw bytes) is read as a ring of one.
+ *
+ * In cluster mode (JetStream workers) every worker's enclave holds the same ring, handed over in its portable form
+ * inside the cluster secrets (cluster-secrets.ts): such a ring lives in memory only (`fromPortable`), with no file.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { generateHpkeKeyPair, generateSigningKeyPair, hpkePublicKeyOf, keyIdOf, signingPublicKeyOf } from '../crypto/index.js';
+import {
+  generateHpkeKeyPair,
+  generateSigningKeyPair,
+  hpkePublicKeyOf,
+  keyIdOf,
+  signingPublicKeyOf,
+} from '../crypto/index.js';
 import { HrvaultError } from '../errors.js';
 import { loadSealingSecret, seal, unseal, writeFileDurable } from './sealing.js';
 
@@ -40,15 +49,27 @@ const FORGOTTEN_KEPT = 256;
 const PURPOSE = 'keys';
 
 const hex = z.string().regex(/^[0-9a-f]{64}$/);
-const fileSchema = z.strictObject({
+/** The ring as plain data (private halves in hex): the keys file's content, and the ring's part of the cluster secrets. */
+export const keyRingPortableSchema = z.strictObject({
   v: z.literal(2),
-  pairs: z.array(z.strictObject({ hpke: hex, signing: hex, created_ms: z.number(), retired_ms: z.number().optional() })).min(1),
+  pairs: z
+    .array(
+      z.strictObject({ hpke: hex, signing: hex, created_ms: z.number(), retired_ms: z.number().optional() }),
+    )
+    .min(1),
   forgotten: z.array(z.strictObject({ key_id: z.string(), retired_ms: z.number() })),
 });
 
+export type KeyRingPortable = z.infer<typeof keyRingPortableSchema>;
+
 const toHex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
 
-function pairOf(hpkePrivate: Uint8Array, signingPrivate: Uint8Array, createdMs: number, retiredMs?: number): KeyPair {
+function pairOf(
+  hpkePrivate: Uint8Array,
+  signingPrivate: Uint8Array,
+  createdMs: number,
+  retiredMs?: number,
+): KeyPair {
   const publicKey = hpkePublicKeyOf(hpkePrivate);
   return {
     keyId: keyIdOf(publicKey),
@@ -70,7 +91,11 @@ function freshPair(now: number): KeyPair {
  * erased after their retention (the last 256). Public values, for operators and tests.
  */
 export function sealedKeyIds(dataDir: string): { held: string[]; erased: string[] } {
-  const ring = KeyRing.open(join(dataDir, 'keys.sealed'), loadSealingSecret(join(dataDir, 'seal.key')), NO_ROTATION);
+  const ring = KeyRing.open(
+    join(dataDir, 'keys.sealed'),
+    loadSealingSecret(join(dataDir, 'seal.key')),
+    NO_ROTATION,
+  );
   return { held: ring.keyIds, erased: ring.erasedKeyIds };
 }
 
@@ -81,7 +106,8 @@ export class KeyRing {
   #rotations = 0;
 
   private constructor(
-    readonly file: string,
+    /** The sealed keys file; undefined for a ring held in memory only (cluster mode). */
+    readonly file: string | undefined,
     readonly policy: KeyPolicy,
     readonly secret: Uint8Array,
     pairs: KeyPair[],
@@ -101,12 +127,63 @@ export class KeyRing {
     const raw = Buffer.from(unseal(secret, PURPOSE, readFileSync(file)));
     if (raw.length === 64 && raw[0] !== 0x7b) {
       // First format: one pair. Dated now, so an upgrade does not rotate at once.
-      return new KeyRing(file, policy, secret, [pairOf(new Uint8Array(raw.subarray(0, 32)), new Uint8Array(raw.subarray(32, 64)), now)], []);
+      return new KeyRing(
+        file,
+        policy,
+        secret,
+        [pairOf(new Uint8Array(raw.subarray(0, 32)), new Uint8Array(raw.subarray(32, 64)), now)],
+        [],
+      );
     }
-    const parsed = fileSchema.parse(JSON.parse(raw.toString('utf8')));
+    const parsed = keyRingPortableSchema.parse(JSON.parse(raw.toString('utf8')));
     raw.fill(0);
-    const pairs = parsed.pairs.map((p) => pairOf(Buffer.from(p.hpke, 'hex'), Buffer.from(p.signing, 'hex'), p.created_ms, p.retired_ms));
-    return new KeyRing(file, policy, secret, pairs, parsed.forgotten.map((f) => ({ keyId: f.key_id, retiredMs: f.retired_ms })));
+    return KeyRing.#fromParsed(file, policy, secret, parsed);
+  }
+
+  static #fromParsed(
+    file: string | undefined,
+    policy: KeyPolicy,
+    secret: Uint8Array,
+    parsed: KeyRingPortable,
+  ): KeyRing {
+    const pairs = parsed.pairs.map((p) =>
+      pairOf(Buffer.from(p.hpke, 'hex'), Buffer.from(p.signing, 'hex'), p.created_ms, p.retired_ms),
+    );
+    return new KeyRing(
+      file,
+      policy,
+      secret,
+      pairs,
+      parsed.forgotten.map((f) => ({ keyId: f.key_id, retiredMs: f.retired_ms })),
+    );
+  }
+
+  /** A ring held in memory only, from its portable form (validated; throws a ZodError on a malformed one). */
+  static fromPortable(portable: unknown, policy: KeyPolicy): KeyRing {
+    return KeyRing.#fromParsed(undefined, policy, new Uint8Array(0), keyRingPortableSchema.parse(portable));
+  }
+
+  /** A new ring of one fresh pair, in memory only; `now` in epoch ms. */
+  static generate(policy: KeyPolicy, now = Date.now()): KeyRing {
+    return new KeyRing(undefined, policy, new Uint8Array(0), [freshPair(now)], []);
+  }
+
+  /** The ring as plain data, private halves included: it must leave the enclave only sealed. */
+  toPortable(): KeyRingPortable {
+    return KeyRing.#portable(this.#pairs, this.#forgotten);
+  }
+
+  static #portable(pairs: KeyPair[], forgotten: { keyId: string; retiredMs: number }[]): KeyRingPortable {
+    return {
+      v: 2,
+      pairs: pairs.map((p) => ({
+        hpke: toHex(p.hpkePrivate),
+        signing: toHex(p.signingPrivate),
+        created_ms: p.createdMs,
+        ...(p.retiredMs === undefined ? {} : { retired_ms: p.retiredMs }),
+      })),
+      forgotten: forgotten.map((f) => ({ key_id: f.keyId, retired_ms: f.retiredMs })),
+    };
   }
 
   /** The pair gateways seal new files to. */
@@ -136,11 +213,16 @@ export class KeyRing {
   rotateIfDue(now = Date.now()): boolean {
     const due = this.policy.rotationMs > 0 && now - this.current.createdMs >= this.policy.rotationMs;
     const retired = due ? [...this.#pairs.slice(0, -1), { ...this.current, retiredMs: now }] : this.#pairs;
-    const keep = retired.filter((p) => p.retiredMs === undefined || now - p.retiredMs <= this.policy.retentionMs);
+    const keep = retired.filter(
+      (p) => p.retiredMs === undefined || now - p.retiredMs <= this.policy.retentionMs,
+    );
     const erased = retired.filter((p) => !keep.includes(p));
     if (!due && erased.length === 0) return false;
     const pairs = due ? [...keep, freshPair(now)] : keep;
-    const forgotten = [...this.#forgotten, ...erased.map((p) => ({ keyId: p.keyId, retiredMs: p.retiredMs! }))].slice(-FORGOTTEN_KEPT);
+    const forgotten = [
+      ...this.#forgotten,
+      ...erased.map((p) => ({ keyId: p.keyId, retiredMs: p.retiredMs! })),
+    ].slice(-FORGOTTEN_KEPT);
     this.#write(pairs, forgotten);
     for (const p of erased) {
       p.hpkePrivate.fill(0);
@@ -159,23 +241,22 @@ export class KeyRing {
   forOpening(keyId: string, now = Date.now()): KeyPair {
     const p = this.#pairs.find((x) => x.keyId === keyId);
     const retiredMs = p?.retiredMs ?? this.#forgotten.find((f) => f.keyId === keyId)?.retiredMs;
-    if (p !== undefined && (p.retiredMs === undefined || now - p.retiredMs <= this.policy.retentionMs)) return p;
+    if (p !== undefined && (p.retiredMs === undefined || now - p.retiredMs <= this.policy.retentionMs))
+      return p;
     if (retiredMs !== undefined)
       throw new HrvaultError(
         'HRV_ERR_KEY_RETIRED',
         `file is sealed to enclave key ${keyId}, retired ${new Date(retiredMs).toISOString()}, beyond the retention of ${Math.round(this.policy.retentionMs / 1000)} s; its private half is erased (the gateway must re-attest and seal to ${this.current.keyId})`,
       );
-    throw new HrvaultError('HRV_ERR_ENVELOPE_INTEGRITY', `file is sealed to key ${keyId}, this enclave holds ${this.keyIds.join(', ')}`);
+    throw new HrvaultError(
+      'HRV_ERR_ENVELOPE_INTEGRITY',
+      `file is sealed to key ${keyId}, this enclave holds ${this.keyIds.join(', ')}`,
+    );
   }
 
   #write(pairs: KeyPair[], forgotten: { keyId: string; retiredMs: number }[]): void {
-    const body = Buffer.from(
-      JSON.stringify({
-        v: 2,
-        pairs: pairs.map((p) => ({ hpke: toHex(p.hpkePrivate), signing: toHex(p.signingPrivate), created_ms: p.createdMs, ...(p.retiredMs === undefined ? {} : { retired_ms: p.retiredMs }) })),
-        forgotten: forgotten.map((f) => ({ key_id: f.keyId, retired_ms: f.retiredMs })),
-      }),
-    );
+    if (this.file === undefined) return;
+    const body = Buffer.from(JSON.stringify(KeyRing.#portable(pairs, forgotten)));
     try {
       writeFileDurable(this.file, seal(this.secret, PURPOSE, body));
     } finally {
