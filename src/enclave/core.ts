@@ -111,10 +111,7 @@ export function resultBodyBytes(inputBytes: number, bodyBytes: number): number {
  * padded to it, does not tell the host how many beats or which alerts a call's patients had. Records over it (a long
  * list of skipped numbers after a gap) take their own size's bucket.
  */
-export function journalRecordBytes(
-  results: ReadonlyArray<readonly [resultBytes: number, inputBytes: number]>,
-  acks: number,
-): number {
+export function journalRecordBytes(results: ReadonlyArray<readonly [resultBytes: number, inputBytes: number]>, acks: number): number {
   return results.reduce((a, [r, i]) => a + r + 2 * i + 1024, 4096 + 128 * acks);
 }
 
@@ -182,12 +179,7 @@ export class EnclaveCore {
   /** A quote binding the measurement and this enclave's current public keys to `nonce` (rotating first if due). */
   quote(nonce: Uint8Array): Quote {
     this.#rotateIfDue();
-    return createQuote(this.#platformKey, {
-      measurement: this.measurement,
-      enclavePublicKey: this.publicKey,
-      enclaveSigningKey: this.signingPublicKey,
-      nonce,
-    });
+    return createQuote(this.#platformKey, { measurement: this.measurement, enclavePublicKey: this.publicKey, enclaveSigningKey: this.signingPublicKey, nonce });
   }
 
   /** Rotates the key pair when due. A failed write of the keys file keeps the current pair: it is retried next time. */
@@ -223,10 +215,7 @@ export class EnclaveCore {
     let acked = false;
     for (const a of written) if (this.#analyser.acknowledge(a)) acked = true;
     // A new snapshot goes here, when the acknowledged results are gone and this micro-batch's are not yet made.
-    if (this.#state.checkpointDue)
-      this.#commit(() =>
-        this.#state.checkpoint(this.#analyser.save(), snapshotBytes(this.#analyser.patientCount)),
-      );
+    if (this.#state.checkpointDue) this.#commit(() => this.#state.checkpoint(this.#analyser.save(), snapshotBytes(this.#analyser.patientCount)));
     const run = runBatchFiles(this.#files, this.#analyser, files, this.#state.nextCommit);
     // The micro-batch's changes are committed (one sealed journal record, fdatasync'd) before results are released, so a
     // restart answers a retried file with the result it already made.
@@ -247,10 +236,7 @@ export class EnclaveCore {
     try {
       write();
     } catch (err) {
-      this.#broken = new SealingError(
-        `state commit failed: ${err instanceof Error ? err.message : String(err)}; the enclave must restart`,
-        { cause: err },
-      );
+      this.#broken = new SealingError(`state commit failed: ${err instanceof Error ? err.message : String(err)}; the enclave must restart`, { cause: err });
       throw this.#broken;
     }
   }
@@ -273,24 +259,18 @@ export interface BatchRun {
   outcome: BatchOutcome;
   /** Some file was accepted (the analysis state changed). */
   accepted: boolean;
-  /** The least padded size of the call's state record (journalRecordBytes) given how many acknowledgements it carries. */
+  /** The least padded size (bytes) of the call's state record (journalRecordBytes), given how many acknowledgements it carries. */
   recordBytes(acks: number): number;
 }
 
 /**
- * Opens, checks and analyses one call's files against `analyser`, both for the embedded enclave (EnclaveCore) and
- * for a partition of the cluster enclave: headers read, files of one patient put back in order, each file opened,
+ * Opens, checks and analyses one call's files against `analyser`, for the embedded enclave (EnclaveCore) and for a
+ * partition of the cluster enclave alike: headers read, files of one patient put back in order, each file opened,
  * classified and analysed, its result sealed naming `stateCommit` (the commit its receipt goes into). `admit` sees
  * each file's header before it is opened and throws to refuse it. State changes only for accepted files; the caller
  * commits them (takeDelta) before the outcome leaves the enclave.
  */
-export function runBatchFiles(
-  openers: FileOpeners,
-  analyser: HrvAnalyser,
-  files: BatchFile[],
-  stateCommit: object,
-  admit?: (h: EnvelopeHeader) => void,
-): BatchRun {
+export function runBatchFiles(openers: FileOpeners, analyser: HrvAnalyser, files: BatchFile[], stateCommit: object, admit?: (h: EnvelopeHeader) => void): BatchRun {
   const out: BatchOutcome = {
     results: [],
     duplicates: [],
@@ -316,17 +296,7 @@ export function runBatchFiles(
       reject(f.name, err);
     }
   }
-  items.sort((a, b) =>
-    a.h.gateway < b.h.gateway
-      ? -1
-      : a.h.gateway > b.h.gateway
-        ? 1
-        : a.h.patient < b.h.patient
-          ? -1
-          : a.h.patient > b.h.patient
-            ? 1
-            : a.h.seq - b.h.seq,
-  );
+  items.sort((a, b) => (a.h.gateway < b.h.gateway ? -1 : a.h.gateway > b.h.gateway ? 1 : a.h.patient < b.h.patient ? -1 : a.h.patient > b.h.patient ? 1 : a.h.seq - b.h.seq));
   for (const { f, h } of items) {
     try {
       const r = processFile(openers, analyser, f, h, stateCommit);
@@ -350,15 +320,11 @@ export function runBatchFiles(
   return {
     outcome: out,
     accepted: out.stats.accepted > 0,
-    recordBytes: (acks) =>
-      journalRecordBytes(
-        out.results.filter((r) => !r.duplicate).map((r) => [r.bytes.length, inputBody.get(r.input)!]),
-        acks,
-      ),
+    recordBytes: (acks) => journalRecordBytes(out.results.filter((r) => !r.duplicate).map((r) => [r.bytes.length, inputBody.get(r.input)!]), acks),
   };
 }
 
-/** One file of a call: opened with the key it names, classified against the state, analysed and answered if new. */
+/** One file of a call (its header read): opened with the key it names, classified against the state, analysed and answered if new. */
 function processFile(
   openers: FileOpeners,
   analyser: HrvAnalyser,
@@ -369,8 +335,7 @@ function processFile(
   | { kind: 'defer' }
   | { kind: 'duplicate'; result?: BatchResult; acked: BatchOutcome['duplicates'][number] }
   | { kind: 'new'; result: BatchResult; inputBodyBytes: number } {
-  if (h.kind !== 'rr-batch')
-    throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', `expected an rr-batch file, got ${h.kind}`);
+  if (h.kind !== 'rr-batch') throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', `expected an rr-batch file, got ${h.kind}`);
   // The pair it was sealed to (current, or retired within retention) opens it and, for a version-1 file, signs its
   // result: the gateway attested that pair together before it sealed to it. A version-2 file's result is sealed
   // under its epoch's result key, which only this gateway and the holder of that pair's HPKE key can know.
@@ -381,18 +346,9 @@ function processFile(
   let epoch: EpochKeys | undefined;
   let inputBodyBytes: number;
   if (envelopeVersionOf(f.bytes) === EPOCH_ENVELOPE_VERSION) {
-    ({
-      plaintext,
-      epoch,
-      bodyBytes: inputBodyBytes,
-    } = openEpochEnvelope(f.bytes, (p) => openers.epochs.keysFor(p, pair.hpkePrivate, gw?.signingPublicKey), {
-      expectedKind: 'rr-batch',
-    }));
+    ({ plaintext, epoch, bodyBytes: inputBodyBytes } = openEpochEnvelope(f.bytes, (p) => openers.epochs.keysFor(p, pair.hpkePrivate, gw?.signingPublicKey), { expectedKind: 'rr-batch' }));
   } else {
-    ({ plaintext, bodyBytes: inputBodyBytes } = openEnvelope(pair.hpkePrivate, f.bytes, {
-      expectedKind: 'rr-batch',
-      senderKey: () => gw?.signingPublicKey,
-    }));
+    ({ plaintext, bodyBytes: inputBodyBytes } = openEnvelope(pair.hpkePrivate, f.bytes, { expectedKind: 'rr-batch', senderKey: () => gw?.signingPublicKey }));
   }
   const input = inputDigest(plaintext);
   const name = `${h.patient}-${h.seq}.result`;
@@ -401,34 +357,17 @@ function processFile(
   const base = { name, gateway: h.gateway, patient: h.patient, seq: h.seq, input: f.name };
   if (c.kind === 'duplicate') {
     const held = c.receipt.result;
-    return held
-      ? {
-          kind: 'duplicate',
-          result: { ...base, bytes: held, duplicate: true },
-          acked: { input: f.name, gateway: h.gateway, result: name },
-        }
-      : { kind: 'duplicate', acked: { input: f.name, gateway: h.gateway, result: name } };
+    return held ? { kind: 'duplicate', result: { ...base, bytes: held, duplicate: true }, acked: { input: f.name, gateway: h.gateway, result: name } } : { kind: 'duplicate', acked: { input: f.name, gateway: h.gateway, result: name } };
   }
   const analysed = analyser.analyse(h, new TextDecoder().decode(plaintext), f.name, input);
   // Named before the commit is made: the receipt goes into exactly that commit, or the caller discards the state.
   const result = { ...analysed.result, state_commit: stateCommit };
   const gwKey = gw!.hpkePublicKey;
-  const header: EnvelopeHeader = {
-    v: 1,
-    kind: 'hrv-result',
-    gateway: h.gateway,
-    patient: h.patient,
-    seq: h.seq,
-    t_start_ms: h.t_start_ms,
-    t_end_ms: h.t_end_ms,
-    key_id: keyIdOf(gwKey),
-  };
+  const header: EnvelopeHeader = { v: 1, kind: 'hrv-result', gateway: h.gateway, patient: h.patient, seq: h.seq, t_start_ms: h.t_start_ms, t_end_ms: h.t_end_ms, key_id: keyIdOf(gwKey) };
   const body = new TextEncoder().encode(JSON.stringify(result));
   const padTo = (n: number): number => resultBodyBytes(inputBodyBytes, n);
   // Answered in the version it was asked in.
-  const bytes = epoch
-    ? sealEpochEnvelope(epoch, header, body, { padTo })
-    : sealEnvelope(gwKey, header, body, pair.signingPrivate, { padTo });
+  const bytes = epoch ? sealEpochEnvelope(epoch, header, body, { padTo }) : sealEnvelope(gwKey, header, body, pair.signingPrivate, { padTo });
   analyser.hold(h, bytes);
   return { kind: 'new', result: { ...base, bytes, duplicate: false }, inputBodyBytes };
 }

@@ -15,13 +15,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import {
-  generateHpkeKeyPair,
-  generateSigningKeyPair,
-  hpkePublicKeyOf,
-  keyIdOf,
-  signingPublicKeyOf,
-} from '../crypto/index.js';
+import { generateHpkeKeyPair, generateSigningKeyPair, hpkePublicKeyOf, keyIdOf, signingPublicKeyOf } from '../crypto/index.js';
 import { HrvaultError } from '../errors.js';
 import { loadSealingSecret, seal, unseal, writeFileDurable } from './sealing.js';
 
@@ -52,11 +46,7 @@ const hex = z.string().regex(/^[0-9a-f]{64}$/);
 /** The ring as plain data (private halves in hex): the keys file's content, and the ring's part of the cluster secrets. */
 export const keyRingPortableSchema = z.strictObject({
   v: z.literal(2),
-  pairs: z
-    .array(
-      z.strictObject({ hpke: hex, signing: hex, created_ms: z.number(), retired_ms: z.number().optional() }),
-    )
-    .min(1),
+  pairs: z.array(z.strictObject({ hpke: hex, signing: hex, created_ms: z.number(), retired_ms: z.number().optional() })).min(1),
   forgotten: z.array(z.strictObject({ key_id: z.string(), retired_ms: z.number() })),
 });
 
@@ -64,12 +54,7 @@ export type KeyRingPortable = z.infer<typeof keyRingPortableSchema>;
 
 const toHex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
 
-function pairOf(
-  hpkePrivate: Uint8Array,
-  signingPrivate: Uint8Array,
-  createdMs: number,
-  retiredMs?: number,
-): KeyPair {
+function pairOf(hpkePrivate: Uint8Array, signingPrivate: Uint8Array, createdMs: number, retiredMs?: number): KeyPair {
   const publicKey = hpkePublicKeyOf(hpkePrivate);
   return {
     keyId: keyIdOf(publicKey),
@@ -91,11 +76,7 @@ function freshPair(now: number): KeyPair {
  * erased after their retention (the last 256). Public values, for operators and tests.
  */
 export function sealedKeyIds(dataDir: string): { held: string[]; erased: string[] } {
-  const ring = KeyRing.open(
-    join(dataDir, 'keys.sealed'),
-    loadSealingSecret(join(dataDir, 'seal.key')),
-    NO_ROTATION,
-  );
+  const ring = KeyRing.open(join(dataDir, 'keys.sealed'), loadSealingSecret(join(dataDir, 'seal.key')), NO_ROTATION);
   return { held: ring.keyIds, erased: ring.erasedKeyIds };
 }
 
@@ -127,35 +108,16 @@ export class KeyRing {
     const raw = Buffer.from(unseal(secret, PURPOSE, readFileSync(file)));
     if (raw.length === 64 && raw[0] !== 0x7b) {
       // First format: one pair. Dated now, so an upgrade does not rotate at once.
-      return new KeyRing(
-        file,
-        policy,
-        secret,
-        [pairOf(new Uint8Array(raw.subarray(0, 32)), new Uint8Array(raw.subarray(32, 64)), now)],
-        [],
-      );
+      return new KeyRing(file, policy, secret, [pairOf(new Uint8Array(raw.subarray(0, 32)), new Uint8Array(raw.subarray(32, 64)), now)], []);
     }
     const parsed = keyRingPortableSchema.parse(JSON.parse(raw.toString('utf8')));
     raw.fill(0);
     return KeyRing.#fromParsed(file, policy, secret, parsed);
   }
 
-  static #fromParsed(
-    file: string | undefined,
-    policy: KeyPolicy,
-    secret: Uint8Array,
-    parsed: KeyRingPortable,
-  ): KeyRing {
-    const pairs = parsed.pairs.map((p) =>
-      pairOf(Buffer.from(p.hpke, 'hex'), Buffer.from(p.signing, 'hex'), p.created_ms, p.retired_ms),
-    );
-    return new KeyRing(
-      file,
-      policy,
-      secret,
-      pairs,
-      parsed.forgotten.map((f) => ({ keyId: f.key_id, retiredMs: f.retired_ms })),
-    );
+  static #fromParsed(file: string | undefined, policy: KeyPolicy, secret: Uint8Array, parsed: KeyRingPortable): KeyRing {
+    const pairs = parsed.pairs.map((p) => pairOf(Buffer.from(p.hpke, 'hex'), Buffer.from(p.signing, 'hex'), p.created_ms, p.retired_ms));
+    return new KeyRing(file, policy, secret, pairs, parsed.forgotten.map((f) => ({ keyId: f.key_id, retiredMs: f.retired_ms })));
   }
 
   /** A ring held in memory only, from its portable form (validated; throws a ZodError on a malformed one). */
@@ -176,12 +138,7 @@ export class KeyRing {
   static #portable(pairs: KeyPair[], forgotten: { keyId: string; retiredMs: number }[]): KeyRingPortable {
     return {
       v: 2,
-      pairs: pairs.map((p) => ({
-        hpke: toHex(p.hpkePrivate),
-        signing: toHex(p.signingPrivate),
-        created_ms: p.createdMs,
-        ...(p.retiredMs === undefined ? {} : { retired_ms: p.retiredMs }),
-      })),
+      pairs: pairs.map((p) => ({ hpke: toHex(p.hpkePrivate), signing: toHex(p.signingPrivate), created_ms: p.createdMs, ...(p.retiredMs === undefined ? {} : { retired_ms: p.retiredMs }) })),
       forgotten: forgotten.map((f) => ({ key_id: f.keyId, retired_ms: f.retiredMs })),
     };
   }
@@ -213,16 +170,11 @@ export class KeyRing {
   rotateIfDue(now = Date.now()): boolean {
     const due = this.policy.rotationMs > 0 && now - this.current.createdMs >= this.policy.rotationMs;
     const retired = due ? [...this.#pairs.slice(0, -1), { ...this.current, retiredMs: now }] : this.#pairs;
-    const keep = retired.filter(
-      (p) => p.retiredMs === undefined || now - p.retiredMs <= this.policy.retentionMs,
-    );
+    const keep = retired.filter((p) => p.retiredMs === undefined || now - p.retiredMs <= this.policy.retentionMs);
     const erased = retired.filter((p) => !keep.includes(p));
     if (!due && erased.length === 0) return false;
     const pairs = due ? [...keep, freshPair(now)] : keep;
-    const forgotten = [
-      ...this.#forgotten,
-      ...erased.map((p) => ({ keyId: p.keyId, retiredMs: p.retiredMs! })),
-    ].slice(-FORGOTTEN_KEPT);
+    const forgotten = [...this.#forgotten, ...erased.map((p) => ({ keyId: p.keyId, retiredMs: p.retiredMs! }))].slice(-FORGOTTEN_KEPT);
     this.#write(pairs, forgotten);
     for (const p of erased) {
       p.hpkePrivate.fill(0);
@@ -241,17 +193,13 @@ export class KeyRing {
   forOpening(keyId: string, now = Date.now()): KeyPair {
     const p = this.#pairs.find((x) => x.keyId === keyId);
     const retiredMs = p?.retiredMs ?? this.#forgotten.find((f) => f.keyId === keyId)?.retiredMs;
-    if (p !== undefined && (p.retiredMs === undefined || now - p.retiredMs <= this.policy.retentionMs))
-      return p;
+    if (p !== undefined && (p.retiredMs === undefined || now - p.retiredMs <= this.policy.retentionMs)) return p;
     if (retiredMs !== undefined)
       throw new HrvaultError(
         'HRV_ERR_KEY_RETIRED',
         `file is sealed to enclave key ${keyId}, retired ${new Date(retiredMs).toISOString()}, beyond the retention of ${Math.round(this.policy.retentionMs / 1000)} s; its private half is erased (the gateway must re-attest and seal to ${this.current.keyId})`,
       );
-    throw new HrvaultError(
-      'HRV_ERR_ENVELOPE_INTEGRITY',
-      `file is sealed to key ${keyId}, this enclave holds ${this.keyIds.join(', ')}`,
-    );
+    throw new HrvaultError('HRV_ERR_ENVELOPE_INTEGRITY', `file is sealed to key ${keyId}, this enclave holds ${this.keyIds.join(', ')}`);
   }
 
   #write(pairs: KeyPair[], forgotten: { keyId: string; retiredMs: number }[]): void {
