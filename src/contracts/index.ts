@@ -8,12 +8,7 @@ export { WIRE_ID, FILE_NAME, PERSON_ID, wireIdSchema, personIdSchema, epochMsSch
 export * from './vocabulary.js';
 export { hrvMeasuresSchema, MEASURE_NAMES, type HrvMeasures } from './measures.js';
 export { beatMessageSchema, deviceIdSchema, RR_MIN_MS, RR_MAX_MS, type BeatMessage } from './beat.js';
-export {
-  envelopeHeaderSchema,
-  ENVELOPE_KINDS,
-  type EnvelopeHeader,
-  type EnvelopeKind,
-} from './envelope-header.js';
+export { envelopeHeaderSchema, ENVELOPE_KINDS, type EnvelopeHeader, type EnvelopeKind } from './envelope-header.js';
 export {
   enrolmentFileSchema,
   gatewayKeysFileSchema,
