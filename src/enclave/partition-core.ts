@@ -75,14 +75,14 @@ export const partitionChainSchema = z.strictObject({
 });
 export type PartitionChain = z.infer<typeof partitionChainSchema>;
 
-/** One file handed in for a partition, as it crosses from the host. */
-export const batchFileSchema = z.strictObject({
+/** One file handed in for a partition, as it crosses from the host (other fields, as a host's file records carry, are dropped). */
+export const batchFileSchema = z.object({
   name: z.string().min(1),
   bytes,
   release: z.boolean().optional(),
 });
 /** The host's acknowledgement of a durable result, as it crosses from the host. */
-export const resultAckSchema = z.strictObject({
+export const resultAckSchema = z.object({
   gateway: z.string().min(1),
   patient: z.string().min(1),
   seq: z.number().int().min(0),
