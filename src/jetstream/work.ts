@@ -24,7 +24,6 @@
  * **Back-pressure to workers.** Each partition's durable pull consumer has `max_ack_pending`: with that many
  * messages delivered and not yet acknowledged, the server delivers no more on that partition.
  */
-import { createHash } from 'node:crypto';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -40,17 +39,16 @@ import {
   type StreamInfo,
 } from '@nats-io/jetstream';
 import { z } from 'zod';
+import { MAX_PARTITIONS, partitionOf, partitionsSchema } from '../contracts/index.js';
 import { ConfigError } from '../errors.js';
 
-/** The most partitions a deployment may have: more leases and consumers than that only cost. */
-export const MAX_PARTITIONS = 1024;
+// Declared in contracts (the enclave checks partitions too, without the NATS client); re-exported for this module's users.
+export { MAX_PARTITIONS, partitionOf };
 
 /** JetStream API error: a stream of this name exists with another configuration. */
 const STREAM_NAME_EXISTS = 10058;
 
 const NS_PER_MS = 1_000_000;
-
-const partitionsSchema = z.number().int().min(1).max(MAX_PARTITIONS);
 
 /** The work stream's settings, as a caller gives them (times in ms, sizes in bytes). */
 export const workOptionsSchema = z.strictObject({
@@ -106,19 +104,6 @@ export function parseWorkOptions(input: unknown): WorkOptions {
       `work stream option duplicateWindowMs (${o.duplicateWindowMs}) must not exceed maxAgeMs (${o.maxAgeMs})`,
     );
   return { ...o, stream: o.stream ?? `${o.prefix}_work` };
-}
-
-/**
- * The partition (0 ≤ p < partitions) of a patient pseudonym: the first 4 bytes of SHA-256 of its UTF-8
- * bytes, read big-endian, modulo `partitions`. Stable across hosts, processes and releases (a patient
- * must not move); the modulo bias is below partitions / 2³² (none for a power of two).
- */
-export function partitionOf(pseudonym: string, partitions: number): number {
-  if (!partitionsSchema.safeParse(partitions).success)
-    throw new ConfigError(`partitions must be an integer from 1 to ${MAX_PARTITIONS}, not ${partitions}`);
-  if (pseudonym.length === 0) throw new RangeError('an empty pseudonym has no partition');
-  const digest = createHash('sha256').update(pseudonym, 'utf8').digest();
-  return digest.readUInt32BE(0) % partitions;
 }
 
 /** The subject of partition `partition`'s work: `<prefix>.work.<partition>`. */
