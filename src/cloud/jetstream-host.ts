@@ -44,7 +44,7 @@ export interface CloudJetstreamOptions {
   nc: NatsConnection;
   /** The work stream the host publishes to (prefix, partitions, replicas, limits). */
   work: WorkOptionsInput;
-  /** The results stream and the host's consumer; the prefix is the work stream's. */
+  /** The results stream and the host's consumer; the prefix is the work stream's, replicas default to its. */
   results?: Omit<ResultsOptionsInput, 'prefix'>;
   /** How long an attestation request waits for a worker's quote (ms; default 5000). */
   attestTimeoutMs?: number;
@@ -77,7 +77,8 @@ export function parseJetstreamHostOptions(o: CloudJetstreamOptions): JetstreamHo
     (typeof o.results !== 'object' || o.results === null || 'prefix' in o.results)
   )
     throw new ConfigError('jetstream results options: the prefix is the work stream’s, not set apart');
-  const results = parseResultsOptions({ ...o.results, prefix: work.prefix });
+  // The results stream is as replicated as the work stream unless told otherwise.
+  const results = parseResultsOptions({ replicas: work.replicas, ...o.results, prefix: work.prefix });
   const { nc: _nc, work: _w, results: _r, ...extra } = o;
   const parsed = extraSchema.safeParse(extra);
   if (!parsed.success) {
