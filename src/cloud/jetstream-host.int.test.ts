@@ -374,6 +374,35 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
     );
   });
 
+  it('holds a refusal that overtakes its input (still in the inbox) until the input is filed, then quarantines it', async () => {
+    const h = await host();
+    const [f] = batches(1);
+    writeFileSync(join(area(h, 'inbox'), f!.name), f!.bytes);
+    await publishRefusal(js, h.results, {
+      gateway: gw.id,
+      file: f!.name,
+      code: 'HRV_ERR_ENVELOPE_SIGNATURE',
+      reason: 'not signed by the gateway',
+      token: 2,
+    });
+    // Delivered, put back (nak) and delivered again: the host waits for the input to reach the store.
+    await until('the refusal delivered twice', async () =>
+      (await jsm.consumers.info(h.results.stream, h.results.durable)).delivered.consumer_seq >= 2
+        ? true
+        : undefined,
+    );
+    expect(h.cloud.stats().rejected_files).toEqual([]);
+    expect(ls(area(h, 'inbox'))).toEqual([f!.name]);
+    expect(await stored(h.results.stream)).toBe(1);
+    await h.cloud.flush();
+    await until('the refusal recorded', () => h.cloud.stats().rejected_files.find((r) => r.name === f!.name));
+    expect(ls(join(h.dir, 'store', gw.id))).toEqual([]);
+    expect(ls(join(h.dir, 'quarantine', gw.id)).filter((x) => x.endsWith(`-${f!.name}`))).toHaveLength(1);
+    await until('the refusal acknowledged', async () =>
+      (await stored(h.results.stream)) === 0 ? true : undefined,
+    );
+  });
+
   it('answers an attestation request through a worker on NATS, and relays no quote when the worker refuses', async () => {
     const h = await host();
     const refused = randomBytes(32);
