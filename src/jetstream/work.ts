@@ -38,9 +38,11 @@ import {
   type StreamConfig,
   type StreamInfo,
 } from '@nats-io/jetstream';
+import { headers as natsHeaders } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { MAX_PARTITIONS, partitionOf, partitionsSchema } from '../contracts/index.js';
 import { ConfigError } from '../errors.js';
+import { H_FILE, H_GATEWAY, parseContract, workHeadersSchema, type WorkHeaders } from './messages.js';
 
 // Declared in contracts (the enclave checks partitions too, without the NATS client); re-exported for this module's users.
 export { MAX_PARTITIONS, partitionOf };
@@ -175,6 +177,8 @@ export interface WorkFile {
   /** The patient's pseudonym: decides the partition. */
   pseudonym: string;
   bytes: Uint8Array;
+  /** The inbox it came from (headers H_GATEWAY, H_FILE); validated before the publish. */
+  headers?: WorkHeaders;
 }
 
 /**
@@ -190,8 +194,16 @@ export async function publishWork(
   const o = parseWorkOptions(input);
   if (file.id.length === 0) throw new RangeError('a work file needs a non-empty id');
   const subject = workSubject(o, partitionOf(file.pseudonym, o.partitions));
+  let hdrs: ReturnType<typeof natsHeaders> | undefined;
+  if (file.headers) {
+    const h = parseContract(workHeadersSchema, file.headers, 'work message headers');
+    hdrs = natsHeaders();
+    hdrs.set(H_GATEWAY, h.gateway);
+    hdrs.set(H_FILE, h.file);
+  }
   const ack = await js.publish(subject, file.bytes, {
     msgID: file.id,
+    ...(hdrs ? { headers: hdrs } : {}),
     timeout: o.timeoutMs,
     // Refuses the publish if the subject is captured by some other stream.
     expect: { streamName: o.stream },
