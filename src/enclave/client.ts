@@ -18,7 +18,9 @@ import { signingPublicKeyOf, type Quote } from '../crypto/index.js';
 import { HrvaultError, type ErrorCode } from '../errors.js';
 import type { BatchFile, BatchOutcome, EnrolledGateway, ResultAck } from './core.js';
 import type { KeyPolicy } from './keyring.js';
+import { computeMeasurement } from './measurement.js';
 import type { ClusterKeys, PartitionChain, PartitionOpened, PartitionOutcome } from './partition-core.js';
+import type { ProvisionRequest, ProvisionResponse } from './provisioning.js';
 import { writeFileDurable } from './sealing.js';
 
 /** The enclave process failed, exited, hung, or answered out of protocol. */
@@ -59,9 +61,16 @@ export interface SpawnEnclaveOptions {
   /**
    * Cluster mode (JetStream workers): patient state per partition, checkpointed through the host as sealed pieces;
    * keys from the cluster secrets in `<dataDir>/cluster.sealed` (absent: none until `bootstrapCluster` or
-   * `installClusterSecrets`). Key rotation is not available in this mode (see cluster-secrets.ts).
+   * provisioning). Key rotation is not available in this mode (see cluster-secrets.ts).
    */
-  cluster?: { partitions: number };
+  cluster?: {
+    partitions: number;
+    /**
+     * Whose quotes the enclave accepts when the cluster secrets are handed over, either way (default: this
+     * platform key, this build's measurement, software quotes allowed: development only).
+     */
+    trust?: { platformPublicKeys: Uint8Array[]; allowedMeasurements: string[]; allowSoftwareQuotes: boolean };
+  };
   /**
    * Called once a restarted enclave process is up (`restarts` counts them). In cluster mode it holds no open
    * partition: calls for one are refused (HRV_ERR_PARTITION) until the worker has opened it again from its chain.
@@ -100,11 +109,12 @@ export interface ClusterEnclaveClient extends EnclaveClient {
   readonly clusterReady: boolean;
   /** Cluster mode: makes the cluster's secrets in this enclave (first worker of a new cluster); refused if it holds some. */
   bootstrapCluster(): Promise<ClusterKeys>;
-  /**
-   * Cluster mode: hands the enclave the encoded cluster secrets (provisioning.ts wraps this; the bytes must reach it
-   * from another enclave, never in the clear); the same secrets again are accepted, different ones refused.
-   */
-  installClusterSecrets(secrets: Uint8Array): Promise<ClusterKeys>;
+  /** Cluster mode, a worker without the secrets: a request for them, to relay to a worker that has them. */
+  provisionRequest(): Promise<ProvisionRequest>;
+  /** Cluster mode: installs the secrets from a relayed answer to our last request (checked inside: attested, sealed to us). */
+  provisionAccept(response: unknown): Promise<ClusterKeys>;
+  /** Cluster mode, a worker with the secrets: seals them to a relayed, attested request. */
+  provisionAnswer(request: unknown): Promise<ProvisionResponse>;
   /** Cluster mode: (re-)opens `partition` from its committed chain (see partition-core.ts). */
   openPartition(partition: number, chain: PartitionChain): Promise<PartitionOpened>;
   /**
@@ -227,7 +237,7 @@ class EnclaveProcess {
 /** Starts the enclave as a supervised child process and waits until it holds its keys. */
 export async function spawnEnclave(opts: SpawnEnclaveOptions): Promise<ClusterEnclaveClient> {
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
-  ensurePlatformKey(opts.platformKeyFile);
+  const platformPublicKey = ensurePlatformKey(opts.platformKeyFile);
   const timeoutMs = opts.callTimeoutMs ?? DEFAULT_ENCLAVE_CALL_TIMEOUT_MS;
   if (!(timeoutMs > 0)) throw new HrvaultError('HRV_ERR_CONFIG', `enclave call timeout must be positive (got ${timeoutMs} ms)`);
   const startTimeoutMs = Math.max(opts.startTimeoutMs ?? 60_000, timeoutMs);
@@ -278,7 +288,7 @@ export async function spawnEnclave(opts: SpawnEnclaveOptions): Promise<ClusterEn
     current = p;
     try {
       const got = await p.call<EnclaveInfo>(
-        { op: 'init', dataDir: opts.dataDir, platformKeyFile: opts.platformKeyFile, enrolledGateways: opts.enrolledGateways, ...(opts.keyPolicy ? { keyPolicy: opts.keyPolicy } : {}), ...(opts.cluster ? { cluster: opts.cluster } : {}) },
+        { op: 'init', dataDir: opts.dataDir, platformKeyFile: opts.platformKeyFile, enrolledGateways: opts.enrolledGateways, ...(opts.keyPolicy ? { keyPolicy: opts.keyPolicy } : {}), ...(opts.cluster ? { cluster: { partitions: opts.cluster.partitions, trust: opts.cluster.trust ?? { platformPublicKeys: [platformPublicKey], allowedMeasurements: [computeMeasurement()], allowSoftwareQuotes: true } } } : {}) },
         startTimeoutMs,
         onHang(p.child.pid),
       );
@@ -346,7 +356,7 @@ export async function spawnEnclave(opts: SpawnEnclaveOptions): Promise<ClusterEn
   /** The keys the enclave answered with; refused in cluster mode until it holds the secrets. */
   const keys = (): Required<Pick<EnclaveInfo, 'publicKey' | 'signingPublicKey' | 'keyId'>> => {
     const i = info!;
-    if (!i.publicKey || !i.signingPublicKey || !i.keyId) throw new EnclaveError('HRV_ERR_ENCLAVE', 'the enclave holds no cluster secrets yet (bootstrapCluster or installClusterSecrets)');
+    if (!i.publicKey || !i.signingPublicKey || !i.keyId) throw new EnclaveError('HRV_ERR_ENCLAVE', 'the enclave holds no cluster secrets yet (bootstrapCluster or provisioning)');
     return { publicKey: i.publicKey, signingPublicKey: i.signingPublicKey, keyId: i.keyId };
   };
   /** A cluster op that answers with the enclave's keys: they become the client's. */
@@ -378,7 +388,9 @@ export async function spawnEnclave(opts: SpawnEnclaveOptions): Promise<ClusterEn
     measurement: info!.measurement,
     quote: (nonce) => call<Quote>({ op: 'quote', nonce }),
     bootstrapCluster: () => clusterCall({ op: 'bootstrap-cluster' }),
-    installClusterSecrets: (secrets) => clusterCall({ op: 'install-cluster-secrets', secrets }),
+    provisionRequest: () => call<ProvisionRequest>({ op: 'provision-request' }),
+    provisionAccept: (response) => clusterCall({ op: 'provision-accept', response }),
+    provisionAnswer: (request) => call<ProvisionResponse>({ op: 'provision-answer', request }),
     openPartition: (partition, chain) => call<PartitionOpened>({ op: 'open-partition', partition, chain }),
     processPartition: async (partition, files, written = []) => {
       const out = await call<PartitionOutcome>({ op: 'process-partition', partition, files, written });

@@ -14,22 +14,29 @@ import { failpoint } from '../failpoints/index.js';
 import { EnclaveCore, type BatchFile, type EnrolledGateway, type ResultAck } from './core.js';
 import type { KeyPolicy } from './keyring.js';
 import { computeMeasurement } from './measurement.js';
+import { ClusterProvisioning } from './cluster-provisioning.js';
 import { batchFileSchema, ClusterCore, resultAckSchema, type PartitionChain } from './partition-core.js';
 import { lockStateDir } from './state-lock.js';
 
 type Request =
-  | { id: number; op: 'init'; dataDir: string; platformKeyFile: string; enrolledGateways: EnrolledGateway[]; keyPolicy?: KeyPolicy; cluster?: { partitions: number } }
+  | { id: number; op: 'init'; dataDir: string; platformKeyFile: string; enrolledGateways: EnrolledGateway[]; keyPolicy?: KeyPolicy; cluster?: { partitions: number; trust: ClusterTrust } }
   | { id: number; op: 'quote'; nonce: Uint8Array }
   | { id: number; op: 'batch'; files: BatchFile[]; written?: ResultAck[] }
   | { id: number; op: 'bootstrap-cluster' }
-  | { id: number; op: 'install-cluster-secrets'; secrets: Uint8Array }
+  | { id: number; op: 'provision-request' }
+  | { id: number; op: 'provision-accept'; response: unknown }
+  | { id: number; op: 'provision-answer'; request: unknown }
   | { id: number; op: 'open-partition'; partition: number; chain: PartitionChain }
   | { id: number; op: 'process-partition'; partition: number; files: BatchFile[]; written?: ResultAck[] }
   | { id: number; op: 'close-partition'; partition: number }
   | { id: number; op: 'close' };
 
+/** Whose quotes a cluster-mode enclave accepts when the secrets are handed over (sent raw over IPC: bytes as arrays). */
+type ClusterTrust = { platformPublicKeys: Uint8Array[]; allowedMeasurements: string[]; allowSoftwareQuotes: boolean };
+
 let core: EnclaveCore | undefined;
 let cluster: ClusterCore | undefined;
+let provisioning: ClusterProvisioning | undefined;
 
 /** The cluster-mode core, or a refusal naming the mode this enclave was started in. */
 function clusterCore(): ClusterCore {
@@ -38,7 +45,11 @@ function clusterCore(): ClusterCore {
 }
 
 const partitionCallSchema = z.object({ partition: z.number().int().min(0), files: z.array(batchFileSchema), written: z.array(resultAckSchema).optional() });
-const secretsSchema = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'expected the encoded cluster secrets as bytes');
+/** The provisioning half of cluster mode, or a refusal naming the mode. */
+function clusterProvisioning(): ClusterProvisioning {
+  clusterCore();
+  return provisioning!;
+}
 
 /** Validates what the host sent for an op (the host is untrusted); HRV_ERR_VALIDATION names the first bad field. */
 function parseArgs<S extends z.ZodType>(op: string, schema: S, value: unknown): z.infer<S> {
@@ -69,6 +80,12 @@ function handle(msg: Request): void {
         if (msg.cluster) {
           // No SealedStateStore here: patient state lives in the host's JetStream, as sealed pieces per partition.
           cluster = new ClusterCore({ dataDir: msg.dataDir, platformPrivateKey: new Uint8Array(seed), measurement: computeMeasurement(), enrolledGateways, partitions: msg.cluster.partitions });
+          const t = msg.cluster.trust;
+          provisioning = new ClusterProvisioning(cluster, new Uint8Array(seed), {
+            platformPublicKeys: t.platformPublicKeys.map((k) => new Uint8Array(k)),
+            allowedMeasurements: t.allowedMeasurements,
+            allowSoftwareQuotes: t.allowSoftwareQuotes,
+          });
           reply(msg.id, { ok: true, value: clusterInfo(cluster) });
           return;
         }
@@ -94,17 +111,18 @@ function handle(msg: Request): void {
         reply(msg.id, { ok: true, value: clusterInfo(c) });
         return;
       }
-      case 'install-cluster-secrets': {
-        const c = clusterCore();
-        const bytes = parseArgs(msg.op, secretsSchema, msg.secrets);
-        try {
-          c.install(bytes);
-        } finally {
-          bytes.fill(0);
-        }
-        reply(msg.id, { ok: true, value: clusterInfo(c) });
+      // The secrets never cross this boundary in the clear: only the attested, sealed hand-over of provisioning.ts.
+      case 'provision-request':
+        reply(msg.id, { ok: true, value: clusterProvisioning().request() });
+        return;
+      case 'provision-accept': {
+        clusterProvisioning().accept(msg.response);
+        reply(msg.id, { ok: true, value: clusterInfo(clusterCore()) });
         return;
       }
+      case 'provision-answer':
+        reply(msg.id, { ok: true, value: clusterProvisioning().answer(msg.request) });
+        return;
       case 'open-partition':
         reply(msg.id, { ok: true, value: clusterCore().openPartition(msg.partition, msg.chain) });
         return;

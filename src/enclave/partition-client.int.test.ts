@@ -8,25 +8,28 @@ import { openEnvelope, verifyQuoteDetails } from '../crypto/index.js';
 import { makeGateway, sealedBatch } from '../test-support/sealed-batches.js';
 import {
   computeMeasurement,
-  encodeClusterSecrets,
   ensurePlatformKey,
-  loadClusterSecrets,
   spawnEnclave,
   type CheckpointPiece,
   type ClusterEnclaveClient,
   type PartitionChain,
 } from './index.js';
-import { loadSealingSecret } from './sealing.js';
 
 const P = 8;
 const dir = mkdtempSync(join(tmpdir(), 'enclave-cluster-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const gw = makeGateway('gw-1');
+/** The platforms w1 and w2 run on, both trusted by both (a deployment trusts its vendor root); w3's is trusted by no one. */
+const trust = {
+  platformPublicKeys: ['w1', 'w2'].map((n) => ensurePlatformKey(join(dir, `${n}.platform.key`))),
+  allowedMeasurements: [computeMeasurement()],
+  allowSoftwareQuotes: true,
+};
 const opts = (name: string) => ({
   dataDir: join(dir, name),
   platformKeyFile: join(dir, `${name}.platform.key`),
   enrolledGateways: [{ id: gw.id, signingPublicKey: gw.signing.publicKey, hpkePublicKey: gw.hpke.publicKey }],
-  cluster: { partitions: P },
+  cluster: { partitions: P, trust },
 });
 
 /** The `skip`-th patient pseudonym of partition `p` (searched with partitionOf, not assumed). */
@@ -114,11 +117,24 @@ describe('enclave process in cluster mode', () => {
       expect(openResult(third.results[0]!.bytes, w1).window.n).toBe(f[0]!.beats + f[1]!.beats + f[2]!.beats);
       chain = append(chain, third.checkpoint);
 
-      // A second worker, provisioned with the same secrets (here read from w1's sealed copy, as provisioning would hand them over).
-      const secrets = loadClusterSecrets(o.dataDir, loadSealingSecret(join(o.dataDir, 'seal.key')))!;
+      // A second worker, provisioned by w1 through the attested hand-over (the host relays request and answer).
       w2 = await spawnEnclave(opts('w2'));
       expect(w2.clusterReady).toBe(false);
-      expect(await w2.installClusterSecrets(encodeClusterSecrets(secrets))).toEqual(keys);
+      await expect(w2.quote(new Uint8Array(32))).rejects.toThrow(/no cluster secrets/);
+      const request = await w2.provisionRequest();
+      const answer = await w1.provisionAnswer(JSON.parse(JSON.stringify(request)));
+      // A relay that tampers with the answer gets nothing installed.
+      const forged = { ...answer, ciphertext: answer.ciphertext.replace(/^../, answer.ciphertext.startsWith('00') ? '01' : '00') };
+      await expect(w2.provisionAccept(forged)).rejects.toMatchObject({ code: 'HRV_ERR_PROVISION_SIGNATURE' });
+      expect(w2.clusterReady).toBe(false);
+      expect(await w2.provisionAccept(JSON.parse(JSON.stringify(answer)))).toEqual(keys);
+      // An enclave on a platform nobody trusts is refused the secrets.
+      const w3 = await spawnEnclave(opts('w3'));
+      try {
+        await expect(w1.provisionAnswer(await w3.provisionRequest())).rejects.toMatchObject({ code: 'HRV_ERR_ATTESTATION_SIGNATURE' });
+      } finally {
+        await w3.close();
+      }
       expect(w2.clusterReady).toBe(true);
       expect(await w2.openPartition(p, chain)).toEqual({ commit: 3, deltas: 2 });
       const fourth = await w2.processPartition(p, [f[3]!, f[2]!]);
