@@ -4,8 +4,7 @@
  */
 export {
   LEASE_BUCKET,
-  SERIALIZABLE_CAS_SINCE,
-  hasSerializableClusteredCas,
+  MARKER_KEY,
   LeaseLostError,
   PartitionLeases,
   isWrongLastSequence,
@@ -13,6 +12,7 @@ export {
   leaseValueSchema,
   openLeaseBucket,
   type Lease,
+  type LeaseBucket,
   type LeaseBucketOptions,
   type LeaseValue,
   type PartitionLeasesOptions,
