@@ -278,7 +278,7 @@ describe.skipIf(binary === null)('partition leases on a three-node JetStream clu
     const jsm = await jetstreamManager(admin);
     const before = await jsm.streams.info(`KV_${bucket}`);
     expect(before.config.num_replicas).toBe(3);
-    const leader = before.cluster!.leader!;
+    const leader = await cluster.waitForStreamLeader(`KV_${bucket}`);
     const victim = cluster.indexOf(leader);
     expect(victim).toBeGreaterThanOrEqual(0);
 
@@ -312,16 +312,27 @@ describe.skipIf(binary === null)('partition leases on a three-node JetStream clu
     })();
 
     const preKill = leases.map((l) => l.token);
+    const killedAt = performance.now();
     await cluster.kill(victim);
     try {
-      // A new stream leader among the two nodes left, and every owner renewed through it.
-      const after = await waitUntil('a new leader of the lease stream', 45_000, async () => {
-        const i = await jsm.streams.info(`KV_${bucket}`);
-        return i.cluster?.leader && i.cluster.leader !== leader ? i : undefined;
-      });
-      expect(after.cluster?.leader).not.toBe(leader);
-      await waitUntil('every owner renewed after the kill', 45_000, async () =>
+      // A new stream leader among the two nodes left, and every owner renewed through it. The election takes
+      // 5-9 s here (a follower campaigns after nats-server's 4-9 s Raft election timeout); the deadline allows
+      // for a few split votes on a loaded machine, and its error carries the nodes' log tails.
+      const next = await cluster.waitForStreamLeader(`KV_${bucket}`, { not: leader, timeoutMs: 45_000 });
+      expect(cluster.running(cluster.indexOf(next))).toBe(true);
+      const electedMs = Math.round(performance.now() - killedAt);
+      // Each renewal's reads and write time out after 2 s and are retried, so the owners follow the new
+      // leader within a few seconds.
+      await waitUntil('every owner renewed after the new leader was elected', 30_000, async () =>
         leases.every((l, p) => l.token > preKill[p]!) || lost.length > 0 ? true : undefined,
+      ).catch((err: unknown) => {
+        throw new Error(
+          `${(err as Error).message}\n${cluster.nodes.map((n, k) => `--- ${n.name}:\n${cluster.logTail(k).slice(-1500)}`).join('\n')}`,
+          { cause: err },
+        );
+      });
+      console.log(
+        `failover: ${leader} killed, ${next} leads after ${electedMs} ms, every owner renewed after ${Math.round(performance.now() - killedAt)} ms`,
       );
     } finally {
       running = false;

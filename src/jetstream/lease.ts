@@ -136,8 +136,14 @@ export interface LeaseBucketOptions {
   bucket?: string;
   /** 3 on a cluster (survives one node), 1 on a single server. */
   replicas: number;
-  /** Timeout of the bucket's operations and of the JetStream API calls that create or look it up, ms (default 5000). */
+  /** Timeout of the JetStream API calls that create or look up the bucket, ms (default 5000). */
   timeoutMs?: number;
+  /**
+   * Timeout of each lease read and write, ms (default 2000). Short on purpose: while a stream has no leader
+   * (an election after a node loss, ~5 s here) no server answers, and a lease operation waiting out a long
+   * timeout would resume only long after the new leader is there; a short one is retried within the lease.
+   */
+  requestTimeoutMs?: number;
 }
 
 /** An open lease bucket: the KV view for reads and the JetStream handles the compare-and-set publishes with. */
@@ -147,6 +153,8 @@ export interface LeaseBucket {
   readonly kv: KV;
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
+  /** Timeout of each lease read and write, ms. */
+  readonly requestTimeoutMs: number;
 }
 
 /**
@@ -157,17 +165,20 @@ export interface LeaseBucket {
 export async function openLeaseBucket(nc: NatsConnection, opts: LeaseBucketOptions): Promise<LeaseBucket> {
   const name = opts.bucket ?? LEASE_BUCKET;
   const timeout = opts.timeoutMs ?? 5000;
+  const requestTimeoutMs = opts.requestTimeoutMs ?? 2000;
   // The API timeout too: creating an R3 bucket waits for a stream leader, which takes seconds during an election.
-  const js = jetstream(nc, { timeout });
-  const kv = await new Kvm(js).create(name, {
+  await new Kvm(jetstream(nc, { timeout })).create(name, {
     replicas: opts.replicas,
     history: 1,
     storage: StorageType.File,
     allow_direct: false,
     timeout,
   });
-  const jsm = await jetstreamManager(nc, { timeout });
-  return { name, kv, js, jsm };
+  // The handles the leases work through carry the short per-request timeout (reads go through them too).
+  const js = jetstream(nc, { timeout: requestTimeoutMs });
+  const kv = await new Kvm(js).open(name, { allow_direct: false });
+  const jsm = await jetstreamManager(nc, { timeout: requestTimeoutMs, checkAPI: false });
+  return { name, kv, js, jsm, requestTimeoutMs };
 }
 
 export interface PartitionLeasesOptions {
@@ -177,8 +188,6 @@ export interface PartitionLeasesOptions {
   ttlMs: number;
   /** How far another host's wall clock may be off ours, ms (default 1000); delays takeovers by as much. */
   maxClockSkewMs?: number;
-  /** Per-request timeout, ms (default 2000). */
-  requestTimeoutMs?: number;
   /** Wall clock, ms since the epoch (a test injects skew here). */
   now?: () => number;
 }
@@ -238,7 +247,6 @@ export class PartitionLeases {
   readonly #worker: string;
   readonly #ttlMs: number;
   readonly #skewMs: number;
-  readonly #timeoutMs: number;
   readonly #now: () => number;
   /** The newest lease this worker holds per partition. */
   readonly #held = new Map<number, Lease>();
@@ -254,7 +262,6 @@ export class PartitionLeases {
     this.#ttlMs = opts.ttlMs;
     this.#skewMs = opts.maxClockSkewMs ?? 1000;
     if (!(this.#skewMs >= 0)) throw new RangeError('maxClockSkewMs must be >= 0');
-    this.#timeoutMs = opts.requestTimeoutMs ?? 2000;
     this.#now = opts.now ?? Date.now;
   }
 
@@ -482,7 +489,7 @@ export class PartitionLeases {
       `$KV.${this.#bucket.name}.${leaseKey(partition)}`,
       JSON.stringify(value),
       {
-        timeout: this.#timeoutMs,
+        timeout: this.#bucket.requestTimeoutMs,
         expect: { lastSubjectSequence: keyRevision, lastSequence: streamLast },
       },
     );
