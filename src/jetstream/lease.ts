@@ -30,8 +30,13 @@
  * between our read of L and the server applying our write, not only when our partition's key moved. Such a
  * refusal is told apart by reading again: the key still at our token (and not holding our `write_id`) means
  * another partition moved the stream, and the write is published again with the new L, after a jittered
- * back-off, until the lease's local deadline. Each write therefore costs a stream-info request more than a
- * plain `kv.update`, and under many partitions renewing at once some writes take several rounds.
+ * back-off, until the lease's local deadline (an acquisition gives up after half a TTL and returns null). Each
+ * write therefore costs a STREAM.INFO request and a key read before the publish (a renewal used to be one
+ * `kv.update`), and under many partitions renewing at once some writes take several rounds.
+ *
+ * **Timeouts.** While a stream has no leader (an election after a node loss: 5-9 s on the test cluster) no
+ * server answers a JetStream request, so every read and write here uses the bucket's short `requestTimeoutMs`
+ * (default 2 s) and is retried, instead of waiting out the long timeout a bucket creation needs.
  *
  * **What fences.** `assertOwner` only reads (check-then-act: the lease can change hands right after it).
  * The fence is the write: `fencedCommit(lease, prepare)` ends with a compare-and-set of the lease key that
