@@ -62,6 +62,27 @@ describe.skipIf(binary === null)('partition leases on a three-node JetStream clu
     return { leases: new PartitionLeases(b, opts), bucket: b };
   }
 
+  it('opens one new R3 bucket from three connections at once, every time (an unanswered attempt is retried)', async () => {
+    // nats-server 2.9.10 answers a create or info request that meets the new stream without a leader with
+    // nothing at all; before openLeaseBucket retried, one of three concurrent openers timed out in about a
+    // quarter of such rounds.
+    const ncs = await Promise.all(
+      [0, 1, 2].map(async (k) => {
+        const nc = await connect({ servers: [cluster.urls[k]!] });
+        conns.push(nc);
+        return nc;
+      }),
+    );
+    for (let round = 0; round < 8; round++) {
+      const opened = await Promise.all(
+        ncs.map((nc) =>
+          openLeaseBucket(nc, { bucket: `leases_open_${round}`, replicas: 3, timeoutMs: 15_000 }),
+        ),
+      );
+      expect(opened.map((b) => b.name)).toEqual(Array(3).fill(`leases_open_${round}`));
+    }
+  });
+
   // Each round is a real race: the three acquisitions are sent at once from three connections (to three
   // different nodes on the cluster), all expecting the same key revision and stream sequence. 2.9.10 without
   // the stream-wide expectation let more than one of three win in 186 of 300 such rounds (module header).

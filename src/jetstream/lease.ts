@@ -83,7 +83,7 @@ import {
   type JetStreamManager,
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { TimeoutError, type NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { HrvaultError } from '../errors.js';
 
@@ -141,7 +141,7 @@ export interface LeaseBucketOptions {
   bucket?: string;
   /** 3 on a cluster (survives one node), 1 on a single server. */
   replicas: number;
-  /** Timeout of the JetStream API calls that create or look up the bucket, ms (default 5000). */
+  /** Deadline for creating or looking up the bucket, ms (default 5000), spent in attempts of up to 3 s. */
   timeoutMs?: number;
   /**
    * Timeout of each lease read and write, ms (default 2000). Short on purpose: while a stream has no leader
@@ -171,14 +171,29 @@ export async function openLeaseBucket(nc: NatsConnection, opts: LeaseBucketOptio
   const name = opts.bucket ?? LEASE_BUCKET;
   const timeout = opts.timeoutMs ?? 5000;
   const requestTimeoutMs = opts.requestTimeoutMs ?? 2000;
-  // The API timeout too: creating an R3 bucket waits for a stream leader, which takes seconds during an election.
-  await new Kvm(jetstream(nc, { timeout })).create(name, {
-    replicas: opts.replicas,
-    history: 1,
-    storage: StorageType.File,
-    allow_direct: false,
-    timeout,
-  });
+  // Creating is idempotent, and an attempt may get no answer at all: on a cluster, a create or info request
+  // that arrives while the new stream has no leader yet (several workers creating the bucket at once) is
+  // answered by nobody (nats-server 2.9.10 forwards an identical create as an info request, which only the
+  // leader answers; seen here in 3 of 12 rounds of three concurrent creators, each time one of them). So each
+  // attempt gets a few seconds and is repeated until `timeoutMs`.
+  const attemptMs = Math.min(timeout, CREATE_ATTEMPT_MS);
+  const deadline = performance.now() + timeout;
+  const backoff = new Backoff(RETRY_MIN_MS, RETRY_MAX_MS);
+  for (;;) {
+    try {
+      await new Kvm(jetstream(nc, { timeout: attemptMs })).create(name, {
+        replicas: opts.replicas,
+        history: 1,
+        storage: StorageType.File,
+        allow_direct: false,
+        timeout: attemptMs,
+      });
+      break;
+    } catch (err) {
+      if (!(err instanceof TimeoutError) || performance.now() + attemptMs > deadline) throw err;
+    }
+    await backoff.pause();
+  }
   // The handles the leases work through carry the short per-request timeout (reads go through them too).
   const js = jetstream(nc, { timeout: requestTimeoutMs });
   const kv = await new Kvm(js).open(name, { allow_direct: false });
@@ -213,6 +228,8 @@ export function leaseKey(partition: number): string {
   return `partition.${partition}`;
 }
 
+/** One attempt at creating or looking up the bucket, ms (an R3 stream's first election takes about 1 s here). */
+const CREATE_ATTEMPT_MS = 3000;
 /** Back-off after a transport error (a failover): the server needs time, ms. */
 const RETRY_MIN_MS = 50;
 const RETRY_MAX_MS = 500;
