@@ -337,7 +337,7 @@ describe.skipIf(binary === null)('partition leases on a three-node JetStream clu
     await cluster.kill(victim);
     try {
       // A new stream leader among the two nodes left, and every owner renewed through it. The election takes
-      // 5-9 s here (a follower campaigns after nats-server's 4-9 s Raft election timeout); the deadline allows
+      // 4-9 s here (a follower campaigns after nats-server's 4-9 s Raft election timeout); the deadline allows
       // for a few split votes on a loaded machine, and its error carries the nodes' log tails.
       const next = await cluster.waitForStreamLeader(`KV_${bucket}`, { not: leader, timeoutMs: 45_000 });
       expect(cluster.running(cluster.indexOf(next))).toBe(true);

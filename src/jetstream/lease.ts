@@ -34,7 +34,7 @@
  * write therefore costs a STREAM.INFO request and a key read before the publish (a renewal used to be one
  * `kv.update`), and under many partitions renewing at once some writes take several rounds.
  *
- * **Timeouts.** While a stream has no leader (an election after a node loss: 5-9 s on the test cluster) no
+ * **Timeouts.** While a stream has no leader (an election after a node loss: 4-9 s on the test cluster) no
  * server answers a JetStream request, so every read and write here uses the bucket's short `requestTimeoutMs`
  * (default 2 s) and is retried, instead of waiting out the long timeout a bucket creation needs.
  *
