@@ -5,8 +5,7 @@
  */
 export {
   LEASE_BUCKET,
-  SERIALIZABLE_CAS_SINCE,
-  hasSerializableClusteredCas,
+  MARKER_KEY,
   LeaseLostError,
   PartitionLeases,
   isWrongLastSequence,
@@ -14,6 +13,7 @@ export {
   leaseValueSchema,
   openLeaseBucket,
   type Lease,
+  type LeaseBucket,
   type LeaseBucketOptions,
   type LeaseValue,
   type PartitionLeasesOptions,
