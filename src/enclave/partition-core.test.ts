@@ -23,7 +23,7 @@ afterEach(() => {
 });
 
 /** A worker's enclave core in its own data directory (or `dataDir`: the same worker restarted). */
-function worker(dataDir?: string): ClusterCore {
+function worker(dataDir?: string, partitions = P): ClusterCore {
   const d = dataDir ?? mkdtempSync(join(tmpdir(), 'cluster-core-'));
   if (!dataDir) dirs.push(d);
   return new ClusterCore({
@@ -33,7 +33,7 @@ function worker(dataDir?: string): ClusterCore {
     enrolledGateways: [
       { id: gw.id, signingPublicKey: gw.signing.publicKey, hpkePublicKey: gw.hpke.publicKey },
     ],
-    partitions: P,
+    partitions,
   });
 }
 
@@ -156,6 +156,12 @@ describe('ClusterCore partitions', () => {
     const stranger = worker();
     stranger.bootstrap();
     expect(() => stranger.openPartition(p, chain)).toThrow(
+      expect.objectContaining({ code: 'HRV_ERR_SEALING' }),
+    );
+    // Nor in a deployment of another partition count (its patients map to other partitions).
+    const wider = worker(undefined, 2 * P);
+    wider.install(encodeClusterSecrets(a.heldSecrets()));
+    expect(() => wider.openPartition(p, { snapshot: chain.snapshot!, deltas: [] })).toThrow(
       expect.objectContaining({ code: 'HRV_ERR_SEALING' }),
     );
     expect(b.openPartition(p, chain)).toEqual({ commit: 3, deltas: 2 });
