@@ -53,24 +53,9 @@ import { waitUntil } from '../test-support/nats-cluster.js';
 import { makeGateway, sealedBatch } from '../test-support/sealed-batches.js';
 import { inputTag } from './filing.js';
 import { outboxBundles, readOutboxResults, startCloud, type CloudHandle } from './index.js';
+import { NATS_URL, standaloneSkipReason } from '../jetstream/test-support/standalone.js';
 
-const NATS_URL = '127.0.0.1:4222';
-
-async function probe(): Promise<string | null> {
-  let nc: NatsConnection | undefined;
-  try {
-    nc = await connect({ servers: NATS_URL, timeout: 1000, reconnect: false });
-    await (await jetstreamManager(nc, { timeout: 1000 })).getAccountInfo();
-    return null;
-  } catch (err) {
-    return `no nats-server with JetStream at ${NATS_URL} (${(err as Error).message})`;
-  } finally {
-    await nc?.close();
-  }
-}
-
-const skipReason = await probe();
-if (skipReason !== null) console.log(`skipped: ${skipReason}`);
+const skipReason = await standaloneSkipReason();
 
 const RUN = `h${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 const root = mkdtempSync(join(tmpdir(), 'cloud-js-'));
@@ -164,6 +149,20 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
       enclaveSigning.privateKey,
     );
 
+  /** Publishes patient p1's sealed result `seq` for gw-1 as a worker does (fencing token 1); returns its bytes. */
+  async function publishP1(h: Host, seq: number): Promise<Uint8Array> {
+    const bytes = sealedResult('p1', seq);
+    await publishResult(js, h.results, {
+      gateway: gw.id,
+      result: `p1-${seq}.result`,
+      patient: 'p1',
+      seq,
+      token: 1,
+      bytes,
+    });
+    return bytes;
+  }
+
   async function upload(cloud: CloudHandle, files: { name: string; bytes: Uint8Array }[]): Promise<void> {
     const c = new SftpClient();
     await c.connect({
@@ -253,15 +252,7 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
   it('writes a result to the outbox bundle and acknowledges it only once the bundle is durable', async () => {
     const h = await host();
     const outbox = area(h, 'outbox');
-    const r1 = sealedResult('p1', 1);
-    await publishResult(js, h.results, {
-      gateway: gw.id,
-      result: 'p1-1.result',
-      patient: 'p1',
-      seq: 1,
-      token: 1,
-      bytes: r1,
-    });
+    const r1 = await publishP1(h, 1);
     await until('the result in the outbox', () => readOutboxResults(outbox).get('p1-1.result'));
     expect(readOutboxResults(outbox).get('p1-1.result')!.equals(Buffer.from(r1))).toBe(true);
     expect(outboxBundles(outbox)).toHaveLength(1);
@@ -273,15 +264,7 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
     // The outbox cannot take a bundle (a file where the directory was): the result is not acknowledged.
     rmSync(outbox, { recursive: true });
     writeFileSync(outbox, '');
-    const r2 = sealedResult('p1', 2);
-    await publishResult(js, h.results, {
-      gateway: gw.id,
-      result: 'p1-2.result',
-      patient: 'p1',
-      seq: 2,
-      token: 1,
-      bytes: r2,
-    });
+    const r2 = await publishP1(h, 2);
     await until('the failed write logged', () =>
       h.logs.find((l) => l.msg.startsWith('writing result bundles failed')),
     );
@@ -319,14 +302,7 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
       token: 1,
       bytes: new Uint8Array([1]),
     });
-    await publishResult(js, h.results, {
-      gateway: gw.id,
-      result: 'p1-3.result',
-      patient: 'p1',
-      seq: 3,
-      token: 1,
-      bytes: sealedResult('p1', 3),
-    });
+    await publishP1(h, 3);
     await until('the good result written', () => readOutboxResults(area(h, 'outbox')).get('p1-3.result'));
     await until('every message settled', async () =>
       (await stored(h.results.stream)) === 0 ? true : undefined,

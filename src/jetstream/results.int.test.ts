@@ -26,24 +26,9 @@ import {
   type ResultsOptions,
   type ResultsOptionsInput,
 } from './index.js';
+import { NATS_URL, standaloneSkipReason } from './test-support/standalone.js';
 
-const NATS_URL = '127.0.0.1:4222';
-
-async function probe(): Promise<string | null> {
-  let nc: NatsConnection | undefined;
-  try {
-    nc = await connect({ servers: NATS_URL, timeout: 1000, reconnect: false });
-    await (await jetstreamManager(nc, { timeout: 1000 })).getAccountInfo();
-    return null;
-  } catch (err) {
-    return `no nats-server with JetStream at ${NATS_URL} (${(err as Error).message})`;
-  } finally {
-    await nc?.close();
-  }
-}
-
-const skipReason = await probe();
-if (skipReason !== null) console.log(`skipped: ${skipReason}`);
+const skipReason = await standaloneSkipReason();
 
 const RUN = `r${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 
