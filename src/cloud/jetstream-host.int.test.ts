@@ -18,10 +18,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { headers } from '@nats-io/transport-node';
 import SftpClient from 'ssh2-sftp-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   createQuote,
   generateHpkeKeyPair,
@@ -53,7 +52,7 @@ import { waitUntil } from '../test-support/nats-cluster.js';
 import { makeGateway, sealedBatch } from '../test-support/sealed-batches.js';
 import { inputTag } from './filing.js';
 import { outboxBundles, readOutboxResults, startCloud, type CloudHandle } from './index.js';
-import { NATS_URL, standaloneSkipReason } from '../jetstream/test-support/standalone.js';
+import { standaloneSkipReason, useStandalone } from '../jetstream/test-support/standalone.js';
 
 const skipReason = await standaloneSkipReason();
 
@@ -68,23 +67,13 @@ const platform = generateSigningKeyPair();
 const MEASUREMENT = 'cd'.repeat(32);
 
 describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
-  let nc: NatsConnection;
-  let jsm: JetStreamManager;
-  let js: JetStreamClient;
-  const streams: string[] = [];
+  const nats = useStandalone();
+  const streams = nats.streams;
   const clouds: CloudHandle[] = [];
   let n = 0;
 
-  beforeAll(async () => {
-    nc = await connect({ servers: NATS_URL, timeout: 2000 });
-    jsm = await jetstreamManager(nc);
-    js = jetstream(nc);
-  });
-
   afterAll(async () => {
     for (const c of clouds) await c.stop();
-    for (const s of streams) await jsm.streams.delete(s).catch(() => undefined);
-    await nc?.close();
     rmSync(root, { recursive: true, force: true });
   });
 
@@ -110,7 +99,7 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
       batchIntervalMs: 60_000,
       mode: 'secure',
       jetstream: {
-        nc,
+        nc: nats.nc,
         work: { prefix, partitions: 4, replicas: 1 },
         results: { replicas: 1 },
         attestTimeoutMs: 2000,
@@ -126,7 +115,8 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
     waitUntil(what, 10_000, async () => check());
   const area = (h: Host, a: 'inbox' | 'outbox'): string => join(h.dir, 'gateways', gw.id, a);
   const ls = (d: string): string[] => readdirSync(d).sort();
-  const stored = async (stream: string): Promise<number> => (await jsm.streams.info(stream)).state.messages;
+  const stored = async (stream: string): Promise<number> =>
+    (await nats.jsm.streams.info(stream)).state.messages;
   const batches = (count: number) =>
     Array.from({ length: count }, (_, i) =>
       sealedBatch(gw, enclaveKeys.publicKey, `p${i % 2}`, i, i * 10_000, (i + 1) * 10_000),
@@ -152,7 +142,7 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
   /** Publishes patient p1's sealed result `seq` for gw-1 as a worker does (fencing token 1); returns its bytes. */
   async function publishP1(h: Host, seq: number): Promise<Uint8Array> {
     const bytes = sealedResult('p1', seq);
-    await publishResult(js, h.results, {
+    await publishResult(nats.js, h.results, {
       gateway: gw.id,
       result: `p1-${seq}.result`,
       patient: 'p1',
@@ -194,7 +184,7 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
     expect(rec).toMatchObject({ files: 5, accepted: 3, duplicates: 0, rejected: 2, failed: 0 });
     expect(await stored(h.work.stream)).toBe(3);
     for (let seq = 1; seq <= 3; seq++) {
-      const m = await jsm.streams.getMessage(h.work.stream, { seq });
+      const m = await nats.jsm.streams.getMessage(h.work.stream, { seq });
       const name = m!.header.get(H_FILE);
       const f = good.find((g) => g.name === name)!;
       expect(f).toBeDefined();
@@ -293,8 +283,8 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
       [H_TOKEN, '1'],
     ] as const)
       bad.set(k, v);
-    await js.publish(sub.results(gw.id), new Uint8Array([1]), { headers: bad });
-    await publishResult(js, h.results, {
+    await nats.js.publish(sub.results(gw.id), new Uint8Array([1]), { headers: bad });
+    await publishResult(nats.js, h.results, {
       gateway: 'gw-9',
       result: 'p1-1.result',
       patient: 'p1',
@@ -317,7 +307,7 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
     writeFileSync(join(area(h, 'inbox'), f!.name), f!.bytes);
     await h.cloud.flush();
     expect(ls(join(h.dir, 'store', gw.id))).toEqual([f!.name]);
-    await publishRefusal(js, h.results, {
+    await publishRefusal(nats.js, h.results, {
       gateway: gw.id,
       file: f!.name,
       code: 'HRV_ERR_SEQUENCE_REPLAY',
@@ -354,7 +344,7 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
     const h = await host();
     const [f] = batches(1);
     writeFileSync(join(area(h, 'inbox'), f!.name), f!.bytes);
-    await publishRefusal(js, h.results, {
+    await publishRefusal(nats.js, h.results, {
       gateway: gw.id,
       file: f!.name,
       code: 'HRV_ERR_ENVELOPE_SIGNATURE',
@@ -363,7 +353,7 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
     });
     // Delivered, put back (nak) and delivered again: the host waits for the input to reach the store.
     await until('the refusal delivered twice', async () =>
-      (await jsm.consumers.info(h.results.stream, h.results.durable)).delivered.consumer_seq >= 2
+      (await nats.jsm.consumers.info(h.results.stream, h.results.durable)).delivered.consumer_seq >= 2
         ? true
         : undefined,
     );
@@ -382,7 +372,7 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
   it('answers an attestation request through a worker on NATS, and relays no quote when the worker refuses', async () => {
     const h = await host();
     const refused = randomBytes(32);
-    const sub = nc.subscribe(subjects(h.work.prefix).attest, {
+    const sub = nats.nc.subscribe(subjects(h.work.prefix).attest, {
       callback: (err, msg) => {
         if (err) return;
         const nonce = new Uint8Array(msg.data);
@@ -439,7 +429,7 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
       gateways: [{ id: gw.id, sshPublicKey: ssh.public }],
       batchIntervalMs: 1000,
     };
-    const jsOpt = { nc, work: { prefix: `${RUN}-bad`, partitions: 4, replicas: 1 } };
+    const jsOpt = { nc: nats.nc, work: { prefix: `${RUN}-bad`, partitions: 4, replicas: 1 } };
     await expect(startCloud({ ...base, mode: 'plain', jetstream: jsOpt })).rejects.toThrow(ConfigError);
     await expect(
       startCloud({

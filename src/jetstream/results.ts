@@ -24,9 +24,6 @@
 import {
   AckPolicy,
   DeliverPolicy,
-  DiscardPolicy,
-  RetentionPolicy,
-  StorageType,
   type Consumer,
   type ConsumerInfo,
   type JetStreamClient,
@@ -55,6 +52,7 @@ import {
 } from './messages.js';
 import {
   NS_PER_MS,
+  workQueueStreamConfig,
   ensureDurableConsumer,
   ensureStream,
   parseStreamOptions,
@@ -94,19 +92,7 @@ export function parseResultsOptions(input: unknown): ResultsOptions {
 }
 
 function streamConfig(o: ResultsOptions): Partial<StreamConfig> & { name: string } {
-  return {
-    name: o.stream,
-    subjects: subjects(o.prefix).resultsStreamSubjects,
-    retention: RetentionPolicy.Workqueue,
-    storage: StorageType.File,
-    num_replicas: o.replicas,
-    duplicate_window: o.duplicateWindowMs * NS_PER_MS,
-    max_age: o.maxAgeMs * NS_PER_MS,
-    max_bytes: o.maxBytes,
-    discard: DiscardPolicy.New,
-    // A result leaves only by the host's acknowledgement (or age), never by hand.
-    deny_delete: true,
-  };
+  return workQueueStreamConfig(o.stream, subjects(o.prefix).resultsStreamSubjects, o);
 }
 
 /**

@@ -3,7 +3,10 @@
  * update a work-queue stream and a durable pull consumer idempotently, and publish with a message id.
  */
 import {
+  DiscardPolicy,
   JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
   type ConsumerConfig,
   type ConsumerInfo,
   type JetStreamClient,
@@ -42,6 +45,31 @@ export function parseStreamOptions<S extends z.ZodType<{ duplicateWindowMs: numb
       `${what} option duplicateWindowMs (${o.duplicateWindowMs}) must not exceed maxAgeMs (${o.maxAgeMs})`,
     );
   return o;
+}
+
+/**
+ * The configuration both streams share: a work queue on file storage (a message leaves once its one consumer
+ * acknowledges it), `replicas`, the duplicate window, the age and size limits. Discard new, not old: a full
+ * stream refuses the publish (the publisher keeps its copy and retries) rather than delete the oldest
+ * unprocessed message to make room. No message is deleted by hand: one leaves only by acknowledgement or age.
+ */
+export function workQueueStreamConfig(
+  name: string,
+  subjects: string[],
+  o: { replicas: number; duplicateWindowMs: number; maxAgeMs: number; maxBytes: number },
+): Partial<StreamConfig> & { name: string } {
+  return {
+    name,
+    subjects,
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    num_replicas: o.replicas,
+    duplicate_window: o.duplicateWindowMs * NS_PER_MS,
+    max_age: o.maxAgeMs * NS_PER_MS,
+    max_bytes: o.maxBytes,
+    discard: DiscardPolicy.New,
+    deny_delete: true,
+  };
 }
 
 /**

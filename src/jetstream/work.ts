@@ -28,9 +28,6 @@ import { createHash } from 'node:crypto';
 import {
   AckPolicy,
   DeliverPolicy,
-  DiscardPolicy,
-  RetentionPolicy,
-  StorageType,
   type ConsumerInfo,
   type JetStreamClient,
   type JetStreamManager,
@@ -43,6 +40,7 @@ import { ConfigError } from '../errors.js';
 import { H_FILE, H_GATEWAY, parseContract, workHeadersSchema, type WorkHeaders } from './messages.js';
 import {
   NS_PER_MS,
+  workQueueStreamConfig,
   ensureDurableConsumer,
   ensureStream,
   parseStreamOptions,
@@ -127,21 +125,7 @@ export function workConsumerName(opts: WorkOptions, partition: number): string {
 }
 
 function streamConfig(o: WorkOptions): Partial<StreamConfig> & { name: string } {
-  return {
-    name: o.stream,
-    subjects: [`${o.prefix}.work.*`],
-    retention: RetentionPolicy.Workqueue,
-    storage: StorageType.File,
-    num_replicas: o.replicas,
-    duplicate_window: o.duplicateWindowMs * NS_PER_MS,
-    max_age: o.maxAgeMs * NS_PER_MS,
-    max_bytes: o.maxBytes,
-    // New, not old: a full work queue must refuse the publish (the host keeps the file and retries) rather
-    // than delete the oldest unprocessed file to make room.
-    discard: DiscardPolicy.New,
-    // No message is deleted by hand: work leaves only by acknowledgement or age.
-    deny_delete: true,
-  };
+  return workQueueStreamConfig(o.stream, [`${o.prefix}.work.*`], o);
 }
 
 /**

@@ -1,6 +1,7 @@
 /** The standalone nats-server the int tests share (127.0.0.1:4222), and whether it answers with JetStream. */
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll } from 'vitest';
 
 export const NATS_URL = '127.0.0.1:4222';
 
@@ -21,4 +22,31 @@ export async function standaloneSkipReason(): Promise<string | null> {
     await nc?.close();
   }
   return reason;
+}
+
+/** A suite's connection to the shared server; set once its beforeAll ran. */
+export interface Standalone {
+  nc: NatsConnection;
+  jsm: JetStreamManager;
+  js: JetStreamClient;
+  /** Streams the suite made: deleted after it (the server is shared). */
+  streams: string[];
+}
+
+/**
+ * Called inside a describe: connects before its tests, and after them deletes the streams they listed and
+ * disconnects (after the suite's own afterAll hooks, which run first).
+ */
+export function useStandalone(): Standalone {
+  const s: Partial<Standalone> & { streams: string[] } = { streams: [] };
+  beforeAll(async () => {
+    s.nc = await connect({ servers: NATS_URL, timeout: 2000 });
+    s.jsm = await jetstreamManager(s.nc);
+    s.js = jetstream(s.nc);
+  });
+  afterAll(async () => {
+    for (const name of s.streams) await s.jsm?.streams.delete(name).catch(() => undefined);
+    await s.nc?.close();
+  });
+  return s as Standalone;
 }
