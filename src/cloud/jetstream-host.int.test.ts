@@ -44,6 +44,8 @@ import {
   publishRefusal,
   publishResult,
   subjects,
+  workConsumer,
+  workConsumerName,
   workSubject,
   type ResultsOptions,
   type WorkOptions,
@@ -86,10 +88,11 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
   }
 
   /** A JetStream-mode host on its own prefix (or on `reuse`'s directory and prefix: a restart). */
-  async function host(reuse?: Host): Promise<Host> {
+  async function host(reuse?: Host, workLimits: { maxBytes?: number } = {}): Promise<Host> {
     const prefix = reuse?.work.prefix ?? `${RUN}-${n++}`;
     const dir = reuse?.dir ?? join(root, prefix);
-    const work = parseWorkOptions({ prefix, partitions: 4, replicas: 1 });
+    const workInput = { prefix, partitions: 4, replicas: 1, ...workLimits };
+    const work = parseWorkOptions(workInput);
     const results = parseResultsOptions({ prefix, replicas: 1 });
     if (!reuse) streams.push(work.stream, results.stream);
     const logs: Host['logs'] = [];
@@ -100,7 +103,7 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
       mode: 'secure',
       jetstream: {
         nc: nats.nc,
-        work: { prefix, partitions: 4, replicas: 1 },
+        work: workInput,
         results: { replicas: 1 },
         attestTimeoutMs: 2000,
       },
@@ -237,6 +240,39 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
     expect(await stored(first.work.stream)).toBe(2);
     expect(ls(area(second, 'inbox'))).toEqual([]);
     expect(ls(join(second.dir, 'store', gw.id))).toEqual(files.map((f) => f.name).sort());
+  });
+
+  it('leaves the files a full work stream refuses in the inbox and publishes them once workers made room', async () => {
+    const h = await host(undefined, { maxBytes: 2048 });
+    const files = batches(10);
+    for (const f of files) writeFileSync(join(area(h, 'inbox'), f.name), f.bytes);
+    const first = await h.cloud.flush();
+    expect(first.failed).toBeGreaterThan(0);
+    expect(first.accepted).toBe(10 - first.failed);
+    expect(ls(area(h, 'inbox'))).toHaveLength(first.failed);
+    expect(h.cloud.stats().failed_files).toBe(first.failed);
+    const refusedLog = (): number =>
+      h.logs.filter((l) => l.msg.startsWith('work stream refused publishes')).length;
+    expect(refusedLog()).toBe(1);
+    // Still full: refused again, counted again, not logged again within the minute.
+    expect((await h.cloud.flush()).failed).toBe(first.failed);
+    expect(refusedLog()).toBe(1);
+
+    // Workers take and acknowledge what is queued (work-queue retention frees the space), as often as needed.
+    for (let round = 0; round < 10 && ls(area(h, 'inbox')).length > 0; round++) {
+      for (let p = 0; p < 4; p++) {
+        await workConsumer(nats.jsm, h.work, p);
+        const c = await nats.js.consumers.get(h.work.stream, workConsumerName(h.work, p));
+        // Exactly what is queued, so the fetch ends when it has them rather than at its expiry.
+        const queued = (await c.info()).num_pending;
+        if (queued === 0) continue;
+        for await (const m of await c.fetch({ max_messages: queued, expires: 5000 })) await m.ackAck();
+      }
+      await h.cloud.flush();
+    }
+    expect(ls(area(h, 'inbox'))).toEqual([]);
+    expect(ls(join(h.dir, 'store', gw.id))).toEqual(files.map((f) => f.name).sort());
+    expect(h.cloud.stats()).toMatchObject({ published: 10, duplicates_published: 0 });
   });
 
   it('writes a result to the outbox bundle and acknowledges it only once the bundle is durable', async () => {
