@@ -64,8 +64,8 @@ export const workerOptionsSchema = z.strictObject({
   maxClockSkewMs: z.number().int().min(0).default(1000),
   /** Most files per micro-batch of one partition (default 1000). */
   maxBatch: z.number().int().min(1).max(100_000).default(1000),
-  /** How long one pull waits for work (default 1 s). */
-  fetchMs: z.number().int().min(10).default(1000),
+  /** How long one pull waits for work (default and least 1 s: the NATS client refuses shorter pulls). */
+  fetchMs: z.number().int().min(1000).default(1000),
   /** Bounded reorder: how long a file waits for a missing predecessor (default 5 s). */
   reorderHoldMs: z.number().int().min(0).default(5000),
   /** How often the worker re-plans its share and heartbeats (default 1 s). */
