@@ -2,7 +2,7 @@
  * How many partitions a worker should own, and which to try next: an even share of the partitions among the
  * workers alive (registered in a KV bucket whose entries expire), with no coordinator. Every worker computes the
  * same share from the same registry; a worker below it takes free or expired partitions, a worker above it gives
- * one up per round, so ownership converges after a worker joins or dies. Correctness does not depend on this
+ * up what is above it, so ownership converges after a worker joins or dies. Correctness does not depend on this
  * (the leases fence every commit); only balance and takeover time do.
  */
 
