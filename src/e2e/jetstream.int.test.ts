@@ -6,21 +6,13 @@
  */
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
 import { runDemo } from '../commands/index.js';
+import { NATS_URL, standaloneSkipReason } from '../jetstream/test-support/standalone.js';
 import { patientId } from '../sensor/index.js';
 import { plaintextFindings, runCsvLines } from './helpers.js';
 
-const NATS_URL = 'nats://127.0.0.1:4222';
-let skipReason: string | null = null;
-try {
-  const nc = await connect({ servers: NATS_URL, timeout: 1000, reconnect: false });
-  await nc.close();
-} catch (err) {
-  skipReason = `no nats-server at ${NATS_URL} (${(err as Error).message})`;
-  console.log(`skipped: ${skipReason}`);
-}
+const skipReason = await standaloneSkipReason();
 
 const silent = { out: () => undefined, err: () => undefined };
 
@@ -36,7 +28,7 @@ describe.skipIf(skipReason !== null)('JetStream mode end to end', () => {
         speed: 20,
         startMs,
         logLevel: 'warn',
-        jetstream: { url: NATS_URL, workers: 3 },
+        jetstream: { url: `nats://${NATS_URL}`, workers: 3 },
       },
       silent,
     );

@@ -20,7 +20,9 @@ describe('fair share of partitions', () => {
     const over = plan(8, ['worker-a', 'b', 'c', 'd'], new Set([1, 2, 5]), 'worker-a');
     expect(over.take).toEqual([]);
     expect(over.give).toEqual([5]);
-    expect(plan(8, ['worker-a', 'b', 'c', 'd'], new Set([1, 2, 5, 6, 7]), 'worker-a').give).toEqual([7, 6, 5]);
+    expect(plan(8, ['worker-a', 'b', 'c', 'd'], new Set([1, 2, 5, 6, 7]), 'worker-a').give).toEqual([
+      7, 6, 5,
+    ]);
   });
 
   it('converges: workers that each take up to their share and give above it end up owning every partition once', () => {

@@ -9,17 +9,10 @@ import { Objm, type ObjectStore } from '@nats-io/obj';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HrvaultError } from '../errors.js';
+import { NATS_URL, standaloneSkipReason } from '../jetstream/test-support/standalone.js';
 import { CheckpointStore, extendChain, parseChain, pieceName, type CheckpointPiece } from './checkpoints.js';
 
-const NATS_URL = '127.0.0.1:4222';
-let skipReason: string | null = null;
-try {
-  const nc = await connect({ servers: NATS_URL, timeout: 1000, reconnect: false });
-  await nc.close();
-} catch (err) {
-  skipReason = `no nats-server at ${NATS_URL} (${(err as Error).message})`;
-  console.log(`skipped: ${skipReason}`);
-}
+const skipReason = await standaloneSkipReason();
 
 const id = (): string => randomBytes(8).toString('hex');
 const bytes = (n: number): Uint8Array => new Uint8Array(randomBytes(n));

@@ -120,6 +120,11 @@ export interface RunnerStats {
   commits: number;
 }
 
+/** All counters at zero. */
+export function emptyRunnerStats(): RunnerStats {
+  return { batches: 0, files: 0, results: 0, refusals: 0, deferred: 0, malformed: 0, commits: 0 };
+}
+
 /** Why a runner stopped. */
 export type RunnerEnd =
   { kind: 'stopped' } | { kind: 'lost'; error: LeaseLostError } | { kind: 'failed'; error: unknown };
@@ -127,15 +132,7 @@ export type RunnerEnd =
 /** Runs one partition until `stop()` or until its lease is lost; `done` says how it ended. */
 export class PartitionRunner {
   readonly partition: number;
-  readonly stats: RunnerStats = {
-    batches: 0,
-    files: 0,
-    results: 0,
-    refusals: 0,
-    deferred: 0,
-    malformed: 0,
-    commits: 0,
-  };
+  readonly stats: RunnerStats = emptyRunnerStats();
   readonly done: Promise<RunnerEnd>;
   readonly #o: PartitionRunnerOptions;
   #lease: Lease;

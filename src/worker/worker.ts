@@ -37,6 +37,7 @@ import {
 import { plan } from './assignment.js';
 import { CheckpointStore } from './checkpoints.js';
 import {
+  emptyRunnerStats,
   PartitionRunner,
   type PartitionEnclave,
   type ResultSink,
@@ -155,17 +156,7 @@ export async function startWorker(
     return Object.keys(si.state.subjects ?? {}).map((s) => s.slice(prefix.length));
   };
 
-  const totals = {
-    batches: 0,
-    files: 0,
-    results: 0,
-    refusals: 0,
-    deferred: 0,
-    malformed: 0,
-    commits: 0,
-    runners_started: 0,
-    leases_lost: 0,
-  };
+  const totals = { ...emptyRunnerStats(), runners_started: 0, leases_lost: 0 };
   const runners = new Map<number, PartitionRunner>();
   const addStats = (s: RunnerStats): void => {
     for (const k of Object.keys(s) as (keyof RunnerStats)[]) totals[k] += s[k];
@@ -259,7 +250,9 @@ export async function startWorker(
       await Promise.all([...runners.values()].map((r) => r.stop()));
       attestSub.unsubscribe();
       // Purged, not deleted: a delete leaves a marker under the id, which would count as a live worker until it expires.
-      await jsm.streams.purge(`KV_${names.workersBucket}`, { filter: `$KV.${names.workersBucket}.${id}` }).catch(() => undefined);
+      await jsm.streams
+        .purge(`KV_${names.workersBucket}`, { filter: `$KV.${names.workersBucket}.${id}` })
+        .catch(() => undefined);
       await enclave.close();
     },
   };
@@ -278,7 +271,6 @@ async function fetchWork(
   for await (const m of await c.fetch({ max_messages: max, expires: expiresMs })) out.push(m);
   return out;
 }
-
 
 /** Results and refusals to the results stream; each resolves once the stream stored it (or dropped it as a duplicate). */
 function resultSink(js: JetStreamClient, results: ResultsOptions): ResultSink {
