@@ -13,7 +13,7 @@ import { loadConfig, type HrvaultConfig } from '../config.js';
 import { startCloud, type CloudHandle } from '../cloud/index.js';
 import { computeMeasurement, ensurePlatformKey, spawnEnclave, type EnclaveClient } from '../enclave/index.js';
 import { ConfigError } from '../errors.js';
-import { connectNats } from '../jetstream/index.js';
+import { closeNats, connectNats } from '../jetstream/index.js';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { resultsOptionsOf, workOptionsOf } from './worker-enclave.js';
 import { num } from './sensor.js';
@@ -194,7 +194,7 @@ export function registerCloudCommands(program: Command): void {
           await signals.stopped;
           await cloud.stop();
           await enclave?.close();
-          await nats?.drain();
+          if (nats) await closeNats(nats);
         } finally {
           signals.dispose();
         }

@@ -40,7 +40,7 @@ import { createDemoUsers } from '../csp/index.js';
 import type { CspService } from '../csp/index.js';
 import { readInputText } from './read-input.js';
 import { cloudFromConfig } from './cloud.js';
-import { removeDeployment } from '../jetstream/index.js';
+import { closeNats, removeDeployment } from '../jetstream/index.js';
 import { startWorker, type WorkerHandle } from '../worker/index.js';
 import { clusterEnclave, workOptionsOf } from './worker-enclave.js';
 import { gatewayFromConfig } from './gateway.js';
@@ -347,7 +347,7 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
         await removeDeployment(nats, cfg().jetstream.prefix).catch((err: unknown) =>
           logger.warn({ err: String(err) }, 'demo streams not removed'),
         );
-        await nats.drain();
+        await closeNats(nats);
       }
     });
     const workers: WorkerHandle[] = [];

@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../config.js';
 import { computeMeasurement, ensurePlatformKey } from '../enclave/index.js';
 import { ConfigError } from '../errors.js';
-import { connectNats } from '../jetstream/index.js';
+import { closeNats, connectNats } from '../jetstream/index.js';
 import { startWorker } from '../worker/index.js';
 import { readGatewayKeys } from './cloud.js';
 import { stopOnSignal } from './lifecycle.js';
@@ -103,7 +103,7 @@ export function registerWorkerCommand(program: Command): void {
           process.stdout.write(`${JSON.stringify({ worker: worker.id, ...worker.stats() })}\n`);
         } finally {
           signals.dispose();
-          await nc.drain().catch(() => undefined);
+          await closeNats(nc);
         }
       },
     );

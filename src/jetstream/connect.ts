@@ -46,3 +46,17 @@ export async function connectNats(o: NatsConnectOptions): Promise<NatsConnection
     ...(tls ? { tls } : {}),
   });
 }
+
+/**
+ * Drains `nc` (pending publishes flushed, subscriptions ended) but waits at most `timeoutMs` for it, then closes it:
+ * a process stopping while its servers are unreachable (a partitioned worker) must still exit.
+ */
+export async function closeNats(nc: NatsConnection, timeoutMs = 5000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, timeoutMs);
+  });
+  await Promise.race([nc.drain().catch(() => undefined), gaveUp]);
+  clearTimeout(timer);
+  if (!nc.isClosed()) await nc.close().catch(() => undefined);
+}

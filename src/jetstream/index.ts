@@ -57,7 +57,7 @@ export {
   type ResultHeaders,
   type WorkHeaders,
 } from './messages.js';
-export { connectNats, type NatsConnectOptions } from './connect.js';
+export { closeNats, connectNats, type NatsConnectOptions } from './connect.js';
 export {
   ensureResultsStream,
   fetchResults,
