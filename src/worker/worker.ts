@@ -10,6 +10,7 @@ import {
   jetstream,
   jetstreamManager,
   StorageType,
+  type Consumer,
   type JetStreamClient,
   type JsMsg,
 } from '@nats-io/jetstream';
@@ -42,6 +43,7 @@ import {
   type PartitionEnclave,
   type ResultSink,
   type RunnerStats,
+  type WorkSource,
 } from './partition-runner.js';
 
 /** What the worker needs of its enclave (the enclave client in cluster mode). */
@@ -188,7 +190,7 @@ export async function startWorker(
       lease,
       store,
       enclave,
-      work: { fetch: (max, expiresMs) => fetchWork(js, work, p, max, expiresMs) },
+      work: workSource(js, work, p),
       sink,
       maxBatch: o.maxBatch,
       fetchMs: o.fetchMs,
@@ -258,18 +260,22 @@ export async function startWorker(
   };
 }
 
-/** Up to `max` messages of partition `p`, waiting at most `expiresMs`. */
-async function fetchWork(
-  js: JetStreamClient,
-  work: WorkOptions,
-  p: number,
-  max: number,
-  expiresMs: number,
-): Promise<JsMsg[]> {
-  const c = await js.consumers.get(work.stream, workConsumerName(work, p));
-  const out: JsMsg[] = [];
-  for await (const m of await c.fetch({ max_messages: max, expires: expiresMs })) out.push(m);
-  return out;
+/** Partition `p`'s work: up to `max` messages per pull, waiting at most `expiresMs`. */
+function workSource(js: JetStreamClient, work: WorkOptions, p: number): WorkSource {
+  // Looked up once per runner (a consumer-info request), then every pull goes straight to the durable consumer.
+  let consumer: Promise<Consumer> | undefined;
+  return {
+    fetch: async (max, expiresMs) => {
+      consumer ??= js.consumers.get(work.stream, workConsumerName(work, p));
+      const c = await consumer.catch((err: unknown) => {
+        consumer = undefined;
+        throw err;
+      });
+      const out: JsMsg[] = [];
+      for await (const m of await c.fetch({ max_messages: max, expires: expiresMs })) out.push(m);
+      return out;
+    },
+  };
 }
 
 /** Results and refusals to the results stream; each resolves once the stream stored it (or dropped it as a duplicate). */
