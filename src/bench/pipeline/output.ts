@@ -26,7 +26,7 @@ const COLUMNS: (keyof PointResult)[] = [
   'e2e_ms_p50', 'e2e_ms_p99', 'beats_per_s', 'bytes_per_s', 'data_bytes_per_s', 'files_sent', 'results_verified', 'results_rejected', 'results_missing',
   'uploads_kept_up', 'backlog_end', 'backlog_growing', 'skipped_ticks', 'host_cpu_pct', 'host_rss_max_mb', 'enclave_cpu_pct', 'enclave_rss_max_mb',
   'generator_cpu_pct', 'generator_rss_max_mb', 'upload_lag_ms_max', 'pinned', 'first_error', 'stable',
-  'workers', 'worker_cpu_pct', 'worker_enclave_cpu_pct', 'nats_cpu_pct', 'worker_files',
+  'workers', 'worker_cpu_pct', 'worker_enclave_cpu_pct', 'nats_cpu_pct', 'worker_files', 'cpu_ms_per_file',
 ];
 
 const cell = (v: unknown): string => {

@@ -92,6 +92,11 @@ export interface PointResult {
   nats_cpu_pct?: number | null;
   /** JetStream mode: files each worker analysed (the partitions' share). */
   worker_files?: number[];
+  /**
+   * CPU time per file uploaded (ms), by process, over the whole point (idle loops, start of the load and drain
+   * included, so an upper bound at light load): what the model for more hosts is built from.
+   */
+  cpu_ms_per_file?: Partial<Record<'host' | 'enclave' | 'workers' | 'worker_enclaves' | 'nats' | 'generator', number | null>>;
   /** With `--cpu-prof`: where each process's CPU time went (JSON only, not in the CSV). */
   profile?: Partial<Record<ProfiledProcess, ProfileSummary>>;
 }
@@ -227,6 +232,12 @@ async function runJetstreamPoint(spec: PointSpec, js: NonNullable<PointSpec['jet
       worker_enclave_cpu_pct: finals.every((f) => f.enclave) ? pct(finals.reduce((s, f) => s + f.enclave!.cpu_ms, 0)) : null,
       nats_cpu_pct: nats0 && nats1 ? pct(nats1.cpu_ms - nats0.cpu_ms) : null,
       worker_files: finals.map((f) => f.files),
+      cpu_ms_per_file: {
+        ...result.cpu_ms_per_file,
+        workers: perFile(finals.reduce((s, f) => s + f.self.cpu_ms, 0), g.files_sent),
+        worker_enclaves: finals.every((f) => f.enclave) ? perFile(finals.reduce((s, f) => s + f.enclave!.cpu_ms, 0), g.files_sent) : null,
+        nats: nats0 && nats1 ? perFile(nats1.cpu_ms - nats0.cpu_ms, g.files_sent) : null,
+      },
     };
   } finally {
     for (const c of [gen, ...workers, server]) c?.kill();
@@ -345,5 +356,15 @@ export function summarise(spec: PointSpec, g: GeneratorFinal, sf: ServerFinal | 
     pinned,
     first_error: g.first_error,
     stable,
+    cpu_ms_per_file: {
+      host: perFile(sf?.host.cpu_ms, g.files_sent),
+      ...(sf?.enclave ? { enclave: perFile(sf.enclave.cpu_ms, g.files_sent) } : {}),
+      generator: perFile(g.self.cpu_ms, g.files_sent),
+    },
   };
+}
+
+/** CPU ms per file, to 0.001 ms; null without a figure or a file. */
+function perFile(cpuMs: number | undefined, files: number): number | null {
+  return cpuMs === undefined || files === 0 ? null : round(cpuMs / files, 3);
 }
