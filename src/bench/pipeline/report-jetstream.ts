@@ -27,6 +27,37 @@ function row(p: PointResult): string {
   return `| ${variantName(p)} | ${n(p.clients)} | ${n(p.duration_s)} | ${n(p.batch_ms_mean)} | ${n(p.e2e_ms_p50)} / ${n(p.e2e_ms_p99)} | ${backlog} | ${n(p.beats_per_s)} | ${cpu} | ${perFile} | ${p.worker_files?.join(' / ') ?? '–'} | ${why} |`;
 }
 
+/** The stable point with the most clients of a variant (the least idle time in its per-file figures), if any. */
+function busiestStable(points: readonly PointResult[], workers: number | undefined): PointResult | undefined {
+  return points.filter((p) => p.stable && p.workers === workers).sort((a, b) => b.clients - a.clients)[0];
+}
+
+/**
+ * The model for more hosts, from per-file CPU costs: how many clients one core of each role would carry if that role
+ * alone were the limit, at the run's batch interval (one file per client per interval). A model, not a measurement.
+ */
+function model(run: BenchRun): string[] {
+  const p = busiestStable(run.points, 1) ?? busiestStable(run.points, Math.max(...run.points.map((q) => q.workers ?? 0)));
+  const c = p?.cpu_ms_per_file;
+  if (!p || !c) return [];
+  const interval = p.batch_interval_s;
+  const perCore = (ms: number | null | undefined): string => (ms === null || ms === undefined || ms <= 0 ? '–' : n(Math.round((1000 / ms) * interval / 10) * 10));
+  const worker = c.workers === null || c.workers === undefined ? null : c.workers + (c.worker_enclaves ?? 0);
+  const bytesPerFile = p.bytes_per_s === null || p.clients === 0 ? null : (p.bytes_per_s * interval) / p.clients;
+  return [
+    `**Model for more hosts (a model, not a measurement)**, from the CPU time per file of the busiest stable ${variantName(p)} point (${n(p.clients)} clients): clients one core of each role carries at ${interval}-s batches if it alone were the limit (1000 ms ÷ CPU ms per file × ${interval} s).`,
+    '',
+    '| role | CPU ms per file | clients per core (model) |',
+    '| --- | --- | --- |',
+    `| host: SFTP ingress, publish to the work stream, results to the outboxes | ${n(c.host, 2)} | ${perCore(c.host)} |`,
+    `| worker: fetch, its enclave's analysis, checkpoint, results stream | ${n(worker, 2)} | ${perCore(worker)} |`,
+    `| nats-server (R1, file storage; work and results messages, acks, leases) | ${n(c.nats, 2)} | ${perCore(c.nats)} |`,
+    `| (load generator: the gateways' side, not the deployment's) | ${n(c.generator, 2)} | ${perCore(c.generator)} |`,
+    '',
+    ...(bytesPerFile === null ? [] : [`Sealed file size: ${n(bytesPerFile)} bytes on average (stored once per replica in the work stream until a worker acknowledges it).`, '']),
+  ];
+}
+
 /** Markdown lines for the JetStream runs among `runs` (none when there is none). */
 export function jetstreamSection(runs: readonly BenchRun[]): string[] {
   const js = runs.filter(isJetstreamRun);
@@ -44,6 +75,7 @@ export function jetstreamSection(runs: readonly BenchRun[]): string[] {
       '|' + ' --- |'.repeat(11),
       ...[...run.points].sort((a, b) => variantName(a).localeCompare(variantName(b)) || a.clients - b.clients).map(row),
       '',
+      ...model(run),
     );
   }
   return lines;
