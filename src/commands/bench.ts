@@ -1,7 +1,8 @@
 /**
  * `hrvault bench`: the pipeline benchmark of issue 10. `clients` (client scalability at a fixed beat rate), `load`
  * (one or a few clients at rising rates), `serve` (the server half alone, for `--target` runs from another host) and
- * `report` (docs/benchmarks.md from the JSON). The harness itself lives in src/bench/pipeline/.
+ * `report` (docs/benchmarks.md from the JSON). `--jetstream URL --workers N,…` measures JetStream mode (issue 11): the
+ * host publishing to NATS and N worker processes. The harness itself lives in src/bench/pipeline/.
  */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';

@@ -27,9 +27,12 @@ function row(p: PointResult): string {
   return `| ${variantName(p)} | ${n(p.clients)} | ${n(p.duration_s)} | ${n(p.batch_ms_mean)} | ${n(p.e2e_ms_p50)} / ${n(p.e2e_ms_p99)} | ${backlog} | ${n(p.beats_per_s)} | ${cpu} | ${perFile} | ${p.worker_files?.join(' / ') ?? '–'} | ${why} |`;
 }
 
-/** The stable point with the most clients of a variant (the least idle time in its per-file figures), if any. */
-function busiestStable(points: readonly PointResult[], workers: number | undefined): PointResult | undefined {
-  return points.filter((p) => p.stable && p.workers === workers).sort((a, b) => b.clients - a.clients)[0];
+/**
+ * The point with the most clients of a variant whose every result came back verified (stable or not: the work was all
+ * done, and the busiest point carries the least idle time per file), if any.
+ */
+function busiestComplete(points: readonly PointResult[], workers: number | undefined): PointResult | undefined {
+  return points.filter((p) => p.results_missing === 0 && p.results_rejected === 0 && p.workers === workers).sort((a, b) => b.clients - a.clients)[0];
 }
 
 /**
@@ -37,7 +40,7 @@ function busiestStable(points: readonly PointResult[], workers: number | undefin
  * alone were the limit, at the run's batch interval (one file per client per interval). A model, not a measurement.
  */
 function model(run: BenchRun): string[] {
-  const p = busiestStable(run.points, 1) ?? busiestStable(run.points, Math.max(...run.points.map((q) => q.workers ?? 0)));
+  const p = busiestComplete(run.points, 1) ?? busiestComplete(run.points, Math.max(...run.points.map((q) => q.workers ?? 0)));
   const c = p?.cpu_ms_per_file;
   if (!p || !c) return [];
   const interval = p.batch_interval_s;
@@ -45,7 +48,7 @@ function model(run: BenchRun): string[] {
   const worker = c.workers === null || c.workers === undefined ? null : c.workers + (c.worker_enclaves ?? 0);
   const bytesPerFile = p.bytes_per_s === null || p.clients === 0 ? null : (p.bytes_per_s * interval) / p.clients;
   return [
-    `**Model for more hosts (a model, not a measurement)**, from the CPU time per file of the busiest stable ${variantName(p)} point (${n(p.clients)} clients): clients one core of each role carries at ${interval}-s batches if it alone were the limit (1000 ms ÷ CPU ms per file × ${interval} s).`,
+    `**Model for more hosts (a model, not a measurement)**, from the CPU time per file of the busiest ${variantName(p)} point with every result back (${n(p.clients)} clients, ${p.stable ? 'stable' : 'not stable by the rule above, but all its work was done'}): clients one core of each role carries at ${interval}-s batches if it alone were the limit (1000 ms ÷ CPU ms per file × ${interval} s).`,
     '',
     '| role | CPU ms per file | clients per core (model) |',
     '| --- | --- | --- |',

@@ -2,6 +2,8 @@
  * The benchmark's server: the real cloud host (SFTP ingress, micro-batch scheduler) and, in secure mode, its enclave
  * child process, exactly as `hrvault cloud` runs them, plus the measurements the harness needs: every micro-batch's
  * record, the files still waiting in the inboxes when it ended, and the CPU time and RSS of host and enclave.
+ * JetStream mode (`jetstream` in the config): the host alone, publishing to the work stream; the waiting files then
+ * include the work stream's unacknowledged messages, and the harness runs the workers (worker-main.ts).
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
