@@ -1,7 +1,8 @@
 /**
  * `hrvault bench`: the pipeline benchmark of issue 10. `clients` (client scalability at a fixed beat rate), `load`
  * (one or a few clients at rising rates), `serve` (the server half alone, for `--target` runs from another host) and
- * `report` (docs/benchmarks.md from the JSON). The harness itself lives in src/bench/pipeline/.
+ * `report` (docs/benchmarks.md from the JSON). `--jetstream URL --workers N,…` measures JetStream mode (issue 11): the
+ * host publishing to NATS and N worker processes. The harness itself lives in src/bench/pipeline/.
  */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -39,6 +40,9 @@ interface SweepFlags {
   targetKeys?: string;
   outDir?: string;
   cpuProf?: string;
+  jetstream?: string;
+  workers?: string;
+  workerCpus?: string;
 }
 
 function modesOf(mode: string | undefined): ('secure' | 'plain')[] | undefined {
@@ -66,6 +70,9 @@ async function sweep(kind: 'clients' | 'load', o: SweepFlags): Promise<void> {
       targetKeys: o.targetKeys,
       outDir: o.outDir,
       cpuProf: o.cpuProf === undefined ? undefined : resolve(o.cpuProf),
+      jetstream: o.jetstream,
+      workers: o.workers === undefined ? undefined : parseList('--workers', o.workers),
+      workerCpus: o.workerCpus,
     }),
   );
   const target = opts.targetKeys === undefined ? undefined : readTargetFile(opts.targetKeys);
@@ -97,6 +104,9 @@ function sweepCommand(program: Command, kind: 'clients' | 'load', description: s
     .option('--target-keys <file>', 'the file that `hrvault bench serve --write-target` wrote (with --target)')
     .option('--out-dir <dir>', 'where the CSV and JSON go (default bench-results)')
     .option('--cpu-prof <dir>', 'write a V8 CPU profile of host, enclave and generator per point under <dir> and summarise it into the JSON (slows the points: a separate run from the figures)')
+    .option('--jetstream <url>', 'JetStream mode (secure only): the host publishes to this NATS server and --workers worker processes analyse')
+    .option('--workers <list>', 'with --jetstream: comma-separated worker counts, one point each; 0 = the embedded secure mode for comparison (default 1)')
+    .option('--worker-cpus <list>', 'with --jetstream: taskset CPU list for every worker and its enclave (default: --server-cpus)')
     .action((o: SweepFlags) => sweep(kind, o));
 }
 

@@ -35,10 +35,10 @@ export interface BenchChild {
 }
 
 /**
- * Forks `entry` (server-main or generator-main) and pins it and its future children to `cpus` (e.g. "0", "0-1");
+ * Forks `entry` (server-main, generator-main or worker-main) and pins it and its future children to `cpus` (e.g. "0", "0-1");
  * `nodeArgs` are extra Node flags (`--cpu-prof …`).
  */
-export function forkChild(entry: 'server-main' | 'generator-main', cpus: string | undefined, nodeArgs: readonly string[] = []): BenchChild {
+export function forkChild(entry: 'server-main' | 'generator-main' | 'worker-main', cpus: string | undefined, nodeArgs: readonly string[] = []): BenchChild {
   const file = join(HERE, `${entry}.${TS ? 'ts' : 'js'}`);
   if (!existsSync(file)) throw new Error(`bench child ${file} is missing`);
   const child = fork(file, [], { execArgv: [...(TS ? ['--import', 'tsx'] : []), ...nodeArgs], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });

@@ -26,6 +26,12 @@ export const benchOptionsSchema = z
     outDir: z.string().min(1),
     /** Directory for V8 CPU profiles of every process of every point (they slow the point down: not for figures). */
     cpuProf: z.string().min(1).optional(),
+    /** JetStream mode (issue 11): the NATS server the host publishes to and the workers consume from. */
+    jetstream: z.string().regex(/^(?:nats|tls):\/\/[^\s,]+$/, 'must be one nats:// (or tls://) URL').optional(),
+    /** Worker counts measured, each a point of its own; 0 = the embedded secure mode (no NATS), for comparison. */
+    workers: z.array(z.number().int('must be whole numbers').min(0).max(8, 'at most 8 workers')).min(1, 'needs at least one value').optional(),
+    /** taskset CPU list of every worker process (and its enclave child); default: the server's. */
+    workerCpus: cpuList.optional(),
   })
   .superRefine((o, ctx) => {
     if (o.durationS < o.batchIntervalS) ctx.addIssue({ code: 'custom', path: ['durationS'], message: `--duration (${o.durationS} s) must be at least one --batch-interval (${o.batchIntervalS} s)` });
@@ -33,6 +39,15 @@ export const benchOptionsSchema = z
     if ((o.target === undefined) !== (o.targetKeys === undefined)) ctx.addIssue({ code: 'custom', path: ['target'], message: '--target HOST:PORT and --target-keys FILE go together' });
     if (o.target && o.cpuProf !== undefined) ctx.addIssue({ code: 'custom', path: ['cpuProf'], message: '--cpu-prof profiles the local server; with --target profile the server on its own host' });
     if (o.target && o.modes.length !== 1) ctx.addIssue({ code: 'custom', path: ['modes'], message: 'with --target, --mode is the one mode the target serves (secure or plain)' });
+    if (o.jetstream === undefined) {
+      if (o.workers !== undefined) ctx.addIssue({ code: 'custom', path: ['workers'], message: '--workers needs --jetstream nats://HOST:PORT (the embedded mode has one enclave)' });
+      if (o.workerCpus !== undefined) ctx.addIssue({ code: 'custom', path: ['workerCpus'], message: '--worker-cpus needs --jetstream nats://HOST:PORT' });
+    } else {
+      if (o.modes.some((m) => m !== 'secure')) ctx.addIssue({ code: 'custom', path: ['modes'], message: '--jetstream measures secure mode only (the workers are enclaves): --mode secure' });
+      if (o.target) ctx.addIssue({ code: 'custom', path: ['target'], message: '--jetstream runs host and workers here; it does not combine with --target' });
+      if (o.cpuProf !== undefined) ctx.addIssue({ code: 'custom', path: ['cpuProf'], message: '--cpu-prof does not profile JetStream workers; profile the embedded mode' });
+      if (o.workers !== undefined && new Set(o.workers).size !== o.workers.length) ctx.addIssue({ code: 'custom', path: ['workers'], message: 'each worker count once' });
+    }
   });
 export type BenchOptions = z.infer<typeof benchOptionsSchema>;
 

@@ -12,7 +12,8 @@ export interface BenchRun {
   started: string;
   machine: MachineInfo;
   points: PointResult[];
-  searches: (SearchResult & { mode: 'secure' | 'plain'; variable: 'clients' | 'rate'; clients: number; rate: number })[];
+  /** `workers`: a JetStream search (absent: the embedded scheduler's). */
+  searches: (SearchResult & { mode: 'secure' | 'plain'; variable: 'clients' | 'rate'; clients: number; rate: number; workers?: number })[];
 }
 
 /** The file `npm run bench -- --suite pipeline` writes: a client sweep and a load sweep. */
@@ -25,6 +26,7 @@ const COLUMNS: (keyof PointResult)[] = [
   'e2e_ms_p50', 'e2e_ms_p99', 'beats_per_s', 'bytes_per_s', 'data_bytes_per_s', 'files_sent', 'results_verified', 'results_rejected', 'results_missing',
   'uploads_kept_up', 'backlog_end', 'backlog_growing', 'skipped_ticks', 'host_cpu_pct', 'host_rss_max_mb', 'enclave_cpu_pct', 'enclave_rss_max_mb',
   'generator_cpu_pct', 'generator_rss_max_mb', 'upload_lag_ms_max', 'pinned', 'first_error', 'stable',
+  'workers', 'worker_cpu_pct', 'worker_enclave_cpu_pct', 'nats_cpu_pct', 'worker_files', 'cpu_ms_per_file',
 ];
 
 const cell = (v: unknown): string => {
@@ -53,7 +55,7 @@ export function formatPoints(points: readonly PointResult[]): string {
   const head = ['mode', 'clients', 'rate', 'batch ms mean', 'p99', 'max', 'e2e p99', 'beats/s', 'kB/s', 'backlog end', 'cpu% host/encl/gen', 'stable'];
   const v = (x: number | null): string => (x === null ? '–' : String(Math.round(x)));
   const rows = points.map((p) => [
-    p.mode,
+    p.workers === undefined ? p.mode : `js×${p.workers}`,
     String(p.clients),
     String(p.rate),
     v(p.batch_ms_mean),
@@ -63,7 +65,7 @@ export function formatPoints(points: readonly PointResult[]): string {
     v(p.beats_per_s),
     p.bytes_per_s === null ? '–' : (p.bytes_per_s / 1000).toFixed(1),
     p.backlog_end.length > 6 ? `${p.backlog_end.slice(0, 3).join(' ')} … ${p.backlog_end.at(-1)}` : p.backlog_end.join(' '),
-    `${v(p.host_cpu_pct)}/${v(p.enclave_cpu_pct)}/${v(p.generator_cpu_pct)}`,
+    p.workers === undefined ? `${v(p.host_cpu_pct)}/${v(p.enclave_cpu_pct)}/${v(p.generator_cpu_pct)}` : `${v(p.host_cpu_pct)}/${v((p.worker_cpu_pct ?? 0) + (p.worker_enclave_cpu_pct ?? 0))}/${v(p.generator_cpu_pct)} nats ${v(p.nats_cpu_pct ?? null)}`,
     p.stable ? 'yes' : 'NO',
   ]);
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

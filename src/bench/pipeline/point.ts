@@ -1,14 +1,20 @@
 /**
  * One measured point: a fresh server child (host + enclave, pinned to the server cores) and a load-generator child
  * (pinned to the client cores) for `clients` clients at `rate` beats/s each, for `durationMs`; then the figures.
+ * JetStream mode (issue 11): the server child is the host alone, publishing to a deployment of its own on NATS, and
+ * `workers` worker children (each with its enclave child, pinned to the worker cores) analyse; the deployment's
+ * streams are removed afterwards.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { forkChild, type BenchChild } from './children.js';
 import { makeIdentities, type Identities } from './identities.js';
 import { HrvaultError } from '../../errors.js';
-import { BATCH_PHASES, batchPhasesSchema, type BatchPhasesMs, type GeneratorConfig, type GeneratorFinal, type ServerFinal, type ServerReady, type TargetFile } from './protocol.js';
+import { BATCH_PHASES, batchPhasesSchema, type BatchPhasesMs, type GeneratorConfig, type GeneratorFinal, type ServerFinal, type ServerReady, type TargetFile, type WorkerFinal } from './protocol.js';
+import { connectNats, removeDeployment } from '../../jetstream/index.js';
+import { natsServerPid, procUsage } from './proc-usage.js';
 import { cpuProfArgs, summariseProfileDir, type ProfileSummary } from './profile.js';
 import { backlogGrows, isStable, mean, percentile, round } from './stats.js';
 
@@ -29,6 +35,8 @@ export interface PointSpec {
   target?: { host: string; port: number; file: TargetFile };
   /** `--cpu-prof`: each process of the point writes a V8 CPU profile under `<dir>/<point>/<process>`. */
   cpuProfDir?: string;
+  /** JetStream mode: the NATS URL, the workers to run, and their taskset CPU list (undefined = the server's). */
+  jetstream?: { url: string; workers: number; workerCpus?: string };
 }
 
 /** One point's figures: the `--json` line and the CSV row. Times in ms, CPU in % of one core, RSS in MB. */
@@ -75,8 +83,27 @@ export interface PointResult {
   pinned: boolean;
   first_error: string | null;
   stable: boolean;
+  /** JetStream mode: the workers of the point (absent: the embedded scheduler). */
+  workers?: number;
+  /** JetStream mode: CPU % of one core of the worker processes, and of their enclave children, summed over the workers. */
+  worker_cpu_pct?: number | null;
+  worker_enclave_cpu_pct?: number | null;
+  /** JetStream mode: CPU % of one core of the local nats-server over the point (a shared system process: its other clients count too). */
+  nats_cpu_pct?: number | null;
+  /** JetStream mode: files each worker analysed (the partitions' share). */
+  worker_files?: number[];
+  /**
+   * CPU time per file uploaded (ms), by process, over the whole point (idle loops, start of the load and drain
+   * included, so an upper bound at light load): what the model for more hosts is built from.
+   */
+  cpu_ms_per_file?: Partial<Record<'host' | 'enclave' | 'workers' | 'worker_enclaves' | 'nats' | 'generator', number | null>>;
   /** With `--cpu-prof`: where each process's CPU time went (JSON only, not in the CSV). */
   profile?: Partial<Record<ProfiledProcess, ProfileSummary>>;
+}
+
+/** `secure`, `plain`, or `jetstream ×N` for JetStream mode with N workers (log lines and the report). */
+export function variantName(v: { mode: string; workers?: number | undefined }): string {
+  return v.workers === undefined ? v.mode : `jetstream ×${v.workers}`;
 }
 
 /** The processes of a point that `--cpu-prof` profiles. */
@@ -92,7 +119,7 @@ function identitiesFor(n: number): Identities {
 /** Runs one point end to end through the real SFTP server and (secure) enclave; `log` gets progress lines. */
 export async function runPoint(spec: PointSpec, log: (line: string) => void = () => undefined): Promise<PointResult> {
   const nGw = Math.ceil(spec.clients / spec.clientsPerGateway);
-  const tag = `${spec.mode} ${spec.clients} clients × ${spec.rate}/s`;
+  const tag = `${variantName({ mode: spec.mode, workers: spec.jetstream?.workers })} ${spec.clients} clients × ${spec.rate}/s`;
   if (spec.target) {
     const t = spec.target;
     if (t.file.ready.mode !== spec.mode) throw new HrvaultError('HRV_ERR_USAGE', `the target serves ${t.file.ready.mode} mode, not ${spec.mode} (--mode)`);
@@ -107,6 +134,7 @@ export async function runPoint(spec: PointSpec, log: (line: string) => void = ()
     }
   }
   const ids = identitiesFor(nGw);
+  if (spec.jetstream) return runJetstreamPoint(spec, spec.jetstream, ids, tag, log);
   const dataDir = mkdtempSync(join(tmpdir(), `hrvault-bench-${spec.mode}-`));
   const profDir = spec.cpuProfDir === undefined ? undefined : join(spec.cpuProfDir, `${spec.mode}-${spec.clients}x${spec.rate}`);
   const profArgs = (p: ProfiledProcess): string[] => (profDir === undefined ? [] : cpuProfArgs(join(profDir, p)));
@@ -148,6 +176,81 @@ export async function runPoint(spec: PointSpec, log: (line: string) => void = ()
   return result;
 }
 
+/** Partitions of a benchmark deployment: the default of `hrvault worker` (16), shared evenly by up to 8 workers. */
+const BENCH_PARTITIONS = 16;
+
+/**
+ * A JetStream point: host (server child, no enclave), then the workers one after the other (the first bootstraps the
+ * cluster secrets, each later one is provisioned by a running one), then the generator; stopped in the reverse order.
+ * The deployment has a prefix of its own and its streams are removed at the end, whatever happened.
+ */
+async function runJetstreamPoint(spec: PointSpec, js: NonNullable<PointSpec['jetstream']>, ids: Identities, tag: string, log: (line: string) => void): Promise<PointResult> {
+  const nGw = Math.ceil(spec.clients / spec.clientsPerGateway);
+  const prefix = `bench_${randomBytes(5).toString('hex')}`;
+  const dataDir = mkdtempSync(join(tmpdir(), 'hrvault-bench-js-'));
+  const natsPid = natsServerPid(Number(new URL(js.url).port || 4222));
+  let server: BenchChild | undefined;
+  let gen: BenchChild | undefined;
+  const workers: BenchChild[] = [];
+  try {
+    server = forkChild('server-main', spec.serverCpus);
+    const readyP = server.next<ServerReady>('ready', 120_000);
+    server.send({ op: 'start', config: { mode: 'secure', host: '127.0.0.1', port: 0, batchIntervalMs: spec.batchIntervalMs, dataDir, gateways: ids.server, jetstream: { url: js.url, prefix, partitions: BENCH_PARTITIONS } } });
+    const ready = await readyP;
+    server.on('batch', (m) => {
+      const s = m.sample as { batch: number; files: number; ms: number; backlog_end: number };
+      log(`  ${tag}: host tick ${s.batch}: ${s.files} files published in ${s.ms.toFixed(0)} ms, ${s.backlog_end} waiting after (inboxes + work stream)`);
+    });
+    for (let i = 0; i < js.workers; i++) {
+      const w = forkChild('worker-main', js.workerCpus ?? spec.serverCpus);
+      workers.push(w);
+      const up = w.next<{ pid: number }>('ready', 120_000);
+      w.send({ op: 'start', config: { url: js.url, prefix, partitions: BENCH_PARTITIONS, index: i, dataDir: join(dataDir, `worker-${i}`), platformKeyFile: join(dataDir, 'platform.key'), fetchMs: Math.min(1000, spec.batchIntervalMs), gateways: ids.server } });
+      await up;
+      log(`  ${tag}: worker ${i} running`);
+    }
+    const nats0 = natsPid === undefined ? undefined : procUsage(natsPid);
+    gen = forkChild('generator-main', spec.clientCpus);
+    const g = await generate(gen, spec, tag, log, ready, '127.0.0.1', ids.generator.slice(0, nGw));
+    const nats1 = natsPid === undefined ? undefined : procUsage(natsPid);
+    const finals = await Promise.all(
+      workers.map((w) => {
+        const f = w.next<WorkerFinal>('final', 120_000);
+        w.send({ op: 'stop' });
+        return f;
+      }),
+    );
+    const sfP = server.next<ServerFinal>('final', 120_000);
+    server.send({ op: 'stop' });
+    const sf = await sfP;
+    const result = summarise(spec, g, sf, server.pinned && gen.pinned && workers.every((w) => w.pinned));
+    const pct = (cpuMs: number): number | null => round((100 * cpuMs) / g.wall_ms, 1);
+    return {
+      ...result,
+      workers: js.workers,
+      worker_cpu_pct: pct(finals.reduce((s, f) => s + f.self.cpu_ms, 0)),
+      worker_enclave_cpu_pct: finals.every((f) => f.enclave) ? pct(finals.reduce((s, f) => s + f.enclave!.cpu_ms, 0)) : null,
+      nats_cpu_pct: nats0 && nats1 ? pct(nats1.cpu_ms - nats0.cpu_ms) : null,
+      worker_files: finals.map((f) => f.files),
+      cpu_ms_per_file: {
+        ...result.cpu_ms_per_file,
+        workers: perFile(finals.reduce((s, f) => s + f.self.cpu_ms, 0), g.files_sent),
+        worker_enclaves: finals.every((f) => f.enclave) ? perFile(finals.reduce((s, f) => s + f.enclave!.cpu_ms, 0), g.files_sent) : null,
+        nats: nats0 && nats1 ? perFile(nats1.cpu_ms - nats0.cpu_ms, g.files_sent) : null,
+      },
+    };
+  } finally {
+    for (const c of [gen, ...workers, server]) c?.kill();
+    // The deployment's streams go with the point, even when a child died: a shared server keeps nothing of it.
+    const nc = await connectNats({ url: js.url, name: 'hrvault-bench-cleanup', tlsCaFile: '', tlsCertFile: '', tlsKeyFile: '' }).catch(() => undefined);
+    if (nc) {
+      await removeDeployment(nc, prefix).catch((err: unknown) => log(`  ${tag}: streams of ${prefix} not removed: ${String(err)}`));
+      await nc.close();
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
 /** Runs the load generator child against `ready` at `host` and returns its final report. */
 async function generate(gen: BenchChild, spec: PointSpec, tag: string, log: (line: string) => void, ready: ServerReady, host: string, gateways: GeneratorConfig['gateways']): Promise<GeneratorFinal> {
   gen.on('progress', (m) => log(`  ${tag}: ${Number(m.elapsed_s).toFixed(0)} s, ${String(m.files_sent)} files sent, ${String(m.results_verified)} results verified, uploads ${Number(m.upload_lag_ms).toFixed(0)} ms behind the cut`));
@@ -177,6 +280,9 @@ function phaseMeans(all: readonly BatchPhasesMs[]): BatchPhasesMs {
   return batchPhasesSchema.parse(Object.fromEntries(BATCH_PHASES.map((k) => [k, round(mean(all.map((p) => p[k])))])));
 }
 
+/** JetStream mode's latency bound: p99 from cut to verified result, in batch intervals (see summarise). */
+export const JETSTREAM_E2E_INTERVALS = 2;
+
 /** How long the generator waits for the last results after its last upload (ms). */
 function drainFor(batchIntervalMs: number): number {
   return Math.max(3 * batchIntervalMs, 5000);
@@ -185,7 +291,8 @@ function drainFor(batchIntervalMs: number): number {
 /**
  * The point's figures from what the generator and the server reported. Without the server's report (a `--target`
  * server on another host) the micro-batch figures are null and stability is judged from the gateway side: every
- * result back, the 99th percentile within three batch intervals of its cut.
+ * result back, the 99th percentile within three batch intervals of its cut. In JetStream mode the backlog counts the
+ * work stream too and the 99th percentile must stay within JETSTREAM_E2E_INTERVALS batch intervals.
  */
 export function summarise(spec: PointSpec, g: GeneratorFinal, sf: ServerFinal | undefined, pinned: boolean): PointResult {
   // The first micro-batch warms up (JIT, first unseal, attestation in flight); left out when there are enough others.
@@ -205,7 +312,12 @@ export function summarise(spec: PointSpec, g: GeneratorFinal, sf: ServerFinal | 
   const keptUp = g.upload_lag_ms_max < spec.batchIntervalMs;
   // A result the gateway refuses, or one that never came back, is a failure of the point, whatever the timings.
   const allBack = missing === 0 && g.results_rejected === 0;
-  const stable = keptUp && allBack && (sf ? isStable(meanMs, spec.batchIntervalMs, growing) : e2eP99 < 3 * spec.batchIntervalMs);
+  // JetStream mode: the host's tick only publishes (its `ms` is not the analysis), so the work is judged where it ends:
+  // the backlog (inboxes + work stream, sampled at every tick) does not grow, and the 99th percentile from cut to
+  // verified result stays within two batch intervals (one interval of waiting for the host's tick, one for the rest:
+  // workers' fetch and analysis, results stream, outbox, the gateway's poll). The host's tick must also fit its interval.
+  const jsLatencyOk = spec.jetstream === undefined || e2eP99 <= JETSTREAM_E2E_INTERVALS * spec.batchIntervalMs;
+  const stable = keptUp && allBack && jsLatencyOk && (sf ? isStable(meanMs, spec.batchIntervalMs, growing) : e2eP99 < 3 * spec.batchIntervalMs);
   // Per second of load actually delivered: the duration when every interval's uploads kept up (the last interval's
   // uploads end a little after the last cut, as they always do), else the time the uploads really took.
   const loadS = keptUp ? durS : Math.max(durS, g.load_ms / 1000);
@@ -244,5 +356,15 @@ export function summarise(spec: PointSpec, g: GeneratorFinal, sf: ServerFinal | 
     pinned,
     first_error: g.first_error,
     stable,
+    cpu_ms_per_file: {
+      host: perFile(sf?.host.cpu_ms, g.files_sent),
+      ...(sf?.enclave ? { enclave: perFile(sf.enclave.cpu_ms, g.files_sent) } : {}),
+      generator: perFile(g.self.cpu_ms, g.files_sent),
+    },
   };
+}
+
+/** CPU ms per file, to 0.001 ms; null without a figure or a file. */
+function perFile(cpuMs: number | undefined, files: number): number | null {
+  return cpuMs === undefined || files === 0 ? null : round(cpuMs / files, 3);
 }

@@ -15,18 +15,26 @@ export const QUICK = {
   load: { clients: [1], rates: [20, 200], batchIntervalS: 1, durationS: 3 },
 } as const;
 
+/**
+ * `--quick --jetstream`: one small point per worker count (each starts its workers' enclaves and bootstraps the
+ * cluster's secrets, which the embedded mode does not), so that the quick run stays within about a minute.
+ */
+export const QUICK_JETSTREAM = { clients: [20], rates: [1], batchIntervalS: 1, durationS: 3 } as const;
+
 /** Assembles a sweep's options: given values win, then `--quick`'s, then the defaults. */
 export function assemble(kind: 'clients' | 'load', given: Partial<Omit<BenchOptions, 'kind'>> & { quick: boolean }): Record<string, unknown> {
-  const base = given.quick ? QUICK[kind] : DEFAULTS[kind];
+  const base = given.quick ? (given.jetstream !== undefined && kind === 'clients' ? QUICK_JETSTREAM : QUICK[kind]) : DEFAULTS[kind];
   return {
     kind,
-    modes: ['secure', 'plain'],
+    // JetStream mode is secure mode: the default is the one mode it runs (another fails validation).
+    modes: given.jetstream === undefined ? ['secure', 'plain'] : ['secure'],
     search: false,
     json: false,
     serverCpus: '0',
     clientCpus: '1',
     clientsPerGateway: 250,
     outDir: 'bench-results',
+    ...(given.jetstream === undefined ? {} : { workers: [1] }),
     ...base,
     clients: [...base.clients],
     rates: [...base.rates],

@@ -1,5 +1,5 @@
 /** CPU time and resident memory of a process, from /proc (Linux); this process's own from Node's counters. */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { ProcUsage } from './protocol.js';
 
 /** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks on every mainstream architecture. */
@@ -41,5 +41,52 @@ export class UsageTracker {
     if (this.#done.size === 0) return undefined;
     const all = [...this.#done.values()];
     return { cpu_ms: all.reduce((s, u) => s + u.cpu_ms, 0), rss_mb: all.at(-1)!.rss_mb, rss_max_mb: Math.max(...all.map((u) => u.rss_max_mb)) };
+  }
+}
+
+/**
+ * The pid of the local `nats-server` listening on `port` (its command line names the port, or names none and the port
+ * is the default 4222); undefined when there is none, or more than one candidate, or no /proc. A system process the
+ * benchmark cannot pin: only its CPU time is read.
+ */
+export function natsServerPid(port: number): number | undefined {
+  const found: number[] = [];
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return undefined;
+  }
+  for (const pid of pids) {
+    let args: string[];
+    try {
+      args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
+    } catch {
+      continue; // gone meanwhile, or not ours to read
+    }
+    if (!args[0]?.endsWith('nats-server')) continue;
+    if (portOf(args) === port) found.push(Number(pid));
+  }
+  return found.length === 1 ? found[0] : undefined;
+}
+
+/** The client port of a nats-server command line: `-p N`, `--port=N`, `port`/`listen` in its `-c` file, else 4222. */
+function portOf(args: readonly string[]): number | undefined {
+  const flag = (names: string[]): string | undefined => {
+    const i = args.findIndex((a) => names.includes(a));
+    if (i >= 0) return args[i + 1];
+    const eq = args.find((a) => names.some((n) => a.startsWith(`${n}=`)));
+    return eq?.slice(eq.indexOf('=') + 1);
+  };
+  const p = flag(['-p', '--port']);
+  if (p !== undefined) return Number(p);
+  const conf = flag(['-c', '--config']);
+  if (conf === undefined) return 4222;
+  try {
+    const text = readFileSync(conf, 'utf8');
+    const m = /^\s*port\s*[:=]\s*(\d+)/m.exec(text) ?? /^\s*listen\s*[:=]\s*"?[^\s"]*:(\d+)/m.exec(text);
+    return m ? Number(m[1]) : 4222;
+  } catch {
+    return undefined;
   }
 }

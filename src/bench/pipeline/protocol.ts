@@ -27,6 +27,11 @@ export const serverConfigSchema = z.strictObject({
   gateways: z.array(serverGatewaySchema).min(1),
   /** Extra Node flags of the enclave process (`--cpu-prof …` when the point is profiled). */
   enclaveNodeArgs: z.array(z.string()).optional(),
+  /**
+   * JetStream mode: the host publishes to this deployment (NATS URL, stream prefix, partitions) and has no enclave;
+   * the harness runs the workers. The platform key file is shared with them (software attestation).
+   */
+  jetstream: z.strictObject({ url: z.string().min(1), prefix: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/), partitions: z.number().int().min(1).max(1024) }).optional(),
 });
 export type ServerConfig = z.infer<typeof serverConfigSchema>;
 
@@ -62,6 +67,7 @@ export const batchSampleSchema = z.strictObject({
   failed: z.number().int(),
   ms: z.number(),
   backlog_start: z.number().int(),
+  /** Files waiting when it ended: in the inboxes, plus (JetStream mode) the work stream's messages not yet acknowledged by a worker. */
   backlog_end: z.number().int(),
   phases_ms: batchPhasesSchema,
 });
@@ -77,6 +83,38 @@ export const serverFinalSchema = z.strictObject({
   wall_ms: z.number(),
 });
 export type ServerFinal = z.infer<typeof serverFinalSchema>;
+
+/** A JetStream worker child's start message: which deployment to join, its own enclave directory, the shared platform key. */
+export const workerConfigSchema = z.strictObject({
+  url: z.string().min(1),
+  prefix: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/),
+  partitions: z.number().int().min(1).max(1024),
+  /** Index of the worker in the point (its id, its log lines). */
+  index: z.number().int().nonnegative(),
+  dataDir: z.string().min(1),
+  platformKeyFile: z.string().min(1),
+  /** How long one pull waits for work (ms): at most the batch interval, so a quick point is not all waiting. */
+  fetchMs: z.number().int().min(10),
+  gateways: z.array(serverGatewaySchema).min(1),
+});
+export type WorkerConfig = z.infer<typeof workerConfigSchema>;
+
+/** A worker child once its enclave holds the cluster secrets and it runs. */
+export const workerReadySchema = z.strictObject({ type: z.literal('ready'), pid: z.number().int(), enclave_pid: z.number().int() });
+
+/** A worker child's report after `stop`: its runners' totals and the CPU of the worker and of its enclave child. */
+export const workerFinalSchema = z.strictObject({
+  type: z.literal('final'),
+  batches: z.number().int(),
+  files: z.number().int(),
+  results: z.number().int(),
+  refusals: z.number().int(),
+  runners_started: z.number().int(),
+  leases_lost: z.number().int(),
+  self: procUsageSchema,
+  enclave: procUsageSchema.nullable(),
+});
+export type WorkerFinal = z.infer<typeof workerFinalSchema>;
 
 /** One benchmark gateway identity as the load generator uses it (private halves: benchmark keys only). */
 export const generatorGatewaySchema = z.strictObject({

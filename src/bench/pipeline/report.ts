@@ -10,6 +10,7 @@ import { HrvaultError } from '../../errors.js';
 import type { BenchRun, PipelineBench } from './output.js';
 import type { PointResult } from './point.js';
 import { microSection, readMicroResults } from './report-micro.js';
+import { isJetstreamRun, jetstreamSection } from './report-jetstream.js';
 import { renderPlot, type Series } from './svg.js';
 
 /** The original study (Spark Streaming in SGX against plain Spark, 8-thread Xeon E3-1270 v6): largest stable loads. */
@@ -140,7 +141,13 @@ function caveats(runs: readonly BenchRun[]): string[] {
  * taken with `--cpu-prof` only feed the "Where the time goes" section.
  */
 export function writeReport(allRuns: readonly BenchRun[], outFile: string, sources: readonly string[], microDir?: string): string[] {
-  const { figures: runs, profiled } = splitProfiled(allRuns);
+  const { figures: all, profiled } = splitProfiled(allRuns);
+  // JetStream runs have a section of their own (with the embedded secure points they measured beside them).
+  const runs = all.filter((r) => !isJetstreamRun(r));
+  if (runs.length === 0 && all.length > 0) {
+    writeFileSync(outFile, ['# Benchmarks: JetStream mode', '', ...jetstreamSection(all)].join('\n'));
+    return [outFile];
+  }
   if (runs.length === 0) throw new HrvaultError('HRV_ERR_USAGE', 'bench report: no runs in the input (other than --cpu-prof runs, which only explain where the time goes)');
   const imgDir = join(dirname(outFile), 'img');
   mkdirSync(imgDir, { recursive: true });
@@ -218,6 +225,7 @@ export function writeReport(allRuns: readonly BenchRun[], outFile: string, sourc
     if (run.searches.length) lines.push('');
   }
   lines.push(...caveats(runs));
+  lines.push(...jetstreamSection(all));
   lines.push(...profileSection(profiled));
   if (microDir !== undefined) lines.push(...microSection(readMicroResults(microDir), microDir));
   writeFileSync(outFile, lines.join('\n'));

@@ -2,12 +2,17 @@
  * The benchmark's server: the real cloud host (SFTP ingress, micro-batch scheduler) and, in secure mode, its enclave
  * child process, exactly as `hrvault cloud` runs them, plus the measurements the harness needs: every micro-batch's
  * record, the files still waiting in the inboxes when it ended, and the CPU time and RSS of host and enclave.
+ * JetStream mode (`jetstream` in the config): the host alone, publishing to the work stream; the waiting files then
+ * include the work stream's unacknowledged messages, and the harness runs the workers (worker-main.ts).
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { areaDir, isTempName, startCloud, type BatchRecord, type CloudHandle } from '../../cloud/index.js';
 import { MAX_ENVELOPE_BYTES } from '../../crypto/index.js';
-import { ensurePlatformKey, spawnEnclave, type EnclaveClient } from '../../enclave/index.js';
+import { computeMeasurement, ensurePlatformKey, spawnEnclave, type EnclaveClient } from '../../enclave/index.js';
+import { connectNats } from '../../jetstream/index.js';
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { selfUsage, UsageTracker } from './proc-usage.js';
 import { BATCH_PHASES, batchPhasesSchema, type BatchSample, type ServerConfig, type ServerFinal, type ServerReady } from './protocol.js';
 
@@ -28,7 +33,14 @@ export async function startBenchServer(
   const t0 = performance.now();
   let enclave: EnclaveClient | undefined;
   let platformPublicKey: Uint8Array | undefined;
-  if (cfg.mode === 'secure') {
+  let nc: NatsConnection | undefined;
+  const js = cfg.jetstream;
+  if (js) {
+    // JetStream mode: no enclave here. The workers (forked by the harness) share this platform key file, so that a
+    // gateway's attestation, answered by whichever worker, verifies against the one pinned key.
+    platformPublicKey = ensurePlatformKey(join(cfg.dataDir, 'platform.key'));
+    nc = await connectNats({ url: js.url, name: `hrvault-bench-host-${process.pid}`, tlsCaFile: '', tlsCertFile: '', tlsKeyFile: '' });
+  } else if (cfg.mode === 'secure') {
     const platformKeyFile = join(cfg.dataDir, 'enclave', 'platform.key');
     platformPublicKey = ensurePlatformKey(platformKeyFile);
     enclave = await spawnEnclave({
@@ -53,6 +65,7 @@ export async function startBenchServer(
       batchIntervalMs: cfg.batchIntervalMs,
       mode: cfg.mode,
       ...(enclave ? { enclave } : {}),
+      ...(js && nc ? { jetstream: { nc, work: { prefix: js.prefix, partitions: js.partitions, replicas: 1 } } } : {}),
       // One connection per benchmark gateway, all from one address: the defaults (16 per address) are for real gateways.
       sftpLimits: {
         maxConnectionsPerAddress: cfg.gateways.length + 8,
@@ -62,8 +75,12 @@ export async function startBenchServer(
     });
   } catch (err) {
     await enclave?.close();
+    await nc?.close();
     throw err;
   }
+  const jsm = nc ? await jetstreamManager(nc) : undefined;
+  /** JetStream mode: work messages stored and not yet acknowledged by a worker (work-queue retention removes them then). */
+  const queued = async (): Promise<number> => (jsm && js ? (await jsm.streams.info(`${js.prefix}_work`)).state.messages : 0);
   const enclaveUsage = new UsageTracker();
   enclaveUsage.sample(enclave?.pid);
   const samples: BatchSample[] = [];
@@ -80,7 +97,7 @@ export async function startBenchServer(
     const recs: BatchRecord[] = cloud.stats().records.slice(seen);
     if (recs.length === 0) return;
     seen += recs.length;
-    const end = await waiting();
+    const end = (await waiting()) + (await queued().catch(() => 0));
     for (const r of recs) {
       const s: BatchSample = {
         batch: r.batch,
@@ -116,7 +133,9 @@ export async function startBenchServer(
     attestation:
       enclave && platformPublicKey
         ? { platformPublicKey: hex(platformPublicKey), measurement: enclave.measurement }
-        : null,
+        : js && platformPublicKey
+          ? { platformPublicKey: hex(platformPublicKey), measurement: computeMeasurement() }
+          : null,
     batchIntervalMs: cfg.batchIntervalMs,
   };
   let stopping: Promise<ServerFinal> | undefined;
@@ -130,6 +149,8 @@ export async function startBenchServer(
     const host = selfUsage();
     const enc = enclaveUsage.total();
     await enclave?.close();
+    // The harness removes the deployment's streams (it also does when this process died); the connection is ours.
+    await nc?.drain().catch(() => undefined);
     return {
       type: 'final',
       batches: samples,
