@@ -7,7 +7,7 @@ import { jetstreamManager, JetStreamApiError } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { subjects } from './messages.js';
 
-/** The JetStream streams of deployment `prefix` (KV buckets are streams `KV_<bucket>`, object stores `OBJ_<bucket>`). */
+/** The JetStream streams of deployment `prefix` (KV buckets are streams `KV_<bucket>`). */
 export function deploymentStreams(prefix: string): string[] {
   const n = subjects(prefix);
   return [
@@ -15,7 +15,7 @@ export function deploymentStreams(prefix: string): string[] {
     n.resultsStream,
     `KV_${n.leasesBucket}`,
     `KV_${n.workersBucket}`,
-    `OBJ_${n.stateBucket}`,
+    n.stateStream,
   ];
 }
 

@@ -75,3 +75,4 @@ export {
   type ResultsOptionsInput,
 } from './results.js';
 export { deploymentStreams, removeDeployment } from './deployment.js';
+export { ensureStream } from './streams.js';

@@ -75,7 +75,7 @@ export function subjects(prefix: string): {
   attest: string;
   provision: string;
   resultsStream: string;
-  stateBucket: string;
+  stateStream: string;
   leasesBucket: string;
   workersBucket: string;
 } {
@@ -88,7 +88,7 @@ export function subjects(prefix: string): {
     attest: `${prefix}.attest`,
     provision: `${prefix}.provision`,
     resultsStream: `${prefix}_results`,
-    stateBucket: `${prefix}_state`,
+    stateStream: `${prefix}_state`,
     leasesBucket: `${prefix}_leases`,
     workersBucket: `${prefix}_workers`,
   };

@@ -9,8 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { StorageType, type JsMsg } from '@nats-io/jetstream';
-import { Objm } from '@nats-io/obj';
+import type { JsMsg } from '@nats-io/jetstream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { partitionOf } from '../crypto/index.js';
 import {
@@ -36,7 +35,7 @@ import {
 } from '../jetstream/index.js';
 import { standaloneSkipReason, useStandalone } from '../jetstream/test-support/standalone.js';
 import { makeGateway, sealedBatch } from '../test-support/sealed-batches.js';
-import { CheckpointStore, parseChain } from './checkpoints.js';
+import { CheckpointStore, ensureStateStream, parseChain, stateStreamName } from './checkpoints.js';
 import { PartitionRunner, type PartitionEnclave, type ResultSink } from './partition-runner.js';
 
 const skipReason = await standaloneSkipReason();
@@ -55,15 +54,14 @@ describe.skipIf(skipReason !== null)('a partition runner that lost its lease mid
       work.stream,
       results.stream,
       `KV_${subjects(prefix).leasesBucket}`,
-      `OBJ_${subjects(prefix).stateBucket}`,
+      stateStreamName(prefix),
     );
     await ensureWorkStream(s.jsm, work);
     await ensureResultsStream(s.jsm, results);
     for (let p = 0; p < P; p++) await workConsumer(s.jsm, work, p);
     const bucket = await openLeaseBucket(s.nc, { bucket: subjects(prefix).leasesBucket, replicas: 1 });
-    const store = new CheckpointStore(
-      await new Objm(s.js).create(subjects(prefix).stateBucket, { replicas: 1, storage: StorageType.File }),
-    );
+    await ensureStateStream(s.jsm, { prefix, replicas: 1 });
+    const store = new CheckpointStore(s.jsm, s.js, prefix);
 
     const gw = makeGateway('gw-z');
     const platformKeyFile = join(dir, 'platform.key');

@@ -9,13 +9,11 @@ import { randomBytes } from 'node:crypto';
 import {
   jetstream,
   jetstreamManager,
-  StorageType,
   type Consumer,
   type JetStreamClient,
   type JsMsg,
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import { Objm } from '@nats-io/obj';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { z } from 'zod';
 import type { Quote } from '../crypto/index.js';
@@ -36,7 +34,7 @@ import {
   type WorkOptions,
 } from '../jetstream/index.js';
 import { plan } from './assignment.js';
-import { CheckpointStore } from './checkpoints.js';
+import { CheckpointStore, ensureStateStream } from './checkpoints.js';
 import {
   emptyRunnerStats,
   PartitionRunner,
@@ -135,11 +133,8 @@ export async function startWorker(
     ttlMs: o.leaseTtlMs,
     maxClockSkewMs: o.maxClockSkewMs,
   });
-  const os = await new Objm(js).create(names.stateBucket, {
-    replicas: work.replicas,
-    storage: StorageType.File,
-  });
-  const store = new CheckpointStore(os);
+  await ensureStateStream(jsm, { prefix: work.prefix, replicas: work.replicas });
+  const store = new CheckpointStore(jsm, js, work.prefix, timeoutMs);
   const registry: KV = await new Kvm(js).create(names.workersBucket, {
     replicas: work.replicas,
     history: 1,
