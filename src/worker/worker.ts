@@ -256,6 +256,9 @@ export async function startWorker(
 }
 
 /** Partition `p`'s work: up to `max` messages per pull, waiting at most `expiresMs`. */
+/** How long past its `expires` a pull may stay unanswered before the worker ends it itself (ms). */
+const PULL_GRACE_MS = 10_000;
+
 function workSource(js: JetStreamClient, work: WorkOptions, p: number): WorkSource {
   // Looked up once per runner (a consumer-info request), then every pull goes straight to the durable consumer.
   let consumer: Promise<Consumer> | undefined;
@@ -267,7 +270,26 @@ function workSource(js: JetStreamClient, work: WorkOptions, p: number): WorkSour
         throw err;
       });
       const out: JsMsg[] = [];
-      for await (const m of await c.fetch({ max_messages: max, expires: expiresMs })) out.push(m);
+      const iter = await c.fetch({ max_messages: max, expires: expiresMs });
+      // The server ends a pull after `expires`; should its answer never come (a consumer leader lost with its node),
+      // the pull is ended here too, so the runner's loop (and the lease it renews) is never stuck behind it.
+      let overdue = false;
+      const guard = setTimeout(() => {
+        overdue = true;
+        void iter.close();
+      }, expiresMs + PULL_GRACE_MS);
+      try {
+        for await (const m of iter) out.push(m);
+      } finally {
+        clearTimeout(guard);
+      }
+      if (overdue) {
+        for (const m of out) m.nak();
+        throw new HrvaultError(
+          'HRV_ERR_JETSTREAM_UNANSWERED',
+          `pull of partition ${p} unanswered ${expiresMs + PULL_GRACE_MS} ms after it was made`,
+        );
+      }
       return out;
     },
   };
