@@ -8,11 +8,20 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SensorBeat } from './checker.js';
 
-/** Every regular file under `dir`, recursively. */
+/** Every regular file under `dir`, recursively (a running NATS node may remove a file between the listing and its stat). */
 function filesUnder(dir: string): string[] {
   return readdirSync(dir, { recursive: true, encoding: 'utf8' })
     .map((rel) => join(dir, rel))
-    .filter((p) => statSync(p).isFile());
+    .filter((p) => statSync(p, { throwIfNoEntry: false })?.isFile() === true);
+}
+
+/** The file's bytes as text, or '' when it was removed since the listing. */
+function readIfThere(p: string): string {
+  try {
+    return readFileSync(p).toString('latin1');
+  } catch {
+    return '';
+  }
 }
 
 /** Findings of the run's plaintext in `texts` (name → content). */
@@ -38,11 +47,18 @@ export function plaintextFindings(texts: Iterable<[string, string]>, expected: R
   return findings;
 }
 
-/** I2 over the stack's host directory and the logs of every cloud process it ran. */
-export function scanHost(stack: { cloudDir: string; runs: { name: string; proc: { stdout(): string; stderr(): string } }[]; expected(durationS: number): Map<string, SensorBeat[]> }, durationS: number): string[] {
-  const texts: [string, string][] = filesUnder(stack.cloudDir).map((f) => [f, readFileSync(f).toString('latin1')]);
+/**
+ * I2 over the stack's untrusted directories (`untrustedDirs()`, else the host's alone) and the logs of every cloud
+ * and JetStream worker process it ran (runs named `cloud`, `worker<i>`).
+ */
+export function scanHost(
+  stack: { cloudDir: string; untrustedDirs?: () => string[]; runs: { name: string; proc: { stdout(): string; stderr(): string } }[]; expected(durationS: number): Map<string, SensorBeat[]> },
+  durationS: number,
+): string[] {
+  const dirs = stack.untrustedDirs?.() ?? [stack.cloudDir];
+  const texts: [string, string][] = dirs.flatMap((d) => filesUnder(d)).map((f) => [f, readIfThere(f)]);
   stack.runs.forEach((r, i) => {
-    if (r.name === 'cloud') texts.push([`cloud run ${i} log`, `${r.proc.stdout()}\n${r.proc.stderr()}`]);
+    if (r.name === 'cloud' || /^worker\d+$/.test(r.name)) texts.push([`${r.name} run ${i} log`, `${r.proc.stdout()}\n${r.proc.stderr()}`]);
   });
   return plaintextFindings(texts, stack.expected(durationS));
 }
