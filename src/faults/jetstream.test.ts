@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { CliProcess } from '../test-support/processes.js';
-import { gatewayResultRepeats, heldPartitions, highestTokens, leaseLost, partitionEvents, takenOver } from './jetstream.js';
+import {
+  gatewayResultRepeats,
+  heldPartitions,
+  highestTokens,
+  leaseLost,
+  partitionEvents,
+  takenOver,
+} from './jetstream.js';
 
 const line = (o: Record<string, unknown>): string => JSON.stringify({ level: 30, time: 1, ...o });
 /** A stand-in with only the log text the helpers read. */
@@ -18,7 +25,11 @@ describe('faults/jetstream: worker partition events from the log', () => {
   ].join('\n');
 
   it('reads taken partitions with their tokens (numbers and big decimal strings), and what is held now', () => {
-    expect(partitionEvents(w0).filter((e) => e.kind === 'taken').map((e) => e.kind === 'taken' && e.token)).toEqual([4n, 9007199254740993n, 7n]);
+    expect(
+      partitionEvents(w0)
+        .filter((e) => e.kind === 'taken')
+        .map((e) => e.kind === 'taken' && e.token),
+    ).toEqual([4n, 9007199254740993n, 7n]);
     expect(heldPartitions(w0)).toEqual([0, 3]);
   });
 
@@ -27,12 +38,22 @@ describe('faults/jetstream: worker partition events from the log', () => {
       [0, 4n],
       [3, 9007199254740993n],
     ]);
-    const w1 = proc([line({ msg: 'partition taken', partition: 0, token: 4 }), line({ msg: 'partition taken', partition: 3, token: '9007199254740994' })].join('\n'));
+    const w1 = proc(
+      [
+        line({ msg: 'partition taken', partition: 0, token: 4 }),
+        line({ msg: 'partition taken', partition: 3, token: '9007199254740994' }),
+      ].join('\n'),
+    );
     expect(takenOver(before, [w1])).toEqual([3]);
     expect(highestTokens([proc(w0), w1]).get(3)).toBe(9007199254740994n);
     const late = [
       w0,
-      line({ level: 40, msg: 'partition lost', partition: 0, error: 'HrvaultError: HRV_ERR_LEASE_LOST: revision moved on' }),
+      line({
+        level: 40,
+        msg: 'partition lost',
+        partition: 0,
+        error: 'HrvaultError: HRV_ERR_LEASE_LOST: revision moved on',
+      }),
       line({ level: 50, msg: 'partition failed', partition: 3, error: 'ENOSPC' }),
     ].join('\n');
     expect(leaseLost(late, [0, 3])).toEqual([0]);

@@ -55,14 +55,29 @@ export function partitionEvents(stderr: string): PartitionEvent[] {
   return out;
 }
 
-/** The partitions a worker holds by its own log: taken and not since lost, failed or given up. */
-export function heldPartitions(stderr: string): number[] {
-  const held = new Set<number>();
+/** The partitions a worker holds by its own log (taken and not since lost, failed or given up), with the token it took each with. */
+export function heldWithTokens(stderr: string): Map<number, bigint> {
+  const held = new Map<number, bigint>();
   for (const e of partitionEvents(stderr)) {
-    if (e.kind === 'taken') held.add(e.partition);
+    if (e.kind === 'taken') held.set(e.partition, e.token);
     else held.delete(e.partition);
   }
-  return [...held].sort((a, b) => a - b);
+  return held;
+}
+
+/** The partitions a worker holds by its own log, ascending. */
+export function heldPartitions(stderr: string): number[] {
+  return [...heldWithTokens(stderr).keys()].sort((a, b) => a - b);
+}
+
+/** Polls `cond` every `pollMs` until it holds (true) or `timeoutMs` passes (false): a wait on a signal with a deadline. */
+export async function within(cond: () => boolean, timeoutMs: number, pollMs = 100): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (cond()) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
 }
 
 /** Per partition, the highest fencing token any of `procs` logged taking it with. */
@@ -87,7 +102,11 @@ export function takenOver(before: ReadonlyMap<number, bigint>, others: readonly 
 export function leaseLost(stderr: string, partitions: readonly number[]): number[] {
   const lost = new Set<number>();
   for (const e of partitionEvents(stderr))
-    if ((e.kind === 'lost' || e.kind === 'failed') && /HRV_ERR_LEASE_LOST|lease/i.test(`${e.kind} ${e.error}`)) lost.add(e.partition);
+    if (
+      (e.kind === 'lost' || e.kind === 'failed') &&
+      /HRV_ERR_LEASE_LOST|lease/i.test(`${e.kind} ${e.error}`)
+    )
+      lost.add(e.partition);
   return partitions.filter((p) => lost.has(p));
 }
 
@@ -128,7 +147,11 @@ export async function natsLinks(nodeUrls: readonly string[]): Promise<NatsLinks>
 }
 
 /** What the gateway said about results it had kept already: byte-identical replays (harmless) and refused second versions (a duplicate result). */
-export function gatewayResultRepeats(gateways: readonly CliProcess[]): { replayed: number; refusedAsRollback: number; rejected: number } {
+export function gatewayResultRepeats(gateways: readonly CliProcess[]): {
+  replayed: number;
+  refusedAsRollback: number;
+  rejected: number;
+} {
   let replayed = 0;
   let refusedAsRollback = 0;
   let rejected = 0;
@@ -143,7 +166,12 @@ export function gatewayResultRepeats(gateways: readonly CliProcess[]): { replaye
 }
 
 /** Per partition, how many work messages its consumer has delivered so far (read from the cluster; -1: not readable). */
-export async function deliveredPerPartition(urls: readonly string[], prefix: string, partitions: number, replicas: number): Promise<number[]> {
+export async function deliveredPerPartition(
+  urls: readonly string[],
+  prefix: string,
+  partitions: number,
+  replicas: number,
+): Promise<number[]> {
   const work = parseWorkOptions({ prefix, partitions, replicas });
   const nc = await connectNats({ url: urls.join(','), name: 'hrvault-faults-probe', timeoutMs: 10_000 });
   try {

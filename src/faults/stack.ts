@@ -7,7 +7,10 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { envName } from '../config.js';
+import { pseudonymise } from '../crypto/index.js';
+import { partitionOf } from '../jetstream/index.js';
 import { computeMeasurement, ensurePlatformKey } from '../enclave/index.js';
 import { ensureGatewayKeys, startEmbeddedBroker, type EmbeddedBroker } from '../gateway/index.js';
 import { devicePassword, startSensorFleet, syntheticPatients, type ClockStep, type PatientParams, type SensorFleet } from '../sensor/index.js';
@@ -57,6 +60,22 @@ export interface JetStreamStackOptions {
   storeDirs?: readonly string[];
 }
 
+/**
+ * A pseudonym key (derived from the seed, so a rerun with the seed has the same layout) under which the patients'
+ * pseudonyms fall into as many distinct partitions as there can be: every partition then carries work, so any
+ * worker holding any partition is mid-batch now and then, and a fault aimed at "a worker" always hits work.
+ * Returns the key and each patient's partition.
+ */
+export function coveringPseudonymKey(patientIds: readonly string[], partitions: number, seed: number): { key: Buffer; partitionOf: Map<string, number> } {
+  const want = Math.min(partitions, patientIds.length);
+  for (let k = 0; k < 100_000; k++) {
+    const key = createHash('sha256').update(`hrvault-faults/pseudonym-key/${seed}/${k}`).digest();
+    const of = new Map(patientIds.map((p) => [p, partitionOf(pseudonymise(p, key), partitions)]));
+    if (new Set(of.values()).size === want) return { key, partitionOf: of };
+  }
+  throw new Error(`no pseudonym key puts ${patientIds.length} patients into ${want} distinct partitions of ${partitions}: use more patients`);
+}
+
 export interface ProcessRun {
   name: string;
   proc: CliProcess;
@@ -69,6 +88,8 @@ export interface FaultStack {
   cloudDir: string;
   enclaveDir: string;
   patients: PatientParams[];
+  /** Each patient's partition (JetStream stacks; every partition carries at least one patient when there are enough). */
+  partitionOfPatient: ReadonlyMap<string, number>;
   /** Worker i's `--data-dir` (its enclave's sealed files are under `<dir>/enclave`); empty without JetStream. */
   workerDirs: string[];
   /** The cloud's SFTP port (fixed after its first start, so a restarted cloud is where the gateway expects it). */
@@ -133,6 +154,15 @@ export function createStack(opts: StackOptions): FaultStack {
   writeFileSync(platformPub, `${hex(ensurePlatformKey(platformKey))}\n`);
   const measurement = computeMeasurement();
   const patients = syntheticPatients(opts.patients, opts.seed);
+  let partitionOfPatient = new Map<string, number>();
+  if (opts.jetstream !== undefined) {
+    // The gateway reads its pseudonym key from keys.json when it starts; no process has read it yet.
+    const cover = coveringPseudonymKey(patients.map((p) => p.patient), opts.jetstream.partitions, opts.seed);
+    const keysFile = join(gatewayDir, 'keys', 'keys.json');
+    const doc = JSON.parse(readFileSync(keysFile, 'utf8')) as Record<string, unknown>;
+    writeFileSync(keysFile, JSON.stringify({ ...doc, pseudonym_key: cover.key.toString('hex') }, null, 2), { mode: 0o600 });
+    partitionOfPatient = cover.partitionOf;
+  }
   const runs: ProcessRun[] = [];
   let port = 0;
   let hostKey = '';
@@ -163,6 +193,7 @@ export function createStack(opts: StackOptions): FaultStack {
     patients,
     runs,
     gatewayStartFailures: [],
+    partitionOfPatient,
     workerDirs,
     cloudPort: () => port,
     async startCloud(env = {}) {

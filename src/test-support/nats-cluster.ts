@@ -67,6 +67,12 @@ export interface StartNatsClusterOptions {
   timeoutMs?: number;
   /** The `nats-server` binary (default: `findNatsServer()`). */
   binary?: string;
+  /**
+   * Do not tell clients the other nodes' client URLs (`cluster.no_advertise`). Clients then reach only the
+   * URLs they were given: a test that routes one client through fault proxies needs this, or the client
+   * would learn the nodes' real ports and reconnect around the proxies.
+   */
+  noAdvertise?: boolean;
 }
 
 const LOG_KEEP = 20_000;
@@ -133,7 +139,7 @@ async function distinctFreePorts(n: number): Promise<number[]> {
   return [...ports];
 }
 
-function configText(node: NatsNodeInfo, all: readonly NatsNodeInfo[]): string {
+function configText(node: NatsNodeInfo, all: readonly NatsNodeInfo[], noAdvertise: boolean): string {
   const routes = all
     .filter((o) => o.name !== node.name)
     .map((o) => `    "nats-route://127.0.0.1:${o.clusterPort}"`)
@@ -157,6 +163,7 @@ function configText(node: NatsNodeInfo, all: readonly NatsNodeInfo[]): string {
           'cluster {',
           '  name: "hrvault-test"',
           `  listen: "127.0.0.1:${node.clusterPort}"`,
+          ...(noAdvertise ? ['  no_advertise: true'] : []),
           '  routes: [',
           routes,
           '  ]',
@@ -213,7 +220,7 @@ export async function startNatsCluster(opts: StartNatsClusterOptions = {}): Prom
   const configs = nodes.map((n) => join(dir, n.name, 'nats.conf'));
   for (const [i, n] of nodes.entries()) {
     await mkdir(n.storeDir, { recursive: true });
-    await writeFile(configs[i]!, configText(n, nodes));
+    await writeFile(configs[i]!, configText(n, nodes, opts.noAdvertise === true));
   }
 
   const procs: (ChildProcess | null)[] = nodes.map(() => null);
