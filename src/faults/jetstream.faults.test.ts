@@ -26,10 +26,16 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { EmbeddedBroker } from '../gateway/index.js';
 import { connectNats } from '../jetstream/index.js';
-import { natsServerOrSkip, startNatsCluster, type NatsCluster } from '../test-support/nats-cluster.js';
+import {
+  natsServerOrSkip,
+  startNatsCluster,
+  waitUntil,
+  type NatsCluster,
+} from '../test-support/nats-cluster.js';
 import { ROOT, type CliProcess } from '../test-support/processes.js';
 import { closeKeepingLogs, crashCloud } from './cloud-procs.js';
 import {
+  deliveredPerPartition,
   gatewayResultRepeats,
   heldPartitions,
   heldWithTokens,
@@ -176,6 +182,7 @@ describe.skipIf(natsBinary === null || !workerPresent)(
       const startedAt = Date.now();
       cluster = await startNatsCluster({ size: 3, timeoutMs: 60_000, noAdvertise: true });
       const topicPrefix = `hrvault/v1/js${process.pid}`;
+      const jsPrefix = `hrvf${process.pid}`;
       broker = await startSuiteBroker(topicPrefix);
       stack = createStack({
         name: 'jetstream',
@@ -187,7 +194,7 @@ describe.skipIf(natsBinary === null || !workerPresent)(
         batchIntervalS: 1,
         jetstream: {
           urls: cluster.urls,
-          prefix: `hrvf${process.pid}`,
+          prefix: jsPrefix,
           partitions: PARTITIONS,
           workers: WORKERS,
           replicas: 3,
@@ -253,6 +260,16 @@ describe.skipIf(natsBinary === null || !workerPresent)(
           'start: every partition held by a worker and a result per patient',
         ).toBe(true);
         facts.start_s = Math.round((Date.now() - startedAt) / 1000);
+        // The layout the scenario relies on (every partition carries work) as the cluster sees it: each partition's
+        // consumer has delivered files. Fails if the host partitions by something else than the pseudonym.
+        const delivered = await waitUntil('every partition delivered work', DEADLINE_MS, async () => {
+          const d = await deliveredPerPartition(cl.urls, jsPrefix, PARTITIONS, 3);
+          return d.every((n) => n > 0) ? d : undefined;
+        }).catch((err: unknown) => (err instanceof Error ? err.message : String(err)));
+        step(
+          Array.isArray(delivered),
+          `start: every partition's consumer delivered work (${String(delivered)})`,
+        );
 
         // (a) worker SIGKILLed at its commit points, then at a random moment.
         const placed = WORKER_POINTS.filter((p) => failpointPlaced(p));

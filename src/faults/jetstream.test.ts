@@ -1,4 +1,9 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { pseudonymise } from '../crypto/index.js';
+import { partitionOf } from '../jetstream/index.js';
 import type { CliProcess } from '../test-support/processes.js';
 import {
   gatewayResultRepeats,
@@ -8,6 +13,8 @@ import {
   partitionEvents,
   takenOver,
 } from './jetstream.js';
+import { scanHost } from './plaintext.js';
+import { coveringPseudonymKey } from './stack.js';
 
 const line = (o: Record<string, unknown>): string => JSON.stringify({ level: 30, time: 1, ...o });
 /** A stand-in with only the log text the helpers read. */
@@ -70,5 +77,53 @@ describe('faults/jetstream: worker partition events from the log', () => {
       ].join('\n'),
     );
     expect(gatewayResultRepeats([gw])).toEqual({ replayed: 1, refusedAsRollback: 1, rejected: 1 });
+  });
+});
+
+describe('faults/stack: a pseudonym key that puts work in every partition', () => {
+  it('covers every partition, is the same for the same seed and differs for another', () => {
+    const ids = Array.from({ length: 8 }, (_, i) => `P${String(i + 1).padStart(4, '0')}`);
+    const a = coveringPseudonymKey(ids, 6, 8);
+    expect(new Set(a.partitionOf.values()).size).toBe(6);
+    for (const [p, part] of a.partitionOf) expect(part).toBe(partitionOf(pseudonymise(p, a.key), 6));
+    expect(coveringPseudonymKey(ids, 6, 8).key.equals(a.key)).toBe(true);
+    expect(coveringPseudonymKey(ids, 6, 9).key.equals(a.key)).toBe(false);
+    // Fewer patients than partitions: as many partitions as patients.
+    expect(new Set(coveringPseudonymKey(ids.slice(0, 2), 6, 8).partitionOf.values()).size).toBe(2);
+  });
+});
+
+describe('faults/plaintext: I2 over every untrusted directory and every worker log', () => {
+  it('finds the run’s plaintext in a NATS store directory and in a worker’s log, not only in the host’s', () => {
+    const root = mkdtempSync(join(tmpdir(), 'hrv-faults-i2-'));
+    try {
+      const [host, store] = [join(root, 'cloud'), join(root, 'n0', 'store')];
+      mkdirSync(host, { recursive: true });
+      mkdirSync(join(store, 'jetstream'), { recursive: true });
+      writeFileSync(join(host, 'sealed.bin'), 'nothing readable');
+      writeFileSync(join(store, 'jetstream', '1.blk'), 'header 1767225600812,812 trailer');
+      const expected = new Map([['P0001', [{ seq: 1, tMs: 1767225600812, rrMs: 812 }]]]);
+      const run = (
+        name: string,
+        stderr: string,
+      ): { name: string; proc: { stdout(): string; stderr(): string } } => ({
+        name,
+        proc: { stdout: () => '', stderr: () => stderr },
+      });
+      const stack = {
+        cloudDir: host,
+        untrustedDirs: () => [host, store],
+        runs: [run('worker1', 'patient P0001 analysed'), run('gateway', 'P0001 is fine here')],
+        expected: () => expected,
+      };
+      const findings = scanHost(stack, 60);
+      expect(findings.some((f) => f.includes('1.blk') && f.includes('CSV line'))).toBe(true);
+      expect(findings.some((f) => f.startsWith('worker1 run 0 log') && f.includes('patient id'))).toBe(true);
+      // The gateway is trusted: its log is not scanned.
+      expect(findings.some((f) => f.startsWith('gateway'))).toBe(false);
+      expect(scanHost({ ...stack, untrustedDirs: () => [host], runs: [] }, 60)).toEqual([]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
