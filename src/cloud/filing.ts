@@ -114,7 +114,7 @@ export async function fileAway(root: string, manifestFile: string, manifest: Don
       }
       dirs.add(areaDir(root, f.gateway, 'inbox')).add(toDir);
       if (f.reject) {
-        await writeFile(join(toDir, `${base}.reason.json`), JSON.stringify({ gateway: f.gateway, name: f.name, code: f.reject.code, reason: f.reject.reason, at: new Date(now).toISOString() }) + '\n');
+        await writeQuarantineReason(toDir, base, f.gateway, f.name, f.reject, now);
         out.quarantined++;
       } else out.stored++;
     }),
@@ -123,6 +123,31 @@ export async function fileAway(root: string, manifestFile: string, manifest: Don
   await Promise.all([...dirs].map((d) => fsyncDirAsync(d)));
   await unlink(manifestFile);
   return out;
+}
+
+/** Writes the reason file beside a quarantined input (`<base>.reason.json`: names and codes, never a value). */
+async function writeQuarantineReason(dir: string, base: string, gateway: string, name: string, reject: { code: ErrorCode; reason: string }, now: number): Promise<void> {
+  await writeFile(join(dir, `${base}.reason.json`), JSON.stringify({ gateway, name, code: reject.code, reason: reject.reason, at: new Date(now).toISOString() }) + '\n');
+}
+
+/**
+ * Moves an input already filed to `store/<gateway>/` into quarantine with its reason (a refusal that arrived after
+ * the input was filed: JetStream mode, where the enclave workers judge files after the host stored them), and
+ * flushes both directories. Idempotent: false when the input is not (or no longer) in the store.
+ */
+export async function quarantineStored(root: string, gateway: string, name: string, reject: { code: ErrorCode; reason: string }, now = Date.now()): Promise<boolean> {
+  const fromDir = join(root, 'store', gateway);
+  const toDir = join(root, 'quarantine', gateway);
+  const base = `${now}-${name}`;
+  try {
+    await rename(join(fromDir, name), join(toDir, base));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+  await writeQuarantineReason(toDir, base, gateway, name, reject, now);
+  await Promise.all([fsyncDirAsync(fromDir), fsyncDirAsync(toDir)]);
+  return true;
 }
 
 /**

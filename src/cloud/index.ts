@@ -17,6 +17,7 @@ import { failpoint } from '../failpoints/index.js';
 import { writeFileDurableAsync } from '../durable-file.js';
 import { ConfigError, HrvaultError, type ErrorCode } from '../errors.js';
 import { fileAway, inputTag, readDoneManifests, writeDoneManifest, type DoneInput, type DoneManifest } from './filing.js';
+import { openJetstreamHost, parseJetstreamHostOptions, type CloudJetstreamOptions, type JetstreamHost } from './jetstream-host.js';
 import { isTempName } from './paths.js';
 import { DEFAULT_RETENTION, sweepRetention, type RetentionPolicy, type SweepResult } from './retention.js';
 import { areaDir, startSftpServer, type SftpGateway, type SftpLimitKind, type SftpLimits } from './sftp-server.js';
@@ -27,10 +28,16 @@ export { resolveVirtualPath, isTempName, FILE_NAME, SftpPathError } from './path
 export { loadHostKey, SftpSizeError, SftpLimitError, DEFAULT_SFTP_LIMITS, type SftpGateway, type SftpLimits, type SftpLimitKind } from './sftp-server.js';
 export { DEFAULT_RETENTION, type RetentionPolicy, type SweepResult } from './retention.js';
 export { readOutboxResults, outboxBundles } from './outbox-read.js';
+export type { CloudJetstreamOptions } from './jetstream-host.js';
 
 /** A fresh bundle name: never one an earlier micro-batch (of this or an earlier host process) used. */
 function bundleName(): string {
   return `results-${Date.now()}-${randomBytes(8).toString('hex')}.bundle`;
+}
+
+/** Writes one result bundle into `gateway`'s outbox under a fresh name: temp, one fdatasync, rename, one directory fsync. */
+function writeResultBundle(root: string, gateway: string, results: { name: string; bytes: Uint8Array }[]): Promise<void> {
+  return writeFileDurableAsync(join(areaDir(root, gateway, 'outbox'), bundleName()), encodeResultBundle(results), { dataOnly: true });
 }
 
 const ATTEST_REQ = /^attest-((?:[0-9a-f]{2}){16,64})\.req$/;
@@ -57,8 +64,14 @@ export interface CloudOptions {
   gateways: SftpGateway[];
   batchIntervalMs: number;
   mode: 'secure' | 'plain';
-  /** Required in secure mode. */
+  /** Required in secure mode, unless `jetstream` is given. */
   enclave?: EnclaveClient;
+  /**
+   * JetStream mode (secure, no `enclave`): arrived files go to the work stream for the enclave workers, and their
+   * results come back from the results stream (src/cloud/jetstream-host.ts). Files published, results and refusals
+   * are in the stats; `reorderHoldMs` is the workers' setting then.
+   */
+  jetstream?: CloudJetstreamOptions;
   /**
    * Bounded reorder (ms): how long a file whose predecessor is missing waits in the inbox, so that a late predecessor
    * is still analysed first; after it the file is analysed with the gap flagged and the predecessor, if it comes,
@@ -151,6 +164,12 @@ export interface CloudStats {
   swept_temp_files: number;
   /** Quarantine entries the retention sweep deleted. */
   swept_quarantine_entries: number;
+  /** JetStream mode: files the work stream stored (first copies; also counted in `files`). */
+  published: number;
+  /** JetStream mode: files published again that the stream dropped as duplicates (a re-publish after a crash). */
+  duplicates_published: number;
+  /** JetStream mode: results-stream messages refused as malformed (terminated, never written). */
+  bad_messages: number;
 }
 
 export interface CloudHandle {
@@ -169,7 +188,12 @@ export interface CloudHandle {
 
 /** Starts the SFTP server and the micro-batch scheduler. */
 export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
-  if (opts.mode === 'secure' && !opts.enclave) throw new ConfigError('secure mode needs an enclave');
+  if (opts.jetstream) {
+    if (opts.mode !== 'secure') throw new ConfigError('JetStream mode is secure mode: the enclave workers analyse, never the host');
+    if (opts.enclave) throw new ConfigError('JetStream mode has no enclave in the host: the enclave workers take the files from the work stream');
+    if (opts.reorderHoldMs !== undefined) throw new ConfigError('reorderHoldMs is the enclave workers\' setting in JetStream mode');
+  } else if (opts.mode === 'secure' && !opts.enclave) throw new ConfigError('secure mode needs an enclave (or JetStream mode)');
+  const jsSettings = opts.jetstream ? parseJetstreamHostOptions(opts.jetstream) : undefined;
   if (!(opts.batchIntervalMs > 0)) throw new ConfigError(`batch interval must be positive (got ${opts.batchIntervalMs} ms)`);
   const root = opts.dataDir;
   const log = opts.log ?? (() => undefined);
@@ -196,6 +220,9 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
     sftp_refused: { handles: 0, sessions: 0, connections_per_address: 0, connections_total: 0, auth_timeouts: 0, idle_timeouts: 0 },
     swept_temp_files: 0,
     swept_quarantine_entries: 0,
+    published: 0,
+    duplicates_published: 0,
+    bad_messages: 0,
   };
   const retention: RetentionPolicy = { ...DEFAULT_RETENTION, ...opts.retention };
   for (const [k, v] of Object.entries(retention)) {
@@ -223,8 +250,31 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
     const since = deferredSince.get(`${gateway}/${name}`);
     return reorderHoldMs === 0 || (since !== undefined && Date.now() - since >= reorderHoldMs);
   };
+
   /** Results written durably whose acknowledgement the enclave has not yet received (lost in a crash: then it holds them a while longer). */
   const unacked: ResultAck[] = [];
+  let filing: Promise<void> = Promise.resolve();
+  const jsHost: JetstreamHost | undefined =
+    opts.jetstream && jsSettings
+      ? await openJetstreamHost(opts.jetstream, jsSettings, {
+          root,
+          gateways: new Set(opts.gateways.map((g) => g.id)),
+          log,
+          stats,
+          recordReject,
+          writeBundle: (gw, results) => writeResultBundle(root, gw, results),
+          afterFiling: (fn) => {
+            const p = filing.then(fn);
+            filing = p.then(
+              () => undefined,
+              () => undefined,
+            );
+            return p;
+          },
+        })
+      : undefined;
+  /** Where quotes come from: the supervised enclave, or any enclave worker over NATS; plain mode has none. */
+  const quoteSource: ((nonce: Uint8Array) => Promise<unknown>) | undefined = jsHost ? jsHost.quote : enclave ? (nonce) => enclave.quote(nonce) : undefined;
 
   const quoting = new Set<string>();
   const serveQuote = async (gateway: string, name: string): Promise<void> => {
@@ -233,8 +283,8 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
     quoting.add(`${gateway}/${name}`);
     const reqFile = join(areaDir(root, gateway, 'inbox'), name);
     try {
-      if (!enclave) throw new HrvaultError('HRV_ERR_ENCLAVE', 'plain mode has no enclave to attest');
-      const quote = await enclave.quote(new Uint8Array(Buffer.from(m[1]!, 'hex')));
+      if (!quoteSource) throw new HrvaultError('HRV_ERR_ENCLAVE', 'plain mode has no enclave to attest');
+      const quote = await quoteSource(new Uint8Array(Buffer.from(m[1]!, 'hex')));
       await writeFileDurableAsync(join(areaDir(root, gateway, 'outbox'), `attest-${m[1]}.quote`), Buffer.from(JSON.stringify(quote)));
       stats.quotes_served++;
       log('info', 'quote served', { gateway });
@@ -301,7 +351,6 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
    */
   const unfiled = new Map<string, DoneManifest>();
   const settledInputs = new Set<string>();
-  let filing: Promise<void> = Promise.resolve();
   /** Files every waiting manifest's inputs away; never rejects (a failure is logged and tried again later). */
   const fileWaiting = (checkDigest: boolean): Promise<void> => {
     filing = filing.then(async () => {
@@ -323,6 +372,18 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
   const waitFor = (file: string, manifest: DoneManifest): void => {
     unfiled.set(file, manifest);
     for (const f of manifest.inputs) settledInputs.add(`${f.gateway}/${f.name}`);
+  };
+  /**
+   * Commit point C3 (J1 in JetStream mode): one durable done manifest names every input settled (result durable,
+   * refused, or held by the work stream) and the acknowledgements owed; the inputs are filed away after it.
+   */
+  const commitInputs = async (inputs: DoneInput[], acks: ResultAck[]): Promise<void> => {
+    if (inputs.length === 0) return;
+    const manifest: DoneManifest = { v: 1, inputs, acks };
+    const file = await writeDoneManifest(root, manifest, `${Date.now()}-${randomBytes(8).toString('hex')}`);
+    waitFor(file, manifest);
+    failpoint('cloud.after-inputs-done');
+    for (const f of inputs) if (f.reject) recordReject({ gateway: f.gateway, name: f.name, code: f.reject.code, reason: f.reject.reason });
   };
   // What a crash left between a micro-batch's commit and its filing: finished now, and the acknowledgements of those
   // results (lost with the crashed process) go to the enclave with the next call.
@@ -426,11 +487,7 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
       // A file and its redelivery in the same micro-batch carry the same result: bundle it once.
       const byGateway = new Map<string, Map<string, Result>>();
       for (const r of outcomes.flatMap((o) => o.results)) (byGateway.get(r.gateway) ?? byGateway.set(r.gateway, new Map()).get(r.gateway)!).set(r.name, r);
-      await Promise.all(
-        [...byGateway].map(([gw, results]) =>
-          writeFileDurableAsync(join(areaDir(root, gw, 'outbox'), bundleName()), encodeResultBundle([...results.values()].map((r) => ({ name: r.name, bytes: r.bytes }))), { dataOnly: true }),
-        ),
-      );
+      await Promise.all([...byGateway].map(([gw, results]) => writeResultBundle(root, gw, [...results.values()].map((r) => ({ name: r.name, bytes: r.bytes })))));
       failpoint('cloud.after-results-written');
       lap('write');
       for (const results of byGateway.values()) resultsCount += results.size;
@@ -451,17 +508,30 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
         }
         deferredCount += deferred.size;
       }
-      if (inputs.length > 0) {
-        const manifest: DoneManifest = { v: 1, inputs, acks };
-        const file = await writeDoneManifest(root, manifest, `${Date.now()}-${randomBytes(8).toString('hex')}`);
-        waitFor(file, manifest);
-        failpoint('cloud.after-inputs-done');
-        for (const f of inputs) if (f.reject) recordReject({ gateway: f.gateway, name: f.name, code: f.reject.code, reason: f.reject.reason });
-      }
+      await commitInputs(inputs, acks);
       lap('file');
       return acks;
     };
-    if (files.length > 0 && plain) {
+    if (files.length > 0 && jsHost) {
+      // JetStream mode: the files go to the work stream; their results come back through the results loop.
+      const out = await jsHost.publish(files);
+      lap('analyse');
+      processed -= out.failed;
+      try {
+        // J1: the stream holds every input named here (or it was refused at once): filed away, never published again.
+        await commitInputs(out.inputs, []);
+        accepted += out.published;
+        duplicates += out.duplicates;
+        rejectedCount += out.rejected;
+        stats.published += out.published;
+        stats.duplicates_published += out.duplicates;
+      } catch (err) {
+        // No manifest: the inputs stay in the inbox and are published again next tick (duplicates the stream drops).
+        log('error', 'committing published files failed; they are published again next tick', { files: out.inputs.length, error: err instanceof Error ? err.message : String(err) });
+        processed -= out.inputs.length;
+      }
+      lap('file');
+    } else if (files.length > 0 && plain) {
       const results: { gateway: string; name: string; bytes: Uint8Array; patient: string; seq: number }[] = [];
       const rejected: { key: string; code: ErrorCode; reason: string }[] = [];
       const deferredKeys = new Set<string>();
@@ -576,6 +646,9 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
     return rec;
   };
 
+  // Results are written only once what a crash left is filed (above) and the outboxes exist (the SFTP server made them).
+  jsHost?.startResults();
+
   let running: Promise<BatchRecord> | undefined;
   const schedule = (releaseAll = false): Promise<BatchRecord> => {
     const p = (running ?? Promise.resolve(undefined)).catch(() => undefined).then(() => runBatch(releaseAll));
@@ -608,7 +681,9 @@ export async function startCloud(opts: CloudOptions): Promise<CloudHandle> {
       clearInterval(sweepTimer);
       await sweeping?.catch(() => undefined);
       await running?.catch(() => undefined);
+      await jsHost?.stop();
       await lastFiled;
+      await filing;
       await sftp.close();
     },
   };

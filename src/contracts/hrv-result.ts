@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { hrvMeasuresSchema } from './measures.js';
 import { wireIdSchema } from './ids.js';
+import { MAX_PARTITIONS } from './partition.js';
 
 /** Alert kinds the enclave raises (thresholds in docs/pipeline-security.md §Alerts). */
 export const ALERT_TYPES = ['tachycardia', 'bradycardia', 'irregular_rhythm'] as const;
@@ -114,12 +115,23 @@ export const hrvResultSchema = z.strictObject({
    * enclave's sealed state) and random id. The gateway keeps the commits it saw and refuses a result from a commit
    * number it saw under another id, or far behind the newest: the host rolled the enclave's state back
    * (src/gateway/enclave-commits.ts). Absent in plain mode (no enclave).
+   *
+   * In cluster mode (JetStream workers) each partition's state has its own commits: `p` names the partition, `n`
+   * counts that partition's commits and `id` is the sealed checkpoint piece that holds the receipt
+   * (src/enclave/partition-core.ts). Numbers of different partitions are unrelated, so a gateway judges them per `p`.
    */
   state_commit: z
-    .strictObject({
-      n: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
-      id: z.string().regex(/^[A-Za-z0-9_-]{22}$/, 'a commit id is 16 bytes, base64url'),
-    })
+    .union([
+      z.strictObject({
+        n: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+        id: z.string().regex(/^[A-Za-z0-9_-]{22}$/, 'a commit id is 16 bytes, base64url'),
+      }),
+      z.strictObject({
+        p: z.number().int().min(0).max(MAX_PARTITIONS - 1),
+        n: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+        id: z.string().regex(/^[0-9a-f]{16}$/, 'a checkpoint piece id is 8 bytes, hex'),
+      }),
+    ])
     .optional(),
 });
 export type HrvResult = z.infer<typeof hrvResultSchema>;

@@ -4,6 +4,10 @@
  * micro-batch. The handle supervises the process: every call has a watchdog deadline, a hung process is
  * killed, and an exited or killed one is restarted (same data dir: same sealed keys and state), counted and
  * logged. The call that was in flight fails, so the host keeps its files and retries them.
+ *
+ * In cluster mode (`cluster` option, for JetStream workers) the enclave keeps no patient state on disk: the worker
+ * opens the partitions it owns from their sealed chains, gets a checkpoint piece per micro-batch to store, and after
+ * a restart of the enclave (`onRestart`) opens its partitions again, since the new process holds none.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -14,6 +18,9 @@ import { signingPublicKeyOf, type Quote } from '../crypto/index.js';
 import { HrvaultError, type ErrorCode } from '../errors.js';
 import type { BatchFile, BatchOutcome, EnrolledGateway, ResultAck } from './core.js';
 import type { KeyPolicy } from './keyring.js';
+import { computeMeasurement } from './measurement.js';
+import type { ClusterKeys, PartitionChain, PartitionOpened, PartitionOutcome } from './partition-core.js';
+import type { ProvisionRequest, ProvisionResponse } from './provisioning.js';
 import { writeFileDurable } from './sealing.js';
 
 /** The enclave process failed, exited, hung, or answered out of protocol. */
@@ -51,6 +58,24 @@ export interface SpawnEnclaveOptions {
   nodeArgs?: readonly string[];
   /** Log sink for supervision events (restarts, watchdog kills); receives no data, only pids and reasons. */
   log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+  /**
+   * Cluster mode (JetStream workers): patient state per partition, checkpointed through the host as sealed pieces;
+   * keys from the cluster secrets in `<dataDir>/cluster.sealed` (absent: none until `bootstrapCluster` or
+   * provisioning). Key rotation is not available in this mode (see cluster-secrets.ts).
+   */
+  cluster?: {
+    partitions: number;
+    /**
+     * Whose quotes the enclave accepts when the cluster secrets are handed over, either way (default: this
+     * platform key, this build's measurement, software quotes allowed: development only).
+     */
+    trust?: { platformPublicKeys: Uint8Array[]; allowedMeasurements: string[]; allowSoftwareQuotes: boolean };
+  };
+  /**
+   * Called once a restarted enclave process is up (`restarts` counts them). In cluster mode it holds no open
+   * partition: calls for one are refused (HRV_ERR_PARTITION) until the worker has opened it again from its chain.
+   */
+  onRestart?: (restarts: number) => void;
 }
 
 export interface EnclaveClient {
@@ -58,7 +83,10 @@ export interface EnclaveClient {
   readonly pid: number;
   /** How many times the process was restarted after an exit, kill or hang. */
   readonly restarts: number;
-  /** The enclave's X25519 HPKE public key at start (with key rotation on, a quote names the current one). */
+  /**
+   * The enclave's X25519 HPKE public key at start (with key rotation on, a quote names the current one). In cluster
+   * mode the cluster's key, once the secrets are held; reading the keys before that throws HRV_ERR_ENCLAVE.
+   */
   readonly publicKey: Uint8Array;
   /** The enclave's Ed25519 key that signs results. */
   readonly signingPublicKey: Uint8Array;
@@ -73,6 +101,29 @@ export interface EnclaveClient {
   processBatch(files: BatchFile[], written?: ResultAck[]): Promise<BatchOutcome>;
   /** Stops the enclave process (no restart after this). */
   close(): Promise<void>;
+}
+
+/** The handle spawnEnclave returns: an EnclaveClient, plus the cluster-mode calls (refused by an embedded enclave). */
+export interface ClusterEnclaveClient extends EnclaveClient {
+  /** Cluster mode: whether the enclave holds the cluster secrets (always true in embedded mode). */
+  readonly clusterReady: boolean;
+  /** Cluster mode: makes the cluster's secrets in this enclave (first worker of a new cluster); refused if it holds some. */
+  bootstrapCluster(): Promise<ClusterKeys>;
+  /** Cluster mode, a worker without the secrets: a request for them, to relay to a worker that has them. */
+  provisionRequest(): Promise<ProvisionRequest>;
+  /** Cluster mode: installs the secrets from a relayed answer to our last request (checked inside: attested, sealed to us). */
+  provisionAccept(response: unknown): Promise<ClusterKeys>;
+  /** Cluster mode, a worker with the secrets: seals them to a relayed, attested request. */
+  provisionAnswer(request: unknown): Promise<ProvisionResponse>;
+  /** Cluster mode: (re-)opens `partition` from its committed chain (see partition-core.ts). */
+  openPartition(partition: number, chain: PartitionChain): Promise<PartitionOpened>;
+  /**
+   * Cluster mode: one micro-batch of `partition`. The caller stores the returned checkpoint piece before it releases
+   * the results, or closes the partition and re-opens it from what it stored.
+   */
+  processPartition(partition: number, files: BatchFile[], written?: ResultAck[]): Promise<PartitionOutcome>;
+  /** Cluster mode: drops `partition`'s state from the enclave (lease lost, piece not stored); true if it was open. */
+  closePartition(partition: number): Promise<boolean>;
 }
 
 /** Loads the platform key's public half from `file`, creating a fresh key there (mode 0600) if missing. */
@@ -100,11 +151,14 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
+/** What init answers: the keys (absent in cluster mode until the secrets are held) and the measurement. */
 interface EnclaveInfo {
-  publicKey: Uint8Array;
-  signingPublicKey: Uint8Array;
-  keyId: string;
+  publicKey?: Uint8Array;
+  signingPublicKey?: Uint8Array;
+  keyId?: string;
   measurement: string;
+  /** Cluster mode only. */
+  clusterReady?: boolean;
 }
 
 /** One enclave process and its IPC calls; knows nothing of restarts. */
@@ -181,12 +235,13 @@ class EnclaveProcess {
 }
 
 /** Starts the enclave as a supervised child process and waits until it holds its keys. */
-export async function spawnEnclave(opts: SpawnEnclaveOptions): Promise<EnclaveClient> {
+export async function spawnEnclave(opts: SpawnEnclaveOptions): Promise<ClusterEnclaveClient> {
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
-  ensurePlatformKey(opts.platformKeyFile);
+  const platformPublicKey = ensurePlatformKey(opts.platformKeyFile);
   const timeoutMs = opts.callTimeoutMs ?? DEFAULT_ENCLAVE_CALL_TIMEOUT_MS;
   if (!(timeoutMs > 0)) throw new HrvaultError('HRV_ERR_CONFIG', `enclave call timeout must be positive (got ${timeoutMs} ms)`);
   const startTimeoutMs = Math.max(opts.startTimeoutMs ?? 60_000, timeoutMs);
+  if (opts.cluster && (opts.keyPolicy?.rotationMs ?? 0) > 0) throw new HrvaultError('HRV_ERR_CONFIG', 'enclave key rotation is not available in cluster mode (the workers would rotate apart)');
   const restartEnabled = opts.restart ?? true;
   const log = opts.log ?? (() => undefined);
   const firstEnv = opts.env ?? process.env;
@@ -216,7 +271,14 @@ export async function spawnEnclave(opts: SpawnEnclaveOptions): Promise<EnclaveCl
     // sealed state, or the old one's last journal append could land after the new one loaded it.
     ready = p.exited.then(() => restartLoop());
     ready.then(
-      (np) => log('info', 'enclave restarted', { pid: np.child.pid, restarts }),
+      (np) => {
+        log('info', 'enclave restarted', { pid: np.child.pid, restarts });
+        try {
+          opts.onRestart?.(restarts);
+        } catch (err) {
+          log('error', 'onRestart callback failed', { error: err instanceof Error ? err.message : String(err) });
+        }
+      },
       () => undefined,
     );
   };
@@ -226,18 +288,19 @@ export async function spawnEnclave(opts: SpawnEnclaveOptions): Promise<EnclaveCl
     current = p;
     try {
       const got = await p.call<EnclaveInfo>(
-        { op: 'init', dataDir: opts.dataDir, platformKeyFile: opts.platformKeyFile, enrolledGateways: opts.enrolledGateways, ...(opts.keyPolicy ? { keyPolicy: opts.keyPolicy } : {}) },
+        { op: 'init', dataDir: opts.dataDir, platformKeyFile: opts.platformKeyFile, enrolledGateways: opts.enrolledGateways, ...(opts.keyPolicy ? { keyPolicy: opts.keyPolicy } : {}), ...(opts.cluster ? { cluster: { partitions: opts.cluster.partitions, trust: opts.cluster.trust ?? { platformPublicKeys: [platformPublicKey], allowedMeasurements: [computeMeasurement()], allowSoftwareQuotes: true } } } : {}) },
         startTimeoutMs,
         onHang(p.child.pid),
       );
       // With rotation on, a restarted enclave may hold a newer key than the first start did; that is expected.
       const rotates = (opts.keyPolicy?.rotationMs ?? 0) > 0;
-      if (info && !rotates && Buffer.compare(Buffer.from(got.publicKey), Buffer.from(info.publicKey)) !== 0) {
+      if (info?.publicKey && !rotates && (!got.publicKey || Buffer.compare(Buffer.from(got.publicKey), Buffer.from(info.publicKey)) !== 0)) {
         throw new EnclaveError('HRV_ERR_ENCLAVE', 'restarted enclave holds a different key (sealed keys replaced?)');
       }
       if (closed) throw new EnclaveError('HRV_ERR_ENCLAVE', 'enclave closed while it started');
       if (!p.alive) throw new EnclaveError('HRV_ERR_ENCLAVE', 'enclave process exited right after it started');
-      info ??= got;
+      // Cluster mode: a worker provisioned since the last start comes back holding the secrets.
+      if (!info?.publicKey) info = got;
       up.add(p);
     } catch (err) {
       current = undefined;
@@ -290,6 +353,19 @@ export async function spawnEnclave(opts: SpawnEnclaveOptions): Promise<EnclaveCl
     return p.call<T>(body, timeoutMs, onHang(p.child.pid));
   };
 
+  /** The keys the enclave answered with; refused in cluster mode until it holds the secrets. */
+  const keys = (): Required<Pick<EnclaveInfo, 'publicKey' | 'signingPublicKey' | 'keyId'>> => {
+    const i = info!;
+    if (!i.publicKey || !i.signingPublicKey || !i.keyId) throw new EnclaveError('HRV_ERR_ENCLAVE', 'the enclave holds no cluster secrets yet (bootstrapCluster or provisioning)');
+    return { publicKey: i.publicKey, signingPublicKey: i.signingPublicKey, keyId: i.keyId };
+  };
+  /** A cluster op that answers with the enclave's keys: they become the client's. */
+  const clusterCall = async (body: Record<string, unknown>): Promise<ClusterKeys> => {
+    const got = await call<EnclaveInfo>(body);
+    info = got;
+    return { ...keys(), publicKey: new Uint8Array(keys().publicKey), signingPublicKey: new Uint8Array(keys().signingPublicKey) };
+  };
+
   return {
     get pid() {
       return current?.child.pid ?? -1;
@@ -297,11 +373,32 @@ export async function spawnEnclave(opts: SpawnEnclaveOptions): Promise<EnclaveCl
     get restarts() {
       return restarts;
     },
-    publicKey: new Uint8Array(info!.publicKey),
-    signingPublicKey: new Uint8Array(info!.signingPublicKey),
-    keyId: info!.keyId,
+    get clusterReady() {
+      return info!.clusterReady ?? true;
+    },
+    get publicKey() {
+      return new Uint8Array(keys().publicKey);
+    },
+    get signingPublicKey() {
+      return new Uint8Array(keys().signingPublicKey);
+    },
+    get keyId() {
+      return keys().keyId;
+    },
     measurement: info!.measurement,
     quote: (nonce) => call<Quote>({ op: 'quote', nonce }),
+    bootstrapCluster: () => clusterCall({ op: 'bootstrap-cluster' }),
+    provisionRequest: () => call<ProvisionRequest>({ op: 'provision-request' }),
+    provisionAccept: (response) => clusterCall({ op: 'provision-accept', response }),
+    provisionAnswer: (request) => call<ProvisionResponse>({ op: 'provision-answer', request }),
+    openPartition: (partition, chain) => call<PartitionOpened>({ op: 'open-partition', partition, chain }),
+    processPartition: async (partition, files, written = []) => {
+      const out = await call<PartitionOutcome>({ op: 'process-partition', partition, files, written });
+      for (const r of out.results) r.bytes = new Uint8Array(r.bytes);
+      if (out.checkpoint) out.checkpoint.bytes = new Uint8Array(out.checkpoint.bytes);
+      return out;
+    },
+    closePartition: (partition) => call<boolean>({ op: 'close-partition', partition }),
     processBatch: async (files, written = []) => {
       const out = await call<BatchOutcome>({ op: 'batch', files, written });
       for (const r of out.results) r.bytes = new Uint8Array(r.bytes);

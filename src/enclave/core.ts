@@ -145,6 +145,7 @@ export class EnclaveCore {
   readonly #gateways = new Map<string, EnrolledGateway>();
   readonly #analyser = new HrvAnalyser({ journal: true });
   readonly #epochs = new EpochCache();
+  readonly #files: FileOpeners;
 
   constructor(opts: EnclaveCoreOptions) {
     this.measurement = opts.measurement;
@@ -153,6 +154,7 @@ export class EnclaveCore {
     this.#secret = loadSealingSecret(join(opts.dataDir, 'seal.key'));
     // Generated here, inside; the private halves leave only sealed under the platform secret.
     this.#keys = KeyRing.open(join(opts.dataDir, 'keys.sealed'), this.#secret, opts.keyPolicy ?? NO_ROTATION);
+    this.#files = { keys: this.#keys, gateways: this.#gateways, epochs: this.#epochs };
     this.#state = new SealedStateStore(opts.dataDir, this.#secret);
     this.#state.load(
       (snapshot) => this.#analyser.load(snapshot),
@@ -208,66 +210,22 @@ export class EnclaveCore {
    * the retried files are recognised and answered with the held results, byte for byte, without a second analysis.
    */
   processBatch(files: BatchFile[], written: ResultAck[] = []): BatchOutcome {
-    const out: BatchOutcome = {
-      results: [],
-      duplicates: [],
-      deferred: [],
-      rejected: [],
-      stats: { files: files.length, accepted: 0, rejected: 0, duplicates: 0, deferred: 0, results: 0 },
-    };
-    const reject = (name: string, err: unknown): void => {
-      const code: ErrorCode = err instanceof HrvaultError ? err.code : 'HRV_ERR_ENCLAVE';
-      out.rejected.push({ name, code, reason: err instanceof Error ? err.message : String(err) });
-      out.stats.rejected++;
-    };
     if (this.#broken) throw this.#broken;
     this.#rotateIfDue();
-    let changed = false;
-    for (const a of written) if (this.#analyser.acknowledge(a)) changed = true;
+    let acked = false;
+    for (const a of written) if (this.#analyser.acknowledge(a)) acked = true;
     // A new snapshot goes here, when the acknowledged results are gone and this micro-batch's are not yet made.
     if (this.#state.checkpointDue) this.#commit(() => this.#state.checkpoint(this.#analyser.save(), snapshotBytes(this.#analyser.patientCount)));
-    // Files reordered within one micro-batch are put back in order rather than rejected.
-    const items: { f: BatchFile; h: EnvelopeHeader }[] = [];
-    /** Padded body size of each input that made a new result: what the journal record is sized from. */
-    const inputBody = new Map<string, number>();
-    for (const f of files) {
-      try {
-        items.push({ f, h: readEnvelopeHeader(f.bytes) });
-      } catch (err) {
-        reject(f.name, err);
-      }
-    }
-    items.sort((a, b) => (a.h.gateway < b.h.gateway ? -1 : a.h.gateway > b.h.gateway ? 1 : a.h.patient < b.h.patient ? -1 : a.h.patient > b.h.patient ? 1 : a.h.seq - b.h.seq));
-    for (const { f } of items) {
-      try {
-        const r = this.#processFile(f);
-        if (r.kind === 'defer') {
-          out.deferred.push(f.name);
-          out.stats.deferred++;
-        } else if (r.kind === 'duplicate') {
-          if (r.result) out.results.push(r.result);
-          else out.duplicates.push(r.acked);
-          out.stats.duplicates++;
-        } else {
-          out.results.push(r.result);
-          inputBody.set(f.name, r.inputBodyBytes);
-          out.stats.accepted++;
-          changed = true;
-        }
-      } catch (err) {
-        reject(f.name, err);
-      }
-    }
+    const run = runBatchFiles(this.#files, this.#analyser, files, this.#state.nextCommit);
     // The micro-batch's changes are committed (one sealed journal record, fdatasync'd) before results are released, so a
     // restart answers a retried file with the result it already made.
-    const delta = changed ? this.#analyser.takeDelta() : undefined;
+    const delta = acked || run.accepted ? this.#analyser.takeDelta() : undefined;
     if (delta) {
-      const minBytes = journalRecordBytes(out.results.filter((r) => !r.duplicate).map((r) => [r.bytes.length, inputBody.get(r.input)!]), written.length);
+      const minBytes = run.recordBytes(written.length);
       this.#commit(() => this.#state.commit(delta, minBytes));
       failpoint('enclave.after-seal');
     }
-    out.stats.results = out.results.length;
-    return out;
+    return run.outcome;
   }
 
   /**
@@ -287,48 +245,129 @@ export class EnclaveCore {
   get broken(): boolean {
     return this.#broken !== undefined;
   }
+}
 
-  #processFile(
-    f: BatchFile,
-  ):
-    | { kind: 'defer' }
-    | { kind: 'duplicate'; result?: BatchResult; acked: BatchOutcome['duplicates'][number] }
-    | { kind: 'new'; result: BatchResult; inputBodyBytes: number } {
-    const h = readEnvelopeHeader(f.bytes);
-    if (h.kind !== 'rr-batch') throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', `expected an rr-batch file, got ${h.kind}`);
-    // The pair it was sealed to (current, or retired within retention) opens it and, for a version-1 file, signs its
-    // result: the gateway attested that pair together before it sealed to it. A version-2 file's result is sealed
-    // under its epoch's result key, which only this gateway and the holder of that pair's HPKE key can know.
-    const pair = this.#keys.forOpening(h.key_id);
-    const gw = this.#gateways.get(h.gateway);
-    // Authenticated before anything is classified: a forged repeat learns nothing and gets nothing back.
-    let plaintext: Uint8Array;
-    let epoch: EpochKeys | undefined;
-    let inputBodyBytes: number;
-    if (envelopeVersionOf(f.bytes) === EPOCH_ENVELOPE_VERSION) {
-      ({ plaintext, epoch, bodyBytes: inputBodyBytes } = openEpochEnvelope(f.bytes, (p) => this.#epochs.keysFor(p, pair.hpkePrivate, gw?.signingPublicKey), { expectedKind: 'rr-batch' }));
-    } else {
-      ({ plaintext, bodyBytes: inputBodyBytes } = openEnvelope(pair.hpkePrivate, f.bytes, { expectedKind: 'rr-batch', senderKey: () => gw?.signingPublicKey }));
+/** What opening a file needs besides the analysis state: the keys, the enrolled gateways and the epoch-key cache. */
+export interface FileOpeners {
+  keys: KeyRing;
+  gateways: ReadonlyMap<string, EnrolledGateway>;
+  epochs: EpochCache;
+}
+
+/** What one call did with its files, for its caller to commit: the outcome to reply with, and the record's least size. */
+export interface BatchRun {
+  outcome: BatchOutcome;
+  /** Some file was accepted (the analysis state changed). */
+  accepted: boolean;
+  /** The least padded size (bytes) of the call's state record (journalRecordBytes), given how many acknowledgements it carries. */
+  recordBytes(acks: number): number;
+}
+
+/**
+ * Opens, checks and analyses one call's files against `analyser`, for the embedded enclave (EnclaveCore) and for a
+ * partition of the cluster enclave alike: headers read, files of one patient put back in order, each file opened,
+ * classified and analysed, its result sealed naming `stateCommit` (the commit its receipt goes into). `admit` sees
+ * each file's header before it is opened and throws to refuse it. State changes only for accepted files; the caller
+ * commits them (takeDelta) before the outcome leaves the enclave.
+ */
+export function runBatchFiles(openers: FileOpeners, analyser: HrvAnalyser, files: BatchFile[], stateCommit: object, admit?: (h: EnvelopeHeader) => void): BatchRun {
+  const out: BatchOutcome = {
+    results: [],
+    duplicates: [],
+    deferred: [],
+    rejected: [],
+    stats: { files: files.length, accepted: 0, rejected: 0, duplicates: 0, deferred: 0, results: 0 },
+  };
+  const reject = (name: string, err: unknown): void => {
+    const code: ErrorCode = err instanceof HrvaultError ? err.code : 'HRV_ERR_ENCLAVE';
+    out.rejected.push({ name, code, reason: err instanceof Error ? err.message : String(err) });
+    out.stats.rejected++;
+  };
+  // Files reordered within one micro-batch are put back in order rather than rejected.
+  const items: { f: BatchFile; h: EnvelopeHeader }[] = [];
+  /** Padded body size of each input that made a new result: what the journal record is sized from. */
+  const inputBody = new Map<string, number>();
+  for (const f of files) {
+    try {
+      const h = readEnvelopeHeader(f.bytes);
+      admit?.(h);
+      items.push({ f, h });
+    } catch (err) {
+      reject(f.name, err);
     }
-    const input = inputDigest(plaintext);
-    const name = `${h.patient}-${h.seq}.result`;
-    const c = this.#analyser.classify(h, input, f.release === true);
-    if (c.kind === 'defer') return c;
-    const base = { name, gateway: h.gateway, patient: h.patient, seq: h.seq, input: f.name };
-    if (c.kind === 'duplicate') {
-      const held = c.receipt.result;
-      return held ? { kind: 'duplicate', result: { ...base, bytes: held, duplicate: true }, acked: { input: f.name, gateway: h.gateway, result: name } } : { kind: 'duplicate', acked: { input: f.name, gateway: h.gateway, result: name } };
-    }
-    const analysed = this.#analyser.analyse(h, new TextDecoder().decode(plaintext), f.name, input);
-    // Named before the commit is made: the receipt goes into exactly that commit, or the enclave stops (#commit).
-    const result = { ...analysed.result, state_commit: this.#state.nextCommit };
-    const gwKey = gw!.hpkePublicKey;
-    const header: EnvelopeHeader = { v: 1, kind: 'hrv-result', gateway: h.gateway, patient: h.patient, seq: h.seq, t_start_ms: h.t_start_ms, t_end_ms: h.t_end_ms, key_id: keyIdOf(gwKey) };
-    const body = new TextEncoder().encode(JSON.stringify(result));
-    const padTo = (n: number): number => resultBodyBytes(inputBodyBytes, n);
-    // Answered in the version it was asked in.
-    const bytes = epoch ? sealEpochEnvelope(epoch, header, body, { padTo }) : sealEnvelope(gwKey, header, body, pair.signingPrivate, { padTo });
-    this.#analyser.hold(h, bytes);
-    return { kind: 'new', result: { ...base, bytes, duplicate: false }, inputBodyBytes };
   }
+  items.sort((a, b) => (a.h.gateway < b.h.gateway ? -1 : a.h.gateway > b.h.gateway ? 1 : a.h.patient < b.h.patient ? -1 : a.h.patient > b.h.patient ? 1 : a.h.seq - b.h.seq));
+  for (const { f, h } of items) {
+    try {
+      const r = processFile(openers, analyser, f, h, stateCommit);
+      if (r.kind === 'defer') {
+        out.deferred.push(f.name);
+        out.stats.deferred++;
+      } else if (r.kind === 'duplicate') {
+        if (r.result) out.results.push(r.result);
+        else out.duplicates.push(r.acked);
+        out.stats.duplicates++;
+      } else {
+        out.results.push(r.result);
+        inputBody.set(f.name, r.inputBodyBytes);
+        out.stats.accepted++;
+      }
+    } catch (err) {
+      reject(f.name, err);
+    }
+  }
+  out.stats.results = out.results.length;
+  return {
+    outcome: out,
+    accepted: out.stats.accepted > 0,
+    recordBytes: (acks) => journalRecordBytes(out.results.filter((r) => !r.duplicate).map((r) => [r.bytes.length, inputBody.get(r.input)!]), acks),
+  };
+}
+
+/** One file of a call (its header read): opened with the key it names, classified against the state, analysed and answered if new. */
+function processFile(
+  openers: FileOpeners,
+  analyser: HrvAnalyser,
+  f: BatchFile,
+  h: EnvelopeHeader,
+  stateCommit: object,
+):
+  | { kind: 'defer' }
+  | { kind: 'duplicate'; result?: BatchResult; acked: BatchOutcome['duplicates'][number] }
+  | { kind: 'new'; result: BatchResult; inputBodyBytes: number } {
+  if (h.kind !== 'rr-batch') throw new EnvelopeError('HRV_ERR_ENVELOPE_CONTENT', `expected an rr-batch file, got ${h.kind}`);
+  // The pair it was sealed to (current, or retired within retention) opens it and, for a version-1 file, signs its
+  // result: the gateway attested that pair together before it sealed to it. A version-2 file's result is sealed
+  // under its epoch's result key, which only this gateway and the holder of that pair's HPKE key can know.
+  const pair = openers.keys.forOpening(h.key_id);
+  const gw = openers.gateways.get(h.gateway);
+  // Authenticated before anything is classified: a forged repeat learns nothing and gets nothing back.
+  let plaintext: Uint8Array;
+  let epoch: EpochKeys | undefined;
+  let inputBodyBytes: number;
+  if (envelopeVersionOf(f.bytes) === EPOCH_ENVELOPE_VERSION) {
+    ({ plaintext, epoch, bodyBytes: inputBodyBytes } = openEpochEnvelope(f.bytes, (p) => openers.epochs.keysFor(p, pair.hpkePrivate, gw?.signingPublicKey), { expectedKind: 'rr-batch' }));
+  } else {
+    ({ plaintext, bodyBytes: inputBodyBytes } = openEnvelope(pair.hpkePrivate, f.bytes, { expectedKind: 'rr-batch', senderKey: () => gw?.signingPublicKey }));
+  }
+  const input = inputDigest(plaintext);
+  const name = `${h.patient}-${h.seq}.result`;
+  const c = analyser.classify(h, input, f.release === true);
+  if (c.kind === 'defer') return c;
+  const base = { name, gateway: h.gateway, patient: h.patient, seq: h.seq, input: f.name };
+  if (c.kind === 'duplicate') {
+    const held = c.receipt.result;
+    return held ? { kind: 'duplicate', result: { ...base, bytes: held, duplicate: true }, acked: { input: f.name, gateway: h.gateway, result: name } } : { kind: 'duplicate', acked: { input: f.name, gateway: h.gateway, result: name } };
+  }
+  const analysed = analyser.analyse(h, new TextDecoder().decode(plaintext), f.name, input);
+  // Named before the commit is made: the receipt goes into exactly that commit, or the caller discards the state.
+  const result = { ...analysed.result, state_commit: stateCommit };
+  const gwKey = gw!.hpkePublicKey;
+  const header: EnvelopeHeader = { v: 1, kind: 'hrv-result', gateway: h.gateway, patient: h.patient, seq: h.seq, t_start_ms: h.t_start_ms, t_end_ms: h.t_end_ms, key_id: keyIdOf(gwKey) };
+  const body = new TextEncoder().encode(JSON.stringify(result));
+  const padTo = (n: number): number => resultBodyBytes(inputBodyBytes, n);
+  // Answered in the version it was asked in.
+  const bytes = epoch ? sealEpochEnvelope(epoch, header, body, { padTo }) : sealEnvelope(gwKey, header, body, pair.signingPrivate, { padTo });
+  analyser.hold(h, bytes);
+  return { kind: 'new', result: { ...base, bytes, duplicate: false }, inputBodyBytes };
 }

@@ -8,6 +8,9 @@
  *
  * The ring lives sealed in the enclave's keys file (AES-GCM under the platform sealing secret); the private halves
  * never leave the enclave otherwise. A keys file of the first format (one pair, 64 raw bytes) is read as a ring of one.
+ *
+ * In cluster mode (JetStream workers) every worker's enclave holds the same ring, handed over in its portable form
+ * inside the cluster secrets (cluster-secrets.ts): such a ring lives in memory only (`fromPortable`), with no file.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -40,11 +43,14 @@ const FORGOTTEN_KEPT = 256;
 const PURPOSE = 'keys';
 
 const hex = z.string().regex(/^[0-9a-f]{64}$/);
-const fileSchema = z.strictObject({
+/** The ring as plain data (private halves in hex): the keys file's content, and the ring's part of the cluster secrets. */
+export const keyRingPortableSchema = z.strictObject({
   v: z.literal(2),
   pairs: z.array(z.strictObject({ hpke: hex, signing: hex, created_ms: z.number(), retired_ms: z.number().optional() })).min(1),
   forgotten: z.array(z.strictObject({ key_id: z.string(), retired_ms: z.number() })),
 });
+
+export type KeyRingPortable = z.infer<typeof keyRingPortableSchema>;
 
 const toHex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
 
@@ -81,7 +87,8 @@ export class KeyRing {
   #rotations = 0;
 
   private constructor(
-    readonly file: string,
+    /** The sealed keys file; undefined for a ring held in memory only (cluster mode). */
+    readonly file: string | undefined,
     readonly policy: KeyPolicy,
     readonly secret: Uint8Array,
     pairs: KeyPair[],
@@ -103,10 +110,37 @@ export class KeyRing {
       // First format: one pair. Dated now, so an upgrade does not rotate at once.
       return new KeyRing(file, policy, secret, [pairOf(new Uint8Array(raw.subarray(0, 32)), new Uint8Array(raw.subarray(32, 64)), now)], []);
     }
-    const parsed = fileSchema.parse(JSON.parse(raw.toString('utf8')));
+    const parsed = keyRingPortableSchema.parse(JSON.parse(raw.toString('utf8')));
     raw.fill(0);
+    return KeyRing.#fromParsed(file, policy, secret, parsed);
+  }
+
+  static #fromParsed(file: string | undefined, policy: KeyPolicy, secret: Uint8Array, parsed: KeyRingPortable): KeyRing {
     const pairs = parsed.pairs.map((p) => pairOf(Buffer.from(p.hpke, 'hex'), Buffer.from(p.signing, 'hex'), p.created_ms, p.retired_ms));
     return new KeyRing(file, policy, secret, pairs, parsed.forgotten.map((f) => ({ keyId: f.key_id, retiredMs: f.retired_ms })));
+  }
+
+  /** A ring held in memory only, from its portable form (validated; throws a ZodError on a malformed one). */
+  static fromPortable(portable: unknown, policy: KeyPolicy): KeyRing {
+    return KeyRing.#fromParsed(undefined, policy, new Uint8Array(0), keyRingPortableSchema.parse(portable));
+  }
+
+  /** A new ring of one fresh pair, in memory only; `now` in epoch ms. */
+  static generate(policy: KeyPolicy, now = Date.now()): KeyRing {
+    return new KeyRing(undefined, policy, new Uint8Array(0), [freshPair(now)], []);
+  }
+
+  /** The ring as plain data, private halves included: it must leave the enclave only sealed. */
+  toPortable(): KeyRingPortable {
+    return KeyRing.#portable(this.#pairs, this.#forgotten);
+  }
+
+  static #portable(pairs: KeyPair[], forgotten: { keyId: string; retiredMs: number }[]): KeyRingPortable {
+    return {
+      v: 2,
+      pairs: pairs.map((p) => ({ hpke: toHex(p.hpkePrivate), signing: toHex(p.signingPrivate), created_ms: p.createdMs, ...(p.retiredMs === undefined ? {} : { retired_ms: p.retiredMs }) })),
+      forgotten: forgotten.map((f) => ({ key_id: f.keyId, retired_ms: f.retiredMs })),
+    };
   }
 
   /** The pair gateways seal new files to. */
@@ -169,13 +203,8 @@ export class KeyRing {
   }
 
   #write(pairs: KeyPair[], forgotten: { keyId: string; retiredMs: number }[]): void {
-    const body = Buffer.from(
-      JSON.stringify({
-        v: 2,
-        pairs: pairs.map((p) => ({ hpke: toHex(p.hpkePrivate), signing: toHex(p.signingPrivate), created_ms: p.createdMs, ...(p.retiredMs === undefined ? {} : { retired_ms: p.retiredMs }) })),
-        forgotten: forgotten.map((f) => ({ key_id: f.keyId, retired_ms: f.retiredMs })),
-      }),
-    );
+    if (this.file === undefined) return;
+    const body = Buffer.from(JSON.stringify(KeyRing.#portable(pairs, forgotten)));
     try {
       writeFileDurable(this.file, seal(this.secret, PURPOSE, body));
     } finally {

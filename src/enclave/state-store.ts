@@ -64,7 +64,7 @@ function paddedSize(dataBytes: number, minBytes = 0): number {
  * made as they are consumed, so neither the padded plaintext nor the sealed blob is ever one buffer. `bytes`: the
  * blob's length, known before it is made.
  */
-function sealPadded(secret: Uint8Array, purpose: string, prefix: Uint8Array, data: readonly Uint8Array[], minBytes: number): { pieces: Iterable<Buffer>; bytes: number } {
+export function sealPadded(secret: Uint8Array, purpose: string, prefix: Uint8Array, data: readonly Uint8Array[], minBytes: number): { pieces: Iterable<Buffer>; bytes: number } {
   const dataBytes = data.reduce((n, c) => n + c.length, 0);
   const size = paddedSize(dataBytes, minBytes);
   const head = Buffer.alloc(prefix.length + 4);
@@ -78,7 +78,7 @@ function* prepend<T>(first: T, rest: Iterable<T>): Generator<T> {
   yield* rest;
 }
 
-function unpad(padded: Uint8Array, what: string): Uint8Array {
+export function unpad(padded: Uint8Array, what: string): Uint8Array {
   const b = Buffer.from(padded.buffer, padded.byteOffset, padded.length);
   const n = b.length >= 4 ? b.readUInt32BE(0) : -1;
   if (n < 0 || n + 4 > b.length) throw new SealingError(`${what} is malformed`);

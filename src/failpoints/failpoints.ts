@@ -33,6 +33,10 @@ export const FAILPOINTS = [
   'enclave.after-seal',
   // enclave: before it processes a micro-batch (where a hang is injected for the host's watchdog)
   'enclave.before-batch',
+  // worker (JetStream mode): a partition's state committed (W1), its results not yet published
+  'worker.after-commit',
+  // worker: the results published (W2), the work messages not yet acknowledged
+  'worker.after-publish',
   // CSP: the SP committed the record, the CSP's own index not yet updated
   'csp.after-sp-commit',
   // CSP: the index updated, the audit entry not yet written

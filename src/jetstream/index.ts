@@ -1,11 +1,11 @@
 /**
  * NATS JetStream building blocks for scaling the pipeline out over many hosts (issue 11). So far: partition
- * ownership with fencing (`lease.ts`) and the partitioned work queue (`work.ts`).
+ * ownership with fencing (`lease.ts`), the partitioned work queue (`work.ts`) and the results stream the host
+ * consumes (`results.ts`).
  */
 export {
   LEASE_BUCKET,
-  SERIALIZABLE_CAS_SINCE,
-  hasSerializableClusteredCas,
+  MARKER_KEY,
   LeaseLostError,
   PartitionLeases,
   isWrongLastSequence,
@@ -13,6 +13,7 @@ export {
   leaseValueSchema,
   openLeaseBucket,
   type Lease,
+  type LeaseBucket,
   type LeaseBucketOptions,
   type LeaseValue,
   type PartitionLeasesOptions,
@@ -39,16 +40,37 @@ export {
   H_RESULT,
   H_SEQ,
   H_TOKEN,
+  attestReplySchema,
   parseContract,
+  parseJsonContract,
+  readAttestReply,
+  readRefusal,
   readResultHeaders,
   readWorkHeaders,
   refusalSchema,
   resultHeadersSchema,
   subjects,
   workHeadersSchema,
+  type AttestReply,
   type HeaderReader,
   type Refusal,
   type ResultHeaders,
   type WorkHeaders,
 } from './messages.js';
 export { connectNats, type NatsConnectOptions } from './connect.js';
+export {
+  ensureResultsStream,
+  fetchResults,
+  parseResultsOptions,
+  publishRefusal,
+  publishResult,
+  readResultsMessage,
+  resultsConsumer,
+  resultsOptionsSchema,
+  type ResultPublished,
+  type ResultToPublish,
+  type ResultsBatch,
+  type ResultsMessage,
+  type ResultsOptions,
+  type ResultsOptionsInput,
+} from './results.js';

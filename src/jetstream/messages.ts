@@ -70,6 +70,8 @@ export function subjects(prefix: string): {
   results: (gateway: string) => string;
   refusals: (gateway: string) => string;
   resultsAll: string;
+  /** The results stream's subjects: every gateway's results and refusals (and nothing else of the prefix). */
+  resultsStreamSubjects: string[];
   attest: string;
   provision: string;
   resultsStream: string;
@@ -80,6 +82,8 @@ export function subjects(prefix: string): {
     results: (gw) => `${prefix}.results.${gatewayId.parse(gw)}`,
     refusals: (gw) => `${prefix}.refusals.${gatewayId.parse(gw)}`,
     resultsAll: `${prefix}.>`,
+    // Not `resultsAll`: a stream on `<prefix>.>` would overlap the work stream and capture the attestation requests.
+    resultsStreamSubjects: [`${prefix}.results.*`, `${prefix}.refusals.*`],
     attest: `${prefix}.attest`,
     provision: `${prefix}.provision`,
     resultsStream: `${prefix}_results`,
@@ -129,4 +133,44 @@ export function readResultHeaders(h: HeaderReader | undefined): ResultHeaders {
     },
     'result message headers',
   );
+}
+
+/** Parses `schema` from a UTF-8 JSON body or throws HRV_ERR_CONTRACT naming `what`. */
+export function parseJsonContract<T>(schema: z.ZodType<T>, data: Uint8Array, what: string): T {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data));
+  } catch (err) {
+    throw new HrvaultError(
+      'HRV_ERR_CONTRACT',
+      `${what}: not JSON: ${err instanceof Error ? err.message : String(err)}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  return parseContract(schema, doc, what);
+}
+
+/** The body of a refusal message, validated. */
+export function readRefusal(data: Uint8Array): Refusal {
+  return parseJsonContract(refusalSchema, data, 'refusal message');
+}
+
+/**
+ * A worker's reply to an attestation request: the quote (checked here only for its version and the nonce it answers;
+ * the gateway verifies it in full), or an error with a registered code and a reason that quotes no values.
+ */
+export const attestReplySchema = z.union([
+  z.strictObject({ error: z.strictObject({ code: errorCode, message: z.string().max(2000) }) }),
+  z.looseObject({
+    v: z.literal(1),
+    nonce: z.string().regex(/^(?:[0-9a-f]{2}){16,64}$/, 'must be 16–64 bytes of lowercase hex'),
+  }),
+]);
+export type AttestReply = z.infer<typeof attestReplySchema>;
+
+/** An attestation reply's body, validated. */
+export function readAttestReply(data: Uint8Array): AttestReply {
+  return parseJsonContract(attestReplySchema, data, 'attestation reply');
 }

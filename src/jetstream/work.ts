@@ -24,7 +24,6 @@
  * **Back-pressure to workers.** Each partition's durable pull consumer has `max_ack_pending`: with that many
  * messages delivered and not yet acknowledged, the server delivers no more on that partition.
  */
-import { createHash } from 'node:crypto';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -39,18 +38,19 @@ import {
   type StreamConfig,
   type StreamInfo,
 } from '@nats-io/jetstream';
+import { headers as natsHeaders } from '@nats-io/transport-node';
 import { z } from 'zod';
+import { MAX_PARTITIONS, partitionOf, partitionsSchema } from '../contracts/index.js';
 import { ConfigError } from '../errors.js';
+import { H_FILE, H_GATEWAY, parseContract, workHeadersSchema, type WorkHeaders } from './messages.js';
 
-/** The most partitions a deployment may have: more leases and consumers than that only cost. */
-export const MAX_PARTITIONS = 1024;
+// Declared in contracts (the enclave checks partitions too, without the NATS client); re-exported for this module's users.
+export { MAX_PARTITIONS, partitionOf };
 
 /** JetStream API error: a stream of this name exists with another configuration. */
 const STREAM_NAME_EXISTS = 10058;
 
 const NS_PER_MS = 1_000_000;
-
-const partitionsSchema = z.number().int().min(1).max(MAX_PARTITIONS);
 
 /** The work stream's settings, as a caller gives them (times in ms, sizes in bytes). */
 export const workOptionsSchema = z.strictObject({
@@ -106,19 +106,6 @@ export function parseWorkOptions(input: unknown): WorkOptions {
       `work stream option duplicateWindowMs (${o.duplicateWindowMs}) must not exceed maxAgeMs (${o.maxAgeMs})`,
     );
   return { ...o, stream: o.stream ?? `${o.prefix}_work` };
-}
-
-/**
- * The partition (0 ≤ p < partitions) of a patient pseudonym: the first 4 bytes of SHA-256 of its UTF-8
- * bytes, read big-endian, modulo `partitions`. Stable across hosts, processes and releases (a patient
- * must not move); the modulo bias is below partitions / 2³² (none for a power of two).
- */
-export function partitionOf(pseudonym: string, partitions: number): number {
-  if (!partitionsSchema.safeParse(partitions).success)
-    throw new ConfigError(`partitions must be an integer from 1 to ${MAX_PARTITIONS}, not ${partitions}`);
-  if (pseudonym.length === 0) throw new RangeError('an empty pseudonym has no partition');
-  const digest = createHash('sha256').update(pseudonym, 'utf8').digest();
-  return digest.readUInt32BE(0) % partitions;
 }
 
 /** The subject of partition `partition`'s work: `<prefix>.work.<partition>`. */
@@ -190,6 +177,8 @@ export interface WorkFile {
   /** The patient's pseudonym: decides the partition. */
   pseudonym: string;
   bytes: Uint8Array;
+  /** The inbox it came from (headers H_GATEWAY, H_FILE); validated before the publish. */
+  headers?: WorkHeaders;
 }
 
 /**
@@ -205,8 +194,16 @@ export async function publishWork(
   const o = parseWorkOptions(input);
   if (file.id.length === 0) throw new RangeError('a work file needs a non-empty id');
   const subject = workSubject(o, partitionOf(file.pseudonym, o.partitions));
+  let hdrs: ReturnType<typeof natsHeaders> | undefined;
+  if (file.headers) {
+    const h = parseContract(workHeadersSchema, file.headers, 'work message headers');
+    hdrs = natsHeaders();
+    hdrs.set(H_GATEWAY, h.gateway);
+    hdrs.set(H_FILE, h.file);
+  }
   const ack = await js.publish(subject, file.bytes, {
     msgID: file.id,
+    ...(hdrs ? { headers: hdrs } : {}),
     timeout: o.timeoutMs,
     // Refuses the publish if the subject is captured by some other stream.
     expect: { streamName: o.stream },

@@ -17,6 +17,7 @@ import { accessSync, constants as fsConstants } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { z } from 'zod';
 import { freePort } from './processes.js';
 
 /** How a node is reached; fixed for the cluster's life so a restarted node comes back where it was. */
@@ -51,6 +52,13 @@ export interface NatsCluster {
    * resolves with that leader's name.
    */
   waitForMetaLeader(timeoutMs?: number): Promise<string>;
+  /**
+   * Waits until every running node's monitoring port names the same running node as leader of `stream`
+   * (and, with `not`, a node other than that one, e.g. a killed leader's successor); resolves with its name.
+   * Asks the servers over HTTP, not through a client connection, so a client reconnecting or a JetStream
+   * request timing out while the stream is leaderless cannot stretch the wait.
+   */
+  waitForStreamLeader(stream: string, opts?: { not?: string; timeoutMs?: number }): Promise<string>;
   /** The last part of node i's log (stderr and stdout), for failure messages. */
   logTail(i: number): string;
   /** Kills every node and removes the store directories and configs. */
@@ -178,6 +186,37 @@ interface NodeHealth {
   problem: string;
 }
 
+/** The part of `/jsz?accounts=true&streams=true` read here: each stream's leader as this node sees it. */
+const jszStreamsSchema = z.object({
+  account_details: z
+    .array(
+      z.object({
+        stream_detail: z
+          .array(
+            z.object({ name: z.string(), cluster: z.object({ leader: z.string().optional() }).optional() }),
+          )
+          .optional(),
+      }),
+    )
+    .optional(),
+});
+
+/** The leader of `stream` as `node` sees it; undefined while it sees none (or cannot be asked). */
+async function streamLeaderSeenBy(node: NatsNodeInfo, stream: string): Promise<string | undefined> {
+  try {
+    const r = await fetch(`http://127.0.0.1:${node.httpPort}/jsz?accounts=true&streams=true`, {
+      signal: AbortSignal.timeout(2000),
+    });
+    const jsz = jszStreamsSchema.parse(await r.json());
+    for (const a of jsz.account_details ?? [])
+      for (const st of a.stream_detail ?? []) if (st.name === stream) return st.cluster?.leader || undefined;
+    return undefined;
+  } catch {
+    // A node busy with an election may not answer in time: "no leader seen yet".
+    return undefined;
+  }
+}
+
 async function probe(node: NatsNodeInfo): Promise<NodeHealth> {
   const base = `http://127.0.0.1:${node.httpPort}`;
   try {
@@ -288,6 +327,34 @@ export async function startNatsCluster(opts: StartNatsClusterOptions = {}): Prom
     }
   };
 
+  const waitForStreamLeader = async (
+    stream: string,
+    o: { not?: string; timeoutMs?: number } = {},
+  ): Promise<string> => {
+    const deadlineMs = o.timeoutMs ?? timeoutMs;
+    const deadline = Date.now() + deadlineMs;
+    for (;;) {
+      const live = nodes.filter((_, i) => running(i));
+      const seen = await Promise.all(live.map((n) => streamLeaderSeenBy(n, stream)));
+      const leader = seen[0];
+      if (
+        leader !== undefined &&
+        leader !== o.not &&
+        seen.every((s) => s === leader) &&
+        live.some((n) => n.name === leader)
+      )
+        return leader;
+      if (Date.now() > deadline) {
+        const why = live.map((n, k) => `${n.name} sees ${seen[k] ?? 'no leader'}`).join('; ');
+        throw new Error(
+          `stream ${stream} had no agreed leader${o.not ? ` other than ${o.not}` : ''} within ${deadlineMs} ms (${why})\n${tails()}`,
+        );
+      }
+      // Polling interval; the deadline above bounds the wait.
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+  };
+
   const terminate = async (i: number, signal: NodeJS.Signals, timeoutMs2: number): Promise<void> => {
     const p = procs[i];
     const exited = exits[i];
@@ -328,6 +395,7 @@ export async function startNatsCluster(opts: StartNatsClusterOptions = {}): Prom
       await waitForMetaLeader(t);
     },
     waitForMetaLeader,
+    waitForStreamLeader,
     logTail: (i) => logs[i] ?? '',
     close: async () => {
       for (let i = 0; i < size; i++) await terminate(i, 'SIGKILL', 5000);

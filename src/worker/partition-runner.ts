@@ -18,6 +18,7 @@
  */
 import type { JsMsg } from '@nats-io/jetstream';
 import { HrvaultError, type ErrorCode } from '../errors.js';
+import { failpoint } from '../failpoints/index.js';
 import { LeaseLostError, readWorkHeaders, type Lease, type PartitionLeases } from '../jetstream/index.js';
 import {
   extendChain,
@@ -290,6 +291,7 @@ export class PartitionRunner {
             o.log('warn', 'old state pieces not deleted', { partition: this.partition, error: String(err) }),
           );
     }
+    failpoint('worker.after-commit');
     const token = this.#lease.token;
 
     // W2: results and refusals, stored by the stream before any work is acknowledged.
@@ -320,6 +322,7 @@ export class PartitionRunner {
       });
       return;
     }
+    failpoint('worker.after-publish');
     this.stats.results += out.results.length;
     this.stats.refusals += out.rejected.length;
     this.#written = out.results.map((r) => ({ gateway: r.gateway, patient: r.patient, seq: r.seq }));

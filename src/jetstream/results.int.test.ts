@@ -1,0 +1,210 @@
+/**
+ * The results stream against the standalone nats-server on 127.0.0.1:4222 (skipped with a printed reason where
+ * none answers or it has no JetStream): duplicate results and refusals dropped, headers round-trip and are
+ * validated on read, a bad message is refused with HRV_ERR_CONTRACT without stopping the ones behind it. Every
+ * test makes its own streams under a prefix of this run's own and deletes them at the end.
+ */
+import { randomBytes } from 'node:crypto';
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '../errors.js';
+import { waitUntil } from '../test-support/nats-cluster.js';
+import {
+  H_GATEWAY,
+  H_PATIENT,
+  H_RESULT,
+  H_SEQ,
+  H_TOKEN,
+  ensureResultsStream,
+  fetchResults,
+  parseResultsOptions,
+  publishRefusal,
+  publishResult,
+  resultsConsumer,
+  subjects,
+  type ResultsOptions,
+  type ResultsOptionsInput,
+} from './index.js';
+
+const NATS_URL = '127.0.0.1:4222';
+
+async function probe(): Promise<string | null> {
+  let nc: NatsConnection | undefined;
+  try {
+    nc = await connect({ servers: NATS_URL, timeout: 1000, reconnect: false });
+    await (await jetstreamManager(nc, { timeout: 1000 })).getAccountInfo();
+    return null;
+  } catch (err) {
+    return `no nats-server with JetStream at ${NATS_URL} (${(err as Error).message})`;
+  } finally {
+    await nc?.close();
+  }
+}
+
+const skipReason = await probe();
+if (skipReason !== null) console.log(`skipped: ${skipReason}`);
+
+const RUN = `r${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+
+describe.skipIf(skipReason !== null)('the results stream on a JetStream server', () => {
+  let nc: NatsConnection;
+  let jsm: JetStreamManager;
+  let js: JetStreamClient;
+  const streams: string[] = [];
+  let n = 0;
+
+  beforeAll(async () => {
+    nc = await connect({ servers: NATS_URL, timeout: 2000 });
+    jsm = await jetstreamManager(nc);
+    js = jetstream(nc);
+  });
+
+  afterAll(async () => {
+    for (const s of streams) await jsm.streams.delete(s).catch(() => undefined);
+    await nc?.close();
+  });
+
+  async function fresh(extra: Partial<ResultsOptionsInput> = {}): Promise<ResultsOptions> {
+    const o = parseResultsOptions({ prefix: `${RUN}-${n++}`, replicas: 1, ...extra });
+    streams.push(o.stream);
+    await ensureResultsStream(jsm, o);
+    await resultsConsumer(jsm, o);
+    return o;
+  }
+
+  const stored = async (o: ResultsOptions): Promise<number> =>
+    (await jsm.streams.info(o.stream)).state.messages;
+  const result = (seq: number) => ({
+    gateway: 'gw-1',
+    result: `p1-${seq}.result`,
+    patient: 'p1',
+    seq,
+    token: 3,
+    bytes: new Uint8Array([1, 2, seq]),
+  });
+
+  it('drops a result or a refusal published again within the duplicate window', async () => {
+    const o = await fresh();
+    const first = await publishResult(js, o, result(1));
+    expect(first.duplicate).toBe(false);
+    expect(await publishResult(js, o, result(1))).toEqual({ seq: first.seq, duplicate: true });
+    const refusal = {
+      gateway: 'gw-1',
+      file: 'p1-9.rrb',
+      code: 'HRV_ERR_ENVELOPE_SIGNATURE' as const,
+      reason: 'bad signature',
+      token: 3,
+    };
+    expect((await publishRefusal(js, o, refusal)).duplicate).toBe(false);
+    expect((await publishRefusal(js, o, { ...refusal, reason: 'again' })).duplicate).toBe(true);
+    expect(await stored(o)).toBe(2);
+  });
+
+  it('round-trips the headers on the gateway subject and removes a message once the host acknowledges it', async () => {
+    const o = await fresh();
+    await publishResult(js, o, result(7));
+    await publishRefusal(js, o, {
+      gateway: 'gw-2',
+      file: 'p2-1.rrb',
+      code: 'HRV_ERR_SEQUENCE_REPLAY',
+      reason: 'replay',
+      token: 4,
+    });
+    const c = await js.consumers.get(o.stream, o.durable);
+    const batch = await fetchResults(c, o.prefix, { max: 10, expiresMs: 2000 });
+    expect(batch.bad).toEqual([]);
+    expect(batch.good.map((g) => g.msg.subject)).toEqual([
+      subjects(o.prefix).results('gw-1'),
+      subjects(o.prefix).refusals('gw-2'),
+    ]);
+    const [r, f] = batch.good.map((g) => g.message);
+    expect(r).toEqual({
+      kind: 'result',
+      headers: { gateway: 'gw-1', result: 'p1-7.result', patient: 'p1', seq: 7, token: 3 },
+      bytes: Buffer.from([1, 2, 7]),
+    });
+    expect(f).toEqual({
+      kind: 'refusal',
+      refusal: {
+        gateway: 'gw-2',
+        file: 'p2-1.rrb',
+        code: 'HRV_ERR_SEQUENCE_REPLAY',
+        reason: 'replay',
+        token: 4,
+      },
+    });
+    expect(await stored(o)).toBe(2);
+    for (const g of batch.good) await g.msg.ackAck();
+    expect(await stored(o)).toBe(0);
+  });
+
+  it('refuses a message with a bad header with HRV_ERR_CONTRACT and goes on with the ones behind it', async () => {
+    const o = await fresh();
+    const bad = headers();
+    bad.set(H_GATEWAY, 'gw-1');
+    bad.set(H_RESULT, '../escape');
+    bad.set(H_PATIENT, 'p1');
+    bad.set(H_SEQ, '1');
+    bad.set(H_TOKEN, '3');
+    await js.publish(subjects(o.prefix).results('gw-1'), new Uint8Array([1]), { headers: bad });
+    // A result whose header names another gateway than its subject, and a refusal that is not JSON.
+    const other = headers();
+    for (const [k, v] of [
+      [H_GATEWAY, 'gw-2'],
+      [H_RESULT, 'p1-2.result'],
+      [H_PATIENT, 'p1'],
+      [H_SEQ, '2'],
+      [H_TOKEN, '3'],
+    ] as const)
+      other.set(k, v);
+    await js.publish(subjects(o.prefix).results('gw-1'), new Uint8Array([1]), { headers: other });
+    await js.publish(subjects(o.prefix).refusals('gw-1'), 'not json');
+    await publishResult(js, o, result(3));
+    // The publisher validates too: a bad header never leaves a worker.
+    await expect(publishResult(js, o, { ...result(4), seq: -1 })).rejects.toMatchObject({
+      code: 'HRV_ERR_CONTRACT',
+    });
+
+    const c = await js.consumers.get(o.stream, o.durable);
+    const batch = await fetchResults(c, o.prefix, { max: 10, expiresMs: 2000 });
+    expect(batch.bad.map((b) => b.error.code)).toEqual([
+      'HRV_ERR_CONTRACT',
+      'HRV_ERR_CONTRACT',
+      'HRV_ERR_CONTRACT',
+    ]);
+    expect(batch.bad[0]!.error.message).toMatch(/result: /);
+    expect(batch.bad[1]!.error.message).toMatch(/gw-2/);
+    expect(batch.good.map((g) => g.message.kind === 'result' && g.message.headers.seq)).toEqual([3]);
+    // Terminated bad messages leave the work queue like acknowledged ones: nothing is redelivered. (No reason with
+    // the term: nats-server 2.9 ignores a `+TERM <reason>` altogether and redelivers the message.)
+    for (const b of batch.bad) b.msg.term();
+    await batch.good[0]!.msg.ackAck();
+    await waitUntil('the stream empty after term and ack', 5000, async () =>
+      (await stored(o)) === 0 ? true : undefined,
+    );
+  });
+
+  it('creates or updates the stream and consumer idempotently, and refuses bad options', async () => {
+    const o = await fresh();
+    const s = await ensureResultsStream(jsm, { ...o, maxBytes: 1 << 20 });
+    expect(s.config).toMatchObject({
+      retention: 'workqueue',
+      storage: 'file',
+      discard: 'new',
+      max_bytes: 1 << 20,
+      subjects: [`${o.prefix}.results.*`, `${o.prefix}.refusals.*`],
+    });
+    const c = await resultsConsumer(jsm, { ...o, maxAckPending: 5, ackWaitMs: 2000 });
+    expect(c.config).toMatchObject({
+      durable_name: `${o.prefix}-host`,
+      ack_policy: 'explicit',
+      max_ack_pending: 5,
+      ack_wait: 2000 * 1_000_000,
+    });
+    expect(() => parseResultsOptions({ replicas: 1, duplicateWindowMs: 10_000, maxAgeMs: 5000 })).toThrow(
+      ConfigError,
+    );
+    expect(() => parseResultsOptions({ replicas: 1, partitions: 4 })).toThrow(/partitions/);
+  });
+});

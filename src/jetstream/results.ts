@@ -1,0 +1,308 @@
+/**
+ * The results stream: what the enclave workers send back to the host — sealed results for the gateways' outboxes
+ * and refusals of files — and the host's one durable consumer of it (wire: messages.ts).
+ *
+ * What each setting means for a crash:
+ * - **File storage, `replicas`.** A result the stream acknowledged to a worker survives a restart of the server
+ *   (and, with 3 replicas on a cluster, the loss of one node); the worker acknowledges its work message only
+ *   after that, so between the two the result exists in exactly one durable place or the other.
+ * - **Work-queue retention, one durable consumer (the host's).** A result leaves the stream only when the host
+ *   acknowledges it, which it does only after the result's bundle is durable in the gateway's outbox (commit
+ *   point J3, docs/pipeline.md). A host that dies first finds the message still there after its restart (the
+ *   consumer is durable: its position lives on the server, not in the host).
+ * - **`ack_wait`.** A message delivered to a host that died, or that could not write its bundle, is delivered again
+ *   after this long; the bundle then repeats the same result bytes, which the gateway refuses as a replay.
+ * - **`max_ack_pending`.** Bounds what one host has in hand unacknowledged (its memory and its redelivery burst).
+ * - **Discard new, `max_bytes`.** A full stream refuses the worker's publish instead of deleting an unread result;
+ *   the worker keeps its work message unacknowledged and publishes again later (back-pressure to the workers
+ *   while the host is away or behind).
+ * - **Duplicate window.** Message id = `<gateway>/<result name>` (a refusal: `refusal/<gateway>/<file>`): a worker
+ *   that died after publishing and before acknowledging its work publishes the same result again after the
+ *   restart; within the window the stream drops the copy, past it the gateway's replay check catches it.
+ * - **`max_age`.** How long results may wait for a host that is down before they are given up (days; 0 = never).
+ */
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  type Consumer,
+  type ConsumerConfig,
+  type ConsumerInfo,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  type StreamConfig,
+  type StreamInfo,
+} from '@nats-io/jetstream';
+import { headers as natsHeaders } from '@nats-io/transport-node';
+import { z } from 'zod';
+import { ConfigError, HrvaultError } from '../errors.js';
+import {
+  H_GATEWAY,
+  H_PATIENT,
+  H_RESULT,
+  H_SEQ,
+  H_TOKEN,
+  parseContract,
+  readRefusal,
+  readResultHeaders,
+  refusalSchema,
+  resultHeadersSchema,
+  subjects,
+  type Refusal,
+  type ResultHeaders,
+} from './messages.js';
+import { workOptionsSchema } from './work.js';
+
+/** JetStream API error: a stream of this name exists with another configuration. */
+const STREAM_NAME_EXISTS = 10058;
+const NS_PER_MS = 1_000_000;
+
+/** The results stream's and the host consumer's settings, as a caller gives them (times in ms, sizes in bytes). */
+export const resultsOptionsSchema = workOptionsSchema
+  .omit({ partitions: true, maxAckPending: true, ackWaitMs: true })
+  .extend({
+    /** Messages the host may have delivered and unacknowledged (default 1024). */
+    maxAckPending: z.number().int().min(1).max(100_000).default(1024),
+    /** Time the host has to write a result's bundle and acknowledge it before it is delivered again (default 30 s). */
+    ackWaitMs: z.number().int().min(100).default(30_000),
+    /** The host consumer's durable name (default `<prefix>-host`). */
+    durable: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, '1–64 letters, digits, _ or -')
+      .optional(),
+  });
+export type ResultsOptionsInput = z.input<typeof resultsOptionsSchema>;
+export type ResultsOptions = Omit<z.output<typeof resultsOptionsSchema>, 'stream' | 'durable'> & {
+  stream: string;
+  durable: string;
+};
+
+/** Validates and completes results-stream options; a ConfigError names the first bad option. */
+export function parseResultsOptions(input: unknown): ResultsOptions {
+  const parsed = resultsOptionsSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name =
+      issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : issue.path.join('.') || '(options)';
+    throw new ConfigError(`results stream option ${name}: ${issue.message}`, { cause: parsed.error });
+  }
+  const o = parsed.data;
+  if (o.maxAgeMs > 0 && o.duplicateWindowMs > o.maxAgeMs)
+    throw new ConfigError(
+      `results stream option duplicateWindowMs (${o.duplicateWindowMs}) must not exceed maxAgeMs (${o.maxAgeMs})`,
+    );
+  return {
+    ...o,
+    stream: o.stream ?? subjects(o.prefix).resultsStream,
+    durable: o.durable ?? `${o.prefix}-host`,
+  };
+}
+
+function streamConfig(o: ResultsOptions): Partial<StreamConfig> & { name: string } {
+  return {
+    name: o.stream,
+    subjects: subjects(o.prefix).resultsStreamSubjects,
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    num_replicas: o.replicas,
+    duplicate_window: o.duplicateWindowMs * NS_PER_MS,
+    max_age: o.maxAgeMs * NS_PER_MS,
+    max_bytes: o.maxBytes,
+    discard: DiscardPolicy.New,
+    // A result leaves only by the host's acknowledgement (or age), never by hand.
+    deny_delete: true,
+  };
+}
+
+/**
+ * Creates the results stream, or brings an existing one to these settings; idempotent (every host and worker may
+ * call it at start). Refuses a same-named stream that is not a work queue on file storage.
+ */
+export async function ensureResultsStream(
+  jsm: JetStreamManager,
+  input: ResultsOptionsInput,
+): Promise<StreamInfo> {
+  const o = parseResultsOptions(input);
+  const cfg = streamConfig(o);
+  try {
+    return await jsm.streams.add(cfg);
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.code === STREAM_NAME_EXISTS)) throw err;
+  }
+  const cur = await jsm.streams.info(o.stream);
+  if (cur.config.retention !== cfg.retention || cur.config.storage !== cfg.storage)
+    throw new ConfigError(
+      `stream ${o.stream} exists with retention ${cur.config.retention} and storage ${cur.config.storage}; ` +
+        'the results stream needs workqueue on file (delete or rename the old stream)',
+    );
+  const { name, retention: _r, storage: _s, ...mutable } = cfg;
+  return jsm.streams.update(name, mutable);
+}
+
+/** What JetStream answered to one result or refusal publish. */
+export interface ResultPublished {
+  seq: number;
+  /** True when the same id was stored within the duplicate window and this copy was dropped. */
+  duplicate: boolean;
+}
+
+/** One sealed result, as a worker publishes it. */
+export interface ResultToPublish extends ResultHeaders {
+  bytes: Uint8Array;
+}
+
+/**
+ * Publishes a sealed result to `<prefix>.results.<gateway>` (message id `<gateway>/<result>`) and waits for the
+ * stream to store it; rejects on invalid headers (HRV_ERR_CONTRACT), a full stream or a timeout.
+ */
+export async function publishResult(
+  js: JetStreamClient,
+  input: ResultsOptionsInput,
+  result: ResultToPublish,
+): Promise<ResultPublished> {
+  const o = parseResultsOptions(input);
+  const { bytes, ...fields } = result;
+  const h = parseContract(resultHeadersSchema, fields, 'result message headers');
+  const hdrs = natsHeaders();
+  hdrs.set(H_GATEWAY, h.gateway);
+  hdrs.set(H_RESULT, h.result);
+  hdrs.set(H_PATIENT, h.patient);
+  hdrs.set(H_SEQ, String(h.seq));
+  hdrs.set(H_TOKEN, String(h.token));
+  const ack = await js.publish(subjects(o.prefix).results(h.gateway), bytes, {
+    msgID: `${h.gateway}/${h.result}`,
+    headers: hdrs,
+    timeout: o.timeoutMs,
+    expect: { streamName: o.stream },
+  });
+  return { seq: ack.seq, duplicate: ack.duplicate };
+}
+
+/** Publishes a refusal to `<prefix>.refusals.<gateway>` (message id `refusal/<gateway>/<file>`, JSON body). */
+export async function publishRefusal(
+  js: JetStreamClient,
+  input: ResultsOptionsInput,
+  refusal: Refusal,
+): Promise<ResultPublished> {
+  const o = parseResultsOptions(input);
+  const r = parseContract(refusalSchema, refusal, 'refusal message');
+  const ack = await js.publish(subjects(o.prefix).refusals(r.gateway), JSON.stringify(r), {
+    msgID: `refusal/${r.gateway}/${r.file}`,
+    timeout: o.timeoutMs,
+    expect: { streamName: o.stream },
+  });
+  return { seq: ack.seq, duplicate: ack.duplicate };
+}
+
+/**
+ * Creates the host's durable pull consumer of the results stream (explicit ack, `ack_wait`, `max_ack_pending`), or
+ * brings an existing one to these settings; idempotent.
+ */
+export async function resultsConsumer(
+  jsm: JetStreamManager,
+  input: ResultsOptionsInput,
+): Promise<ConsumerInfo> {
+  const o = parseResultsOptions(input);
+  const cfg: Partial<ConsumerConfig> = {
+    durable_name: o.durable,
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: o.ackWaitMs * NS_PER_MS,
+    max_ack_pending: o.maxAckPending,
+    deliver_policy: DeliverPolicy.All,
+    // A result the host cannot write yet (a full disk) is delivered again and again rather than skipped: skipping
+    // it would lose it, since the worker has already acknowledged its work.
+    max_deliver: -1,
+  };
+  try {
+    return await jsm.consumers.add(o.stream, cfg);
+  } catch (err) {
+    // An existing consumer with other limits: brought to these (the add refuses to change them).
+    await jsm.consumers.info(o.stream, o.durable).catch(() => {
+      throw err;
+    });
+  }
+  return jsm.consumers.update(o.stream, o.durable, {
+    ack_wait: cfg.ack_wait,
+    max_ack_pending: cfg.max_ack_pending,
+    max_deliver: cfg.max_deliver,
+  });
+}
+
+/** One message of the results stream, validated. */
+export type ResultsMessage =
+  { kind: 'result'; headers: ResultHeaders; bytes: Uint8Array } | { kind: 'refusal'; refusal: Refusal };
+
+/**
+ * Reads one message of the results stream: its subject says whether it is a result or a refusal and for which
+ * gateway, and the headers (or the JSON body) must agree with it. Throws HRV_ERR_CONTRACT on anything else.
+ */
+export function readResultsMessage(
+  prefix: string,
+  msg: Pick<JsMsg, 'subject' | 'headers' | 'data'>,
+): ResultsMessage {
+  const parts = msg.subject.split('.');
+  const [p, kind, gateway] = parts;
+  if (parts.length !== 3 || p !== prefix || (kind !== 'results' && kind !== 'refusals'))
+    throw new HrvaultError(
+      'HRV_ERR_CONTRACT',
+      `results stream message on an unexpected subject ${msg.subject}`,
+    );
+  if (kind === 'results') {
+    const headers = readResultHeaders(msg.headers);
+    if (headers.gateway !== gateway)
+      throw new HrvaultError('HRV_ERR_CONTRACT', `result for gateway ${headers.gateway} on ${msg.subject}`);
+    if (msg.data.length === 0) throw new HrvaultError('HRV_ERR_CONTRACT', 'result message has an empty body');
+    return { kind: 'result', headers, bytes: msg.data };
+  }
+  const refusal = readRefusal(msg.data);
+  if (refusal.gateway !== gateway)
+    throw new HrvaultError('HRV_ERR_CONTRACT', `refusal for gateway ${refusal.gateway} on ${msg.subject}`);
+  return { kind: 'refusal', refusal };
+}
+
+/** A fetched batch: the valid messages (each with its JetStream message, to acknowledge) and the invalid ones. */
+export interface ResultsBatch {
+  good: { msg: JsMsg; message: ResultsMessage }[];
+  bad: { msg: JsMsg; error: HrvaultError }[];
+}
+
+/**
+ * Pulls up to `max` messages from the host consumer, waiting at most `expiresMs` for the first, and validates each.
+ * Invalid messages are returned apart, not thrown: one bad message must not stop the ones behind it. `signal`
+ * ends the wait early (the host stopping).
+ */
+export async function fetchResults(
+  consumer: Consumer,
+  prefix: string,
+  opts: { max: number; expiresMs: number; signal?: AbortSignal },
+): Promise<ResultsBatch> {
+  const out: ResultsBatch = { good: [], bad: [] };
+  if (opts.signal?.aborted) return out;
+  const iter = await consumer.fetch({ max_messages: opts.max, expires: opts.expiresMs });
+  const stop = (): void => iter.stop();
+  opts.signal?.addEventListener('abort', stop, { once: true });
+  try {
+    for await (const msg of iter) {
+      try {
+        out.good.push({ msg, message: readResultsMessage(prefix, msg) });
+      } catch (err) {
+        out.bad.push({
+          msg,
+          error:
+            err instanceof HrvaultError
+              ? err
+              : new HrvaultError('HRV_ERR_CONTRACT', err instanceof Error ? err.message : String(err), {
+                  cause: err,
+                }),
+        });
+      }
+    }
+  } finally {
+    opts.signal?.removeEventListener('abort', stop);
+  }
+  return out;
+}
