@@ -92,4 +92,4 @@ export {
   type BundledResult,
   type SplitBundle,
 } from './result-bundle.js';
-export { MAX_PARTITIONS, partitionsSchema, partitionOf } from './partition.js';
+export { MAX_PARTITIONS, partitionsSchema } from './partition.js';

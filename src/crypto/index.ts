@@ -87,3 +87,4 @@ export function pseudonymise(patientId: string, key: Uint8Array): string {
   if (typeof patientId !== 'string' || patientId.length === 0) throw new HrvaultError('HRV_ERR_VALIDATION', 'patient id must be a non-empty string');
   return createHmac('sha256', key).update('hrvault/v1/patient\0').update(patientId).digest('hex').slice(0, 32);
 }
+export { partitionOf } from './partition.js';

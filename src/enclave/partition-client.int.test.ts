@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { hrvResultSchema, partitionOf, type HrvResult } from '../contracts/index.js';
-import { openEnvelope, verifyQuoteDetails } from '../crypto/index.js';
+import { hrvResultSchema, type HrvResult } from '../contracts/index.js';
+import { openEnvelope, partitionOf, verifyQuoteDetails } from '../crypto/index.js';
 import { makeGateway, sealedBatch } from '../test-support/sealed-batches.js';
 import {
   computeMeasurement,

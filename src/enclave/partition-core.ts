@@ -22,8 +22,8 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { partitionOf, partitionsSchema } from '../contracts/index.js';
-import { createQuote, type EnvelopeHeader, type Quote } from '../crypto/index.js';
+import { partitionsSchema } from '../contracts/index.js';
+import { createQuote, partitionOf, type EnvelopeHeader, type Quote } from '../crypto/index.js';
 import { HrvaultError } from '../errors.js';
 import { HrvAnalyser } from './analysis.js';
 import {

@@ -40,7 +40,8 @@ import {
 } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { z } from 'zod';
-import { MAX_PARTITIONS, partitionOf, partitionsSchema } from '../contracts/index.js';
+import { MAX_PARTITIONS, partitionsSchema } from '../contracts/index.js';
+import { partitionOf } from '../crypto/index.js';
 import { ConfigError } from '../errors.js';
 import { H_FILE, H_GATEWAY, parseContract, workHeadersSchema, type WorkHeaders } from './messages.js';
 
