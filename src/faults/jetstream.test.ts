@@ -2,8 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { pseudonymise } from '../crypto/index.js';
-import { partitionOf } from '../jetstream/index.js';
+import { partitionOf, pseudonymise } from '../crypto/index.js';
 import type { CliProcess } from '../test-support/processes.js';
 import {
   gatewayResultRepeats,
