@@ -15,7 +15,7 @@ describe('EnclaveCommits (the gateway detects a rolled-back enclave state)', () 
       c.record({ n, id: id(`a${n}`) });
     }
     const again = EnclaveCommits.open(file);
-    expect(again.max).toBe(3);
+    expect(again.max()).toBe(3);
     expect(again.judge({ n: 2, id: id('a2') })).toBe('known');
     expect(() => again.judge({ n: 2, id: id('b2') })).toThrow(EnclaveRollbackError);
     expect(() => again.judge({ n: 1, id: id('b1') })).toThrow(/rolled the enclave's state back/);
@@ -28,6 +28,22 @@ describe('EnclaveCommits (the gateway detects a rolled-back enclave state)', () 
     expect(c.judge({ n: 45, id: id('y') })).toBe('new');
     expect(() => c.judge({ n: 39, id: id('z') })).toThrow(/behind the newest/);
     expect(() => c.judge({ n: 1, id: id('z') })).toThrow(EnclaveRollbackError);
+  });
+
+  it('numbers the commits of each partition of JetStream workers on their own, across a restart, and still refuses a rollback within one', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'commits-')), 'c.json');
+    const c = EnclaveCommits.open(file);
+    c.record({ n: 300, id: id('emb') });
+    for (const p of [0, 1, 2]) {
+      // Each partition counts from 1: neither another partition's number nor the embedded enclave's far-ahead one is a rollback.
+      expect(c.judge({ p, n: 1, id: id(`p${p}n1`) })).toBe('new');
+      c.record({ p, n: 1, id: id(`p${p}n1`) });
+    }
+    const again = EnclaveCommits.open(file);
+    expect([again.max(), again.max({ p: 1 }), again.max({ p: 5 })]).toEqual([300, 1, 0]);
+    expect(again.judge({ p: 2, n: 1, id: id('p2n1') })).toBe('known');
+    expect(() => again.judge({ p: 2, n: 1, id: id('forked') })).toThrow(/1 of partition 2 arrives with another id/);
+    expect(() => again.judgeReplay({ p: 0, n: 1, id: id('p1n1') })).toThrow(EnclaveRollbackError);
   });
 
   it('a result for a batch already kept must come from the commit the gateway took it from: otherwise it was analysed twice', () => {

@@ -24,8 +24,9 @@ import { parseContract } from '../contracts/index.js';
 import { writeFileDurable } from '../durable-file.js';
 import { HrvaultError } from '../errors.js';
 
-/** A state commit as a result names it. */
+/** A state commit as a result names it; `p`: a JetStream worker's partition, whose commits are numbered on their own. */
 export interface StateCommit {
+  p?: number;
   n: number;
   id: string;
 }
@@ -38,11 +39,23 @@ export const COMMIT_WINDOW = 1024;
  */
 export const DEFAULT_LAG_COMMITS = 256;
 
-const fileSchema = z.strictObject({
-  v: z.literal(1),
+const scopeSchema = z.strictObject({
   max: z.number().int().min(0),
   commits: z.array(z.tuple([z.number().int().min(1), z.string().min(1)])),
 });
+/** v1: one embedded enclave's commits; v2: one record per scope ('e' = embedded, 'p<n>' = partition n). */
+const fileSchema = z.union([
+  scopeSchema.extend({ v: z.literal(1) }).strict(),
+  z.strictObject({ v: z.literal(2), scopes: z.record(z.string().regex(/^(e|p\d{1,4})$/), scopeSchema) }),
+]);
+
+/** One numbering of commits: the embedded enclave's, or one partition's. */
+interface Scope {
+  max: number;
+  ids: Map<number, string>;
+}
+
+const scopeOf = (c: Pick<StateCommit, 'p'>): string => (c.p === undefined ? 'e' : `p${c.p}`);
 
 /** A result the enclave could only have made from a rolled-back state. */
 export class EnclaveRollbackError extends HrvaultError {
@@ -52,12 +65,14 @@ export class EnclaveRollbackError extends HrvaultError {
   }
 }
 
-/** The commits this gateway took results from: newest number, and the ids of the newest COMMIT_WINDOW numbers. */
+/**
+ * The commits this gateway took results from: per scope (the embedded enclave, or each partition of JetStream
+ * workers, whose numbers are unrelated), the newest number and the ids of the newest COMMIT_WINDOW numbers.
+ */
 export class EnclaveCommits {
   readonly #file: string;
   readonly #lag: number;
-  readonly #ids = new Map<number, string>();
-  #max = 0;
+  readonly #scopes = new Map<string, Scope>();
 
   private constructor(file: string, lag: number) {
     this.#file = file;
@@ -68,16 +83,28 @@ export class EnclaveCommits {
   static open(file: string, opts: { lagCommits?: number } = {}): EnclaveCommits {
     const c = new EnclaveCommits(file, opts.lagCommits ?? DEFAULT_LAG_COMMITS);
     if (existsSync(file)) {
-      const doc = parseContract('gateway enclave commits', fileSchema, JSON.parse(readFileSync(file, 'utf8')));
-      c.#max = doc.max;
-      for (const [n, id] of doc.commits) c.#ids.set(n, id);
+      const doc = parseContract(
+        'gateway enclave commits',
+        fileSchema,
+        JSON.parse(readFileSync(file, 'utf8')),
+      );
+      const scopes = doc.v === 1 ? { e: doc } : doc.scopes;
+      for (const [name, sc] of Object.entries(scopes))
+        c.#scopes.set(name, { max: sc.max, ids: new Map(sc.commits) });
     }
     return c;
   }
 
-  /** Newest commit number seen (0: none). */
-  get max(): number {
-    return this.#max;
+  /** Newest commit number seen in `c`'s scope (0: none); without an argument, the embedded enclave's. */
+  max(c: Pick<StateCommit, 'p'> = {}): number {
+    return this.#scopes.get(scopeOf(c))?.max ?? 0;
+  }
+
+  #scope(c: StateCommit): Scope {
+    const name = scopeOf(c);
+    let sc = this.#scopes.get(name);
+    if (!sc) this.#scopes.set(name, (sc = { max: 0, ids: new Map() }));
+    return sc;
   }
 
   /**
@@ -85,12 +112,17 @@ export class EnclaveCommits {
    * before) or 'new'; throws EnclaveRollbackError for a number seen under another id or too far behind.
    */
   judge(c: StateCommit): 'known' | 'new' {
-    const seen = this.#ids.get(c.n);
+    const sc = this.#scope(c);
+    const seen = sc.ids.get(c.n);
     if (seen === c.id) return 'known';
-    if (seen !== undefined) throw new EnclaveRollbackError(`enclave state commit ${c.n} arrives with another id than before: the host rolled the enclave's state back`);
-    const oldest = this.#oldest();
-    if (c.n < this.#max - this.#lag || (this.#ids.size >= COMMIT_WINDOW && c.n < oldest))
-      throw new EnclaveRollbackError(`enclave state commit ${c.n} is ${this.#max - c.n} behind the newest seen (${this.#max}), never seen: the host rolled the enclave's state back`);
+    if (seen !== undefined)
+      throw new EnclaveRollbackError(
+        `enclave state commit ${describe(c)} arrives with another id than before: the host rolled the enclave's state back`,
+      );
+    if (c.n < sc.max - this.#lag || (sc.ids.size >= COMMIT_WINDOW && c.n < oldest(sc)))
+      throw new EnclaveRollbackError(
+        `enclave state commit ${describe(c)} is ${sc.max - c.n} behind the newest seen (${sc.max}), never seen: the host rolled the enclave's state back`,
+      );
     return 'new';
   }
 
@@ -99,31 +131,51 @@ export class EnclaveCommits {
    * the original came from, which the gateway took; throws EnclaveRollbackError if the result was made again.
    */
   judgeReplay(c: StateCommit): void {
-    if (this.#ids.get(c.n) === c.id) return;
-    if (this.#ids.size > 0 && c.n < this.#oldest()) return; // beyond what is kept: cannot tell, and it is refused as a replay anyway
-    throw new EnclaveRollbackError(`a result for a batch already kept comes from enclave state commit ${c.n}, not the one it was first made in: analysed twice, the host rolled the enclave's state back`);
+    const sc = this.#scope(c);
+    if (sc.ids.get(c.n) === c.id) return;
+    if (sc.ids.size > 0 && c.n < oldest(sc)) return; // beyond what is kept: cannot tell, and it is refused as a replay anyway
+    throw new EnclaveRollbackError(
+      `a result for a batch already kept comes from enclave state commit ${describe(c)}, not the one it was first made in: analysed twice, the host rolled the enclave's state back`,
+    );
   }
 
   /** Records a commit durably (before a result from it is kept, so a restart knows every commit a kept result names). */
   record(c: StateCommit): void {
-    if (this.#ids.get(c.n) === c.id) return;
-    this.#ids.set(c.n, c.id);
-    this.#max = Math.max(this.#max, c.n);
-    if (this.#ids.size > COMMIT_WINDOW) {
-      const keep = [...this.#ids.keys()].sort((a, b) => b - a).slice(0, COMMIT_WINDOW);
-      const kept = new Set(keep);
-      for (const n of [...this.#ids.keys()]) if (!kept.has(n)) this.#ids.delete(n);
+    const sc = this.#scope(c);
+    if (sc.ids.get(c.n) === c.id) return;
+    sc.ids.set(c.n, c.id);
+    sc.max = Math.max(sc.max, c.n);
+    if (sc.ids.size > COMMIT_WINDOW) {
+      const kept = new Set([...sc.ids.keys()].sort((a, b) => b - a).slice(0, COMMIT_WINDOW));
+      for (const n of [...sc.ids.keys()]) if (!kept.has(n)) sc.ids.delete(n);
     }
+    const only = [...this.#scopes.keys()];
+    // An embedded-only record keeps the v1 format, so an older gateway build can still read it.
+    const doc =
+      only.length === 1 && only[0] === 'e'
+        ? { v: 1, max: sc.max, commits: [...sc.ids] }
+        : {
+            v: 2,
+            scopes: Object.fromEntries(
+              [...this.#scopes].map(([name, x]) => [name, { max: x.max, commits: [...x.ids] }]),
+            ),
+          };
     try {
-      writeFileDurable(this.#file, JSON.stringify({ v: 1, max: this.#max, commits: [...this.#ids] }));
+      writeFileDurable(this.#file, JSON.stringify(doc));
     } catch (err) {
-      throw new HrvaultError('HRV_ERR_SPOOL', `enclave commits: could not write ${this.#file}`, { cause: err });
+      throw new HrvaultError('HRV_ERR_SPOOL', `enclave commits: could not write ${this.#file}`, {
+        cause: err,
+      });
     }
   }
+}
 
-  #oldest(): number {
-    let min = Infinity;
-    for (const n of this.#ids.keys()) if (n < min) min = n;
-    return min;
-  }
+function oldest(sc: Scope): number {
+  let min = Infinity;
+  for (const n of sc.ids.keys()) if (n < min) min = n;
+  return min;
+}
+
+function describe(c: StateCommit): string {
+  return c.p === undefined ? String(c.n) : `${c.n} of partition ${c.p}`;
 }
