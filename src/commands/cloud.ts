@@ -13,6 +13,9 @@ import { loadConfig, type HrvaultConfig } from '../config.js';
 import { startCloud, type CloudHandle } from '../cloud/index.js';
 import { computeMeasurement, ensurePlatformKey, spawnEnclave, type EnclaveClient } from '../enclave/index.js';
 import { ConfigError } from '../errors.js';
+import { connectNats } from '../jetstream/index.js';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { workOptionsOf } from './worker-enclave.js';
 import { num } from './sensor.js';
 import { ensurePortFree, isAddressInUse, portInUseError, stopOnSignal } from './lifecycle.js';
 
@@ -41,11 +44,22 @@ export async function cloudFromConfig(
   cfg: HrvaultConfig,
   logger: Logger,
   gateways: GatewayPublicKeys[],
-): Promise<{ cloud: CloudHandle; enclave: EnclaveClient | undefined }> {
+): Promise<{ cloud: CloudHandle; enclave: EnclaveClient | undefined; nats?: NatsConnection }> {
   const c = cfg.cloud;
   const enclaveDir = resolve(cfg.enclave.dataDir);
   let enclave: EnclaveClient | undefined;
-  if (cfg.pipeline.mode === 'secure') {
+  // JetStream mode: no enclave here; the workers (`hrvault worker`) analyse what this host publishes.
+  const nats =
+    cfg.jetstream.url === ''
+      ? undefined
+      : await connectNats({
+          url: cfg.jetstream.url,
+          name: `hrvault-cloud-${process.pid}`,
+          tlsCaFile: cfg.jetstream.tlsCaFile,
+          tlsCertFile: cfg.jetstream.tlsCertFile,
+          tlsKeyFile: cfg.jetstream.tlsKeyFile,
+        });
+  if (cfg.pipeline.mode === 'secure' && nats === undefined) {
     const enclaveLog = logger.child({ component: 'enclave-supervisor' });
     // The client supervises its process: watchdog on every call, restart after an exit, kill or hang.
     enclave = await spawnEnclave({
@@ -71,6 +85,7 @@ export async function cloudFromConfig(
     batchIntervalMs: c.batchIntervalMs,
     mode: cfg.pipeline.mode,
     ...(enclave === undefined ? {} : { enclave }),
+    ...(nats === undefined ? {} : { jetstream: { nc: nats, work: workOptionsOf(cfg) } }),
     maxUploadBytes: c.maxUploadBytes,
     sftpLimits: {
       maxHandlesPerSession: c.sftpMaxHandlesPerSession,
@@ -80,14 +95,19 @@ export async function cloudFromConfig(
       authTimeoutMs: c.sftpAuthTimeoutMs,
       idleTimeoutMs: c.sftpIdleTimeoutMs,
     },
-    retention: { tempRetentionMs: c.tempRetentionS * 1000, quarantineRetentionMs: c.quarantineRetentionS * 1000, sweepIntervalMs: c.retentionSweepIntervalS * 1000 },
+    retention: {
+      tempRetentionMs: c.tempRetentionS * 1000,
+      quarantineRetentionMs: c.quarantineRetentionS * 1000,
+      sweepIntervalMs: c.retentionSweepIntervalS * 1000,
+    },
     log: (level, msg, fields) => cloudLog[level](fields ?? {}, msg),
   }).catch(async (err: unknown) => {
-    // The enclave child would keep the process alive: stop it before reporting.
+    // The enclave child (or the NATS connection) would keep the process alive: stop it before reporting.
     await enclave?.close();
+    await nats?.close();
     throw err;
   });
-  return { cloud, enclave };
+  return { cloud, enclave, ...(nats === undefined ? {} : { nats }) };
 }
 
 export function registerCloudCommands(program: Command): void {
@@ -97,15 +117,30 @@ export function registerCloudCommands(program: Command): void {
       'run the cloud host: SFTP ingress, micro-batch scheduler, enclave child process (secure mode)',
     )
     .option('--config <file>', 'JSON config file (sections cloud, enclave, pipeline, log)')
-    .option('--gateway-keys <file...>', 'enrolment JSON of each gateway, from `hrvault gateway --print-keys` (HRVAULT_CLOUD_GATEWAY_KEYS_FILES)')
+    .option(
+      '--gateway-keys <file...>',
+      'enrolment JSON of each gateway, from `hrvault gateway --print-keys` (HRVAULT_CLOUD_GATEWAY_KEYS_FILES)',
+    )
     .option('--data-dir <dir>', 'host directory (HRVAULT_CLOUD_DATA_DIR)')
     .option('--enclave-dir <dir>', "enclave's sealed state and the platform key (HRVAULT_ENCLAVE_DATA_DIR)")
     .option('--host <addr>', 'SFTP listen address (HRVAULT_CLOUD_HOST)')
     .option('--port <n>', 'SFTP port (HRVAULT_CLOUD_SFTP_PORT)', num)
-    .option('--batch-interval <s>', 'seconds between micro-batches (HRVAULT_CLOUD_BATCH_INTERVAL_MS in ms)', num)
+    .option(
+      '--batch-interval <s>',
+      'seconds between micro-batches (HRVAULT_CLOUD_BATCH_INTERVAL_MS in ms)',
+      num,
+    )
     .option('--mode <mode>', 'secure | plain (HRVAULT_PIPELINE_MODE)')
     .option('--max-upload-bytes <n>', 'largest upload accepted (HRVAULT_CLOUD_MAX_UPLOAD_BYTES)', num)
-    .option('--enclave-call-timeout <s>', 'watchdog: seconds before an unanswered enclave call counts as hung and the enclave is restarted (HRVAULT_CLOUD_ENCLAVE_CALL_TIMEOUT_MS in ms)', num)
+    .option(
+      '--jetstream <urls>',
+      'JetStream mode: NATS server URLs, comma-separated; the enclave workers (`hrvault worker`) analyse (HRVAULT_JETSTREAM_URL)',
+    )
+    .option(
+      '--enclave-call-timeout <s>',
+      'watchdog: seconds before an unanswered enclave call counts as hung and the enclave is restarted (HRVAULT_CLOUD_ENCLAVE_CALL_TIMEOUT_MS in ms)',
+      num,
+    )
     .action(
       async (o: {
         config?: string;
@@ -118,6 +153,7 @@ export function registerCloudCommands(program: Command): void {
         mode?: 'secure' | 'plain';
         maxUploadBytes?: number;
         enclaveCallTimeout?: number;
+        jetstream?: string;
       }) => {
         const cfg = loadConfig({
           ...(o.config === undefined ? {} : { file: o.config }),
@@ -129,21 +165,25 @@ export function registerCloudCommands(program: Command): void {
               sftpPort: o.port,
               batchIntervalMs: o.batchInterval === undefined ? undefined : Math.round(o.batchInterval * 1000),
               maxUploadBytes: o.maxUploadBytes,
-              enclaveCallTimeoutMs: o.enclaveCallTimeout === undefined ? undefined : Math.round(o.enclaveCallTimeout * 1000),
+              enclaveCallTimeoutMs:
+                o.enclaveCallTimeout === undefined ? undefined : Math.round(o.enclaveCallTimeout * 1000),
             },
             enclave: { dataDir: o.enclaveDir },
             pipeline: { mode: o.mode },
+            jetstream: { url: o.jetstream },
           },
         });
         const c = cfg.cloud;
         const mode = cfg.pipeline.mode;
         if (c.gatewayKeysFiles.length === 0)
-          throw new ConfigError('cloud.gatewayKeysFiles is empty (--gateway-keys FILE… or HRVAULT_CLOUD_GATEWAY_KEYS_FILES): no gateway could log in');
+          throw new ConfigError(
+            'cloud.gatewayKeysFiles is empty (--gateway-keys FILE… or HRVAULT_CLOUD_GATEWAY_KEYS_FILES): no gateway could log in',
+          );
         const gws = readGatewayKeys(c.gatewayKeysFiles);
         // Before the enclave is spawned, so a taken port fails fast and leaves no child behind.
         await ensurePortFree('--port', c.sftpPort, c.host);
         const logger = pino({ level: cfg.log.level }, pino.destination(2));
-        const { cloud, enclave } = await cloudFromConfig(cfg, logger, gws).catch((err: unknown) => {
+        const { cloud, enclave, nats } = await cloudFromConfig(cfg, logger, gws).catch((err: unknown) => {
           throw isAddressInUse(err) ? portInUseError('--port', c.sftpPort, c.host, err) : err;
         });
         const signals = stopOnSignal();
@@ -152,6 +192,7 @@ export function registerCloudCommands(program: Command): void {
           await signals.stopped;
           await cloud.stop();
           await enclave?.close();
+          await nats?.drain();
         } finally {
           signals.dispose();
         }

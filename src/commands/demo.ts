@@ -40,6 +40,9 @@ import { createDemoUsers } from '../csp/index.js';
 import type { CspService } from '../csp/index.js';
 import { readInputText } from './read-input.js';
 import { cloudFromConfig } from './cloud.js';
+import { removeDeployment } from '../jetstream/index.js';
+import { startWorker, type WorkerHandle } from '../worker/index.js';
+import { clusterEnclave, workOptionsOf } from './worker-enclave.js';
 import { gatewayFromConfig } from './gateway.js';
 import { processIo, type CommandIo } from './io.js';
 import { num, untilSignal } from './sensor.js';
@@ -75,6 +78,11 @@ export interface DemoOptions {
   beforeSummary?: (ctx: DemoContext) => void | Promise<void>;
   /** Epoch ms of simulated time zero (default: now). */
   startMs?: number;
+  /**
+   * JetStream mode: the host publishes to NATS at `url` and `workers` enclave workers (each its own enclave child)
+   * share the partitions; streams and buckets get a prefix of this run's own and are deleted at the end.
+   */
+  jetstream?: { url: string; workers: number };
 }
 
 /** The running pieces, for tests that tamper with them. */
@@ -86,6 +94,8 @@ export interface DemoContext {
   enclave: EnclaveClient | undefined;
   /** The access stack's base URL (API under /api/v1), when it runs. */
   apiUrl: string | undefined;
+  /** JetStream mode: the enclave workers. */
+  workers: WorkerHandle[];
 }
 
 /** The summary a run ends with (`--json` keys). */
@@ -119,6 +129,17 @@ export interface DemoSummary {
   records_ingested: number | null;
   rejected_reasons: Record<string, number>;
   bad_beats: { malformed: number; impossible: number; unknown_device: number };
+  /** JetStream mode: each worker's partitions taken, micro-batches, files, commits and leases lost (null otherwise). */
+  workers:
+    | {
+        id: string;
+        runners_started: number;
+        batches: number;
+        files: number;
+        commits: number;
+        leases_lost: number;
+      }[]
+    | null;
   data_dir: string;
 }
 
@@ -148,7 +169,12 @@ async function untilIdle(done: () => boolean, progress: () => number, idleMs: nu
 }
 
 /** Registers the demo gateway as a device at the CSP (idempotent across runs that reuse --data-dir). */
-async function registerGatewayDevice(csp: CspService, id: string, signingPublicKey: Uint8Array, patients: string[]): Promise<void> {
+async function registerGatewayDevice(
+  csp: CspService,
+  id: string,
+  signingPublicKey: Uint8Array,
+  patients: string[],
+): Promise<void> {
   const key = Buffer.from(signingPublicKey).toString('hex');
   try {
     await csp.registerDevice('bootstrap', { id, signing_public_key: key, patients });
@@ -227,7 +253,9 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
     const enclaveDir = join(dataDir, 'enclave');
     const platformKeyFile = join(enclaveDir, 'platform.key');
     const platformPublicKeyFile = join(enclaveDir, 'platform.pub');
-    const cfg = (overrides: { cspUrl?: string; sftpPort?: number; sftpHostFingerprint?: string } = {}): HrvaultConfig =>
+    const cfg = (
+      overrides: { cspUrl?: string; sftpPort?: number; sftpHostFingerprint?: string } = {},
+    ): HrvaultConfig =>
       parseDemoConfig({
         ...base,
         mqtt: { ...base.mqtt, url: mqttUrl!, topicPrefix },
@@ -261,6 +289,11 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
           ...(opts.speed > 1 ? { maxClockAheadMs: 365 * 24 * 3_600_000 } : {}),
           cspUrl: overrides.cspUrl ?? '',
         },
+        jetstream:
+          opts.jetstream === undefined
+            ? base.jetstream
+            : { ...base.jetstream, url: opts.jetstream.url, prefix: `demo_${runId}` },
+        worker: { ...base.worker, fetchMs: Math.min(base.worker.fetchMs, batchIntervalMs) },
         access: {
           ...base.access,
           dataDir: join(dataDir, 'access'),
@@ -279,7 +312,11 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
       // Every login is written where the user is told: the given file, or logins.json in the data dir.
       const credentialsFile = resolve(opts.access.credentialsFile ?? join(dataDir, 'logins.json'));
       writeFileSync(credentialsFile, `${JSON.stringify(creds, null, 2)}\n`, { mode: 0o600 });
-      io.err(dashboardBuilt() ? `dashboard: ${stack.address}/  API: ${stack.address}/api/v1\n` : `API: ${stack.address}/api/v1 (dashboard not built: npm run build:web)\n`);
+      io.err(
+        dashboardBuilt()
+          ? `dashboard: ${stack.address}/  API: ${stack.address}/api/v1\n`
+          : `API: ${stack.address}/api/v1 (dashboard not built: npm run build:web)\n`,
+      );
       for (const c of creds.filter((c) => c.role !== 'patient'))
         io.err(`  ${c.role.padEnd(13)} ${c.username} / ${c.password}\n`);
       io.err(
@@ -292,18 +329,70 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
     }
 
     // What `hrvault enclave` does for an operator: the platform key, and its public half the gateway pins.
-    if (opts.mode === 'secure') writeFileSync(platformPublicKeyFile, Buffer.from(ensurePlatformKey(platformKeyFile)).toString('hex'));
+    if (opts.mode === 'secure')
+      writeFileSync(platformPublicKeyFile, Buffer.from(ensurePlatformKey(platformKeyFile)).toString('hex'));
     // The gateway's enrolment at the cloud and the enclave, as `hrvault gateway --print-keys` prints it.
     const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
-    const enrolment = { id: gatewayId, ssh_public_key: keys.sshPublicKey, signing_public_key: hex(keys.signingPublicKey), hpke_public_key: hex(keys.hpkePublicKey) };
-    const { cloud, enclave } = await cloudFromConfig(cfg(), logger, [enrolment]);
+    const enrolment = {
+      id: gatewayId,
+      ssh_public_key: keys.sshPublicKey,
+      signing_public_key: hex(keys.signingPublicKey),
+      hpke_public_key: hex(keys.hpkePublicKey),
+    };
+    const { cloud, enclave, nats } = await cloudFromConfig(cfg(), logger, [enrolment]);
     closers.push(async () => {
       await cloud.stop();
       await enclave?.close();
+      if (nats) {
+        // The run's own streams and buckets go with it: a shared server keeps nothing of a finished demo.
+        await removeDeployment(nats, cfg().jetstream.prefix).catch((err: unknown) =>
+          logger.warn({ err: String(err) }, 'demo streams not removed'),
+        );
+        await nats.drain();
+      }
     });
+    const workers: WorkerHandle[] = [];
+    if (nats && opts.jetstream) {
+      // One after the other: the first bootstraps the cluster's secrets, each later one is provisioned by a running one.
+      for (let i = 0; i < opts.jetstream.workers; i++) {
+        const wlog = logger.child({ component: 'worker', worker: i });
+        const wenclave = await clusterEnclave({
+          cfg: cfg(),
+          nc: nats,
+          dataDir: join(dataDir, `worker-${i}`),
+          platformKeyFile,
+          gateways: [enrolment],
+          logger: wlog,
+          waitMs: 60_000,
+        });
+        const c = cfg();
+        const w = await startWorker(
+          nats,
+          wenclave,
+          {
+            work: workOptionsOf(c),
+            id: `demo-worker-${i}`,
+            leaseTtlMs: c.jetstream.leaseTtlMs,
+            maxBatch: c.worker.maxBatch,
+            fetchMs: c.worker.fetchMs,
+            reorderHoldMs: c.worker.reorderHoldMs,
+          },
+          (level, msg, fields) => wlog[level](fields ?? {}, msg),
+        );
+        workers.push(w);
+        closers.push(async () => {
+          wenclave.stopAnswering();
+          await w.stop();
+        });
+      }
+    }
 
     const gateway = await gatewayFromConfig(
-      cfg({ sftpPort: cloud.port, sftpHostFingerprint: cloud.hostKeyFingerprint, ...(cspUrl === undefined ? {} : { cspUrl }) }),
+      cfg({
+        sftpPort: cloud.port,
+        sftpHostFingerprint: cloud.hostKeyFingerprint,
+        ...(cspUrl === undefined ? {} : { cspUrl }),
+      }),
       logger.child({ component: 'gateway' }),
       opts.onResult,
     );
@@ -322,7 +411,7 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
       ...(opts.startMs === undefined ? {} : { startMs: opts.startMs }),
     });
     closers.push(() => fleet.stop());
-    const ctx: DemoContext = { dataDir, cloud, gateway, fleet, enclave, apiUrl: cspUrl };
+    const ctx: DemoContext = { dataDir, cloud, gateway, fleet, enclave, apiUrl: cspUrl, workers };
     await opts.onStarted?.(ctx);
 
     const status = setInterval(() => {
@@ -348,18 +437,28 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
     const progress = (): number => {
       const g = gateway.stats();
       const c = cloud.stats();
-      return g.received + g.files_uploaded + c.files + c.results_written + g.results_verified + g.results_delivered;
+      return (
+        g.received + g.files_uploaded + c.files + c.results_written + g.results_verified + g.results_delivered
+      );
     };
     const idleMs = 30_000 + 5 * batchIntervalMs;
     const drained = (done: () => boolean): Promise<boolean> => untilIdle(done, progress, idleMs);
     await drained(() => gateway.stats().received >= published);
     await gateway.flush(idleMs, { releaseHeld: true });
-    await drained(() => gateway.stats().pending_files === 0 && cloud.stats().files >= gateway.stats().files_uploaded);
+    await drained(
+      () => gateway.stats().pending_files === 0 && cloud.stats().files >= gateway.stats().files_uploaded,
+    );
     // A file still held back for a missing predecessor (bounded reorder) is analysed now, its gap flagged.
     await cloud.flush({ releaseHeld: true });
     await drained(() => {
       const g = gateway.stats();
-      return g.results_verified + g.results_rejected + g.results_replayed >= cloud.stats().results_written;
+      const c = cloud.stats();
+      const answered = g.results_verified + g.results_rejected + g.results_replayed;
+      // JetStream mode: results come from the workers some time after the host published the files, so the host's
+      // count of results written is not yet the whole; every uploaded file is answered by a result or a refusal.
+      return opts.jetstream === undefined
+        ? answered >= c.results_written
+        : answered + c.rejected_files.length >= g.files_uploaded;
     });
     if (cspUrl !== undefined) await drained(() => gateway.stats().results_waiting === 0);
     await opts.beforeSummary?.(ctx);
@@ -398,6 +497,20 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
       records_ingested: cspUrl === undefined ? null : g.results_delivered,
       rejected_reasons: reasons,
       bad_beats: { malformed: g.malformed, impossible: g.impossible, unknown_device: g.unknown_device },
+      workers:
+        opts.jetstream === undefined
+          ? null
+          : workers.map((w) => {
+              const st = w.stats();
+              return {
+                id: w.id,
+                runners_started: st.runners_started,
+                batches: st.batches,
+                files: st.files,
+                commits: st.commits,
+                leases_lost: st.leases_lost,
+              };
+            }),
       data_dir: dataDir,
     };
     return summary;
@@ -423,6 +536,11 @@ export function formatSummary(s: DemoSummary): string {
     `  records stored      ${s.records_ingested ?? '– (no access stack)'}`,
     `  rejected files      ${s.rejected_files}${Object.keys(s.rejected_reasons).length ? ` ${JSON.stringify(s.rejected_reasons)}` : ''}`,
     `  bad beats           malformed ${s.bad_beats.malformed}, impossible ${s.bad_beats.impossible}, unknown device ${s.bad_beats.unknown_device}`,
+    ...(s.workers === null
+      ? []
+      : [
+          `  workers             ${s.workers.map((w) => `${w.id}: ${w.files} files in ${w.batches} micro-batches, ${w.runners_started} partitions taken, ${w.leases_lost} leases lost`).join('; ')}`,
+        ]),
     `  data                ${s.data_dir}`,
     '',
   ].join('\n');
@@ -449,6 +567,11 @@ export function registerDemoCommand(program: Command): void {
     .option('--port <n>', 'port of the API and dashboard (0 = any free port)', num, 8080)
     .option('--no-access', 'do not start the access stack (API, records)')
     .option('--credentials-file <file>', "write the demo users' logins here (JSON)")
+    .option(
+      '--jetstream <urls>',
+      'JetStream mode: the host publishes to NATS at these URLs and enclave workers share the partitions',
+    )
+    .option('--workers <n>', 'JetStream mode: enclave workers to start (default 1)', num)
     .action(
       async (o: {
         port: number;
@@ -465,6 +588,8 @@ export function registerDemoCommand(program: Command): void {
         mqttUrl?: string;
         json?: boolean;
         config?: string;
+        jetstream?: string;
+        workers?: number;
       }) => {
         if (o.mode !== 'secure' && o.mode !== 'plain')
           throw new ConfigError(`--mode must be secure or plain, not "${o.mode}"`);
@@ -478,6 +603,12 @@ export function registerDemoCommand(program: Command): void {
           throw new ConfigError('--port must be 0–65535');
         if (o.speed <= 0) throw new ConfigError('--speed must be > 0');
         if (o.duration !== undefined && o.duration <= 0) throw new ConfigError('--duration must be > 0');
+        if (o.workers !== undefined && o.jetstream === undefined)
+          throw new ConfigError('--workers needs --jetstream (the embedded scheduler has one enclave)');
+        if (o.workers !== undefined && (!Number.isInteger(o.workers) || o.workers < 1 || o.workers > 64))
+          throw new ConfigError('--workers must be 1–64');
+        if (o.jetstream !== undefined && o.mode !== 'secure')
+          throw new ConfigError('--jetstream runs secure mode only (the workers are enclaves)');
         // Settings the demo shares with the deployable components come from the one loader (defaults → file →
         // HRVAULT_<SECTION>_<KEY> → flags): e.g. the access stack's Paillier size (HRVAULT_ACCESS_PAILLIER_BITS;
         // the tests use 1024 bits, seconds faster to generate on a loaded machine) and the log level.
@@ -498,6 +629,7 @@ export function registerDemoCommand(program: Command): void {
           ...(o.dataDir === undefined ? {} : { dataDir: o.dataDir }),
           ...(o.mqttUrl === undefined ? {} : { mqttUrl: o.mqttUrl }),
           json: o.json === true,
+          ...(o.jetstream === undefined ? {} : { jetstream: { url: o.jetstream, workers: o.workers ?? 1 } }),
           logLevel: cfg.log.level,
           config: cfg,
           ...(o.access

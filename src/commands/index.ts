@@ -7,6 +7,7 @@ import { registerGatewayCommand } from './gateway.js';
 import { registerDemoCommand } from './demo.js';
 import { registerCloudCommands } from './cloud.js';
 import { registerBenchCommand } from './bench.js';
+import { registerWorkerCommand } from './worker.js';
 
 export { runDemo, formatSummary, type DemoOptions, type DemoContext, type DemoSummary } from './demo.js';
 
@@ -20,4 +21,5 @@ export function registerCommands(program: Command): void {
   registerDemoCommand(program);
   registerCloudCommands(program);
   registerBenchCommand(program);
+  registerWorkerCommand(program);
 }

@@ -74,3 +74,4 @@ export {
   type ResultsOptions,
   type ResultsOptionsInput,
 } from './results.js';
+export { deploymentStreams, removeDeployment } from './deployment.js';

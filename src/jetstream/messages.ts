@@ -76,6 +76,7 @@ export function subjects(prefix: string): {
   provision: string;
   resultsStream: string;
   stateBucket: string;
+  leasesBucket: string;
   workersBucket: string;
 } {
   return {
@@ -88,6 +89,7 @@ export function subjects(prefix: string): {
     provision: `${prefix}.provision`,
     resultsStream: `${prefix}_results`,
     stateBucket: `${prefix}_state`,
+    leasesBucket: `${prefix}_leases`,
     workersBucket: `${prefix}_workers`,
   };
 }

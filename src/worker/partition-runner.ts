@@ -55,13 +55,13 @@ export interface PartitionOutcome {
 
 /** What the runner needs of the enclave (the enclave client in cluster mode). */
 export interface PartitionEnclave {
-  openPartition(partition: number, chain: PartitionChain): Promise<void>;
+  openPartition(partition: number, chain: PartitionChain): Promise<unknown>;
   processPartition(
     partition: number,
     files: PartitionFile[],
     written: { gateway: string; patient: string; seq: number }[],
   ): Promise<PartitionOutcome>;
-  closePartition(partition: number): Promise<void>;
+  closePartition(partition: number): Promise<unknown>;
 }
 
 /** Where results and refusals go (the results stream). Each call resolves once the stream stored it. */

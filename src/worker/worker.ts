@@ -20,13 +20,18 @@ import { z } from 'zod';
 import type { Quote } from '../crypto/index.js';
 import { ConfigError, HrvaultError } from '../errors.js';
 import {
+  ensureResultsStream,
   ensureWorkStream,
   openLeaseBucket,
+  parseResultsOptions,
+  publishRefusal,
+  publishResult,
   parseWorkOptions,
   PartitionLeases,
   subjects,
   workConsumer,
   workConsumerName,
+  type ResultsOptions,
   type WorkOptions,
 } from '../jetstream/index.js';
 import { plan } from './assignment.js';
@@ -106,9 +111,19 @@ export async function startWorker(
   const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
   const js: JetStreamClient = jetstream(nc, { timeout: timeoutMs });
   await ensureWorkStream(jsm, work);
+  // The results stream as the hosts make it: as replicated as the work stream, same window and limits.
+  const results = parseResultsOptions({
+    prefix: work.prefix,
+    replicas: work.replicas,
+    duplicateWindowMs: work.duplicateWindowMs,
+    maxAgeMs: work.maxAgeMs,
+    maxBytes: work.maxBytes,
+    timeoutMs: work.timeoutMs,
+  });
+  await ensureResultsStream(jsm, results);
   for (let p = 0; p < work.partitions; p++) await workConsumer(jsm, work, p);
   const leaseKv = await openLeaseBucket(nc, {
-    bucket: `${work.prefix}_leases`,
+    bucket: names.leasesBucket,
     replicas: work.replicas,
     timeoutMs,
   });
@@ -128,7 +143,7 @@ export async function startWorker(
     ttl: 3 * o.assignEveryMs + o.leaseTtlMs,
     timeout: timeoutMs,
   });
-  const sink = resultSink(js, work.prefix);
+  const sink = resultSink(js, results);
 
   const totals = {
     batches: 0,
@@ -259,12 +274,14 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
-/** Results and refusals to the results stream (replaced by src/jetstream/results.ts once it lands). */
-function resultSink(js: JetStreamClient, prefix: string): ResultSink {
-  void js;
-  void prefix;
+/** Results and refusals to the results stream; each resolves once the stream stored it (or dropped it as a duplicate). */
+function resultSink(js: JetStreamClient, results: ResultsOptions): ResultSink {
   return {
-    result: () => Promise.reject(new HrvaultError('HRV_ERR_CONFIG', 'results stream not wired yet')),
-    refusal: () => Promise.reject(new HrvaultError('HRV_ERR_CONFIG', 'results stream not wired yet')),
+    result: async (r) => {
+      await publishResult(js, results, r);
+    },
+    refusal: async (r) => {
+      await publishRefusal(js, results, r);
+    },
   };
 }
