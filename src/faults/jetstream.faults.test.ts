@@ -20,7 +20,7 @@
  * The harness test before it needs no worker: it shows that a client behind the proxies is cut off from every node
  * (it does not learn the nodes' own URLs) and comes back on heal, while the cluster serves others.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -94,10 +94,12 @@ let links: NatsLinks | undefined;
 const clients: NatsConnection[] = [];
 afterAll(async () => {
   for (const c of clients) await c.close().catch(() => undefined);
+  // Kept with the stack's directory: each node's log tail and its store (the cluster removes its own directory).
   if (stack && cluster && process.env.HRVAULT_FAULTS_KEEP === '1')
-    cluster.nodes.forEach((n, i) =>
-      writeFileSync(join(stack!.dir, `nats-${n.name}.log`), cluster!.logTail(i)),
-    );
+    cluster.nodes.forEach((n, i) => {
+      writeFileSync(join(stack!.dir, `nats-${n.name}.log`), cluster!.logTail(i));
+      cpSync(n.storeDir, join(stack!.dir, `nats-${n.name}-store`), { recursive: true });
+    });
   await closeKeepingLogs(stack);
   await links?.close();
   await broker?.close();
@@ -180,7 +182,14 @@ describe.skipIf(natsBinary === null || !workerPresent)(
       const seed = faultSeed();
       const rand = seededRandom(seed, 'jetstream');
       const startedAt = Date.now();
-      cluster = await startNatsCluster({ size: 3, timeoutMs: 60_000, noAdvertise: true });
+      // 4 GiB of file store per node: the results stream reserves 1 GiB whatever jetstream.maxBytes says (only the
+      // work stream takes it), beside the work stream's 128 MiB and the buckets.
+      cluster = await startNatsCluster({
+        size: 3,
+        timeoutMs: 60_000,
+        noAdvertise: true,
+        maxFileStoreBytes: 4 * 2 ** 30,
+      });
       const topicPrefix = `hrvault/v1/js${process.pid}`;
       const jsPrefix = `hrvf${process.pid}`;
       broker = await startSuiteBroker(topicPrefix);
@@ -235,8 +244,8 @@ describe.skipIf(natsBinary === null || !workerPresent)(
         victim: CliProcess,
         before: ReadonlyMap<number, bigint>,
         what: string,
+        t0 = Date.now(),
       ): Promise<number> => {
-        const t0 = Date.now();
         step(before.size > 0, `${what}: the worker held partitions when the fault hit`);
         step(
           await within(() => takenOver(before, othersOf(victim)).length === before.size, DEADLINE_MS),
@@ -262,10 +271,19 @@ describe.skipIf(natsBinary === null || !workerPresent)(
         facts.start_s = Math.round((Date.now() - startedAt) / 1000);
         // The layout the scenario relies on (every partition carries work) as the cluster sees it: each partition's
         // consumer has delivered files. Fails if the host partitions by something else than the pseudonym.
+        let lastReading: unknown;
         const delivered = await waitUntil('every partition delivered work', DEADLINE_MS, async () => {
-          const d = await deliveredPerPartition(cl.urls, jsPrefix, PARTITIONS, 3);
+          const d = await deliveredPerPartition(cl.urls, jsPrefix, PARTITIONS, 3).catch((err: unknown) => {
+            lastReading = err instanceof Error ? err.message : String(err);
+            throw err;
+          });
+          lastReading = d;
           return d.every((n) => n > 0) ? d : undefined;
-        }).catch((err: unknown) => (err instanceof Error ? err.message : String(err)));
+        }).catch(
+          (err: unknown) =>
+            `${err instanceof Error ? err.message : String(err)}; last reading ${JSON.stringify(lastReading)}`,
+        );
+        facts.delivered_per_partition_at_start = delivered;
         step(
           Array.isArray(delivered),
           `start: every partition's consumer delivered work (${String(delivered)})`,
@@ -304,13 +322,14 @@ describe.skipIf(natsBinary === null || !workerPresent)(
             failures.push(`a: ${err instanceof Error ? err.message : String(err)}`);
           }
           const before = heldWithTokens(p.stderr());
+          const killedAt = Date.now();
           await crashCloud(p);
           w[v] = await st.startWorker(v, { env: armed(i + 1) });
           a.push({
             kill: `${point}@${hits[i]}`,
             worker: v,
             partitions: [...before.keys()],
-            takeover_ms: await takeover(p, before, `a ${point}`),
+            takeover_ms: await takeover(p, before, `a ${point}`, killedAt),
             results_after: await resultsFlow(),
           });
         }
@@ -318,13 +337,14 @@ describe.skipIf(natsBinary === null || !workerPresent)(
         const moments = await killAtRandomMoments(1, rand, 1500, kept, async () => {
           const p = w[rv]!;
           const before = heldWithTokens(p.stderr());
+          const killedAt = Date.now();
           await crashCloud(p);
           w[rv] = await st.startWorker(rv);
           a.push({
             kill: 'random',
             worker: rv,
             partitions: [...before.keys()],
-            takeover_ms: await takeover(p, before, 'a random kill'),
+            takeover_ms: await takeover(p, before, 'a random kill', killedAt),
             results_after: await resultsFlow(),
           });
         });
@@ -342,7 +362,7 @@ describe.skipIf(natsBinary === null || !workerPresent)(
         const repeatsBefore = gatewayResultRepeats([gw]);
         const pausedAt = Date.now();
         pauseGroup(paused);
-        const bTakeoverMs = await takeover(paused, held, 'b SIGSTOP');
+        const bTakeoverMs = await takeover(paused, held, 'b SIGSTOP', pausedAt);
         // Its patients' results come from the new owners while it is still frozen.
         const ofHeld = keptOf(held.keys());
         const servedWhilePaused = await within(() => keptOf(held.keys()) > ofHeld, DEADLINE_MS, 500);
@@ -422,7 +442,7 @@ describe.skipIf(natsBinary === null || !workerPresent)(
         step(await resultsFlow(), 'd: results flow before the cut');
         const cutAt = Date.now();
         links.cut();
-        const dTakeoverMs = await takeover(cutOff, dHeld, 'd partition');
+        const dTakeoverMs = await takeover(cutOff, dHeld, 'd partition', cutAt);
         const dOfHeld = keptOf(dHeld.keys());
         step(
           await within(() => keptOf(dHeld.keys()) > dOfHeld, DEADLINE_MS, 500),

@@ -82,13 +82,13 @@ describe('faults/jetstream: worker partition events from the log', () => {
 describe('faults/stack: a pseudonym key that puts work in every partition', () => {
   it('covers every partition, is the same for the same seed and differs for another', () => {
     const ids = Array.from({ length: 8 }, (_, i) => `P${String(i + 1).padStart(4, '0')}`);
-    const a = coveringPseudonymKey(ids, 6, 8);
+    const a = coveringPseudonymKey('gw1', ids, 6, 8);
     expect(new Set(a.partitionOf.values()).size).toBe(6);
-    for (const [p, part] of a.partitionOf) expect(part).toBe(partitionOf(pseudonymise(p, a.key), 6));
-    expect(coveringPseudonymKey(ids, 6, 8).key.equals(a.key)).toBe(true);
-    expect(coveringPseudonymKey(ids, 6, 9).key.equals(a.key)).toBe(false);
+    for (const [p, part] of a.partitionOf) expect(part).toBe(partitionOf(`gw1/${pseudonymise(p, a.key)}`, 6));
+    expect(coveringPseudonymKey('gw1', ids, 6, 8).key.equals(a.key)).toBe(true);
+    expect(coveringPseudonymKey('gw1', ids, 6, 9).key.equals(a.key)).toBe(false);
     // Fewer patients than partitions: as many partitions as patients.
-    expect(new Set(coveringPseudonymKey(ids.slice(0, 2), 6, 8).partitionOf.values()).size).toBe(2);
+    expect(new Set(coveringPseudonymKey('gw1', ids.slice(0, 2), 6, 8).partitionOf.values()).size).toBe(2);
   });
 });
 
@@ -101,7 +101,14 @@ describe('faults/plaintext: I2 over every untrusted directory and every worker l
       mkdirSync(join(store, 'jetstream'), { recursive: true });
       writeFileSync(join(host, 'sealed.bin'), 'nothing readable');
       writeFileSync(join(store, 'jetstream', '1.blk'), 'header 1767225600812,812 trailer');
-      const expected = new Map([['P0001', [{ seq: 1, tMs: 1767225600812, rrMs: 812 }]]]);
+      // A stream snapshot's removed sequence numbers (JSON) hold every counting run, RR-like or not: not a finding.
+      writeFileSync(join(store, 'jetstream', 'snap.1.9'), '{"deleted":[819,820,821,822,823]}');
+      const beats = [812, 820, 821, 822, 815, 818].map((rrMs, i) => ({
+        seq: i + 1,
+        tMs: 1767225600812 + i * 900,
+        rrMs,
+      }));
+      const expected = new Map([['P0001', beats]]);
       const run = (
         name: string,
         stderr: string,
@@ -111,16 +118,26 @@ describe('faults/plaintext: I2 over every untrusted directory and every worker l
       });
       const stack = {
         cloudDir: host,
-        untrustedDirs: () => [host, store],
+        untrustedDirs: () => [host],
+        natsStoreDirs: () => [store],
         runs: [run('worker1', 'patient P0001 analysed'), run('gateway', 'P0001 is fine here')],
         expected: () => expected,
       };
       const findings = scanHost(stack, 60);
       expect(findings.some((f) => f.includes('1.blk') && f.includes('CSV line'))).toBe(true);
       expect(findings.some((f) => f.startsWith('worker1 run 0 log') && f.includes('patient id'))).toBe(true);
+      expect(findings.some((f) => f.includes('snap.1.9'))).toBe(false);
+      // The same counting run in the host's directory is a finding; a real RR run in a store file is one too.
+      writeFileSync(join(host, 'dump.txt'), '820,821,822');
+      writeFileSync(join(store, 'jetstream', '2.blk'), '822 815 818');
+      const more = scanHost(stack, 60);
+      expect(more.some((f) => f.includes('dump.txt') && f.includes('RR run 820,821,822'))).toBe(true);
+      expect(more.some((f) => f.includes('2.blk') && f.includes('RR run 822,815,818'))).toBe(true);
+      rmSync(join(host, 'dump.txt'));
+      rmSync(join(store, 'jetstream', '2.blk'));
       // The gateway is trusted: its log is not scanned.
       expect(findings.some((f) => f.startsWith('gateway'))).toBe(false);
-      expect(scanHost({ ...stack, untrustedDirs: () => [host], runs: [] }, 60)).toEqual([]);
+      expect(scanHost({ ...stack, natsStoreDirs: () => [], runs: [] }, 60)).toEqual([]);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }

@@ -55,6 +55,11 @@ export interface JetStreamStackOptions {
   ackWaitMs?: number;
   /** Partition lease length (default 3000). */
   leaseTtlMs?: number;
+  /**
+   * Each stream's byte limit (default 128 MiB): JetStream reserves it on every replica, and the test cluster's nodes
+   * have 1 GiB of file store, which the default 1 GiB for the work stream alone would use up.
+   */
+  maxBytes?: number;
   /** Every NATS node's store directory: untrusted, so I2 scans them. */
   storeDirs?: readonly string[];
 }
@@ -65,11 +70,12 @@ export interface JetStreamStackOptions {
  * worker holding any partition is mid-batch now and then, and a fault aimed at "a worker" always hits work.
  * Returns the key and each patient's partition.
  */
-export function coveringPseudonymKey(patientIds: readonly string[], partitions: number, seed: number): { key: Buffer; partitionOf: Map<string, number> } {
+export function coveringPseudonymKey(gateway: string, patientIds: readonly string[], partitions: number, seed: number): { key: Buffer; partitionOf: Map<string, number> } {
   const want = Math.min(partitions, patientIds.length);
   for (let k = 0; k < 100_000; k++) {
     const key = createHash('sha256').update(`hrvault-faults/pseudonym-key/${seed}/${k}`).digest();
-    const of = new Map(patientIds.map((p) => [p, partitionOf(pseudonymise(p, key), partitions)]));
+    // The host partitions a file by `<gateway>/<pseudonym>` (src/cloud/jetstream-host.ts).
+    const of = new Map(patientIds.map((p) => [p, partitionOf(`${gateway}/${pseudonymise(p, key)}`, partitions)]));
     if (new Set(of.values()).size === want) return { key, partitionOf: of };
   }
   throw new Error(`no pseudonym key puts ${patientIds.length} patients into ${want} distinct partitions of ${partitions}: use more patients`);
@@ -100,8 +106,10 @@ export interface FaultStack {
   startWorker(i: number, o?: { env?: Record<string, string>; urls?: readonly string[] }): Promise<CliProcess>;
   /** The latest process started for each worker index (undefined: never started). */
   workers(): (CliProcess | undefined)[];
-  /** Every directory on the untrusted side (the host's, each worker's, each NATS node's store), for I2. */
+  /** The host's and each worker's directory (untrusted), for I2. */
   untrustedDirs(): string[];
+  /** Each NATS node's store directory (untrusted too), for I2. */
+  natsStoreDirs(): string[];
   /** Starts `hrvault cloud` (environment added to the test's) and waits for "cloud running". */
   startCloud(env?: Record<string, string>): Promise<CliProcess>;
   /**
@@ -156,7 +164,7 @@ export function createStack(opts: StackOptions): FaultStack {
   let partitionOfPatient = new Map<string, number>();
   if (opts.jetstream !== undefined) {
     // The gateway reads its pseudonym key from keys.json when it starts; no process has read it yet.
-    const cover = coveringPseudonymKey(patients.map((p) => p.patient), opts.jetstream.partitions, opts.seed);
+    const cover = coveringPseudonymKey(GATEWAY_USER, patients.map((p) => p.patient), opts.jetstream.partitions, opts.seed);
     const keysFile = join(gatewayDir, 'keys', 'keys.json');
     const doc = JSON.parse(readFileSync(keysFile, 'utf8')) as Record<string, unknown>;
     writeFileSync(keysFile, JSON.stringify({ ...doc, pseudonym_key: cover.key.toString('hex') }, null, 2), { mode: 0o600 });
@@ -182,6 +190,7 @@ export function createStack(opts: StackOptions): FaultStack {
           [envName('jetstream', 'replicas')]: String(js.replicas ?? 3),
           [envName('jetstream', 'ackWaitMs')]: String(js.ackWaitMs ?? 5000),
           [envName('jetstream', 'leaseTtlMs')]: String(js.leaseTtlMs ?? 3000),
+          [envName('jetstream', 'maxBytes')]: String(js.maxBytes ?? 128 * 2 ** 20),
         };
 
   const stack: FaultStack = {
@@ -218,7 +227,6 @@ export function createStack(opts: StackOptions): FaultStack {
           [envName('enclave', 'dataDir')]: join(wdir, 'enclave'),
           // One platform key for every worker's enclave: the gateway pins its public half (platform.pub).
           [envName('enclave', 'platformKeyFile')]: platformKey,
-          [envName('worker', 'fetchMs')]: '500',
           [envName('worker', 'reorderHoldMs')]: '5000',
           ...o.env,
         },
@@ -229,7 +237,8 @@ export function createStack(opts: StackOptions): FaultStack {
       return proc;
     },
     workers: () => [...workerProcs],
-    untrustedDirs: () => [cloudDir, ...workerDirs, ...(js?.storeDirs ?? [])],
+    untrustedDirs: () => [cloudDir, ...workerDirs],
+    natsStoreDirs: () => [...(js?.storeDirs ?? [])],
     async startGateway(o = {}) {
       if (hostKey === '') throw new Error('start the cloud before the gateway (the gateway pins its host key)');
       const proc = spawnCli(

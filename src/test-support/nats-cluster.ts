@@ -81,6 +81,11 @@ export interface StartNatsClusterOptions {
    * would learn the nodes' real ports and reconnect around the proxies.
    */
   noAdvertise?: boolean;
+  /**
+   * Each node's `max_file_store` in bytes (default 1 GiB). Streams reserve their `max_bytes` in it on every
+   * replica, so a test whose streams add up to more needs a larger limit; it is a limit, not an allocation.
+   */
+  maxFileStoreBytes?: number;
 }
 
 const LOG_KEEP = 20_000;
@@ -147,7 +152,12 @@ async function distinctFreePorts(n: number): Promise<number[]> {
   return [...ports];
 }
 
-function configText(node: NatsNodeInfo, all: readonly NatsNodeInfo[], noAdvertise: boolean): string {
+function configText(
+  node: NatsNodeInfo,
+  all: readonly NatsNodeInfo[],
+  noAdvertise: boolean,
+  maxFileStore: number,
+): string {
   const routes = all
     .filter((o) => o.name !== node.name)
     .map((o) => `    "nats-route://127.0.0.1:${o.clusterPort}"`)
@@ -160,7 +170,7 @@ function configText(node: NatsNodeInfo, all: readonly NatsNodeInfo[], noAdvertis
     'jetstream {',
     `  store_dir: "${node.storeDir}"`,
     '  max_memory_store: 67108864',
-    '  max_file_store: 1073741824',
+    `  max_file_store: ${maxFileStore}`,
     '}',
   ];
   // One node is a standalone server (no cluster block), the way a single-host deployment runs.
@@ -259,7 +269,10 @@ export async function startNatsCluster(opts: StartNatsClusterOptions = {}): Prom
   const configs = nodes.map((n) => join(dir, n.name, 'nats.conf'));
   for (const [i, n] of nodes.entries()) {
     await mkdir(n.storeDir, { recursive: true });
-    await writeFile(configs[i]!, configText(n, nodes, opts.noAdvertise === true));
+    await writeFile(
+      configs[i]!,
+      configText(n, nodes, opts.noAdvertise === true, opts.maxFileStoreBytes ?? 2 ** 30),
+    );
   }
 
   const procs: (ChildProcess | null)[] = nodes.map(() => null);
