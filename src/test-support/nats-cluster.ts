@@ -86,6 +86,8 @@ export interface StartNatsClusterOptions {
    * replica, so a test whose streams add up to more needs a larger limit; it is a limit, not an allocation.
    */
   maxFileStoreBytes?: number;
+  /** How much of each node's log `logTail` keeps (default 20 000 characters). */
+  logKeepChars?: number;
 }
 
 const LOG_KEEP = 20_000;
@@ -280,7 +282,8 @@ export async function startNatsCluster(opts: StartNatsClusterOptions = {}): Prom
   const logs: string[] = nodes.map(() => '');
   const append = (i: number, d: Buffer): void => {
     const s = logs[i]! + d.toString();
-    logs[i] = s.length > LOG_KEEP ? s.slice(-LOG_KEEP) : s;
+    const keep = opts.logKeepChars ?? LOG_KEEP;
+    logs[i] = s.length > keep ? s.slice(-keep) : s;
   };
 
   const start = (i: number): void => {
