@@ -94,13 +94,21 @@ let links: NatsLinks | undefined;
 const clients: NatsConnection[] = [];
 afterAll(async () => {
   for (const c of clients) await c.close().catch(() => undefined);
-  // Kept with the stack's directory: each node's log tail and its store (the cluster removes its own directory).
-  if (stack && cluster && process.env.HRVAULT_FAULTS_KEEP === '1')
-    cluster.nodes.forEach((n, i) => {
-      writeFileSync(join(stack!.dir, `nats-${n.name}.log`), cluster!.logTail(i));
-      cpSync(n.storeDir, join(stack!.dir, `nats-${n.name}-store`), { recursive: true });
-    });
+  const keep = process.env.HRVAULT_FAULTS_KEEP === '1';
+  const dir = stack?.dir;
   await closeKeepingLogs(stack);
+  // Kept with the stack's directory: each node's log and its store, copied once the node is down (a running node
+  // changes its store under the copy); the cluster removes its own directory.
+  if (keep && dir !== undefined && cluster)
+    for (const [i, n] of cluster.nodes.entries()) {
+      await cluster.kill(i);
+      writeFileSync(join(dir, `nats-${n.name}.log`), cluster.logTail(i));
+      try {
+        cpSync(n.storeDir, join(dir, `nats-${n.name}-store`), { recursive: true });
+      } catch (err) {
+        console.log(`faults: store of ${n.name} not kept: ${String(err)}`);
+      }
+    }
   await links?.close();
   await broker?.close();
   await cluster?.close();

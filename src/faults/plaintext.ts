@@ -4,15 +4,28 @@
  * `time_ms,rr_ms` lines the sensors produced, runs of three consecutive RR values as a list, the CSV header,
  * the real patient ids. The time range in a file's header is plaintext by design (AAD), so times alone are not a finding.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
 import type { SensorBeat } from './checker.js';
 
-/** Every regular file under `dir`, recursively (a running NATS node may remove a file between the listing and its stat). */
+/**
+ * Every regular file under `dir`, recursively. A running NATS node creates and removes files and directories while
+ * this walks (readdirSync's own recursion then fails with ENOENT): what vanished meanwhile is skipped.
+ */
 function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
-    .map((rel) => join(dir, rel))
-    .filter((p) => statSync(p, { throwIfNoEntry: false })?.isFile() === true);
+  const out: string[] = [];
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...filesUnder(p));
+    else if (e.isFile()) out.push(p);
+  }
+  return out;
 }
 
 /** The file's bytes as text, or '' when it was removed since the listing. */
