@@ -2,7 +2,9 @@
  * The untrusted cloud host: SFTP ingress, the encrypted file store, and the micro-batch scheduler that
  * hands each interval's arrivals to the enclave (secure mode) or analyses them in-host (plain mode, the
  * evaluation baseline). In secure mode it holds no key that opens patient data; what it writes under
- * cloud/ is ciphertext, quotes, and rejection reasons that quote no values.
+ * cloud/ is ciphertext, quotes, and rejection reasons that quote no values. In JetStream mode (`jetstream` option,
+ * jetstream-host.ts) there is no enclave in the host: the micro-batch publishes its files to the work stream for the
+ * enclave workers, and their results come back from the results stream.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -108,8 +110,9 @@ export interface BatchRecord {
   /** Files waiting in inboxes when the batch started. */
   backlog: number;
   /**
-   * Host time (ms) by step: listing the inboxes, reading the inputs, analysing (plain) or waiting for the enclave
-   * (secure), writing the results durably, filing the inputs away. Secure-mode steps overlap with the enclave's work.
+   * Host time (ms) by step: listing the inboxes, reading the inputs, analysing (plain), waiting for the enclave
+   * (secure) or publishing to the work stream (JetStream), writing the results durably, filing the inputs away.
+   * Secure-mode steps overlap with the enclave's work.
    */
   phases_ms: BatchPhases;
 }

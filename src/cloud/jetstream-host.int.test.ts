@@ -18,10 +18,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { headers } from '@nats-io/transport-node';
 import SftpClient from 'ssh2-sftp-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   createQuote,
   generateHpkeKeyPair,
@@ -45,6 +44,8 @@ import {
   publishRefusal,
   publishResult,
   subjects,
+  workConsumer,
+  workConsumerName,
   workSubject,
   type ResultsOptions,
   type WorkOptions,
@@ -53,24 +54,9 @@ import { waitUntil } from '../test-support/nats-cluster.js';
 import { makeGateway, sealedBatch } from '../test-support/sealed-batches.js';
 import { inputTag } from './filing.js';
 import { outboxBundles, readOutboxResults, startCloud, type CloudHandle } from './index.js';
+import { standaloneSkipReason, useStandalone } from '../jetstream/test-support/standalone.js';
 
-const NATS_URL = '127.0.0.1:4222';
-
-async function probe(): Promise<string | null> {
-  let nc: NatsConnection | undefined;
-  try {
-    nc = await connect({ servers: NATS_URL, timeout: 1000, reconnect: false });
-    await (await jetstreamManager(nc, { timeout: 1000 })).getAccountInfo();
-    return null;
-  } catch (err) {
-    return `no nats-server with JetStream at ${NATS_URL} (${(err as Error).message})`;
-  } finally {
-    await nc?.close();
-  }
-}
-
-const skipReason = await probe();
-if (skipReason !== null) console.log(`skipped: ${skipReason}`);
+const skipReason = await standaloneSkipReason();
 
 const RUN = `h${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 const root = mkdtempSync(join(tmpdir(), 'cloud-js-'));
@@ -83,23 +69,13 @@ const platform = generateSigningKeyPair();
 const MEASUREMENT = 'cd'.repeat(32);
 
 describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
-  let nc: NatsConnection;
-  let jsm: JetStreamManager;
-  let js: JetStreamClient;
-  const streams: string[] = [];
+  const nats = useStandalone();
+  const streams = nats.streams;
   const clouds: CloudHandle[] = [];
   let n = 0;
 
-  beforeAll(async () => {
-    nc = await connect({ servers: NATS_URL, timeout: 2000 });
-    jsm = await jetstreamManager(nc);
-    js = jetstream(nc);
-  });
-
   afterAll(async () => {
     for (const c of clouds) await c.stop();
-    for (const s of streams) await jsm.streams.delete(s).catch(() => undefined);
-    await nc?.close();
     rmSync(root, { recursive: true, force: true });
   });
 
@@ -112,10 +88,11 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
   }
 
   /** A JetStream-mode host on its own prefix (or on `reuse`'s directory and prefix: a restart). */
-  async function host(reuse?: Host): Promise<Host> {
+  async function host(reuse?: Host, workLimits: { maxBytes?: number } = {}): Promise<Host> {
     const prefix = reuse?.work.prefix ?? `${RUN}-${n++}`;
     const dir = reuse?.dir ?? join(root, prefix);
-    const work = parseWorkOptions({ prefix, partitions: 4, replicas: 1 });
+    const workInput = { prefix, partitions: 4, replicas: 1, ...workLimits };
+    const work = parseWorkOptions(workInput);
     const results = parseResultsOptions({ prefix, replicas: 1 });
     if (!reuse) streams.push(work.stream, results.stream);
     const logs: Host['logs'] = [];
@@ -125,8 +102,8 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
       batchIntervalMs: 60_000,
       mode: 'secure',
       jetstream: {
-        nc,
-        work: { prefix, partitions: 4, replicas: 1 },
+        nc: nats.nc,
+        work: workInput,
         results: { replicas: 1 },
         attestTimeoutMs: 2000,
       },
@@ -141,7 +118,8 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
     waitUntil(what, 10_000, async () => check());
   const area = (h: Host, a: 'inbox' | 'outbox'): string => join(h.dir, 'gateways', gw.id, a);
   const ls = (d: string): string[] => readdirSync(d).sort();
-  const stored = async (stream: string): Promise<number> => (await jsm.streams.info(stream)).state.messages;
+  const stored = async (stream: string): Promise<number> =>
+    (await nats.jsm.streams.info(stream)).state.messages;
   const batches = (count: number) =>
     Array.from({ length: count }, (_, i) =>
       sealedBatch(gw, enclaveKeys.publicKey, `p${i % 2}`, i, i * 10_000, (i + 1) * 10_000),
@@ -163,6 +141,20 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
       new TextEncoder().encode(JSON.stringify({ patient, seq })),
       enclaveSigning.privateKey,
     );
+
+  /** Publishes patient p1's sealed result `seq` for gw-1 as a worker does (fencing token 1); returns its bytes. */
+  async function publishP1(h: Host, seq: number): Promise<Uint8Array> {
+    const bytes = sealedResult('p1', seq);
+    await publishResult(nats.js, h.results, {
+      gateway: gw.id,
+      result: `p1-${seq}.result`,
+      patient: 'p1',
+      seq,
+      token: 1,
+      bytes,
+    });
+    return bytes;
+  }
 
   async function upload(cloud: CloudHandle, files: { name: string; bytes: Uint8Array }[]): Promise<void> {
     const c = new SftpClient();
@@ -195,7 +187,7 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
     expect(rec).toMatchObject({ files: 5, accepted: 3, duplicates: 0, rejected: 2, failed: 0 });
     expect(await stored(h.work.stream)).toBe(3);
     for (let seq = 1; seq <= 3; seq++) {
-      const m = await jsm.streams.getMessage(h.work.stream, { seq });
+      const m = await nats.jsm.streams.getMessage(h.work.stream, { seq });
       const name = m!.header.get(H_FILE);
       const f = good.find((g) => g.name === name)!;
       expect(f).toBeDefined();
@@ -250,18 +242,43 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
     expect(ls(join(second.dir, 'store', gw.id))).toEqual(files.map((f) => f.name).sort());
   });
 
+  it('leaves the files a full work stream refuses in the inbox and publishes them once workers made room', async () => {
+    const h = await host(undefined, { maxBytes: 2048 });
+    const files = batches(10);
+    for (const f of files) writeFileSync(join(area(h, 'inbox'), f.name), f.bytes);
+    const first = await h.cloud.flush();
+    expect(first.failed).toBeGreaterThan(0);
+    expect(first.accepted).toBe(10 - first.failed);
+    expect(ls(area(h, 'inbox'))).toHaveLength(first.failed);
+    expect(h.cloud.stats().failed_files).toBe(first.failed);
+    const refusedLog = (): number =>
+      h.logs.filter((l) => l.msg.startsWith('work stream refused publishes')).length;
+    expect(refusedLog()).toBe(1);
+    // Still full: refused again, counted again, not logged again within the minute.
+    expect((await h.cloud.flush()).failed).toBe(first.failed);
+    expect(refusedLog()).toBe(1);
+
+    // Workers take and acknowledge what is queued (work-queue retention frees the space), as often as needed.
+    for (let round = 0; round < 10 && ls(area(h, 'inbox')).length > 0; round++) {
+      for (let p = 0; p < 4; p++) {
+        await workConsumer(nats.jsm, h.work, p);
+        const c = await nats.js.consumers.get(h.work.stream, workConsumerName(h.work, p));
+        // Exactly what is queued, so the fetch ends when it has them rather than at its expiry.
+        const queued = (await c.info()).num_pending;
+        if (queued === 0) continue;
+        for await (const m of await c.fetch({ max_messages: queued, expires: 5000 })) await m.ackAck();
+      }
+      await h.cloud.flush();
+    }
+    expect(ls(area(h, 'inbox'))).toEqual([]);
+    expect(ls(join(h.dir, 'store', gw.id))).toEqual(files.map((f) => f.name).sort());
+    expect(h.cloud.stats()).toMatchObject({ published: 10, duplicates_published: 0 });
+  });
+
   it('writes a result to the outbox bundle and acknowledges it only once the bundle is durable', async () => {
     const h = await host();
     const outbox = area(h, 'outbox');
-    const r1 = sealedResult('p1', 1);
-    await publishResult(js, h.results, {
-      gateway: gw.id,
-      result: 'p1-1.result',
-      patient: 'p1',
-      seq: 1,
-      token: 1,
-      bytes: r1,
-    });
+    const r1 = await publishP1(h, 1);
     await until('the result in the outbox', () => readOutboxResults(outbox).get('p1-1.result'));
     expect(readOutboxResults(outbox).get('p1-1.result')!.equals(Buffer.from(r1))).toBe(true);
     expect(outboxBundles(outbox)).toHaveLength(1);
@@ -273,15 +290,7 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
     // The outbox cannot take a bundle (a file where the directory was): the result is not acknowledged.
     rmSync(outbox, { recursive: true });
     writeFileSync(outbox, '');
-    const r2 = sealedResult('p1', 2);
-    await publishResult(js, h.results, {
-      gateway: gw.id,
-      result: 'p1-2.result',
-      patient: 'p1',
-      seq: 2,
-      token: 1,
-      bytes: r2,
-    });
+    const r2 = await publishP1(h, 2);
     await until('the failed write logged', () =>
       h.logs.find((l) => l.msg.startsWith('writing result bundles failed')),
     );
@@ -310,8 +319,8 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
       [H_TOKEN, '1'],
     ] as const)
       bad.set(k, v);
-    await js.publish(sub.results(gw.id), new Uint8Array([1]), { headers: bad });
-    await publishResult(js, h.results, {
+    await nats.js.publish(sub.results(gw.id), new Uint8Array([1]), { headers: bad });
+    await publishResult(nats.js, h.results, {
       gateway: 'gw-9',
       result: 'p1-1.result',
       patient: 'p1',
@@ -319,14 +328,7 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
       token: 1,
       bytes: new Uint8Array([1]),
     });
-    await publishResult(js, h.results, {
-      gateway: gw.id,
-      result: 'p1-3.result',
-      patient: 'p1',
-      seq: 3,
-      token: 1,
-      bytes: sealedResult('p1', 3),
-    });
+    await publishP1(h, 3);
     await until('the good result written', () => readOutboxResults(area(h, 'outbox')).get('p1-3.result'));
     await until('every message settled', async () =>
       (await stored(h.results.stream)) === 0 ? true : undefined,
@@ -341,7 +343,7 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
     writeFileSync(join(area(h, 'inbox'), f!.name), f!.bytes);
     await h.cloud.flush();
     expect(ls(join(h.dir, 'store', gw.id))).toEqual([f!.name]);
-    await publishRefusal(js, h.results, {
+    await publishRefusal(nats.js, h.results, {
       gateway: gw.id,
       file: f!.name,
       code: 'HRV_ERR_SEQUENCE_REPLAY',
@@ -378,7 +380,7 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
     const h = await host();
     const [f] = batches(1);
     writeFileSync(join(area(h, 'inbox'), f!.name), f!.bytes);
-    await publishRefusal(js, h.results, {
+    await publishRefusal(nats.js, h.results, {
       gateway: gw.id,
       file: f!.name,
       code: 'HRV_ERR_ENVELOPE_SIGNATURE',
@@ -387,7 +389,7 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
     });
     // Delivered, put back (nak) and delivered again: the host waits for the input to reach the store.
     await until('the refusal delivered twice', async () =>
-      (await jsm.consumers.info(h.results.stream, h.results.durable)).delivered.consumer_seq >= 2
+      (await nats.jsm.consumers.info(h.results.stream, h.results.durable)).delivered.consumer_seq >= 2
         ? true
         : undefined,
     );
@@ -406,7 +408,7 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
   it('answers an attestation request through a worker on NATS, and relays no quote when the worker refuses', async () => {
     const h = await host();
     const refused = randomBytes(32);
-    const sub = nc.subscribe(subjects(h.work.prefix).attest, {
+    const sub = nats.nc.subscribe(subjects(h.work.prefix).attest, {
       callback: (err, msg) => {
         if (err) return;
         const nonce = new Uint8Array(msg.data);
@@ -463,7 +465,7 @@ describe.skipIf(skipReason !== null)('the cloud host in JetStream mode', () => {
       gateways: [{ id: gw.id, sshPublicKey: ssh.public }],
       batchIntervalMs: 1000,
     };
-    const jsOpt = { nc, work: { prefix: `${RUN}-bad`, partitions: 4, replicas: 1 } };
+    const jsOpt = { nc: nats.nc, work: { prefix: `${RUN}-bad`, partitions: 4, replicas: 1 } };
     await expect(startCloud({ ...base, mode: 'plain', jetstream: jsOpt })).rejects.toThrow(ConfigError);
     await expect(
       startCloud({

@@ -15,7 +15,7 @@ import { computeMeasurement, ensurePlatformKey, spawnEnclave, type EnclaveClient
 import { ConfigError } from '../errors.js';
 import { connectNats } from '../jetstream/index.js';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { workOptionsOf } from './worker-enclave.js';
+import { resultsOptionsOf, workOptionsOf } from './worker-enclave.js';
 import { num } from './sensor.js';
 import { ensurePortFree, isAddressInUse, portInUseError, stopOnSignal } from './lifecycle.js';
 
@@ -85,7 +85,9 @@ export async function cloudFromConfig(
     batchIntervalMs: c.batchIntervalMs,
     mode: cfg.pipeline.mode,
     ...(enclave === undefined ? {} : { enclave }),
-    ...(nats === undefined ? {} : { jetstream: { nc: nats, work: workOptionsOf(cfg) } }),
+    ...(nats === undefined
+      ? {}
+      : { jetstream: { nc: nats, work: workOptionsOf(cfg), results: resultsOptionsOf(cfg) } }),
     maxUploadBytes: c.maxUploadBytes,
     sftpLimits: {
       maxHandlesPerSession: c.sftpMaxHandlesPerSession,

@@ -293,7 +293,6 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
           opts.jetstream === undefined
             ? base.jetstream
             : { ...base.jetstream, url: opts.jetstream.url, prefix: `demo_${runId}` },
-        worker: { ...base.worker, fetchMs: Math.min(base.worker.fetchMs, batchIntervalMs) },
         access: {
           ...base.access,
           dataDir: join(dataDir, 'access'),

@@ -41,6 +41,25 @@ export function workOptionsOf(cfg: HrvaultConfig): WorkOptionsInput {
   };
 }
 
+/**
+ * The results stream options of a validated config: as replicated as the work stream, with the same duplicate window
+ * and limits. Hosts and workers both create the stream (idempotently), so both must pass the same settings.
+ */
+export function resultsOptionsOf(cfg: HrvaultConfig): {
+  replicas: number;
+  duplicateWindowMs: number;
+  maxAgeMs: number;
+  maxBytes: number;
+} {
+  const j = cfg.jetstream;
+  return {
+    replicas: j.replicas,
+    duplicateWindowMs: j.duplicateWindowMs,
+    maxAgeMs: j.maxAgeMs,
+    maxBytes: j.maxBytes,
+  };
+}
+
 export interface ClusterEnclave extends ClusterEnclaveClient {
   /** Stops answering other workers' provisioning requests (before close). */
   stopAnswering(): void;

@@ -78,6 +78,8 @@ export function registerWorkerCommand(program: Command): void {
         const signals = stopOnSignal();
         try {
           const enclave = await clusterEnclave({ cfg, nc, dataDir: dir, platformKeyFile, gateways, logger });
+          // A start that fails once the enclave child is up must close it, or this process never exits (and a
+          // supervisor's restart would wait on the child's lock of the state directory).
           const worker = await startWorker(
             nc,
             enclave,
@@ -89,7 +91,11 @@ export function registerWorkerCommand(program: Command): void {
               reorderHoldMs: cfg.worker.reorderHoldMs,
             },
             (level, msg, fields) => logger[level](fields ?? {}, msg),
-          );
+          ).catch(async (err: unknown) => {
+            enclave.stopAnswering();
+            await enclave.close();
+            throw err;
+          });
           logger.info({ worker: worker.id, measurement: computeMeasurement() }, 'worker running');
           await signals.stopped;
           enclave.stopAnswering();

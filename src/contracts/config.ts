@@ -255,8 +255,8 @@ const workerSchema = z
     dataDir: z.string().min(1),
     /** Most files in one partition's micro-batch. */
     maxBatch: z.number().int().min(1).max(100_000),
-    /** How long one pull waits for work (ms): the micro-batch interval under light load. */
-    fetchMs: z.number().int().min(10).max(600_000),
+    /** How long one pull waits for work (ms; the NATS client's least is 1 s): the micro-batch interval under light load. */
+    fetchMs: z.number().int().min(1000).max(600_000),
     /** Bounded reorder: how long a file waits for a missing predecessor (ms). */
     reorderHoldMs: z.number().int().min(0).max(3_600_000),
   })

@@ -5,9 +5,8 @@
  * test makes its own streams under a prefix of this run's own and deletes them at the end.
  */
 import { randomBytes } from 'node:crypto';
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { headers } from '@nats-io/transport-node';
+import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors.js';
 import { waitUntil } from '../test-support/nats-cluster.js';
 import {
@@ -26,55 +25,27 @@ import {
   type ResultsOptions,
   type ResultsOptionsInput,
 } from './index.js';
+import { standaloneSkipReason, useStandalone } from './test-support/standalone.js';
 
-const NATS_URL = '127.0.0.1:4222';
-
-async function probe(): Promise<string | null> {
-  let nc: NatsConnection | undefined;
-  try {
-    nc = await connect({ servers: NATS_URL, timeout: 1000, reconnect: false });
-    await (await jetstreamManager(nc, { timeout: 1000 })).getAccountInfo();
-    return null;
-  } catch (err) {
-    return `no nats-server with JetStream at ${NATS_URL} (${(err as Error).message})`;
-  } finally {
-    await nc?.close();
-  }
-}
-
-const skipReason = await probe();
-if (skipReason !== null) console.log(`skipped: ${skipReason}`);
+const skipReason = await standaloneSkipReason();
 
 const RUN = `r${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 
 describe.skipIf(skipReason !== null)('the results stream on a JetStream server', () => {
-  let nc: NatsConnection;
-  let jsm: JetStreamManager;
-  let js: JetStreamClient;
-  const streams: string[] = [];
+  const nats = useStandalone();
+  const streams = nats.streams;
   let n = 0;
-
-  beforeAll(async () => {
-    nc = await connect({ servers: NATS_URL, timeout: 2000 });
-    jsm = await jetstreamManager(nc);
-    js = jetstream(nc);
-  });
-
-  afterAll(async () => {
-    for (const s of streams) await jsm.streams.delete(s).catch(() => undefined);
-    await nc?.close();
-  });
 
   async function fresh(extra: Partial<ResultsOptionsInput> = {}): Promise<ResultsOptions> {
     const o = parseResultsOptions({ prefix: `${RUN}-${n++}`, replicas: 1, ...extra });
     streams.push(o.stream);
-    await ensureResultsStream(jsm, o);
-    await resultsConsumer(jsm, o);
+    await ensureResultsStream(nats.jsm, o);
+    await resultsConsumer(nats.jsm, o);
     return o;
   }
 
   const stored = async (o: ResultsOptions): Promise<number> =>
-    (await jsm.streams.info(o.stream)).state.messages;
+    (await nats.jsm.streams.info(o.stream)).state.messages;
   const result = (seq: number) => ({
     gateway: 'gw-1',
     result: `p1-${seq}.result`,
@@ -86,9 +57,9 @@ describe.skipIf(skipReason !== null)('the results stream on a JetStream server',
 
   it('drops a result or a refusal published again within the duplicate window', async () => {
     const o = await fresh();
-    const first = await publishResult(js, o, result(1));
+    const first = await publishResult(nats.js, o, result(1));
     expect(first.duplicate).toBe(false);
-    expect(await publishResult(js, o, result(1))).toEqual({ seq: first.seq, duplicate: true });
+    expect(await publishResult(nats.js, o, result(1))).toEqual({ seq: first.seq, duplicate: true });
     const refusal = {
       gateway: 'gw-1',
       file: 'p1-9.rrb',
@@ -96,22 +67,22 @@ describe.skipIf(skipReason !== null)('the results stream on a JetStream server',
       reason: 'bad signature',
       token: 3,
     };
-    expect((await publishRefusal(js, o, refusal)).duplicate).toBe(false);
-    expect((await publishRefusal(js, o, { ...refusal, reason: 'again' })).duplicate).toBe(true);
+    expect((await publishRefusal(nats.js, o, refusal)).duplicate).toBe(false);
+    expect((await publishRefusal(nats.js, o, { ...refusal, reason: 'again' })).duplicate).toBe(true);
     expect(await stored(o)).toBe(2);
   });
 
   it('round-trips the headers on the gateway subject and removes a message once the host acknowledges it', async () => {
     const o = await fresh();
-    await publishResult(js, o, result(7));
-    await publishRefusal(js, o, {
+    await publishResult(nats.js, o, result(7));
+    await publishRefusal(nats.js, o, {
       gateway: 'gw-2',
       file: 'p2-1.rrb',
       code: 'HRV_ERR_SEQUENCE_REPLAY',
       reason: 'replay',
       token: 4,
     });
-    const c = await js.consumers.get(o.stream, o.durable);
+    const c = await nats.js.consumers.get(o.stream, o.durable);
     const batch = await fetchResults(c, o.prefix, { max: 10, expiresMs: 2000 });
     expect(batch.bad).toEqual([]);
     expect(batch.good.map((g) => g.msg.subject)).toEqual([
@@ -147,7 +118,7 @@ describe.skipIf(skipReason !== null)('the results stream on a JetStream server',
     bad.set(H_PATIENT, 'p1');
     bad.set(H_SEQ, '1');
     bad.set(H_TOKEN, '3');
-    await js.publish(subjects(o.prefix).results('gw-1'), new Uint8Array([1]), { headers: bad });
+    await nats.js.publish(subjects(o.prefix).results('gw-1'), new Uint8Array([1]), { headers: bad });
     // A result whose header names another gateway than its subject, and a refusal that is not JSON.
     const other = headers();
     for (const [k, v] of [
@@ -158,15 +129,15 @@ describe.skipIf(skipReason !== null)('the results stream on a JetStream server',
       [H_TOKEN, '3'],
     ] as const)
       other.set(k, v);
-    await js.publish(subjects(o.prefix).results('gw-1'), new Uint8Array([1]), { headers: other });
-    await js.publish(subjects(o.prefix).refusals('gw-1'), 'not json');
-    await publishResult(js, o, result(3));
+    await nats.js.publish(subjects(o.prefix).results('gw-1'), new Uint8Array([1]), { headers: other });
+    await nats.js.publish(subjects(o.prefix).refusals('gw-1'), 'not json');
+    await publishResult(nats.js, o, result(3));
     // The publisher validates too: a bad header never leaves a worker.
-    await expect(publishResult(js, o, { ...result(4), seq: -1 })).rejects.toMatchObject({
+    await expect(publishResult(nats.js, o, { ...result(4), seq: -1 })).rejects.toMatchObject({
       code: 'HRV_ERR_CONTRACT',
     });
 
-    const c = await js.consumers.get(o.stream, o.durable);
+    const c = await nats.js.consumers.get(o.stream, o.durable);
     const batch = await fetchResults(c, o.prefix, { max: 10, expiresMs: 2000 });
     expect(batch.bad.map((b) => b.error.code)).toEqual([
       'HRV_ERR_CONTRACT',
@@ -187,7 +158,7 @@ describe.skipIf(skipReason !== null)('the results stream on a JetStream server',
 
   it('creates or updates the stream and consumer idempotently, and refuses bad options', async () => {
     const o = await fresh();
-    const s = await ensureResultsStream(jsm, { ...o, maxBytes: 1 << 20 });
+    const s = await ensureResultsStream(nats.jsm, { ...o, maxBytes: 1 << 20 });
     expect(s.config).toMatchObject({
       retention: 'workqueue',
       storage: 'file',
@@ -195,7 +166,7 @@ describe.skipIf(skipReason !== null)('the results stream on a JetStream server',
       max_bytes: 1 << 20,
       subjects: [`${o.prefix}.results.*`, `${o.prefix}.refusals.*`],
     });
-    const c = await resultsConsumer(jsm, { ...o, maxAckPending: 5, ackWaitMs: 2000 });
+    const c = await resultsConsumer(nats.jsm, { ...o, maxAckPending: 5, ackWaitMs: 2000 });
     expect(c.config).toMatchObject({
       durable_name: `${o.prefix}-host`,
       ack_policy: 'explicit',

@@ -24,12 +24,7 @@
 import {
   AckPolicy,
   DeliverPolicy,
-  DiscardPolicy,
-  JetStreamApiError,
-  RetentionPolicy,
-  StorageType,
   type Consumer,
-  type ConsumerConfig,
   type ConsumerInfo,
   type JetStreamClient,
   type JetStreamManager,
@@ -39,7 +34,7 @@ import {
 } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { z } from 'zod';
-import { ConfigError, HrvaultError } from '../errors.js';
+import { HrvaultError } from '../errors.js';
 import {
   H_GATEWAY,
   H_PATIENT,
@@ -55,11 +50,16 @@ import {
   type Refusal,
   type ResultHeaders,
 } from './messages.js';
+import {
+  NS_PER_MS,
+  workQueueStreamConfig,
+  ensureDurableConsumer,
+  ensureStream,
+  parseStreamOptions,
+  publishOnce,
+  type Published,
+} from './streams.js';
 import { workOptionsSchema } from './work.js';
-
-/** JetStream API error: a stream of this name exists with another configuration. */
-const STREAM_NAME_EXISTS = 10058;
-const NS_PER_MS = 1_000_000;
 
 /** The results stream's and the host consumer's settings, as a caller gives them (times in ms, sizes in bytes). */
 export const resultsOptionsSchema = workOptionsSchema
@@ -83,18 +83,7 @@ export type ResultsOptions = Omit<z.output<typeof resultsOptionsSchema>, 'stream
 
 /** Validates and completes results-stream options; a ConfigError names the first bad option. */
 export function parseResultsOptions(input: unknown): ResultsOptions {
-  const parsed = resultsOptionsSchema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const name =
-      issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : issue.path.join('.') || '(options)';
-    throw new ConfigError(`results stream option ${name}: ${issue.message}`, { cause: parsed.error });
-  }
-  const o = parsed.data;
-  if (o.maxAgeMs > 0 && o.duplicateWindowMs > o.maxAgeMs)
-    throw new ConfigError(
-      `results stream option duplicateWindowMs (${o.duplicateWindowMs}) must not exceed maxAgeMs (${o.maxAgeMs})`,
-    );
+  const o = parseStreamOptions(resultsOptionsSchema, input, 'results stream');
   return {
     ...o,
     stream: o.stream ?? subjects(o.prefix).resultsStream,
@@ -103,19 +92,7 @@ export function parseResultsOptions(input: unknown): ResultsOptions {
 }
 
 function streamConfig(o: ResultsOptions): Partial<StreamConfig> & { name: string } {
-  return {
-    name: o.stream,
-    subjects: subjects(o.prefix).resultsStreamSubjects,
-    retention: RetentionPolicy.Workqueue,
-    storage: StorageType.File,
-    num_replicas: o.replicas,
-    duplicate_window: o.duplicateWindowMs * NS_PER_MS,
-    max_age: o.maxAgeMs * NS_PER_MS,
-    max_bytes: o.maxBytes,
-    discard: DiscardPolicy.New,
-    // A result leaves only by the host's acknowledgement (or age), never by hand.
-    deny_delete: true,
-  };
+  return workQueueStreamConfig(o.stream, subjects(o.prefix).resultsStreamSubjects, o);
 }
 
 /**
@@ -126,29 +103,11 @@ export async function ensureResultsStream(
   jsm: JetStreamManager,
   input: ResultsOptionsInput,
 ): Promise<StreamInfo> {
-  const o = parseResultsOptions(input);
-  const cfg = streamConfig(o);
-  try {
-    return await jsm.streams.add(cfg);
-  } catch (err) {
-    if (!(err instanceof JetStreamApiError && err.code === STREAM_NAME_EXISTS)) throw err;
-  }
-  const cur = await jsm.streams.info(o.stream);
-  if (cur.config.retention !== cfg.retention || cur.config.storage !== cfg.storage)
-    throw new ConfigError(
-      `stream ${o.stream} exists with retention ${cur.config.retention} and storage ${cur.config.storage}; ` +
-        'the results stream needs workqueue on file (delete or rename the old stream)',
-    );
-  const { name, retention: _r, storage: _s, ...mutable } = cfg;
-  return jsm.streams.update(name, mutable);
+  return ensureStream(jsm, streamConfig(parseResultsOptions(input)), 'the results stream');
 }
 
 /** What JetStream answered to one result or refusal publish. */
-export interface ResultPublished {
-  seq: number;
-  /** True when the same id was stored within the duplicate window and this copy was dropped. */
-  duplicate: boolean;
-}
+export type ResultPublished = Published;
 
 /** One sealed result, as a worker publishes it. */
 export interface ResultToPublish extends ResultHeaders {
@@ -173,13 +132,7 @@ export async function publishResult(
   hdrs.set(H_PATIENT, h.patient);
   hdrs.set(H_SEQ, String(h.seq));
   hdrs.set(H_TOKEN, String(h.token));
-  const ack = await js.publish(subjects(o.prefix).results(h.gateway), bytes, {
-    msgID: `${h.gateway}/${h.result}`,
-    headers: hdrs,
-    timeout: o.timeoutMs,
-    expect: { streamName: o.stream },
-  });
-  return { seq: ack.seq, duplicate: ack.duplicate };
+  return publishOnce(js, o, subjects(o.prefix).results(h.gateway), bytes, `${h.gateway}/${h.result}`, hdrs);
 }
 
 /** Publishes a refusal to `<prefix>.refusals.<gateway>` (message id `refusal/<gateway>/<file>`, JSON body). */
@@ -190,12 +143,13 @@ export async function publishRefusal(
 ): Promise<ResultPublished> {
   const o = parseResultsOptions(input);
   const r = parseContract(refusalSchema, refusal, 'refusal message');
-  const ack = await js.publish(subjects(o.prefix).refusals(r.gateway), JSON.stringify(r), {
-    msgID: `refusal/${r.gateway}/${r.file}`,
-    timeout: o.timeoutMs,
-    expect: { streamName: o.stream },
-  });
-  return { seq: ack.seq, duplicate: ack.duplicate };
+  return publishOnce(
+    js,
+    o,
+    subjects(o.prefix).refusals(r.gateway),
+    JSON.stringify(r),
+    `refusal/${r.gateway}/${r.file}`,
+  );
 }
 
 /**
@@ -207,7 +161,7 @@ export async function resultsConsumer(
   input: ResultsOptionsInput,
 ): Promise<ConsumerInfo> {
   const o = parseResultsOptions(input);
-  const cfg: Partial<ConsumerConfig> = {
+  return ensureDurableConsumer(jsm, o.stream, {
     durable_name: o.durable,
     ack_policy: AckPolicy.Explicit,
     ack_wait: o.ackWaitMs * NS_PER_MS,
@@ -216,19 +170,6 @@ export async function resultsConsumer(
     // A result the host cannot write yet (a full disk) is delivered again and again rather than skipped: skipping
     // it would lose it, since the worker has already acknowledged its work.
     max_deliver: -1,
-  };
-  try {
-    return await jsm.consumers.add(o.stream, cfg);
-  } catch (err) {
-    // An existing consumer with other limits: brought to these (the add refuses to change them).
-    await jsm.consumers.info(o.stream, o.durable).catch(() => {
-      throw err;
-    });
-  }
-  return jsm.consumers.update(o.stream, o.durable, {
-    ack_wait: cfg.ack_wait,
-    max_ack_pending: cfg.max_ack_pending,
-    max_deliver: cfg.max_deliver,
   });
 }
 

@@ -27,25 +27,9 @@ import {
   type WorkOptions,
   type WorkOptionsInput,
 } from './index.js';
+import { NATS_URL, standaloneSkipReason } from './test-support/standalone.js';
 
-const NATS_URL = '127.0.0.1:4222';
-
-async function probe(): Promise<string | null> {
-  let nc: NatsConnection | undefined;
-  try {
-    nc = await connect({ servers: NATS_URL, timeout: 1000, reconnect: false });
-    const jsm = await jetstreamManager(nc, { timeout: 1000 });
-    await jsm.getAccountInfo();
-    return null;
-  } catch (err) {
-    return `no nats-server with JetStream at ${NATS_URL} (${(err as Error).message})`;
-  } finally {
-    await nc?.close();
-  }
-}
-
-const skipReason = await probe();
-if (skipReason !== null) console.log(`skipped: ${skipReason}`);
+const skipReason = await standaloneSkipReason();
 
 const RUN = `t${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 

@@ -27,11 +27,6 @@
 import {
   AckPolicy,
   DeliverPolicy,
-  DiscardPolicy,
-  JetStreamApiError,
-  RetentionPolicy,
-  StorageType,
-  type ConsumerConfig,
   type ConsumerInfo,
   type JetStreamClient,
   type JetStreamManager,
@@ -42,16 +37,20 @@ import { headers as natsHeaders } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { MAX_PARTITIONS, partitionsSchema } from '../contracts/index.js';
 import { partitionOf } from '../crypto/index.js';
-import { ConfigError } from '../errors.js';
 import { H_FILE, H_GATEWAY, parseContract, workHeadersSchema, type WorkHeaders } from './messages.js';
+import {
+  NS_PER_MS,
+  workQueueStreamConfig,
+  ensureDurableConsumer,
+  ensureStream,
+  parseStreamOptions,
+  publishOnce,
+  type Published,
+} from './streams.js';
 
-// Declared in contracts (the enclave checks partitions too, without the NATS client); re-exported for this module's users.
+// partitionOf is in src/crypto (the enclave checks partitions too, without the NATS client); re-exported for this module's users.
 export { MAX_PARTITIONS, partitionOf };
 
-/** JetStream API error: a stream of this name exists with another configuration. */
-const STREAM_NAME_EXISTS = 10058;
-
-const NS_PER_MS = 1_000_000;
 
 /** The work stream's settings, as a caller gives them (times in ms, sizes in bytes). */
 export const workOptionsSchema = z.strictObject({
@@ -94,18 +93,7 @@ export type WorkOptions = Omit<z.output<typeof workOptionsSchema>, 'stream'> & {
 
 /** Validates and completes work-stream options; a ConfigError names the first bad option. */
 export function parseWorkOptions(input: unknown): WorkOptions {
-  const parsed = workOptionsSchema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const name =
-      issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : issue.path.join('.') || '(options)';
-    throw new ConfigError(`work stream option ${name}: ${issue.message}`, { cause: parsed.error });
-  }
-  const o = parsed.data;
-  if (o.maxAgeMs > 0 && o.duplicateWindowMs > o.maxAgeMs)
-    throw new ConfigError(
-      `work stream option duplicateWindowMs (${o.duplicateWindowMs}) must not exceed maxAgeMs (${o.maxAgeMs})`,
-    );
+  const o = parseStreamOptions(workOptionsSchema, input, 'work stream');
   return { ...o, stream: o.stream ?? `${o.prefix}_work` };
 }
 
@@ -123,21 +111,7 @@ export function workConsumerName(opts: WorkOptions, partition: number): string {
 }
 
 function streamConfig(o: WorkOptions): Partial<StreamConfig> & { name: string } {
-  return {
-    name: o.stream,
-    subjects: [`${o.prefix}.work.*`],
-    retention: RetentionPolicy.Workqueue,
-    storage: StorageType.File,
-    num_replicas: o.replicas,
-    duplicate_window: o.duplicateWindowMs * NS_PER_MS,
-    max_age: o.maxAgeMs * NS_PER_MS,
-    max_bytes: o.maxBytes,
-    // New, not old: a full work queue must refuse the publish (the host keeps the file and retries) rather
-    // than delete the oldest unprocessed file to make room.
-    discard: DiscardPolicy.New,
-    // No message is deleted by hand: work leaves only by acknowledgement or age.
-    deny_delete: true,
-  };
+  return workQueueStreamConfig(o.stream, [`${o.prefix}.work.*`], o);
 }
 
 /**
@@ -146,30 +120,11 @@ function streamConfig(o: WorkOptions): Partial<StreamConfig> & { name: string } 
  * work queue on file storage, since those cannot be changed in place.
  */
 export async function ensureWorkStream(jsm: JetStreamManager, input: WorkOptionsInput): Promise<StreamInfo> {
-  const o = parseWorkOptions(input);
-  const cfg = streamConfig(o);
-  try {
-    return await jsm.streams.add(cfg);
-  } catch (err) {
-    if (!(err instanceof JetStreamApiError && err.code === STREAM_NAME_EXISTS)) throw err;
-  }
-  const cur = await jsm.streams.info(o.stream);
-  if (cur.config.retention !== cfg.retention || cur.config.storage !== cfg.storage)
-    throw new ConfigError(
-      `stream ${o.stream} exists with retention ${cur.config.retention} and storage ${cur.config.storage}; ` +
-        'the work stream needs workqueue on file (delete or rename the old stream)',
-    );
-  const { name, retention: _r, storage: _s, ...mutable } = cfg;
-  return jsm.streams.update(name, mutable);
+  return ensureStream(jsm, streamConfig(parseWorkOptions(input)), 'the work stream');
 }
 
-/** What JetStream answered to one publish. */
-export interface WorkPublished {
-  /** The stream sequence of the stored message (of the first copy, for a duplicate). */
-  seq: number;
-  /** True when the file id was already stored within the duplicate window and this copy was dropped. */
-  duplicate: boolean;
-}
+/** What JetStream answered to one publish (`duplicate`: the file id was stored within the window, this copy dropped). */
+export type WorkPublished = Published;
 
 /** One arrived file, as the host publishes it. */
 export interface WorkFile {
@@ -202,14 +157,8 @@ export async function publishWork(
     hdrs.set(H_GATEWAY, h.gateway);
     hdrs.set(H_FILE, h.file);
   }
-  const ack = await js.publish(subject, file.bytes, {
-    msgID: file.id,
-    ...(hdrs ? { headers: hdrs } : {}),
-    timeout: o.timeoutMs,
-    // Refuses the publish if the subject is captured by some other stream.
-    expect: { streamName: o.stream },
-  });
-  return { seq: ack.seq, duplicate: ack.duplicate };
+  // Refused if the subject is captured by some other stream.
+  return publishOnce(js, o, subject, file.bytes, file.id, hdrs);
 }
 
 /**
@@ -222,7 +171,7 @@ export async function workConsumer(
   partition: number,
 ): Promise<ConsumerInfo> {
   const o = parseWorkOptions(input);
-  const cfg: Partial<ConsumerConfig> = {
+  return ensureDurableConsumer(jsm, o.stream, {
     durable_name: workConsumerName(o, partition),
     filter_subject: workSubject(o, partition),
     ack_policy: AckPolicy.Explicit,
@@ -232,27 +181,5 @@ export async function workConsumer(
     // Unlimited redelivery: a file that keeps failing stays in the queue (visible in the consumer's
     // redelivery counts) rather than being skipped.
     max_deliver: -1,
-  };
-  let failure: unknown;
-  try {
-    return await jsm.consumers.add(o.stream, cfg);
-  } catch (err) {
-    failure = err;
-  }
-  let cur: ConsumerInfo;
-  try {
-    cur = await jsm.consumers.info(o.stream, cfg.durable_name!);
-  } catch {
-    throw failure;
-  }
-  if (cur.config.filter_subject !== cfg.filter_subject)
-    throw new ConfigError(
-      `consumer ${cfg.durable_name} on ${o.stream} filters ${cur.config.filter_subject ?? '(nothing)'}, ` +
-        `not ${cfg.filter_subject}`,
-    );
-  return jsm.consumers.update(o.stream, cfg.durable_name!, {
-    ack_wait: cfg.ack_wait,
-    max_ack_pending: cfg.max_ack_pending,
-    max_deliver: cfg.max_deliver,
   });
 }

@@ -64,8 +64,8 @@ export const workerOptionsSchema = z.strictObject({
   maxClockSkewMs: z.number().int().min(0).default(1000),
   /** Most files per micro-batch of one partition (default 1000). */
   maxBatch: z.number().int().min(1).max(100_000).default(1000),
-  /** How long one pull waits for work (default 1 s). */
-  fetchMs: z.number().int().min(10).default(1000),
+  /** How long one pull waits for work (default and least 1 s: the NATS client refuses shorter pulls). */
+  fetchMs: z.number().int().min(1000).default(1000),
   /** Bounded reorder: how long a file waits for a missing predecessor (default 5 s). */
   reorderHoldMs: z.number().int().min(0).default(5000),
   /** How often the worker re-plans its share and heartbeats (default 1 s). */
@@ -144,6 +144,16 @@ export async function startWorker(
     timeout: timeoutMs,
   });
   const sink = resultSink(js, results);
+  /**
+   * The ids of the workers registered and not expired: one stream-info request answered by the bucket's leader (a
+   * KV key listing would create a consumer every round, and on 2.9.10 such listings timed out while one node of three
+   * was down).
+   */
+  const liveWorkers = async (): Promise<string[]> => {
+    const prefix = `$KV.${names.workersBucket}.`;
+    const si = await jsm.streams.info(`KV_${names.workersBucket}`, { subjects_filter: `${prefix}>` });
+    return Object.keys(si.state.subjects ?? {}).map((s) => s.slice(prefix.length));
+  };
 
   const totals = {
     batches: 0,
@@ -209,7 +219,7 @@ export async function startWorker(
   let round: Promise<void> = Promise.resolve();
   const assign = async (): Promise<void> => {
     await registry.put(id, JSON.stringify({ owned: [...runners.keys()], at: Date.now() }));
-    const live = await collect(await registry.keys());
+    const live = await liveWorkers();
     const { share, take, give } = plan(work.partitions, live, new Set(runners.keys()), id);
     for (const p of take) {
       if (stopping || runners.size >= share) break;
@@ -219,9 +229,9 @@ export async function startWorker(
       });
       if (lease) startRunner(p, lease);
     }
-    if (give !== undefined && !stopping) {
-      log('info', 'partition given up for balance', { worker: id, partition: give, share });
-      await runners.get(give)?.stop();
+    if (give.length > 0 && !stopping) {
+      log('info', 'partitions given up for balance', { worker: id, partitions: give, share });
+      await Promise.all(give.map((p) => runners.get(p)?.stop()));
     }
   };
   const timer = setInterval(() => {
@@ -248,7 +258,8 @@ export async function startWorker(
       await round;
       await Promise.all([...runners.values()].map((r) => r.stop()));
       attestSub.unsubscribe();
-      await registry.delete(id).catch(() => undefined);
+      // Purged, not deleted: a delete leaves a marker under the id, which would count as a live worker until it expires.
+      await jsm.streams.purge(`KV_${names.workersBucket}`, { filter: `$KV.${names.workersBucket}.${id}` }).catch(() => undefined);
       await enclave.close();
     },
   };
@@ -268,11 +279,6 @@ async function fetchWork(
   return out;
 }
 
-async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of it) out.push(x);
-  return out;
-}
 
 /** Results and refusals to the results stream; each resolves once the stream stored it (or dropped it as a duplicate). */
 function resultSink(js: JetStreamClient, results: ResultsOptions): ResultSink {
