@@ -27,6 +27,9 @@ describe('faults/jetstream: worker partition events from the log', () => {
     'enclave child says something that is not JSON',
     line({ msg: 'partition taken', worker: 'w0', partition: 5, token: 7 }),
     line({ msg: 'partition given up for balance', worker: 'w0', partition: 5 }),
+    line({ msg: 'partition taken', worker: 'w0', partition: 6, token: 8 }),
+    line({ msg: 'partition taken', worker: 'w0', partition: 7, token: 9 }),
+    line({ msg: 'partitions given up for balance', worker: 'w0', partitions: [6, 7], share: 2 }),
     '{"level":30,"msg":"partition tak', // cut by a SIGKILL
   ].join('\n');
 
@@ -35,7 +38,7 @@ describe('faults/jetstream: worker partition events from the log', () => {
       partitionEvents(w0)
         .filter((e) => e.kind === 'taken')
         .map((e) => e.kind === 'taken' && e.token),
-    ).toEqual([4n, 9007199254740993n, 7n]);
+    ).toEqual([4n, 9007199254740993n, 7n, 8n, 9n]);
     expect(heldPartitions(w0)).toEqual([0, 3]);
   });
 

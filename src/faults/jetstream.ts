@@ -42,6 +42,12 @@ function tokenOf(v: unknown): bigint | null {
 export function partitionEvents(stderr: string): PartitionEvent[] {
   const out: PartitionEvent[] = [];
   for (const l of jsonLines(stderr)) {
+    // A worker gives partitions up for balance in one line naming them all (`partitions`), or one each (`partition`).
+    if (l.msg === 'partitions given up for balance' && Array.isArray(l.partitions)) {
+      for (const p of l.partitions)
+        if (typeof p === 'number') out.push({ kind: 'given-up', partition: p, error: '' });
+      continue;
+    }
     const partition = l.partition;
     if (typeof partition !== 'number') continue;
     const error = typeof l.error === 'string' ? l.error : JSON.stringify(l.error ?? l.err ?? '');
