@@ -105,8 +105,11 @@ describe('faults/plaintext: I2 over every untrusted directory and every worker l
       writeFileSync(join(host, 'sealed.bin'), 'nothing readable');
       writeFileSync(join(store, 'jetstream', '1.blk'), 'header 1767225600812,812 trailer');
       // A stream snapshot's removed sequence numbers (JSON) hold every counting run, RR-like or not: not a finding.
-      writeFileSync(join(store, 'jetstream', 'snap.1.9'), '{"deleted":[819,820,821,822,823]}');
-      const beats = [812, 820, 821, 822, 815, 818].map((rrMs, i) => ({
+      writeFileSync(
+        join(store, 'jetstream', 'snap.1.9'),
+        '{"first_seq":342,"deleted":[819,820,821,822,823,926,929,930]}',
+      );
+      const beats = [812, 820, 821, 822, 815, 818, 926, 929, 930].map((rrMs, i) => ({
         seq: i + 1,
         tMs: 1767225600812 + i * 900,
         rrMs,

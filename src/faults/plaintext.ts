@@ -37,12 +37,8 @@ function readIfThere(p: string): string {
   }
 }
 
-/**
- * Findings of the run's plaintext in `texts` (name → content). With `countingRunsAreIds`, a run of three consecutive
- * integers (n, n+1, n+2) is not taken for RR values: a NATS store's stream snapshots list the removed message
- * sequence numbers as JSON, and such a list holds every such run (a real RR leak still shows by its other runs).
- */
-export function plaintextFindings(texts: Iterable<[string, string]>, expected: ReadonlyMap<string, readonly SensorBeat[]>, o: { countingRunsAreIds?: boolean } = {}): string[] {
+/** Findings of the run's plaintext in `texts` (name → content). */
+export function plaintextFindings(texts: Iterable<[string, string]>, expected: ReadonlyMap<string, readonly SensorBeat[]>): string[] {
   const lines = new Set<string>();
   const triples = new Set<string>();
   for (const beats of expected.values()) {
@@ -55,10 +51,8 @@ export function plaintextFindings(texts: Iterable<[string, string]>, expected: R
   for (const [name, text] of texts) {
     for (const m of text.matchAll(/\d{10,},\d{3,4}\b/g)) if (lines.has(m[0])) findings.push(`${name}: CSV line ${m[0]}`);
     for (const m of text.matchAll(/(?<![\d.])\d{3,4}[,\n ]\s*\d{3,4}[,\n ]\s*\d{3,4}(?![\d.])/g)) {
-      const v = m[0].split(/[,\n ]\s*/);
-      const t = v.join(',');
-      const counting = Number(v[1]) === Number(v[0]) + 1 && Number(v[2]) === Number(v[1]) + 1;
-      if (triples.has(t) && !(o.countingRunsAreIds === true && counting)) findings.push(`${name}: RR run ${t}`);
+      const t = m[0].split(/[,\n ]\s*/).join(',');
+      if (triples.has(t)) findings.push(`${name}: RR run ${t}`);
     }
     if (text.includes('time_ms,rr_ms')) findings.push(`${name}: CSV header`);
     for (const p of expected.keys()) if (text.includes(p)) findings.push(`${name}: patient id ${p}`);
@@ -87,5 +81,8 @@ export function scanHost(
   stack.runs.forEach((r, i) => {
     if (r.name === 'cloud' || /^worker\d+$/.test(r.name)) texts.push([`${r.name} run ${i} log`, `${r.proc.stdout()}\n${r.proc.stderr()}`]);
   });
-  return [...plaintextFindings(texts, expected), ...plaintextFindings(read(stack.natsStoreDirs?.() ?? []), expected, { countingRunsAreIds: true })];
+  // A NATS stream snapshot lists the removed message sequence numbers as JSON (`"deleted":[343,345,346,…]`): sorted
+  // integers, whose runs can equal RR runs by chance. The list is the server's bookkeeping, so it is left out.
+  const nats = read(stack.natsStoreDirs?.() ?? []).map(([f, t]): [string, string] => [f, t.replace(/"deleted":\[[\d,]*\]/g, '"deleted":[]')]);
+  return plaintextFindings([...texts, ...nats], expected);
 }
