@@ -4,15 +4,37 @@
  * `time_ms,rr_ms` lines the sensors produced, runs of three consecutive RR values as a list, the CSV header,
  * the real patient ids. The time range in a file's header is plaintext by design (AAD), so times alone are not a finding.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
 import type { SensorBeat } from './checker.js';
 
-/** Every regular file under `dir`, recursively. */
+/**
+ * Every regular file under `dir`, recursively. A running NATS node creates and removes files and directories while
+ * this walks (readdirSync's own recursion then fails with ENOENT): what vanished meanwhile is skipped.
+ */
 function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
-    .map((rel) => join(dir, rel))
-    .filter((p) => statSync(p).isFile());
+  const out: string[] = [];
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...filesUnder(p));
+    else if (e.isFile()) out.push(p);
+  }
+  return out;
+}
+
+/** The file's bytes as text, or '' when it was removed since the listing. */
+function readIfThere(p: string): string {
+  try {
+    return readFileSync(p).toString('latin1');
+  } catch {
+    return '';
+  }
 }
 
 /** Findings of the run's plaintext in `texts` (name → content). */
@@ -38,11 +60,29 @@ export function plaintextFindings(texts: Iterable<[string, string]>, expected: R
   return findings;
 }
 
-/** I2 over the stack's host directory and the logs of every cloud process it ran. */
-export function scanHost(stack: { cloudDir: string; runs: { name: string; proc: { stdout(): string; stderr(): string } }[]; expected(durationS: number): Map<string, SensorBeat[]> }, durationS: number): string[] {
-  const texts: [string, string][] = filesUnder(stack.cloudDir).map((f) => [f, readFileSync(f).toString('latin1')]);
+/**
+ * I2 over the stack's untrusted directories (`untrustedDirs()`, else the host's alone), its NATS nodes' store
+ * directories (`natsStoreDirs()`) and the logs of every cloud and JetStream worker process it ran (runs named
+ * `cloud`, `worker<i>`).
+ */
+export function scanHost(
+  stack: {
+    cloudDir: string;
+    untrustedDirs?: () => string[];
+    natsStoreDirs?: () => string[];
+    runs: { name: string; proc: { stdout(): string; stderr(): string } }[];
+    expected(durationS: number): Map<string, SensorBeat[]>;
+  },
+  durationS: number,
+): string[] {
+  const expected = stack.expected(durationS);
+  const read = (dirs: string[]): [string, string][] => dirs.flatMap((d) => filesUnder(d)).map((f) => [f, readIfThere(f)]);
+  const texts = read(stack.untrustedDirs?.() ?? [stack.cloudDir]);
   stack.runs.forEach((r, i) => {
-    if (r.name === 'cloud') texts.push([`cloud run ${i} log`, `${r.proc.stdout()}\n${r.proc.stderr()}`]);
+    if (r.name === 'cloud' || /^worker\d+$/.test(r.name)) texts.push([`${r.name} run ${i} log`, `${r.proc.stdout()}\n${r.proc.stderr()}`]);
   });
-  return plaintextFindings(texts, stack.expected(durationS));
+  // A NATS stream snapshot lists the removed message sequence numbers as JSON (`"deleted":[343,345,346,…]`): sorted
+  // integers, whose runs can equal RR runs by chance. The list is the server's bookkeeping, so it is left out.
+  const nats = read(stack.natsStoreDirs?.() ?? []).map(([f, t]): [string, string] => [f, t.replace(/"deleted":\[[\d,]*\]/g, '"deleted":[]')]);
+  return plaintextFindings([...texts, ...nats], expected);
 }

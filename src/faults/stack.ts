@@ -4,9 +4,12 @@
  * process (so it knows every beat the broker acknowledged), and a broker given by the scenario. No CSP runs:
  * the gateway keeps every verified result in its outbox, which is what the checker reads.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { envName } from '../config.js';
+import { partitionOf, pseudonymise } from '../crypto/index.js';
 import { computeMeasurement, ensurePlatformKey } from '../enclave/index.js';
 import { ensureGatewayKeys, startEmbeddedBroker, type EmbeddedBroker } from '../gateway/index.js';
 import { devicePassword, startSensorFleet, syntheticPatients, type ClockStep, type PatientParams, type SensorFleet } from '../sensor/index.js';
@@ -33,6 +36,49 @@ export interface StackOptions {
   cloudIntervalS?: number;
   /** The CSP the gateway forwards its verified results to (default: none, the results stay in its outbox). */
   cspUrl?: string;
+  /** Runs the host in JetStream mode with `hrvault worker` processes doing the analysis (issue 11). */
+  jetstream?: JetStreamStackOptions;
+}
+
+/** The JetStream scale-out of a fault stack: the cluster it talks to and the work stream's settings (times in ms). */
+export interface JetStreamStackOptions {
+  /** Every NATS node's client URL (the host and the workers get them all, so they fail over). */
+  urls: readonly string[];
+  /** Subject and bucket prefix, unique per scenario (one subject token). */
+  prefix: string;
+  partitions: number;
+  /** How many `hrvault worker` processes the scenario runs (indices 0 … workers-1 for startWorker). */
+  workers: number;
+  /** Stream and bucket replicas (default 3: the scenarios run on a three-node cluster). */
+  replicas?: number;
+  /** Redelivery of a dead worker's unacknowledged files (default 5000: it comes back fast). */
+  ackWaitMs?: number;
+  /** Partition lease length (default 3000). */
+  leaseTtlMs?: number;
+  /**
+   * Each stream's byte limit (default 128 MiB): JetStream reserves it on every replica, and the test cluster's nodes
+   * have 1 GiB of file store, which the default 1 GiB for the work stream alone would use up.
+   */
+  maxBytes?: number;
+  /** Every NATS node's store directory: untrusted, so I2 scans them. */
+  storeDirs?: readonly string[];
+}
+
+/**
+ * A pseudonym key (derived from the seed, so a rerun with the seed has the same layout) under which the patients'
+ * pseudonyms fall into as many distinct partitions as there can be: every partition then carries work, so any
+ * worker holding any partition is mid-batch now and then, and a fault aimed at "a worker" always hits work.
+ * Returns the key and each patient's partition.
+ */
+export function coveringPseudonymKey(gateway: string, patientIds: readonly string[], partitions: number, seed: number): { key: Buffer; partitionOf: Map<string, number> } {
+  const want = Math.min(partitions, patientIds.length);
+  for (let k = 0; k < 100_000; k++) {
+    const key = createHash('sha256').update(`hrvault-faults/pseudonym-key/${seed}/${k}`).digest();
+    // The host partitions a file by `<gateway>/<pseudonym>` (src/cloud/jetstream-host.ts).
+    const of = new Map(patientIds.map((p) => [p, partitionOf(`${gateway}/${pseudonymise(p, key)}`, partitions)]));
+    if (new Set(of.values()).size === want) return { key, partitionOf: of };
+  }
+  throw new Error(`no pseudonym key puts ${patientIds.length} patients into ${want} distinct partitions of ${partitions}: use more patients`);
 }
 
 export interface ProcessRun {
@@ -47,8 +93,23 @@ export interface FaultStack {
   cloudDir: string;
   enclaveDir: string;
   patients: PatientParams[];
+  /** Each patient's partition (JetStream stacks; every partition carries at least one patient when there are enough). */
+  partitionOfPatient: ReadonlyMap<string, number>;
+  /** Worker i's `--data-dir` (its enclave's sealed files are under `<dir>/enclave`); empty without JetStream. */
+  workerDirs: string[];
   /** The cloud's SFTP port (fixed after its first start, so a restarted cloud is where the gateway expects it). */
   cloudPort(): number;
+  /**
+   * Starts `hrvault worker` number i (JetStream stacks only) with its own data directory and the shared platform
+   * key, and waits for "worker running". `urls` replaces the NATS URLs it is given (fault proxies in between).
+   */
+  startWorker(i: number, o?: { env?: Record<string, string>; urls?: readonly string[] }): Promise<CliProcess>;
+  /** The latest process started for each worker index (undefined: never started). */
+  workers(): (CliProcess | undefined)[];
+  /** The host's and each worker's directory (untrusted), for I2. */
+  untrustedDirs(): string[];
+  /** Each NATS node's store directory (untrusted too), for I2. */
+  natsStoreDirs(): string[];
   /** Starts `hrvault cloud` (environment added to the test's) and waits for "cloud running". */
   startCloud(env?: Record<string, string>): Promise<CliProcess>;
   /**
@@ -95,15 +156,42 @@ export function createStack(opts: StackOptions): FaultStack {
     enrolment,
     JSON.stringify({ id: GATEWAY_USER, ssh_public_key: keys.sshPublicKey, signing_public_key: hex(keys.signingPublicKey), hpke_public_key: hex(keys.hpkePublicKey) }),
   );
+  const platformKey = join(enclaveDir, 'platform.key');
   const platformPub = join(enclaveDir, 'platform.pub');
-  writeFileSync(platformPub, `${hex(ensurePlatformKey(join(enclaveDir, 'platform.key')))}\n`);
+  writeFileSync(platformPub, `${hex(ensurePlatformKey(platformKey))}\n`);
   const measurement = computeMeasurement();
   const patients = syntheticPatients(opts.patients, opts.seed);
+  let partitionOfPatient = new Map<string, number>();
+  if (opts.jetstream !== undefined) {
+    // The gateway reads its pseudonym key from keys.json when it starts; no process has read it yet.
+    const cover = coveringPseudonymKey(GATEWAY_USER, patients.map((p) => p.patient), opts.jetstream.partitions, opts.seed);
+    const keysFile = join(gatewayDir, 'keys', 'keys.json');
+    const doc = JSON.parse(readFileSync(keysFile, 'utf8')) as Record<string, unknown>;
+    writeFileSync(keysFile, JSON.stringify({ ...doc, pseudonym_key: cover.key.toString('hex') }, null, 2), { mode: 0o600 });
+    partitionOfPatient = cover.partitionOf;
+  }
   const runs: ProcessRun[] = [];
   let port = 0;
   let hostKey = '';
   const batchS = opts.batchIntervalS ?? 0.3;
   const cloudS = opts.cloudIntervalS ?? 0.3;
+  const js = opts.jetstream;
+  const workerDirs = js === undefined ? [] : Array.from({ length: js.workers }, (_, i) => join(dir, `worker${i}`));
+  for (const d of workerDirs) mkdirSync(join(d, 'enclave'), { recursive: true });
+  const workerProcs: (CliProcess | undefined)[] = workerDirs.map(() => undefined);
+  // What the host and every worker read from the environment (src/config.ts, section jetstream).
+  const jetstreamEnv = (urls: readonly string[]): Record<string, string> =>
+    js === undefined
+      ? {}
+      : {
+          [envName('jetstream', 'url')]: urls.join(','),
+          [envName('jetstream', 'prefix')]: js.prefix,
+          [envName('jetstream', 'partitions')]: String(js.partitions),
+          [envName('jetstream', 'replicas')]: String(js.replicas ?? 3),
+          [envName('jetstream', 'ackWaitMs')]: String(js.ackWaitMs ?? 5000),
+          [envName('jetstream', 'leaseTtlMs')]: String(js.leaseTtlMs ?? 3000),
+          [envName('jetstream', 'maxBytes')]: String(js.maxBytes ?? 128 * 2 ** 20),
+        };
 
   const stack: FaultStack = {
     dir,
@@ -113,11 +201,13 @@ export function createStack(opts: StackOptions): FaultStack {
     patients,
     runs,
     gatewayStartFailures: [],
+    partitionOfPatient,
+    workerDirs,
     cloudPort: () => port,
     async startCloud(env = {}) {
       const proc = spawnCli(
         ['cloud', '--gateway-keys', enrolment, '--data-dir', cloudDir, '--enclave-dir', enclaveDir, '--port', String(port), '--batch-interval', String(cloudS)],
-        { env },
+        { env: { ...jetstreamEnv(js?.urls ?? []), ...env } },
       );
       runs.push({ name: 'cloud', proc });
       const m = await proc.waitFor(/"port":(\d+),"host_key":"(SHA256:[^"]+)"[^\n]*cloud running/, { timeoutMs: 90_000 });
@@ -125,6 +215,30 @@ export function createStack(opts: StackOptions): FaultStack {
       hostKey = m[2]!;
       return proc;
     },
+    async startWorker(i, o = {}) {
+      if (js === undefined) throw new Error('startWorker: this stack has no jetstream option');
+      const wdir = workerDirs[i];
+      if (wdir === undefined) throw new Error(`startWorker: no worker ${i} (the stack has ${workerDirs.length})`);
+      const proc = spawnCli(['worker', '--gateway-keys', enrolment], {
+        env: {
+          ...jetstreamEnv(o.urls ?? js.urls),
+          [envName('worker', 'dataDir')]: wdir,
+          // Its own enclave directory too: a default one would be shared by every worker (and relative to the repo).
+          [envName('enclave', 'dataDir')]: join(wdir, 'enclave'),
+          // One platform key for every worker's enclave: the gateway pins its public half (platform.pub).
+          [envName('enclave', 'platformKeyFile')]: platformKey,
+          [envName('worker', 'reorderHoldMs')]: '5000',
+          ...o.env,
+        },
+      });
+      runs.push({ name: `worker${i}`, proc });
+      workerProcs[i] = proc;
+      await proc.waitFor(/worker running/, { timeoutMs: 90_000 });
+      return proc;
+    },
+    workers: () => [...workerProcs],
+    untrustedDirs: () => [cloudDir, ...workerDirs],
+    natsStoreDirs: () => [...(js?.storeDirs ?? [])],
     async startGateway(o = {}) {
       if (hostKey === '') throw new Error('start the cloud before the gateway (the gateway pins its host key)');
       const proc = spawnCli(
@@ -186,6 +300,8 @@ export function createStack(opts: StackOptions): FaultStack {
     hostRejectedFiles() {
       const out: { name: string; code: string }[] = [];
       const q = join(cloudDir, 'quarantine');
+      // A host in JetStream mode may not have quarantined anything (nor made the directory) yet.
+      if (!existsSync(q)) return out;
       for (const rel of readdirSync(q, { recursive: true, encoding: 'utf8' })) {
         if (!rel.endsWith('.reason.json')) continue;
         const { name, code } = JSON.parse(readFileSync(join(q, rel), 'utf8')) as { name: string; code: string };
@@ -295,6 +411,8 @@ export interface Outcome {
   published: number;
   /** How the last gateway ended on SIGTERM ('exited', or why not: it is then SIGKILLed). */
   gatewaySigterm: string;
+  /** How each JetStream worker's last process ended on SIGTERM (empty without JetStream). */
+  workerSigterm: string[];
   /** Why gateway processes died while starting (each was started again). */
   gatewayStartFailures: string[];
 }
@@ -335,6 +453,9 @@ export async function drainAndCheck(
     gatewaySigterm += `; recovery incarnation ${await stop(last)}`;
   }
   await sigterm(cloud).catch(() => undefined);
+  // Workers stop after the host (nothing is left for them to do); each prints its stats on SIGTERM.
+  const workerSigterm: string[] = [];
+  for (const w of stack.workers()) if (w !== undefined) workerSigterm.push(await stop(w));
   const duration = st.simulatedS + 10;
   const i1 = stack.checkI1(duration, ackedPrefix(st.perPatient));
   // A CI log is all a failed run leaves behind: print each process's last warnings and errors beside the verdict.
@@ -345,6 +466,7 @@ export async function drainAndCheck(
     i3: checkCleanRun(readKeptEntries(join(stack.gatewayDir, 'spool')), GATEWAY_USER),
     published: st.published,
     gatewaySigterm,
+    workerSigterm,
     gatewayStartFailures: [...stack.gatewayStartFailures],
   };
 }

@@ -75,6 +75,19 @@ export interface StartNatsClusterOptions {
   timeoutMs?: number;
   /** The `nats-server` binary (default: `findNatsServer()`). */
   binary?: string;
+  /**
+   * Do not tell clients the other nodes' client URLs (`cluster.no_advertise`). Clients then reach only the
+   * URLs they were given: a test that routes one client through fault proxies needs this, or the client
+   * would learn the nodes' real ports and reconnect around the proxies.
+   */
+  noAdvertise?: boolean;
+  /**
+   * Each node's `max_file_store` in bytes (default 1 GiB). Streams reserve their `max_bytes` in it on every
+   * replica, so a test whose streams add up to more needs a larger limit; it is a limit, not an allocation.
+   */
+  maxFileStoreBytes?: number;
+  /** How much of each node's log `logTail` keeps (default 20 000 characters). */
+  logKeepChars?: number;
 }
 
 const LOG_KEEP = 20_000;
@@ -141,7 +154,12 @@ async function distinctFreePorts(n: number): Promise<number[]> {
   return [...ports];
 }
 
-function configText(node: NatsNodeInfo, all: readonly NatsNodeInfo[]): string {
+function configText(
+  node: NatsNodeInfo,
+  all: readonly NatsNodeInfo[],
+  noAdvertise: boolean,
+  maxFileStore: number,
+): string {
   const routes = all
     .filter((o) => o.name !== node.name)
     .map((o) => `    "nats-route://127.0.0.1:${o.clusterPort}"`)
@@ -154,7 +172,7 @@ function configText(node: NatsNodeInfo, all: readonly NatsNodeInfo[]): string {
     'jetstream {',
     `  store_dir: "${node.storeDir}"`,
     '  max_memory_store: 67108864',
-    '  max_file_store: 1073741824',
+    `  max_file_store: ${maxFileStore}`,
     '}',
   ];
   // One node is a standalone server (no cluster block), the way a single-host deployment runs.
@@ -165,6 +183,7 @@ function configText(node: NatsNodeInfo, all: readonly NatsNodeInfo[]): string {
           'cluster {',
           '  name: "hrvault-test"',
           `  listen: "127.0.0.1:${node.clusterPort}"`,
+          ...(noAdvertise ? ['  no_advertise: true'] : []),
           '  routes: [',
           routes,
           '  ]',
@@ -252,7 +271,10 @@ export async function startNatsCluster(opts: StartNatsClusterOptions = {}): Prom
   const configs = nodes.map((n) => join(dir, n.name, 'nats.conf'));
   for (const [i, n] of nodes.entries()) {
     await mkdir(n.storeDir, { recursive: true });
-    await writeFile(configs[i]!, configText(n, nodes));
+    await writeFile(
+      configs[i]!,
+      configText(n, nodes, opts.noAdvertise === true, opts.maxFileStoreBytes ?? 2 ** 30),
+    );
   }
 
   const procs: (ChildProcess | null)[] = nodes.map(() => null);
@@ -260,7 +282,8 @@ export async function startNatsCluster(opts: StartNatsClusterOptions = {}): Prom
   const logs: string[] = nodes.map(() => '');
   const append = (i: number, d: Buffer): void => {
     const s = logs[i]! + d.toString();
-    logs[i] = s.length > LOG_KEEP ? s.slice(-LOG_KEEP) : s;
+    const keep = opts.logKeepChars ?? LOG_KEEP;
+    logs[i] = s.length > keep ? s.slice(-keep) : s;
   };
 
   const start = (i: number): void => {
