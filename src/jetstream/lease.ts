@@ -231,6 +231,8 @@ export function leaseKey(partition: number): string {
 /** One attempt at creating or looking up the bucket, ms (an R3 stream's first election takes about 1 s here). */
 const CREATE_ATTEMPT_MS = 3000;
 /** Back-off after a transport error (a failover): the server needs time, ms. */
+/** How long past a TTL an operation may hold its partition's queue before the next one goes ahead (ms). */
+const QUEUE_STALL_MS = 10_000;
 const RETRY_MIN_MS = 50;
 const RETRY_MAX_MS = 500;
 /** Back-off after losing the stream's last sequence to another partition's write: only contention, ms. */
@@ -550,7 +552,16 @@ export class PartitionLeases {
 
   #serial<T>(partition: number, fn: () => Promise<T>): Promise<T> {
     const prev = this.#queues.get(partition) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
+    // Every step of an operation is bounded, but should one never settle (a reply lost in a way no timeout saw),
+    // the partition's queue must not stall behind it for ever: past a TTL and some, the next operation goes ahead.
+    // Safe: every write is a compare-and-set the server decides, whatever this process believes.
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.#ttlMs + QUEUE_STALL_MS);
+      timer.unref();
+    });
+    const ahead = Promise.race([prev, stalled]).finally(() => clearTimeout(timer));
+    const run = ahead.then(fn, fn);
     this.#queues.set(
       partition,
       run.then(

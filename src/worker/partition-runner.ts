@@ -139,6 +139,9 @@ export class PartitionRunner {
   #chain: Chain | undefined;
   #stopping = false;
   #lost: LeaseLostError | undefined;
+  /** Resolves when the lease is lost: a micro-batch in progress is abandoned then, whatever it waits for. */
+  readonly #lostSignal: Promise<void>;
+  #signalLost!: () => void;
   /** Results published in the last micro-batch: the enclave learns they are durable with the next one. */
   #written: { gateway: string; patient: string; seq: number }[] = [];
   #renewTimer: NodeJS.Timeout | undefined;
@@ -147,6 +150,7 @@ export class PartitionRunner {
     this.#o = o;
     this.partition = o.partition;
     this.#lease = o.lease;
+    this.#lostSignal = new Promise<void>((resolve) => (this.#signalLost = resolve));
     this.done = this.#run();
   }
 
@@ -173,7 +177,14 @@ export class PartitionRunner {
       await enclave.openPartition(partition, await this.#o.store.read(partition, this.#chain));
       opened = true;
       this.#startRenewing();
-      while (!this.#stopping && this.#lost === undefined) await this.#step();
+      // A lost lease ends the loop at once, even in the middle of a micro-batch stuck on a pull or a request: that
+      // batch can no longer commit (its compare-and-set would fail), so nothing is gained by waiting for it, and a
+      // runner that outlives its lease would keep its partition away from this worker's next acquisition.
+      while (!this.#stopping && this.#lost === undefined) {
+        const step = this.#step();
+        step.catch(() => undefined);
+        await Promise.race([step, this.#lostSignal]);
+      }
       if (this.#lost) end = { kind: 'lost', error: this.#lost };
     } catch (err) {
       end = err instanceof LeaseLostError ? { kind: 'lost', error: err } : { kind: 'failed', error: err };
@@ -193,6 +204,14 @@ export class PartitionRunner {
     return end;
   }
 
+  /** Records the loss of the lease (once, logged) and abandons the micro-batch in progress. */
+  #loseLease(err: LeaseLostError): void {
+    if (this.#lost) return;
+    this.#lost = err;
+    this.#o.log('warn', 'lease lost', { partition: this.partition, token: err.token, error: err.message });
+    this.#signalLost();
+  }
+
   /** Renews the lease a few times per TTL between commits (a commit renews it too). */
   #startRenewing(): void {
     const ttl = Math.max(1, this.#lease.expiresMs - Date.now());
@@ -203,7 +222,7 @@ export class PartitionRunner {
             if (l.epoch === this.#lease.epoch && l.token > this.#lease.token) this.#lease = l;
           },
           (err: unknown) => {
-            if (err instanceof LeaseLostError) this.#lost ??= err;
+            if (err instanceof LeaseLostError) this.#loseLease(err);
             else
               this.#o.log('warn', 'lease renewal failed; retried', {
                 partition: this.partition,

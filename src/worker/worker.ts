@@ -219,17 +219,35 @@ export async function startWorker(
     }
     if (give.length > 0 && !stopping) {
       log('info', 'partitions given up for balance', { worker: id, partitions: give, share });
-      await Promise.all(give.map((p) => runners.get(p)?.stop()));
+      // Not awaited: a runner finishes its micro-batch first, and the next rounds (heartbeat, acquisitions) must not
+      // wait on it; its partition stays in `runners` until it has released the lease.
+      for (const p of give) void runners.get(p)?.stop();
     }
   };
-  const timer = setInterval(() => {
-    round = round
-      .then(assign)
-      .catch((err: unknown) => log('warn', 'assignment round failed', { worker: id, error: String(err) }));
-  }, o.assignEveryMs);
-  round = round
-    .then(assign)
-    .catch((err: unknown) => log('warn', 'assignment round failed', { worker: id, error: String(err) }));
+  // One round at a time, each bounded: a round stuck on a request no timeout caught is abandoned (logged) after
+  // ROUND_LIMIT_MS and the next one starts, so the heartbeat and the takeover of a dead worker's partitions go on.
+  const roundLimitMs = Math.max(ROUND_LIMIT_MS, 2 * o.leaseTtlMs);
+  let busy = false;
+  const runRound = (): void => {
+    if (busy || stopping) return;
+    busy = true;
+    let timer: NodeJS.Timeout | undefined;
+    const overran = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        log('warn', 'assignment round overran; the next one starts', { worker: id, limit_ms: roundLimitMs });
+        resolve();
+      }, roundLimitMs);
+    });
+    const mine = assign().catch((err: unknown) =>
+      log('warn', 'assignment round failed', { worker: id, error: String(err) }),
+    );
+    round = Promise.race([mine, overran]).finally(() => {
+      clearTimeout(timer);
+      busy = false;
+    });
+  };
+  const timer = setInterval(runRound, o.assignEveryMs);
+  runRound();
 
   return {
     id,
@@ -256,6 +274,9 @@ export async function startWorker(
 }
 
 /** Partition `p`'s work: up to `max` messages per pull, waiting at most `expiresMs`. */
+/** The longest an assignment round may take before the next one starts anyway (ms; at least twice the lease TTL). */
+const ROUND_LIMIT_MS = 20_000;
+
 /** How long past its `expires` a pull may stay unanswered before the worker ends it itself (ms). */
 const PULL_GRACE_MS = 10_000;
 
