@@ -141,6 +141,17 @@ describe('faults/plaintext: I2 over every untrusted directory and every worker l
       expect(more.some((f) => f.includes('2.blk') && f.includes('RR run 822,815,818'))).toBe(true);
       rmSync(join(host, 'dump.txt'));
       rmSync(join(store, 'jetstream', '2.blk'));
+      // A patient id is text only where text could hold it: inside ciphertext (neighbours 0x80+) it is chance.
+      writeFileSync(
+        join(store, 'jetstream', '3.blk'),
+        Buffer.from([0x12, 0xe9, 0x0d, ...Buffer.from('P0001'), 0xf5, 0xf5]),
+      );
+      writeFileSync(join(host, 'leak.json'), '{"patient":"P0001"}');
+      const ids = scanHost(stack, 60).filter((f) => f.includes('patient id'));
+      expect(ids.some((f) => f.includes('3.blk'))).toBe(false);
+      expect(ids.some((f) => f.includes('leak.json'))).toBe(true);
+      rmSync(join(store, 'jetstream', '3.blk'));
+      rmSync(join(host, 'leak.json'));
       // The gateway is trusted: its log is not scanned.
       expect(findings.some((f) => f.startsWith('gateway'))).toBe(false);
       expect(scanHost({ ...stack, natsStoreDirs: () => [], runs: [] }, 60)).toEqual([]);
