@@ -41,7 +41,6 @@ export {
   H_SEQ,
   H_TOKEN,
   attestReplySchema,
-  parseContract,
   parseJsonContract,
   readAttestReply,
   readRefusal,

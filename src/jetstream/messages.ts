@@ -19,7 +19,7 @@
  *   src/enclave/provisioning.ts.
  */
 import { z } from 'zod';
-import { FILE_NAME, WIRE_ID } from '../contracts/index.js';
+import { FILE_NAME, parseContract, WIRE_ID } from '../contracts/index.js';
 import { ERROR_CODES, HrvaultError, type ErrorCode } from '../errors.js';
 
 /** Header: the gateway whose inbox a work file came from, or whose outbox a result goes to. */
@@ -99,42 +99,25 @@ export interface HeaderReader {
   get(name: string): string;
 }
 
-/** Parses `schema` from `raw` or throws HRV_ERR_CONTRACT naming `what` and the first bad field. */
-export function parseContract<T>(schema: z.ZodType<T>, raw: unknown, what: string): T {
-  const r = schema.safeParse(raw);
-  if (r.success) return r.data;
-  const issue = r.error.issues[0];
-  throw new HrvaultError(
-    'HRV_ERR_CONTRACT',
-    `${what}: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'}`,
-    { cause: r.error },
-  );
-}
-
 /** The work headers of a message, validated. */
 export function readWorkHeaders(h: HeaderReader | undefined): WorkHeaders {
-  return parseContract(
-    workHeadersSchema,
-    { gateway: h?.get(H_GATEWAY), file: h?.get(H_FILE) },
-    'work message headers',
-  );
+  return parseContract('work message headers', workHeadersSchema, {
+    gateway: h?.get(H_GATEWAY),
+    file: h?.get(H_FILE),
+  });
 }
 
 /** The result headers of a message, validated. */
 export function readResultHeaders(h: HeaderReader | undefined): ResultHeaders {
   const num = (s: string | undefined): number | undefined =>
     s === undefined || s === '' || !/^\d{1,15}$/.test(s) ? undefined : Number(s);
-  return parseContract(
-    resultHeadersSchema,
-    {
-      gateway: h?.get(H_GATEWAY),
-      result: h?.get(H_RESULT),
-      patient: h?.get(H_PATIENT),
-      seq: num(h?.get(H_SEQ)),
-      token: num(h?.get(H_TOKEN)),
-    },
-    'result message headers',
-  );
+  return parseContract('result message headers', resultHeadersSchema, {
+    gateway: h?.get(H_GATEWAY),
+    result: h?.get(H_RESULT),
+    patient: h?.get(H_PATIENT),
+    seq: num(h?.get(H_SEQ)),
+    token: num(h?.get(H_TOKEN)),
+  });
 }
 
 /** Parses `schema` from a UTF-8 JSON body or throws HRV_ERR_CONTRACT naming `what`. */
@@ -151,7 +134,7 @@ export function parseJsonContract<T>(schema: z.ZodType<T>, data: Uint8Array, wha
       },
     );
   }
-  return parseContract(schema, doc, what);
+  return parseContract(what, schema, doc);
 }
 
 /** The body of a refusal message, validated. */

@@ -34,6 +34,7 @@ import {
 } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { z } from 'zod';
+import { parseContract } from '../contracts/index.js';
 import { HrvaultError } from '../errors.js';
 import {
   H_GATEWAY,
@@ -41,7 +42,6 @@ import {
   H_RESULT,
   H_SEQ,
   H_TOKEN,
-  parseContract,
   readRefusal,
   readResultHeaders,
   refusalSchema,
@@ -125,7 +125,7 @@ export async function publishResult(
 ): Promise<ResultPublished> {
   const o = parseResultsOptions(input);
   const { bytes, ...fields } = result;
-  const h = parseContract(resultHeadersSchema, fields, 'result message headers');
+  const h = parseContract('result message headers', resultHeadersSchema, fields);
   const hdrs = natsHeaders();
   hdrs.set(H_GATEWAY, h.gateway);
   hdrs.set(H_RESULT, h.result);
@@ -142,7 +142,7 @@ export async function publishRefusal(
   refusal: Refusal,
 ): Promise<ResultPublished> {
   const o = parseResultsOptions(input);
-  const r = parseContract(refusalSchema, refusal, 'refusal message');
+  const r = parseContract('refusal message', refusalSchema, refusal);
   return publishOnce(
     js,
     o,

@@ -35,9 +35,9 @@ import {
 } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { z } from 'zod';
-import { MAX_PARTITIONS, partitionsSchema } from '../contracts/index.js';
+import { MAX_PARTITIONS, parseContract, partitionsSchema } from '../contracts/index.js';
 import { partitionOf } from '../crypto/index.js';
-import { H_FILE, H_GATEWAY, parseContract, workHeadersSchema, type WorkHeaders } from './messages.js';
+import { H_FILE, H_GATEWAY, workHeadersSchema, type WorkHeaders } from './messages.js';
 import {
   NS_PER_MS,
   workQueueStreamConfig,
@@ -50,7 +50,6 @@ import {
 
 // partitionOf is in src/crypto (the enclave checks partitions too, without the NATS client); re-exported for this module's users.
 export { MAX_PARTITIONS, partitionOf };
-
 
 /** The work stream's settings, as a caller gives them (times in ms, sizes in bytes). */
 export const workOptionsSchema = z.strictObject({
@@ -152,7 +151,7 @@ export async function publishWork(
   const subject = workSubject(o, partitionOf(file.pseudonym, o.partitions));
   let hdrs: ReturnType<typeof natsHeaders> | undefined;
   if (file.headers) {
-    const h = parseContract(workHeadersSchema, file.headers, 'work message headers');
+    const h = parseContract('work message headers', workHeadersSchema, file.headers);
     hdrs = natsHeaders();
     hdrs.set(H_GATEWAY, h.gateway);
     hdrs.set(H_FILE, h.file);
