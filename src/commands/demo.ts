@@ -42,7 +42,7 @@ import { readInputText } from './read-input.js';
 import { cloudFromConfig } from './cloud.js';
 import { closeNats, removeDeployment } from '../jetstream/index.js';
 import { startWorker, type WorkerHandle } from '../worker/index.js';
-import { clusterEnclave, workOptionsOf } from './worker-enclave.js';
+import { clusterEnclave, workerOptionsOf } from './worker-enclave.js';
 import { gatewayFromConfig } from './gateway.js';
 import { processIo, type CommandIo } from './io.js';
 import { num, untilSignal } from './sensor.js';
@@ -368,14 +368,7 @@ export async function runDemo(opts: DemoOptions, io: CommandIo = processIo): Pro
         const w = await startWorker(
           nats,
           wenclave,
-          {
-            work: workOptionsOf(c),
-            id: `demo-worker-${i}`,
-            leaseTtlMs: c.jetstream.leaseTtlMs,
-            maxBatch: c.worker.maxBatch,
-            fetchMs: c.worker.fetchMs,
-            reorderHoldMs: c.worker.reorderHoldMs,
-          },
+          workerOptionsOf(c, `demo-worker-${i}`),
           (level, msg, fields) => wlog[level](fields ?? {}, msg),
         );
         workers.push(w);

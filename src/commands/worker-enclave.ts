@@ -21,6 +21,7 @@ import {
 } from '../enclave/index.js';
 import { HrvaultError } from '../errors.js';
 import { openLeaseBucket, PartitionLeases, subjects, type WorkOptionsInput } from '../jetstream/index.js';
+import type { WorkerOptionsInput } from '../worker/index.js';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 
 /** The lease key that records the cluster's bootstrap claim (beyond every partition number). */
@@ -38,6 +39,18 @@ export function workOptionsOf(cfg: HrvaultConfig): WorkOptionsInput {
     maxBytes: j.maxBytes,
     maxAckPending: j.maxAckPending,
     ackWaitMs: j.ackWaitMs,
+  };
+}
+
+/** `startWorker`'s options from a validated config (`id`: this worker's, default host-pid-random). */
+export function workerOptionsOf(cfg: HrvaultConfig, id?: string): WorkerOptionsInput {
+  return {
+    work: workOptionsOf(cfg),
+    ...(id === undefined ? {} : { id }),
+    leaseTtlMs: cfg.jetstream.leaseTtlMs,
+    maxBatch: cfg.worker.maxBatch,
+    fetchMs: cfg.worker.fetchMs,
+    reorderHoldMs: cfg.worker.reorderHoldMs,
   };
 }
 

@@ -14,7 +14,7 @@ import { startWorker } from '../worker/index.js';
 import { readGatewayKeys } from './cloud.js';
 import { stopOnSignal } from './lifecycle.js';
 import { num } from './sensor.js';
-import { clusterEnclave, workOptionsOf } from './worker-enclave.js';
+import { clusterEnclave, workerOptionsOf } from './worker-enclave.js';
 
 export function registerWorkerCommand(program: Command): void {
   program
@@ -80,17 +80,8 @@ export function registerWorkerCommand(program: Command): void {
           const enclave = await clusterEnclave({ cfg, nc, dataDir: dir, platformKeyFile, gateways, logger });
           // A start that fails once the enclave child is up must close it, or this process never exits (and a
           // supervisor's restart would wait on the child's lock of the state directory).
-          const worker = await startWorker(
-            nc,
-            enclave,
-            {
-              work: workOptionsOf(cfg),
-              leaseTtlMs: cfg.jetstream.leaseTtlMs,
-              maxBatch: cfg.worker.maxBatch,
-              fetchMs: cfg.worker.fetchMs,
-              reorderHoldMs: cfg.worker.reorderHoldMs,
-            },
-            (level, msg, fields) => logger[level](fields ?? {}, msg),
+          const worker = await startWorker(nc, enclave, workerOptionsOf(cfg), (level, msg, fields) =>
+            logger[level](fields ?? {}, msg),
           ).catch(async (err: unknown) => {
             enclave.stopAnswering();
             await enclave.close();

@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../../config.js';
 import { connectNats } from '../../jetstream/index.js';
 import { startWorker, type WorkerHandle } from '../../worker/index.js';
-import { clusterEnclave, workOptionsOf, type ClusterEnclave } from '../../commands/index.js';
+import { clusterEnclave, workerOptionsOf, type ClusterEnclave } from '../../commands/index.js';
 import { send, sendFlushed } from './ipc.js';
 import { selfUsage, UsageTracker } from './proc-usage.js';
 import { workerConfigSchema, type WorkerFinal } from './protocol.js';
@@ -63,14 +63,7 @@ async function start(raw: unknown): Promise<void> {
   const worker = await startWorker(
     nc,
     enclave,
-    {
-      work: workOptionsOf(cfg),
-      id: `${c.prefix}-w${c.index}`,
-      leaseTtlMs: cfg.jetstream.leaseTtlMs,
-      maxBatch: cfg.worker.maxBatch,
-      fetchMs: cfg.worker.fetchMs,
-      reorderHoldMs: cfg.worker.reorderHoldMs,
-    },
+    workerOptionsOf(cfg, `${c.prefix}-w${c.index}`),
     (level, msg, fields) => logger[level](fields ?? {}, msg),
   );
   const usage = new UsageTracker();
