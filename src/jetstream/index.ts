@@ -74,4 +74,4 @@ export {
   type ResultsOptionsInput,
 } from './results.js';
 export { deploymentStreams, removeDeployment } from './deployment.js';
-export { ensureStream } from './streams.js';
+export { ensureStream, subjectsUnder } from './streams.js';

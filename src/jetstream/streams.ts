@@ -158,3 +158,13 @@ export async function publishOnce(
   });
   return { seq: ack.seq, duplicate: ack.duplicate };
 }
+
+/**
+ * The subjects of `stream` that start with `prefix`, each without it: one stream-info request (subjects filtered),
+ * answered by the stream's leader, and no consumer created (listings through a consumer timed out on a 2.9.10
+ * cluster with a node down).
+ */
+export async function subjectsUnder(jsm: JetStreamManager, stream: string, prefix: string): Promise<string[]> {
+  const si = await jsm.streams.info(stream, { subjects_filter: `${prefix}>` });
+  return Object.keys(si.state.subjects ?? {}).map((s) => s.slice(prefix.length));
+}

@@ -32,7 +32,7 @@ import {
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { HrvaultError } from '../errors.js';
-import { ensureStream, subjects } from '../jetstream/index.js';
+import { ensureStream, subjects, subjectsUnder } from '../jetstream/index.js';
 
 const pieceId = z.string().regex(/^[0-9a-f]{16}$/, 'piece id must be 16 hex digits');
 
@@ -241,11 +241,8 @@ export class CheckpointStore {
 
   /** The ids of the pieces of `partition` in the stream (one stream-info request, subjects filtered). */
   async pieceIds(partition: number): Promise<string[]> {
-    const prefix = `${this.#prefix}.state.${partition}.`;
-    const si = await this.#jsm.streams.info(this.#stream, { subjects_filter: `${prefix}>` });
-    return [
-      ...new Set(Object.keys(si.state.subjects ?? {}).map((s) => s.slice(prefix.length).split('.')[0]!)),
-    ];
+    const chunks = await subjectsUnder(this.#jsm, this.#stream, `${this.#prefix}.state.${partition}.`);
+    return [...new Set(chunks.map((s) => s.split('.')[0]!))];
   }
 
   /**

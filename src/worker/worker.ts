@@ -21,6 +21,7 @@ import { ConfigError, HrvaultError } from '../errors.js';
 import {
   ensureResultsStream,
   ensureWorkStream,
+  subjectsUnder,
   openLeaseBucket,
   parseResultsOptions,
   publishRefusal,
@@ -142,16 +143,9 @@ export async function startWorker(
     timeout: timeoutMs,
   });
   const sink = resultSink(js, results);
-  /**
-   * The ids of the workers registered and not expired: one stream-info request answered by the bucket's leader (a
-   * KV key listing would create a consumer every round, and on 2.9.10 such listings timed out while one node of three
-   * was down).
-   */
-  const liveWorkers = async (): Promise<string[]> => {
-    const prefix = `$KV.${names.workersBucket}.`;
-    const si = await jsm.streams.info(`KV_${names.workersBucket}`, { subjects_filter: `${prefix}>` });
-    return Object.keys(si.state.subjects ?? {}).map((s) => s.slice(prefix.length));
-  };
+  /** The ids of the workers registered and not expired (their registry keys). */
+  const liveWorkers = (): Promise<string[]> =>
+    subjectsUnder(jsm, `KV_${names.workersBucket}`, `$KV.${names.workersBucket}.`);
 
   const totals = { ...emptyRunnerStats(), runners_started: 0, leases_lost: 0 };
   const runners = new Map<number, PartitionRunner>();
