@@ -267,13 +267,13 @@ export async function startWorker(
   };
 }
 
-/** Partition `p`'s work: up to `max` messages per pull, waiting at most `expiresMs`. */
 /** The longest an assignment round may take before the next one starts anyway (ms; at least twice the lease TTL). */
 const ROUND_LIMIT_MS = 20_000;
 
 /** How long past its `expires` a pull may stay unanswered before the worker ends it itself (ms). */
 const PULL_GRACE_MS = 10_000;
 
+/** Partition `p`'s work: up to `max` messages per pull, waiting at most `expiresMs`. */
 function workSource(js: JetStreamClient, work: WorkOptions, p: number): WorkSource {
   // Looked up once per runner (a consumer-info request), then every pull goes straight to the durable consumer.
   let consumer: Promise<Consumer> | undefined;

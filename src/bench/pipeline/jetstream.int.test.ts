@@ -37,7 +37,8 @@ describe.skipIf(skipReason !== null)('hrvault bench clients --quick --jetstream'
     const points = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(points).toHaveLength(1);
     const p = points[0]!;
-    expect(p).toMatchObject({ mode: 'secure', workers: 1, clients: 20, rate: 1, batch_interval_s: 1, results_rejected: 0, results_missing: 0, first_error: null });
+    // The run's log (host ticks, the worker's warnings) says where a missing result went.
+    expect(p, r.stderr).toMatchObject({ mode: 'secure', workers: 1, clients: 20, rate: 1, batch_interval_s: 1, results_rejected: 0, results_missing: 0, first_error: null });
     expect(p.files_sent).toBe(60);
     expect(p.results_verified).toBe(p.files_sent);
     // The one worker analysed every file (a redelivery would count twice and show here).
