@@ -252,12 +252,16 @@ describe('micro-batch scheduler', () => {
       await c.connect({ host: '127.0.0.1', port: plain.port, username: 'gw-1', privateKey: sshKey.private });
       const { csv } = rrCsv(0, 10_000, 70);
       await upload(c, 'p9-0.csv', encodePlainFile({ v: 1, kind: 'rr-batch', gateway: 'gw-1', patient: 'p9', seq: 0, t_start_ms: 0, t_end_ms: 10_000, key_id: 'plain' }, Buffer.from(csv)));
-      for (let i = 0; i < 100 && plain.stats().batches === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      // The tick records the micro-batch, then files its input away in the background (after commit point C3): the
+      // test waits for both, each a signal of its own, within a deadline for a loaded machine.
+      const inbox = join(d, 'gateways', 'gw-1', 'inbox');
+      const deadline = Date.now() + 10_000;
+      while ((plain.stats().batches === 0 || readdirSync(inbox).length > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       const s = plain.stats();
       expect(s.batches).toBe(1);
       expect(s.files).toBe(1);
       expect(s.batch_ms[0]).toBeGreaterThan(0);
-      expect(readdirSync(join(d, 'gateways', 'gw-1', 'inbox'))).toEqual([]);
+      expect(readdirSync(inbox)).toEqual([]);
     } finally {
       await c.end();
       await plain.stop();
