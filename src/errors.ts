@@ -70,6 +70,7 @@ export const ERROR_CODES = {
   HRV_ERR_AGGREGATES_SUSPENDED: 'aggregates are suspended after the storage provider forged one, until an admin resumes them',
   HRV_ERR_PARTITION: 'a file\'s patient does not belong to the partition it was handed in for, or the partition is not open in this enclave',
   HRV_ERR_JETSTREAM_UNANSWERED: 'a JetStream request went unanswered past its deadline (a stream or consumer without a leader, a node lost)',
+  HRV_ERR_JETSTREAM_LEFTOVER: 'streams of a deployment being removed were still on the server after it deleted them (something still creates them)',
   HRV_ERR_LEASE_LOST: 'a partition lease was taken over, expired or could not be confirmed; its holder may no longer commit',
   HRV_ERR_SCHEMA_NEWER: 'the database schema was written by a newer release than this one (its version is unknown to this code); refusing to start',
   HRV_ERR_SCHEMA_DRIFT: 'the schema migrations recorded in the database differ from this code\'s (a released migration was edited or removed); refusing to start',

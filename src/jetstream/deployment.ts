@@ -3,8 +3,9 @@
  * and worker buckets, the state object store. For tests and the demo, which run under a prefix of their own on a
  * shared server and must leave nothing behind.
  */
-import { jetstreamManager, JetStreamApiError } from '@nats-io/jetstream';
+import { jetstreamManager, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { HrvaultError } from '../errors.js';
 import { subjects } from './messages.js';
 
 /** The JetStream streams of deployment `prefix` (KV buckets are streams `KV_<bucket>`). */
@@ -19,17 +20,49 @@ export function deploymentStreams(prefix: string): string[] {
   ];
 }
 
-/** Deletes every stream of deployment `prefix`; those already absent are skipped. Returns the ones deleted. */
+/**
+ * Deletes every stream of deployment `prefix` and checks that none is left; those already absent are skipped. Returns
+ * the ones deleted. A stream found again after its deletion (a request of a process that just died, read by the server
+ * after ours) is deleted once more; one still there after that is an error naming it.
+ */
 export async function removeDeployment(nc: NatsConnection, prefix: string): Promise<string[]> {
   const jsm = await jetstreamManager(nc);
   const gone: string[] = [];
-  for (const name of deploymentStreams(prefix)) {
+  let left = deploymentStreams(prefix);
+  for (let round = 0; round < 2 && left.length > 0; round++) {
+    for (const name of left) if (await deleteStream(jsm, name)) gone.push(name);
+    left = await present(jsm, left);
+  }
+  if (left.length > 0)
+    throw new HrvaultError('HRV_ERR_JETSTREAM_LEFTOVER', `streams ${left.join(', ')} of deployment ${prefix} are still on the server after being deleted twice`);
+  return gone;
+}
+
+/** Deletes stream `name`; false when it was not there. */
+async function deleteStream(jsm: JetStreamManager, name: string): Promise<boolean> {
+  try {
+    return await jsm.streams.delete(name);
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+}
+
+/** The streams of `names` that exist on the server now. */
+async function present(jsm: JetStreamManager, names: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const name of names) {
     try {
-      if (await jsm.streams.delete(name)) gone.push(name);
+      await jsm.streams.info(name);
+      out.push(name);
     } catch (err) {
-      // 10059: stream not found.
-      if (!(err instanceof JetStreamApiError && err.code === 10059)) throw err;
+      if (!isNotFound(err)) throw err;
     }
   }
-  return gone;
+  return out;
+}
+
+/** JetStream's "stream not found" (10059). */
+function isNotFound(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === 10059;
 }

@@ -29,7 +29,8 @@ export interface BenchChild {
   next<T>(type: string, timeoutMs: number): Promise<T>;
   /** Called for every message of `type` (progress lines). */
   on(type: string, fn: (msg: Record<string, unknown>) => void): void;
-  kill(): void;
+  /** SIGKILLs the process and resolves once it has exited (at once when it already had). */
+  kill(): Promise<void>;
   /** Waits up to `timeoutMs` for the process to exit by itself (so a `--cpu-prof` profile gets written), then kills it. */
   exit(timeoutMs: number): Promise<void>;
 }
@@ -85,7 +86,13 @@ export function forkChild(entry: 'server-main' | 'generator-main' | 'worker-main
     on(type, fn) {
       handlers.set(type, [...(handlers.get(type) ?? []), fn]);
     },
-    kill: () => void child.kill('SIGKILL'),
+    kill: () =>
+      child.exitCode !== null || child.signalCode !== null
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            child.once('exit', () => resolve());
+            child.kill('SIGKILL');
+          }),
     exit: (timeoutMs) =>
       child.exitCode !== null || child.signalCode !== null
         ? Promise.resolve()

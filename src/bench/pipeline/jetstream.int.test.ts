@@ -51,6 +51,6 @@ describe.skipIf(skipReason !== null)('hrvault bench clients --quick --jetstream'
     expect(r.stderr).toMatch(/worker 0 running/);
     expect(r.stderr).toMatch(/host tick \d+: \d+ files published/);
     const left = [...(await benchStreams())].filter((s) => !before.has(s));
-    expect(left).toEqual([]);
+    expect(left, r.stderr).toEqual([]);
   });
 });

@@ -130,7 +130,7 @@ export async function runPoint(spec: PointSpec, log: (line: string) => void = ()
       const g = await generate(gen, spec, tag, log, { ...t.file.ready, port: t.port }, t.host, t.file.gateways.slice(0, nGw));
       return summarise(spec, g, undefined, gen.pinned);
     } finally {
-      gen.kill();
+      await gen.kill();
     }
   }
   const ids = identitiesFor(nGw);
@@ -160,8 +160,8 @@ export async function runPoint(spec: PointSpec, log: (line: string) => void = ()
   } finally {
     // A profiled process writes its profile as it exits: let it (it exits once the harness has its final report).
     if (profDir !== undefined && result) await Promise.all([server?.exit(60_000), gen?.exit(60_000)]);
-    server?.kill();
-    gen?.kill();
+    // Dead before their directory goes (a process still writing would leave files behind).
+    await Promise.all([server?.kill(), gen?.kill()]);
     rmSync(dataDir, { recursive: true, force: true });
   }
   if (profDir !== undefined) {
@@ -240,7 +240,8 @@ async function runJetstreamPoint(spec: PointSpec, js: NonNullable<PointSpec['jet
       },
     };
   } finally {
-    for (const c of [gen, ...workers, server]) c?.kill();
+    // Dead before the streams go: nothing of the point may still be talking to the server.
+    await Promise.all([gen, ...workers, server].map((c) => c?.kill()));
     // The deployment's streams go with the point, even when a child died: a shared server keeps nothing of it.
     const nc = await connectNats({ url: js.url, name: 'hrvault-bench-cleanup', tlsCaFile: '', tlsCertFile: '', tlsKeyFile: '' }).catch(() => undefined);
     if (nc) {
