@@ -81,7 +81,7 @@ export const DEFAULT_CONFIG: HrvaultConfig = {
     maxAgeMs: 7 * 86_400_000,
     maxBytes: 2 ** 30,
     maxAckPending: 2000,
-    ackWaitMs: 30_000,
+    ackWaitMs: 10_000,
     leaseTtlMs: 10_000,
     tlsCaFile: '',
     tlsCertFile: '',

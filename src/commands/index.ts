@@ -11,7 +11,7 @@ import { registerWorkerCommand } from './worker.js';
 
 export { runDemo, formatSummary, type DemoOptions, type DemoContext, type DemoSummary } from './demo.js';
 // The benchmark's JetStream workers (src/bench/pipeline/worker-main.ts) run what `hrvault worker` runs.
-export { clusterEnclave, workerOptionsOf, type ClusterEnclave } from './worker-enclave.js';
+export { clusterEnclave, resultsOptionsOf, workerOptionsOf, workOptionsOf, type ClusterEnclave } from './worker-enclave.js';
 
 /** Adds every sub-command to the program; each component's command module registers itself here. */
 export function registerCommands(program: Command): void {

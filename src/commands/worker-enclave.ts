@@ -56,13 +56,15 @@ export function workerOptionsOf(cfg: HrvaultConfig, id?: string): WorkerOptionsI
 
 /**
  * The results stream options of a validated config: as replicated as the work stream, with the same duplicate window
- * and limits. Hosts and workers both create the stream (idempotently), so both must pass the same settings.
+ * and limits. Hosts and workers both create the stream (idempotently), so both must pass the same settings. The
+ * host's consumer of it gets the work consumers' ack wait (a result sent into a pull that ended comes back after it).
  */
 export function resultsOptionsOf(cfg: HrvaultConfig): {
   replicas: number;
   duplicateWindowMs: number;
   maxAgeMs: number;
   maxBytes: number;
+  ackWaitMs: number;
 } {
   const j = cfg.jetstream;
   return {
@@ -70,6 +72,7 @@ export function resultsOptionsOf(cfg: HrvaultConfig): {
     duplicateWindowMs: j.duplicateWindowMs,
     maxAgeMs: j.maxAgeMs,
     maxBytes: j.maxBytes,
+    ackWaitMs: j.ackWaitMs,
   };
 }
 

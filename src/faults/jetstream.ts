@@ -8,7 +8,7 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connectNats, parseWorkOptions, workConsumerName } from '../jetstream/index.js';
 import type { CliProcess } from '../test-support/processes.js';
-import { startFaultProxy, type FaultProxy } from './proxy.js';
+import { startFaultProxy, type FaultProxy } from '../test-support/fault-proxy.js';
 
 /** One event of a worker about a partition, in log order. */
 export type PartitionEvent =

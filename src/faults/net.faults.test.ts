@@ -1,5 +1,5 @@
 /**
- * Scenarios "net-*": the fault proxy (src/faults/proxy.ts) sits between the gateway process and the cloud's
+ * Scenarios "net-*": the fault proxy (src/test-support/fault-proxy.ts) sits between the gateway process and the cloud's
  * SFTP server, and between the gateway and the MQTT broker, while the sensors publish to the broker directly.
  * - net-sftp: a cut (connections reset, new ones refused), then a silent stall that heals (the link resumes),
  *   then three already-analysed files put back into the host's inbox (duplicate files).
@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { deviceOfPatient, devicePassword, patientId, type SensorFleet } from '../sensor/index.js';
 import type { CliProcess } from '../test-support/processes.js';
 import { mosquittoInstalled, startPrivateMosquitto } from './mosquitto.js';
-import { startFaultProxy, type FaultProxy } from './proxy.js';
+import { startFaultProxy, type FaultProxy } from '../test-support/fault-proxy.js';
 import { printInvariants } from './report.js';
 import { faultSeed } from './seed.js';
 import { createStack, DEVICE_SECRET, drainAndCheck, GATEWAY_PASSWORD, GATEWAY_USER, resultsKept, startSuiteBroker, untilSettled, type FaultStack, type Outcome } from './stack.js';

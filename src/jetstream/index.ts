@@ -75,3 +75,4 @@ export {
 } from './results.js';
 export { deploymentStreams, removeDeployment } from './deployment.js';
 export { ensureStream, subjectsUnder } from './streams.js';
+export { isHeartbeatsMissed } from './pull.js';

@@ -5,9 +5,11 @@
  * test makes its own streams under a prefix of this run's own and deletes them at the end.
  */
 import { randomBytes } from 'node:crypto';
-import { headers } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
+import { connect, headers } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors.js';
+import { startFaultProxy } from '../test-support/fault-proxy.js';
 import { waitUntil } from '../test-support/nats-cluster.js';
 import {
   H_GATEWAY,
@@ -25,7 +27,7 @@ import {
   type ResultsOptions,
   type ResultsOptionsInput,
 } from './index.js';
-import { standaloneSkipReason, useStandalone } from './test-support/standalone.js';
+import { NATS_URL, standaloneSkipReason, useStandalone } from './test-support/standalone.js';
 
 const skipReason = await standaloneSkipReason();
 
@@ -70,6 +72,32 @@ describe.skipIf(skipReason !== null)('the results stream on a JetStream server',
     expect((await publishRefusal(nats.js, o, refusal)).duplicate).toBe(false);
     expect((await publishRefusal(nats.js, o, { ...refusal, reason: 'again' })).duplicate).toBe(true);
     expect(await stored(o)).toBe(2);
+  });
+
+  it('a pull over a link gone silent ends without failing; a result sent into the silence comes back after the ack wait', async () => {
+    const o = await fresh({ ackWaitMs: 1000 });
+    const proxy = await startFaultProxy(Number(NATS_URL.split(':')[1]));
+    const nc = await connect({ servers: `127.0.0.1:${proxy.port}`, timeout: 2000 });
+    try {
+      const c = await jetstream(nc).consumers.get(o.stream, o.durable);
+      const pull = fetchResults(c, o.prefix, { max: 10, expiresMs: 1000 });
+      proxy.stall();
+      await publishResult(nats.js, o, result(1));
+      // nats.js ends the pull with "heartbeats missed" (before: thrown, and the host's loop paused and started over).
+      expect(await pull).toEqual({ good: [], bad: [] });
+      proxy.heal();
+      let seqs: { seq: number; deliveries: number }[] = [];
+      const deadline = Date.now() + 20_000;
+      while (seqs.length === 0 && Date.now() < deadline) {
+        const b = await fetchResults(c, o.prefix, { max: 10, expiresMs: 1000 });
+        seqs = b.good.map((g) => ({ seq: g.message.kind === 'result' ? g.message.headers.seq : -1, deliveries: g.msg.info.deliveryCount }));
+        for (const g of b.good) g.msg.ack();
+      }
+      expect(seqs).toEqual([{ seq: 1, deliveries: 2 }]);
+    } finally {
+      await nc.close().catch(() => undefined);
+      await proxy.close();
+    }
   });
 
   it('round-trips the headers on the gateway subject and removes a message once the host acknowledges it', async () => {

@@ -59,6 +59,7 @@ import {
   publishOnce,
   type Published,
 } from './streams.js';
+import { isHeartbeatsMissed } from './pull.js';
 import { workOptionsSchema } from './work.js';
 
 /** The results stream's and the host consumer's settings, as a caller gives them (times in ms, sizes in bytes). */
@@ -241,6 +242,13 @@ export async function fetchResults(
                 }),
         });
       }
+    }
+  } catch (err) {
+    // Missed heartbeats end this pull (./pull.ts): the results in hand are written as any pull's. Any other failure
+    // hands them back at once rather than after the ack wait.
+    if (!isHeartbeatsMissed(err)) {
+      for (const m of [...out.good, ...out.bad]) m.msg.nak();
+      throw err;
     }
   } finally {
     opts.signal?.removeEventListener('abort', stop);

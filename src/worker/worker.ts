@@ -21,6 +21,7 @@ import { ConfigError, HrvaultError } from '../errors.js';
 import {
   ensureResultsStream,
   ensureWorkStream,
+  isHeartbeatsMissed,
   subjectsUnder,
   openLeaseBucket,
   parseResultsOptions,
@@ -274,7 +275,7 @@ const ROUND_LIMIT_MS = 20_000;
 const PULL_GRACE_MS = 10_000;
 
 /** Partition `p`'s work: up to `max` messages per pull, waiting at most `expiresMs`. */
-function workSource(js: JetStreamClient, work: WorkOptions, p: number): WorkSource {
+export function workSource(js: JetStreamClient, work: WorkOptions, p: number): WorkSource {
   // Looked up once per runner (a consumer-info request), then every pull goes straight to the durable consumer.
   let consumer: Promise<Consumer> | undefined;
   return {
@@ -295,6 +296,13 @@ function workSource(js: JetStreamClient, work: WorkOptions, p: number): WorkSour
       }, expiresMs + PULL_GRACE_MS);
       try {
         for await (const m of iter) out.push(m);
+      } catch (err) {
+        // Missed heartbeats end this pull, not the partition (src/jetstream/pull.ts): the messages in hand are processed
+        // as any pull's. Failing the runner here restarted it and left them to the ack wait as well.
+        if (!isHeartbeatsMissed(err)) {
+          for (const m of out) m.nak();
+          throw err;
+        }
       } finally {
         clearTimeout(guard);
       }

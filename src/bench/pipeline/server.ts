@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { areaDir, isTempName, startCloud, type BatchRecord, type CloudHandle } from '../../cloud/index.js';
 import { MAX_ENVELOPE_BYTES } from '../../crypto/index.js';
 import { computeMeasurement, ensurePlatformKey, spawnEnclave, type EnclaveClient } from '../../enclave/index.js';
+import { resultsOptionsOf, workOptionsOf } from '../../commands/index.js';
+import { loadConfig } from '../../config.js';
 import { connectNats } from '../../jetstream/index.js';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -65,7 +67,7 @@ export async function startBenchServer(
       batchIntervalMs: cfg.batchIntervalMs,
       mode: cfg.mode,
       ...(enclave ? { enclave } : {}),
-      ...(js && nc ? { jetstream: { nc, work: { prefix: js.prefix, partitions: js.partitions, replicas: 1 } } } : {}),
+      ...(js && nc ? { jetstream: { nc, ...deployedJetstreamOptions(js) } } : {}),
       // One connection per benchmark gateway, all from one address: the defaults (16 per address) are for real gateways.
       sftpLimits: {
         maxConnectionsPerAddress: cfg.gateways.length + 8,
@@ -162,4 +164,17 @@ export async function startBenchServer(
     };
   };
   return { ready, stop: () => (stopping ??= stop()) };
+}
+
+/**
+ * The host's stream and consumer settings as `hrvault cloud --jetstream` takes them from its config, with the point's
+ * deployment (prefix, partitions, one replica) as flags: the environment (HRVAULT_JETSTREAM_*) sets the rest, as it
+ * does for the point's workers.
+ */
+function deployedJetstreamOptions(js: { url: string; prefix: string; partitions: number }): {
+  work: ReturnType<typeof workOptionsOf>;
+  results: ReturnType<typeof resultsOptionsOf>;
+} {
+  const cfg = loadConfig({ flags: { jetstream: { url: js.url, prefix: js.prefix, partitions: js.partitions, replicas: 1 } } });
+  return { work: workOptionsOf(cfg), results: resultsOptionsOf(cfg) };
 }

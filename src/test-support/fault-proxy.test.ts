@@ -1,6 +1,6 @@
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startFaultProxy, type FaultProxy } from './proxy.js';
+import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
 
 let echo: Server | undefined;
 let proxy: FaultProxy | undefined;
