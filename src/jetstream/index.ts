@@ -74,5 +74,5 @@ export {
   type ResultsOptionsInput,
 } from './results.js';
 export { deploymentStreams, removeDeployment } from './deployment.js';
-export { ensureStream, subjectsUnder } from './streams.js';
+export { createdConcurrently, ensureStream, subjectsUnder } from './streams.js';
 export { isHeartbeatsMissed } from './pull.js';

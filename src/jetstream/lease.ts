@@ -86,6 +86,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { TimeoutError, type NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { HrvaultError } from '../errors.js';
+import { createdConcurrently } from './streams.js';
 
 /** The bucket the leases live in unless a caller names another. */
 export const LEASE_BUCKET = 'hrvault_leases';
@@ -190,7 +191,11 @@ export async function openLeaseBucket(nc: NatsConnection, opts: LeaseBucketOptio
       });
       break;
     } catch (err) {
-      if (!(err instanceof TimeoutError) || performance.now() + attemptMs > deadline) throw err;
+      // A concurrent creator's stream (10065, see createdConcurrently) is the bucket: the next attempt opens it.
+      const again =
+        err instanceof TimeoutError ||
+        (await createdConcurrently(await jetstreamManager(nc, { timeout: attemptMs }), `KV_${name}`, err));
+      if (!again || performance.now() + attemptMs > deadline) throw err;
     }
     await backoff.pause();
   }

@@ -20,6 +20,23 @@ import { ConfigError } from '../errors.js';
 
 /** JetStream API error: a stream of this name exists with another configuration. */
 const STREAM_NAME_EXISTS = 10058;
+const STREAM_SUBJECT_OVERLAP = 10065;
+
+/**
+ * True when a create of stream `name` failed only because another creator made the same stream at the same moment.
+ * nats-server 2.9.10 can answer one of several concurrent creates of one stream (workers and hosts starting
+ * together, or a KV bucket opened by several of them) with "subjects overlap with an existing stream" (10065)
+ * rather than with the stream it just made; the stream by that name then exists, and the create is done.
+ */
+export async function createdConcurrently(jsm: JetStreamManager, name: string, err: unknown): Promise<boolean> {
+  if (!(err instanceof JetStreamApiError && err.code === STREAM_SUBJECT_OVERLAP)) return false;
+  try {
+    await jsm.streams.info(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export const NS_PER_MS = 1_000_000;
 
@@ -84,7 +101,8 @@ export async function ensureStream(
   try {
     return await jsm.streams.add(cfg);
   } catch (err) {
-    if (!(err instanceof JetStreamApiError && err.code === STREAM_NAME_EXISTS)) throw err;
+    if (!(err instanceof JetStreamApiError && err.code === STREAM_NAME_EXISTS) && !(await createdConcurrently(jsm, cfg.name, err)))
+      throw err;
   }
   const cur = await jsm.streams.info(cfg.name);
   if (cur.config.retention !== cfg.retention || cur.config.storage !== cfg.storage)

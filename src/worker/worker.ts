@@ -20,6 +20,7 @@ import type { Quote } from '../crypto/index.js';
 import { ConfigError, HrvaultError } from '../errors.js';
 import {
   ensureResultsStream,
+  createdConcurrently,
   ensureWorkStream,
   isHeartbeatsMissed,
   subjectsUnder,
@@ -137,11 +138,17 @@ export async function startWorker(
   });
   await ensureStateStream(jsm, { prefix: work.prefix, replicas: work.replicas });
   const store = new CheckpointStore(jsm, js, work.prefix, timeoutMs);
-  const registry: KV = await new Kvm(js).create(names.workersBucket, {
-    replicas: work.replicas,
-    history: 1,
-    ttl: 3 * o.assignEveryMs + o.leaseTtlMs,
-    timeout: timeoutMs,
+  const openRegistry = (): Promise<KV> =>
+    new Kvm(js).create(names.workersBucket, {
+      replicas: work.replicas,
+      history: 1,
+      ttl: 3 * o.assignEveryMs + o.leaseTtlMs,
+      timeout: timeoutMs,
+    });
+  // Workers starting together create the bucket together: a create that lost that race opens the winner's.
+  const registry: KV = await openRegistry().catch(async (err: unknown) => {
+    if (!(await createdConcurrently(jsm, `KV_${names.workersBucket}`, err))) throw err;
+    return openRegistry();
   });
   const sink = resultSink(js, results);
   /** The ids of the workers registered and not expired (their registry keys). */
