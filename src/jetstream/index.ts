@@ -75,4 +75,4 @@ export {
 } from './results.js';
 export { deploymentStreams, removeDeployment } from './deployment.js';
 export { createdConcurrently, ensureStream, subjectsUnder } from './streams.js';
-export { isHeartbeatsMissed } from './pull.js';
+export { collectPull } from './pull.js';

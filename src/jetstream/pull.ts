@@ -5,9 +5,26 @@
  * received (a message the server sent into the silence comes back after its consumer's ack wait), instead of
  * failing and leaving the messages in hand to the ack wait too.
  */
-import { JetStreamError } from '@nats-io/jetstream';
+import { JetStreamError, type JsMsg } from '@nats-io/jetstream';
 
 /** True for nats.js's end of a fetch whose idle heartbeats did not arrive ("heartbeats missed"). */
-export function isHeartbeatsMissed(err: unknown): boolean {
+function isHeartbeatsMissed(err: unknown): boolean {
   return err instanceof JetStreamError && err.message === 'heartbeats missed';
+}
+
+/**
+ * Every message of one pull, in order. Missed heartbeats end the pull with what it received; any other failure naks
+ * what it received (delivered again at once rather than after the ack wait) and is thrown.
+ */
+export async function collectPull(iter: AsyncIterable<JsMsg>): Promise<JsMsg[]> {
+  const out: JsMsg[] = [];
+  try {
+    for await (const m of iter) out.push(m);
+  } catch (err) {
+    if (!isHeartbeatsMissed(err)) {
+      for (const m of out) m.nak();
+      throw err;
+    }
+  }
+  return out;
 }

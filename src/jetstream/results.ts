@@ -59,7 +59,7 @@ import {
   publishOnce,
   type Published,
 } from './streams.js';
-import { isHeartbeatsMissed } from './pull.js';
+import { collectPull } from './pull.js';
 import { workOptionsSchema } from './work.js';
 
 /** The results stream's and the host consumer's settings, as a caller gives them (times in ms, sizes in bytes). */
@@ -227,31 +227,27 @@ export async function fetchResults(
   const iter = await consumer.fetch({ max_messages: opts.max, expires: opts.expiresMs });
   const stop = (): void => iter.stop();
   opts.signal?.addEventListener('abort', stop, { once: true });
+  let msgs: JsMsg[];
   try {
-    for await (const msg of iter) {
-      try {
-        out.good.push({ msg, message: readResultsMessage(prefix, msg) });
-      } catch (err) {
-        out.bad.push({
-          msg,
-          error:
-            err instanceof HrvaultError
-              ? err
-              : new HrvaultError('HRV_ERR_CONTRACT', err instanceof Error ? err.message : String(err), {
-                  cause: err,
-                }),
-        });
-      }
-    }
-  } catch (err) {
-    // Missed heartbeats end this pull (./pull.ts): the results in hand are written as any pull's. Any other failure
-    // hands them back at once rather than after the ack wait.
-    if (!isHeartbeatsMissed(err)) {
-      for (const m of [...out.good, ...out.bad]) m.msg.nak();
-      throw err;
-    }
+    // Missed heartbeats end this pull (./pull.ts): the results in hand are written as any pull's.
+    msgs = await collectPull(iter);
   } finally {
     opts.signal?.removeEventListener('abort', stop);
+  }
+  for (const msg of msgs) {
+    try {
+      out.good.push({ msg, message: readResultsMessage(prefix, msg) });
+    } catch (err) {
+      out.bad.push({
+        msg,
+        error:
+          err instanceof HrvaultError
+            ? err
+            : new HrvaultError('HRV_ERR_CONTRACT', err instanceof Error ? err.message : String(err), {
+                cause: err,
+              }),
+      });
+    }
   }
   return out;
 }

@@ -22,7 +22,7 @@ import {
   ensureResultsStream,
   createdConcurrently,
   ensureWorkStream,
-  isHeartbeatsMissed,
+  collectPull,
   subjectsUnder,
   openLeaseBucket,
   parseResultsOptions,
@@ -292,7 +292,6 @@ export function workSource(js: JetStreamClient, work: WorkOptions, p: number): W
         consumer = undefined;
         throw err;
       });
-      const out: JsMsg[] = [];
       const iter = await c.fetch({ max_messages: max, expires: expiresMs });
       // The server ends a pull after `expires`; should its answer never come (a consumer leader lost with its node),
       // the pull is ended here too, so the runner's loop (and the lease it renews) is never stuck behind it.
@@ -301,15 +300,11 @@ export function workSource(js: JetStreamClient, work: WorkOptions, p: number): W
         overdue = true;
         void iter.close();
       }, expiresMs + PULL_GRACE_MS);
+      let out: JsMsg[];
       try {
-        for await (const m of iter) out.push(m);
-      } catch (err) {
         // Missed heartbeats end this pull, not the partition (src/jetstream/pull.ts): the messages in hand are processed
         // as any pull's. Failing the runner here restarted it and left them to the ack wait as well.
-        if (!isHeartbeatsMissed(err)) {
-          for (const m of out) m.nak();
-          throw err;
-        }
+        out = await collectPull(iter);
       } finally {
         clearTimeout(guard);
       }
